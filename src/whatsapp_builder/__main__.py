@@ -1,0 +1,3 @@
+from whatsapp_builder.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The ASGI app factory: FastAPI (REST API, webhooks, health) with error handlers and body caps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from whatsapp_builder.auth.deps import require_token
+from whatsapp_builder.auth.router import router as tokens_router
+from whatsapp_builder.chatbots.router import router as chatbots_router
+from whatsapp_builder.conversations.router import router as conversations_router
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.deps import ContextDep
+from whatsapp_builder.core.errors import install_error_handlers
+from whatsapp_builder.core.limits import BodySizeLimit
+from whatsapp_builder.users.router import router as users_router
+from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
+
+
+def create_app(context: AppContext, *, own_context: bool = False) -> FastAPI:
+    """Build the app around `context`; with `own_context` the app disposes of it when it shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if own_context:
+                await context.close()
+
+    app = FastAPI(
+        title="WhatsApp Builder",
+        version="0.1.0",
+        description="Design WhatsApp chatbot flows, run them on the Cloud API, and answer customers live.",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(ctx: ContextDep) -> JSONResponse:
+        try:
+            async with ctx.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return JSONResponse({"status": "degraded", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+    for router in (users_router, chatbots_router, conversations_router, whatsapp_config_router, tokens_router):
+        api.include_router(router)
+    app.include_router(api)
+
+    settings = context.settings
+    app.add_middleware(
+        BodySizeLimit,
+        caps=[("/webhooks/", settings.webhook_max_body_bytes)],
+        default=settings.api_max_body_bytes,
+    )
+    return app

@@ -1,0 +1,51 @@
+"""API tokens: random, shown once, stored as SHA-256 (they carry 256 bits of entropy, so no slow hash is needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_builder.auth.models import ApiToken
+
+TOKEN_PREFIX = "wab_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(session: AsyncSession, name: str) -> tuple[ApiToken, str]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken(name=name, token_hash=hash_token(token), prefix=token[: len(TOKEN_PREFIX) + 6])
+    session.add(record)
+    await session.flush()
+    return record, token
+
+
+async def find_valid_token(session: AsyncSession, token: str) -> ApiToken | None:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    result = await session.execute(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    result = await session.execute(select(ApiToken).order_by(ApiToken.created_at.desc()))
+    return list(result.scalars())
+
+
+async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
+    result = await session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+        .returning(ApiToken.id)
+    )
+    return result.first() is not None

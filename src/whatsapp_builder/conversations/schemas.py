@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from whatsapp_builder.conversations.models import MessageStatus, MessageType
+from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.users.schemas import UserOut
+
+
+class ConversationOut(CamelModel):
+    id: uuid.UUID
+    last_message: str | None
+    last_message_at: dt.datetime | None
+    last_customer_message_at: dt.datetime | None
+    is_window_open: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ConversationDetail(ConversationOut):
+    participants: list[UserOut]
+
+
+class ConversationCreate(CamelInput):
+    participant_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=256)]
+
+
+class MessageOut(CamelModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    sender_id: uuid.UUID
+    type: MessageType
+    content: Any
+    status: MessageStatus
+    timestamp: dt.datetime
+    whatsapp_message_id: str | None
+    error: dict[str, Any] | None
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -1,0 +1,141 @@
+"""Conversations and their messages: the seed's query patterns, each on its index.
+
+- inbox: `ORDER BY "lastMessageAt" DESC NULLS LAST` on idx_conversations_lastMessageAt_desc, by keyset;
+- one conversation with its participants: two queries in all (selectinload), never one per participant;
+- messages: keyset pages on (timestamp, id) over idx_messages_conversationId_timestamp, never OFFSET.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from whatsapp_builder.conversations.models import (
+    Conversation,
+    ConversationContext,
+    Message,
+    conversation_participants,
+)
+from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.users.models import User
+
+TimeKey = tuple[dt.datetime | None, uuid.UUID]
+
+
+def refresh_window(conversation: Conversation, now: dt.datetime | None = None) -> Conversation:
+    """`isWindowOpen` as the clock says now (the stored flag can only be as fresh as the last write)."""
+    conversation.is_window_open = is_window_open(conversation.last_customer_message_at, now)
+    return conversation
+
+
+async def list_conversations(
+    session: AsyncSession, *, limit: int, after: TimeKey | None
+) -> list[Conversation]:
+    order = (Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
+    fetched: list[Conversation] = []
+    after_stamp, after_id = after if after is not None else (None, None)
+    if after is None or after_stamp is not None:
+        query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
+        if after_stamp is not None:
+            query = query.where(
+                Conversation.last_message_at <= after_stamp,
+                or_(Conversation.last_message_at < after_stamp, Conversation.id < after_id),
+            )
+        fetched = list((await session.execute(query)).scalars())
+    if len(fetched) < limit:
+        # Conversations without messages come last (NULLS LAST), ordered by id.
+        query = (
+            select(Conversation)
+            .where(Conversation.last_message_at.is_(None))
+            .order_by(Conversation.id.desc())
+            .limit(limit - len(fetched))
+        )
+        if after is not None and after_stamp is None:
+            query = query.where(Conversation.id < after_id)
+        fetched.extend((await session.execute(query)).scalars())
+    session.expunge_all()
+    return [refresh_window(c) for c in fetched]
+
+
+async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    result = await session.execute(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .options(selectinload(Conversation.participants))
+    )
+    conversation = result.scalar_one_or_none()
+    if conversation is None:
+        raise NotFound(f"Conversation {conversation_id} does not exist.")
+    return refresh_window(conversation)
+
+
+async def create_conversation(session: AsyncSession, participant_ids: list[uuid.UUID]) -> Conversation:
+    unique_ids = list(dict.fromkeys(participant_ids))
+    found = set((await session.execute(select(User.id).where(User.id.in_(unique_ids)))).scalars())
+    missing = [str(uid) for uid in unique_ids if uid not in found]
+    if missing:
+        raise Unprocessable(
+            "Some participants do not exist.",
+            details=[{"field": "participantIds", "message": f"unknown user {uid}"} for uid in missing],
+        )
+    conversation = Conversation()
+    session.add(conversation)
+    await session.flush()
+    await session.execute(
+        insert(conversation_participants),
+        [{"conversationId": conversation.id, "userId": uid} for uid in unique_ids],
+    )
+    await session.commit()
+    return await get_conversation(session, conversation.id)
+
+
+async def delete_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    """Deleting a conversation cascades to its messages, participants and contexts (the seed's foreign keys)."""
+    result = await session.execute(
+        delete(Conversation).where(Conversation.id == conversation_id).returning(Conversation.id)
+    )
+    if result.first() is None:
+        raise NotFound(f"Conversation {conversation_id} does not exist.")
+    await session.commit()
+
+
+async def ensure_conversation_exists(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    found = await session.execute(select(Conversation.id).where(Conversation.id == conversation_id))
+    if found.first() is None:
+        raise NotFound(f"Conversation {conversation_id} does not exist.")
+
+
+async def list_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, *, limit: int, before: TimeKey | None
+) -> list[Message]:
+    """Newest first; `before` is the (timestamp, id) of the last message of the previous page."""
+    await ensure_conversation_exists(session, conversation_id)
+    query = (
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.timestamp.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    if before is not None and before[0] is not None:
+        stamp, last_id = before
+        # Written so the index condition is a plain range on "timestamp"; the id only breaks ties.
+        query = query.where(
+            Message.timestamp <= stamp, or_(Message.timestamp < stamp, and_(Message.id < last_id))
+        )
+    return list((await session.execute(query)).scalars())
+
+
+async def active_context(session: AsyncSession, conversation_id: uuid.UUID) -> ConversationContext | None:
+    """The seed's query pattern 1, on idx_conversation_context_conversation_active."""
+    result = await session.execute(
+        select(ConversationContext)
+        .where(ConversationContext.conversation_id == conversation_id, ConversationContext.is_active.is_(True))
+        .order_by(ConversationContext.created_at.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()

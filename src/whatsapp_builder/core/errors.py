@@ -1,0 +1,132 @@
+"""The API's one error shape, `{"error": {"code", "message", "details"}}`, and the handlers that produce it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from whatsapp_builder.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class AppError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: list[Any] | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+        if code is not None:
+            self.code = code
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    code = "conflict"
+
+
+class Unprocessable(AppError):
+    status_code = 422
+    code = "validation_error"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details or []}}, status_code=status, headers=headers
+    )
+
+
+_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+                 422: "validation_error", 429: "too_many_requests", 503: "service_unavailable"}
+
+
+def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
+    details: list[dict[str, Any]] = []
+    malformed = False
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            malformed = True
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
+    return malformed, details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        malformed, details = _validation_details(exc)
+        if malformed:
+            return error_response(400, "malformed_json", "The request body is not valid JSON.", details)
+        return error_response(422, "validation_error", "The request is not valid.", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        sqlstate = getattr(exc.orig, "sqlstate", None)
+        if sqlstate == "23505":
+            return error_response(409, "conflict", "A record with the same unique value already exists.")
+        if sqlstate == "23503":
+            return error_response(409, "conflict", "The record is referenced by, or refers to, another record.")
+        return error_response(422, "validation_error", "The data breaks a database constraint.")
+
+    @app.exception_handler(OperationalError)
+    async def db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable", error=str(exc.orig))
+        return error_response(503, "service_unavailable", "The database is unavailable; try again.")
+
+    @app.exception_handler(DBAPIError)
+    async def db_error(_: Request, exc: DBAPIError) -> JSONResponse:
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        if sqlstate.startswith("22"):  # data exceptions: value too long, bad format...
+            return error_response(422, "validation_error", "A value does not fit the database column.")
+        if sqlstate.startswith("08") or sqlstate.startswith("57"):
+            return error_response(503, "service_unavailable", "The database is unavailable; try again.")
+        log.exception("database error")
+        return error_response(500, "internal_error", "An unexpected database error occurred.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", error=repr(exc))
+        return error_response(500, "internal_error", "An unexpected error occurred.")

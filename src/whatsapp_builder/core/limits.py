@@ -1,0 +1,73 @@
+"""A cap on request bodies, checked as bytes arrive, so an oversized body is refused without being buffered."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Answers 413 when a body exceeds its cap; `caps` maps a path prefix to its limit (first match wins)."""
+
+    def __init__(self, app: ASGIApp, caps: list[tuple[str, int]], default: int) -> None:
+        self.app = app
+        self.caps = caps
+        self.default = default
+
+    def _cap(self, path: str) -> int:
+        for prefix, cap in self.caps:
+            if path.startswith(prefix):
+                return cap
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cap = self._cap(scope["path"])
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > cap:
+                    await self._reject(send, cap)
+                    return
+        received = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not response_started:
+                await self._reject(send, cap)
+
+    @staticmethod
+    async def _reject(send: Send, cap: int) -> None:
+        body = json.dumps({"error": {"code": "payload_too_large",
+                                     "message": f"The request body exceeds {cap} bytes.", "details": []}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})

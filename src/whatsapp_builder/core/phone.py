@@ -1,0 +1,30 @@
+"""Phone numbers in E.164, the form WhatsApp and the users table use."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_SEPARATORS = re.compile(r"[\s().\-]")
+
+
+def normalize_e164(raw: str) -> str:
+    """'+1 (650) 555-1234', '16505551234' (WhatsApp's wa_id form) or '00…' -> '+16505551234'.
+
+    Raises ValueError with a message fit for an API error when it is not a valid number.
+    """
+    text = _SEPARATORS.sub("", raw.strip())
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+"):
+        text = "+" + text
+    if not text[1:].isdigit() or not 8 <= len(text) <= 16:
+        raise ValueError("must be a phone number in international form, e.g. +14155550123")
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("must be a phone number in international form, e.g. +14155550123") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("is not a possible phone number for its country code")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

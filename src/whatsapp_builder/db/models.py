@@ -1,0 +1,25 @@
+"""Imports every model so that `Base.metadata` knows all tables (Alembic and tests rely on it)."""
+
+from whatsapp_builder.auth.models import ApiToken
+from whatsapp_builder.chatbots.models import Chatbot
+from whatsapp_builder.conversations.models import (
+    Conversation,
+    ConversationContext,
+    Message,
+    conversation_participants,
+)
+from whatsapp_builder.db.base import Base
+from whatsapp_builder.users.models import User
+from whatsapp_builder.whatsapp.models import WhatsAppConfig
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Chatbot",
+    "Conversation",
+    "ConversationContext",
+    "Message",
+    "User",
+    "WhatsAppConfig",
+    "conversation_participants",
+]

@@ -1,0 +1,53 @@
+"""Every knob of the service, read from the environment and `.env` (pydantic-settings)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user:pass@host:port/db; unset starts an embedded PostgreSQL in the data folder.",
+    )
+    data_dir: Path = Field(default=Path("data"), validation_alias="WAB_DATA_DIR")
+    secret_key: str | None = Field(default=None, validation_alias="WAB_SECRET_KEY")
+    graph_api_url: str = "https://graph.facebook.com"
+    graph_api_version: str = "v23.0"
+    redis_url: str | None = None
+    log_level: str = Field(default="INFO", validation_alias="WAB_LOG_LEVEL")
+    log_json: bool = Field(default=False, validation_alias="WAB_LOG_JSON")
+
+    # Connection pool, after the seed's pg-pool settings (max 10, idle 30 s, connect 2 s).
+    db_pool_size: int = Field(default=10, ge=1, le=500, validation_alias="WAB_DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=10, ge=0, le=500, validation_alias="WAB_DB_MAX_OVERFLOW")
+    db_idle_timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="WAB_DB_IDLE_TIMEOUT")
+    db_connect_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="WAB_DB_CONNECT_TIMEOUT")
+
+    webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024, validation_alias="WAB_WEBHOOK_MAX_BODY")
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def resolved_secret_key(self) -> str:
+        """The key that encrypts secrets at rest; generated into the data folder on first use when unset."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.resolved_data_dir / "secret.key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        key = secrets.token_urlsafe(32)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key)
+        return key

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from whatsapp_builder.core.deps import SessionDep
+from whatsapp_builder.core.schemas import Page
+from whatsapp_builder.users import service
+from whatsapp_builder.users.schemas import UserCreate, UserOut, UserUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+@router.get("", response_model=Page[UserOut], response_model_by_alias=True)
+async def list_users(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[uuid.UUID | None, Query(description="nextCursor of the previous page")] = None,
+) -> Page[UserOut]:
+    users = await service.list_users(session, limit=limit + 1, after=cursor)
+    next_cursor = str(users[limit - 1].id) if len(users) > limit else None
+    return Page[UserOut](items=[UserOut.model_validate(u) for u in users[:limit]], next_cursor=next_cursor)
+
+
+@router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+async def create_user(session: SessionDep, body: UserCreate) -> UserOut:
+    return UserOut.model_validate(await service.create_user(session, body))
+
+
+@router.get("/{user_id}", response_model=UserOut)
+async def get_user(session: SessionDep, user_id: uuid.UUID) -> UserOut:
+    return UserOut.model_validate(await service.get_user(session, user_id))
+
+
+@router.patch("/{user_id}", response_model=UserOut)
+async def update_user(session: SessionDep, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
+    return UserOut.model_validate(await service.update_user(session, user_id, body))
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(session: SessionDep, user_id: uuid.UUID) -> Response:
+    await service.delete_user(session, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

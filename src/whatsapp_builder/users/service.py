@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_builder.core.errors import Conflict, NotFound
+from whatsapp_builder.users.models import User
+from whatsapp_builder.users.schemas import UserCreate, UserUpdate
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    return user
+
+
+async def list_users(session: AsyncSession, *, limit: int, after: uuid.UUID | None) -> list[User]:
+    query = select(User).order_by(User.id).limit(limit)
+    if after is not None:
+        query = query.where(User.id > after)
+    return list((await session.execute(query)).scalars())
+
+
+async def _commit_unique(session: AsyncSession, phone: str) -> None:
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        if getattr(exc.orig, "sqlstate", None) == "23505":
+            raise Conflict(f"A user with phone number {phone} already exists.") from exc
+        raise
+
+
+async def create_user(session: AsyncSession, data: UserCreate) -> User:
+    user = User(phone_number=data.phone_number, name=data.name, avatar=data.avatar)
+    session.add(user)
+    await _commit_unique(session, data.phone_number)
+    return user
+
+
+async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
+    user = await get_user(session, user_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes and changes["name"] is None:
+        changes.pop("name")
+    if "phone_number" in changes and changes["phone_number"] is None:
+        changes.pop("phone_number")
+    for field, value in changes.items():
+        setattr(user, field, value)
+    await _commit_unique(session, user.phone_number)
+    await session.refresh(user)
+    return user
+
+
+async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
+    user = await get_user(session, user_id)
+    await session.delete(user)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict("The user has sent messages; delete their conversations first.") from exc

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from pydantic import Field
+
+from whatsapp_builder.core.schemas import CamelInput, CamelModel
+
+Id255 = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")]
+
+
+class WhatsAppConfigPut(CamelInput):
+    phone_number_id: Id255
+    business_account_id: Id255
+    access_token: Annotated[str | None, Field(min_length=1, max_length=4096)] = Field(
+        default=None, description="Write-only. Omit to keep the token already stored for this phone number id."
+    )
+    webhook_verify_token: Annotated[str, Field(min_length=1, max_length=255)]
+    app_secret: Annotated[str | None, Field(min_length=1, max_length=1024)] = Field(
+        default=None, description="Write-only. Omit to keep the secret already stored for this phone number id."
+    )
+
+
+class WhatsAppConfigOut(CamelModel):
+    id: uuid.UUID
+    phone_number_id: str
+    business_account_id: str
+    access_token: str | None = Field(description="Always masked")
+    webhook_verify_token: str
+    app_secret: str | None = Field(description="Always masked")
+    is_active: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime

@@ -1,0 +1,100 @@
+"""The one active WhatsApp config. Secrets are encrypted before they reach the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_builder.core.crypto import SecretBox, mask
+from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigOut, WhatsAppConfigPut
+from whatsapp_builder.whatsapp.models import WhatsAppConfig
+
+
+@dataclass(frozen=True)
+class ActiveConfig:
+    """The active config with its secrets decrypted, for the webhook and the Graph API client only."""
+
+    phone_number_id: str
+    business_account_id: str
+    access_token: str
+    webhook_verify_token: str
+    app_secret: str | None
+
+
+def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
+    return WhatsAppConfigOut(
+        id=config.id,
+        phone_number_id=config.phone_number_id,
+        business_account_id=config.business_account_id,
+        access_token=mask(config.access_token),
+        webhook_verify_token=config.webhook_verify_token,
+        app_secret=mask(config.app_secret),
+        is_active=config.is_active,
+        created_at=config.created_at,
+        updated_at=config.updated_at,
+    )
+
+
+async def get_active(session: AsyncSession) -> WhatsAppConfig | None:
+    result = await session.execute(select(WhatsAppConfig).where(WhatsAppConfig.is_active.is_(True)))
+    return result.scalar_one_or_none()
+
+
+async def require_active(session: AsyncSession) -> WhatsAppConfig:
+    config = await get_active(session)
+    if config is None:
+        raise NotFound("No WhatsApp config is set; PUT /api/whatsapp-config first.")
+    return config
+
+
+async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig | None:
+    config = await get_active(session)
+    if config is None:
+        return None
+    return ActiveConfig(
+        phone_number_id=config.phone_number_id,
+        business_account_id=config.business_account_id,
+        access_token=secrets.decrypt(config.access_token),
+        webhook_verify_token=config.webhook_verify_token,
+        app_secret=secrets.decrypt(config.app_secret) if config.app_secret else None,
+    )
+
+
+async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppConfigPut) -> WhatsAppConfig:
+    """Make `data` the one active config: update it in place for the same number, else replace the old one."""
+    current = await get_active(session)
+    if current is not None and current.phone_number_id == data.phone_number_id:
+        config = current
+    else:
+        if data.access_token is None:
+            raise Unprocessable(
+                "accessToken is required for a new phone number.",
+                details=[{"field": "accessToken", "message": "required for a new phone number id"}],
+            )
+        await session.execute(
+            update(WhatsAppConfig).where(WhatsAppConfig.is_active.is_(True)).values(is_active=False)
+        )
+        config = WhatsAppConfig(is_active=True, access_token="")
+        session.add(config)
+    config.phone_number_id = data.phone_number_id
+    config.business_account_id = data.business_account_id
+    config.webhook_verify_token = data.webhook_verify_token
+    if data.access_token is not None:
+        config.access_token = secrets.encrypt(data.access_token)
+    if data.app_secret is not None:
+        config.app_secret = secrets.encrypt(data.app_secret)
+    await session.commit()
+    await session.refresh(config)
+    return config
+
+
+async def delete_active(session: AsyncSession) -> None:
+    result = await session.execute(
+        delete(WhatsAppConfig).where(WhatsAppConfig.is_active.is_(True)).returning(WhatsAppConfig.id)
+    )
+    if result.first() is None:
+        raise NotFound("No WhatsApp config is set.")
+    await session.commit()

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import Boolean, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from whatsapp_builder.db.base import Base, created_at_column, updated_at_column, uuid_pk
+
+
+class WhatsAppConfig(Base):
+    """The business's Cloud API number. `accessToken` and `appSecret` hold Fernet ciphertext, never plain text."""
+
+    __tablename__ = "whatsapp_config"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    phone_number_id: Mapped[str] = mapped_column("phoneNumberId", String(255), nullable=False)
+    business_account_id: Mapped[str] = mapped_column("businessAccountId", String(255), nullable=False)
+    access_token: Mapped[str] = mapped_column("accessToken", Text, nullable=False)
+    webhook_verify_token: Mapped[str] = mapped_column("webhookVerifyToken", String(255), nullable=False)
+    app_secret: Mapped[str | None] = mapped_column("appSecret", Text, nullable=True)
+    is_active: Mapped[bool] = mapped_column("isActive", Boolean, nullable=False, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = created_at_column()
+    updated_at: Mapped[dt.datetime] = updated_at_column()
+
+    __table_args__ = (
+        Index(
+            "uq_whatsapp_config_one_active",
+            "isActive",
+            unique=True,
+            postgresql_where=text('"isActive" = true'),
+        ),
+    )
