@@ -51,7 +51,13 @@ def create_app(context: AppContext, *, own_context: bool = False) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
-    for router in (users_router, chatbots_router, conversations_router, whatsapp_config_router, tokens_router):
+    for router in (
+        users_router,
+        chatbots_router,
+        conversations_router,
+        whatsapp_config_router,
+        tokens_router,
+    ):
         api.include_router(router)
     app.include_router(api)
 

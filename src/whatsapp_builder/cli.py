@@ -11,8 +11,11 @@ import typer
 from whatsapp_builder.logging import configure_logging
 from whatsapp_builder.settings import Settings
 
-app = typer.Typer(help="WhatsApp Builder: chatbot flows on the WhatsApp Cloud API.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="WhatsApp Builder: chatbot flows on the WhatsApp Cloud API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

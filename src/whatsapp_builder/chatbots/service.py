@@ -31,8 +31,14 @@ async def list_chatbots(
     rows = await session.execute(query)
     return [
         ChatbotSummary(
-            id=c.id, name=c.name, description=c.description, is_active=c.is_active, status=c.status,
-            node_count=count, created_at=c.created_at, updated_at=c.updated_at,
+            id=c.id,
+            name=c.name,
+            description=c.description,
+            is_active=c.is_active,
+            status=c.status,
+            node_count=count,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
         )
         for c, count in rows.all()
     ]
@@ -40,8 +46,13 @@ async def list_chatbots(
 
 async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> Chatbot:
     chatbot = Chatbot(
-        name=data.name, description=data.description, nodes=data.nodes, edges=data.edges,
-        is_active=data.is_active, status=data.status, metadata_=data.metadata,
+        name=data.name,
+        description=data.description,
+        nodes=data.nodes,
+        edges=data.edges,
+        is_active=data.is_active,
+        status=data.status,
+        metadata_=data.metadata,
     )
     session.add(chatbot)
     await session.commit()

@@ -33,8 +33,9 @@ async def list_conversations(
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.last_message_at, last.id)
-    return Page[ConversationOut](items=[ConversationOut.model_validate(c) for c in rows[:limit]],
-                                 next_cursor=next_cursor)
+    return Page[ConversationOut](
+        items=[ConversationOut.model_validate(c) for c in rows[:limit]], next_cursor=next_cursor
+    )
 
 
 @router.post("", response_model=ConversationDetail, status_code=status.HTTP_201_CREATED)
@@ -68,4 +69,6 @@ async def list_messages(
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.timestamp, last.id)
-    return Page[MessageOut](items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor)
+    return Page[MessageOut](
+        items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor
+    )

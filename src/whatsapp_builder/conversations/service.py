@@ -40,7 +40,12 @@ async def list_conversations(
     fetched: list[Conversation] = []
     after_stamp, after_id = after if after is not None else (None, None)
     if after is None or after_stamp is not None:
-        query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
+        query = (
+            select(Conversation)
+            .where(Conversation.last_message_at.is_not(None))
+            .order_by(*order)
+            .limit(limit)
+        )
         if after_stamp is not None:
             query = query.where(
                 Conversation.last_message_at <= after_stamp,
@@ -134,7 +139,9 @@ async def active_context(session: AsyncSession, conversation_id: uuid.UUID) -> C
     """The seed's query pattern 1, on idx_conversation_context_conversation_active."""
     result = await session.execute(
         select(ConversationContext)
-        .where(ConversationContext.conversation_id == conversation_id, ConversationContext.is_active.is_(True))
+        .where(
+            ConversationContext.conversation_id == conversation_id, ConversationContext.is_active.is_(True)
+        )
         .order_by(ConversationContext.created_at.desc())
         .limit(1)
     )

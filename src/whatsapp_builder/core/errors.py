@@ -65,13 +65,25 @@ class ServiceUnavailable(AppError):
 def error_response(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(
-        {"error": {"code": code, "message": message, "details": details or []}}, status_code=status, headers=headers
+        {"error": {"code": code, "message": message, "details": details or []}},
+        status_code=status,
+        headers=headers,
     )
 
 
-_STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-                 422: "validation_error", 429: "too_many_requests", 503: "service_unavailable"}
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    503: "service_unavailable",
+}
 
 
 def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
@@ -81,7 +93,9 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
         if err.get("type") == "json_invalid":
             malformed = True
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
+        details.append(
+            {"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")}
+        )
     return malformed, details
 
 
@@ -108,7 +122,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate == "23505":
             return error_response(409, "conflict", "A record with the same unique value already exists.")
         if sqlstate == "23503":
-            return error_response(409, "conflict", "The record is referenced by, or refers to, another record.")
+            return error_response(
+                409, "conflict", "The record is referenced by, or refers to, another record."
+            )
         return error_response(422, "validation_error", "The data breaks a database constraint.")
 
     @app.exception_handler(OperationalError)

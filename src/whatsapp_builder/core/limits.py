@@ -65,9 +65,23 @@ class BodySizeLimit:
 
     @staticmethod
     async def _reject(send: Send, cap: int) -> None:
-        body = json.dumps({"error": {"code": "payload_too_large",
-                                     "message": f"The request body exceeds {cap} bytes.", "details": []}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "error": {
+                    "code": "payload_too_large",
+                    "message": f"The request body exceeds {cap} bytes.",
+                    "details": [],
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

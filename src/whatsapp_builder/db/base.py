@@ -23,9 +23,7 @@ class Base(DeclarativeBase):
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(
-        "id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")
-    )
+    return mapped_column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 def created_at_column() -> Mapped[dt.datetime]:

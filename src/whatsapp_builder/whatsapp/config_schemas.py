@@ -15,11 +15,13 @@ class WhatsAppConfigPut(CamelInput):
     phone_number_id: Id255
     business_account_id: Id255
     access_token: Annotated[str | None, Field(min_length=1, max_length=4096)] = Field(
-        default=None, description="Write-only. Omit to keep the token already stored for this phone number id."
+        default=None,
+        description="Write-only. Omit to keep the token already stored for this phone number id.",
     )
     webhook_verify_token: Annotated[str, Field(min_length=1, max_length=255)]
     app_secret: Annotated[str | None, Field(min_length=1, max_length=1024)] = Field(
-        default=None, description="Write-only. Omit to keep the secret already stored for this phone number id."
+        default=None,
+        description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
 
 

@@ -5,20 +5,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from whatsapp_builder.db.alembic.env_filters import include_object
 from whatsapp_builder.db.models import Base
 from whatsapp_builder.db.urls import sqlalchemy_url
 
 target_metadata = Base.metadata
-# Tables that belong to the job queue's own schema, which its migrations install and Alembic must not compare.
-FOREIGN_TABLE_PREFIXES = ("procrastinate_",)
-
-
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    if type_ == "table" and name is not None and name.startswith(FOREIGN_TABLE_PREFIXES):
-        return False
-    table = getattr(obj, "table", None)
-    table_name = getattr(table, "name", "") or ""
-    return not table_name.startswith(FOREIGN_TABLE_PREFIXES)
 
 
 def run_with(connection: Connection) -> None:

@@ -7,6 +7,8 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql as pg
@@ -17,21 +19,29 @@ branch_labels = None
 depends_on = None
 
 message_type = pg.ENUM(
-    "text", "image", "video", "document", "audio", "sticker", "interactive", "reaction",
-    name="message_type", create_type=False,
+    "text",
+    "image",
+    "video",
+    "document",
+    "audio",
+    "sticker",
+    "interactive",
+    "reaction",
+    name="message_type",
+    create_type=False,
 )
 message_status = pg.ENUM("sent", "delivered", "read", name="message_status", create_type=False)
 chatbot_status = pg.ENUM("active", "archived", "draft", name="chatbot_status", create_type=False)
 
 
-def _timestamps() -> list[sa.Column[sa.DateTime]]:
+def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column("createdAt", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
         sa.Column("updatedAt", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
     ]
 
 
-def _id() -> sa.Column[pg.UUID[object]]:
+def _id() -> sa.Column[Any]:
     return sa.Column("id", pg.UUID(as_uuid=True), nullable=False, server_default=sa.text("gen_random_uuid()"))
 
 
@@ -65,7 +75,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_chatbots"),
     )
     op.create_index(
-        "idx_chatbots_active_created", "chatbots", ["isActive", "createdAt"],
+        "idx_chatbots_active_created",
+        "chatbots",
+        ["isActive", "createdAt"],
         postgresql_where=sa.text('"isActive" = true'),
     )
     op.create_index("idx_chatbots_nodes_gin", "chatbots", ["nodes"], postgresql_using="gin")
@@ -90,7 +102,9 @@ def upgrade() -> None:
         sa.Column("userId", pg.UUID(as_uuid=True), nullable=False),
         sa.PrimaryKeyConstraint("conversationId", "userId", name="pk_conversation_participants"),
         sa.ForeignKeyConstraint(
-            ["conversationId"], ["conversations.id"], ondelete="CASCADE",
+            ["conversationId"],
+            ["conversations.id"],
+            ondelete="CASCADE",
             name="fk_conversation_participants_conversationId_conversations",
         ),
         sa.ForeignKeyConstraint(
@@ -111,7 +125,9 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_messages"),
         sa.ForeignKeyConstraint(
-            ["conversationId"], ["conversations.id"], ondelete="CASCADE",
+            ["conversationId"],
+            ["conversations.id"],
+            ondelete="CASCADE",
             name="fk_messages_conversationId_conversations",
         ),
         sa.ForeignKeyConstraint(["senderId"], ["users.id"], name="fk_messages_senderId_users"),
@@ -134,7 +150,9 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_conversation_contexts"),
         sa.ForeignKeyConstraint(
-            ["conversationId"], ["conversations.id"], ondelete="CASCADE",
+            ["conversationId"],
+            ["conversations.id"],
+            ondelete="CASCADE",
             name="fk_conversation_context_conversation",
         ),
         sa.ForeignKeyConstraint(
@@ -145,7 +163,9 @@ def upgrade() -> None:
     op.create_index("idx_conversation_context_chatbot", "conversation_contexts", ["chatbotId"])
     op.create_index("idx_conversation_context_active", "conversation_contexts", ["isActive"])
     op.create_index(
-        "idx_conversation_context_conversation_active", "conversation_contexts", ["conversationId", "isActive"]
+        "idx_conversation_context_conversation_active",
+        "conversation_contexts",
+        ["conversationId", "isActive"],
     )
 
     op.create_table(
@@ -162,15 +182,23 @@ def upgrade() -> None:
     )
     # Only one active config: a partial unique index over the constant `true`.
     op.create_index(
-        "uq_whatsapp_config_one_active", "whatsapp_config", ["isActive"], unique=True,
+        "uq_whatsapp_config_one_active",
+        "whatsapp_config",
+        ["isActive"],
+        unique=True,
         postgresql_where=sa.text('"isActive" = true'),
     )
 
 
 def downgrade() -> None:
     for table in (
-        "whatsapp_config", "conversation_contexts", "messages", "conversation_participants",
-        "conversations", "chatbots", "users",
+        "whatsapp_config",
+        "conversation_contexts",
+        "messages",
+        "conversation_participants",
+        "conversations",
+        "chatbots",
+        "users",
     ):
         op.drop_table(table)
     bind = op.get_bind()

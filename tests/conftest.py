@@ -1,0 +1,132 @@
+"""Fixtures shared by every test: a real PostgreSQL database, the app, an authenticated client.
+
+The server is TEST_DATABASE_URL (or DATABASE_URL) when set, else an embedded PostgreSQL started for the run.
+Each test session (each xdist worker) migrates a database of its own; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from whatsapp_builder.app import create_app
+from whatsapp_builder.auth.service import create_token
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.db import migrate
+from whatsapp_builder.db.urls import libpq_url
+from whatsapp_builder.settings import Settings
+
+
+def _server_url() -> str:
+    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if configured:
+        return libpq_url(configured)
+    from whatsapp_builder.db.embedded import start_embedded_postgres
+
+    data_dir = Path(tempfile.gettempdir()) / "whatsapp-builder-test-pg"
+    data_dir.mkdir(exist_ok=True)
+    return libpq_url(start_embedded_postgres(data_dir))
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+class DatabaseFactory:
+    """Creates throwaway databases on the test server (for migration tests that need an empty one)."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self.created: list[str] = []
+
+    def create(self, prefix: str = "wab_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return with_database(self.server_url, name)
+
+    def drop_all(self) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_factory() -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(_server_url())
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_factory: DatabaseFactory) -> str:
+    url = database_factory.create()
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=None,
+        data_dir=tmp_path_factory.mktemp("data"),
+        secret_key="test-secret-key",
+        log_level="WARNING",
+    )
+
+
+def _user_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        " AND tablename NOT LIKE 'procrastinate%'"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+@pytest.fixture(autouse=True)
+def clean_database(request: pytest.FixtureRequest) -> None:
+    if "database_url" not in request.fixturenames:
+        return
+    url: str = request.getfixturevalue("database_url")
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = _user_tables(conn)
+        if tables:
+            conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+@pytest.fixture(scope="session")
+async def app_context(settings: Settings, database_url: str) -> AsyncIterator[AppContext]:
+    context = AppContext.create(settings, database_url)
+    yield context
+    await context.close()
+
+
+@pytest.fixture
+async def api_token(app_context: AppContext) -> str:
+    async with app_context.sessions() as session:
+        _, token = await create_token(session, "tests")
+        await session.commit()
+    return token
+
+
+@pytest.fixture
+async def anon_client(app_context: AppContext) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(app_context)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(anon_client: httpx.AsyncClient, api_token: str) -> httpx.AsyncClient:
+    anon_client.headers["Authorization"] = f"Bearer {api_token}"
+    return anon_client

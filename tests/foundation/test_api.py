@@ -1,0 +1,288 @@
+"""The REST API through the ASGI app: CRUD, camelCase JSON, cursors, auth and clear errors for bad input."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import psycopg
+import pytest
+
+
+async def test_health_needs_no_token(anon_client: httpx.AsyncClient) -> None:
+    response = await anon_client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer wab_nope", "Basic abc", "Bearer " + "x" * 500])
+async def test_api_needs_a_valid_token(anon_client: httpx.AsyncClient, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = await anon_client.get("/api/users", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+async def test_revoked_token_is_refused(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/api/tokens", json={"name": "temp"})).json()
+    other = {"Authorization": f"Bearer {created['token']}"}
+    assert (await client.get("/api/users", headers=other)).status_code == 200
+    assert (await client.delete(f"/api/tokens/{created['id']}")).status_code == 204
+    assert (await client.get("/api/users", headers=other)).status_code == 401
+    listed = (await client.get("/api/tokens")).json()
+    assert all("token" not in t and "tokenHash" not in t for t in listed)
+
+
+async def test_tokens_are_stored_hashed(client: httpx.AsyncClient, database_url: str) -> None:
+    created = (await client.post("/api/tokens", json={"name": "hashed"})).json()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute('SELECT "tokenHash" FROM api_tokens').fetchall()
+    assert all(created["token"] not in str(r[0]) for r in rows)
+
+
+async def test_user_crud_normalises_phone_numbers(client: httpx.AsyncClient) -> None:
+    created = await client.post("/api/users", json={"phoneNumber": "+44 20 7946 0958", "name": "Ada"})
+    assert created.status_code == 201, created.text
+    user = created.json()
+    assert user["phoneNumber"] == "+442079460958"
+    assert set(user) == {"id", "phoneNumber", "name", "avatar", "createdAt", "updatedAt"}
+    # WhatsApp's wa_id form (digits, no plus) is the same number.
+    duplicate = await client.post("/api/users", json={"phoneNumber": "442079460958", "name": "Again"})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["error"]["code"] == "conflict"
+
+    patched = await client.patch(f"/api/users/{user['id']}", json={"name": "Ada L."})
+    assert patched.status_code == 200 and patched.json()["name"] == "Ada L."
+    assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Ada L."
+    assert (await client.delete(f"/api/users/{user['id']}")).status_code == 204
+    assert (await client.get(f"/api/users/{user['id']}")).status_code == 404
+
+
+async def test_users_page_by_cursor(client: httpx.AsyncClient) -> None:
+    for i in range(5):
+        assert (
+            await client.post("/api/users", json={"phoneNumber": f"+1415555010{i}", "name": f"u{i}"})
+        ).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/users", params=params)).json()
+        seen += [u["id"] for u in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"phoneNumber": "not a phone", "name": "x"}, "phoneNumber"),
+        ({"phoneNumber": "+1", "name": "x"}, "phoneNumber"),
+        ({"phoneNumber": "+14155550100", "name": ""}, "name"),
+        ({"phoneNumber": "+14155550100", "name": "x" * 101}, "name"),
+        ({"phoneNumber": "+14155550100", "name": "x", "avatar": "a" * 501}, "avatar"),
+        ({"phoneNumber": 14155550100, "name": "x"}, "phoneNumber"),
+        ({"phoneNumber": "+14155550100", "name": "x", "extra": 1}, "extra"),
+        ({"name": "x"}, "phoneNumber"),
+    ],
+)
+async def test_bad_user_input_is_422_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/api/users", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert any(d["field"].startswith(field) for d in error["details"]), error
+
+
+@pytest.mark.parametrize("raw", [b"{", b"not json", b"\xff\xfe", b""])
+async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> None:
+    response = await client.post("/api/users", content=raw, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert "error" in response.json()
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/chatbots",
+        content=b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
+    for path in ("users", "chatbots", "conversations"):
+        missing = await client.get(f"/api/{path}/{uuid.uuid4()}")
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert (await client.get(f"/api/{path}/not-a-uuid")).status_code == 422
+    assert (await client.get(f"/api/conversations/{uuid.uuid4()}/messages")).status_code == 404
+
+
+async def test_chatbot_crud(client: httpx.AsyncClient) -> None:
+    nodes = [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}}]
+    created = await client.post(
+        "/api/chatbots",
+        json={"name": "Bot", "nodes": nodes, "edges": [], "metadata": {"sessionTimeoutMinutes": 5}},
+    )
+    assert created.status_code == 201, created.text
+    bot = created.json()
+    assert (
+        bot["nodes"] == nodes and bot["isActive"] is True and bot["metadata"] == {"sessionTimeoutMinutes": 5}
+    )
+    patched = await client.patch(f"/api/chatbots/{bot['id']}", json={"isActive": False, "status": "archived"})
+    assert patched.json()["isActive"] is False and patched.json()["status"] == "archived"
+    bad_status = await client.patch(f"/api/chatbots/{bot['id']}", json={"status": "sleeping"})
+    assert bad_status.status_code == 422
+    listed = (await client.get("/api/chatbots")).json()
+    assert [b["id"] for b in listed["items"]] == [bot["id"]] and listed["items"][0]["nodeCount"] == 1
+    assert (await client.delete(f"/api/chatbots/{bot['id']}")).status_code == 204
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).status_code == 404
+
+
+async def _conversation_with_messages(client: httpx.AsyncClient, database_url: str, count: int) -> str:
+    a = (await client.post("/api/users", json={"phoneNumber": "+14155550111", "name": "A"})).json()
+    b = (await client.post("/api/users", json={"phoneNumber": "+14155550112", "name": "B"})).json()
+    conversation = await client.post("/api/conversations", json={"participantIds": [a["id"], b["id"]]})
+    assert conversation.status_code == 201, conversation.text
+    conv_id: str = conversation.json()["id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", content, "timestamp")'
+            " SELECT %s, %s, jsonb_build_object('body', 'm' || g), '2026-01-01'::timestamptz + g * interval '1s'"
+            " FROM generate_series(1, %s) g",
+            (conv_id, a["id"], count),
+        )
+        # Two messages with the same timestamp: the id breaks the tie, none is skipped or repeated.
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", content, "timestamp")'
+            " VALUES (%s, %s, '{\"body\": \"tie\"}', '2026-01-01'::timestamptz + interval '5s')",
+            (conv_id, a["id"]),
+        )
+        conn.execute(
+            'INSERT INTO conversation_contexts ("conversationId", "chatbotId", "currentNodeId")'
+            " SELECT %s, id, 'n' FROM chatbots LIMIT 1",
+            (conv_id,),
+        )
+    return conv_id
+
+
+async def test_conversation_messages_page_by_cursor_and_delete_cascades(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await client.post("/api/chatbots", json={"name": "Bot"})
+    conv_id = await _conversation_with_messages(client, database_url, 23)
+    detail = (await client.get(f"/api/conversations/{conv_id}")).json()
+    assert {p["phoneNumber"] for p in detail["participants"]} == {"+14155550111", "+14155550112"}
+    assert detail["lastMessage"] == "m23"
+    assert detail["isWindowOpen"] is False  # no customer message yet: the window is closed
+
+    bodies: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 5} | ({"before": cursor} if cursor else {})
+        page = (await client.get(f"/api/conversations/{conv_id}/messages", params=params)).json()
+        bodies += [m["content"]["body"] for m in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert len(bodies) == 24 and len(set(bodies)) == 24
+    assert bodies[0] == "m23" and bodies[-1] == "m1"
+
+    bad = await client.get(f"/api/conversations/{conv_id}/messages", params={"before": "garbage!"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
+    assert (await client.delete(f"/api/conversations/{conv_id}")).status_code == 204
+    with psycopg.connect(database_url) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM conversation_contexts),"
+            " (SELECT count(*) FROM conversation_participants)"
+        ).fetchone()
+    assert counts == (0, 0, 0)
+
+
+async def test_inbox_lists_newest_first_with_empty_conversations_last(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await client.post("/api/chatbots", json={"name": "Bot"})
+    with_messages = await _conversation_with_messages(client, database_url, 3)
+    users = (await client.get("/api/users")).json()["items"]
+    empty = (await client.post("/api/conversations", json={"participantIds": [users[0]["id"]]})).json()["id"]
+    first = (await client.get("/api/conversations", params={"limit": 1})).json()
+    assert [c["id"] for c in first["items"]] == [with_messages]
+    second = (
+        await client.get("/api/conversations", params={"limit": 1, "cursor": first["nextCursor"]})
+    ).json()
+    assert [c["id"] for c in second["items"]] == [empty] and second["nextCursor"] is None
+
+
+async def test_conversation_with_unknown_participant_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/conversations", json={"participantIds": [str(uuid.uuid4())]})
+    assert response.status_code == 422
+
+
+async def test_deleting_a_user_with_messages_is_a_conflict_not_a_500(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    await client.post("/api/chatbots", json={"name": "Bot"})
+    await _conversation_with_messages(client, database_url, 1)
+    users = (await client.get("/api/users")).json()["items"]
+    sender = next(u for u in users if u["phoneNumber"] == "+14155550111")
+    response = await client.delete(f"/api/users/{sender['id']}")
+    assert response.status_code == 409
+    assert (await client.get(f"/api/users/{sender['id']}")).status_code == 200
+
+
+async def test_whatsapp_config_is_masked_encrypted_and_single(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    assert (await client.get("/api/whatsapp-config")).status_code == 404
+    body = {
+        "phoneNumberId": "111",
+        "businessAccountId": "222",
+        "accessToken": "EAAG-very-secret-token",
+        "webhookVerifyToken": "verify-me",
+        "appSecret": "app-secret-value",
+    }
+    put = await client.put("/api/whatsapp-config", json=body)
+    assert put.status_code == 200, put.text
+    shown = put.json()
+    assert "very-secret" not in put.text and "app-secret-value" not in put.text
+    assert shown["accessToken"] == "********" and shown["appSecret"] == "********"
+    assert shown["webhookVerifyToken"] == "verify-me" and shown["isActive"] is True
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute('SELECT "accessToken", "appSecret" FROM whatsapp_config').fetchone()
+    assert (
+        stored is not None
+        and "very-secret" not in str(stored[0])
+        and "app-secret-value" not in str(stored[1])
+    )
+
+    # Same number: updated in place, secrets kept when omitted.
+    again = await client.put(
+        "/api/whatsapp-config", json={k: v for k, v in body.items() if k not in ("accessToken", "appSecret")}
+    )
+    assert again.status_code == 200 and again.json()["id"] == shown["id"]
+    # Another number replaces it as the one active config.
+    other = await client.put("/api/whatsapp-config", json=body | {"phoneNumberId": "333"})
+    assert other.status_code == 200 and other.json()["id"] != shown["id"]
+    with psycopg.connect(database_url) as conn:
+        active = conn.execute('SELECT count(*) FROM whatsapp_config WHERE "isActive"').fetchone()
+    assert active == (1,)
+    missing_token = await client.put(
+        "/api/whatsapp-config",
+        json={"phoneNumberId": "444", "businessAccountId": "2", "webhookVerifyToken": "v"},
+    )
+    assert missing_token.status_code == 422
+    assert (await client.delete("/api/whatsapp-config")).status_code == 204
+    assert (await client.get("/api/whatsapp-config")).status_code == 404
+
+
+async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
+    spec = (await anon_client.get("/openapi.json")).json()
+    assert "/api/conversations/{conversation_id}/messages" in spec["paths"]
+    assert (await anon_client.get("/docs")).status_code == 200

@@ -1,0 +1,62 @@
+"""The `whatsapp-builder` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+from whatsapp_builder.auth.service import hash_token
+
+
+def run_cli(*args: str, database_url: str | None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env["WAB_DATA_DIR"] = str(tmp_path / "data")
+    env["WAB_LOG_LEVEL"] = "WARNING"
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, "-m", "whatsapp_builder", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_token_create_prints_the_token_alone_on_the_last_line(database_url: str, tmp_path: Path) -> None:
+    result = run_cli("token", "create", "--name", "ci", database_url=database_url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert token.startswith("wab_") and " " not in token
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            'SELECT name FROM api_tokens WHERE "tokenHash" = %s', (hash_token(token),)
+        ).fetchone()
+    assert row == ("ci",)
+
+
+def test_db_current_and_upgrade(database_url: str, tmp_path: Path) -> None:
+    result = run_cli("db", "current", database_url=database_url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(head)" in result.stdout
+    assert run_cli("db", "upgrade", database_url=database_url, tmp_path=tmp_path).returncode == 0
+
+
+def test_bad_input_exits_non_zero_without_a_traceback(database_url: str, tmp_path: Path) -> None:
+    too_long = run_cli("token", "create", "--name", "x" * 101, database_url=database_url, tmp_path=tmp_path)
+    assert too_long.returncode != 0 and "Traceback" not in too_long.stderr
+    unreachable = run_cli(
+        "db", "current", database_url="postgresql://nobody@127.0.0.1:1/none", tmp_path=tmp_path
+    )
+    assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
+    assert "error:" in unreachable.stderr
+    not_postgres = run_cli("db", "current", database_url="mysql://x@localhost/db", tmp_path=tmp_path)
+    assert not_postgres.returncode != 0 and "Traceback" not in not_postgres.stderr
+    bad_revision = run_cli("db", "downgrade", "nonsense", database_url=database_url, tmp_path=tmp_path)
+    assert bad_revision.returncode != 0 and "Traceback" not in bad_revision.stderr
+    unknown = run_cli("frobnicate", database_url=database_url, tmp_path=tmp_path)
+    assert unknown.returncode != 0
