@@ -1,0 +1,462 @@
+"""The Cloud API simulator: an HTTP server standing in for Meta's Graph API send endpoint.
+
+All state lives on a `SimulatorState` created by `create_simulator_app` and kept on ``app.state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+import httpx
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from whatsapp_builder.simulator import payloads
+from whatsapp_builder.simulator.settings import SimulatorSettings
+from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
+from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, sign
+
+logger = logging.getLogger("whatsapp_builder.simulator")
+
+FailureMode = Literal["http_429", "http_500", "timeout", "error_131047", "error_131026", "error_190", "error_130429"]
+
+# (HTTP status, code, message, details) of each injected error, as Meta answers them
+_INJECTED: Mapping[str, tuple[int, int, str, str | None]] = MappingProxyType(
+    {
+        "http_429": (429, 4, "(#4) Application request limit reached", None),
+        "http_500": (500, 131000, "(#131000) Something went wrong", "Something went wrong"),
+        "error_131047": (
+            400,
+            131047,
+            "(#131047) Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied "
+            "to this number.",
+        ),
+        "error_131026": (400, 131026, "(#131026) Message undeliverable", "Message Undeliverable."),
+        "error_190": (401, 190, "Error validating access token: Session has expired.", None),
+        "error_130429": (
+            400,
+            130429,
+            "(#130429) Rate limit hit",
+            "Cloud API message throughput has been reached.",
+        ),
+    }
+)
+
+
+def _fbtrace_id() -> str:
+    return secrets.token_urlsafe(8)
+
+
+def graph_error(
+    http_status: int, code: int, message: str, details: str | None = None, *, subcode: int | None = None
+) -> JSONResponse:
+    """Meta's error answer: ``{"error": {"message", "type", "code", "error_data", "fbtrace_id"}}``."""
+    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if details is not None:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    error["fbtrace_id"] = _fbtrace_id()
+    return JSONResponse({"error": error}, status_code=http_status)
+
+
+@dataclass(slots=True)
+class _Failure:
+    mode: str
+    remaining: int
+    timeout_seconds: float
+
+
+@dataclass
+class SimulatorState:
+    """Everything the simulator remembers; one per app instance."""
+
+    settings: SimulatorSettings
+    messages: deque[dict[str, Any]]
+    reads: deque[dict[str, Any]]
+    failure: _Failure | None = None
+    http: httpx.AsyncClient | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    webhook_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+
+    def take_failure(self) -> _Failure | None:
+        failure = self.failure
+        if failure is None or failure.remaining <= 0:
+            self.failure = None
+            return None
+        failure.remaining -= 1
+        if failure.remaining <= 0:
+            self.failure = None
+        return failure
+
+    def client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            raise RuntimeError("the simulator's HTTP client is not running (lifespan not started)")
+        return self.http
+
+
+def _state(request: Request) -> SimulatorState:
+    state: SimulatorState = request.app.state.simulator
+    return state
+
+
+# ------------------------------------------------------------------------------- webhook delivery
+
+
+async def post_signed(state: SimulatorState, payload: dict[str, Any], *, retries: int | None = None) -> httpx.Response:
+    """POST ``payload`` to the webhook URL, signed with the app secret; retry non-2xx and network errors.
+
+    Returns the last response; raises the last `httpx.HTTPError` when the server was never reached.
+    """
+    settings = state.settings
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.app_secret)}
+    attempts = 1 + (settings.webhook_retries if retries is None else retries)
+    last_error: httpx.HTTPError | None = None
+    response: httpx.Response | None = None
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(settings.webhook_retry_base_seconds * (2 ** (attempt - 1)))
+        try:
+            response = await state.client().post(
+                settings.webhook_url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
+            )
+        except httpx.HTTPError as exc:
+            last_error = exc
+            state.webhook_log.append({"error": repr(exc), "attempt": attempt})
+            continue
+        state.webhook_log.append({"status": response.status_code, "attempt": attempt})
+        if response.is_success:
+            return response
+    if response is not None:
+        return response
+    assert last_error is not None
+    raise last_error
+
+
+async def _deliver_statuses(state: SimulatorState, record: dict[str, Any]) -> None:
+    settings = state.settings
+    sequence = ["sent", "delivered"] + (["read"] if settings.auto_read else [])
+    for status in sequence:
+        if settings.status_delay_seconds:
+            await asyncio.sleep(settings.status_delay_seconds)
+        payload = payloads.build_status_webhook(
+            record["wamid"],
+            status,
+            recipient_id=record["to"],
+            recipient_user_id=record["recipientUserId"],
+            phone_number_id=settings.phone_number_id,
+            display_phone_number=settings.display_phone_number,
+            business_account_id=settings.business_account_id,
+        )
+        try:
+            response = await post_signed(state, payload)
+        except httpx.HTTPError as exc:
+            logger.warning("status webhook %s for %s not delivered: %r", status, record["wamid"], exc)
+            continue
+        if not response.is_success:
+            logger.warning("status webhook %s for %s answered %s", status, record["wamid"], response.status_code)
+
+
+def _spawn(state: SimulatorState, coro: Any) -> None:
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    state.tasks.add(task)
+    task.add_done_callback(state.tasks.discard)
+
+
+# ---------------------------------------------------------------------------------- request models
+
+
+class FailureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    mode: FailureMode
+    count: int = Field(default=1, ge=1, le=1_000_000)
+    timeout_seconds: float = Field(default=15.0, ge=0, le=600, alias="timeoutSeconds")
+
+
+class _Reply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    description: str | None = None
+
+
+class _Image(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    link: str | None = None
+    caption: str | None = None
+
+
+class _Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+class InboundRequest(BaseModel):
+    """What a simulated customer sends: exactly one of text, buttonReply, listReply, image, location."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(default=None, alias="from")
+    name: str | None = None
+    user_id: str | None = Field(default=None, alias="userId")
+    username: str | None = None
+    text: str | None = Field(default=None, min_length=1)
+    button_reply: _Reply | None = Field(default=None, alias="buttonReply")
+    list_reply: _Reply | None = Field(default=None, alias="listReply")
+    image: _Image | None = None
+    location: _Location | None = None
+    context_message_id: str | None = Field(default=None, alias="contextMessageId")
+
+    @model_validator(mode="after")
+    def _check(self) -> InboundRequest:
+        if self.from_ is None and self.user_id is None:
+            raise ValueError("'from' (phone number) or 'userId' (BSUID) is required")
+        if self.from_ is not None and not payloads.phone_digits(self.from_):
+            raise ValueError("'from' must be a phone number")
+        kinds = [self.text, self.button_reply, self.list_reply, self.image, self.location]
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError("give exactly one of text, buttonReply, listReply, image, location")
+        return self
+
+    def message_part(self) -> dict[str, Any]:
+        if self.text is not None:
+            return payloads.text_message(self.text)
+        if self.button_reply is not None:
+            return payloads.button_reply_message(self.button_reply.id, self.button_reply.title)
+        if self.list_reply is not None:
+            r = self.list_reply
+            return payloads.list_reply_message(r.id, r.title, r.description)
+        if self.image is not None:
+            return payloads.image_message(media_id=self.image.id, link=self.image.link, caption=self.image.caption)
+        assert self.location is not None
+        loc = self.location
+        return payloads.location_message(loc.latitude, loc.longitude, name=loc.name, address=loc.address, url=loc.url)
+
+
+# ------------------------------------------------------------------------------------------- the app
+
+
+def _check_token(state: SimulatorState, request: Request) -> JSONResponse | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        token.strip().encode(), state.settings.access_token.encode()
+    ):
+        return graph_error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+    return None
+
+
+async def _injected_failure(failure: _Failure) -> Response:
+    if failure.mode == "timeout":
+        await asyncio.sleep(failure.timeout_seconds)
+        return PlainTextResponse("Gateway Timeout", status_code=504)
+    http_status, code, message, details = _INJECTED[failure.mode]
+    response = graph_error(http_status, code, message, details)
+    if failure.mode == "http_429":
+        response.headers["Retry-After"] = "1"
+    return response
+
+
+def _rejection(rejection: GraphRejection) -> JSONResponse:
+    return graph_error(400, rejection.code, rejection.message, rejection.details)
+
+
+def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
+    """A FastAPI app speaking the Cloud API's send endpoint, plus ``/_simulator/...`` controls."""
+    settings = settings or SimulatorSettings()
+    state = SimulatorState(
+        settings=settings,
+        messages=deque(maxlen=settings.history_limit),
+        reads=deque(maxlen=settings.history_limit),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+        async with httpx.AsyncClient(limits=limits) as client:
+            state.http = client
+            try:
+                yield
+            finally:
+                for task in list(state.tasks):
+                    task.cancel()
+                if state.tasks:
+                    await asyncio.gather(*state.tasks, return_exceptions=True)
+                state.http = None
+
+    app = FastAPI(title="WhatsApp Cloud API simulator", lifespan=lifespan)
+    app.state.simulator = state
+
+    @app.post("/{version}/{phone_number_id}/messages", response_model=None)
+    async def send_message(version: str, phone_number_id: str, request: Request) -> Response:
+        st = _state(request)
+        denied = _check_token(st, request)
+        if denied is not None:
+            return denied
+        if phone_number_id != st.settings.phone_number_id:
+            return graph_error(
+                400,
+                100,
+                f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be "
+                "loaded due to missing permissions, or does not support this operation.",
+                subcode=33,
+            )
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return graph_error(400, 100, "(#100) Invalid parameter", "The request body is not valid JSON.")
+        if isinstance(body, dict) and body.get("status") == "read":
+            return _mark_read(st, body)
+        failure = st.take_failure()
+        if failure is not None:
+            return await _injected_failure(failure)
+        rejection = check_send_body(body)
+        if rejection is not None:
+            return _rejection(rejection)
+        return _accept(st, version, body)
+
+    @app.post("/_simulator/failures")
+    async def set_failures(spec: FailureRequest, request: Request) -> dict[str, Any]:
+        st = _state(request)
+        st.failure = _Failure(spec.mode, spec.count, spec.timeout_seconds)
+        return {"mode": spec.mode, "remaining": spec.count, "timeoutSeconds": spec.timeout_seconds}
+
+    @app.delete("/_simulator/failures")
+    async def clear_failures(request: Request) -> dict[str, Any]:
+        _state(request).failure = None
+        return {"cleared": True}
+
+    @app.get("/_simulator/failures")
+    async def get_failures(request: Request) -> dict[str, Any]:
+        failure = _state(request).failure
+        if failure is None:
+            return {"mode": None, "remaining": 0}
+        return {
+            "mode": failure.mode,
+            "remaining": failure.remaining,
+            "timeoutSeconds": failure.timeout_seconds,
+        }
+
+    @app.get("/_simulator/messages")
+    async def list_messages(
+        request: Request,
+        to: Annotated[str | None, Query()] = None,
+        since: Annotated[datetime | None, Query()] = None,
+    ) -> dict[str, Any]:
+        st = _state(request)
+        items = list(st.messages)
+        if to:
+            digits = payloads.phone_digits(to)
+            items = [m for m in items if m["recipient"] == to or (digits and m["to"] == digits)]
+        if since is not None:
+            since_utc = since if since.tzinfo else since.replace(tzinfo=UTC)
+            items = [m for m in items if datetime.fromisoformat(m["receivedAt"]) >= since_utc]
+        return {"items": items}
+
+    @app.get("/_simulator/reads")
+    async def list_reads(request: Request) -> dict[str, Any]:
+        return {"items": list(_state(request).reads)}
+
+    @app.delete("/_simulator/messages")
+    async def clear_messages(request: Request) -> dict[str, Any]:
+        st = _state(request)
+        st.messages.clear()
+        st.reads.clear()
+        return {"cleared": True}
+
+    @app.get("/_simulator/health")
+    async def health(request: Request) -> dict[str, Any]:
+        st = _state(request)
+        return {"status": "ok", "phoneNumberId": st.settings.phone_number_id, "messages": len(st.messages)}
+
+    @app.post("/_simulator/inbound")
+    async def inbound(spec: InboundRequest, request: Request) -> JSONResponse:
+        st = _state(request)
+        wamid = payloads.new_wamid()
+        payload = payloads.build_inbound_webhook(
+            spec.message_part(),
+            from_phone=spec.from_,
+            user_id=spec.user_id or (payloads.fake_bsuid(spec.from_) if spec.from_ else None),
+            name=spec.name,
+            username=spec.username,
+            wamid=wamid,
+            context_message_id=spec.context_message_id,
+            phone_number_id=st.settings.phone_number_id,
+            display_phone_number=st.settings.display_phone_number,
+            business_account_id=st.settings.business_account_id,
+        )
+        try:
+            response = await post_signed(st, payload, retries=0)
+        except httpx.HTTPError as exc:
+            return JSONResponse(
+                {"status": None, "messageId": wamid, "body": None, "error": f"webhook unreachable: {exc!r}"},
+                status_code=502,
+            )
+        return JSONResponse({"status": response.status_code, "messageId": wamid, "body": response.text})
+
+    return app
+
+
+def _mark_read(state: SimulatorState, body: dict[str, Any]) -> Response:
+    if body.get("messaging_product") != "whatsapp":
+        return graph_error(400, 100, "(#100) Invalid parameter", "messaging_product must be 'whatsapp'.")
+    message_id = body.get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        return graph_error(400, 100, "(#100) Invalid parameter", "The parameter message_id is required.")
+    indicator = body.get("typing_indicator")
+    state.reads.append(
+        {
+            "messageId": message_id,
+            "typingIndicator": indicator if isinstance(indicator, dict) else None,
+            "receivedAt": datetime.now(tz=UTC).isoformat(),
+        }
+    )
+    return JSONResponse({"success": True})
+
+
+def _accept(state: SimulatorState, version: str, body: dict[str, Any]) -> Response:
+    wamid = payloads.new_wamid()
+    to = body.get("to")
+    to_digits = payloads.phone_digits(to) if isinstance(to, str) and payloads.phone_digits(to) else None
+    recipient = body.get("recipient") if isinstance(body.get("recipient"), str) else None
+    recipient_user_id = recipient or (payloads.fake_bsuid(to_digits) if to_digits else None)
+    record: dict[str, Any] = {
+        "wamid": wamid,
+        "to": to_digits,
+        "recipient": recipient,
+        "recipientUserId": recipient_user_id,
+        "type": body.get("type", "text"),
+        "payload": body,
+        "version": version,
+        "receivedAt": datetime.now(tz=UTC).isoformat(),
+        "timestamp": int(time.time()),
+    }
+    state.messages.append(record)
+    contact: dict[str, Any] = {"input": to if to_digits else recipient}
+    if to_digits:
+        contact["wa_id"] = to_digits
+    if recipient_user_id:
+        contact["user_id"] = recipient_user_id
+    if state.settings.send_statuses:
+        _spawn(state, _deliver_statuses(state, record))
+    return JSONResponse({"messaging_product": "whatsapp", "contacts": [contact], "messages": [{"id": wamid}]})

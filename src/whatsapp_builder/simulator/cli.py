@@ -1,0 +1,116 @@
+"""``whatsapp-builder simulator``: run the Cloud API simulator, or make a simulated customer write."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from whatsapp_builder.simulator.settings import SimulatorSettings
+
+simulator_app = typer.Typer(
+    help="The offline stand-in for Meta's WhatsApp Cloud API.",
+    no_args_is_help=False,
+    add_completion=False,
+)
+
+_DEFAULTS = SimulatorSettings()
+
+
+@simulator_app.callback(invoke_without_command=True)
+def run(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(envvar="WAB_SIMULATOR_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="WAB_SIMULATOR_PORT", help="Port to listen on.")] = 8081,
+    webhook_url: Annotated[
+        str, typer.Option(envvar="WAB_SIMULATOR_WEBHOOK_URL", help="Where status and inbound webhooks go.")
+    ] = _DEFAULTS.webhook_url,
+    app_secret: Annotated[
+        str, typer.Option(envvar="WAB_SIMULATOR_APP_SECRET", help="Key of the X-Hub-Signature-256 HMAC.")
+    ] = _DEFAULTS.app_secret,
+    access_token: Annotated[
+        str, typer.Option(envvar="WAB_SIMULATOR_ACCESS_TOKEN", help="The only bearer token accepted.")
+    ] = _DEFAULTS.access_token,
+    phone_number_id: Annotated[
+        str, typer.Option(envvar="WAB_SIMULATOR_PHONE_NUMBER_ID", help="The business phone number id.")
+    ] = _DEFAULTS.phone_number_id,
+    status_delay: Annotated[
+        float,
+        typer.Option(envvar="WAB_SIMULATOR_STATUS_DELAY", min=0.0, help="Seconds between status webhooks."),
+    ] = 0.0,
+) -> None:
+    """Run the simulator (when no subcommand is given)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from whatsapp_builder.simulator.app import create_simulator_app
+
+    settings = SimulatorSettings(
+        webhook_url=webhook_url,
+        app_secret=app_secret,
+        access_token=access_token,
+        phone_number_id=phone_number_id,
+        status_delay_seconds=status_delay,
+    )
+    typer.echo(f"WhatsApp Cloud API simulator on http://{host}:{port} -> webhooks to {webhook_url}")
+    uvicorn.run(create_simulator_app(settings), host=host, port=port, log_level="info")
+
+
+def _pair(value: str, option: str) -> dict[str, str]:
+    ident, sep, title = value.partition(":")
+    if not sep or not ident.strip() or not title.strip():
+        raise typer.BadParameter(f"expected ID:TITLE, got {value!r}", param_hint=option)
+    return {"id": ident.strip(), "title": title.strip()}
+
+
+@simulator_app.command("send")
+def send(
+    simulator_url: Annotated[
+        str, typer.Option(envvar="WAB_SIMULATOR_URL", help="Base URL of a running simulator.")
+    ] = "http://127.0.0.1:8081",
+    from_: Annotated[str, typer.Option("--from", help="The customer's phone number.")] = "+15551234567",
+    name: Annotated[str, typer.Option(help="The customer's profile name.")] = "Alice",
+    user_id: Annotated[str | None, typer.Option(help="The customer's business-scoped user id.")] = None,
+    text: Annotated[str | None, typer.Option(help="Send a text message.")] = None,
+    button: Annotated[str | None, typer.Option(help="Press a reply button: ID:TITLE.")] = None,
+    list_row: Annotated[str | None, typer.Option(help="Pick a list row: ID:TITLE.")] = None,
+    reply_to: Annotated[str | None, typer.Option(help="Quote this WhatsApp message id.")] = None,
+) -> None:
+    """Make a simulated customer send a message (through a running simulator) and print the result."""
+    chosen = [x for x in (text, button, list_row) if x is not None]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --text, --button, --list-row")
+    body: dict[str, Any] = {"from": from_, "name": name}
+    if user_id:
+        body["userId"] = user_id
+    if reply_to:
+        body["contextMessageId"] = reply_to
+    if text is not None:
+        if not text:
+            raise typer.BadParameter("must not be empty", param_hint="--text")
+        body["text"] = text
+    elif button is not None:
+        body["buttonReply"] = _pair(button, "--button")
+    elif list_row is not None:
+        body["listReply"] = _pair(list_row, "--list-row")
+    url = simulator_url.rstrip("/") + "/_simulator/inbound"
+    try:
+        response = httpx.post(url, json=body, timeout=30.0)
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach the simulator at {simulator_url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        result: Any = response.json()
+    except ValueError:
+        result = {"raw": response.text}
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    if not response.is_success:
+        typer.echo(f"error: the simulator answered HTTP {response.status_code}", err=True)
+        raise typer.Exit(1)
+    status = result.get("status") if isinstance(result, dict) else None
+    if not isinstance(status, int) or not 200 <= status < 300:
+        typer.echo(f"error: the webhook answered {status}", err=True)
+        raise typer.Exit(1)

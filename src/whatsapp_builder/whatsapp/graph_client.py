@@ -1,0 +1,211 @@
+"""A thin async client for the Graph API's send endpoint, with errors classified for retry decisions."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+# whatsapp-cloud-api.md, "Errors that decide retry or fail"
+RETRYABLE_CODES = frozenset({130429, 131056, 80007, 131000, 1, 2, 131016})
+PERMANENT_CODES = frozenset({131047, 131026, 131049, 131050, 131009, 100, 131008})
+CONFIG_CODES = frozenset({190, 0, 131031})
+PAIR_RATE_LIMIT_CODE = 131056
+
+
+@dataclass(eq=False)
+class GraphApiError(Exception):
+    """A failed Graph API call, classified: retry it, fail it, or flag the WhatsApp config."""
+
+    http_status: int | None
+    code: int | None
+    subcode: int | None
+    title: str | None
+    message: str | None
+    details: str | None
+    retryable: bool
+    retry_after: float | None = None
+    config_problem: bool = False
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.__str__())
+
+    def __str__(self) -> str:
+        parts = [f"Graph API error (HTTP {self.http_status}, code {self.code})"]
+        if self.message:
+            parts.append(self.message)
+        if self.details:
+            parts.append(self.details)
+        return ": ".join(parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-able form, for storing on a failed message."""
+        return {
+            "httpStatus": self.http_status,
+            "code": self.code,
+            "subcode": self.subcode,
+            "title": self.title,
+            "message": self.message,
+            "details": self.details,
+            "retryable": self.retryable,
+            "configProblem": self.config_problem,
+        }
+
+
+def classify(http_status: int | None, code: int | None) -> tuple[bool, bool]:
+    """``(retryable, config_problem)`` for an error code and/or HTTP status."""
+    if code is not None:
+        if code in CONFIG_CODES:
+            return False, True
+        if code in RETRYABLE_CODES:
+            return True, False
+        if code in PERMANENT_CODES:
+            return False, False
+    if http_status is None:
+        return True, False  # network failure or timeout
+    if http_status == 429 or http_status >= 500:
+        return True, False
+    if http_status == 401 and code is None:
+        return False, True
+    return False, False
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def error_from_response(response: httpx.Response) -> GraphApiError:
+    """Build a `GraphApiError` from a non-2xx Graph API answer (Meta's ``{"error": {...}}`` shape)."""
+    error: dict[str, Any] = {}
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+    code = _int_or_none(error.get("code"))
+    raw_data = error.get("error_data")
+    error_data: dict[str, Any] = raw_data if isinstance(raw_data, dict) else {}
+    details = _str_or_none(error_data.get("details")) or _str_or_none(error.get("error_user_msg"))
+    retryable, config_problem = classify(response.status_code, code)
+    message = _str_or_none(error.get("message"))
+    if message is None and not error:
+        message = response.text[:500] or response.reason_phrase
+    return GraphApiError(
+        http_status=response.status_code,
+        code=code,
+        subcode=_int_or_none(error.get("error_subcode")),
+        title=_str_or_none(error.get("error_user_title")) or _str_or_none(error.get("type")),
+        message=message,
+        details=details,
+        retryable=retryable,
+        retry_after=_retry_after(response),
+        config_problem=config_problem,
+    )
+
+
+def backoff_delay(
+    attempt: int,
+    error: GraphApiError,
+    *,
+    base: float = 1.0,
+    cap: float = 300.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1 for the first retry).
+
+    Exponential backoff with full jitter (a uniform draw in ``[0, min(cap, base * 2**attempt)]``); the pair
+    rate limit 131056 waits ``4**attempt`` seconds; a ``Retry-After`` from the server is a lower bound.
+    """
+    attempt = max(1, min(attempt, 30))
+    if error.code == PAIR_RATE_LIMIT_CODE:
+        delay = float(min(cap, 4**attempt))
+    else:
+        ceiling = min(cap, base * (2**attempt))
+        delay = (rng or random.Random()).uniform(0.0, ceiling)
+    if error.retry_after is not None:
+        delay = max(delay, error.retry_after)
+    return delay
+
+
+class GraphClient:
+    """Calls ``{base_url}/{version}/{phone_number_id}/messages`` on one pooled `httpx.AsyncClient`."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, version: str) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._version = version.strip("/")
+
+    def messages_url(self, phone_number_id: str) -> str:
+        return f"{self._base_url}/{self._version}/{phone_number_id}/messages"
+
+    async def _post(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> Any:
+        try:
+            response = await self._http.post(
+                self.messages_url(phone_number_id),
+                json=payload,
+                headers={"Authorization": f"Bearer {access_token}"},
+            )
+        except httpx.TimeoutException as exc:
+            raise GraphApiError(None, None, None, "timeout", str(exc) or "request timed out", None, True) from exc
+        except httpx.TransportError as exc:
+            raise GraphApiError(None, None, None, "network", str(exc) or type(exc).__name__, None, True) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise GraphApiError(
+                response.status_code, None, None, "bad response", "response is not JSON", None, False
+            ) from exc
+
+    async def send_message(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> str:
+        """Send ``payload`` (a Graph API message body); return the WhatsApp message id (``wamid.…``)."""
+        body = await self._post(phone_number_id, access_token, payload)
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+            wamid = messages[0].get("id")
+            if isinstance(wamid, str) and wamid:
+                return wamid
+        # The send may have been accepted: never retry blindly (it could be delivered twice).
+        raise GraphApiError(200, None, None, "bad response", "no message id in the response", None, False)
+
+    async def mark_as_read(
+        self,
+        phone_number_id: str,
+        access_token: str,
+        wa_message_id: str,
+        typing_indicator: bool = False,
+    ) -> None:
+        """Mark an inbound message as read, optionally showing the typing indicator."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wa_message_id,
+        }
+        if typing_indicator:
+            payload["typing_indicator"] = {"type": "text"}
+        await self._post(phone_number_id, access_token, payload)

@@ -1,0 +1,50 @@
+"""The `simulator send` command against a running simulator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from typer.testing import CliRunner
+
+from whatsapp_builder.simulator.cli import simulator_app
+from whatsapp_builder.whatsapp.parser import parse_webhook
+
+runner = CliRunner()
+
+
+def test_cli_send_text_button_and_list(simulator: Any, receiver: Any) -> None:
+    base = ["send", "--simulator-url", simulator.url, "--from", "+15551234567", "--name", "Alice"]
+    result = runner.invoke(simulator_app, [*base, "--text", "hi"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == 200
+    assert runner.invoke(simulator_app, [*base, "--button", "yes:Yes please"]).exit_code == 0
+    assert runner.invoke(simulator_app, [*base, "--list-row", "r1:Pizza"]).exit_code == 0
+    messages = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
+    assert [(m.type, m.content) for m in messages] == [
+        ("text", {"body": "hi"}),
+        ("interactive", {"buttonId": "yes", "title": "Yes please"}),
+        ("interactive", {"listRowId": "r1", "title": "Pizza"}),
+    ]
+    assert {m.contact_name for m in messages} == {"Alice"}
+
+
+def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:
+    base = ["send", "--simulator-url", simulator.url]
+    for args in (
+        [*base],
+        [*base, "--text", "a", "--button", "b:c"],
+        [*base, "--button", "no-colon"],
+        [*base, "--list-row", ":Title"],
+        [*base, "--from", "abc", "--text", "hi"],
+    ):
+        result = runner.invoke(simulator_app, args)
+        assert result.exit_code != 0, args
+        assert "Traceback" not in result.output
+        assert not isinstance(result.exception, (ValueError, KeyError, TypeError))
+
+
+def test_cli_unreachable_simulator() -> None:
+    result = runner.invoke(simulator_app, ["send", "--simulator-url", "http://127.0.0.1:9", "--text", "hi"])
+    assert result.exit_code == 1
+    assert "cannot reach the simulator" in result.output

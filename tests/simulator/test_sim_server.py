@@ -1,0 +1,324 @@
+"""The simulator as a real loopback server, with a real webhook receiver."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from whatsapp_builder.simulator import build_inbound_webhook, build_status_webhook
+from whatsapp_builder.simulator.payloads import text_message
+from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient
+from whatsapp_builder.whatsapp.outbound import parse_outbound, to_graph_payload
+from whatsapp_builder.whatsapp.parser import parse_webhook
+from whatsapp_builder.whatsapp.signature import SignatureCheck
+
+PNID = "100000000000001"
+ACCESS_TOKEN = "test-access-token"
+Receiver = Any
+ServerThread = Any
+AUTH = {"Authorization": f"Bearer {ACCESS_TOKEN}"}
+
+
+def text_payload(body: str = "hello", to: str = "+15551234567") -> dict[str, Any]:
+    return to_graph_payload(parse_outbound({"type": "text", "content": {"body": body}}), to=to)
+
+
+async def test_send_returns_wamid_and_signed_statuses_arrive(
+    wait: Any, simulator: ServerThread, receiver: Receiver
+) -> None:
+    rec = receiver
+    before = datetime.now(tz=UTC) - timedelta(seconds=1)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{simulator.url}/v23.0/{PNID}/messages", json=text_payload(), headers=AUTH)
+        assert response.status_code == 200
+        body = response.json()
+        wamid = body["messages"][0]["id"]
+        assert wamid.startswith("wamid.")
+        assert body["messaging_product"] == "whatsapp"
+        assert body["contacts"][0]["input"] == "15551234567"
+        assert body["contacts"][0]["wa_id"] == "15551234567"
+
+        await wait(lambda: len(rec.statuses()) >= 3)
+        assert len(rec.items) == 3  # one POST per status
+        assert all(item.check is SignatureCheck.OK for item in rec.items)
+        statuses = [s for item in rec.items for s in parse_webhook(item.payload).statuses]
+        assert [s.status for s in statuses] == ["sent", "delivered", "read"]
+        assert {s.wa_message_id for s in statuses} == {wamid}
+        assert {s.recipient_id for s in statuses} == {"15551234567"}
+        assert all(s.recipient_user_id and s.phone_number_id == PNID for s in statuses)
+
+        listed = (await http.get(f"{simulator.url}/_simulator/messages", params={"to": "+1 555 123 4567"})).json()
+        assert [m["wamid"] for m in listed["items"]] == [wamid]
+        assert listed["items"][0]["payload"]["text"] == {"body": "hello", "preview_url": False}
+        since = (await http.get(f"{simulator.url}/_simulator/messages", params={"since": before.isoformat()})).json()
+        assert len(since["items"]) == 1
+        later = (datetime.now(tz=UTC) + timedelta(minutes=1)).isoformat()
+        assert (await http.get(f"{simulator.url}/_simulator/messages", params={"since": later})).json() == {"items": []}
+        assert (await http.get(f"{simulator.url}/_simulator/messages", params={"to": "999"})).json()["items"] == []
+        await http.delete(f"{simulator.url}/_simulator/messages")
+        assert (await http.get(f"{simulator.url}/_simulator/messages")).json()["items"] == []
+
+
+async def test_send_to_bsuid_recipient(wait: Any, simulator: ServerThread, receiver: Receiver) -> None:
+    msg = parse_outbound({"type": "text", "content": {"body": "hi"}})
+    payload = to_graph_payload(msg, recipient="US.13491208655302741918")
+    async with httpx.AsyncClient() as http:
+        client = GraphClient(http, simulator.url, "v23.0")
+        wamid = await client.send_message(PNID, ACCESS_TOKEN, payload)
+    await wait(lambda: len(receiver.statuses()) >= 3)
+    statuses = receiver.statuses()
+    assert {s["id"] for s in statuses} == {wamid}
+    assert {s.get("recipient_user_id") for s in statuses} == {"US.13491208655302741918"}
+    assert all("recipient_id" not in s for s in statuses)
+
+
+async def test_status_webhooks_are_retried(receiver: Receiver, webhook_url: str, make_sim: Any, wait: Any) -> None:
+    rec = receiver
+    rec.fail_next = 2
+    sim = make_sim(webhook_url, auto_read=False)
+    async with httpx.AsyncClient() as http:
+        wamid = await GraphClient(http, sim.url, "v23.0").send_message(PNID, ACCESS_TOKEN, text_payload())
+    await wait(lambda: len(rec.statuses()) >= 2)
+    assert [s["status"] for s in rec.statuses()] == ["sent", "delivered"]
+    assert {s["id"] for s in rec.statuses()} == {wamid}
+
+
+async def test_unreachable_webhook_does_not_break_sends(make_sim: Any) -> None:
+    sim = make_sim("http://127.0.0.1:9/webhooks/whatsapp", webhook_retries=1)
+    async with httpx.AsyncClient() as http:
+        wamid = await GraphClient(http, sim.url, "v23.0").send_message(PNID, ACCESS_TOKEN, text_payload())
+        assert wamid.startswith("wamid.")
+        inbound = await http.post(f"{sim.url}/_simulator/inbound", json={"from": "+15551234567", "text": "hi"})
+        assert inbound.status_code == 502
+        assert inbound.json()["status"] is None
+
+
+def buttons_payload(n: int, title: str = "ok") -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "15551234567",
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Pick one"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": f"b{i}", "title": title}} for i in range(n)]},
+        },
+    }
+
+
+def list_payload(rows: int) -> dict[str, Any]:
+    return {
+        "messaging_product": "whatsapp",
+        "to": "15551234567",
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": "Menu"},
+            "action": {
+                "button": "Open",
+                "sections": [{"title": "All", "rows": [{"id": f"r{i}", "title": "Row"} for i in range(rows)]}],
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "detail"),
+    [
+        (buttons_payload(4), 131009, "content.buttons"),
+        (buttons_payload(2, title="x" * 21), 131009, "content.buttons.0.title"),
+        (list_payload(11), 131009, "content.sections.0.rows"),
+        ({**text_payload(), "text": {"body": "x" * 4097}}, 131009, "content.body"),
+        ({**text_payload(), "messaging_product": "sms"}, 100, "messaging_product"),
+        ({k: v for k, v in text_payload().items() if k != "to"}, 100, "to"),
+        ({**text_payload(), "type": "fax"}, 100, "fax"),
+        ({k: v for k, v in text_payload().items() if k != "text"}, 100, "text"),
+    ],
+)
+async def test_limits_rejected_with_meta_error_shape(
+    simulator: ServerThread, payload: dict[str, Any], code: int, detail: str
+) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{simulator.url}/v23.0/{PNID}/messages", json=payload, headers=AUTH)
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert set(error) == {"message", "type", "code", "error_data", "fbtrace_id"}
+        assert error["type"] == "OAuthException"
+        assert error["code"] == code
+        assert error["error_data"]["messaging_product"] == "whatsapp"
+        assert detail in error["error_data"]["details"]
+        # and the client classifies it as a permanent failure
+        with pytest.raises(GraphApiError) as info:
+            await GraphClient(http, simulator.url, "v23.0").send_message(PNID, ACCESS_TOKEN, payload)
+        assert info.value.code == code and not info.value.retryable
+        assert (await http.get(f"{simulator.url}/_simulator/messages")).json()["items"] == []
+
+
+async def test_bad_token_and_unknown_phone_number_id(simulator: ServerThread) -> None:
+    async with httpx.AsyncClient() as http:
+        client = GraphClient(http, simulator.url, "v23.0")
+        with pytest.raises(GraphApiError) as info:
+            await client.send_message(PNID, "wrong-token", text_payload())
+        assert (info.value.http_status, info.value.code, info.value.config_problem) == (401, 190, True)
+        with pytest.raises(GraphApiError) as info:
+            await client.send_message("999", ACCESS_TOKEN, text_payload())
+        assert (info.value.code, info.value.subcode) == (100, 33)
+
+
+@pytest.mark.parametrize(
+    ("mode", "http_status", "code", "retryable", "config_problem"),
+    [
+        ("http_429", 429, 4, True, False),
+        ("http_500", 500, 131000, True, False),
+        ("error_131047", 400, 131047, False, False),
+        ("error_131026", 400, 131026, False, False),
+        ("error_190", 401, 190, False, True),
+        ("error_130429", 400, 130429, True, False),
+    ],
+)
+async def test_failure_modes(
+    simulator: ServerThread, mode: str, http_status: int, code: int, retryable: bool, config_problem: bool
+) -> None:
+    async with httpx.AsyncClient() as http:
+        client = GraphClient(http, simulator.url, "v23.0")
+        set_ = await http.post(f"{simulator.url}/_simulator/failures", json={"mode": mode, "count": 2})
+        assert set_.status_code == 200
+        for _ in range(2):
+            with pytest.raises(GraphApiError) as info:
+                await client.send_message(PNID, ACCESS_TOKEN, text_payload())
+            err = info.value
+            assert (err.http_status, err.code, err.retryable, err.config_problem) == (
+                http_status,
+                code,
+                retryable,
+                config_problem,
+            )
+            if mode == "http_429":
+                assert err.retry_after == 1.0
+        assert (await client.send_message(PNID, ACCESS_TOKEN, text_payload())).startswith("wamid.")
+
+
+async def test_failure_timeout_and_clear(simulator: ServerThread) -> None:
+    async with httpx.AsyncClient() as http:
+        await http.post(
+            f"{simulator.url}/_simulator/failures", json={"mode": "timeout", "count": 2, "timeoutSeconds": 0.3}
+        )
+        async with httpx.AsyncClient(timeout=0.05) as impatient:
+            with pytest.raises(GraphApiError) as info:
+                await GraphClient(impatient, simulator.url, "v23.0").send_message(PNID, ACCESS_TOKEN, text_payload())
+        assert (info.value.http_status, info.value.retryable) == (None, True)
+        patient = await http.post(f"{simulator.url}/v23.0/{PNID}/messages", json=text_payload(), headers=AUTH)
+        assert patient.status_code == 504
+        await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "http_500", "count": 5})
+        assert (await http.get(f"{simulator.url}/_simulator/failures")).json()["remaining"] == 5
+        await http.delete(f"{simulator.url}/_simulator/failures")
+        ok = await http.post(f"{simulator.url}/v23.0/{PNID}/messages", json=text_payload(), headers=AUTH)
+        assert ok.status_code == 200
+        bad = await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "explode"})
+        assert bad.status_code == 422
+
+
+async def test_mark_as_read_is_recorded(simulator: ServerThread) -> None:
+    async with httpx.AsyncClient() as http:
+        client = GraphClient(http, simulator.url, "v23.0")
+        await client.mark_as_read(PNID, ACCESS_TOKEN, "wamid.IN1", typing_indicator=True)
+        reads = (await http.get(f"{simulator.url}/_simulator/reads")).json()["items"]
+        assert reads[0]["messageId"] == "wamid.IN1"
+        assert reads[0]["typingIndicator"] == {"type": "text"}
+        assert (await http.get(f"{simulator.url}/_simulator/messages")).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("request_body", "kind", "content"),
+    [
+        ({"text": "hi there"}, "text", {"body": "hi there"}),
+        ({"buttonReply": {"id": "yes", "title": "Yes"}}, "interactive", {"buttonId": "yes", "title": "Yes"}),
+        (
+            {"listReply": {"id": "r2", "title": "Pizza", "description": "Cheesy"}},
+            "interactive",
+            {"listRowId": "r2", "title": "Pizza", "description": "Cheesy"},
+        ),
+        (
+            {"image": {"link": "https://example.com/cat.jpg", "caption": "cat"}},
+            "image",
+            {"caption": "cat", "mimeType": "image/jpeg"},
+        ),
+        (
+            {"location": {"latitude": 52.5, "longitude": 13.4, "name": "Berlin"}},
+            "location",
+            {"latitude": 52.5, "longitude": 13.4, "name": "Berlin"},
+        ),
+    ],
+)
+async def test_inbound_messages_reach_the_webhook(
+    simulator: ServerThread,
+    receiver: Receiver,
+    request_body: dict[str, Any],
+    kind: str,
+    content: dict[str, Any],
+) -> None:
+    rec = receiver
+    body = {"from": "+1 555 123 4567", "name": "Alice", "contextMessageId": "wamid.EARLIER", **request_body}
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{simulator.url}/_simulator/inbound", json=body)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["status"] == 200 and answer["body"] == "EVENT_RECEIVED"
+    (item,) = rec.items
+    assert item.check is SignatureCheck.OK
+    batch = parse_webhook(item.payload)
+    assert batch.problems == []
+    (msg,) = batch.messages
+    assert msg.wa_message_id == answer["messageId"]
+    assert (msg.from_phone, msg.contact_name, msg.phone_number_id) == ("15551234567", "Alice", PNID)
+    assert msg.from_user_id is not None and msg.from_user_id.startswith("US.")
+    assert msg.type == kind
+    assert content.items() <= msg.content.items()
+    assert msg.content["replyTo"] == "wamid.EARLIER"
+
+
+async def test_inbound_bsuid_only_customer(simulator: ServerThread, receiver: Receiver) -> None:
+    async with httpx.AsyncClient() as http:
+        body = {"userId": "BR.1502576394655843", "username": "@jo", "name": "Jo", "text": "oi"}
+        response = await http.post(f"{simulator.url}/_simulator/inbound", json=body)
+        assert response.status_code == 200
+        for bad in ({"from": "+1555", "text": "a", "buttonReply": {"id": "x", "title": "y"}}, {"text": "a"}, {}):
+            assert (await http.post(f"{simulator.url}/_simulator/inbound", json=bad)).status_code == 422
+    (msg,) = parse_webhook(receiver.items[0].payload).messages
+    assert (msg.from_phone, msg.from_user_id, msg.contact_username) == (None, "BR.1502576394655843", "@jo")
+
+
+def test_pure_builders_match_the_parser() -> None:
+    inbound = build_inbound_webhook(
+        text_message("yo"), from_phone="+15551234567", user_id="US.1", name="Al", wamid="wamid.Z", timestamp=1
+    )
+    (msg,) = parse_webhook(inbound).messages
+    assert (msg.wa_message_id, msg.from_phone, msg.from_user_id, msg.content) == (
+        "wamid.Z",
+        "15551234567",
+        "US.1",
+        {"body": "yo"},
+    )
+    failed = build_status_webhook(
+        "wamid.F",
+        "failed",
+        recipient_id="15551234567",
+        errors=[{"code": 131026, "title": "Message undeliverable", "details": "not on WhatsApp"}],
+    )
+    (status,) = parse_webhook(failed).statuses
+    assert status.status == "failed"
+    assert status.errors == [
+        {
+            "code": 131026,
+            "title": "Message undeliverable",
+            "message": "Message undeliverable",
+            "details": "not on WhatsApp",
+        }
+    ]
+    assert "pricing" not in failed["entry"][0]["changes"][0]["value"]["statuses"][0]
+    with pytest.raises(ValueError):
+        build_inbound_webhook(text_message("x"), from_phone=None)
