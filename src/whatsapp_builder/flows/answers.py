@@ -1,0 +1,163 @@
+"""Checking and normalising answers to question nodes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%d-%m-%Y",
+    "%d/%m/%y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d %Y",
+    "%b %d %Y",
+)
+MAX_ANSWER = 4096
+
+
+@dataclass(frozen=True)
+class Answer:
+    valid: bool
+    value: Any = None
+
+
+INVALID = Answer(valid=False)
+
+
+def parse_number(value: object) -> int | float | None:
+    """A number from an int/float or a numeric string (``1,5`` is accepted as 1.5); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace(" ", "")
+    if "," in text and "." not in text and text.count(",") == 1:
+        text = text.replace(",", ".")
+    if len(text) > 100 or not NUMBER.match(text):
+        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = float(text)
+    if number != number or abs(number) == float("inf"):
+        return None
+    return int(number) if number.is_integer() and abs(number) < 2**53 and "e" not in text.lower() else number
+
+
+def parse_date(text: str) -> str | None:
+    cleaned = " ".join(text.replace(",", " ").split())
+    for fmt in DATE_FORMATS:
+        try:
+            parsed: date = datetime.strptime(cleaned, fmt).date()
+        except ValueError:
+            continue
+        return parsed.isoformat()
+    return None
+
+
+def parse_phone(text: str) -> str | None:
+    cleaned = re.sub(r"[\s().\-/]", "", text)
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    digits = cleaned[1:] if cleaned.startswith("+") else cleaned
+    if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15 or digits.startswith("0"):
+        return None
+    return "+" + digits
+
+
+def _length_ok(text: str, rules: Mapping[str, Any]) -> bool:
+    low, high = rules.get("minLength"), rules.get("maxLength")
+    if isinstance(low, int) and len(text) < low:
+        return False
+    return not (isinstance(high, int) and len(text) > high)
+
+
+def _range_ok(number: float, rules: Mapping[str, Any]) -> bool:
+    low, high = parse_number(rules.get("min")), parse_number(rules.get("max"))
+    if low is not None and number < low:
+        return False
+    return not (high is not None and number > high)
+
+
+def _match_option(text: str, options: object) -> Answer:
+    if not isinstance(options, list):
+        return INVALID
+    choices = [o for o in options if isinstance(o, str)]
+    wanted = text.casefold()
+    for option in choices:
+        if option.strip().casefold() == wanted:
+            return Answer(True, option)
+    if text.isdigit() and 1 <= int(text) <= len(choices):
+        return Answer(True, choices[int(text) - 1])
+    return INVALID
+
+
+def _full_match(pattern: object, text: str) -> bool:
+    if not isinstance(pattern, str):
+        return False
+    try:
+        return re.fullmatch(pattern, text) is not None
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return False
+
+
+def check_answer(text: str | None, rules: Mapping[str, Any]) -> Answer:
+    """Validate ``text`` against a question's ``validation`` and return the value to store."""
+    if text is None:
+        return INVALID
+    answer = text.strip()
+    if not answer or len(answer) > MAX_ANSWER:
+        return INVALID
+    kind = rules.get("type", "text")
+    if kind == "number":
+        number = parse_number(answer)
+        return Answer(True, number) if number is not None and _range_ok(number, rules) else INVALID
+    if kind == "date":
+        iso = parse_date(answer)
+        return Answer(True, iso) if iso is not None else INVALID
+    if kind == "phone":
+        phone = parse_phone(answer)
+        return Answer(True, phone) if phone is not None else INVALID
+    if kind == "options":
+        return _match_option(answer, rules.get("options"))
+    if not _length_ok(answer, rules):
+        return INVALID
+    if kind == "email":
+        return Answer(True, answer) if EMAIL.match(answer) else INVALID
+    if kind == "regex":
+        return Answer(True, answer) if _full_match(rules.get("pattern"), answer) else INVALID
+    return Answer(True, answer)
+
+
+def default_retry_prompt(rules: Mapping[str, Any]) -> str:
+    """A sensible retry message for the validation type."""
+    kind = rules.get("type", "text")
+    if kind == "number":
+        low, high = parse_number(rules.get("min")), parse_number(rules.get("max"))
+        if low is not None and high is not None:
+            return f"Please answer with a number from {low} to {high}."
+        return "Please answer with a number."
+    if kind == "email":
+        return "Please enter a valid email address, like name@example.com."
+    if kind == "phone":
+        return "Please enter a valid phone number with the country code, like +14155550123."
+    if kind == "date":
+        return "Please enter a date like 2025-12-31 or 31/12/2025."
+    if kind == "options":
+        options = rules.get("options")
+        if isinstance(options, list) and options:
+            return "Please answer with one of: " + ", ".join(str(o) for o in options) + "."
+    return "Sorry, I didn't understand that. Please try again."

@@ -1,0 +1,270 @@
+"""The flow engine: a pure function of (graph, context state, input) -> (new state, outgoing messages).
+
+The only effect is the injected :class:`~whatsapp_builder.flows.http.HttpPerformer` used by http_request
+nodes. The caller loads and stores the state and sends the messages.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from whatsapp_builder.flows.graph import FlowGraph
+from whatsapp_builder.flows.http import HttpPerformer
+from whatsapp_builder.flows.nodes import handler_for
+from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
+from whatsapp_builder.flows.types import (
+    ContactInfo,
+    ContextState,
+    EngineSettings,
+    FlowInput,
+    TurnResult,
+)
+
+STATE_VERSION = 1
+CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
+EARLY_TIMER_TOLERANCE_SECONDS = 1.0
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return _utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None
+
+
+def is_expired(state: ContextState | None, now: datetime, settings: EngineSettings) -> bool:
+    """Whether an active context's session timed out (time since the last activity > session_timeout).
+
+    A context waiting on a delay node never expires: the bot, not the customer, is waiting.
+    """
+    if state is None or not state.is_active or settings.session_timeout is None:
+        return False
+    if state.engine.get("waiting") == "delay":
+        return False
+    last = _parse_time(state.engine.get("lastActivityAt")) or _parse_time(state.engine.get("startedAt"))
+    return last is not None and _utc(now) - last > settings.session_timeout
+
+
+def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
+    if flow_input.kind != "text" or flow_input.text is None:
+        return False
+    text = " ".join(flow_input.text.split()).casefold()
+    return bool(text) and any(text == " ".join(k.split()).casefold() for k in settings.restart_keywords)
+
+
+def new_state(graph: FlowGraph, now: datetime) -> ContextState:
+    stamp = _utc(now).isoformat()
+    return ContextState(
+        current_node_id=graph.start_node_id,
+        variables={},
+        node_history=[],
+        is_active=True,
+        engine={
+            "version": STATE_VERSION,
+            "startedAt": stamp,
+            "lastActivityAt": stamp,
+            "waiting": None,
+            "retries": 0,
+            "endedReason": None,
+        },
+    )
+
+
+class _Turn:
+    """One call of the engine: drives nodes until the flow waits or ends."""
+
+    def __init__(self, ctx: TurnContext) -> None:
+        self.ctx = ctx
+        self.steps = 0
+        self.wake_at: datetime | None = None
+        self.ended: str | None = None
+
+    @property
+    def state(self) -> ContextState:
+        return self.ctx.state
+
+    def record_input(self, flow_input: FlowInput) -> None:
+        self.state.engine["lastActivityAt"] = _utc(self.ctx.now).isoformat()
+        if flow_input.kind in CUSTOMER_KINDS and flow_input.text is not None:
+            self.state.variables["last_input"] = flow_input.text
+
+    def finish(self, reason: str) -> None:
+        self.ended = reason
+        self.state.is_active = False
+        self.state.engine["waiting"] = None
+        self.state.engine.pop("wakeAt", None)
+        self.state.engine["endedReason"] = reason
+        self.state.engine["endedAt"] = _utc(self.ctx.now).isoformat()
+        self.ctx.log.append(f"context ended: {reason}")
+
+    def visit(self, node_id: str) -> None:
+        self.state.current_node_id = node_id
+        history = self.state.node_history
+        history.append(node_id)
+        limit = max(1, self.ctx.settings.history_limit)
+        if len(history) > limit:
+            del history[: len(history) - limit]
+
+    async def enter(self, node_id: str) -> Outcome:
+        node = self.ctx.graph.nodes.get(node_id)
+        if node is None:
+            self.ctx.log.append(f"node {node_id!r} does not exist")
+            return Finish("node_missing")
+        if self.steps >= self.ctx.settings.max_steps:
+            self.ctx.log.append(f"step limit of {self.ctx.settings.max_steps} reached before node {node_id!r}")
+            return Finish("step_limit")
+        self.steps += 1
+        self.visit(node_id)
+        self.state.engine["waiting"] = None
+        self.ctx.log.append(f"enter {node.type} {node_id}")
+        handler = handler_for(node.type)
+        if handler is None:
+            return Finish("error")
+        try:
+            return await handler.enter(self.ctx, node)
+        except Exception as exc:  # a handler bug must end the context, not crash the runner
+            self.ctx.log.append(f"error in {node.type} {node_id}: {type(exc).__name__}: {exc}")
+            return Finish("error")
+
+    async def drive(self, node_id: str, outcome: Outcome | None) -> None:
+        """Continue from ``node_id``: apply ``outcome`` (of a resumed node) or enter the node."""
+        current = node_id
+        while True:
+            if outcome is None:
+                outcome = await self.enter(current)
+            if isinstance(outcome, Wait):
+                self.state.engine["waiting"] = outcome.kind
+                self.state.current_node_id = current
+                if outcome.wake_at is not None:
+                    self.wake_at = outcome.wake_at
+                    self.state.engine["wakeAt"] = _utc(outcome.wake_at).isoformat()
+                else:
+                    self.state.engine.pop("wakeAt", None)
+                return
+            if isinstance(outcome, Finish):
+                self.finish(outcome.reason)
+                return
+            if isinstance(outcome, GoTo):
+                current, outcome = outcome.node_id, None
+                continue
+            target = self.ctx.graph.next_node_id(current, outcome.handle)
+            if target is None:
+                handle = "default" if outcome.handle is None else repr(outcome.handle)
+                self.ctx.log.append(f"no edge from {current} ({handle} handle)")
+                self.finish("completed")
+                return
+            current, outcome = target, None
+
+    async def resume(self, flow_input: FlowInput) -> None:
+        node_id = self.state.current_node_id or ""
+        node = self.ctx.graph.nodes[node_id]
+        handler = handler_for(node.type)
+        waiting = self.state.engine.get("waiting")
+        if handler is None or handler.resume is None or not isinstance(waiting, str):
+            await self.drive(node_id, None)
+            return
+        self.steps += 1
+        try:
+            outcome = await handler.resume(self.ctx, node, flow_input)
+        except Exception as exc:
+            self.ctx.log.append(f"error in {node.type} {node_id}: {type(exc).__name__}: {exc}")
+            outcome = Finish("error")
+        await self.drive(node_id, outcome)
+
+    def result(self, restarted: bool = False) -> TurnResult:
+        limit = max(0, self.ctx.settings.max_messages_per_turn)
+        outgoing = self.ctx.outgoing
+        if len(outgoing) > limit:
+            self.ctx.log.append(f"outgoing messages cut from {len(outgoing)} to {limit}")
+            outgoing = outgoing[:limit]
+        return TurnResult(
+            state=self.state,
+            outgoing=list(outgoing),
+            handoff=self.ended == "handoff",
+            ended_reason=self.ended,
+            wake_at=self.wake_at if self.state.is_active else None,
+            steps=self.steps,
+            log=self.ctx.log,
+            restarted=restarted,
+        )
+
+
+def _context(
+    graph: FlowGraph,
+    state: ContextState,
+    contact: ContactInfo,
+    now: datetime,
+    settings: EngineSettings,
+    http: HttpPerformer,
+) -> TurnContext:
+    return TurnContext(graph=graph, state=state, contact=contact, now=now, settings=settings, http=http)
+
+
+async def _start(turn: _Turn, flow_input: FlowInput) -> None:
+    turn.ctx.log.append(f"new context at start node {turn.ctx.graph.start_node_id}")
+    turn.record_input(flow_input)
+    await turn.drive(turn.ctx.graph.start_node_id, None)
+
+
+def _ignored(state: ContextState, reason: str) -> TurnResult:
+    return TurnResult(state, [], False, None, None, 0, [reason])
+
+
+async def run_turn(
+    graph: FlowGraph,
+    state: ContextState | None,
+    flow_input: FlowInput,
+    *,
+    contact: ContactInfo,
+    now: datetime,
+    settings: EngineSettings,
+    http: HttpPerformer,
+) -> TurnResult:
+    """Run one turn. ``state=None`` starts a new context at the start node (the input is the trigger).
+
+    The given state is never mutated; the result holds the new one.
+    """
+    if state is None:
+        turn = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
+        await _start(turn, flow_input)
+        return turn.result()
+    state = state.copy()
+    if not state.is_active:
+        reason = state.ended_reason
+        return TurnResult(state, [], False, reason, None, 0, ["context is not active; pass None to start anew"])
+    turn = _Turn(_context(graph, state, contact, now, settings, http))
+    if is_expired(state, now, settings):
+        turn.ctx.log.append("session timed out")
+        turn.finish("timeout")
+        return turn.result()
+    if is_restart(flow_input, settings):
+        turn.finish("restart")
+        log = [*turn.ctx.log, f"restart keyword {flow_input.text!r}: starting over"]
+        fresh = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
+        fresh.ctx.log.extend(log)
+        fresh.state.engine["restartedAt"] = _utc(now).isoformat()
+        await _start(fresh, flow_input)
+        return fresh.result(restarted=True)
+    node_id = state.current_node_id
+    if node_id is None or node_id not in graph.nodes:
+        turn.ctx.log.append(f"current node {node_id!r} no longer exists (chatbot edited)")
+        turn.finish("node_missing")
+        return turn.result()
+    waiting = state.engine.get("waiting")
+    if flow_input.kind == "timer":
+        if waiting != "delay":
+            return _ignored(state, "timer ignored: not waiting on a delay")
+        wake_at = _parse_time(state.engine.get("wakeAt"))
+        if wake_at is not None and (wake_at - _utc(now)).total_seconds() > EARLY_TIMER_TOLERANCE_SECONDS:
+            return _ignored(state, f"timer ignored: delay lasts until {wake_at.isoformat()}")
+    elif waiting == "delay":
+        return _ignored(state, "input ignored during a delay")
+    turn.record_input(flow_input)
+    await turn.resume(flow_input)
+    return turn.result()

@@ -1,0 +1,78 @@
+"""http_request nodes: call an external API through the injected performer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from whatsapp_builder.flows.graph import FlowNode
+from whatsapp_builder.flows.http import HttpRequestSpec, HttpResult
+from whatsapp_builder.flows.nodes.base import Follow, NodeHandler, Outcome, TurnContext
+from whatsapp_builder.flows.templating import get_path, render_value
+
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 30.0
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def build_request(ctx: TurnContext, data: Mapping[str, Any]) -> HttpRequestSpec:
+    method = str(data.get("method", "GET")).upper()
+    headers_raw = data.get("headers")
+    headers: dict[str, str] = {}
+    if isinstance(headers_raw, Mapping):
+        for key, value in headers_raw.items():
+            headers[str(key)] = " ".join(ctx.render(value).splitlines())
+    body_raw = data.get("body")
+    body: str | None = None
+    json_body: Any | None = None
+    if isinstance(body_raw, str):
+        body = ctx.render(body_raw)
+    elif isinstance(body_raw, dict | list):
+        json_body = render_value(body_raw, ctx.scope)
+    timeout_raw = data.get("timeoutSeconds", DEFAULT_TIMEOUT)
+    timeout = (
+        float(timeout_raw)
+        if isinstance(timeout_raw, int | float) and not isinstance(timeout_raw, bool)
+        else (DEFAULT_TIMEOUT)
+    )
+    return HttpRequestSpec(
+        method=method if method in METHODS else "GET",
+        url=ctx.render(data.get("url")).strip(),
+        headers=headers,
+        body=body,
+        json=json_body,
+        timeout=max(0.1, min(timeout, MAX_TIMEOUT)),
+    )
+
+
+async def _perform(ctx: TurnContext, request: HttpRequestSpec) -> HttpResult:
+    try:
+        return await ctx.http.perform(request)
+    except Exception as exc:  # the performer should never raise; a bad one must not break the turn
+        return HttpResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+
+async def enter_http_request(ctx: TurnContext, node: FlowNode) -> Outcome:
+    request = build_request(ctx, node.data)
+    result = await _perform(ctx, request)
+    status = result.status if isinstance(result.status, int) else None
+    success = bool(result.ok) and (status is None or 200 <= status < 300)
+    status_variable = node.data.get("statusVariable")
+    if isinstance(status_variable, str) and status_variable:
+        ctx.set_variable(status_variable, status)
+    if success:
+        mapping = node.data.get("responseMapping")
+        for item in mapping if isinstance(mapping, list) else []:
+            if isinstance(item, Mapping):
+                entry = cast(Mapping[str, Any], item)
+                variable, path = entry.get("variable"), entry.get("path")
+                if isinstance(variable, str) and variable and isinstance(path, str):
+                    ctx.set_variable(variable, get_path(result.json, path.strip()))
+    ctx.log.append(
+        f"http_request {node.id}: {request.method} {request.url} -> "
+        + (f"status {status}" if success else f"error {result.error or status}")
+    )
+    return Follow("success" if success else "error")
+
+
+HTTP_REQUEST = NodeHandler(enter_http_request)

@@ -1,0 +1,180 @@
+"""Value types shared by the flow engine: inputs, outgoing messages, context state and turn results."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+InputKind = Literal["text", "button", "list", "media", "other", "timer", "start"]
+
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+ENDED_REASONS = ("completed", "handoff", "error", "node_missing", "step_limit", "timeout", "restart")
+HISTORY_LIMIT = 1000
+
+
+def _str_or_none(value: object) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+@dataclass(frozen=True)
+class FlowInput:
+    """One input to the engine: a customer message, a timer firing, or the start of a test run."""
+
+    kind: InputKind
+    text: str | None = None
+    button_id: str | None = None
+    list_row_id: str | None = None
+
+    @classmethod
+    def text_input(cls, text: str) -> FlowInput:
+        return cls(kind="text", text=text)
+
+    @classmethod
+    def timer(cls) -> FlowInput:
+        return cls(kind="timer")
+
+    @classmethod
+    def from_message(cls, message_type: str, content: object) -> FlowInput:
+        """Map a stored inbound message (``messages.type`` and ``content``) to an input. Never raises."""
+        body: dict[str, Any] = cast(dict[str, Any], content) if isinstance(content, dict) else {}
+        kind = message_type if isinstance(message_type, str) else ""
+        if kind == "text":
+            return cls(kind="text", text=_str_or_none(body.get("body")))
+        if kind in ("interactive", "button"):
+            row_id = _str_or_none(body.get("listRowId"))
+            if row_id is not None:
+                return cls(kind="list", text=_str_or_none(body.get("title")), list_row_id=row_id)
+            button_id = _str_or_none(body.get("buttonId"))
+            if button_id is not None or kind == "button":
+                title = _str_or_none(body.get("title"))
+                return cls(kind="button", text=title, button_id=button_id)
+            return cls(kind="other", text=_str_or_none(body.get("title")))
+        if kind in MEDIA_TYPES:
+            return cls(kind="media", text=_str_or_none(body.get("caption")))
+        return cls(kind="other")
+
+    @classmethod
+    def from_test_input(cls, obj: object) -> FlowInput:
+        """Accept an input, a string, or a ``{"buttonId"}``, ``{"listRowId"}`` or ``{"text"}`` dict."""
+        if isinstance(obj, FlowInput):
+            return obj
+        if isinstance(obj, str):
+            return cls(kind="text", text=obj)
+        if isinstance(obj, dict):
+            data = cast(dict[str, Any], obj)
+            title = _str_or_none(data.get("title"))
+            if data.get("listRowId") is not None:
+                return cls(kind="list", text=title, list_row_id=_str_or_none(data.get("listRowId")))
+            if data.get("buttonId") is not None:
+                return cls(kind="button", text=title, button_id=_str_or_none(data.get("buttonId")))
+            if data.get("timer") or data.get("kind") == "timer":
+                return cls(kind="timer")
+            if "text" in data or "body" in data:
+                return cls(kind="text", text=_str_or_none(data.get("text", data.get("body"))))
+            if isinstance(data.get("type"), str):
+                return cls.from_message(data["type"], data.get("content"))
+        return cls(kind="other")
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message the bot sends, in the shape the outbox and the API use."""
+
+    type: str
+    content: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "content": copy.deepcopy(self.content)}
+
+
+@dataclass(frozen=True)
+class ContactInfo:
+    name: str | None = None
+    phone: str | None = None
+
+
+def _default_restart_keywords() -> tuple[str, ...]:
+    return ("restart", "start over")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    session_timeout: timedelta | None = None
+    restart_keywords: Sequence[str] = field(default_factory=_default_restart_keywords)
+    max_steps: int = 50
+    max_messages_per_turn: int = 10
+    history_limit: int = HISTORY_LIMIT
+
+
+@dataclass
+class ContextState:
+    current_node_id: str | None
+    variables: dict[str, Any]
+    node_history: list[str]
+    is_active: bool
+    engine: dict[str, Any]
+
+    def copy(self) -> ContextState:
+        return ContextState(
+            current_node_id=self.current_node_id,
+            variables=copy.deepcopy(self.variables),
+            node_history=list(self.node_history),
+            is_active=self.is_active,
+            engine=copy.deepcopy(self.engine),
+        )
+
+    @property
+    def waiting_for(self) -> str | None:
+        """What the current node waits for: question, buttons, list, delay (None when not waiting)."""
+        value = self.engine.get("waiting")
+        return value if isinstance(value, str) and self.is_active else None
+
+    @property
+    def ended_reason(self) -> str | None:
+        value = self.engine.get("endedReason")
+        return value if isinstance(value, str) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "currentNodeId": self.current_node_id,
+            "variables": copy.deepcopy(self.variables),
+            "nodeHistory": list(self.node_history),
+            "isActive": self.is_active,
+            "engine": copy.deepcopy(self.engine),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ContextState:
+        node = data.get("currentNodeId")
+        variables = data.get("variables")
+        history = data.get("nodeHistory")
+        engine = data.get("engine")
+        return cls(
+            current_node_id=node if isinstance(node, str) else None,
+            variables=dict(variables) if isinstance(variables, dict) else {},
+            node_history=[h for h in history if isinstance(h, str)] if isinstance(history, list) else [],
+            is_active=bool(data.get("isActive", False)),
+            engine=dict(engine) if isinstance(engine, dict) else {},
+        )
+
+
+@dataclass
+class TurnResult:
+    state: ContextState
+    outgoing: list[OutgoingMessage]
+    handoff: bool
+    ended_reason: str | None
+    wake_at: datetime | None
+    steps: int
+    log: list[str]
+    restarted: bool = False
+    """True when a restart keyword ended the previous context and a new one was started in this call."""

@@ -1,0 +1,344 @@
+"""Save-time validation of a chatbot graph: reports every problem, never raises."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
+from whatsapp_builder.flows.schemas import NODE_SCHEMAS
+
+MAX_LIST_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "nodeId": self.node_id,
+            "edgeId": self.edge_id,
+            "field": self.field,
+        }
+
+
+@dataclass
+class ValidationReport:
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, list[dict[str, str | None]]]:
+        return {
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+        }
+
+
+@dataclass(frozen=True)
+class _Node:
+    id: str
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Edge:
+    id: str | None
+    source: str
+    target: str
+    handle: str | None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_path(error: ValidationError) -> str:
+    return ".".join(["data", *(str(p) for p in error.absolute_path)])
+
+
+def _schema_message(node_type: str, error: ValidationError) -> str:
+    if error.validator == "anyOf" and not error.absolute_path:
+        if node_type == "message":
+            return "a message node needs `text` or `media`"
+        if node_type == "set_variable":
+            return "set_variable needs `assignments` or `variable` and `value`"
+    message = error.message
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.report = ValidationReport()
+        self.nodes: dict[str, _Node] = {}
+        self.edges: list[_Edge] = []
+        self.validators = {t: Draft202012Validator(s) for t, s in NODE_SCHEMAS.items()}
+
+    def error(self, code: str, message: str, **where: str | None) -> None:
+        self.report.errors.append(Problem(code, message, **where))
+
+    def warning(self, code: str, message: str, **where: str | None) -> None:
+        self.report.warnings.append(Problem(code, message, **where))
+
+    # -- structure -------------------------------------------------------------------------------------
+    def read_nodes(self, nodes: object) -> None:
+        if not isinstance(nodes, list):
+            self.error("invalid_nodes", "`nodes` must be a list of node objects", field="nodes")
+            return
+        for index, raw in enumerate(nodes):
+            where = f"nodes.{index}"
+            if not isinstance(raw, dict):
+                self.error("invalid_node", f"node {index} is not an object", field=where)
+                continue
+            node = raw
+            ident, node_type, data = node.get("id"), node.get("type"), node.get("data", {})
+            if not isinstance(ident, str) or not ident:
+                self.error("invalid_node", f"node {index} has no string `id`", field=f"{where}.id")
+                continue
+            if ident in self.nodes:
+                self.error("duplicate_node_id", f"node id {ident!r} is used more than once", node_id=ident)
+                continue
+            if not isinstance(node_type, str) or node_type not in NODE_SCHEMAS:
+                self.error(
+                    "unknown_node_type",
+                    f"node {ident!r} has unknown type {_short(node_type)}",
+                    node_id=ident,
+                    field="type",
+                )
+                continue
+            if not isinstance(data, dict):
+                self.error("invalid_node_data", "`data` must be an object", node_id=ident, field="data")
+                data = {}
+            self.nodes[ident] = _Node(ident, node_type, cast(dict[str, Any], data))
+            self.check_schema(self.nodes[ident])
+
+    def read_edges(self, edges: object) -> None:
+        if not isinstance(edges, list):
+            self.error("invalid_edges", "`edges` must be a list of edge objects", field="edges")
+            return
+        seen_ids: set[str] = set()
+        for index, raw in enumerate(edges):
+            where = f"edges.{index}"
+            if not isinstance(raw, dict):
+                self.error("invalid_edge", f"edge {index} is not an object", field=where)
+                continue
+            edge = raw
+            raw_id = edge.get("id")
+            ident = raw_id if isinstance(raw_id, str) else None
+            source, target, handle = edge.get("source"), edge.get("target"), edge.get("sourceHandle")
+            if not isinstance(source, str) or not isinstance(target, str):
+                self.error(
+                    "invalid_edge",
+                    f"edge {index} needs string `source` and `target`",
+                    edge_id=ident,
+                    field=where,
+                )
+                continue
+            if handle is not None and not isinstance(handle, str):
+                self.error(
+                    "invalid_edge",
+                    f"edge {index} has a non-string `sourceHandle`",
+                    edge_id=ident,
+                    field=f"{where}.sourceHandle",
+                )
+                continue
+            if ident is not None:
+                if ident in seen_ids:
+                    self.error("duplicate_edge_id", f"edge id {ident!r} is used more than once", edge_id=ident)
+                seen_ids.add(ident)
+            self.edges.append(_Edge(ident, source, target, normalize_handle(handle)))
+
+    # -- node data ---------------------------------------------------------------------------------------
+    def check_schema(self, node: _Node) -> None:
+        validator = self.validators[node.type]
+        try:
+            found = list(validator.iter_errors(dict(node.data)))
+        except RecursionError:
+            self.error("invalid_node_data", "`data` is nested too deeply", node_id=node.id, field="data")
+            return
+        errors = sorted(found, key=lambda e: [str(p) for p in e.absolute_path])
+        for error in errors:
+            self.error(
+                "invalid_node_data",
+                _schema_message(node.type, error),
+                node_id=node.id,
+                field=_field_path(error),
+            )
+        if not errors:
+            for code, message, where in _semantic_problems(node):
+                self.error(code, message, node_id=node.id, field=where)
+
+    # -- graph ----------------------------------------------------------------------------------------------
+    def check_graph(self) -> None:
+        starts = [n.id for n in self.nodes.values() if n.type == "start"]
+        if not starts:
+            self.error("missing_start_node", "the chatbot needs exactly one start node (none found)")
+        for extra in starts[1:]:
+            self.error("multiple_start_nodes", "the chatbot needs exactly one start node", node_id=extra)
+        taken: dict[tuple[str, str | None], str | None] = {}
+        for edge in self.edges:
+            self.check_edge(edge, taken)
+        for node in self.nodes.values():
+            if node.type == "jump":
+                target = node.data.get("targetNodeId")
+                if isinstance(target, str) and target not in self.nodes:
+                    self.error(
+                        "jump_target_missing",
+                        f"jump target {target!r} does not exist",
+                        node_id=node.id,
+                        field="data.targetNodeId",
+                    )
+        if len(starts) == 1:
+            self.check_reachability(starts[0])
+        self.check_ways_out()
+
+    def check_edge(self, edge: _Edge, taken: dict[tuple[str, str | None], str | None]) -> None:
+        where = {"edge_id": edge.id}
+        source = self.nodes.get(edge.source)
+        if source is None:
+            self.error("edge_source_missing", f"edge source {edge.source!r} does not exist", **where)
+        if edge.target not in self.nodes:
+            self.error("edge_target_missing", f"edge target {edge.target!r} does not exist", **where)
+        if source is None:
+            return
+        handles = source_handles(source.type, source.data)
+        if edge.handle not in handles:
+            if not handles:
+                message = f"a {source.type} node has no outgoing edges"
+            else:
+                names = ", ".join("default (null)" if h is None else repr(h) for h in handles)
+                message = f"handle {edge.handle!r} is not a handle of {source.type} node (expected {names})"
+            self.error("invalid_source_handle", message, node_id=source.id, field="sourceHandle", **where)
+            return
+        key = (edge.source, edge.handle)
+        if key in taken:
+            self.error(
+                "duplicate_edge",
+                f"handle {edge.handle!r} of node {edge.source!r} has more than one edge",
+                node_id=edge.source,
+                **where,
+            )
+        taken[key] = edge.id
+
+    def successors(self, node_id: str) -> Iterator[str]:
+        for edge in self.edges:
+            if edge.source == node_id and edge.target in self.nodes:
+                yield edge.target
+        node = self.nodes[node_id]
+        target = node.data.get("targetNodeId") if node.type == "jump" else None
+        if isinstance(target, str) and target in self.nodes:
+            yield target
+
+    def check_reachability(self, start: str) -> None:
+        seen = {start}
+        queue = deque([start])
+        while queue:
+            for nxt in self.successors(queue.popleft()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        for ident in self.nodes:
+            if ident not in seen:
+                self.warning("unreachable_node", f"node {ident!r} cannot be reached from the start node", node_id=ident)
+
+    def check_ways_out(self) -> None:
+        outgoing: dict[str, set[str | None]] = {}
+        for edge in self.edges:
+            outgoing.setdefault(edge.source, set()).add(edge.handle)
+        for node in self.nodes.values():
+            if node.type not in WAITING_TYPES or node.type == "question":
+                continue
+            handles = outgoing.get(node.id, set())
+            if not handles:
+                self.warning(
+                    "no_way_out",
+                    f"{node.type} node {node.id!r} waits for an answer but has no outgoing edge",
+                    node_id=node.id,
+                )
+                continue
+            for option in option_ids(node.type, node.data):
+                if option not in handles:
+                    self.warning(
+                        "unconnected_option",
+                        f"option {option!r} has no outgoing edge (choosing it ends the conversation)",
+                        node_id=node.id,
+                        field="sourceHandle",
+                    )
+
+
+def _valid_regex(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except (re.error, RecursionError, OverflowError, ValueError):
+        return False
+    return True
+
+
+def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
+    """Rules JSON Schema does not express. Only called on data that passed the schema."""
+    data = node.data
+    if node.type in ("buttons", "list"):
+        ids = option_ids(node.type, data)
+        for dup in sorted({i for i in ids if ids.count(i) > 1}):
+            yield "duplicate_option_id", f"option id {dup!r} is used more than once", "data"
+    if node.type == "list":
+        sections = cast(list[dict[str, Any]], data["sections"])
+        if len(option_ids("list", data)) > MAX_LIST_ROWS:
+            yield "too_many_rows", "a list may hold at most 10 rows in total", "data.sections"
+        if len(sections) > 1:
+            for index, section in enumerate(sections):
+                if not str(section.get("title") or "").strip():
+                    yield (
+                        "missing_section_title",
+                        "section titles are required with several sections",
+                        (f"data.sections.{index}.title"),
+                    )
+    if node.type == "question":
+        validation = cast(dict[str, Any], data["validation"])
+        kind = validation["type"]
+        if kind == "options" and not validation.get("options"):
+            yield "missing_options", "validation type `options` needs `options`", "data.validation.options"
+        if kind == "regex":
+            pattern = validation.get("pattern")
+            if not isinstance(pattern, str) or not pattern:
+                yield "missing_pattern", "validation type `regex` needs `pattern`", "data.validation.pattern"
+            elif not _valid_regex(pattern):
+                yield "invalid_regex", f"invalid regular expression {pattern!r}", "data.validation.pattern"
+        low, high = validation.get("min"), validation.get("max")
+        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+            yield "invalid_range", "`min` is greater than `max`", "data.validation"
+    if node.type == "condition":
+        for index, rule in enumerate(cast(list[dict[str, Any]], data["rules"])):
+            operator = rule["operator"]
+            where = f"data.rules.{index}.value"
+            if operator not in ("is_set", "is_not_set") and "value" not in rule:
+                yield "missing_rule_value", f"operator {operator} needs a `value`", where
+            if operator == "matches_regex" and not _valid_regex(str(rule.get("value", ""))):
+                yield "invalid_regex", f"invalid regular expression {_short(rule.get('value'))}", where
+
+
+def validate_graph(nodes: object, edges: object) -> ValidationReport:
+    """Check a graph as saved by the editor. Every problem is reported; nothing raises."""
+    checker = _Checker()
+    checker.read_nodes(nodes)
+    checker.read_edges(edges)
+    checker.check_graph()
+    return checker.report

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from whatsapp_builder.flows import ContactInfo, EngineSettings, test_run, validate_graph
+
+from .flowkit import FakeHttp
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
+
+
+def demo() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEMO.read_text(encoding="utf-8"))
+    return data
+
+
+def settings() -> EngineSettings:
+    meta = demo()["metadata"]
+    from datetime import timedelta
+
+    return EngineSettings(
+        session_timeout=timedelta(minutes=meta["sessionTimeoutMinutes"]),
+        restart_keywords=tuple(meta["restartKeywords"]),
+    )
+
+
+def test_demo_validates_clean() -> None:
+    data = demo()
+    assert data["name"] == "Demo: pizza order"
+    report = validate_graph(data["nodes"], data["edges"])
+    assert report.errors == [] and report.warnings == []
+    start = next(n for n in data["nodes"] if n["type"] == "start")
+    assert set(start["data"]["triggerKeywords"]) >= {"hi", "hello", "order", "pizza", "start"}
+
+
+async def test_demo_happy_path() -> None:
+    data = demo()
+    steps = await test_run(
+        data["nodes"],
+        data["edges"],
+        ["Hi", {"buttonId": "order"}, {"listRowId": "pepperoni", "title": "Pepperoni"}, "lots", "5"],
+        contact=ContactInfo(name="Ana", phone="+15551234567"),
+        settings=settings(),
+        http=FakeHttp(),
+    )
+    assert steps[0].messages[0] == {"type": "text", "content": {"body": "Hi Ana! Welcome to Pizza Place \U0001f355"}}
+    assert steps[0].waiting_for == "buttons"
+    assert steps[1].waiting_for == "list"
+    assert steps[2].messages[0]["content"]["body"] == "How many Pepperoni pizzas would you like? (1-10)"
+    assert steps[3].messages == [{"type": "text", "content": {"body": "Please send a number from 1 to 10."}}]
+    last = steps[4]
+    assert last.ended_reason == "completed"
+    assert [m["content"]["body"] for m in last.messages] == [
+        "Great news: orders of more than 3 pizzas get 10% off!",
+        "Thanks Ana! Your order of 5 x Pepperoni is confirmed and will be ready in 30 minutes.",
+    ]
+    assert last.variables["order.summary"] == "5 x Pepperoni"
+
+
+async def test_demo_small_order_hours_menu_restart_and_handoff() -> None:
+    data = demo()
+    steps = await test_run(
+        data["nodes"],
+        data["edges"],
+        ["pizza", "opening hours", "menu", "Order a pizza", "margherita", "2"],
+        settings=settings(),
+        http=FakeHttp(),
+    )
+    assert steps[1].messages[0]["content"]["body"].startswith("We are open")
+    assert steps[1].waiting_for == "buttons"  # jumped back to the menu
+    assert steps[2].messages[1]["content"]["kind"] == "buttons"
+    assert [m["content"]["body"] for m in steps[5].messages] == [
+        "Thanks Test user! Your order of 2 x Margherita is confirmed and will be ready in 30 minutes."
+    ]
+    human = await test_run(data["nodes"], data["edges"], ["hello", {"buttonId": "human"}], http=FakeHttp())
+    assert human[1].handoff and human[1].ended_reason == "handoff"
+    gave_up = await test_run(
+        data["nodes"],
+        data["edges"],
+        ["hi", {"buttonId": "order"}, {"listRowId": "veggie"}, "a", "b", "c"],
+        http=FakeHttp(),
+    )
+    assert gave_up[-1].handoff and gave_up[-1].messages[0]["content"]["body"].startswith("Sorry")
+
+
+def test_docs_example_validates_clean() -> None:
+    text = (DEMO.parents[1] / "docs" / "flows.md").read_text(encoding="utf-8")
+    block = text.split("## A complete small example")[1].split("```json")[1].split("```")[0]
+    data = json.loads(block)
+    report = validate_graph(data["nodes"], data["edges"])
+    assert report.errors == [] and report.warnings == []

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from whatsapp_builder.flows import (
+    ContextState,
+    EngineSettings,
+    FlowInput,
+    compile_graph,
+    has_trigger_keywords,
+    is_expired,
+    run_turn,
+    start_matches,
+)
+
+from .flowkit import CONTACT, NOW, Bot, FakeHttp, bodies, chain, edge, graph_of, node
+
+BUTTONS = [{"id": "a", "title": "A"}, {"id": "b", "title": "B"}]
+
+
+def waiting_graph() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    nodes, edges = chain(
+        node("m", "message", text="Welcome"),
+        node("q", "question", text="Name?", variable="name", validation={"type": "text"}),
+        node("e", "end", text="Bye {{name}}"),
+    )
+    return nodes, edges
+
+
+def test_start_matches() -> None:
+    nodes, edges = chain(node("e", "end"))
+    nodes[0]["data"]["triggerKeywords"] = ["Hi", "order  pizza", " "]
+    graph = compile_graph(nodes, edges)
+    assert has_trigger_keywords(graph)
+    assert start_matches(graph, "hi")
+    assert start_matches(graph, "  HI  ")
+    assert start_matches(graph, "hi there")
+    assert start_matches(graph, "Order Pizza now")
+    assert not start_matches(graph, "hithere")
+    assert not start_matches(graph, "say hi")
+    assert not start_matches(graph, "")
+    assert not start_matches(graph, None)
+
+
+def test_no_trigger_keywords() -> None:
+    graph = compile_graph(*chain(node("e", "end")))
+    graph.nodes["start"].data.get("triggerKeywords")
+    nodes, edges = chain(node("e", "end"))
+    nodes[0]["data"] = {}
+    graph = compile_graph(nodes, edges)
+    assert not has_trigger_keywords(graph) and not start_matches(graph, "hi")
+
+
+async def test_input_state_is_not_mutated_and_state_is_json() -> None:
+    bot = Bot(graph_of(*waiting_graph()))
+    first = await bot.send("hi")
+    snapshot = json.dumps(first.state.to_dict(), sort_keys=True)
+    second = await bot.send("Ana")
+    assert json.dumps(first.state.to_dict(), sort_keys=True) == snapshot
+    assert second.state is not first.state
+    restored = ContextState.from_dict(json.loads(json.dumps(second.state.to_dict())))
+    assert restored == second.state
+
+
+async def test_variables_and_last_input() -> None:
+    bot = Bot(graph_of(*waiting_graph()))
+    first = await bot.send("hi")
+    assert first.state.variables == {"last_input": "hi"}
+    assert first.state.engine["startedAt"] == NOW.isoformat()
+    result = await bot.send(FlowInput(kind="button", button_id="x", text="Bob"))
+    assert result.state.variables == {"last_input": "Bob", "name": "Bob"}
+    assert bodies(result) == ["Bye Bob"]
+
+
+async def test_session_timeout() -> None:
+    settings = EngineSettings(session_timeout=timedelta(minutes=30))
+    bot = Bot(graph_of(*waiting_graph()), settings=settings)
+    first = await bot.send("hi")
+    assert not is_expired(first.state, NOW + timedelta(minutes=30), settings)
+    assert is_expired(first.state, NOW + timedelta(minutes=31), settings)
+    assert not is_expired(first.state, NOW + timedelta(days=1), EngineSettings())
+    assert not is_expired(None, NOW, settings)
+    still = await bot.send("Ana", now=NOW + timedelta(minutes=29))
+    assert still.ended_reason == "completed"
+
+    bot = Bot(graph_of(*waiting_graph()), settings=settings)
+    await bot.send("hi")
+    expired = await bot.send("Ana", now=NOW + timedelta(minutes=31))
+    assert expired.ended_reason == "timeout" and expired.outgoing == []
+    assert not expired.state.is_active and expired.state.engine["endedReason"] == "timeout"
+    assert "name" not in expired.state.variables
+
+
+async def test_activity_moves_the_timeout_and_naive_times_work() -> None:
+    settings = EngineSettings(session_timeout=timedelta(minutes=10))
+    nodes, edges = chain(node("b", "buttons", text="?", buttons=BUTTONS))
+    edges += [edge("b", "start", "a"), edge("b", "start", "b")]
+    bot = Bot(graph_of(nodes, edges), settings=settings)
+    await bot.send("hi")
+    for minutes in (8, 16, 24):
+        result = await bot.send("nope", now=NOW + timedelta(minutes=minutes))
+        assert result.state.is_active
+    naive = datetime(2026, 1, 1, 12, 40)
+    assert is_expired(result.state, naive, settings)
+
+
+async def test_delay_does_not_time_out() -> None:
+    settings = EngineSettings(session_timeout=timedelta(minutes=5))
+    nodes, edges = chain(node("d", "delay", seconds=3600), node("m", "message", text="later"))
+    bot = Bot(graph_of(nodes, edges), settings=settings)
+    await bot.send("hi")
+    result = await bot.send(FlowInput.timer(), now=NOW + timedelta(hours=1))
+    assert bodies(result) == ["later"]
+
+
+async def test_restart_keyword_starts_over_in_the_same_call() -> None:
+    bot = Bot(graph_of(*waiting_graph()), settings=EngineSettings(restart_keywords=("restart", "Start  Over")))
+    await bot.send("hi")
+    result = await bot.send("  START over ")
+    assert result.restarted
+    assert bodies(result) == ["Welcome", "Name?"]
+    assert result.state.is_active and result.state.current_node_id == "q"
+    assert result.state.node_history == ["start", "m", "q"]
+    assert result.ended_reason is None
+    assert any("restart" in line for line in result.log)
+
+
+async def test_restart_during_a_delay_and_not_as_question_answer_part() -> None:
+    nodes, edges = chain(node("d", "delay", seconds=60), node("m", "message", text="later"))
+    bot = Bot(graph_of(nodes, edges))
+    await bot.send("hi")
+    result = await bot.send("restart")
+    assert result.restarted and result.state.waiting_for == "delay" and result.wake_at is not None
+    bot = Bot(graph_of(*waiting_graph()))
+    await bot.send("hi")
+    answered = await bot.send("restart please")
+    assert not answered.restarted and answered.state.variables["name"] == "restart please"
+
+
+async def test_current_node_deleted_by_an_edit() -> None:
+    bot = Bot(graph_of(*waiting_graph()))
+    await bot.send("hi")
+    nodes, edges = chain(node("e", "end", text="new version"))
+    bot.graph = graph_of(nodes, edges)
+    result = await bot.send("Ana")
+    assert result.ended_reason == "node_missing" and result.outgoing == [] and not result.state.is_active
+
+
+async def test_inactive_state_stays_silent() -> None:
+    bot = Bot(graph_of(*chain(node("h", "handoff", text="human"))))
+    first = await bot.send("hi")
+    assert first.handoff
+    again = await bot.send("hello?")
+    assert again.outgoing == [] and again.ended_reason == "handoff" and not again.handoff and again.steps == 0
+
+
+async def test_step_limit_with_a_jump_cycle() -> None:
+    nodes, edges = chain(node("m", "message", text="spam"), node("j", "jump", targetNodeId="m"))
+    settings = EngineSettings(max_steps=50, max_messages_per_turn=10)
+    result = await Bot(graph_of(nodes, edges), settings=settings).send("hi")
+    assert result.ended_reason == "step_limit" and not result.state.is_active
+    assert result.steps == 50
+    assert len(result.outgoing) == 10
+    assert any("step limit" in line for line in result.log)
+    assert len(result.state.node_history) == 50
+
+
+async def test_jump_to_itself_is_bounded() -> None:
+    nodes, edges = chain(node("j", "jump", targetNodeId="j"))
+    result = await Bot(graph_of(nodes, edges), settings=EngineSettings(max_steps=7)).send("hi")
+    assert result.ended_reason == "step_limit" and result.steps == 7
+
+
+async def test_history_is_capped() -> None:
+    nodes, edges = chain(node("b", "buttons", text="?", buttons=BUTTONS))
+    edges += [edge("b", "start", "a"), edge("b", "start", "b")]
+    bot = Bot(graph_of(nodes, edges), settings=EngineSettings(history_limit=5))
+    await bot.send("hi")
+    for _ in range(5):
+        result = await bot.send({"buttonId": "a"})  # type: ignore[arg-type]
+    assert result.state.node_history == ["start", "b", "start", "b", "start", "b"][-5:]
+
+
+async def test_new_context_with_none_state_and_other_inputs() -> None:
+    graph = graph_of(*waiting_graph())
+    for flow_input in (FlowInput(kind="start"), FlowInput(kind="media"), FlowInput.timer()):
+        result = await run_turn(
+            graph, None, flow_input, contact=CONTACT, now=NOW, settings=EngineSettings(), http=FakeHttp()
+        )
+        assert result.state.current_node_id == "q" and "last_input" not in result.state.variables
+
+
+async def test_corrupted_waiting_marker_reenters_the_node() -> None:
+    bot = Bot(graph_of(*waiting_graph()))
+    first = await bot.send("hi")
+    assert bot.state is not None
+    bot.state.engine.pop("waiting")
+    result = await bot.send("Ana")
+    assert bodies(result) == ["Name?"] and result.state.waiting_for == "question"
+    assert first.state.current_node_id == "q"

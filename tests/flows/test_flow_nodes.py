@@ -1,0 +1,429 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from whatsapp_builder.flows import ContactInfo, FlowInput, HttpResult
+from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
+from whatsapp_builder.flows.templating import Scope
+
+from .flowkit import NOW, Bot, FakeHttp, bodies, chain, edge, graph_of, node
+
+BUTTONS = [{"id": "yes", "title": "Yes"}, {"id": "no", "title": "No thanks"}]
+
+
+def question(**validation: Any) -> dict[str, Any]:
+    extra = {k: validation.pop(k) for k in ("retryPrompt", "maxRetries") if k in validation}
+    return node("q", "question", text="Your answer?", variable="answer", validation=validation, **extra)
+
+
+async def test_start_consumes_trigger_and_message_then_completes() -> None:
+    bot = Bot(graph_of(*chain(node("m", "message", text="Hello {{contact.name}}, you said {{last_input}}"))))
+    result = await bot.send("hi there")
+    assert bodies(result) == ["Hello Ana, you said hi there"]
+    assert result.ended_reason == "completed" and not result.state.is_active
+    assert result.state.node_history == ["start", "m"]
+    assert result.steps == 2
+
+
+async def test_message_with_media() -> None:
+    media = {"type": "document", "url": "https://x/{{file}}", "caption": "Your {{file}}", "filename": "a.pdf"}
+    bot = Bot(
+        graph_of(
+            *chain(
+                node("s", "set_variable", variable="file", value="menu.pdf"),
+                node("m", "message", text="Here:", media=media),
+            )
+        )
+    )
+    result = await bot.send("hi")
+    assert [m.type for m in result.outgoing] == ["text", "document"]
+    assert result.outgoing[1].content == {"url": "https://x/menu.pdf", "caption": "Your menu.pdf", "filename": "a.pdf"}
+
+
+async def test_media_caption_dropped_where_unsupported_and_empty_text_skipped() -> None:
+    bot = Bot(
+        graph_of(
+            *chain(
+                node(
+                    "m",
+                    "message",
+                    text="{{nothing}}",
+                    media={"type": "sticker", "url": "https://x/s.webp", "caption": "c"},
+                )
+            )
+        )
+    )
+    result = await bot.send("hi")
+    assert [m.to_dict() for m in result.outgoing] == [{"type": "sticker", "content": {"url": "https://x/s.webp"}}]
+
+
+async def test_long_rendered_text_is_truncated() -> None:
+    bot = Bot(
+        graph_of(
+            *chain(
+                node("s", "set_variable", variable="long", value="x" * 4000),
+                node("m", "message", text="{{long}}{{long}}"),
+            )
+        )
+    )
+    result = await bot.send("hi")
+    assert len(result.outgoing[0].content["body"]) == 4096
+    assert result.outgoing[0].content["body"].endswith("\u2026")
+
+
+@pytest.mark.parametrize(
+    ("validation", "answer", "stored"),
+    [
+        ({"type": "text"}, "  hello  ", "hello"),
+        ({"type": "number"}, "42", 42),
+        ({"type": "number"}, "2.5", 2.5),
+        ({"type": "number"}, "2,5", 2.5),
+        ({"type": "number", "min": 1, "max": 10}, "10", 10),
+        ({"type": "email"}, "ana@example.com", "ana@example.com"),
+        ({"type": "phone"}, "+1 (555) 123-4567", "+15551234567"),
+        ({"type": "phone"}, "0044 20 7946 0958", "+442079460958"),
+        ({"type": "date"}, "2025-12-31", "2025-12-31"),
+        ({"type": "date"}, "31/12/2025", "2025-12-31"),
+        ({"type": "date"}, "31.12.2025", "2025-12-31"),
+        ({"type": "date"}, "31 December 2025", "2025-12-31"),
+        ({"type": "date"}, "Dec 31, 2025", "2025-12-31"),
+        ({"type": "options", "options": ["Small", "Large"]}, " large ", "Large"),
+        ({"type": "options", "options": ["Small", "Large"]}, "2", "Large"),
+        ({"type": "regex", "pattern": "[A-Z]{3}-\\d+"}, "ABC-12", "ABC-12"),
+        ({"type": "text", "minLength": 2, "maxLength": 3}, "abc", "abc"),
+    ],
+)
+async def test_question_accepts_and_normalises(validation: dict[str, Any], answer: str, stored: Any) -> None:
+    nodes, edges = chain(question(**validation), node("e", "end", text="Got {{answer}}"))
+    bot = Bot(graph_of(nodes, edges))
+    first = await bot.send("hi")
+    assert bodies(first) == ["Your answer?"] and first.state.waiting_for == "question"
+    result = await bot.send(answer)
+    assert result.state.variables["answer"] == stored
+    assert result.ended_reason == "completed"
+
+
+@pytest.mark.parametrize(
+    ("validation", "answer"),
+    [
+        ({"type": "number"}, "many"),
+        ({"type": "number", "min": 1, "max": 10}, "11"),
+        ({"type": "number"}, "nan"),
+        ({"type": "email"}, "ana@"),
+        ({"type": "phone"}, "12"),
+        ({"type": "date"}, "31/31/2025"),
+        ({"type": "options", "options": ["Small", "Large"]}, "Medium"),
+        ({"type": "regex", "pattern": "[A-Z]{3}"}, "ABCD"),
+        ({"type": "text", "minLength": 5}, "abc"),
+        ({"type": "text"}, "   "),
+    ],
+)
+async def test_question_rejects(validation: dict[str, Any], answer: str) -> None:
+    bot = Bot(graph_of(*chain(question(**validation), node("e", "end"))))
+    await bot.send("hi")
+    result = await bot.send(answer)
+    assert result.state.is_active and result.state.waiting_for == "question"
+    assert "answer" not in result.state.variables
+    assert len(result.outgoing) == 1  # a retry prompt
+
+
+async def test_question_retries_then_gives_up() -> None:
+    nodes, edges = chain(question(type="number", retryPrompt="A number, {{contact.name}}!", maxRetries=3))
+    nodes.append(node("human", "handoff", text="Let me get someone"))
+    edges.append(edge("q", "human", "gave_up"))
+    bot = Bot(graph_of(nodes, edges))
+    await bot.send("hi")
+    assert bodies(await bot.send("x")) == ["A number, Ana!"]
+    assert bodies(await bot.send("y")) == ["A number, Ana!"]
+    result = await bot.send("z")
+    assert bodies(result) == ["Let me get someone"]
+    assert result.handoff and result.ended_reason == "handoff"
+
+
+async def test_question_gave_up_without_edge_ends_and_default_prompt() -> None:
+    bot = Bot(graph_of(*chain(question(type="number", min=1, max=5))))
+    await bot.send("hi")
+    retry = await bot.send("x")
+    assert bodies(retry) == ["Please answer with a number from 1 to 5."]
+    result = await bot.send("y")
+    assert result.ended_reason == "completed" and result.outgoing == []
+
+
+async def test_question_does_not_take_the_trigger_as_answer_and_media_without_caption_is_invalid() -> None:
+    bot = Bot(graph_of(*chain(question(type="text"))))
+    first = await bot.send("hi")
+    assert "answer" not in first.state.variables
+    result = await bot.send(FlowInput(kind="media"))
+    assert result.state.engine["retries"] == 1
+
+
+def buttons_graph() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    nodes, edges = chain(
+        node(
+            "b",
+            "buttons",
+            text="Hi {{contact.name}}, sure?",
+            header="Head",
+            footer="Foot",
+            buttons=BUTTONS,
+            variable="choice",
+            invalidPrompt="Pick one please",
+        )
+    )
+    nodes += [node("y", "end", text="yes"), node("n", "end", text="no")]
+    edges += [edge("b", "y", "yes"), edge("b", "n", "no")]
+    return nodes, edges
+
+
+async def test_buttons_message_shape() -> None:
+    result = await Bot(graph_of(*buttons_graph())).send("hi")
+    assert [m.to_dict() for m in result.outgoing] == [
+        {
+            "type": "interactive",
+            "content": {
+                "kind": "buttons",
+                "body": "Hi Ana, sure?",
+                "header": "Head",
+                "footer": "Foot",
+                "buttons": [{"id": "yes", "title": "Yes"}, {"id": "no", "title": "No thanks"}],
+            },
+        }
+    ]
+    assert result.state.waiting_for == "buttons"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (FlowInput(kind="button", button_id="no", text="No thanks"), "no"),
+        (FlowInput(kind="text", text="  NO THANKS "), "no"),
+        (FlowInput(kind="text", text="yes"), "yes"),
+    ],
+)
+async def test_buttons_select(reply: FlowInput, expected: str) -> None:
+    bot = Bot(graph_of(*buttons_graph()))
+    await bot.send("hi")
+    result = await bot.send(reply)
+    assert bodies(result) == [expected]
+    assert result.state.variables["choice"] == ("Yes" if expected == "yes" else "No thanks")
+
+
+async def test_buttons_invalid_resends_prompt_and_buttons() -> None:
+    bot = Bot(graph_of(*buttons_graph()))
+    await bot.send("hi")
+    for _ in range(5):
+        result = await bot.send("maybe")
+        assert [m.type for m in result.outgoing] == ["text", "interactive"]
+        assert result.outgoing[0].content == {"body": "Pick one please"}
+        assert result.state.is_active and result.state.current_node_id == "b"
+    result = await bot.send(FlowInput(kind="button", button_id="unknown"))
+    assert result.state.is_active
+
+
+def list_graph() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    sections = [
+        {"title": "Hot", "rows": [{"id": "tea", "title": "Tea", "description": "Green or black"}]},
+        {"title": "Cold", "rows": [{"id": "juice", "title": "Juice"}]},
+    ]
+    nodes, edges = chain(
+        node("l", "list", text="Drinks", buttonLabel="Menu", footer="f", sections=sections, variable="drink")
+    )
+    nodes += [node("e", "end", text="One {{drink}}")]
+    edges += [edge("l", "e", "tea"), edge("l", "e", "juice")]
+    return nodes, edges
+
+
+async def test_list_message_shape_and_selection() -> None:
+    bot = Bot(graph_of(*list_graph()))
+    first = await bot.send("hi")
+    assert first.outgoing[0].to_dict() == {
+        "type": "interactive",
+        "content": {
+            "kind": "list",
+            "body": "Drinks",
+            "footer": "f",
+            "button": "Menu",
+            "sections": [
+                {"title": "Hot", "rows": [{"id": "tea", "title": "Tea", "description": "Green or black"}]},
+                {"title": "Cold", "rows": [{"id": "juice", "title": "Juice"}]},
+            ],
+        },
+    }
+    assert first.state.waiting_for == "list"
+    again = await bot.send("coffee")
+    assert [m.type for m in again.outgoing] == ["interactive"]  # no invalidPrompt set
+    result = await bot.send(FlowInput(kind="list", list_row_id="juice", text="Juice"))
+    assert bodies(result) == ["One Juice"]
+
+
+async def test_list_text_title_selects() -> None:
+    bot = Bot(graph_of(*list_graph()))
+    await bot.send("hi")
+    assert bodies(await bot.send("tea")) == ["One Tea"]
+
+
+@pytest.mark.parametrize(
+    ("rules", "match", "expected"),
+    [
+        ([{"variable": "n", "operator": "equals", "value": "10.0"}], "all", True),
+        ([{"variable": "n", "operator": "greater_than", "value": 9}], "all", True),
+        ([{"variable": "n", "operator": "less_than", "value": "9"}], "all", False),
+        ([{"variable": "s", "operator": "equals", "value": "HELLO world"}], "all", True),
+        ([{"variable": "s", "operator": "not_equals", "value": "hello"}], "all", True),
+        ([{"variable": "s", "operator": "contains", "value": "WORLD"}], "all", True),
+        ([{"variable": "s", "operator": "starts_with", "value": "Hello"}], "all", True),
+        ([{"variable": "s", "operator": "matches_regex", "value": "^hel+o"}], "all", True),
+        ([{"variable": "s", "operator": "is_set"}], "all", True),
+        ([{"variable": "missing", "operator": "is_set"}], "all", False),
+        ([{"variable": "empty", "operator": "is_not_set"}], "all", True),
+        ([{"variable": "s", "operator": "greater_than", "value": 3}], "all", False),
+        ([{"variable": "d", "operator": "greater_than", "value": "2025-01-01"}], "all", True),
+        ([{"variable": "s", "operator": "equals", "value": "{{s}}"}], "all", True),
+        ([{"variable": "contact.name", "operator": "equals", "value": "ana"}], "all", True),
+        (
+            [{"variable": "n", "operator": "equals", "value": 1}, {"variable": "s", "operator": "is_set"}],
+            "any",
+            True,
+        ),
+        (
+            [{"variable": "n", "operator": "equals", "value": 1}, {"variable": "s", "operator": "is_set"}],
+            "all",
+            False,
+        ),
+    ],
+)
+async def test_condition(rules: list[dict[str, Any]], match: str, expected: bool) -> None:
+    nodes, edges = chain(
+        node(
+            "set",
+            "set_variable",
+            assignments=[
+                {"variable": "n", "value": "10"},
+                {"variable": "s", "value": "hello world"},
+                {"variable": "empty", "value": ""},
+                {"variable": "d", "value": "2025-06-01"},
+            ],
+        ),
+        node("c", "condition", match=match, rules=rules),
+    )
+    nodes += [node("t", "end", text="T"), node("f", "end", text="F")]
+    edges += [edge("c", "t", "true"), edge("c", "f", "false")]
+    result = await Bot(graph_of(nodes, edges)).send("hi")
+    assert bodies(result) == ["T" if expected else "F"]
+
+
+def test_bad_regex_evaluates_false_at_run_time() -> None:
+    scope = Scope({"s": "hello"}, ContactInfo())
+    assert evaluate_rule({"variable": "s", "operator": "matches_regex", "value": "(["}, scope) is False
+    assert evaluate_rule({"variable": "s", "operator": "unknown", "value": "x"}, scope) is False
+    assert evaluate_condition({"match": "all", "rules": "nope"}, scope) is False
+
+
+async def test_condition_without_edge_for_branch_completes() -> None:
+    nodes, edges = chain(node("c", "condition", match="all", rules=[{"variable": "x", "operator": "is_set"}]))
+    result = await Bot(graph_of(nodes, edges)).send("hi")
+    assert result.ended_reason == "completed"
+
+
+async def test_set_variable_forms_and_templating() -> None:
+    nodes, edges = chain(
+        node("a", "set_variable", variable="first", value="{{contact.name}}"),
+        node(
+            "b",
+            "set_variable",
+            assignments=[{"variable": "greeting", "value": "Hi {{ first }}"}, {"variable": "count", "value": 3}],
+        ),
+    )
+    result = await Bot(graph_of(nodes, edges)).send("hi")
+    assert result.state.variables == {"last_input": "hi", "first": "Ana", "greeting": "Hi Ana", "count": 3}
+
+
+def http_graph(**data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    nodes, edges = chain(node("h", "http_request", **data))
+    nodes += [node("ok", "end", text="ok {{name}} {{status}}"), node("bad", "end", text="bad {{status}}")]
+    edges += [edge("h", "ok", "success"), edge("h", "bad", "error")]
+    return nodes, edges
+
+
+async def test_http_request_success_maps_response() -> None:
+    http = FakeHttp(HttpResult(ok=True, status=200, json={"data": {"items": [{"name": "Widget"}]}}))
+    nodes, edges = http_graph(
+        method="POST",
+        url="https://api.example.com/u/{{contact.phone}}",
+        headers={"Authorization": "Bearer {{token}}"},
+        body={"who": "{{contact.name}}", "n": 1},
+        timeoutSeconds=5,
+        responseMapping=[{"variable": "name", "path": "data.items.0.name"}, {"variable": "gone", "path": "x.y"}],
+        statusVariable="status",
+    )
+    result = await Bot(graph_of(nodes, edges), http=http).send("hi")
+    assert bodies(result) == ["ok Widget 200"]
+    request = http.requests[0]
+    assert request.method == "POST" and request.url == "https://api.example.com/u/+15551234567"
+    assert request.headers == {"Authorization": "Bearer "}
+    assert request.json == {"who": "Ana", "n": 1} and request.body is None and request.timeout == 5
+    assert result.state.variables["gone"] is None
+
+
+async def test_http_request_string_body_and_errors() -> None:
+    http = FakeHttp(HttpResult(ok=False, status=500, error="HTTP 500"))
+    nodes, edges = http_graph(method="PUT", url="https://x", body="name={{contact.name}}", statusVariable="status")
+    result = await Bot(graph_of(nodes, edges), http=http).send("hi")
+    assert bodies(result) == ["bad 500"]
+    assert http.requests[0].body == "name=Ana" and http.requests[0].timeout == 10
+    refused = FakeHttp(HttpResult(ok=False, error="refused"))
+    assert bodies(await Bot(graph_of(nodes, edges), http=refused).send("hi")) == ["bad "]
+
+
+async def test_http_performer_that_raises_is_an_error_branch() -> None:
+    class Broken:
+        async def perform(self, request: Any) -> HttpResult:
+            raise RuntimeError("boom")
+
+    nodes, edges = http_graph(method="GET", url="https://x")
+    bot = Bot(graph_of(nodes, edges))
+    bot.http = Broken()  # type: ignore[assignment]
+    assert bodies(await bot.send("hi")) == ["bad "]
+
+
+async def test_delay_waits_for_timer_and_ignores_messages() -> None:
+    nodes, edges = chain(
+        node("m1", "message", text="one"), node("d", "delay", seconds=60), node("m2", "message", text="two")
+    )
+    bot = Bot(graph_of(nodes, edges))
+    first = await bot.send("hi")
+    assert bodies(first) == ["one"]
+    assert first.wake_at == NOW + timedelta(seconds=60)
+    assert first.state.waiting_for == "delay" and first.state.engine["wakeAt"] == first.wake_at.isoformat()
+    ignored = await bot.send("hello?", now=NOW + timedelta(seconds=10))
+    assert ignored.outgoing == [] and ignored.state.is_active and ignored.state.current_node_id == "d"
+    early = await bot.send(FlowInput.timer(), now=NOW + timedelta(seconds=30))
+    assert early.outgoing == [] and early.state.current_node_id == "d"
+    woken = await bot.send(FlowInput.timer(), now=NOW + timedelta(seconds=60))
+    assert bodies(woken) == ["two"] and woken.ended_reason == "completed" and woken.wake_at is None
+
+
+async def test_timer_ignored_when_not_in_delay() -> None:
+    bot = Bot(graph_of(*buttons_graph()))
+    await bot.send("hi")
+    result = await bot.send(FlowInput.timer())
+    assert result.outgoing == [] and result.state.is_active and result.steps == 0
+
+
+async def test_jump_continues_at_target() -> None:
+    nodes, edges = chain(node("j", "jump", targetNodeId="target"))
+    nodes.append(node("target", "end", text="landed"))
+    result = await Bot(graph_of(nodes, edges)).send("hi")
+    assert bodies(result) == ["landed"]
+    assert result.state.node_history == ["start", "j", "target"]
+
+
+async def test_handoff_and_end() -> None:
+    handoff = await Bot(graph_of(*chain(node("h", "handoff")))).send("hi")
+    assert handoff.handoff and handoff.ended_reason == "handoff" and handoff.outgoing == []
+    assert handoff.state.engine["endedReason"] == "handoff" and not handoff.state.is_active
+    end = await Bot(graph_of(*chain(node("e", "end", text="Bye {{contact.name}}")))).send("hi")
+    assert not end.handoff and end.ended_reason == "completed" and bodies(end) == ["Bye Ana"]

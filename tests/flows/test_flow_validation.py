@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from whatsapp_builder.flows import NODE_SCHEMAS, FlowGraphError, compile_graph, validate_graph
+from whatsapp_builder.flows.validation import Problem
+
+from .flowkit import chain, edge, node
+
+BUTTONS = [{"id": "a", "title": "A"}, {"id": "b", "title": "B"}]
+
+
+def codes(nodes: Any, edges: Any) -> list[str]:
+    return [p.code for p in validate_graph(nodes, edges).errors]
+
+
+def warning_codes(nodes: Any, edges: Any) -> list[str]:
+    return [p.code for p in validate_graph(nodes, edges).warnings]
+
+
+def test_schemas_are_valid_draft_2020_12() -> None:
+    assert set(NODE_SCHEMAS) == {
+        "start", "message", "question", "buttons", "list", "condition", "set_variable", "http_request",
+        "delay", "jump", "handoff", "end",
+    }  # fmt: skip
+    for schema in NODE_SCHEMAS.values():
+        Draft202012Validator.check_schema(schema)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["title"]
+
+
+def test_valid_graph_is_clean() -> None:
+    nodes, edges = chain(node("m", "message", text="hi"), node("e", "end"))
+    report = validate_graph(nodes, edges)
+    assert report.ok and not report.errors and not report.warnings
+
+
+def test_not_lists() -> None:
+    assert codes("x", None) == ["invalid_nodes", "invalid_edges", "missing_start_node"]
+    assert codes([1, "a"], [2]) == ["invalid_node", "invalid_node", "invalid_edge", "missing_start_node"]
+
+
+def test_nodes_without_id_or_with_bad_data() -> None:
+    problems = codes([{"type": "start"}, {"id": "s", "type": "start", "data": []}], [])
+    assert problems == ["invalid_node", "invalid_node_data"]
+
+
+def test_duplicate_node_ids_and_unknown_type() -> None:
+    nodes = [node("start", "start"), node("start", "end"), node("x", "teleport")]
+    assert codes(nodes, []) == ["duplicate_node_id", "unknown_node_type"]
+
+
+def test_schema_errors_one_problem_each_with_field_path() -> None:
+    nodes = [
+        node("start", "start"),
+        node("b", "buttons", text="x" * 1025, buttons=[{"id": "a", "title": "t" * 21}, {"id": "", "title": "B"}]),
+    ]
+    report = validate_graph(nodes, [edge("start", "b"), edge("b", "start", "a")])
+    fields = sorted(p.field or "" for p in report.errors if p.code == "invalid_node_data")
+    assert fields == ["data.buttons.0.title", "data.buttons.1.id", "data.text"]
+    assert all(p.node_id == "b" for p in report.errors)
+
+
+def test_too_many_buttons_and_message_without_content() -> None:
+    nodes = [
+        node("start", "start"),
+        node("b", "buttons", text="x", buttons=[{"id": str(i), "title": "t"} for i in range(4)]),
+        node("m", "message"),
+    ]
+    report = validate_graph(nodes, [])
+    messages = {p.node_id: p for p in report.errors}
+    assert messages["b"].field == "data.buttons"
+    assert messages["m"].message == "a message node needs `text` or `media`"
+
+
+def test_start_node_count() -> None:
+    assert "missing_start_node" in codes([node("e", "end")], [])
+    assert codes([node("a", "start"), node("b", "start")], []) == ["multiple_start_nodes"]
+
+
+def test_edges_with_missing_nodes() -> None:
+    nodes, _ = chain(node("e", "end"))
+    errors = validate_graph(nodes, [edge("start", "e"), edge("ghost", "e"), edge("start", "nowhere", "x")]).errors
+    assert [p.code for p in errors] == ["edge_source_missing", "edge_target_missing", "invalid_source_handle"]
+    assert errors[0].edge_id == "ghost-default-e"
+
+
+def test_invalid_edges() -> None:
+    nodes, _ = chain(node("e", "end"))
+    problems = codes(
+        nodes, [{"id": "x", "source": 1, "target": "e"}, {"source": "start", "target": "e", "sourceHandle": 3}]
+    )
+    assert problems == ["invalid_edge", "invalid_edge"]
+
+
+@pytest.mark.parametrize(
+    ("source", "handle", "ok"),
+    [
+        (node("q", "question", text="?", variable="v", validation={"type": "text"}), None, True),
+        (node("q", "question", text="?", variable="v", validation={"type": "text"}), "gave_up", True),
+        (node("q", "question", text="?", variable="v", validation={"type": "text"}), "other", False),
+        (node("b", "buttons", text="?", buttons=BUTTONS), "a", True),
+        (node("b", "buttons", text="?", buttons=BUTTONS), None, False),
+        (node("l", "list", text="?", buttonLabel="x", sections=[{"rows": [{"id": "r", "title": "R"}]}]), "r", True),
+        (node("l", "list", text="?", buttonLabel="x", sections=[{"rows": [{"id": "r", "title": "R"}]}]), "a", False),
+        (node("c", "condition", match="all", rules=[{"variable": "x", "operator": "is_set"}]), "true", True),
+        (node("c", "condition", match="all", rules=[{"variable": "x", "operator": "is_set"}]), None, False),
+        (node("h", "http_request", method="GET", url="https://x"), "error", True),
+        (node("h", "http_request", method="GET", url="https://x"), None, False),
+        (node("m", "message", text="x"), None, True),
+        (node("m", "message", text="x"), "true", False),
+        (node("d", "delay", seconds=5), None, True),
+        (node("e2", "end"), None, False),
+        (node("j", "jump", targetNodeId="e"), None, False),
+    ],
+)
+def test_source_handles(source: dict[str, Any], handle: str | None, ok: bool) -> None:
+    nodes = [node("start", "start"), source, node("e", "end")]
+    edges = [edge("start", source["id"]), edge(source["id"], "e", handle)]
+    assert ("invalid_source_handle" not in codes(nodes, edges)) is ok
+
+
+def test_empty_string_handle_means_default() -> None:
+    nodes, _ = chain(node("e", "end"))
+    assert codes(nodes, [edge("start", "e", "")]) == []
+
+
+def test_duplicate_edges_from_one_handle_and_duplicate_edge_ids() -> None:
+    nodes, _ = chain(node("e", "end"), node("f", "end"))
+    problems = codes(nodes, [edge("start", "e", edge_id="x"), edge("start", "f", edge_id="x")])
+    assert problems == ["duplicate_edge_id", "duplicate_edge"]
+
+
+def test_jump_target_missing() -> None:
+    nodes, edges = chain(node("j", "jump", targetNodeId="nope"))
+    assert codes(nodes, edges) == ["jump_target_missing"]
+
+
+def test_invalid_regexes() -> None:
+    nodes, edges = chain(
+        node("q", "question", text="?", variable="v", validation={"type": "regex", "pattern": "(["}),
+        node("c", "condition", match="any", rules=[{"variable": "v", "operator": "matches_regex", "value": "*"}]),
+    )
+    report = validate_graph(nodes, edges)
+    assert [(p.code, p.field) for p in report.errors] == [
+        ("invalid_regex", "data.validation.pattern"),
+        ("invalid_regex", "data.rules.0.value"),
+    ]
+
+
+def test_semantic_rules() -> None:
+    nodes, edges = chain(
+        node("q1", "question", text="?", variable="v", validation={"type": "options"}),
+        node("q2", "question", text="?", variable="v", validation={"type": "regex"}),
+        node("q3", "question", text="?", variable="v", validation={"type": "number", "min": 5, "max": 1}),
+        node("c", "condition", match="all", rules=[{"variable": "v", "operator": "equals"}]),
+        node("b", "buttons", text="?", buttons=[{"id": "a", "title": "A"}, {"id": "a", "title": "B"}]),
+        node(
+            "l",
+            "list",
+            text="?",
+            buttonLabel="x",
+            sections=[
+                {"rows": [{"id": f"r{i}", "title": "R"} for i in range(6)]},
+                {"title": "S", "rows": [{"id": f"s{i}", "title": "R"} for i in range(5)]},
+            ],
+        ),
+    )
+    assert codes(nodes, edges[:1]) == [
+        "missing_options", "missing_pattern", "invalid_range", "missing_rule_value", "duplicate_option_id",
+        "too_many_rows", "missing_section_title",
+    ]  # fmt: skip
+
+
+def test_bad_variable_names() -> None:
+    nodes, edges = chain(node("q", "question", text="?", variable="1abc", validation={"type": "text"}))
+    assert [p.field for p in validate_graph(nodes, edges).errors] == ["data.variable"]
+
+
+def test_warnings_unreachable_and_no_way_out() -> None:
+    nodes, edges = chain(node("b", "buttons", text="?", buttons=BUTTONS))
+    nodes.append(node("lonely", "end"))
+    report = validate_graph(nodes, edges)
+    assert not report.errors
+    assert sorted(p.code for p in report.warnings) == ["no_way_out", "unreachable_node"]
+    edges.append(edge("b", "lonely", "a"))
+    assert warning_codes(nodes, edges) == ["unconnected_option"]
+
+
+def test_jump_makes_target_reachable() -> None:
+    nodes, edges = chain(node("j", "jump", targetNodeId="t"))
+    nodes.append(node("t", "end"))
+    assert validate_graph(nodes, edges).warnings == []
+
+
+def test_problem_to_dict_is_camel_case() -> None:
+    problem = Problem("c", "m", node_id="n", edge_id="e", field="f")
+    assert problem.to_dict() == {"code": "c", "message": "m", "nodeId": "n", "edgeId": "e", "field": "f"}
+    nodes, edges = chain(node("j", "jump", targetNodeId="nope"))
+    assert validate_graph(nodes, edges).to_dict()["errors"][0]["nodeId"] == "j"
+
+
+def test_compile_graph_raises_one_error_type() -> None:
+    cases: list[tuple[Any, Any]] = [(None, None), ([{"id": 1}], []), ([node("a", "end")], [{}])]
+    for bad_nodes, bad_edges in cases:
+        with pytest.raises(FlowGraphError) as info:
+            compile_graph(bad_nodes, bad_edges)
+        assert info.value.report.errors
+
+
+def test_compile_graph_indexes() -> None:
+    nodes, edges = chain(node("b", "buttons", text="?", buttons=BUTTONS), node("e", "end"))
+    edges.append(edge("b", "start", "b"))
+    edges[1]["sourceHandle"] = "a"
+    graph = compile_graph(nodes, edges)
+    assert graph.start_node_id == "start"
+    assert graph.next_node_id("b", "a") == "e"
+    assert graph.next_node_id("b", "b") == "start"
+    assert graph.next_node_id("b", None) is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=25,
+)
+node_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.one_of(st.sampled_from(["a", "b", "start"]), json_values),
+        "type": st.one_of(st.sampled_from(sorted(NODE_SCHEMAS)), json_values),
+        "data": st.one_of(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "text",
+                        "buttons",
+                        "sections",
+                        "rules",
+                        "validation",
+                        "targetNodeId",
+                        "seconds",
+                        "variable",
+                        "match",
+                        "url",
+                        "method",
+                        "media",
+                        "assignments",
+                    ]
+                ),
+                json_values,
+                max_size=4,
+            ),
+            json_values,
+        ),
+    },
+)
+edge_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values,
+        "source": st.one_of(st.sampled_from(["a", "b", "start"]), json_values),
+        "target": st.one_of(st.sampled_from(["a", "b", "start"]), json_values),
+        "sourceHandle": st.one_of(st.sampled_from([None, "true", "gave_up", "a"]), json_values),
+    },
+)
+
+
+@settings(database=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(json_values, st.lists(st.one_of(node_like, json_values), max_size=6)),
+    st.one_of(json_values, st.lists(st.one_of(edge_like, json_values), max_size=6)),
+)
+def test_validate_graph_never_raises(nodes: Any, edges: Any) -> None:
+    report = validate_graph(nodes, edges)
+    for problem in report.errors + report.warnings:
+        assert isinstance(problem.message, str)
+    if report.errors:
+        with pytest.raises(FlowGraphError):
+            compile_graph(nodes, edges)
+    else:
+        compile_graph(nodes, edges)
