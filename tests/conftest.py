@@ -6,10 +6,12 @@ Each test session (each xdist worker) migrates a database of its own; each test 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -81,13 +83,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=tmp_path_factory.mktemp("data"),
         secret_key="test-secret-key",
         log_level="WARNING",
+        send_retry_base_seconds=0.01,
+        worker_poll_seconds=0.05,
     )
 
 
 def _user_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     rows = conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        " AND tablename NOT LIKE 'procrastinate%'"
     ).fetchall()
     return [str(r[0]) for r in rows]
 
@@ -101,11 +104,14 @@ def clean_database(request: pytest.FixtureRequest) -> None:
         tables = _user_tables(conn)
         if tables:
             conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+    if "app_context" in request.fixturenames:
+        request.getfixturevalue("app_context").active_config.invalidate()
 
 
 @pytest.fixture(scope="session")
 async def app_context(settings: Settings, database_url: str) -> AsyncIterator[AppContext]:
     context = AppContext.create(settings, database_url)
+    await context.open()
     yield context
     await context.close()
 
@@ -130,3 +136,72 @@ async def anon_client(app_context: AppContext) -> AsyncIterator[httpx.AsyncClien
 async def client(anon_client: httpx.AsyncClient, api_token: str) -> httpx.AsyncClient:
     anon_client.headers["Authorization"] = f"Bearer {api_token}"
     return anon_client
+
+
+class LiveServer:
+    """The app served by uvicorn on a free loopback port, in the test's own event loop (it shares app_context)."""
+
+    def __init__(self, app: object) -> None:
+        import socket
+
+        import uvicorn
+
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)  # type: ignore[arg-type]
+        self.server = uvicorn.Server(config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> LiveServer:
+        self.task = asyncio.create_task(self.server.serve(sockets=[self._sock]))
+        await wait_until(lambda: self.server.started, limit=10)
+        return self
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await asyncio.wait_for(self.task, timeout=10)
+        self._sock.close()
+
+
+async def wait_until(predicate: Callable[[], object], limit: float = 10.0, message: str = "condition") -> None:
+    """Poll `predicate` until it holds, or fail after `limit` seconds (no fixed sleeps)."""
+    deadline = asyncio.get_running_loop().time() + limit
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{message} not met within {limit}s")
+        await asyncio.sleep(0.01)
+
+
+async def wait_until_async(
+    predicate: Callable[[], Awaitable[object]], limit: float = 10.0, message: str = "condition"
+) -> object:
+    deadline = asyncio.get_running_loop().time() + limit
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{message} not met within {limit}s")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def waiter() -> Callable[..., Awaitable[object]]:
+    return wait_until_async
+
+
+@pytest.fixture
+async def running_workers(app_context: AppContext) -> AsyncIterator[None]:
+    """The job workers, running in the test's event loop for the length of one test."""
+    from whatsapp_builder.jobs.tasks import register_tasks, run_worker
+
+    register_tasks(app_context)
+    task = asyncio.create_task(run_worker(app_context, concurrency=4, name="test-worker"))
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task

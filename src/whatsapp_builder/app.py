@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,18 +19,33 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import install_error_handlers
 from whatsapp_builder.core.limits import BodySizeLimit
+from whatsapp_builder.jobs.tasks import register_tasks, run_worker
 from whatsapp_builder.users.router import router as users_router
 from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
+from whatsapp_builder.whatsapp.webhook_router import router as webhook_router
 
 
-def create_app(context: AppContext, *, own_context: bool = False) -> FastAPI:
-    """Build the app around `context`; with `own_context` the app disposes of it when it shuts down."""
+def create_app(context: AppContext, *, own_context: bool = False, run_workers: bool = False) -> FastAPI:
+    """Build the app around `context`.
+
+    With `own_context` the app opens the context when it starts and closes it when it stops; with `run_workers`
+    it also runs the job workers in its own event loop (what `serve` does unless told `--no-workers`).
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if own_context:
+            await context.open()
+        worker: asyncio.Task[None] | None = None
+        if run_workers:
+            worker = asyncio.create_task(run_worker(context, name="serve-worker"))
         try:
             yield
         finally:
+            if worker is not None:
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await worker
             if own_context:
                 await context.close()
 
@@ -40,6 +57,7 @@ def create_app(context: AppContext, *, own_context: bool = False) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
+    register_tasks(context)
 
     @app.get("/healthz", tags=["health"])
     async def healthz(ctx: ContextDep) -> JSONResponse:
@@ -60,6 +78,7 @@ def create_app(context: AppContext, *, own_context: bool = False) -> FastAPI:
     ):
         api.include_router(router)
     app.include_router(api)
+    app.include_router(webhook_router)
 
     settings = context.settings
     app.add_middleware(

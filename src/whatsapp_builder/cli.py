@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from whatsapp_builder.logging import configure_logging
 from whatsapp_builder.settings import Settings
+from whatsapp_builder.simulator.cli import simulator_app
+
+if TYPE_CHECKING:
+    from whatsapp_builder.core.context import AppContext
 
 app = typer.Typer(
     help="WhatsApp Builder: chatbot flows on the WhatsApp Cloud API.",
@@ -18,8 +24,11 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+chatbot_app = typer.Typer(help="Chatbots as JSON files.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+app.add_typer(chatbot_app, name="chatbot")
+app.add_typer(simulator_app, name="simulator", help="The offline stand-in for Meta's Cloud API.")
 
 
 def _settings() -> Settings:
@@ -67,8 +76,7 @@ def serve(
     except Exception as exc:
         raise _fail(f"migrations failed: {exc}") from exc
     context = AppContext.create(settings, database_url)
-    application = create_app(context, own_context=True)
-    application.state.run_workers = not no_workers
+    application = create_app(context, own_context=True, run_workers=not no_workers)
     typer.echo(f"WhatsApp Builder listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
@@ -137,6 +145,131 @@ def token_create(name: Annotated[str, typer.Option(help="A label for the token."
     token = asyncio.run(run())
     typer.echo("Created an API token. Keep it: it is not shown again.", err=True)
     typer.echo(token)
+
+
+T = TypeVar("T")
+
+
+def _with_context(settings: Settings, work: Callable[[AppContext], Awaitable[T]]) -> T:
+    """Migrate, open a context, run `work` in it, close it."""
+    from whatsapp_builder.core.context import AppContext
+    from whatsapp_builder.db import migrate
+
+    database_url = _database_url(settings)
+    try:
+        migrate.upgrade(database_url)
+    except Exception as exc:
+        raise _fail(f"migrations failed: {exc}") from exc
+
+    async def run() -> T:
+        context = AppContext.create(settings, database_url)
+        try:
+            return await work(context)
+        finally:
+            await context.close()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (default WAB_WORKER_CONCURRENCY).",
+                                                    min=1, max=500)] = None,
+) -> None:
+    """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
+    from whatsapp_builder.jobs.tasks import register_tasks, run_worker
+    from whatsapp_builder.realtime.server import create_publisher_for_worker  # noqa: I001
+
+    settings = _settings()
+
+    async def work(context: AppContext) -> None:
+        context.publisher = create_publisher_for_worker(settings)
+        register_tasks(context)
+        await context.open()
+        typer.echo("worker running (Ctrl+C to stop)", err=True)
+        await run_worker(context, concurrency=concurrency, name="worker")
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _with_context(settings, work)
+
+
+@app.command()
+def demo(
+    simulator_url: Annotated[str, typer.Option(help="Where the simulator listens.")] = "http://127.0.0.1:8081",
+) -> None:
+    """Create, if absent, the demo WhatsApp config (using the simulator) and the demo chatbot, active."""
+    from whatsapp_builder.demo import install_demo
+
+    settings = _settings()
+    result = _with_context(settings, lambda context: install_demo(context, simulator_url))
+    typer.echo(("created" if result.config_created else "kept") + " the WhatsApp config", err=True)
+    typer.echo(("created" if result.chatbot_created else "kept") + " the demo chatbot", err=True)
+    typer.echo(result.chatbot_id)
+
+
+@chatbot_app.command("import")
+def chatbot_import(
+    file: Annotated[typer.FileText, typer.Argument(help="A chatbot JSON file (as exported).")],
+    activate: Annotated[bool, typer.Option("--activate", help="Publish it and switch it on.")] = False,
+) -> None:
+    """Create a chatbot from a JSON file; prints its id alone on the last line."""
+    import json
+
+    from pydantic import ValidationError
+
+    from whatsapp_builder.chatbots.schemas import ChatbotExport
+    from whatsapp_builder.chatbots.service import import_chatbot
+    from whatsapp_builder.core.errors import AppError
+
+    try:
+        data = ChatbotExport.model_validate(json.loads(file.read()))
+    except (ValueError, ValidationError) as exc:
+        raise _fail(f"{file.name} is not a chatbot file: {exc}", 2) from exc
+    settings = _settings()
+
+    async def work(context: AppContext) -> str:
+        async with context.sessions() as session:
+            return str((await import_chatbot(session, data, activate=activate)).id)
+
+    try:
+        typer.echo(_with_context(settings, work))
+    except AppError as exc:
+        details = "".join(f"\n  - {d.get('nodeId') or d.get('edgeId') or ''}: {d.get('message')}"
+                          for d in exc.details if isinstance(d, dict))
+        raise _fail(f"{exc.message}{details}") from exc
+
+
+@chatbot_app.command("export")
+def chatbot_export(
+    chatbot_id: Annotated[str, typer.Argument(help="The chatbot's id.")],
+    file: Annotated[typer.FileTextWrite | None, typer.Argument(help="Where to write (default: stdout).")] = None,
+) -> None:
+    """Write a chatbot as JSON (the format `chatbot import` and the API read)."""
+    import json
+    import uuid
+
+    from whatsapp_builder.chatbots.service import export_chatbot, get_chatbot
+    from whatsapp_builder.core.errors import AppError
+
+    try:
+        wanted = uuid.UUID(chatbot_id)
+    except ValueError as exc:
+        raise _fail(f"{chatbot_id!r} is not a chatbot id", 2) from exc
+    settings = _settings()
+
+    async def work(context: AppContext) -> dict[str, object]:
+        async with context.sessions() as session:
+            return export_chatbot(await get_chatbot(session, wanted))
+
+    try:
+        data = _with_context(settings, work)
+    except AppError as exc:
+        raise _fail(exc.message) from exc
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if file is None:
+        typer.echo(text, nl=False)
+    else:
+        file.write(text)
 
 
 def main() -> None:

@@ -38,6 +38,16 @@ class Settings(BaseSettings):
     )
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
 
+    graph_api_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="WAB_GRAPH_API_TIMEOUT")
+    worker_concurrency: int = Field(default=16, ge=1, le=500, validation_alias="WAB_WORKER_CONCURRENCY")
+    send_max_attempts: int = Field(default=8, ge=1, le=50, validation_alias="WAB_SEND_MAX_ATTEMPTS")
+    send_retry_base_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="WAB_SEND_RETRY_BASE")
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="WAB_WORKER_POLL_SECONDS")
+    flow_max_steps: int = Field(default=50, ge=1, le=1000, validation_alias="WAB_FLOW_MAX_STEPS")
+    flow_http_allow_private: bool = Field(default=False, validation_alias="WAB_FLOW_HTTP_ALLOW_PRIVATE")
+    send_rate_per_second: int = Field(default=80, ge=1, le=10_000, validation_alias="WAB_SEND_RATE_PER_SECOND")
+    mark_read: bool = Field(default=True, validation_alias="WAB_MARK_READ")
+
     @cached_property
     def resolved_data_dir(self) -> Path:
         path = self.data_dir.expanduser().resolve()

@@ -9,7 +9,8 @@ import pytest
 SEED_COLUMNS: dict[str, list[tuple[str, str, int | None, bool, str | None]]] = {
     "users": [
         ("id", "uuid", None, False, "gen_random_uuid()"),
-        ("phoneNumber", "character varying", 20, False, None),
+        # The one departure: nullable since 0006 for customers known only by a BSUID (ck_users_phone_or_bsuid).
+        ("phoneNumber", "character varying", 20, True, None),
         ("name", "character varying", 100, False, None),
         ("avatar", "character varying", 500, True, None),
         ("createdAt", "timestamp with time zone", None, False, "now()"),
@@ -194,3 +195,9 @@ def test_every_constraint_has_a_stable_name(conn: psycopg.Connection[tuple[objec
     assert names
     # PostgreSQL's own generated names end in _pkey/_fkey/_key; ours follow the metadata's convention.
     assert not [n for n in names if n.endswith(("_pkey", "_fkey", "_key")) and n != "alembic_version_pkc"]
+
+
+def test_a_user_needs_a_phone_number_or_a_bsuid(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("INSERT INTO users (name) VALUES ('nobody')")
+    conn.rollback()

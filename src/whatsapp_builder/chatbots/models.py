@@ -5,7 +5,7 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, Index, String, Text, text
+from sqlalchemy import Boolean, DateTime, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,6 +34,10 @@ class Chatbot(Base):
         "status", pg_enum(ChatbotStatus, "chatbot_status"), nullable=False, server_default=text("'active'")
     )
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB, nullable=True)
+    # Extensions (migration 0010): the published graph that conversations run on.
+    published_nodes: Mapped[list[Any] | None] = mapped_column("publishedNodes", JSONB, nullable=True)
+    published_edges: Mapped[list[Any] | None] = mapped_column("publishedEdges", JSONB, nullable=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column("publishedAt", DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
 

@@ -1,17 +1,53 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from whatsapp_builder.chatbots import service
-from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotOut, ChatbotSummary, ChatbotUpdate
+from whatsapp_builder.chatbots.models import Chatbot
+from whatsapp_builder.chatbots.schemas import (
+    ChatbotCreate,
+    ChatbotExport,
+    ChatbotOut,
+    ChatbotSaved,
+    ChatbotSummary,
+    ChatbotUpdate,
+    TestRunOut,
+    TestRunRequest,
+    ValidationOut,
+)
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
-from whatsapp_builder.core.deps import SessionDep
+from whatsapp_builder.core.deps import ContextDep, SessionDep
+from whatsapp_builder.core.errors import Unprocessable
 from whatsapp_builder.core.schemas import Page
+from whatsapp_builder.flows.graph import FlowGraphError
+from whatsapp_builder.flows.http import SafeHttpPerformer
+from whatsapp_builder.flows.schemas import NODE_SCHEMAS
+from whatsapp_builder.flows.testrun import test_run as run_test
+from whatsapp_builder.flows.types import ContactInfo
+from whatsapp_builder.flows.validation import ValidationReport, validate_graph
 
 router = APIRouter(prefix="/chatbots", tags=["chatbots"])
+flows_router = APIRouter(prefix="/flows", tags=["chatbots"])
+
+
+def _saved(chatbot: Chatbot, report: ValidationReport) -> ChatbotSaved:
+    return ChatbotSaved(**ChatbotOut.model_validate(chatbot).model_dump(), validation=report.to_dict())
+
+
+@flows_router.get("/node-types")
+async def node_types() -> dict[str, Any]:
+    """Every node type the engine runs, with the JSON Schema of its `data` (the builder's forms use them)."""
+    return {"nodeTypes": NODE_SCHEMAS}
+
+
+@flows_router.post("/validate", response_model=ValidationOut)
+async def validate_flow(body: ChatbotExport) -> ValidationOut:
+    """Validate a graph without saving it."""
+    return ValidationOut.model_validate(validate_graph(body.nodes, body.edges).to_dict())
 
 
 @router.get("", response_model=Page[ChatbotSummary])
@@ -34,9 +70,18 @@ async def list_chatbots(
     return Page[ChatbotSummary](items=rows[:limit], next_cursor=next_cursor)
 
 
-@router.post("", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)
-async def create_chatbot(session: SessionDep, body: ChatbotCreate) -> ChatbotOut:
-    return ChatbotOut.model_validate(await service.create_chatbot(session, body))
+@router.post("", response_model=ChatbotSaved, status_code=status.HTTP_201_CREATED)
+async def create_chatbot(session: SessionDep, body: ChatbotCreate) -> ChatbotSaved:
+    """Create a chatbot. A draft is saved with its problems listed; `status: active` publishes it (422 if invalid)."""
+    return _saved(*await service.create_chatbot(session, body))
+
+
+@router.post("/import", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)
+async def import_chatbot(
+    session: SessionDep, body: ChatbotExport, activate: Annotated[bool, Query()] = False
+) -> ChatbotOut:
+    """Create a chatbot from an export file (as a draft, or published with `?activate=true`)."""
+    return ChatbotOut.model_validate(await service.import_chatbot(session, body, activate=activate))
 
 
 @router.get("/{chatbot_id}", response_model=ChatbotOut)
@@ -44,12 +89,74 @@ async def get_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ChatbotOut:
     return ChatbotOut.model_validate(await service.get_chatbot(session, chatbot_id))
 
 
-@router.patch("/{chatbot_id}", response_model=ChatbotOut)
-async def update_chatbot(session: SessionDep, chatbot_id: uuid.UUID, body: ChatbotUpdate) -> ChatbotOut:
-    return ChatbotOut.model_validate(await service.update_chatbot(session, chatbot_id, body))
+@router.patch("/{chatbot_id}", response_model=ChatbotSaved)
+async def update_chatbot(session: SessionDep, chatbot_id: uuid.UUID, body: ChatbotUpdate) -> ChatbotSaved:
+    """Save the draft (conversations keep running on the published graph); `status: active` publishes it."""
+    return _saved(*await service.update_chatbot(session, chatbot_id, body))
 
 
 @router.delete("/{chatbot_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> Response:
     await service.delete_chatbot(session, chatbot_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{chatbot_id}/publish", response_model=ChatbotOut)
+async def publish_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ChatbotOut:
+    """Validate the draft and make it the graph new turns run on; 422 lists every problem by node or edge."""
+    return ChatbotOut.model_validate(await service.publish_chatbot(session, chatbot_id))
+
+
+@router.get("/{chatbot_id}/validate", response_model=ValidationOut)
+async def validate_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ValidationOut:
+    chatbot = await service.get_chatbot(session, chatbot_id)
+    return ValidationOut.model_validate(validate_graph(chatbot.nodes, chatbot.edges).to_dict())
+
+
+@router.post("/{chatbot_id}/duplicate", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)
+async def duplicate_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ChatbotOut:
+    return ChatbotOut.model_validate(await service.duplicate_chatbot(session, chatbot_id))
+
+
+@router.get("/{chatbot_id}/export")
+async def export_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResponse:
+    chatbot = await service.get_chatbot(session, chatbot_id)
+    filename = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in chatbot.name)[:60] or "chatbot"
+    return JSONResponse(
+        service.export_chatbot(chatbot), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'}
+    )
+
+
+@router.post("/{chatbot_id}/test-run", response_model=TestRunOut)
+async def test_run(
+    session: SessionDep, context: ContextDep, chatbot_id: uuid.UUID, body: TestRunRequest
+) -> TestRunOut:
+    """Run the draft (or the published graph) on the given inputs: no WhatsApp, no real conversation touched."""
+    chatbot = await service.get_chatbot(session, chatbot_id)
+    nodes, edges = (
+        (chatbot.published_nodes, chatbot.published_edges) if body.published else (chatbot.nodes, chatbot.edges)
+    )
+    if nodes is None:
+        raise Unprocessable("The chatbot has not been published yet.", code="not_published")
+    from whatsapp_builder.flows.runner import engine_settings
+
+    try:
+        steps = await run_test(
+            nodes, edges, list(body.inputs),
+            contact=ContactInfo(name=body.contact_name, phone=body.contact_phone),
+            settings=engine_settings(context, chatbot.metadata_),
+            http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+        )
+    except FlowGraphError as exc:
+        raise Unprocessable(
+            "The flow is not valid; fix it before a test run.",
+            code="invalid_flow",
+            details=[p.to_dict() for p in exc.report.errors],
+        ) from exc
+    return TestRunOut(steps=[step.to_dict() for step in steps])
+
+
+@router.get("/{chatbot_id}/stats")
+async def chatbot_stats(session: SessionDep, chatbot_id: uuid.UUID) -> dict[str, Any]:
+    """Conversations started, completed, handed off and active; visits and drop-offs per node."""
+    return await service.chatbot_stats(session, chatbot_id)

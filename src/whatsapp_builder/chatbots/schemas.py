@@ -32,6 +32,19 @@ class ChatbotUpdate(CamelInput):
     metadata: dict[str, Any] | None = None
 
 
+class ProblemOut(CamelModel):
+    code: str
+    message: str
+    node_id: str | None = None
+    edge_id: str | None = None
+    field: str | None = None
+
+
+class ValidationOut(CamelModel):
+    errors: list[ProblemOut]
+    warnings: list[ProblemOut]
+
+
 class ChatbotOut(CamelModel):
     id: uuid.UUID
     name: str
@@ -41,8 +54,41 @@ class ChatbotOut(CamelModel):
     is_active: bool
     status: ChatbotStatus
     metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
+    published_nodes: list[Any] | None = None
+    published_edges: list[Any] | None = None
+    published_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ChatbotSaved(ChatbotOut):
+    """A saved chatbot with the validation report of its draft (problems block publishing, not saving)."""
+
+    validation: ValidationOut
+
+
+class ChatbotExport(CamelInput):
+    """The import/export file: the same JSON for the API, the CLI and examples/demo-chatbot.json."""
+
+    name: Annotated[str, Field(min_length=1, max_length=255)]
+    description: Annotated[str | None, Field(max_length=10_000)] = None
+    nodes: GraphItems = Field(default_factory=list)
+    edges: GraphItems = Field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+
+
+class TestRunRequest(CamelInput):
+    inputs: Annotated[list[str | dict[str, Any]], Field(max_length=200)] = Field(
+        description='Customer inputs in order: text, or {"buttonId": ...}, {"listRowId": ...}. The first one is '
+        "the trigger the start node consumes."
+    )
+    contact_name: Annotated[str | None, Field(max_length=100)] = "Test customer"
+    contact_phone: Annotated[str | None, Field(max_length=20)] = "+15550000000"
+    published: bool = Field(default=False, description="Run the published graph instead of the draft")
+
+
+class TestRunOut(CamelModel):
+    steps: list[dict[str, Any]]
 
 
 class ChatbotSummary(CamelModel):
@@ -52,5 +98,7 @@ class ChatbotSummary(CamelModel):
     is_active: bool
     status: ChatbotStatus
     node_count: int
+    published_at: dt.datetime | None = None
+    running_conversations: int = 0
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whatsapp_builder.chatbots.models import Chatbot
-from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotSummary, ChatbotUpdate
-from whatsapp_builder.core.errors import NotFound
+from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
+from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
+from whatsapp_builder.conversations.models import ConversationContext
+from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
+from whatsapp_builder.flows.validation import ValidationReport, validate_graph
 
 
 async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
@@ -21,8 +25,13 @@ async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
 async def list_chatbots(
     session: AsyncSession, *, limit: int, after: tuple[dt.datetime, uuid.UUID] | None
 ) -> list[ChatbotSummary]:
+    running = (
+        select(func.count())
+        .where(ConversationContext.chatbot_id == Chatbot.id, ConversationContext.is_active.is_(True))
+        .scalar_subquery()
+    )
     query = (
-        select(Chatbot, func.jsonb_array_length(Chatbot.nodes))
+        select(Chatbot, func.jsonb_array_length(Chatbot.nodes), running)
         .order_by(Chatbot.created_at, Chatbot.id)
         .limit(limit)
     )
@@ -31,42 +40,63 @@ async def list_chatbots(
     rows = await session.execute(query)
     return [
         ChatbotSummary(
-            id=c.id,
-            name=c.name,
-            description=c.description,
-            is_active=c.is_active,
-            status=c.status,
-            node_count=count,
-            created_at=c.created_at,
-            updated_at=c.updated_at,
+            id=c.id, name=c.name, description=c.description, is_active=c.is_active, status=c.status,
+            node_count=count, published_at=c.published_at, running_conversations=active,
+            created_at=c.created_at, updated_at=c.updated_at,
         )
-        for c, count in rows.all()
+        for c, count, active in rows.all()
     ]
 
 
-async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> Chatbot:
+def _publish(chatbot: Chatbot) -> ValidationReport:
+    """Validate the draft; when it is valid, it becomes the published graph conversations run on."""
+    report = validate_graph(chatbot.nodes, chatbot.edges)
+    if not report.ok:
+        raise Unprocessable(
+            f"The flow has {len(report.errors)} problem(s); fix them to publish.",
+            code="invalid_flow",
+            details=[p.to_dict() for p in report.errors],
+        )
+    chatbot.published_nodes = chatbot.nodes
+    chatbot.published_edges = chatbot.edges
+    chatbot.published_at = dt.datetime.now(dt.UTC)
+    chatbot.status = ChatbotStatus.ACTIVE
+    return report
+
+
+async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Chatbot, ValidationReport]:
     chatbot = Chatbot(
-        name=data.name,
-        description=data.description,
-        nodes=data.nodes,
-        edges=data.edges,
-        is_active=data.is_active,
-        status=data.status,
-        metadata_=data.metadata,
+        name=data.name, description=data.description, nodes=data.nodes, edges=data.edges,
+        is_active=data.is_active, status=data.status, metadata_=data.metadata,
     )
+    report = _publish(chatbot) if data.status is ChatbotStatus.ACTIVE else validate_graph(data.nodes, data.edges)
     session.add(chatbot)
     await session.commit()
     await session.refresh(chatbot)
-    return chatbot
+    return chatbot, report
 
 
-async def update_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, data: ChatbotUpdate) -> Chatbot:
+async def update_chatbot(
+    session: AsyncSession, chatbot_id: uuid.UUID, data: ChatbotUpdate
+) -> tuple[Chatbot, ValidationReport]:
     chatbot = await get_chatbot(session, chatbot_id)
     changes = data.model_dump(exclude_unset=True)
     for field, value in changes.items():
         if value is None and field in {"name", "nodes", "edges", "is_active", "status"}:
             continue
         setattr(chatbot, "metadata_" if field == "metadata" else field, value)
+    if changes.get("status") == ChatbotStatus.ACTIVE:
+        report = _publish(chatbot)
+    else:
+        report = validate_graph(chatbot.nodes, chatbot.edges)
+    await session.commit()
+    await session.refresh(chatbot)
+    return chatbot, report
+
+
+async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
+    chatbot = await get_chatbot(session, chatbot_id)
+    _publish(chatbot)
     await session.commit()
     await session.refresh(chatbot)
     return chatbot
@@ -76,6 +106,50 @@ async def delete_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> None:
     chatbot = await get_chatbot(session, chatbot_id)
     await session.delete(chatbot)
     await session.commit()
+
+
+async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate: bool) -> Chatbot:
+    chatbot, _ = await create_chatbot(
+        session,
+        ChatbotCreate(
+            name=data.name, description=data.description, nodes=data.nodes, edges=data.edges,
+            metadata=data.metadata, is_active=True,
+            status=ChatbotStatus.ACTIVE if activate else ChatbotStatus.DRAFT,
+        ),
+    )
+    return chatbot
+
+
+def export_chatbot(chatbot: Chatbot) -> dict[str, Any]:
+    return ChatbotExport(
+        name=chatbot.name, description=chatbot.description, nodes=chatbot.nodes, edges=chatbot.edges,
+        metadata=chatbot.metadata_,
+    ).model_dump(mode="json", by_alias=True)
+
+
+async def duplicate_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
+    original = await get_chatbot(session, chatbot_id)
+    data = ChatbotExport.model_validate(export_chatbot(original))
+    data.name = f"{original.name} (copy)"[:255]
+    return await import_chatbot(session, data, activate=False)
+
+
+async def chatbot_stats(session: AsyncSession, chatbot_id: uuid.UUID) -> dict[str, Any]:
+    """Conversations started, completed, handed off, and visits and drop-offs per node, from nodeHistory."""
+    await get_chatbot(session, chatbot_id)
+    rows = await session.execute(
+        select(
+            ConversationContext.node_history,
+            ConversationContext.current_node_id,
+            ConversationContext.is_active,
+            ConversationContext.engine_state["endedReason"].astext,
+        ).where(ConversationContext.chatbot_id == chatbot_id)
+    )
+    snapshots = [
+        ContextSnapshot(node_history=list(h or []), current_node_id=node, is_active=active, ended_reason=reason)
+        for h, node, active, reason in rows.all()
+    ]
+    return aggregate(snapshots).to_dict()
 
 
 async def default_chatbot(session: AsyncSession) -> Chatbot | None:

@@ -6,13 +6,16 @@ import uuid
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Table,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -32,6 +35,19 @@ class MessageType(enum.StrEnum):
     STICKER = "sticker"
     INTERACTIVE = "interactive"
     REACTION = "reaction"
+    # Extensions (migration 0007): kinds the Cloud API delivers or we send that the seed lacks.
+    LOCATION = "location"
+    CONTACTS = "contacts"
+    BUTTON = "button"
+    TEMPLATE = "template"
+    ORDER = "order"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+
+
+class MessageDirection(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
 
 
 class MessageStatus(enum.StrEnum):
@@ -74,6 +90,16 @@ class Conversation(Base):
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
 
+    # Extensions (migration 0006): the customer and business number of a 1:1 WhatsApp conversation.
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        "customerId", UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    whatsapp_phone_number_id: Mapped[str | None] = mapped_column("whatsappPhoneNumberId", String(255), nullable=True)
+    # Extension (migration 0010): a human has taken over; the bot stays silent until handed back.
+    is_handed_off: Mapped[bool] = mapped_column(
+        "isHandedOff", Boolean, nullable=False, server_default=text("false")
+    )
+
     participants: Mapped[list[User]] = relationship(
         User, secondary=conversation_participants, lazy="raise", order_by=User.created_at
     )
@@ -83,6 +109,8 @@ class Conversation(Base):
             "idx_conversations_lastMessageAt_desc",
             text('"lastMessageAt" DESC NULLS LAST'),
         ),
+        UniqueConstraint("whatsappPhoneNumberId", "customerId"),
+        Index("ix_conversations_customerId", "customerId"),
     )
 
 
@@ -115,6 +143,9 @@ class Message(Base):
         "whatsappMessageId", String(255), nullable=True, unique=True
     )
     error: Mapped[dict[str, Any] | None] = mapped_column("error", JSONB, nullable=True)
+    direction: Mapped[MessageDirection | None] = mapped_column(
+        "direction", pg_enum(MessageDirection, "message_direction"), nullable=True
+    )
 
     __table_args__ = (
         Index("idx_messages_conversationId_timestamp", "conversationId", text('"timestamp" DESC')),
@@ -151,6 +182,10 @@ class ConversationContext(Base):
     is_active: Mapped[bool] = mapped_column("isActive", Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
+    # Extension (migration 0010): the engine's bookkeeping, apart from the user-visible variables.
+    engine_state: Mapped[dict[str, Any]] = mapped_column(
+        "engineState", JSONB, nullable=False, server_default=text("'{}'")
+    )
 
     __table_args__ = (
         Index("idx_conversation_context_conversation", "conversationId"),
@@ -158,3 +193,28 @@ class ConversationContext(Base):
         Index("idx_conversation_context_active", "isActive"),
         Index("idx_conversation_context_conversation_active", "conversationId", "isActive"),
     )
+
+
+class StatusBacklog(Base):
+    """A status webhook whose message id is not stored yet (the sender has not written it back)."""
+
+    __tablename__ = "whatsapp_status_backlog"
+
+    whatsapp_message_id: Mapped[str] = mapped_column("whatsappMessageId", String(255), primary_key=True)
+    status: Mapped[MessageStatus] = mapped_column("status", pg_enum(MessageStatus, "message_status"), nullable=False)
+    error: Mapped[dict[str, Any] | None] = mapped_column("error", JSONB, nullable=True)
+    received_at: Mapped[dt.datetime] = mapped_column(
+        "receivedAt", DateTime(timezone=True), nullable=False, server_default=text("now()")
+    )
+
+    __table_args__ = (Index("ix_whatsapp_status_backlog_receivedAt", "receivedAt"),)
+
+
+class SendWindow(Base):
+    """Messages sent per business number per second, shared by all workers (the Cloud API's throughput cap)."""
+
+    __tablename__ = "whatsapp_send_windows"
+
+    phone_number_id: Mapped[str] = mapped_column("phoneNumberId", String(255), primary_key=True)
+    second: Mapped[int] = mapped_column("second", BigInteger, primary_key=True)
+    count: Mapped[int] = mapped_column("count", Integer, nullable=False, server_default=text("0"))

@@ -5,15 +5,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from whatsapp_builder.conversations import service
+from whatsapp_builder.conversations import sending, service
 from whatsapp_builder.conversations.schemas import (
+    ContextOut,
     ConversationCreate,
     ConversationDetail,
     ConversationOut,
+    HandoffUpdate,
     MessageOut,
+    SendMessage,
 )
 from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
-from whatsapp_builder.core.deps import SessionDep
+from whatsapp_builder.core.deps import ContextDep, SessionDep
+from whatsapp_builder.core.errors import NotFound
 from whatsapp_builder.core.schemas import Page
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -72,3 +76,32 @@ async def list_messages(
     return Page[MessageOut](
         items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor
     )
+
+
+@router.post(
+    "/{conversation_id}/messages",
+    response_model=MessageOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "The 24-hour window is closed and the message is not a template"},
+               422: {"description": "The message breaks WhatsApp's limits (the field is named)"}},
+)
+async def send_message(context: ContextDep, conversation_id: uuid.UUID, body: SendMessage) -> MessageOut:
+    """Queue a message to the customer; it is `pending` until WhatsApp accepts it (watch `message:status`)."""
+    queued = await sending.send_as_operator(context, conversation_id, body.model_dump())
+    return MessageOut.model_validate(queued)
+
+
+@router.post("/{conversation_id}/handoff", response_model=ConversationOut)
+async def set_handoff(context: ContextDep, conversation_id: uuid.UUID, body: HandoffUpdate) -> ConversationOut:
+    """`{"handedOff": true}` takes over from the bot (it stays silent); `false` hands back to it."""
+    return ConversationOut.model_validate(await sending.set_handoff(context, conversation_id, body.handed_off))
+
+
+@router.get("/{conversation_id}/context", response_model=ContextOut)
+async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> ContextOut:
+    """The bot's active context in this conversation (current node, variables), 404 when no bot is running."""
+    await service.ensure_conversation_exists(session, conversation_id)
+    context = await service.active_context(session, conversation_id)
+    if context is None:
+        raise NotFound("No chatbot is running in this conversation.")
+    return ContextOut.model_validate(context)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from whatsapp_builder.conversations.models import MessageStatus, MessageType
+from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
 from whatsapp_builder.users.schemas import UserOut
 
@@ -17,6 +17,9 @@ class ConversationOut(CamelModel):
     last_message_at: dt.datetime | None
     last_customer_message_at: dt.datetime | None
     is_window_open: bool
+    is_handed_off: bool = False
+    customer_id: uuid.UUID | None = None
+    whatsapp_phone_number_id: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -39,5 +42,29 @@ class MessageOut(CamelModel):
     timestamp: dt.datetime
     whatsapp_message_id: str | None
     error: dict[str, Any] | None
+    direction: MessageDirection | None = None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SendMessage(CamelInput):
+    """What an operator sends: `{"type": "text", "content": {"body": "..."}}` and the other kinds (docs/api.md)."""
+
+    type: Annotated[str, Field(min_length=1, max_length=32)]
+    content: dict[str, Any]
+
+
+class HandoffUpdate(CamelInput):
+    handed_off: bool
+
+
+class ContextOut(CamelModel):
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    chatbot_id: uuid.UUID
+    current_node_id: str
+    variables: dict[str, Any]
+    node_history: list[str]
+    is_active: bool
     created_at: dt.datetime
     updated_at: dt.datetime

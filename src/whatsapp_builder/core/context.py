@@ -1,17 +1,37 @@
-"""What one process shares between requests and jobs: settings, the database pool, the secret box.
+"""What one process shares between requests and jobs: settings, the database pool, the secret box, the job
+queue, the Graph API client and the real-time publisher.
 
 Created by the app factory (or a worker) and passed along; nothing here lives at module level.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from whatsapp_builder.core.crypto import SecretBox
+from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.db.engine import create_engine, create_session_factory
+from whatsapp_builder.flows.catalog import BotCatalog
+from whatsapp_builder.jobs.queue import JobQueue
 from whatsapp_builder.settings import Settings
+from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
+from whatsapp_builder.whatsapp.graph_client import GraphClient
+
+
+class Publisher(Protocol):
+    """Sends real-time events (name, payload, rooms) to connected clients; called only after a commit."""
+
+    async def publish(self, events: Sequence[Any]) -> None: ...
+
+
+class NoPublisher:
+    async def publish(self, events: Sequence[Any]) -> None:
+        return None
 
 
 @dataclass
@@ -21,17 +41,39 @@ class AppContext:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     secrets: SecretBox
+    active_config: ActiveConfigCache
+    jobs: JobQueue
+    http: httpx.AsyncClient
+    graph: GraphClient
+    ids: Uuid7Generator = field(default_factory=Uuid7Generator)
+    bots: BotCatalog = field(default_factory=BotCatalog)
+    publisher: Publisher = field(default_factory=NoPublisher)
 
     @classmethod
     def create(cls, settings: Settings, database_url: str) -> AppContext:
         engine = create_engine(settings, database_url)
+        sessions = create_session_factory(engine)
+        secrets = SecretBox(settings.resolved_secret_key())
+        http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.graph_api_timeout_seconds, connect=5.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
+        )
         return cls(
             settings=settings,
             database_url=database_url,
             engine=engine,
-            sessions=create_session_factory(engine),
-            secrets=SecretBox(settings.resolved_secret_key()),
+            sessions=sessions,
+            secrets=secrets,
+            active_config=ActiveConfigCache(sessions, secrets),
+            jobs=JobQueue(database_url, pool_size=settings.worker_concurrency + 2),
+            http=http,
+            graph=GraphClient(http, settings.graph_api_url, settings.graph_api_version),
         )
 
+    async def open(self) -> None:
+        await self.jobs.open()
+
     async def close(self) -> None:
+        await self.jobs.close()
+        await self.http.aclose()
         await self.engine.dispose()

@@ -6,6 +6,8 @@ from whatsapp_builder.conversations.models import (
     Conversation,
     ConversationContext,
     Message,
+    SendWindow,
+    StatusBacklog,
     conversation_participants,
 )
 from whatsapp_builder.db.base import Base
@@ -19,6 +21,8 @@ __all__ = [
     "Conversation",
     "ConversationContext",
     "Message",
+    "SendWindow",
+    "StatusBacklog",
     "User",
     "WhatsAppConfig",
     "conversation_participants",

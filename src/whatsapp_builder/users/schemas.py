@@ -27,7 +27,9 @@ class UserUpdate(CamelInput):
 
 class UserOut(CamelModel):
     id: uuid.UUID
-    phone_number: str
+    phone_number: str | None
+    bsuid: str | None = None
+    username: str | None = None
     name: str
     avatar: str | None
     created_at: dt.datetime

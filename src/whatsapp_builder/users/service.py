@@ -25,7 +25,7 @@ async def list_users(session: AsyncSession, *, limit: int, after: uuid.UUID | No
     return list((await session.execute(query)).scalars())
 
 
-async def _commit_unique(session: AsyncSession, phone: str) -> None:
+async def _commit_unique(session: AsyncSession, phone: str | None) -> None:
     try:
         await session.commit()
     except IntegrityError as exc:

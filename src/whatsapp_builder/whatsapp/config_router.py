@@ -16,10 +16,13 @@ async def get_config(session: SessionDep) -> WhatsAppConfigOut:
 
 @router.put("", response_model=WhatsAppConfigOut)
 async def put_config(session: SessionDep, context: ContextDep, body: WhatsAppConfigPut) -> WhatsAppConfigOut:
-    return config_service.to_out(await config_service.put_active(session, context.secrets, body))
+    config = await config_service.put_active(session, context.secrets, body)
+    context.active_config.invalidate()
+    return config_service.to_out(config)
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_config(session: SessionDep) -> Response:
+async def delete_config(session: SessionDep, context: ContextDep) -> Response:
     await config_service.delete_active(session)
+    context.active_config.invalidate()
     return Response(status_code=status.HTTP_204_NO_CONTENT)

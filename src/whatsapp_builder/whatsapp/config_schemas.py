@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -23,6 +23,10 @@ class WhatsAppConfigPut(CamelInput):
         default=None,
         description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
+    graph_api_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = Field(
+        default=None,
+        description="Where this number's Graph API calls go; unset uses GRAPH_API_URL (the demo uses the simulator).",
+    )
 
 
 class WhatsAppConfigOut(CamelModel):
@@ -32,6 +36,8 @@ class WhatsAppConfigOut(CamelModel):
     access_token: str | None = Field(description="Always masked")
     webhook_verify_token: str
     app_secret: str | None = Field(description="Always masked")
+    graph_api_url: str | None
+    last_error: dict[str, Any] | None = Field(description="Set when WhatsApp rejected the credentials")
     is_active: bool
     created_at: dt.datetime
     updated_at: dt.datetime

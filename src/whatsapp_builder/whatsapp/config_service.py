@@ -22,6 +22,7 @@ class ActiveConfig:
     access_token: str
     webhook_verify_token: str
     app_secret: str | None
+    graph_api_url: str | None = None
 
 
 def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
@@ -32,6 +33,8 @@ def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
         access_token=mask(config.access_token),
         webhook_verify_token=config.webhook_verify_token,
         app_secret=mask(config.app_secret),
+        graph_api_url=config.graph_api_url,
+        last_error=config.last_error,
         is_active=config.is_active,
         created_at=config.created_at,
         updated_at=config.updated_at,
@@ -60,6 +63,7 @@ async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig
         access_token=secrets.decrypt(config.access_token),
         webhook_verify_token=config.webhook_verify_token,
         app_secret=secrets.decrypt(config.app_secret) if config.app_secret else None,
+        graph_api_url=config.graph_api_url,
     )
 
 
@@ -82,6 +86,8 @@ async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppCo
     config.phone_number_id = data.phone_number_id
     config.business_account_id = data.business_account_id
     config.webhook_verify_token = data.webhook_verify_token
+    config.graph_api_url = data.graph_api_url
+    config.last_error = None
     if data.access_token is not None:
         config.access_token = secrets.encrypt(data.access_token)
     if data.app_secret is not None:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import Boolean, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from whatsapp_builder.db.base import Base, created_at_column, updated_at_column, uuid_pk
@@ -22,6 +24,9 @@ class WhatsAppConfig(Base):
     app_secret: Mapped[str | None] = mapped_column("appSecret", Text, nullable=True)
     is_active: Mapped[bool] = mapped_column("isActive", Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[dt.datetime] = created_at_column()
+    # Extensions (migration 0011): where this config's Graph API calls go, and the last credential error.
+    graph_api_url: Mapped[str | None] = mapped_column("graphApiUrl", String(500), nullable=True)
+    last_error: Mapped[dict[str, Any] | None] = mapped_column("lastError", JSONB, nullable=True)
     updated_at: Mapped[dt.datetime] = updated_at_column()
 
     __table_args__ = (

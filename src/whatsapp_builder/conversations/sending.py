@@ -1,0 +1,64 @@
+"""Operators in the inbox: send a message (through the outbox), take over from the bot, hand back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.errors import Conflict, Unprocessable
+from whatsapp_builder.jobs.queue import raw_connection
+from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.outbound import OutboundValidationError, is_template, parse_outbound
+from whatsapp_builder.whatsapp.outbox import load_recipient, queue_mark_read, queue_outbound
+
+
+async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        message = parse_outbound(body)
+    except OutboundValidationError as exc:
+        raise Unprocessable("The message breaks WhatsApp's rules.", details=exc.details) from exc
+    payload = message.as_json()
+    async with context.sessions() as session:
+        recipient = await load_recipient(session, conversation_id)
+        if not is_template(message) and not is_window_open(recipient.last_customer_message_at):
+            raise Conflict(
+                "The 24-hour customer service window is closed: only a template message can be sent.",
+                code="window_closed",
+            )
+        conn = await raw_connection(session)
+        last_inbound = await (
+            await conn.execute(
+                "SELECT id FROM messages WHERE \"conversationId\" = %s AND direction = 'inbound'"
+                ' AND status <> \'read\' ORDER BY "timestamp" DESC, id DESC LIMIT 1',
+                (conversation_id,),
+            )
+        ).fetchone()
+        queued = await queue_outbound(context, session, recipient, [(payload["type"], payload["content"])])
+        if last_inbound is not None:
+            await queue_mark_read(context, session, last_inbound[0])
+        await session.commit()
+    await context.publisher.publish([events.message_created(m) for m in queued])
+    return queued[0]
+
+
+async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_off: bool) -> dict[str, Any]:
+    """Take over (the bot's running context ends and it stays silent) or hand back to the bot."""
+    async with context.sessions() as session:
+        await load_recipient(session, conversation_id, lock=True)
+        conn = await raw_connection(session)
+        await conn.execute('UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
+                           (handed_off, conversation_id))
+        if handed_off:
+            await conn.execute(
+                'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
+                " \"engineState\" = \"engineState\" || '{\"endedReason\": \"handoff\"}'"
+                ' WHERE "conversationId" = %s AND "isActive"',
+                (conversation_id,),
+            )
+        snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
+        await session.commit()
+    await context.publisher.publish([events.conversation_updated(snapshot)])
+    return snapshot

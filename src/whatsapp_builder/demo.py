@@ -1,0 +1,70 @@
+"""`whatsapp-builder demo`: the demo WhatsApp config (pointing at the local simulator) and the demo chatbot.
+
+Safe to run twice: an existing active config and an existing demo chatbot are left as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from whatsapp_builder.chatbots.models import Chatbot
+from whatsapp_builder.chatbots.schemas import ChatbotExport
+from whatsapp_builder.chatbots.service import import_chatbot
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigPut
+from whatsapp_builder.whatsapp.config_service import get_active, put_active
+
+DEMO_PHONE_NUMBER_ID = "100000000000001"
+DEMO_BUSINESS_ACCOUNT_ID = "100000000000002"
+DEMO_ACCESS_TOKEN = "demo-access-token"
+DEMO_APP_SECRET = "demo-app-secret"
+DEMO_VERIFY_TOKEN = "demo-verify-token"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    config_created: bool
+    chatbot_id: str
+    chatbot_created: bool
+
+
+def load_demo_chatbot() -> dict[str, Any]:
+    """examples/demo-chatbot.json: shipped in the wheel, read from the source tree in a checkout."""
+    packaged = resources.files("whatsapp_builder") / "examples" / "demo-chatbot.json"
+    if packaged.is_file():
+        return dict(json.loads(packaged.read_text(encoding="utf-8")))
+    source = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
+    return dict(json.loads(source.read_text(encoding="utf-8")))
+
+
+async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
+    async with context.sessions() as session:
+        config_created = False
+        if await get_active(session) is None:
+            await put_active(
+                session,
+                context.secrets,
+                WhatsAppConfigPut(
+                    phone_number_id=DEMO_PHONE_NUMBER_ID,
+                    business_account_id=DEMO_BUSINESS_ACCOUNT_ID,
+                    access_token=DEMO_ACCESS_TOKEN,
+                    webhook_verify_token=DEMO_VERIFY_TOKEN,
+                    app_secret=DEMO_APP_SECRET,
+                    graph_api_url=simulator_url,
+                ),
+            )
+            config_created = True
+        data = ChatbotExport.model_validate(load_demo_chatbot())
+        existing = (
+            await session.execute(select(Chatbot).where(Chatbot.name == data.name).order_by(Chatbot.created_at))
+        ).scalars().first()
+        if existing is not None:
+            return DemoResult(config_created, str(existing.id), False)
+        chatbot = await import_chatbot(session, data, activate=True)
+        return DemoResult(config_created, str(chatbot.id), True)

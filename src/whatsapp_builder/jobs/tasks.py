@@ -1,0 +1,88 @@
+"""The tasks workers run, registered on the queue with the process's AppContext (no global state)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import procrastinate
+from procrastinate import JobContext
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.jobs.queue import MAINTENANCE_QUEUE
+from whatsapp_builder.logging import get_logger
+from whatsapp_builder.whatsapp import delivery
+from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND
+from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ
+from whatsapp_builder.whatsapp.rate_limit import prune_send_windows
+
+log = get_logger(__name__)
+
+RESUME_DELAY = "resume_delay"
+
+
+class SendRetry(BaseRetryStrategy):
+    """Retry a delivery when it raised RetryLater, after the delay it asked for (backoff with jitter)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: procrastinate.jobs.Job) -> RetryDecision | None:
+        if isinstance(exception, delivery.RetryLater):
+            return RetryDecision(retry_in={"milliseconds": max(1, int(exception.delay * 1000))})
+        return None
+
+
+def register_tasks(context: AppContext) -> None:
+    """Register the tasks on the context's queue (once: several apps may share one context in tests)."""
+    app = context.jobs.app
+    if DELIVER_MESSAGE in app.tasks:
+        return
+
+    @app.task(name=DELIVER_MESSAGE, pass_context=True, retry=SendRetry())
+    async def deliver_message(job_context: JobContext, message_id: str) -> None:
+        job = job_context.job
+        await delivery.deliver_message(context, uuid.UUID(message_id), job.attempts)
+
+    @app.task(name=MARK_READ)
+    async def mark_read(message_id: str) -> None:
+        await delivery.mark_read(context, uuid.UUID(message_id))
+
+    @app.task(name=PROCESS_INBOUND)
+    async def process_inbound(conversation_id: str, message_ids: list[str]) -> None:
+        from whatsapp_builder.flows.runner import process_inbound as run
+
+        await run(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
+
+    @app.task(name=RESUME_DELAY)
+    async def resume_delay(conversation_id: str, context_id: str) -> None:
+        from whatsapp_builder.flows.runner import resume_delay as run
+
+        await run(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
+
+    @app.periodic(cron="* * * * *", periodic_id="maintenance")
+    @app.task(name="maintenance", queue=MAINTENANCE_QUEUE, queueing_lock="maintenance")
+    async def maintenance(timestamp: int) -> None:
+        await prune_send_windows(context.engine)
+        async with context.engine.begin() as connection:
+            from sqlalchemy import text
+
+            await connection.execute(
+                text('DELETE FROM whatsapp_status_backlog WHERE "receivedAt" < :before'),
+                {"before": dt.datetime.now(dt.UTC) - dt.timedelta(days=1)},
+            )
+        stalled = await app.job_manager.get_stalled_jobs()
+        for job in stalled:
+            log.warning("retrying a job whose worker stopped", job_id=job.id, task=job.task_name)
+            await app.job_manager.retry_job(job)
+
+
+async def run_worker(context: AppContext, *, concurrency: int | None = None, name: str = "worker") -> None:
+    """Run jobs until cancelled. Several workers, in any number of processes or hosts, may run at once."""
+    await context.jobs.app.run_worker_async(
+        concurrency=concurrency or context.settings.worker_concurrency,
+        name=name,
+        wait=True,
+        listen_notify=True,
+        fetch_job_polling_interval=context.settings.worker_poll_seconds,
+        delete_jobs="successful",
+        install_signal_handlers=False,
+    )

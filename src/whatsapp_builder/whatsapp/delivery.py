@@ -1,0 +1,192 @@
+"""Delivery jobs: one Graph API call per pending message, retried with backoff, failed with a reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.jobs.queue import raw_connection
+from whatsapp_builder.logging import get_logger
+from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
+from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
+from whatsapp_builder.whatsapp.rate_limit import take_send_slot
+
+log = get_logger(__name__)
+
+WINDOW_CLOSED_ERROR = {
+    "code": 131047,
+    "title": "Re-engagement message",
+    "message": "More than 24 hours have passed since the customer last replied; only a template can be sent.",
+    "details": None,
+    "source": "local",
+}
+
+
+class RetryLater(Exception):
+    """A temporary failure: the job is tried again after `delay` seconds."""
+
+    def __init__(self, delay: float, error: dict[str, Any]) -> None:
+        super().__init__(f"retry in {delay:.1f}s: {error}")
+        self.delay = delay
+        self.error = error
+
+
+def graph_client_for(context: AppContext, graph_api_url: str | None) -> GraphClient:
+    if graph_api_url is None:
+        return context.graph
+    return GraphClient(context.http, graph_api_url, context.settings.graph_api_version)
+
+
+def _error_dict(exc: GraphApiError) -> dict[str, Any]:
+    return {"code": exc.code, "title": exc.title, "message": exc.message, "details": exc.details,
+            "httpStatus": exc.http_status, "source": "whatsapp"}
+
+
+async def _finish(
+    context: AppContext, message_id: uuid.UUID, *, status: str, wamid: str | None = None,
+    error: dict[str, Any] | None = None,
+) -> None:
+    """Record the outcome of a send (only if the message is still pending) and apply early statuses."""
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        row = await (
+            await conn.execute(
+                'UPDATE messages SET status = %s::message_status, "whatsappMessageId" = coalesce(%s, "whatsappMessageId"),'
+                ' error = %s, "updatedAt" = now() WHERE id = %s AND status = \'pending\''
+                ' RETURNING "conversationId", status::text, "whatsappMessageId", error',
+                (status, wamid, Jsonb(error) if error else None, message_id),
+            )
+        ).fetchone()
+        if row is not None and wamid is not None:
+            early = await (
+                await conn.execute(
+                    'DELETE FROM whatsapp_status_backlog WHERE "whatsappMessageId" = %s RETURNING status::text, error',
+                    (wamid,),
+                )
+            ).fetchone()
+            if early is not None:
+                moved = await (
+                    await conn.execute(
+                        "UPDATE messages SET status = %s::message_status, error = coalesce(%s, error),"
+                        ' "updatedAt" = now() WHERE id = %s AND status_rank(%s) > status_rank(status::text)'
+                        ' RETURNING "conversationId", status::text, "whatsappMessageId", error',
+                        (early[0], Jsonb(early[1]) if early[1] else None, message_id, early[0]),
+                    )
+                ).fetchone()
+                row = moved or row
+        await session.commit()
+    if row is not None:
+        await context.publisher.publish(
+            [events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3])]
+        )
+
+
+async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: int) -> None:
+    """Send one pending message. Raises RetryLater for temporary failures while attempts remain."""
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        row = await (
+            await conn.execute(
+                'SELECT m.type::text, m.content, m.status::text, c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
+                ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
+                ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = %s',
+                (message_id,),
+            )
+        ).fetchone()
+    if row is None or row[2] != "pending":
+        return  # deleted, or already done by an earlier run of this job
+    message_type, content, _, last_customer_at, phone, bsuid = row
+    if phone is None and bsuid is None:
+        await _finish(context, message_id, status="failed",
+                      error={"code": "no_recipient", "title": "The conversation has no WhatsApp customer",
+                             "source": "local"})
+        return
+    if message_type != "template" and not is_window_open(last_customer_at):
+        await _finish(context, message_id, status="failed", error=WINDOW_CLOSED_ERROR)
+        return
+    config = await context.active_config.get()
+    if config is None:
+        await _finish(context, message_id, status="failed",
+                      error={"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
+        return
+    try:
+        outbound = parse_outbound({"type": message_type, "content": content})
+    except OutboundValidationError as exc:
+        await _finish(context, message_id, status="failed",
+                      error={"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"})
+        return
+    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None,
+                               recipient=None if phone else bsuid)
+    await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
+    client = graph_client_for(context, config.graph_api_url)
+    try:
+        wamid = await client.send_message(config.phone_number_id, config.access_token, payload)
+    except GraphApiError as exc:
+        error = _error_dict(exc)
+        if exc.config_problem:
+            await _flag_config(context, error)
+        if exc.retryable and attempt + 1 < context.settings.send_max_attempts:
+            delay = backoff_delay(
+                attempt + 1, exc, base=context.settings.send_retry_base_seconds, rng=random.Random()
+            )
+            log.info("send will be retried", message_id=str(message_id), attempt=attempt + 1, delay=delay,
+                     code=exc.code, http_status=exc.http_status)
+            raise RetryLater(delay, error) from exc
+        log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
+        await _finish(context, message_id, status="failed", error=error)
+        return
+    await _finish(context, message_id, status="sent", wamid=wamid)
+
+
+async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        await conn.execute('UPDATE whatsapp_config SET "lastError" = %s WHERE "isActive"',
+                           (Jsonb(error | {"at": dt.datetime.now(dt.UTC).isoformat()}),))
+        await session.commit()
+
+
+async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
+    """Mark a customer's message (and those before it) read on WhatsApp and in the inbox."""
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        row = await (
+            await conn.execute(
+                'SELECT "conversationId", "whatsappMessageId", "timestamp" FROM messages'
+                " WHERE id = %s AND direction = 'inbound'",
+                (message_id,),
+            )
+        ).fetchone()
+    if row is None or row[1] is None:
+        return
+    conversation_id, wamid, stamp = row
+    config = await context.active_config.get()
+    if config is not None:
+        try:
+            await graph_client_for(context, config.graph_api_url).mark_as_read(
+                config.phone_number_id, config.access_token, wamid
+            )
+        except GraphApiError as exc:
+            log.info("mark as read failed", message_id=str(message_id), code=exc.code)
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        rows = await (
+            await conn.execute(
+                "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
+                " WHERE \"conversationId\" = %s AND direction = 'inbound' AND \"timestamp\" <= %s"
+                " AND status <> 'read' RETURNING id, \"whatsappMessageId\"",
+                (conversation_id, stamp),
+            )
+        ).fetchall()
+        await session.commit()
+    if rows:
+        await context.publisher.publish(
+            [events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows]
+        )

@@ -1,0 +1,47 @@
+"""One webhook delivery: stored, flow jobs deferred, committed; then the live inbox is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec, raw_connection
+from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.ingest import IngestResult, ingest
+from whatsapp_builder.whatsapp.parser import WebhookBatch
+
+PROCESS_INBOUND = "process_inbound"
+
+
+def flow_lock(conversation_id: object) -> str:
+    return f"flow:{conversation_id}"
+
+
+async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResult:
+    async with context.sessions() as session:
+        result = await ingest(await raw_connection(session), batch, context.ids)
+        await context.jobs.defer(
+            session,
+            [
+                JobSpec(
+                    PROCESS_INBOUND,
+                    FLOWS_QUEUE,
+                    {"conversation_id": str(conversation_id), "message_ids": [str(m) for m in message_ids]},
+                    lock=flow_lock(conversation_id),
+                )
+                for conversation_id, message_ids in result.new_by_conversation.items()
+            ],
+        )
+        touched = set(result.new_by_conversation) if result.new_messages else set()
+        snapshots = await conversation_snapshots(session, touched)
+        await session.commit()
+    published: list[Any] = [events.message_created(m) for m in result.new_messages]
+    published += [events.conversation_updated(c) for c in snapshots]
+    published += [
+        events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
+        for s in result.status_changes
+    ]
+    if published:
+        await context.publisher.publish(published)
+    return result

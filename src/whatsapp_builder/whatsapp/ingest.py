@@ -1,0 +1,291 @@
+"""Store one webhook delivery in one transaction: contacts, conversations, messages, statuses, flow jobs.
+
+Set-based statements (unnest arrays), so a batch of a thousand messages costs the same handful of statements
+as a batch of one. Idempotent: a redelivered message stores nothing and enqueues no flow job; a redelivered
+or late status never moves a message backwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from whatsapp_builder.core.ids import Uuid7Generator
+from whatsapp_builder.core.phone import normalize_e164
+from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
+from whatsapp_builder.whatsapp.statuses import reduce_statuses
+
+NAME_LIMIT = 100
+
+
+@dataclass
+class IngestResult:
+    """What the transaction changed, for the flow jobs and the real-time events sent after commit."""
+
+    new_messages: list[dict[str, Any]] = field(default_factory=list)
+    new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    touched_conversations: set[uuid.UUID] = field(default_factory=set)
+    status_changes: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def customer_phone(raw: str | None) -> str | None:
+    """WhatsApp's `wa_id` (digits) as the users table stores it (E.164), or None when it is not a number."""
+    if not raw:
+        return None
+    try:
+        return normalize_e164(raw)
+    except ValueError:
+        digits = "+" + "".join(ch for ch in raw if ch.isdigit())
+        return digits if 2 < len(digits) <= 20 else None
+
+
+@dataclass
+class _Customer:
+    phone: str | None
+    bsuid: str | None
+    name: str | None
+    username: str | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return ("phone", self.phone) if self.phone else ("bsuid", self.bsuid or "")
+
+    def display_name(self) -> str:
+        return (self.name or self.username or self.phone or self.bsuid or "WhatsApp user")[:NAME_LIMIT]
+
+
+async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) -> uuid.UUID:
+    phone = customer_phone(message.display_phone_number)
+    bsuid = None if phone else f"business.{message.phone_number_id}"[:160]
+    column = '"phoneNumber"' if phone else "bsuid"
+    key = phone or bsuid
+    found = await (await conn.execute(f"SELECT id FROM users WHERE {column} = %s", (key,))).fetchone()
+    if found is not None:
+        return uuid.UUID(str(found[0]))
+    name = f"Business {message.display_phone_number or message.phone_number_id}"[:NAME_LIMIT]
+    await conn.execute(
+        f'INSERT INTO users ("phoneNumber", bsuid, name) VALUES (%s, %s, %s) ON CONFLICT ({column}) DO NOTHING',
+        (phone, bsuid, name),
+    )
+    row = await (await conn.execute(f"SELECT id FROM users WHERE {column} = %s", (key,))).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage]) -> dict[tuple[str, str], uuid.UUID]:
+    customers: dict[tuple[str, str], _Customer] = {}
+    for m in messages:
+        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
+        if customer.phone or customer.bsuid:
+            customers[customer.key] = customer  # later messages carry the newest profile
+    by_phone = [c for c in customers.values() if c.phone]
+    by_bsuid = [c for c in customers.values() if not c.phone]
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+
+    if by_phone:
+        phones = [c.phone for c in by_phone]
+        linkable = [c for c in by_phone if c.bsuid]
+        if linkable:
+            # A customer first seen by BSUID only, now with a phone number: the same person.
+            await conn.execute(
+                'UPDATE users u SET "phoneNumber" = c.phone, "updatedAt" = now()'
+                " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+                ' WHERE u.bsuid = c.bsuid AND u."phoneNumber" IS NULL'
+                ' AND NOT EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone)',
+                ([c.phone for c in linkable], [c.bsuid for c in linkable]),
+            )
+        await conn.execute(
+            'INSERT INTO users ("phoneNumber", bsuid, username, name)'
+            " SELECT c.phone, CASE WHEN EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid) THEN NULL"
+            " ELSE c.bsuid END, c.username, c.name"
+            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
+            ' ON CONFLICT ("phoneNumber") DO NOTHING',
+            (phones, [c.bsuid for c in by_phone], [c.username for c in by_phone], [c.display_name() for c in by_phone]),
+        )
+        # Profiles change: the newest name (and a BSUID learnt later) win, written only when different.
+        await conn.execute(
+            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
+            " bsuid = coalesce(u.bsuid, CASE WHEN EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid)"
+            ' THEN NULL ELSE c.bsuid END), "updatedAt" = now()'
+            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
+            ' WHERE u."phoneNumber" = c.phone AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)'
+            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username)"
+            " OR (u.bsuid IS NULL AND c.bsuid IS NOT NULL))",
+            (phones, [c.bsuid for c in by_phone], [c.username for c in by_phone],
+             [c.name[:NAME_LIMIT] if c.name else None for c in by_phone]),
+        )
+        rows = await (
+            await conn.execute('SELECT id, "phoneNumber" FROM users WHERE "phoneNumber" = ANY(%s)', (phones,))
+        ).fetchall()
+        ids.update({("phone", str(phone)): uuid.UUID(str(uid)) for uid, phone in rows})
+
+    if by_bsuid:
+        bsuids = [c.bsuid for c in by_bsuid]
+        await conn.execute(
+            "INSERT INTO users (bsuid, username, name)"
+            " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) ON CONFLICT (bsuid) DO NOTHING",
+            (bsuids, [c.username for c in by_bsuid], [c.display_name() for c in by_bsuid]),
+        )
+        await conn.execute(
+            'UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),'
+            ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(bsuid, username, name)'
+            " WHERE u.bsuid = c.bsuid AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)"
+            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
+            (bsuids, [c.username for c in by_bsuid], [c.name[:NAME_LIMIT] if c.name else None for c in by_bsuid]),
+        )
+        rows = await (await conn.execute("SELECT id, bsuid FROM users WHERE bsuid = ANY(%s)", (bsuids,))).fetchall()
+        ids.update({("bsuid", str(b)): uuid.UUID(str(uid)) for uid, b in rows})
+    return ids
+
+
+async def _conversations(
+    conn: AsyncConnection[Any],
+    pairs: dict[tuple[str, uuid.UUID], dt.datetime],
+    business_ids: dict[str, uuid.UUID],
+) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
+    """Find or create each 1:1 conversation and move its window, in one statement."""
+    keys = list(pairs)
+    rows = await (
+        await conn.execute(
+            'INSERT INTO conversations ("whatsappPhoneNumberId", "customerId", "lastCustomerMessageAt", "isWindowOpen")'
+            " SELECT p, c, t, true FROM unnest(%s::varchar[], %s::uuid[], %s::timestamptz[]) AS x(p, c, t)"
+            ' ON CONFLICT ("whatsappPhoneNumberId", "customerId") DO UPDATE SET'
+            ' "lastCustomerMessageAt" = greatest(conversations."lastCustomerMessageAt", EXCLUDED."lastCustomerMessageAt"),'
+            ' "isWindowOpen" = true, "updatedAt" = now()'
+            ' RETURNING id, "whatsappPhoneNumberId", "customerId", (xmax = 0) AS inserted',
+            ([k[0] for k in keys], [k[1] for k in keys], [pairs[k] for k in keys]),
+        )
+    ).fetchall()
+    found: dict[tuple[str, uuid.UUID], uuid.UUID] = {}
+    participants: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for conv_id, phone_number_id, customer_id, inserted in rows:
+        conv = uuid.UUID(str(conv_id))
+        customer = uuid.UUID(str(customer_id))
+        found[(str(phone_number_id), customer)] = conv
+        if inserted:
+            participants += [(conv, customer), (conv, business_ids[str(phone_number_id)])]
+    if participants:
+        await conn.execute(
+            'INSERT INTO conversation_participants ("conversationId", "userId")'
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[]) ON CONFLICT DO NOTHING",
+            ([p[0] for p in participants], [p[1] for p in participants]),
+        )
+    return found
+
+
+async def _store_messages(
+    conn: AsyncConnection[Any],
+    batch: list[tuple[InboundMessage, uuid.UUID, uuid.UUID]],
+    ids: Uuid7Generator,
+    result: IngestResult,
+) -> None:
+    """Insert the messages; those already stored (a redelivery) are skipped by the unique WhatsApp id."""
+    rows = []
+    for message, conversation_id, sender_id in sorted(batch, key=lambda b: b[0].timestamp):
+        content = dict(message.content)
+        if message.type == "unsupported":
+            content["raw"] = message.raw
+        rows.append((ids.new(), conversation_id, sender_id, message.type, Jsonb(content), message.timestamp,
+                     message.wa_message_id))
+    inserted = await (
+        await conn.execute(
+            'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp",'
+            ' "whatsappMessageId", direction)'
+            " SELECT i, c, s, t::message_type, b, 'delivered', ts, w, 'inbound'"
+            " FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[],"
+            " %s::varchar[]) WITH ORDINALITY AS x(i, c, s, t, b, ts, w, n) ORDER BY n"
+            ' ON CONFLICT ("whatsappMessageId") DO NOTHING'
+            ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
+            ' "whatsappMessageId", "createdAt", "updatedAt"',
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )
+    ).fetchall()
+    result.duplicates = len(rows) - len(inserted)
+    by_conversation: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for row in inserted:
+        message_id, conversation_id = uuid.UUID(str(row[0])), uuid.UUID(str(row[1]))
+        by_conversation[conversation_id].append(message_id)
+        result.new_messages.append({
+            "id": str(message_id), "conversationId": str(conversation_id), "senderId": str(row[2]),
+            "type": row[3], "content": row[4], "status": row[5], "timestamp": row[6].isoformat(),
+            "whatsappMessageId": row[7], "error": None, "direction": "inbound",
+            "createdAt": row[8].isoformat(), "updatedAt": row[9].isoformat(),
+        })
+    for conversation_id, message_ids in by_conversation.items():
+        # RETURNING order is not guaranteed; ids are time ordered, so sorting restores arrival order.
+        result.new_by_conversation[conversation_id] = sorted(message_ids)
+
+
+async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
+    """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
+    reduced = reduce_statuses((s.wa_message_id, s.status, s.errors) for s in statuses)
+    if not reduced:
+        return
+    wamids = list(reduced)
+    updated = await (
+        await conn.execute(
+            "UPDATE messages m SET status = s.status::message_status,"
+            ' error = coalesce(s.error, m.error), "updatedAt" = now()'
+            " FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
+            ' WHERE m."whatsappMessageId" = s.wamid'
+            " AND status_rank(s.status) > status_rank(m.status::text)"
+            ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error',
+            (wamids, [reduced[w].status for w in wamids],
+             [Jsonb(reduced[w].error) if reduced[w].error else None for w in wamids]),
+        )
+    ).fetchall()
+    for message_id, conversation_id, status, wamid, error in updated:
+        result.status_changes.append({
+            "id": str(message_id), "conversationId": str(conversation_id), "status": status,
+            "whatsappMessageId": wamid, "error": error,
+        })
+    known = {
+        str(r[0]) for r in await (
+            await conn.execute('SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
+                               (wamids,))
+        ).fetchall()
+    }
+    unknown = [w for w in wamids if w not in known]
+    if unknown:
+        await conn.execute(
+            'INSERT INTO whatsapp_status_backlog ("whatsappMessageId", status, error)'
+            " SELECT w, s::message_status, e FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS x(w, s, e)"
+            ' ON CONFLICT ("whatsappMessageId") DO UPDATE SET status = EXCLUDED.status,'
+            " error = coalesce(EXCLUDED.error, whatsapp_status_backlog.error)"
+            " WHERE status_rank(EXCLUDED.status::text) > status_rank(whatsapp_status_backlog.status::text)",
+            (unknown, [reduced[w].status for w in unknown],
+             [Jsonb(reduced[w].error) if reduced[w].error else None for w in unknown]),
+        )
+
+
+async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator) -> IngestResult:
+    result = IngestResult()
+    messages = [m for m in batch.messages if m.from_phone or m.from_user_id]
+    if messages:
+        business_ids: dict[str, uuid.UUID] = {}
+        for m in messages:
+            if m.phone_number_id not in business_ids:
+                business_ids[m.phone_number_id] = await _business_user(conn, m)
+        customer_ids = await _customers(conn, messages)
+        placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
+        windows: dict[tuple[str, uuid.UUID], dt.datetime] = {}
+        for m in messages:
+            customer = _Customer(customer_phone(m.from_phone), m.from_user_id, None, None)
+            customer_id = customer_ids.get(customer.key)
+            if customer_id is None:
+                continue
+            pair = (m.phone_number_id, customer_id)
+            windows[pair] = max(windows.get(pair, m.timestamp), m.timestamp)
+            placed.append((m, pair, customer_id))
+        conversations = await _conversations(conn, windows, business_ids)
+        result.touched_conversations.update(conversations.values())
+        await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
+    await apply_statuses(conn, batch.statuses, result)
+    return result

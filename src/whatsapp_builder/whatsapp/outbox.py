@@ -1,0 +1,111 @@
+"""The outbox: outbound messages are committed as `pending` with a delivery job in the same transaction.
+
+Whoever sends (the flow engine or an operator) only writes rows; the delivery job calls the Graph API. A crash
+after the commit loses nothing: the job runs when a worker is back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.jobs.queue import SEND_QUEUE, JobSpec, raw_connection
+
+DELIVER_MESSAGE = "deliver_message"
+MARK_READ = "mark_read"
+
+
+def send_lock(conversation_id: object) -> str:
+    return f"send:{conversation_id}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """A WhatsApp conversation's two ends."""
+
+    conversation_id: uuid.UUID
+    customer_id: uuid.UUID
+    business_id: uuid.UUID
+    phone_number_id: str | None
+    last_customer_message_at: dt.datetime | None
+    is_handed_off: bool
+
+
+async def load_recipient(session: AsyncSession, conversation_id: uuid.UUID, *, lock: bool = False) -> Recipient:
+    conn = await raw_connection(session)
+    row = await (
+        await conn.execute(
+            'SELECT c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
+            ' (SELECT p."userId" FROM conversation_participants p'
+            '   WHERE p."conversationId" = c.id AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1)'
+            " FROM conversations c WHERE c.id = %s" + (" FOR UPDATE OF c" if lock else ""),
+            (conversation_id,),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"Conversation {conversation_id} does not exist.")
+    customer_id, phone_number_id, last_customer_at, handed_off, business_id = row
+    if customer_id is None or business_id is None:
+        raise Unprocessable("This conversation has no WhatsApp customer to send to.")
+    return Recipient(conversation_id, customer_id, business_id, phone_number_id, last_customer_at, handed_off)
+
+
+async def queue_outbound(
+    context: AppContext,
+    session: AsyncSession,
+    recipient: Recipient,
+    messages: list[tuple[str, dict[str, Any]]],
+    *,
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Insert `(type, content)` messages as pending outbound and defer their delivery, in order."""
+    if not messages:
+        return []
+    now = now or dt.datetime.now(dt.UTC)
+    ids = [context.ids.new() for _ in messages]
+    # Distinct timestamps keep the replies of one turn in order wherever they are listed.
+    stamps = [now + dt.timedelta(microseconds=i) for i in range(len(messages))]
+    conn = await raw_connection(session)
+    rows = await (
+        await conn.execute(
+            'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
+            " SELECT i, %s, %s, t::message_type, b, 'pending', ts, 'outbound'"
+            " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[]) AS x(i, t, b, ts)"
+            ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
+            ' "whatsappMessageId", error, "createdAt", "updatedAt"',
+            (recipient.conversation_id, recipient.business_id, ids, [m[0] for m in messages],
+             [Jsonb(m[1]) for m in messages], stamps),
+        )
+    ).fetchall()
+    await context.jobs.defer(
+        session,
+        [
+            JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(message_id)},
+                    lock=send_lock(recipient.conversation_id))
+            for message_id in ids
+        ],
+    )
+    return sorted((message_row(r) for r in rows), key=lambda m: m["timestamp"])
+
+
+def message_row(row: Any) -> dict[str, Any]:
+    """A RETURNING row (id, conversationId, senderId, type, content, status, timestamp, whatsappMessageId,
+    error, createdAt, updatedAt) as the API shows a message."""
+    return {
+        "id": str(row[0]), "conversationId": str(row[1]), "senderId": str(row[2]), "type": row[3],
+        "content": row[4], "status": row[5], "timestamp": row[6].isoformat(), "whatsappMessageId": row[7],
+        "error": row[8], "direction": "outbound", "createdAt": row[9].isoformat(), "updatedAt": row[10].isoformat(),
+    }
+
+
+async def queue_mark_read(context: AppContext, session: AsyncSession, message_id: uuid.UUID) -> None:
+    """Tell WhatsApp the customer's messages up to `message_id` were read (blue ticks), after commit."""
+    if context.settings.mark_read:
+        await context.jobs.defer(session, [JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)})])

@@ -1,0 +1,36 @@
+"""The per-number send limit, shared by every worker through PostgreSQL.
+
+A counter per (phone number id, second): one tiny upsert per send. When a second's budget is spent the
+sender waits for the next second, so a burst is spread out instead of being refused by WhatsApp (130429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+_TAKE = text(
+    'INSERT INTO whatsapp_send_windows ("phoneNumberId", second, count) VALUES (:p, :s, 1)'
+    ' ON CONFLICT ("phoneNumberId", second) DO UPDATE SET count = whatsapp_send_windows.count + 1'
+    " RETURNING count"
+)
+_PRUNE = text("DELETE FROM whatsapp_send_windows WHERE second < :before")
+
+
+async def take_send_slot(engine: AsyncEngine, phone_number_id: str, per_second: int) -> None:
+    while True:
+        now = time.time()
+        second = int(now)
+        async with engine.begin() as connection:
+            count = (await connection.execute(_TAKE, {"p": phone_number_id, "s": second})).scalar_one()
+        if count <= per_second:
+            return
+        await asyncio.sleep(max(0.001, second + 1 - time.time()))
+
+
+async def prune_send_windows(engine: AsyncEngine, keep_seconds: int = 60) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(_PRUNE, {"before": int(time.time()) - keep_seconds})

@@ -1,0 +1,47 @@
+"""Delivery statuses only move forward: pending < sent < delivered < failed < read.
+
+Meta delivers statuses at least once and in any order (`read` may come before `delivered`, which may never
+come). A `failed` after `delivered` is rare but real; a message that was read stays read. `played` (voice) is
+stored as `read`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
+ALIASES = {"played": "read"}
+
+
+@dataclass(frozen=True)
+class ReducedStatus:
+    status: str
+    error: dict[str, Any] | None
+
+
+def normalize_status(status: str) -> str | None:
+    status = ALIASES.get(status, status)
+    return status if status in STATUS_RANK else None
+
+
+def error_from_status(errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not errors:
+        return None
+    first = errors[0]
+    return {"code": first.get("code"), "title": first.get("title"), "message": first.get("message"),
+            "details": first.get("details"), "source": "whatsapp"}
+
+
+def reduce_statuses(items: Iterable[tuple[str, str, list[dict[str, Any]]]]) -> dict[str, ReducedStatus]:
+    """The furthest status per WhatsApp id in one batch (a batch may carry sent, delivered and read at once)."""
+    best: dict[str, ReducedStatus] = {}
+    for wamid, raw_status, errors in items:
+        status = normalize_status(raw_status)
+        if status is None:
+            continue
+        current = best.get(wamid)
+        if current is None or STATUS_RANK[status] > STATUS_RANK[current.status]:
+            best[wamid] = ReducedStatus(status, error_from_status(errors) if status == "failed" else None)
+    return best

@@ -1,0 +1,275 @@
+"""POST /webhooks/whatsapp with payloads shaped as Meta documents them, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+APP_SECRET = "webhook-test-secret"
+PHONE_NUMBER_ID = "106540352242922"
+DISPLAY = "15550783881"
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def envelope(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PHONE_NUMBER_ID},
+            **value,
+        }}]}],
+    }
+
+
+def text_from(wa_id: str, body: str, wamid: str, name: str = "Kerry Fisher", ts: int | None = None,
+              user_id: str | None = None) -> dict[str, Any]:
+    contact: dict[str, Any] = {"profile": {"name": name}, "wa_id": wa_id}
+    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(ts or int(time.time())),
+                               "type": "text", "text": {"body": body}}
+    if user_id:
+        contact["user_id"] = user_id
+        message["from_user_id"] = user_id
+    return envelope({"contacts": [contact], "messages": [message]})
+
+
+def status(wamid: str, state: str, recipient: str = "16505551234", errors: list[dict[str, Any]] | None = None,
+           ts: int | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": wamid, "status": state, "timestamp": str(ts or int(time.time())),
+                            "recipient_id": recipient}
+    if errors:
+        item["errors"] = errors
+    return item
+
+
+@pytest.fixture
+async def configured(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    response = await client.put("/api/whatsapp-config", json={
+        "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "102290129340398", "accessToken": "EAAtoken",
+        "webhookVerifyToken": "my-verify-token", "appSecret": APP_SECRET})
+    assert response.status_code == 200
+    return client
+
+
+async def post(client: httpx.AsyncClient, payload: Any, *, signature: str | None = None,
+               raw: bytes | None = None) -> httpx.Response:
+    body = raw if raw is not None else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    headers["X-Hub-Signature-256"] = signature if signature is not None else sign(body)
+    return await client.post("/webhooks/whatsapp", content=body, headers=headers)
+
+
+def counts(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+                for t in ("users", "conversations", "conversation_participants", "messages", "procrastinate_jobs")}
+
+
+async def test_verification_handshake(configured: httpx.AsyncClient) -> None:
+    ok = await configured.get("/webhooks/whatsapp", params={
+        "hub.mode": "subscribe", "hub.verify_token": "my-verify-token", "hub.challenge": "1158201444"})
+    assert ok.status_code == 200 and ok.text == "1158201444"
+    assert ok.headers["content-type"].startswith("text/plain")
+    for params in ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+                   {"hub.mode": "unsubscribe", "hub.verify_token": "my-verify-token", "hub.challenge": "1"},
+                   {"hub.challenge": "1"}):
+        assert (await configured.get("/webhooks/whatsapp", params=params)).status_code == 403
+
+
+async def test_signature_is_checked_before_anything_is_stored(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    payload = text_from("16505551234", "hi", "wamid.SIG")
+    body = json.dumps(payload).encode()
+    missing = await configured.post("/webhooks/whatsapp", content=body)
+    assert missing.status_code == 401
+    wrong = await post(configured, payload, signature=sign(body, "another-secret"))
+    assert wrong.status_code == 403
+    garbage = await post(configured, payload, signature="sha256=zz")
+    assert garbage.status_code == 403
+    tampered = await post(configured, None, raw=body.replace(b"hi", b"ho"), signature=sign(body))
+    assert tampered.status_code == 403
+    assert counts(database_url)["messages"] == 0
+
+
+async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, database_url: str) -> None:
+    assert (await post(configured, None, raw=b'{"object": ')).status_code == 400
+    assert (await post(configured, None, raw=b"\xff\xfe\x00")).status_code == 400
+    assert (await post(configured, [1, 2, 3])).status_code == 400
+    big = b'{"object": "whatsapp_business_account", "pad": "' + b"x" * (4 * 1024 * 1024) + b'"}'
+    assert (await post(configured, None, raw=big)).status_code == 413
+    assert counts(database_url)["messages"] == 0
+
+
+async def test_text_message_is_stored_with_contact_conversation_and_window(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await post(configured, text_from("16505551234", "Hello!", "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="))
+    assert response.status_code == 200, response.text
+    assert counts(database_url) == {"users": 2, "conversations": 1, "conversation_participants": 2,
+                                    "messages": 1, "procrastinate_jobs": 1}
+    conversations = (await configured.get("/api/conversations")).json()["items"]
+    assert len(conversations) == 1
+    conversation = conversations[0]
+    assert conversation["lastMessage"] == "Hello!" and conversation["isWindowOpen"] is True
+    detail = (await configured.get(f"/api/conversations/{conversation['id']}")).json()
+    phones = {p["phoneNumber"]: p["name"] for p in detail["participants"]}
+    assert phones["+16505551234"] == "Kerry Fisher" and "+15550783881" in phones
+    messages = (await configured.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
+    assert messages[0]["content"] == {"body": "Hello!"} and messages[0]["type"] == "text"
+    assert messages[0]["direction"] == "inbound" and messages[0]["whatsappMessageId"].startswith("wamid.")
+
+
+async def test_redelivery_stores_nothing_twice_and_runs_no_flow_twice(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    payload = text_from("16505551234", "once", "wamid.DUP")
+    for _ in range(3):
+        assert (await post(configured, payload)).status_code == 200
+    assert counts(database_url)["messages"] == 1
+    assert counts(database_url)["procrastinate_jobs"] == 1
+
+
+async def test_profile_name_changes_are_kept(configured: httpx.AsyncClient, database_url: str) -> None:
+    await post(configured, text_from("16505551234", "a", "wamid.N1", name="Old Name"))
+    await post(configured, text_from("16505551234", "b", "wamid.N2", name="New Name"))
+    with psycopg.connect(database_url) as conn:
+        names = conn.execute("SELECT name FROM users WHERE \"phoneNumber\" = '+16505551234'").fetchall()
+    assert names == [("New Name",)]
+    assert counts(database_url)["conversations"] == 1
+
+
+async def test_a_batch_holds_many_entries_messages_and_kinds(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    ts = str(int(time.time()))
+    value = {
+        "contacts": [{"profile": {"name": "A"}, "wa_id": "16505550001"},
+                     {"profile": {"name": "B"}, "wa_id": "16505550002"}],
+        "messages": [
+            {"from": "16505550001", "id": "wamid.B1", "timestamp": ts, "type": "text", "text": {"body": "one"}},
+            {"from": "16505550001", "id": "wamid.B2", "timestamp": ts, "type": "interactive",
+             "interactive": {"type": "button_reply", "button_reply": {"id": "order", "title": "Order"}}},
+            {"from": "16505550002", "id": "wamid.B3", "timestamp": ts, "type": "interactive",
+             "interactive": {"type": "list_reply", "list_reply": {"id": "margherita", "title": "Margherita",
+                                                                  "description": "Tomato"}}},
+            {"from": "16505550002", "id": "wamid.B4", "timestamp": ts, "type": "image",
+             "image": {"caption": "look", "mime_type": "image/jpeg", "sha256": "abc", "id": "1234"}},
+            {"from": "16505550002", "id": "wamid.B5", "timestamp": ts, "type": "button",
+             "button": {"payload": "YES", "text": "Yes"}},
+            {"from": "16505550002", "id": "wamid.B6", "timestamp": ts, "type": "reaction",
+             "reaction": {"message_id": "wamid.B4", "emoji": "\U0001f44d"}},
+            {"from": "16505550002", "id": "wamid.B7", "timestamp": ts, "type": "location",
+             "location": {"latitude": 51.5, "longitude": -0.12, "name": "Office"}},
+            {"from": "16505550002", "id": "wamid.B8", "timestamp": ts, "type": "unsupported",
+             "errors": [{"code": 131051, "title": "Message type unknown"}]},
+            {"from": "16505550002", "id": "wamid.B9", "timestamp": ts, "type": "brand_new_kind",
+             "brand_new_kind": {"x": 1}},
+        ],
+    }
+    payload = envelope(value)
+    second = envelope({"contacts": [{"profile": {"name": "C"}, "wa_id": "16505550003"}],
+                       "messages": [{"from": "16505550003", "id": "wamid.B10", "timestamp": ts, "type": "text",
+                                     "text": {"body": "other entry"}}]})
+    payload["entry"].append(second["entry"][0])
+    response = await post(configured, payload)
+    assert response.status_code == 200, response.text
+    with psycopg.connect(database_url) as conn:
+        rows = dict(conn.execute('SELECT "whatsappMessageId", jsonb_build_array(type::text, content)'
+                                 " FROM messages").fetchall())
+    assert len(rows) == 10
+    assert rows["wamid.B2"] == ["interactive", {"buttonId": "order", "title": "Order"}]
+    assert rows["wamid.B3"][1]["listRowId"] == "margherita"
+    assert rows["wamid.B4"][0] == "image" and rows["wamid.B4"][1]["caption"] == "look"
+    assert rows["wamid.B5"] == ["button", {"buttonId": "YES", "title": "Yes"}]
+    assert rows["wamid.B6"][0] == "reaction" and rows["wamid.B6"][1]["messageId"] == "wamid.B4"
+    assert rows["wamid.B7"][0] == "location"
+    assert rows["wamid.B8"][0] == "unsupported" and "raw" in rows["wamid.B8"][1]
+    assert rows["wamid.B9"][0] == "unsupported"
+    assert counts(database_url)["conversations"] == 3
+    # One flow job per conversation, not per message.
+    assert counts(database_url)["procrastinate_jobs"] == 3
+
+
+async def test_customer_known_only_by_bsuid(configured: httpx.AsyncClient, database_url: str) -> None:
+    payload = envelope({
+        "contacts": [{"profile": {"name": "Anon", "username": "@anon"}, "user_id": "US.13491208655302741918"}],
+        "messages": [{"from_user_id": "US.13491208655302741918", "id": "wamid.U1",
+                      "timestamp": str(int(time.time())), "type": "text", "text": {"body": "no phone"}}],
+    })
+    assert (await post(configured, payload)).status_code == 200
+    # Later the same user shows a phone number too: one user, linked.
+    assert (await post(configured, text_from("16505559999", "now with phone", "wamid.U2",
+                                             user_id="US.13491208655302741918"))).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        users = conn.execute("SELECT \"phoneNumber\", bsuid, username FROM users WHERE bsuid IS NOT NULL"
+                             " AND bsuid NOT LIKE 'business.%'").fetchall()
+    assert users == [("+16505559999", "US.13491208655302741918", "@anon")]
+    assert counts(database_url)["conversations"] == 1
+
+
+async def _outbound(database_url: str, wamid: str, state: str = "sent") -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "WITH u AS (INSERT INTO users (\"phoneNumber\", name) VALUES ('+16505551234', 'C') RETURNING id),"
+            " c AS (INSERT INTO conversations DEFAULT VALUES RETURNING id)"
+            ' INSERT INTO messages ("conversationId", "senderId", content, status, "timestamp", "whatsappMessageId", direction)'
+            " SELECT c.id, u.id, '{\"body\": \"out\"}', %s::message_status, now(), %s, 'outbound' FROM u, c",
+            (state, wamid),
+        )
+
+
+def _status_of(database_url: str, wamid: str) -> tuple[str, Any]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute('SELECT status::text, error FROM messages WHERE "whatsappMessageId" = %s',
+                           (wamid,)).fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+async def test_statuses_only_move_forward(configured: httpx.AsyncClient, database_url: str) -> None:
+    await _outbound(database_url, "wamid.OUT1")
+    assert (await post(configured, envelope({"statuses": [status("wamid.OUT1", "read")]}))).status_code == 200
+    assert _status_of(database_url, "wamid.OUT1")[0] == "read"
+    # A late `delivered` (and a redelivered `sent`) never move it back.
+    await post(configured, envelope({"statuses": [status("wamid.OUT1", "delivered"), status("wamid.OUT1", "sent")]}))
+    assert _status_of(database_url, "wamid.OUT1")[0] == "read"
+
+
+async def test_failed_status_keeps_the_error(configured: httpx.AsyncClient, database_url: str) -> None:
+    await _outbound(database_url, "wamid.FAIL")
+    failed = status("wamid.FAIL", "failed", errors=[{
+        "code": 131026, "title": "Message undeliverable", "message": "Message undeliverable",
+        "error_data": {"details": "Message Undeliverable."}}])
+    assert (await post(configured, envelope({"statuses": [failed]}))).status_code == 200
+    state, error = _status_of(database_url, "wamid.FAIL")
+    assert state == "failed" and error["code"] == 131026 and error["title"] == "Message undeliverable"
+
+
+async def test_status_for_an_unknown_id_is_acknowledged_and_applied_when_the_id_arrives(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await post(configured, envelope({"statuses": [status("wamid.LATER", "delivered")]}))
+    assert response.status_code == 200
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT status::text FROM whatsapp_status_backlog").fetchall() == [("delivered",)]
+
+
+async def test_webhook_without_config_is_refused(client: httpx.AsyncClient, database_url: str) -> None:
+    response = await post(client, text_from("16505551234", "hi", "wamid.NOCONF"))
+    assert response.status_code == 403
+    assert counts(database_url)["messages"] == 0
+
+
+async def test_not_a_whatsapp_payload_is_a_400(configured: httpx.AsyncClient) -> None:
+    assert (await post(configured, {"object": "page", "entry": []})).status_code == 400
