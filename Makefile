@@ -6,9 +6,13 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+SIMULATOR_PORT ?= 8081
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck unit serve clean help
+.PHONY: run test lint typecheck unit serve clean help webui
+
+# The web app's build and test targets (web-build, web-test, web-e2e, web-check-api).
+-include web.mk
 
 help:
 	@echo "make run   - install what is needed and start WhatsApp Builder on http://$(HOST):$(PORT)"
@@ -21,8 +25,22 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: $(INSTALLED)
-	$(BIN)/whatsapp-builder serve --host $(HOST) --port $(PORT)
+# Builds the web app when Node.js is there (and says what is missing when it is not), installs the demo
+# (a WhatsApp config pointing at the local simulator, and the demo chatbot), starts the simulator in the
+# background and the server in the foreground. Ctrl+C stops both.
+run: $(INSTALLED) webui
+	$(BIN)/whatsapp-builder demo --simulator-url http://127.0.0.1:$(SIMULATOR_PORT)
+	@$(BIN)/whatsapp-builder simulator --host 127.0.0.1 --port $(SIMULATOR_PORT) \
+	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/whatsapp & sim=$$!; \
+	  trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
+	  echo "Simulator: http://127.0.0.1:$(SIMULATOR_PORT)  (talk to the bot: $(BIN)/whatsapp-builder simulator send --text hi)"; \
+	  $(BIN)/whatsapp-builder serve --host $(HOST) --port $(PORT)
+
+webui:
+	@if grep -q '^web-build:' web.mk 2>/dev/null; then \
+	  if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web-build; \
+	  else echo "note: Node.js 20+ and npm are needed to build the web UI (apt-get install nodejs npm); the API runs without it."; fi; \
+	fi
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests

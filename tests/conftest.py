@@ -12,6 +12,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -205,3 +206,57 @@ async def running_workers(app_context: AppContext) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
+
+
+SIMULATOR_APP_SECRET = "demo-app-secret"
+
+
+@dataclass
+class Loop:
+    """Our server, the Cloud API simulator and the workers, all on loopback, with the demo installed."""
+
+    server: LiveServer
+    simulator: LiveServer
+    http: httpx.AsyncClient
+    chatbot_id: str
+
+    async def say(self, payload: dict[str, object]) -> dict[str, object]:
+        body = {"from": "+15551234567", "name": "Alice"} | payload
+        response = await self.http.post(self.simulator.url + "/_simulator/inbound", json=body)
+        assert response.status_code == 200, response.text
+        result: dict[str, object] = response.json()
+        assert result["status"] == 200, result
+        return result
+
+    async def sent(self) -> list[dict[str, object]]:
+        response = await self.http.get(self.simulator.url + "/_simulator/messages")
+        items: list[dict[str, object]] = response.json()["items"]
+        return items
+
+    async def wait_sent(self, count: int, limit: float = 15.0) -> list[dict[str, object]]:
+        async def enough() -> list[dict[str, object]] | None:
+            items = await self.sent()
+            return items if len(items) >= count else None
+
+        result = await wait_until_async(enough, limit=limit, message=f"{count} messages at the simulator")
+        assert isinstance(result, list)
+        return result
+
+
+@pytest.fixture
+async def loop(app_context: AppContext, running_workers: None) -> AsyncIterator[Loop]:
+    from whatsapp_builder.demo import install_demo
+    from whatsapp_builder.simulator import SimulatorSettings, create_simulator_app
+
+    server = await LiveServer(create_app(app_context)).start()
+    simulator_settings = SimulatorSettings(
+        webhook_url=server.url + "/webhooks/whatsapp", app_secret=SIMULATOR_APP_SECRET,
+        webhook_retry_base_seconds=0.01,
+    )
+    simulator = await LiveServer(create_simulator_app(simulator_settings)).start()
+    result = await install_demo(app_context, simulator.url)
+    app_context.active_config.invalidate()
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield Loop(server, simulator, http, result.chatbot_id)
+    await simulator.stop()
+    await server.stop()

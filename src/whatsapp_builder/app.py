@@ -22,6 +22,7 @@ from whatsapp_builder.core.limits import BodySizeLimit
 from whatsapp_builder.jobs.tasks import register_tasks, run_worker
 from whatsapp_builder.users.router import router as users_router
 from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
+from whatsapp_builder.webui_routes import install_webui
 from whatsapp_builder.whatsapp.webhook_router import router as webhook_router
 
 
@@ -79,6 +80,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         api.include_router(router)
     app.include_router(api)
     app.include_router(webhook_router)
+    install_webui(app)  # last: it answers every path the API does not
 
     settings = context.settings
     app.add_middleware(

@@ -75,9 +75,26 @@ def serve(
         migrate.upgrade(database_url)
     except Exception as exc:
         raise _fail(f"migrations failed: {exc}") from exc
+    from whatsapp_builder.auth.service import rotate_sign_in_token
+
+    async def sign_in_token() -> str:
+        link_context = AppContext.create(settings, database_url)
+        try:
+            async with link_context.sessions() as session:
+                return await rotate_sign_in_token(session)
+        finally:
+            await link_context.close()
+
+    token = asyncio.run(sign_in_token())
     context = AppContext.create(settings, database_url)
     application = create_app(context, own_context=True, run_workers=not no_workers)
-    typer.echo(f"WhatsApp Builder listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(
+        f"\nWhatsApp Builder is running.\n"
+        f"  Open (signs you in): http://{shown_host}:{port}/login#token={token}\n"
+        f"  API docs:            http://{shown_host}:{port}/docs\n"
+        f"  WhatsApp webhook:    http://{shown_host}:{port}/webhooks/whatsapp\n"
+    )
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 

@@ -49,3 +49,18 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
         .returning(ApiToken.id)
     )
     return result.first() is not None
+
+
+SIGN_IN_TOKEN_NAME = "sign-in link (serve)"
+
+
+async def rotate_sign_in_token(session: AsyncSession) -> str:
+    """A fresh token for the link `serve` prints; the previous link's token stops working."""
+    await session.execute(
+        update(ApiToken)
+        .where(ApiToken.name == SIGN_IN_TOKEN_NAME, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=dt.datetime.now(dt.UTC))
+    )
+    _, token = await create_token(session, SIGN_IN_TOKEN_NAME)
+    await session.commit()
+    return token

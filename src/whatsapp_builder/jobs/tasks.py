@@ -8,6 +8,7 @@ import uuid
 import procrastinate
 from procrastinate import JobContext
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from procrastinate.worker import Worker
 
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.jobs.queue import MAINTENANCE_QUEUE
@@ -75,9 +76,25 @@ def register_tasks(context: AppContext) -> None:
             await app.job_manager.retry_job(job)
 
 
+class PromptWorker(Worker):
+    """procrastinate's worker, looking for work again as soon as a job ends.
+
+    A job held back by its lock (the next reply of a conversation waits for the previous one) becomes
+    runnable when that job finishes, which sends no notification: without this it would wait for the next
+    poll, adding up to a polling interval to every second reply.
+    """
+
+    async def _process_job(self, context: JobContext) -> None:
+        try:
+            await super()._process_job(context)
+        finally:
+            self._new_job_event.set()
+
+
 async def run_worker(context: AppContext, *, concurrency: int | None = None, name: str = "worker") -> None:
     """Run jobs until cancelled. Several workers, in any number of processes or hosts, may run at once."""
-    await context.jobs.app.run_worker_async(
+    worker = PromptWorker(
+        app=context.jobs.app,
         concurrency=concurrency or context.settings.worker_concurrency,
         name=name,
         wait=True,
@@ -86,3 +103,4 @@ async def run_worker(context: AppContext, *, concurrency: int | None = None, nam
         delete_jobs="successful",
         install_signal_handlers=False,
     )
+    await worker.run()  # type: ignore[no-untyped-call]

@@ -1,0 +1,177 @@
+"""The whole loop on loopback: a customer (the simulator) talks to the demo bot through signed webhooks,
+the bot's replies are delivered through the outbox, and status webhooks move them to read."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+
+from whatsapp_builder.core.context import AppContext
+
+
+def _bodies(items: list[dict[str, object]]) -> list[str]:
+    out = []
+    for item in items:
+        payload = item["payload"]
+        assert isinstance(payload, dict)
+        if payload["type"] == "text":
+            out.append(payload["text"]["body"])
+        elif payload["type"] == "interactive":
+            out.append(payload["interactive"]["body"]["text"])
+        else:
+            out.append(payload["type"])
+    return out
+
+
+def _statuses(database_url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute('SELECT direction::text, status::text FROM messages ORDER BY "timestamp", id').fetchall()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+async def test_a_customer_orders_a_pizza_from_the_demo_bot(loop, database_url: str, waiter) -> None:  # type: ignore[no-untyped-def]
+    await loop.say({"text": "hi"})
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place \U0001f355", "What would you like to do?"]
+    assert sent[1]["payload"]["interactive"]["type"] == "button"
+
+    async def all_read() -> bool:
+        rows = _statuses(database_url)
+        return len(rows) == 3 and all(status == "read" for _, status in rows)
+
+    await waiter(all_read, message="replies read and the customer's message marked read")
+
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    sent = await loop.wait_sent(3)
+    assert sent[2]["payload"]["interactive"]["type"] == "list"
+    await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
+    sent = await loop.wait_sent(4)
+    assert "How many Pepperoni pizzas" in _bodies(sent)[3]
+    await loop.say({"text": "lots"})
+    sent = await loop.wait_sent(5)  # the retry prompt
+    await loop.say({"text": "5"})
+    sent = await loop.wait_sent(7)
+    assert "10% off" in _bodies(sent)[5]
+    assert _bodies(sent)[6].startswith("Thanks Alice! Your order of 5 x Pepperoni is confirmed")
+
+    with psycopg.connect(database_url) as conn:
+        context = conn.execute(
+            'SELECT "isActive", variables, "nodeHistory", "engineState"->>\'endedReason\' FROM conversation_contexts'
+        ).fetchone()
+    assert context is not None
+    is_active, variables, history, reason = context
+    assert is_active is False and reason == "completed"
+    assert variables["pizza"] == "Pepperoni" and variables["quantity"] == 5
+    assert history[0] == "start" and history[-1] == "done"
+
+
+async def test_talk_to_a_human_hands_off_and_the_operator_answers(
+    loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    await loop.say({"text": "hello"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to a human"}})
+    sent = await loop.wait_sent(3)
+    assert "a member of our team will answer you" in sent[2]["payload"]["text"]["body"]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
+
+    # While handed off the bot stays silent.
+    await loop.say({"text": "are you there?"})
+    with psycopg.connect(database_url) as conn:
+        async def stored() -> bool:
+            return conn.execute("SELECT count(*) FROM messages WHERE direction = 'inbound'").fetchone() == (3,)
+        await waiter(stored)
+    response = await client.post(f"/api/conversations/{conversation['id']}/messages",
+                                 json={"type": "text", "content": {"body": "Hi Alice, Sam here. How can I help?"}})
+    assert response.status_code == 202, response.text
+    pending = response.json()
+    assert pending["status"] == "pending" and pending["direction"] == "outbound"
+    sent = await loop.wait_sent(4)
+    assert sent[3]["payload"]["text"]["body"] == "Hi Alice, Sam here. How can I help?"
+    assert len(await loop.sent()) == 4  # and nothing from the bot
+
+    # Handing back: the next message starts the bot again.
+    back = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": False})
+    assert back.status_code == 200 and back.json()["isHandedOff"] is False
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(6)
+
+
+async def test_two_messages_at_once_are_handled_one_after_the_other(loop, database_url: str, waiter) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await asyncio.gather(loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}}),
+                         loop.say({"listReply": {"id": "veggie", "title": "Veggie"}}))
+    sent = await loop.wait_sent(4)
+    # Whatever order they arrived in, each was handled on the state the previous one left.
+    with psycopg.connect(database_url) as conn:
+        history = conn.execute('SELECT "nodeHistory" FROM conversation_contexts WHERE "isActive"').fetchone()
+    assert history is not None
+    assert len(sent) == 4
+
+
+async def test_delivery_retries_temporary_errors_and_fails_permanent_ones(
+    loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    await client.post(f"/api/conversations/{conversation}/handoff", json={"handedOff": True})
+
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "http_500", "count": 2})
+    ok = await client.post(f"/api/conversations/{conversation}/messages",
+                           json={"type": "text", "content": {"body": "after two 500s"}})
+    sent = await loop.wait_sent(3)
+    assert sent[2]["payload"]["text"]["body"] == "after two 500s"
+
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_131026", "count": 1})
+    failed = await client.post(f"/api/conversations/{conversation}/messages",
+                               json={"type": "text", "content": {"body": "undeliverable"}})
+    message_id = failed.json()["id"]
+
+    async def is_failed() -> object:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT status::text, error FROM messages WHERE id = %s", (message_id,)).fetchone()
+        return row if row and row[0] == "failed" else None
+
+    row = await waiter(is_failed, limit=15)
+    assert isinstance(row, tuple) and row[1]["code"] == 131026
+    messages = (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
+    shown = next(m for m in messages if m["id"] == message_id)
+    assert shown["status"] == "failed" and shown["error"]["code"] == 131026
+    assert ok.status_code == 202
+
+
+async def test_operator_sends_are_validated_and_respect_the_window(
+    loop, client: httpx.AsyncClient, database_url: str, app_context: AppContext  # type: ignore[no-untyped-def]
+) -> None:
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    too_many = {"type": "interactive", "content": {"kind": "buttons", "body": "Pick", "buttons": [
+        {"id": str(i), "title": f"B{i}"} for i in range(4)]}}
+    response = await client.post(f"/api/conversations/{conversation}/messages", json=too_many)
+    assert response.status_code == 422
+    assert any("buttons" in d["field"] for d in response.json()["error"]["details"])
+    long_title = {"type": "interactive", "content": {"kind": "buttons", "body": "Pick",
+                                                      "buttons": [{"id": "a", "title": "x" * 21}]}}
+    assert (await client.post(f"/api/conversations/{conversation}/messages", json=long_title)).status_code == 422
+    assert (await client.post(f"/api/conversations/{conversation}/messages",
+                              json={"type": "text", "content": {"body": "x" * 4097}})).status_code == 422
+
+    # Close the window: the customer last wrote 25 hours ago.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE conversations SET \"lastCustomerMessageAt\" = now() - interval '25 hours'")
+    closed = await client.post(f"/api/conversations/{conversation}/messages",
+                               json={"type": "text", "content": {"body": "too late"}})
+    assert closed.status_code == 409 and closed.json()["error"]["code"] == "window_closed"
+    listed = (await client.get("/api/conversations")).json()["items"][0]
+    assert listed["isWindowOpen"] is False
+    template = await client.post(f"/api/conversations/{conversation}/messages", json={
+        "type": "template", "content": {"name": "order_update", "language": "en_US", "bodyParameters": ["42"]}})
+    assert template.status_code == 202, template.text
+    sent = await loop.wait_sent(3)
+    assert sent[2]["payload"]["type"] == "template"
