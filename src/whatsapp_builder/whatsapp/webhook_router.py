@@ -31,7 +31,10 @@ async def verify_subscription(
     verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
 ) -> Response:
-    config = await context.active_config.get()
+    try:
+        config = await context.active_config.get()
+    except (OperationalError, DBAPIError, OSError):
+        return PlainTextResponse("database unavailable", status_code=503)
     if (
         config is None
         or mode != "subscribe"
@@ -52,7 +55,11 @@ def _same(a: str, b: str) -> bool:
 @router.post("/whatsapp")
 async def receive_events(request: Request, context: ContextDep) -> Response:
     body = await request.body()
-    config = await context.active_config.get()
+    try:
+        config = await context.active_config.get()
+    except (OperationalError, DBAPIError, OSError) as exc:
+        log.error("webhook not verified: database unavailable", error=str(exc))
+        return error_response(503, "service_unavailable", "The database is unavailable; retry later.")
     if config is None or not config.app_secret:
         log.warning("webhook refused: no active WhatsApp config with an app secret")
         return error_response(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")

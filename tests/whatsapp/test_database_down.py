@@ -1,0 +1,44 @@
+"""With the database unreachable: health says so, webhooks answer 5xx (Meta retries), the API answers 503."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from whatsapp_builder.app import create_app
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.settings import Settings
+
+
+@pytest.fixture
+async def down_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    context = AppContext.create(settings, "postgresql://postgres@127.0.0.1:1/nowhere")
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+    await context.close()
+
+
+async def test_health_is_503(down_client: httpx.AsyncClient) -> None:
+    response = await down_client.get("/healthz")
+    assert response.status_code == 503 and response.json()["database"] == "unreachable"
+
+
+async def test_webhook_is_5xx_so_meta_retries(down_client: httpx.AsyncClient) -> None:
+    body = b'{"object": "whatsapp_business_account", "entry": []}'
+    signature = "sha256=" + hmac.new(b"x", body, hashlib.sha256).hexdigest()
+    response = await down_client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": signature})
+    assert response.status_code == 503
+    verify = await down_client.get("/webhooks/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "v",
+                                                                  "hub.challenge": "1"})
+    assert verify.status_code == 503
+
+
+async def test_api_is_503_not_500(down_client: httpx.AsyncClient) -> None:
+    response = await down_client.get("/api/users", headers={"Authorization": "Bearer wab_something"})
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "service_unavailable"
