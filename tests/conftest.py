@@ -248,7 +248,9 @@ async def loop(app_context: AppContext, running_workers: None) -> AsyncIterator[
     from whatsapp_builder.demo import install_demo
     from whatsapp_builder.simulator import SimulatorSettings, create_simulator_app
 
-    server = await LiveServer(create_app(app_context)).start()
+    from whatsapp_builder.app import create_asgi
+
+    server = await LiveServer(create_asgi(app_context)).start()
     simulator_settings = SimulatorSettings(
         webhook_url=server.url + "/webhooks/whatsapp", app_secret=SIMULATOR_APP_SECRET,
         webhook_retry_base_seconds=0.01,

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from whatsapp_builder.auth.deps import require_token
 from whatsapp_builder.auth.router import router as tokens_router
@@ -20,9 +21,11 @@ from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import install_error_handlers
 from whatsapp_builder.core.limits import BodySizeLimit
 from whatsapp_builder.jobs.tasks import register_tasks, run_worker
+from whatsapp_builder.realtime.after_commit import install_event_hooks
+from whatsapp_builder.realtime.server import Realtime, create_realtime
 from whatsapp_builder.users.router import router as users_router
-from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
 from whatsapp_builder.webui_routes import install_webui
+from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
 from whatsapp_builder.whatsapp.webhook_router import router as webhook_router
 
 
@@ -32,6 +35,10 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
     With `own_context` the app opens the context when it starts and closes it when it stops; with `run_workers`
     it also runs the job workers in its own event loop (what `serve` does unless told `--no-workers`).
     """
+
+    realtime = create_realtime(context)
+    context.publisher = realtime
+    install_event_hooks(context.sessions, realtime)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +55,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await worker
             if own_context:
+                await realtime.close()
                 await context.close()
 
     app = FastAPI(
@@ -57,6 +65,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.realtime = realtime
     install_error_handlers(app)
     register_tasks(context)
 
@@ -89,3 +98,10 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         default=settings.api_max_body_bytes,
     )
     return app
+
+
+def create_asgi(context: AppContext, *, own_context: bool = False, run_workers: bool = False) -> ASGIApp:
+    """The app with Socket.IO mounted at /socket.io: what `serve` runs."""
+    app = create_app(context, own_context=own_context, run_workers=run_workers)
+    realtime: Realtime = app.state.realtime
+    return realtime.wrap(app)

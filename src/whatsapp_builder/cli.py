@@ -65,7 +65,7 @@ def serve(
     """Run the HTTP API, webhooks and web UI (with the workers unless --no-workers)."""
     import uvicorn
 
-    from whatsapp_builder.app import create_app
+    from whatsapp_builder.app import create_asgi
     from whatsapp_builder.core.context import AppContext
     from whatsapp_builder.db import migrate
 
@@ -87,7 +87,7 @@ def serve(
 
     token = asyncio.run(sign_in_token())
     context = AppContext.create(settings, database_url)
-    application = create_app(context, own_context=True, run_workers=not no_workers)
+    application = create_asgi(context, own_context=True, run_workers=not no_workers)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(
         f"\nWhatsApp Builder is running.\n"
@@ -190,12 +190,13 @@ def _with_context(settings: Settings, work: Callable[[AppContext], Awaitable[T]]
 
 @app.command()
 def worker(
-    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once (default WAB_WORKER_CONCURRENCY).",
-                                                    min=1, max=500)] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Jobs run at once (default WAB_WORKER_CONCURRENCY).", min=1, max=500)
+    ] = None,
 ) -> None:
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
     from whatsapp_builder.jobs.tasks import register_tasks, run_worker
-    from whatsapp_builder.realtime.server import create_publisher_for_worker  # noqa: I001
+    from whatsapp_builder.realtime.server import create_publisher_for_worker
 
     settings = _settings()
 
@@ -251,8 +252,11 @@ def chatbot_import(
     try:
         typer.echo(_with_context(settings, work))
     except AppError as exc:
-        details = "".join(f"\n  - {d.get('nodeId') or d.get('edgeId') or ''}: {d.get('message')}"
-                          for d in exc.details if isinstance(d, dict))
+        details = "".join(
+            f"\n  - {d.get('nodeId') or d.get('edgeId') or ''}: {d.get('message')}"
+            for d in exc.details
+            if isinstance(d, dict)
+        )
         raise _fail(f"{exc.message}{details}") from exc
 
 

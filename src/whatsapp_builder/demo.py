@@ -62,8 +62,10 @@ async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
             config_created = True
         data = ChatbotExport.model_validate(load_demo_chatbot())
         existing = (
-            await session.execute(select(Chatbot).where(Chatbot.name == data.name).order_by(Chatbot.created_at))
-        ).scalars().first()
+            (await session.execute(select(Chatbot).where(Chatbot.name == data.name).order_by(Chatbot.created_at)))
+            .scalars()
+            .first()
+        )
         if existing is not None:
             return DemoResult(config_created, str(existing.id), False)
         chatbot = await import_chatbot(session, data, activate=True)

@@ -11,9 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     database_url: str | None = Field(
         default=None,
@@ -33,9 +31,7 @@ class Settings(BaseSettings):
     db_idle_timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="WAB_DB_IDLE_TIMEOUT")
     db_connect_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="WAB_DB_CONNECT_TIMEOUT")
 
-    webhook_max_body_bytes: int = Field(
-        default=3 * 1024 * 1024, ge=1024, validation_alias="WAB_WEBHOOK_MAX_BODY"
-    )
+    webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024, validation_alias="WAB_WEBHOOK_MAX_BODY")
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
 
     graph_api_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="WAB_GRAPH_API_TIMEOUT")

@@ -16,9 +16,7 @@ async def require_token(request: Request, context: ContextDep) -> ApiToken:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized(
-            "Send an API token as 'Authorization: Bearer <token>' (whatsapp-builder token create)."
-        )
+        raise Unauthorized("Send an API token as 'Authorization: Bearer <token>' (whatsapp-builder token create).")
     async with context.sessions() as session:
         record = await find_valid_token(session, token.strip())
     if record is None:

@@ -19,9 +19,5 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column("tokenHash", String(64), nullable=False, unique=True)
     prefix: Mapped[str] = mapped_column("prefix", String(16), nullable=False)
     created_at: Mapped[dt.datetime] = created_at_column()
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(
-        "lastUsedAt", DateTime(timezone=True), nullable=True
-    )
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(
-        "revokedAt", DateTime(timezone=True), nullable=True
-    )
+    last_used_at: Mapped[dt.datetime | None] = mapped_column("lastUsedAt", DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column("revokedAt", DateTime(timezone=True), nullable=True)

@@ -128,9 +128,7 @@ async def export_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResp
 
 
 @router.post("/{chatbot_id}/test-run", response_model=TestRunOut)
-async def test_run(
-    session: SessionDep, context: ContextDep, chatbot_id: uuid.UUID, body: TestRunRequest
-) -> TestRunOut:
+async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UUID, body: TestRunRequest) -> TestRunOut:
     """Run the draft (or the published graph) on the given inputs: no WhatsApp, no real conversation touched."""
     chatbot = await service.get_chatbot(session, chatbot_id)
     nodes, edges = (
@@ -142,7 +140,9 @@ async def test_run(
 
     try:
         steps = await run_test(
-            nodes, edges, list(body.inputs),
+            nodes,
+            edges,
+            list(body.inputs),
             contact=ContactInfo(name=body.contact_name, phone=body.contact_phone),
             settings=engine_settings(context, chatbot.metadata_),
             http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),

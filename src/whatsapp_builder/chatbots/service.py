@@ -40,9 +40,16 @@ async def list_chatbots(
     rows = await session.execute(query)
     return [
         ChatbotSummary(
-            id=c.id, name=c.name, description=c.description, is_active=c.is_active, status=c.status,
-            node_count=count, published_at=c.published_at, running_conversations=active,
-            created_at=c.created_at, updated_at=c.updated_at,
+            id=c.id,
+            name=c.name,
+            description=c.description,
+            is_active=c.is_active,
+            status=c.status,
+            node_count=count,
+            published_at=c.published_at,
+            running_conversations=active,
+            created_at=c.created_at,
+            updated_at=c.updated_at,
         )
         for c, count, active in rows.all()
     ]
@@ -66,8 +73,13 @@ def _publish(chatbot: Chatbot) -> ValidationReport:
 
 async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Chatbot, ValidationReport]:
     chatbot = Chatbot(
-        name=data.name, description=data.description, nodes=data.nodes, edges=data.edges,
-        is_active=data.is_active, status=data.status, metadata_=data.metadata,
+        name=data.name,
+        description=data.description,
+        nodes=data.nodes,
+        edges=data.edges,
+        is_active=data.is_active,
+        status=data.status,
+        metadata_=data.metadata,
     )
     report = _publish(chatbot) if data.status is ChatbotStatus.ACTIVE else validate_graph(data.nodes, data.edges)
     session.add(chatbot)
@@ -112,8 +124,12 @@ async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate
     chatbot, _ = await create_chatbot(
         session,
         ChatbotCreate(
-            name=data.name, description=data.description, nodes=data.nodes, edges=data.edges,
-            metadata=data.metadata, is_active=True,
+            name=data.name,
+            description=data.description,
+            nodes=data.nodes,
+            edges=data.edges,
+            metadata=data.metadata,
+            is_active=True,
             status=ChatbotStatus.ACTIVE if activate else ChatbotStatus.DRAFT,
         ),
     )
@@ -122,7 +138,10 @@ async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate
 
 def export_chatbot(chatbot: Chatbot) -> dict[str, Any]:
     return ChatbotExport(
-        name=chatbot.name, description=chatbot.description, nodes=chatbot.nodes, edges=chatbot.edges,
+        name=chatbot.name,
+        description=chatbot.description,
+        nodes=chatbot.nodes,
+        edges=chatbot.edges,
         metadata=chatbot.metadata_,
     ).model_dump(mode="json", by_alias=True)
 

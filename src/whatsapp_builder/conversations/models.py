@@ -78,15 +78,11 @@ class Conversation(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     last_message: Mapped[str | None] = mapped_column("lastMessage", String(1000), nullable=True)
-    last_message_at: Mapped[dt.datetime | None] = mapped_column(
-        "lastMessageAt", DateTime(timezone=True), nullable=True
-    )
+    last_message_at: Mapped[dt.datetime | None] = mapped_column("lastMessageAt", DateTime(timezone=True), nullable=True)
     last_customer_message_at: Mapped[dt.datetime | None] = mapped_column(
         "lastCustomerMessageAt", DateTime(timezone=True), nullable=True
     )
-    is_window_open: Mapped[bool] = mapped_column(
-        "isWindowOpen", Boolean, nullable=False, server_default=text("true")
-    )
+    is_window_open: Mapped[bool] = mapped_column("isWindowOpen", Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()
 
@@ -96,9 +92,7 @@ class Conversation(Base):
     )
     whatsapp_phone_number_id: Mapped[str | None] = mapped_column("whatsappPhoneNumberId", String(255), nullable=True)
     # Extension (migration 0010): a human has taken over; the bot stays silent until handed back.
-    is_handed_off: Mapped[bool] = mapped_column(
-        "isHandedOff", Boolean, nullable=False, server_default=text("false")
-    )
+    is_handed_off: Mapped[bool] = mapped_column("isHandedOff", Boolean, nullable=False, server_default=text("false"))
 
     participants: Mapped[list[User]] = relationship(
         User, secondary=conversation_participants, lazy="raise", order_by=User.created_at
@@ -124,9 +118,7 @@ class Message(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"),
         nullable=False,
     )
-    sender_id: Mapped[uuid.UUID] = mapped_column(
-        "senderId", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False
-    )
+    sender_id: Mapped[uuid.UUID] = mapped_column("senderId", UUID(as_uuid=True), ForeignKey("users.id"), nullable=False)
     type: Mapped[MessageType] = mapped_column(
         "type", pg_enum(MessageType, "message_type"), nullable=False, server_default=text("'text'")
     )
@@ -173,12 +165,8 @@ class ConversationContext(Base):
         nullable=False,
     )
     current_node_id: Mapped[str] = mapped_column("currentNodeId", String(255), nullable=False)
-    variables: Mapped[dict[str, Any]] = mapped_column(
-        "variables", JSONB, nullable=False, server_default=text("'{}'")
-    )
-    node_history: Mapped[list[str]] = mapped_column(
-        "nodeHistory", JSONB, nullable=False, server_default=text("'[]'")
-    )
+    variables: Mapped[dict[str, Any]] = mapped_column("variables", JSONB, nullable=False, server_default=text("'{}'"))
+    node_history: Mapped[list[str]] = mapped_column("nodeHistory", JSONB, nullable=False, server_default=text("'[]'"))
     is_active: Mapped[bool] = mapped_column("isActive", Boolean, nullable=False, server_default=text("true"))
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

@@ -63,9 +63,7 @@ async def list_messages(
     session: SessionDep,
     conversation_id: uuid.UUID,
     limit: Limit = 50,
-    before: Annotated[
-        str | None, Query(description="nextCursor of the previous page: messages older than it")
-    ] = None,
+    before: Annotated[str | None, Query(description="nextCursor of the previous page: messages older than it")] = None,
 ) -> Page[MessageOut]:
     before_key = decode_time_id_cursor(before) if before else None
     rows = await service.list_messages(session, conversation_id, limit=limit + 1, before=before_key)
@@ -73,17 +71,17 @@ async def list_messages(
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.timestamp, last.id)
-    return Page[MessageOut](
-        items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor
-    )
+    return Page[MessageOut](items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor)
 
 
 @router.post(
     "/{conversation_id}/messages",
     response_model=MessageOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "The 24-hour window is closed and the message is not a template"},
-               422: {"description": "The message breaks WhatsApp's limits (the field is named)"}},
+    responses={
+        409: {"description": "The 24-hour window is closed and the message is not a template"},
+        422: {"description": "The message breaks WhatsApp's limits (the field is named)"},
+    },
 )
 async def send_message(context: ContextDep, conversation_id: uuid.UUID, body: SendMessage) -> MessageOut:
     """Queue a message to the customer; it is `pending` until WhatsApp accepts it (watch `message:status`)."""

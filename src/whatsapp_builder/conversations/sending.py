@@ -32,7 +32,7 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
         last_inbound = await (
             await conn.execute(
                 "SELECT id FROM messages WHERE \"conversationId\" = %s AND direction = 'inbound'"
-                ' AND status <> \'read\' ORDER BY "timestamp" DESC, id DESC LIMIT 1',
+                " AND status <> 'read' ORDER BY \"timestamp\" DESC, id DESC LIMIT 1",
                 (conversation_id,),
             )
         ).fetchone()
@@ -49,12 +49,14 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
     async with context.sessions() as session:
         await load_recipient(session, conversation_id, lock=True)
         conn = await raw_connection(session)
-        await conn.execute('UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
-                           (handed_off, conversation_id))
+        await conn.execute(
+            'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
+            (handed_off, conversation_id),
+        )
         if handed_off:
             await conn.execute(
                 'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
-                " \"engineState\" = \"engineState\" || '{\"endedReason\": \"handoff\"}'"
+                ' "engineState" = "engineState" || \'{"endedReason": "handoff"}\''
                 ' WHERE "conversationId" = %s AND "isActive"',
                 (conversation_id,),
             )

@@ -33,19 +33,12 @@ def refresh_window(conversation: Conversation, now: dt.datetime | None = None) -
     return conversation
 
 
-async def list_conversations(
-    session: AsyncSession, *, limit: int, after: TimeKey | None
-) -> list[Conversation]:
+async def list_conversations(session: AsyncSession, *, limit: int, after: TimeKey | None) -> list[Conversation]:
     order = (Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
     fetched: list[Conversation] = []
     after_stamp, after_id = after if after is not None else (None, None)
     if after is None or after_stamp is not None:
-        query = (
-            select(Conversation)
-            .where(Conversation.last_message_at.is_not(None))
-            .order_by(*order)
-            .limit(limit)
-        )
+        query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
         if after_stamp is not None:
             query = query.where(
                 Conversation.last_message_at <= after_stamp,
@@ -69,9 +62,7 @@ async def list_conversations(
 
 async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
     result = await session.execute(
-        select(Conversation)
-        .where(Conversation.id == conversation_id)
-        .options(selectinload(Conversation.participants))
+        select(Conversation).where(Conversation.id == conversation_id).options(selectinload(Conversation.participants))
     )
     conversation = result.scalar_one_or_none()
     if conversation is None:
@@ -129,9 +120,7 @@ async def list_messages(
     if before is not None and before[0] is not None:
         stamp, last_id = before
         # Written so the index condition is a plain range on "timestamp"; the id only breaks ties.
-        query = query.where(
-            Message.timestamp <= stamp, or_(Message.timestamp < stamp, and_(Message.id < last_id))
-        )
+        query = query.where(Message.timestamp <= stamp, or_(Message.timestamp < stamp, and_(Message.id < last_id)))
     return list((await session.execute(query)).scalars())
 
 
@@ -139,9 +128,7 @@ async def active_context(session: AsyncSession, conversation_id: uuid.UUID) -> C
     """The seed's query pattern 1, on idx_conversation_context_conversation_active."""
     result = await session.execute(
         select(ConversationContext)
-        .where(
-            ConversationContext.conversation_id == conversation_id, ConversationContext.is_active.is_(True)
-        )
+        .where(ConversationContext.conversation_id == conversation_id, ConversationContext.is_active.is_(True))
         .order_by(ConversationContext.created_at.desc())
         .limit(1)
     )

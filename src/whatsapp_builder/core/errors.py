@@ -93,9 +93,7 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
         if err.get("type") == "json_invalid":
             malformed = True
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        details.append(
-            {"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")}
-        )
+        details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
     return malformed, details
 
 
@@ -122,9 +120,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if sqlstate == "23505":
             return error_response(409, "conflict", "A record with the same unique value already exists.")
         if sqlstate == "23503":
-            return error_response(
-                409, "conflict", "The record is referenced by, or refers to, another record."
-            )
+            return error_response(409, "conflict", "The record is referenced by, or refers to, another record.")
         return error_response(422, "validation_error", "The data breaks a database constraint.")
 
     @app.exception_handler(OperationalError)

@@ -126,11 +126,19 @@ async def _end_context(conn: AsyncConnection[Any], context_id: uuid.UUID, reason
 
 
 async def _save(
-    conn: AsyncConnection[Any], conversation_id: uuid.UUID, bot_id: uuid.UUID, context_id: uuid.UUID | None,
+    conn: AsyncConnection[Any],
+    conversation_id: uuid.UUID,
+    bot_id: uuid.UUID,
+    context_id: uuid.UUID | None,
     state: ContextState,
 ) -> uuid.UUID:
-    values = (_node_column(state), Jsonb(state.variables), Jsonb(state.node_history), state.is_active,
-              Jsonb(state.engine))
+    values = (
+        _node_column(state),
+        Jsonb(state.variables),
+        Jsonb(state.node_history),
+        state.is_active,
+        Jsonb(state.engine),
+    )
     if context_id is not None:
         await conn.execute(
             'UPDATE conversation_contexts SET "currentNodeId" = %s, variables = %s, "nodeHistory" = %s,'
@@ -150,26 +158,45 @@ async def _save(
 
 
 async def _apply(
-    context: AppContext, session: Any, conn: AsyncConnection[Any], recipient: Recipient, bot: PublishedBot,
-    active: ActiveContext | None, result: TurnResult,
+    context: AppContext,
+    session: Any,
+    conn: AsyncConnection[Any],
+    recipient: Recipient,
+    bot: PublishedBot,
+    active: ActiveContext | None,
+    result: TurnResult,
 ) -> tuple[ActiveContext | None, TurnOutcome]:
     if active is not None and result.restarted:
         await _end_context(conn, active.id, "restart")
         active = None
     context_id = await _save(conn, recipient.conversation_id, bot.id, active.id if active else None, result.state)
     if result.wake_at is not None and result.state.is_active:
-        await context.jobs.defer(session, [JobSpec(
-            RESUME_DELAY, TIMERS_QUEUE,
-            {"conversation_id": str(recipient.conversation_id), "context_id": str(context_id)},
-            schedule_at=result.wake_at,
-        )])
+        await context.jobs.defer(
+            session,
+            [
+                JobSpec(
+                    RESUME_DELAY,
+                    TIMERS_QUEUE,
+                    {"conversation_id": str(recipient.conversation_id), "context_id": str(context_id)},
+                    schedule_at=result.wake_at,
+                )
+            ],
+        )
     if result.ended_reason not in (None, "completed", "handoff"):
-        log.info("context ended", conversation_id=str(recipient.conversation_id), reason=result.ended_reason,
-                 trace=result.log[-3:])
+        log.info(
+            "context ended",
+            conversation_id=str(recipient.conversation_id),
+            reason=result.ended_reason,
+            trace=result.log[-3:],
+        )
     event = {
-        "conversationId": str(recipient.conversation_id), "chatbotId": str(bot.id), "contextId": str(context_id),
-        "currentNodeId": result.state.current_node_id, "variables": result.state.variables,
-        "isActive": result.state.is_active, "endedReason": result.ended_reason,
+        "conversationId": str(recipient.conversation_id),
+        "chatbotId": str(bot.id),
+        "contextId": str(context_id),
+        "currentNodeId": result.state.current_node_id,
+        "variables": result.state.variables,
+        "isActive": result.state.is_active,
+        "endedReason": result.ended_reason,
     }
     replies = [(m.type, m.content) for m in result.outgoing]
     next_active = ActiveContext(context_id, bot.id, result.state) if result.state.is_active else None
@@ -177,8 +204,14 @@ async def _apply(
 
 
 async def _turn(
-    context: AppContext, session: Any, conn: AsyncConnection[Any], recipient: Recipient,
-    active: ActiveContext | None, flow_input: FlowInput, contact: ContactInfo, now: dt.datetime,
+    context: AppContext,
+    session: Any,
+    conn: AsyncConnection[Any],
+    recipient: Recipient,
+    active: ActiveContext | None,
+    flow_input: FlowInput,
+    contact: ContactInfo,
+    now: dt.datetime,
 ) -> tuple[ActiveContext | None, TurnOutcome | None]:
     bot: PublishedBot | None = None
     if active is not None:
@@ -196,14 +229,22 @@ async def _turn(
         if bot is None:
             return None, None
     result = await run_turn(
-        bot.graph, active.state if active else None, flow_input, contact=contact, now=now,
-        settings=bot.settings, http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+        bot.graph,
+        active.state if active else None,
+        flow_input,
+        contact=contact,
+        now=now,
+        settings=bot.settings,
+        http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
     )
     return await _apply(context, session, conn, recipient, bot, active, result)
 
 
 async def _finish(
-    context: AppContext, session: Any, recipient: Recipient, outcomes: list[TurnOutcome],
+    context: AppContext,
+    session: Any,
+    recipient: Recipient,
+    outcomes: list[TurnOutcome],
     answered_message_id: uuid.UUID | None,
 ) -> None:
     conn = await raw_connection(session)
@@ -211,15 +252,18 @@ async def _finish(
     queued = await queue_outbound(context, session, recipient, replies)
     handoff = any(o.handoff for o in outcomes)
     if handoff:
-        await conn.execute('UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = %s',
-                           (recipient.conversation_id,))
+        await conn.execute(
+            'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = %s',
+            (recipient.conversation_id,),
+        )
     if queued and answered_message_id is not None:
         await queue_mark_read(context, session, answered_message_id)
     snapshots = await conversation_snapshots(session, [recipient.conversation_id]) if handoff else []
     await session.commit()
     published: list[Any] = [events.message_created(m) for m in queued]
-    published += [events.context_updated(o.context_event["conversationId"], o.context_event)
-                  for o in outcomes if o.context_event]
+    published += [
+        events.context_updated(o.context_event["conversationId"], o.context_event) for o in outcomes if o.context_event
+    ]
     published += [events.conversation_updated(s | {"isHandedOff": True}) for s in snapshots]
     if published:
         await context.publisher.publish(published)
@@ -237,8 +281,10 @@ async def process_inbound(context: AppContext, conversation_id: uuid.UUID, messa
         try:
             recipient = await load_recipient(session, conversation_id, lock=True)
         except Exception:
-            log.info("flow job skipped: conversation gone or not a WhatsApp conversation",
-                     conversation_id=str(conversation_id))
+            log.info(
+                "flow job skipped: conversation gone or not a WhatsApp conversation",
+                conversation_id=str(conversation_id),
+            )
             return
         if recipient.is_handed_off:
             return
@@ -254,8 +300,9 @@ async def process_inbound(context: AppContext, conversation_id: uuid.UUID, messa
         now = dt.datetime.now(dt.UTC)
         last_id: uuid.UUID | None = None
         for message_id, message_type, content in rows:
-            active, outcome = await _turn(context, session, conn, recipient, active,
-                                          FlowInput.from_message(message_type, content), contact, now)
+            active, outcome = await _turn(
+                context, session, conn, recipient, active, FlowInput.from_message(message_type, content), contact, now
+            )
             last_id = message_id
             if outcome is not None:
                 outcomes.append(outcome)
@@ -276,6 +323,7 @@ async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_
         if active is None or active.id != context_id or recipient.is_handed_off:
             return
         contact = await _contact(conn, recipient.customer_id)
-        _, outcome = await _turn(context, session, conn, recipient, active, FlowInput.timer(), contact,
-                                 dt.datetime.now(dt.UTC))
+        _, outcome = await _turn(
+            context, session, conn, recipient, active, FlowInput.timer(), contact, dt.datetime.now(dt.UTC)
+        )
         await _finish(context, session, recipient, [outcome] if outcome else [], None)

@@ -1,47 +1,100 @@
-"""Real-time events: names, rooms and payload builders (camelCase, JSON-ready, as the REST API shows them)."""
+"""Real-time events: names, rooms and payload builders.
+
+Payloads are camelCase and JSON-ready, shaped as the REST API shows the same objects (docs/realtime.md). Every
+event of a conversation goes to two rooms: `inbox` (every connected operator) and `conversation:<id>` (clients
+that opened that conversation); a client in both rooms receives it once.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 INBOX_ROOM = "inbox"
+CONVERSATION_ROOM_PREFIX = "conversation:"
+
 MESSAGE_CREATED = "message:created"
 MESSAGE_STATUS = "message:status"
 CONVERSATION_UPDATED = "conversation:updated"
 CONTEXT_UPDATED = "context:updated"
 
+EVENT_NAMES: tuple[str, ...] = (MESSAGE_CREATED, MESSAGE_STATUS, CONVERSATION_UPDATED, CONTEXT_UPDATED)
+
 
 @dataclass(frozen=True)
 class RealtimeEvent:
+    """One event for connected clients: its name, its JSON payload and the rooms it is addressed to."""
+
     name: str
     payload: dict[str, Any]
     rooms: tuple[str, ...]
 
 
-def conversation_room(conversation_id: object) -> str:
-    return f"conversation:{conversation_id}"
+def conversation_room(conversation_id: uuid.UUID | str) -> str:
+    return f"{CONVERSATION_ROOM_PREFIX}{conversation_id}"
 
 
-def _rooms(conversation_id: object) -> tuple[str, ...]:
+def jsonable(value: Any) -> Any:
+    """`value` with UUIDs, datetimes, enums and decimals turned into JSON types (dicts and lists walked)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return jsonable(value.value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def _rooms(conversation_id: uuid.UUID | str) -> tuple[str, ...]:
     return (INBOX_ROOM, conversation_room(conversation_id))
 
 
-def message_created(message: dict[str, Any]) -> RealtimeEvent:
-    return RealtimeEvent(MESSAGE_CREATED, message, _rooms(message["conversationId"]))
+def message_created(message: Mapping[str, Any]) -> RealtimeEvent:
+    """A new message (inbound, or outbound as queued): the same object as an item of GET …/messages."""
+    payload: dict[str, Any] = jsonable(message)
+    return RealtimeEvent(MESSAGE_CREATED, payload, _rooms(payload["conversationId"]))
 
 
 def message_status(
-    message_id: str, conversation_id: str, status: str, whatsapp_message_id: str | None, error: Any
+    message_id: uuid.UUID | str,
+    conversation_id: uuid.UUID | str,
+    status: str,
+    whatsapp_message_id: str | None,
+    error: Any,
 ) -> RealtimeEvent:
-    payload = {"id": message_id, "conversationId": conversation_id, "status": status,
-               "whatsappMessageId": whatsapp_message_id, "error": error}
-    return RealtimeEvent(MESSAGE_STATUS, payload, _rooms(conversation_id))
+    """A message moved status (pending → sent → delivered → read, or failed with its error)."""
+    payload: dict[str, Any] = jsonable(
+        {
+            "id": message_id,
+            "conversationId": conversation_id,
+            "status": status,
+            "whatsappMessageId": whatsapp_message_id,
+            "error": error,
+        }
+    )
+    return RealtimeEvent(MESSAGE_STATUS, payload, _rooms(payload["conversationId"]))
 
 
-def conversation_updated(conversation: dict[str, Any]) -> RealtimeEvent:
-    return RealtimeEvent(CONVERSATION_UPDATED, conversation, _rooms(conversation["id"]))
+def conversation_updated(conversation: Mapping[str, Any]) -> RealtimeEvent:
+    """A conversation changed (last message, window, hand-off): an item of GET /api/conversations."""
+    payload: dict[str, Any] = jsonable(conversation)
+    return RealtimeEvent(CONVERSATION_UPDATED, payload, _rooms(payload["id"]))
 
 
-def context_updated(conversation_id: str, context: dict[str, Any]) -> RealtimeEvent:
-    return RealtimeEvent(CONTEXT_UPDATED, context | {"conversationId": conversation_id}, _rooms(conversation_id))
+def context_updated(conversation_id: uuid.UUID | str, context: Mapping[str, Any]) -> RealtimeEvent:
+    """The bot's state in a conversation changed: `{conversationId, chatbotId, currentNodeId, variables, isActive}`."""
+    payload: dict[str, Any] = jsonable({**context, "conversationId": conversation_id})
+    return RealtimeEvent(CONTEXT_UPDATED, payload, _rooms(payload["conversationId"]))

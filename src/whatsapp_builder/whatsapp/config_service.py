@@ -78,9 +78,7 @@ async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppCo
                 "accessToken is required for a new phone number.",
                 details=[{"field": "accessToken", "message": "required for a new phone number id"}],
             )
-        await session.execute(
-            update(WhatsAppConfig).where(WhatsAppConfig.is_active.is_(True)).values(is_active=False)
-        )
+        await session.execute(update(WhatsAppConfig).where(WhatsAppConfig.is_active.is_(True)).values(is_active=False))
         config = WhatsAppConfig(is_active=True, access_token="")
         session.add(config)
     config.phone_number_id = data.phone_number_id

@@ -45,12 +45,22 @@ def graph_client_for(context: AppContext, graph_api_url: str | None) -> GraphCli
 
 
 def _error_dict(exc: GraphApiError) -> dict[str, Any]:
-    return {"code": exc.code, "title": exc.title, "message": exc.message, "details": exc.details,
-            "httpStatus": exc.http_status, "source": "whatsapp"}
+    return {
+        "code": exc.code,
+        "title": exc.title,
+        "message": exc.message,
+        "details": exc.details,
+        "httpStatus": exc.http_status,
+        "source": "whatsapp",
+    }
 
 
 async def _finish(
-    context: AppContext, message_id: uuid.UUID, *, status: str, wamid: str | None = None,
+    context: AppContext,
+    message_id: uuid.UUID,
+    *,
+    status: str,
+    wamid: str | None = None,
     error: dict[str, Any] | None = None,
 ) -> None:
     """Record the outcome of a send (only if the message is still pending) and apply early statuses."""
@@ -59,7 +69,7 @@ async def _finish(
         row = await (
             await conn.execute(
                 'UPDATE messages SET status = %s::message_status, "whatsappMessageId" = coalesce(%s, "whatsappMessageId"),'
-                ' error = %s, "updatedAt" = now() WHERE id = %s AND status = \'pending\''
+                " error = %s, \"updatedAt\" = now() WHERE id = %s AND status = 'pending'"
                 ' RETURNING "conversationId", status::text, "whatsappMessageId", error',
                 (status, wamid, Jsonb(error) if error else None, message_id),
             )
@@ -83,9 +93,7 @@ async def _finish(
                 row = moved or row
         await session.commit()
     if row is not None:
-        await context.publisher.publish(
-            [events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3])]
-        )
+        await context.publisher.publish([events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3])])
 
 
 async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: int) -> None:
@@ -104,26 +112,36 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         return  # deleted, or already done by an earlier run of this job
     message_type, content, _, last_customer_at, phone, bsuid = row
     if phone is None and bsuid is None:
-        await _finish(context, message_id, status="failed",
-                      error={"code": "no_recipient", "title": "The conversation has no WhatsApp customer",
-                             "source": "local"})
+        await _finish(
+            context,
+            message_id,
+            status="failed",
+            error={"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"},
+        )
         return
     if message_type != "template" and not is_window_open(last_customer_at):
         await _finish(context, message_id, status="failed", error=WINDOW_CLOSED_ERROR)
         return
     config = await context.active_config.get()
     if config is None:
-        await _finish(context, message_id, status="failed",
-                      error={"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
+        await _finish(
+            context,
+            message_id,
+            status="failed",
+            error={"code": "not_configured", "title": "No active WhatsApp config", "source": "local"},
+        )
         return
     try:
         outbound = parse_outbound({"type": message_type, "content": content})
     except OutboundValidationError as exc:
-        await _finish(context, message_id, status="failed",
-                      error={"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"})
+        await _finish(
+            context,
+            message_id,
+            status="failed",
+            error={"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"},
+        )
         return
-    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None,
-                               recipient=None if phone else bsuid)
+    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
     await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
     client = graph_client_for(context, config.graph_api_url)
     try:
@@ -133,11 +151,15 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         if exc.config_problem:
             await _flag_config(context, error)
         if exc.retryable and attempt + 1 < context.settings.send_max_attempts:
-            delay = backoff_delay(
-                attempt + 1, exc, base=context.settings.send_retry_base_seconds, rng=random.Random()
+            delay = backoff_delay(attempt + 1, exc, base=context.settings.send_retry_base_seconds, rng=random.Random())
+            log.info(
+                "send will be retried",
+                message_id=str(message_id),
+                attempt=attempt + 1,
+                delay=delay,
+                code=exc.code,
+                http_status=exc.http_status,
             )
-            log.info("send will be retried", message_id=str(message_id), attempt=attempt + 1, delay=delay,
-                     code=exc.code, http_status=exc.http_status)
             raise RetryLater(delay, error) from exc
         log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
         await _finish(context, message_id, status="failed", error=error)
@@ -148,8 +170,10 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
 async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
     async with context.sessions() as session:
         conn = await raw_connection(session)
-        await conn.execute('UPDATE whatsapp_config SET "lastError" = %s WHERE "isActive"',
-                           (Jsonb(error | {"at": dt.datetime.now(dt.UTC).isoformat()}),))
+        await conn.execute(
+            'UPDATE whatsapp_config SET "lastError" = %s WHERE "isActive"',
+            (Jsonb(error | {"at": dt.datetime.now(dt.UTC).isoformat()}),),
+        )
         await session.commit()
 
 
@@ -180,7 +204,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
         rows = await (
             await conn.execute(
                 "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
-                " WHERE \"conversationId\" = %s AND direction = 'inbound' AND \"timestamp\" <= %s"
+                ' WHERE "conversationId" = %s AND direction = \'inbound\' AND "timestamp" <= %s'
                 " AND status <> 'read' RETURNING id, \"whatsappMessageId\"",
                 (conversation_id, stamp),
             )

@@ -118,8 +118,12 @@ async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage])
             ' WHERE u."phoneNumber" = c.phone AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)'
             " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username)"
             " OR (u.bsuid IS NULL AND c.bsuid IS NOT NULL))",
-            (phones, [c.bsuid for c in by_phone], [c.username for c in by_phone],
-             [c.name[:NAME_LIMIT] if c.name else None for c in by_phone]),
+            (
+                phones,
+                [c.bsuid for c in by_phone],
+                [c.username for c in by_phone],
+                [c.name[:NAME_LIMIT] if c.name else None for c in by_phone],
+            ),
         )
         rows = await (
             await conn.execute('SELECT id, "phoneNumber" FROM users WHERE "phoneNumber" = ANY(%s)', (phones,))
@@ -134,7 +138,7 @@ async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage])
             (bsuids, [c.username for c in by_bsuid], [c.display_name() for c in by_bsuid]),
         )
         await conn.execute(
-            'UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),'
+            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
             ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(bsuid, username, name)'
             " WHERE u.bsuid = c.bsuid AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)"
             " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
@@ -192,8 +196,17 @@ async def _store_messages(
         content = dict(message.content)
         if message.type == "unsupported":
             content["raw"] = message.raw
-        rows.append((ids.new(), conversation_id, sender_id, message.type, Jsonb(content), message.timestamp,
-                     message.wa_message_id))
+        rows.append(
+            (
+                ids.new(),
+                conversation_id,
+                sender_id,
+                message.type,
+                Jsonb(content),
+                message.timestamp,
+                message.wa_message_id,
+            )
+        )
     inserted = await (
         await conn.execute(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp",'
@@ -212,12 +225,22 @@ async def _store_messages(
     for row in inserted:
         message_id, conversation_id = uuid.UUID(str(row[0])), uuid.UUID(str(row[1]))
         by_conversation[conversation_id].append(message_id)
-        result.new_messages.append({
-            "id": str(message_id), "conversationId": str(conversation_id), "senderId": str(row[2]),
-            "type": row[3], "content": row[4], "status": row[5], "timestamp": row[6].isoformat(),
-            "whatsappMessageId": row[7], "error": None, "direction": "inbound",
-            "createdAt": row[8].isoformat(), "updatedAt": row[9].isoformat(),
-        })
+        result.new_messages.append(
+            {
+                "id": str(message_id),
+                "conversationId": str(conversation_id),
+                "senderId": str(row[2]),
+                "type": row[3],
+                "content": row[4],
+                "status": row[5],
+                "timestamp": row[6].isoformat(),
+                "whatsappMessageId": row[7],
+                "error": None,
+                "direction": "inbound",
+                "createdAt": row[8].isoformat(),
+                "updatedAt": row[9].isoformat(),
+            }
+        )
     for conversation_id, message_ids in by_conversation.items():
         # RETURNING order is not guaranteed; ids are time ordered, so sorting restores arrival order.
         result.new_by_conversation[conversation_id] = sorted(message_ids)
@@ -237,19 +260,29 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
             ' WHERE m."whatsappMessageId" = s.wamid'
             " AND status_rank(s.status) > status_rank(m.status::text)"
             ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error',
-            (wamids, [reduced[w].status for w in wamids],
-             [Jsonb(reduced[w].error) if reduced[w].error else None for w in wamids]),
+            (
+                wamids,
+                [reduced[w].status for w in wamids],
+                [Jsonb(reduced[w].error) if reduced[w].error else None for w in wamids],
+            ),
         )
     ).fetchall()
     for message_id, conversation_id, status, wamid, error in updated:
-        result.status_changes.append({
-            "id": str(message_id), "conversationId": str(conversation_id), "status": status,
-            "whatsappMessageId": wamid, "error": error,
-        })
+        result.status_changes.append(
+            {
+                "id": str(message_id),
+                "conversationId": str(conversation_id),
+                "status": status,
+                "whatsappMessageId": wamid,
+                "error": error,
+            }
+        )
     known = {
-        str(r[0]) for r in await (
-            await conn.execute('SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
-                               (wamids,))
+        str(r[0])
+        for r in await (
+            await conn.execute(
+                'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)', (wamids,)
+            )
         ).fetchall()
     }
     unknown = [w for w in wamids if w not in known]
@@ -260,8 +293,11 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
             ' ON CONFLICT ("whatsappMessageId") DO UPDATE SET status = EXCLUDED.status,'
             " error = coalesce(EXCLUDED.error, whatsapp_status_backlog.error)"
             " WHERE status_rank(EXCLUDED.status::text) > status_rank(whatsapp_status_backlog.status::text)",
-            (unknown, [reduced[w].status for w in unknown],
-             [Jsonb(reduced[w].error) if reduced[w].error else None for w in unknown]),
+            (
+                unknown,
+                [reduced[w].status for w in unknown],
+                [Jsonb(reduced[w].error) if reduced[w].error else None for w in unknown],
+            ),
         )
 
 

@@ -80,15 +80,22 @@ async def queue_outbound(
             " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[]) AS x(i, t, b, ts)"
             ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
             ' "whatsappMessageId", error, "createdAt", "updatedAt"',
-            (recipient.conversation_id, recipient.business_id, ids, [m[0] for m in messages],
-             [Jsonb(m[1]) for m in messages], stamps),
+            (
+                recipient.conversation_id,
+                recipient.business_id,
+                ids,
+                [m[0] for m in messages],
+                [Jsonb(m[1]) for m in messages],
+                stamps,
+            ),
         )
     ).fetchall()
     await context.jobs.defer(
         session,
         [
-            JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(message_id)},
-                    lock=send_lock(recipient.conversation_id))
+            JobSpec(
+                DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(recipient.conversation_id)
+            )
             for message_id in ids
         ],
     )
@@ -99,9 +106,18 @@ def message_row(row: Any) -> dict[str, Any]:
     """A RETURNING row (id, conversationId, senderId, type, content, status, timestamp, whatsappMessageId,
     error, createdAt, updatedAt) as the API shows a message."""
     return {
-        "id": str(row[0]), "conversationId": str(row[1]), "senderId": str(row[2]), "type": row[3],
-        "content": row[4], "status": row[5], "timestamp": row[6].isoformat(), "whatsappMessageId": row[7],
-        "error": row[8], "direction": "outbound", "createdAt": row[9].isoformat(), "updatedAt": row[10].isoformat(),
+        "id": str(row[0]),
+        "conversationId": str(row[1]),
+        "senderId": str(row[2]),
+        "type": row[3],
+        "content": row[4],
+        "status": row[5],
+        "timestamp": row[6].isoformat(),
+        "whatsappMessageId": row[7],
+        "error": row[8],
+        "direction": "outbound",
+        "createdAt": row[9].isoformat(),
+        "updatedAt": row[10].isoformat(),
     }
 
 

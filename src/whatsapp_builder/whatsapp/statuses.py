@@ -30,8 +30,13 @@ def error_from_status(errors: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not errors:
         return None
     first = errors[0]
-    return {"code": first.get("code"), "title": first.get("title"), "message": first.get("message"),
-            "details": first.get("details"), "source": "whatsapp"}
+    return {
+        "code": first.get("code"),
+        "title": first.get("title"),
+        "message": first.get("message"),
+        "details": first.get("details"),
+        "source": "whatsapp",
+    }
 
 
 def reduce_statuses(items: Iterable[tuple[str, str, list[dict[str, Any]]]]) -> dict[str, ReducedStatus]:

@@ -86,6 +86,10 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
         log.error("webhook not stored", error=str(exc.orig))
         return error_response(503, "service_unavailable", "Could not store the delivery; retry later.")
     return JSONResponse(
-        {"status": "ok", "messages": len(stored.new_messages), "duplicates": stored.duplicates,
-         "statuses": len(stored.status_changes)}
+        {
+            "status": "ok",
+            "messages": len(stored.new_messages),
+            "duplicates": stored.duplicates,
+            "statuses": len(stored.status_changes),
+        }
     )

@@ -1,0 +1,197 @@
+"""The Socket.IO server at `/socket.io`: token check at connect, rooms, and the publisher that emits events.
+
+One `Realtime` per server process, made by the app factory. With `REDIS_URL` set, every server process shares
+its emits through Redis (python-socketio's AsyncRedisManager), so a client connected to any process receives the
+events of all of them; worker processes publish through a write-only Redis emitter
+(`create_publisher_for_worker`). Without Redis each process reaches only its own clients: fine for `serve`,
+which runs the workers in-process by default, but events from separate `worker` processes are then lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import socketio
+from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefused
+from sqlalchemy import select
+from starlette.types import ASGIApp
+
+from whatsapp_builder.auth.service import find_valid_token
+from whatsapp_builder.conversations.models import Conversation
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.realtime.after_commit import EventPublisher, NullPublisher
+from whatsapp_builder.realtime.events import INBOX_ROOM, RealtimeEvent, conversation_room
+from whatsapp_builder.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "socket.io"
+DEFAULT_CHANNEL = "whatsapp-builder"
+CHANNEL_ENV = "WAB_REALTIME_CHANNEL"
+CORS_ENV = "WAB_REALTIME_CORS_ORIGINS"
+
+JOIN_EVENT = "conversation:join"
+LEAVE_EVENT = "conversation:leave"
+
+Ack = dict[str, Any]
+
+
+def realtime_channel(channel: str | None = None) -> str:
+    """The Redis pub/sub channel: `channel`, else WAB_REALTIME_CHANNEL, else "whatsapp-builder"."""
+    return channel or os.environ.get(CHANNEL_ENV) or DEFAULT_CHANNEL
+
+
+def _cors_origins(origins: str | Sequence[str] | None) -> str | list[str] | None:
+    """`origins`, else WAB_REALTIME_CORS_ORIGINS ("*" or a comma-separated list), else None (same origin only)."""
+    if origins is None:
+        configured = os.environ.get(CORS_ENV, "").strip()
+        if not configured:
+            return None
+        origins = configured if configured == "*" else [o.strip() for o in configured.split(",") if o.strip()]
+    return origins if isinstance(origins, str) else list(origins)
+
+
+def _rooms(event: RealtimeEvent) -> list[str]:
+    return list(dict.fromkeys(event.rooms))
+
+
+def _conversation_id(data: Any) -> uuid.UUID | None:
+    if not isinstance(data, dict):
+        return None
+    value = data.get("conversationId")
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+class Realtime:
+    """The process's Socket.IO server; also the `EventPublisher` that emits events to its rooms."""
+
+    def __init__(self, context: AppContext, sio: Any, manager: Any | None = None) -> None:
+        self.context = context
+        self.sio = sio
+        self.manager = manager
+        sio.on("connect", self._connect)
+        sio.on(JOIN_EVENT, self._join)
+        sio.on(LEAVE_EVENT, self._leave)
+
+    async def publish(self, events: Sequence[RealtimeEvent]) -> None:
+        """Emit each event once to every client in any of its rooms (on every process, through Redis)."""
+        for item in events:
+            await self.sio.emit(item.name, item.payload, to=_rooms(item))
+
+    def wrap(self, asgi_app: ASGIApp) -> ASGIApp:
+        """`asgi_app` with Socket.IO answering at `/socket.io` (everything else, lifespan included, goes to it)."""
+        wrapped: ASGIApp = socketio.ASGIApp(self.sio, other_asgi_app=asgi_app, socketio_path=SOCKETIO_PATH)
+        return wrapped
+
+    async def close(self) -> None:
+        """Close the Redis connection, if any (call on shutdown)."""
+        await _close_redis(self.manager)
+
+    # Handlers.
+
+    async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise SocketConnectionRefused("unauthorized")
+        try:
+            async with self.context.sessions() as session:
+                record = await find_valid_token(session, token)
+        except Exception:
+            logger.exception("realtime: token check failed")
+            raise SocketConnectionRefused("unavailable") from None
+        if record is None:
+            raise SocketConnectionRefused("unauthorized")
+        await self.sio.save_session(sid, {"tokenId": str(record.id)})
+        await self.sio.enter_room(sid, INBOX_ROOM)
+
+    async def _join(self, sid: str, data: Any = None, *_: Any) -> Ack:
+        conversation_id = _conversation_id(data)
+        if conversation_id is None:
+            return {"ok": False, "error": "invalid"}
+        try:
+            async with self.context.sessions() as session:
+                found = await session.scalar(select(Conversation.id).where(Conversation.id == conversation_id))
+        except Exception:
+            logger.exception("realtime: conversation lookup failed")
+            return {"ok": False, "error": "unavailable"}
+        if found is None:
+            return {"ok": False, "error": "not_found"}
+        await self.sio.enter_room(sid, conversation_room(conversation_id))
+        return {"ok": True}
+
+    async def _leave(self, sid: str, data: Any = None, *_: Any) -> Ack:
+        conversation_id = _conversation_id(data)
+        if conversation_id is None:
+            return {"ok": False, "error": "invalid"}
+        await self.sio.leave_room(sid, conversation_room(conversation_id))
+        return {"ok": True}
+
+
+def create_realtime(
+    context: AppContext,
+    *,
+    channel: str | None = None,
+    cors_allowed_origins: str | Sequence[str] | None = None,
+) -> Realtime:
+    """The Socket.IO server for `context`; shares emits through Redis when `context.settings.redis_url` is set.
+
+    `channel` is the Redis pub/sub channel (default: WAB_REALTIME_CHANNEL, else "whatsapp-builder"); every
+    process of one installation must use the same. `cors_allowed_origins` defaults to WAB_REALTIME_CORS_ORIGINS,
+    else same-origin only.
+    """
+    manager: Any | None = None
+    if context.settings.redis_url:
+        manager = socketio.AsyncRedisManager(context.settings.redis_url, channel=realtime_channel(channel))
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=manager,
+        cors_allowed_origins=_cors_origins(cors_allowed_origins),
+        logger=False,
+        engineio_logger=False,
+    )
+    return Realtime(context, sio, manager)
+
+
+class RedisPublisher:
+    """Publishes through Redis to whichever server processes hold the clients (write-only: receives nothing)."""
+
+    def __init__(self, redis_url: str, channel: str | None = None) -> None:
+        self.manager: Any = socketio.AsyncRedisManager(redis_url, channel=realtime_channel(channel), write_only=True)
+
+    async def publish(self, events: Sequence[RealtimeEvent]) -> None:
+        for item in events:
+            await self.manager.emit(item.name, item.payload, namespace="/", room=_rooms(item))
+
+    async def close(self) -> None:
+        await _close_redis(self.manager)
+
+
+def create_publisher_for_worker(settings: Settings, *, channel: str | None = None) -> EventPublisher:
+    """The publisher for a process without a Socket.IO server of its own (`worker`).
+
+    With REDIS_URL: a write-only Redis emitter, heard by every server process. Without it: a NullPublisher, so
+    events of separate worker processes reach no one (clients still see the changes through the REST API);
+    `serve` runs the workers in its own process by default, where the server's own `Realtime` publishes.
+    """
+    if settings.redis_url:
+        return RedisPublisher(settings.redis_url, channel)
+    return NullPublisher()
+
+
+async def _close_redis(manager: Any | None) -> None:
+    redis = getattr(manager, "redis", None)
+    if redis is None:
+        return
+    try:
+        await redis.aclose()
+    except Exception:
+        logger.debug("realtime: closing the Redis connection failed", exc_info=True)

@@ -1,0 +1,81 @@
+"""The live inbox: a real Socket.IO client sees the customer's message, the bot's replies and their ticks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+
+async def _client(url: str, token: str | None) -> tuple[socketio.AsyncClient, asyncio.Queue[tuple[str, Any]]]:
+    client = socketio.AsyncClient(reconnection=False)
+    events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+
+    async def record(event: str, data: Any = None) -> None:
+        await events.put((event, data))
+
+    client.on("*", record)
+    await client.connect(url, auth={"token": token} if token else None, socketio_path="socket.io",
+                         transports=["websocket"], wait_timeout=10)
+    return client, events
+
+
+async def _collect(events: asyncio.Queue[tuple[str, Any]], until: Any, limit: float = 15) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+    deadline = asyncio.get_running_loop().time() + limit
+    while not until(seen):
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"events so far: {[e for e, _ in seen]}"
+        seen.append(await asyncio.wait_for(events.get(), timeout=remaining))
+    return seen
+
+
+async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    client, events = await _client(loop.server.url, api_token)
+    try:
+        await loop.say({"text": "hi"})
+
+        def done(seen: list[tuple[str, Any]]) -> bool:
+            outbound_read = [d for e, d in seen if e == "message:status" and d["status"] == "read"
+                             and d["id"] != inbound_id()]
+            return len(outbound_read) >= 2
+
+        created: list[dict[str, Any]] = []
+
+        def inbound_id() -> str | None:
+            return next((d["id"] for d in created if d["direction"] == "inbound"), None)
+
+        async def gather() -> list[tuple[str, Any]]:
+            seen: list[tuple[str, Any]] = []
+            while not done(seen):
+                item = await events.get()
+                seen.append(item)
+                if item[0] == "message:created":
+                    created.append(item[1])
+            return seen
+
+        seen = await asyncio.wait_for(gather(), timeout=15)
+        names = [e for e, _ in seen]
+        inbound = [d for e, d in seen if e == "message:created" and d["direction"] == "inbound"]
+        replies = [d for e, d in seen if e == "message:created" and d["direction"] == "outbound"]
+        assert inbound and inbound[0]["content"] == {"body": "hi"}
+        assert [r["status"] for r in replies] == ["pending", "pending"]
+        assert "conversation:updated" in names and "context:updated" in names
+        context = next(d for e, d in seen if e == "context:updated")
+        assert context["currentNodeId"] == "menu" and context["isActive"] is True
+        statuses = {(d["id"], d["status"]) for e, d in seen if e == "message:status"}
+        for reply in replies:
+            assert (reply["id"], "sent") in statuses or (reply["id"], "read") in statuses
+    finally:
+        await client.disconnect()
+
+
+async def test_a_client_without_a_valid_token_is_refused(loop) -> None:  # type: ignore[no-untyped-def]
+    for token in (None, "wab_not-a-token"):
+        try:
+            client, _ = await _client(loop.server.url, token)
+        except socketio.exceptions.ConnectionError:
+            continue
+        await client.disconnect()
+        raise AssertionError("connection was accepted")
