@@ -245,10 +245,9 @@ class Loop:
 
 @pytest.fixture
 async def loop(app_context: AppContext, running_workers: None) -> AsyncIterator[Loop]:
+    from whatsapp_builder.app import create_asgi
     from whatsapp_builder.demo import install_demo
     from whatsapp_builder.simulator import SimulatorSettings, create_simulator_app
-
-    from whatsapp_builder.app import create_asgi
 
     server = await LiveServer(create_asgi(app_context)).start()
     simulator_settings = SimulatorSettings(
