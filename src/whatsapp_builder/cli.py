@@ -205,7 +205,12 @@ def worker(
         register_tasks(context)
         await context.open()
         typer.echo("worker running (Ctrl+C to stop)", err=True)
-        await run_worker(context, concurrency=concurrency, name="worker")
+        try:
+            await run_worker(context, concurrency=concurrency, name="worker")
+        finally:
+            close = getattr(context.publisher, "close", None)
+            if close is not None:
+                await close()
 
     with contextlib.suppress(KeyboardInterrupt):
         _with_context(settings, work)
