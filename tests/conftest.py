@@ -86,6 +86,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         log_level="WARNING",
         send_retry_base_seconds=0.01,
         worker_poll_seconds=0.05,
+        graph_api_timeout_seconds=1.0,
     )
 
 

