@@ -273,3 +273,17 @@ async def test_webhook_without_config_is_refused(client: httpx.AsyncClient, data
 
 async def test_not_a_whatsapp_payload_is_a_400(configured: httpx.AsyncClient) -> None:
     assert (await post(configured, {"object": "page", "entry": []})).status_code == 400
+
+
+async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.AsyncClient) -> None:
+    await post(configured, text_from("16505550101", "first", "wamid.S1", name="Maria Lopez"))
+    await post(configured, text_from("16505550101", "second", "wamid.S2", name="Maria Lopez"))
+    await post(configured, text_from("16505550202", "hola", "wamid.S3", name="Juan Perez"))
+    items = (await configured.get("/api/conversations")).json()["items"]
+    maria = next(c for c in items if c["customerName"] == "Maria Lopez")
+    assert maria["customerPhone"] == "+16505550101" and maria["unreadCount"] == 2
+    found = (await configured.get("/api/conversations", params={"q": "maria"})).json()["items"]
+    assert [c["id"] for c in found] == [maria["id"]]
+    by_phone = (await configured.get("/api/conversations", params={"q": "550202"})).json()["items"]
+    assert [c["customerName"] for c in by_phone] == ["Juan Perez"]
+    assert (await configured.get("/api/conversations", params={"q": "100%_"})).json()["items"] == []

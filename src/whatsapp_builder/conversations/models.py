@@ -143,6 +143,9 @@ class Message(Base):
         Index("idx_messages_conversationId_timestamp", "conversationId", text('"timestamp" DESC')),
         Index("idx_messages_content_gin", "content", postgresql_using="gin"),
         Index("ix_messages_senderId", "senderId"),
+        Index(
+            "ix_messages_unread", "conversationId", postgresql_where=text("direction = 'inbound' AND status <> 'read'")
+        ),
     )
 
 

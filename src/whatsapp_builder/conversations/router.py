@@ -30,9 +30,12 @@ async def list_conversations(
     session: SessionDep,
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Only customers whose name or phone contains this")
+    ] = None,
 ) -> Page[ConversationOut]:
     after = decode_time_id_cursor(cursor) if cursor else None
-    rows = await service.list_conversations(session, limit=limit + 1, after=after)
+    rows = await service.list_conversations(session, limit=limit + 1, after=after, search=q.strip() if q else None)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

@@ -20,6 +20,9 @@ class ConversationOut(CamelModel):
     is_handed_off: bool = False
     customer_id: uuid.UUID | None = None
     whatsapp_phone_number_id: str | None = None
+    customer_name: str | None = None
+    customer_phone: str | None = None
+    unread_count: int = 0
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,25 +21,29 @@ from whatsapp_builder.conversations.models import (
     Message,
     conversation_participants,
 )
-from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.conversations.snapshots import enrich
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.users.models import User
 
 TimeKey = tuple[dt.datetime | None, uuid.UUID]
 
 
-def refresh_window(conversation: Conversation, now: dt.datetime | None = None) -> Conversation:
-    """`isWindowOpen` as the clock says now (the stored flag can only be as fresh as the last write)."""
-    conversation.is_window_open = is_window_open(conversation.last_customer_message_at, now)
-    return conversation
+def _matching_customers(search: str) -> Any:
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return select(User.id).where(or_(User.name.ilike(pattern), User.phone_number.like(pattern)))
 
 
-async def list_conversations(session: AsyncSession, *, limit: int, after: TimeKey | None) -> list[Conversation]:
+async def list_conversations(
+    session: AsyncSession, *, limit: int, after: TimeKey | None, search: str | None = None
+) -> list[Conversation]:
     order = (Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
     fetched: list[Conversation] = []
     after_stamp, after_id = after if after is not None else (None, None)
+    customer_filter = Conversation.customer_id.in_(_matching_customers(search)) if search else None
     if after is None or after_stamp is not None:
         query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
+        if customer_filter is not None:
+            query = query.where(customer_filter)
         if after_stamp is not None:
             query = query.where(
                 Conversation.last_message_at <= after_stamp,
@@ -55,9 +60,12 @@ async def list_conversations(session: AsyncSession, *, limit: int, after: TimeKe
         )
         if after is not None and after_stamp is None:
             query = query.where(Conversation.id < after_id)
+        if customer_filter is not None:
+            query = query.where(customer_filter)
         fetched.extend((await session.execute(query)).scalars())
+    await enrich(session, fetched)
     session.expunge_all()
-    return [refresh_window(c) for c in fetched]
+    return fetched
 
 
 async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
@@ -67,7 +75,8 @@ async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) ->
     conversation = result.scalar_one_or_none()
     if conversation is None:
         raise NotFound(f"Conversation {conversation_id} does not exist.")
-    return refresh_window(conversation)
+    await enrich(session, [conversation])
+    return conversation
 
 
 async def create_conversation(session: AsyncSession, participant_ids: list[uuid.UUID]) -> Conversation:
