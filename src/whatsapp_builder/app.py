@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from whatsapp_builder.auth.deps import require_token
 from whatsapp_builder.auth.router import router as tokens_router
+from whatsapp_builder.chatbots.router import flows_router
 from whatsapp_builder.chatbots.router import router as chatbots_router
 from whatsapp_builder.conversations.router import router as conversations_router
 from whatsapp_builder.core.context import AppContext
@@ -82,6 +83,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
     for router in (
         users_router,
         chatbots_router,
+        flows_router,
         conversations_router,
         whatsapp_config_router,
         tokens_router,

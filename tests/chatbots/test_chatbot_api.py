@@ -1,0 +1,359 @@
+"""The chatbot API through the ASGI app, against real PostgreSQL: drafts, validation, publishing, import/export,
+test runs and bad input."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
+
+NODE_TYPES = {"start", "message", "question", "buttons", "list", "condition", "set_variable", "http_request",
+              "delay", "jump", "handoff", "end"}
+
+
+
+def node(node_id: str, node_type: str, **data: Any) -> dict[str, Any]:
+    return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
+
+
+def edge(edge_id: str, source: str, target: str, handle: str | None = None) -> dict[str, Any]:
+    return {"id": edge_id, "source": source, "target": target, "sourceHandle": handle}
+
+
+def demo() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DEMO_FILE.read_text(encoding="utf-8"))
+    return data
+
+
+def valid_graph() -> dict[str, Any]:
+    return {
+        "nodes": [node("start", "start", triggerKeywords=["hi"]), node("hello", "message", text="Hello!"),
+                  node("bye", "end", text="Bye")],
+        "edges": [edge("e1", "start", "hello"), edge("e2", "hello", "bye")],
+    }
+
+
+def broken_graph() -> dict[str, Any]:
+    """Five distinct problems: two start nodes, an edge to a missing node, a buttons node with 4 buttons (one of
+    them with a 21-character title), and an edge leaving an unknown handle."""
+    return {
+        "nodes": [
+            node("start1", "start"),
+            node("start2", "start"),
+            node("menu", "buttons", text="Pick one", buttons=[
+                {"id": "a", "title": "A"}, {"id": "b", "title": "B"}, {"id": "c", "title": "C"},
+                {"id": "d", "title": "x" * 21}]),
+            node("bye", "end", text="Bye"),
+        ],
+        "edges": [
+            edge("e-start", "start1", "menu"),
+            edge("e-ghost", "start2", "ghost"),
+            edge("e-handle", "menu", "bye", "nope"),
+        ],
+    }
+
+
+def assert_every_problem_of_the_broken_graph(problems: list[dict[str, Any]]) -> None:
+    def has(code: str, **where: Any) -> bool:
+        return any(p["code"] == code and all(p.get(k) == v for k, v in where.items()) for p in problems)
+
+    assert has("multiple_start_nodes", nodeId="start2") or has("multiple_start_nodes", nodeId="start1"), problems
+    assert has("edge_target_missing", edgeId="e-ghost"), problems
+    assert has("invalid_node_data", nodeId="menu", field="data.buttons"), problems
+    assert has("invalid_node_data", nodeId="menu", field="data.buttons.3.title"), problems
+    assert has("invalid_source_handle", edgeId="e-handle"), problems
+    for problem in problems:
+        assert problem["nodeId"] or problem["edgeId"], problem
+        assert problem["message"], problem
+
+
+def count(database_url: str, sql: str, *args: object) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(sql, args).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/chatbots", json={"name": "Bot"} | body)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def test_a_draft_with_an_invalid_graph_is_saved_with_its_problems_listed(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    saved = await create(client, name="Broken", **broken_graph())
+    assert saved["status"] == "draft"
+    assert saved["publishedNodes"] is None and saved["publishedAt"] is None
+    assert_every_problem_of_the_broken_graph(saved["validation"]["errors"])
+    assert count(database_url, "SELECT count(*) FROM chatbots WHERE id = %s", saved["id"]) == 1
+    fetched = (await client.get(f"/api/chatbots/{saved['id']}")).json()
+    assert fetched["nodes"] == broken_graph()["nodes"] and fetched["edges"] == broken_graph()["edges"]
+    stored = (await client.get(f"/api/chatbots/{saved['id']}/validate")).json()
+    assert_every_problem_of_the_broken_graph(stored["errors"])
+
+
+async def test_publishing_an_invalid_draft_lists_every_problem(client: httpx.AsyncClient) -> None:
+    saved = await create(client, **broken_graph())
+    response = await client.post(f"/api/chatbots/{saved['id']}/publish")
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_flow"
+    assert len(error["details"]) == len(saved["validation"]["errors"]) >= 5
+    assert_every_problem_of_the_broken_graph(error["details"])
+    after = (await client.get(f"/api/chatbots/{saved['id']}")).json()
+    assert after["status"] == "draft" and after["publishedNodes"] is None
+
+
+async def test_creating_an_active_chatbot_with_an_invalid_graph_stores_nothing(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await client.post("/api/chatbots", json={"name": "Active", "status": "active", **broken_graph()})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_flow"
+    assert_every_problem_of_the_broken_graph(response.json()["error"]["details"])
+    assert count(database_url, "SELECT count(*) FROM chatbots") == 0
+
+
+async def test_publish_then_edit_the_draft_keeps_the_published_graph(client: httpx.AsyncClient) -> None:
+    graph = valid_graph()
+    saved = await create(client, **graph)
+    assert saved["validation"]["errors"] == []
+    published = await client.post(f"/api/chatbots/{saved['id']}/publish")
+    assert published.status_code == 200, published.text
+    body = published.json()
+    assert body["status"] == "active" and body["publishedAt"] is not None
+    assert body["publishedNodes"] == graph["nodes"] and body["publishedEdges"] == graph["edges"]
+
+    edited_nodes = [*graph["nodes"][:1], node("hello", "message", text="Changed"), graph["nodes"][2]]
+    patched = await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": edited_nodes})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["nodes"] == edited_nodes
+    after = (await client.get(f"/api/chatbots/{saved['id']}")).json()
+    assert after["nodes"] == edited_nodes
+    assert after["publishedNodes"] == graph["nodes"] and after["publishedEdges"] == graph["edges"]
+    assert after["publishedAt"] == body["publishedAt"]
+
+    # An invalid draft saved over a published bot does not touch what runs either.
+    broken = await client.patch(f"/api/chatbots/{saved['id']}", json=broken_graph())
+    assert broken.status_code == 200
+    assert broken.json()["validation"]["errors"]
+    assert (await client.get(f"/api/chatbots/{saved['id']}")).json()["publishedNodes"] == graph["nodes"]
+
+
+async def test_patch_that_publishes_an_invalid_graph_changes_nothing(client: httpx.AsyncClient) -> None:
+    graph = valid_graph()
+    saved = await create(client, name="Keep", status="active", **graph)
+    response = await client.patch(f"/api/chatbots/{saved['id']}",
+                                  json={"name": "Renamed", "status": "active", **broken_graph()})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_flow"
+    assert_every_problem_of_the_broken_graph(response.json()["error"]["details"])
+    after = (await client.get(f"/api/chatbots/{saved['id']}")).json()
+    assert after["name"] == "Keep" and after["nodes"] == graph["nodes"] and after["edges"] == graph["edges"]
+    assert after["publishedNodes"] == graph["nodes"] and after["status"] == "active"
+    assert after["publishedAt"] == saved["publishedAt"]
+
+
+async def test_node_types_lists_the_twelve_types_with_json_schemas(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/flows/node-types")
+    assert response.status_code == 200
+    types = response.json()["nodeTypes"]
+    assert set(types) == NODE_TYPES
+    for name, schema in types.items():
+        assert isinstance(schema, dict), name
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema", name
+        assert schema["type"] == "object", name
+        assert "properties" in schema, name
+    assert types["delay"]["properties"]["seconds"]["maximum"] == 604800
+    assert "buttons" in types["buttons"]["required"]
+
+
+async def test_validate_endpoint_checks_without_saving(client: httpx.AsyncClient, database_url: str) -> None:
+    bad = await client.post("/api/flows/validate", json={"name": "x", **broken_graph()})
+    assert bad.status_code == 200, bad.text
+    assert_every_problem_of_the_broken_graph(bad.json()["errors"])
+    assert {w["code"] for w in bad.json()["warnings"]} >= {"unconnected_option"}
+    good = await client.post("/api/flows/validate", json={"name": "x", **valid_graph()})
+    assert good.status_code == 200 and good.json()["errors"] == []
+    demo_report = await client.post("/api/flows/validate", json=demo())
+    assert demo_report.json() == {"errors": [], "warnings": []}
+    too_many = [node(f"n{i}", "message", text="x") for i in range(2001)]
+    assert (await client.post("/api/flows/validate", json={"name": "x", "nodes": too_many})).status_code == 422
+    assert count(database_url, "SELECT count(*) FROM chatbots") == 0
+
+
+async def test_duplicate_makes_a_draft_copy(client: httpx.AsyncClient) -> None:
+    original = await create(client, name="Original", status="active", metadata={"sessionTimeoutMinutes": 5},
+                            **valid_graph())
+    response = await client.post(f"/api/chatbots/{original['id']}/duplicate")
+    assert response.status_code == 201, response.text
+    copy = response.json()
+    assert copy["id"] != original["id"]
+    assert copy["name"] == "Original (copy)"
+    assert copy["nodes"] == original["nodes"] and copy["edges"] == original["edges"]
+    assert copy["metadata"] == {"sessionTimeoutMinutes": 5}
+    assert copy["status"] == "draft" and copy["publishedNodes"] is None
+    assert (await client.post(f"/api/chatbots/{uuid.uuid4()}/duplicate")).status_code == 404
+
+
+async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
+    imported = await client.post("/api/chatbots/import", json=demo())
+    assert imported.status_code == 201, imported.text
+    first = imported.json()
+    assert first["status"] == "draft"
+    exported = await client.get(f"/api/chatbots/{first['id']}/export")
+    assert exported.status_code == 200
+    assert "attachment" in exported.headers["content-disposition"]
+    file = exported.json()
+    assert file["nodes"] == demo()["nodes"] and file["edges"] == demo()["edges"]
+    assert file["name"] == demo()["name"] and file["metadata"] == demo()["metadata"]
+
+    again = await client.post("/api/chatbots/import", params={"activate": "true"}, json=file)
+    assert again.status_code == 201, again.text
+    second = again.json()
+    assert second["id"] != first["id"]
+    assert second["nodes"] == first["nodes"] and second["edges"] == first["edges"]
+    assert second["status"] == "active" and second["publishedNodes"] == first["nodes"]
+
+
+async def test_import_and_activate_an_invalid_file_is_refused(client: httpx.AsyncClient, database_url: str) -> None:
+    response = await client.post("/api/chatbots/import?activate=true", json={"name": "Broken", **broken_graph()})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_flow"
+    assert_every_problem_of_the_broken_graph(response.json()["error"]["details"])
+    assert count(database_url, "SELECT count(*) FROM chatbots") == 0
+    # Without ?activate it is kept as a draft to fix.
+    draft = await client.post("/api/chatbots/import", json={"name": "Broken", **broken_graph()})
+    assert draft.status_code == 201 and draft.json()["status"] == "draft"
+
+
+async def test_test_run_of_the_demo(client: httpx.AsyncClient, database_url: str) -> None:
+    chatbot = (await client.post("/api/chatbots/import", json=demo())).json()
+    response = await client.post(f"/api/chatbots/{chatbot['id']}/test-run", json={
+        "inputs": ["hi", {"buttonId": "order"}, {"listRowId": "margherita"}, "2"], "contactName": "Ana"})
+    assert response.status_code == 200, response.text
+    steps = response.json()["steps"]
+    assert len(steps) == 4
+
+    welcome, menu = steps[0]["messages"]
+    assert welcome == {"type": "text", "content": {"body": "Hi Ana! Welcome to Pizza Place \U0001f355"}}
+    assert menu["type"] == "interactive" and menu["content"]["kind"] == "buttons"
+    assert [b["id"] for b in menu["content"]["buttons"]] == ["order", "hours", "human"]
+    assert steps[0]["waitingFor"] is not None and steps[0]["currentNodeId"] == "menu"
+
+    (pizza_list,) = steps[1]["messages"]
+    assert pizza_list["content"]["kind"] == "list" and pizza_list["content"]["button"] == "See pizzas"
+    assert steps[1]["variables"]["menu_choice"] == "Order a pizza"
+
+    (question,) = steps[2]["messages"]
+    assert question == {"type": "text", "content": {"body": "How many Margherita pizzas would you like? (1-10)"}}
+    assert steps[2]["variables"]["pizza"] == "Margherita"
+    assert steps[2]["input"]["listRowId"] == "margherita"
+
+    (done,) = steps[3]["messages"]
+    assert done["content"]["body"] == (
+        "Thanks Ana! Your order of 2 x Margherita is confirmed and will be ready in 30 minutes.")
+    final = steps[3]
+    assert final["ended"] is True and final["endedReason"] == "completed" and final["handoff"] is False
+    assert final["variables"]["quantity"] == 2
+    assert final["variables"]["order.summary"] == "2 x Margherita"
+    assert final["variables"]["order.status"] == "confirmed"
+    assert all(not step["ended"] for step in steps[:3])
+
+    # Test runs leave no trace: no conversation, no context, no message, no job.
+    for table in ("conversations", "conversation_contexts", "messages", "procrastinate_jobs", "users"):
+        assert count(database_url, f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_test_run_of_the_published_graph_and_of_an_invalid_draft(client: httpx.AsyncClient) -> None:
+    draft = await create(client, **valid_graph())
+    unpublished = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi"], "published": True})
+    assert unpublished.status_code == 422 and unpublished.json()["error"]["code"] == "not_published"
+    await client.post(f"/api/chatbots/{draft['id']}/publish")
+    await client.patch(f"/api/chatbots/{draft['id']}", json=broken_graph())
+    invalid = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi"]})
+    assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "invalid_flow"
+    assert invalid.json()["error"]["details"]
+    published = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi"], "published": True})
+    assert published.status_code == 200, published.text
+    assert [m["content"]["body"] for m in published.json()["steps"][0]["messages"]] == ["Hello!", "Bye"]
+
+
+async def test_list_shows_running_conversations_and_delete_cascades(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    bot = await create(client, name="Runner", status="active", **valid_graph())
+    other = await create(client, name="Idle", **valid_graph())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conversations = [
+            conn.execute("INSERT INTO conversations DEFAULT VALUES RETURNING id").fetchone()[0]  # type: ignore[index]
+            for _ in range(3)
+        ]
+        for index, conversation in enumerate(conversations):
+            conn.execute(
+                'INSERT INTO conversation_contexts ("conversationId", "chatbotId", "currentNodeId", "isActive")'
+                " VALUES (%s, %s, 'hello', %s)",
+                (conversation, bot["id"], index < 2),
+            )
+    listed = await client.get("/api/chatbots")
+    assert listed.status_code == 200
+    rows = {item["name"]: item for item in listed.json()["items"]}
+    assert rows["Runner"]["runningConversations"] == 2
+    assert rows["Idle"]["runningConversations"] == 0
+    assert rows["Runner"]["nodeCount"] == 3 and rows["Runner"]["status"] == "active"
+    assert listed.json()["nextCursor"] is None
+
+    page = await client.get("/api/chatbots", params={"limit": 1})
+    assert [i["name"] for i in page.json()["items"]] == ["Runner"]
+    rest = await client.get("/api/chatbots", params={"limit": 1, "cursor": page.json()["nextCursor"]})
+    assert [i["name"] for i in rest.json()["items"]] == ["Idle"]
+
+    assert (await client.delete(f"/api/chatbots/{bot['id']}")).status_code == 204
+    assert count(database_url, "SELECT count(*) FROM conversation_contexts") == 0
+    assert count(database_url, "SELECT count(*) FROM conversations") == 3
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).status_code == 404
+    assert (await client.delete(f"/api/chatbots/{bot['id']}")).status_code == 404
+    assert [i["id"] for i in (await client.get("/api/chatbots")).json()["items"]] == [other["id"]]
+
+
+async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
+    missing = uuid.uuid4()
+    for method, path in (("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/publish"), ("GET", "/export"),
+                         ("GET", "/stats"), ("GET", "/validate"), ("POST", "/test-run")):
+        body = {"inputs": ["hi"]} if path == "/test-run" else {} if method == "PATCH" else None
+        response = await client.request(method, f"/api/chatbots/{missing}{path}", json=body)
+        assert response.status_code == 404, (method, path, response.text)
+        assert response.json()["error"]["code"] == "not_found", (method, path)
+    assert (await client.get("/api/chatbots/not-a-uuid")).status_code in (404, 422)
+
+    malformed = await client.post("/api/chatbots", content=b'{"name": "x", "nodes": [',
+                                  headers={"Content-Type": "application/json"})
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "malformed_json"
+
+    not_a_list = await client.post("/api/chatbots", json={"name": "x", "nodes": {"id": "start"}})
+    assert not_a_list.status_code == 422
+    assert not_a_list.json()["error"]["details"]
+
+    too_many = [node(f"n{i}", "message", text="x") for i in range(2001)]
+    huge = await client.post("/api/chatbots", json={"name": "x", "nodes": too_many})
+    assert huge.status_code == 422, huge.text
+    assert (await client.patch(f"/api/chatbots/{missing}", json={"nodes": too_many})).status_code == 422
+    too_many_edges = [edge(f"e{i}", "a", "b") for i in range(2001)]
+    assert (await client.post("/api/chatbots", json={"name": "x", "edges": too_many_edges})).status_code == 422
+    assert (await client.post("/api/chatbots/import", json={"name": "x", "nodes": too_many})).status_code == 422
+    bad_cursor = await client.get("/api/chatbots", params={"cursor": "garbage"})
+    assert bad_cursor.status_code == 400, bad_cursor.text
+
+    assert (await client.post("/api/chatbots", json={"nodes": []})).status_code == 422  # no name
+    assert (await client.post("/api/chatbots", json={"name": "x", "status": "bogus"})).status_code == 422
+    assert (await client.get("/api/chatbots", headers={"Authorization": "Bearer wab_wrong"})).status_code == 401
+    assert count(database_url, "SELECT count(*) FROM chatbots") == 0

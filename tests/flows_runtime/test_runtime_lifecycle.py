@@ -1,0 +1,198 @@
+"""How contexts end and start again when the runner drives published chatbots through the whole loop:
+session timeout, restart keywords, a graph edited under a waiting context, and jump cycles."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.types.json import Jsonb
+
+from .runtimekit import bodies, contexts, edge, node, outbound_settled, publish_bot, scalar
+
+WELCOME = "Hi Alice! Welcome to Pizza Place \U0001f355"
+MENU = "What would you like to do?"
+
+
+async def test_session_timeout_ends_the_old_context_and_starts_afresh(
+    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
+) -> None:
+    demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
+    patched = await client.patch(f"/api/chatbots/{loop.chatbot_id}",
+                                 json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5}})
+    assert patched.status_code == 200, patched.text
+    assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    assert bodies(await loop.wait_sent(3))[2] == "Which pizza would you like?"
+    (old,) = contexts(database_url)
+    assert old["currentNodeId"] == "pizza_list" and old["isActive"]
+
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
+                     (Jsonb({"lastActivityAt": stale}), old["id"]))
+
+    # This answer would pick a pizza in the old context; after the timeout it starts the bot again instead.
+    await loop.say({"listReply": {"id": "margherita", "title": "Margherita"}})
+    sent = await loop.wait_sent(5)
+    assert bodies(sent)[3:] == [WELCOME, MENU]
+    ended, fresh = contexts(database_url)
+    assert ended["id"] == old["id"]
+    assert ended["isActive"] is False and ended["engineState"]["endedReason"] == "timeout"
+    assert ended["nodeHistory"] == old["nodeHistory"]
+    assert "pizza" not in ended["variables"]
+    assert fresh["isActive"] is True and fresh["currentNodeId"] == "menu"
+    assert fresh["nodeHistory"] == ["start", "welcome", "menu"]
+    assert fresh["conversationId"] == old["conversationId"] and fresh["chatbotId"] == loop.chatbot_id
+    assert "pizza" not in fresh["variables"] and "menu_choice" not in fresh["variables"]
+
+    # A context that was active recently is left alone.
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    assert bodies(await loop.wait_sent(6))[5] == "Which pizza would you like?"
+    assert len(contexts(database_url)) == 2
+
+    stats = (await client.get(f"/api/chatbots/{loop.chatbot_id}/stats")).json()
+    assert stats["started"] == 2 and stats["active"] == 1 and stats["completed"] == 0
+    assert stats["nodes"]["pizza_list"] == {"visits": 2, "dropOffs": 1}  # the timed-out one stopped there
+
+
+async def test_running_conversations_use_the_published_graph_not_the_draft(
+    loop: Any, client: httpx.AsyncClient, database_url: str
+) -> None:
+    demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
+    nodes = [dict(n, data=dict(n["data"], text="Hello {{contact.name}}, this is the draft")) if n["id"] == "welcome"
+             else n for n in demo["nodes"]]
+    assert (await client.patch(f"/api/chatbots/{loop.chatbot_id}", json={"nodes": nodes})).status_code == 200
+
+    await loop.say({"from": "+15552220001", "text": "hi"})
+    assert bodies(await loop.wait_sent(2))[0] == WELCOME
+    assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
+    await loop.say({"from": "+15552220002", "text": "hi"})
+    assert bodies(await loop.wait_sent(4))[2] == "Hello Alice, this is the draft"
+
+
+async def test_restart_keyword_mid_flow_starts_over(loop: Any, database_url: str, waiter: Any) -> None:
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    assert bodies(await loop.wait_sent(4))[3] == "How many Veggie pizzas would you like? (1-10)"
+
+    await loop.say({"text": "  MENU "})  # the question would reject it; the restart keyword wins
+    sent = await loop.wait_sent(6)
+    assert bodies(sent)[4:] == [WELCOME, MENU]
+    old, new = contexts(database_url)
+    assert old["isActive"] is False and old["engineState"]["endedReason"] == "restart"
+    assert old["nodeHistory"][-1] == "quantity" and old["variables"]["pizza"] == "Veggie"
+    assert new["isActive"] is True and new["currentNodeId"] == "menu"
+    assert new["nodeHistory"] == ["start", "welcome", "menu"]
+    assert "pizza" not in new["variables"]
+    async def drained() -> bool:
+        return outbound_settled(database_url)
+
+    await waiter(drained, message="outbox drained")
+    assert len(await loop.sent()) == 6  # and no retry prompt for "menu"
+
+
+async def test_a_context_on_a_deleted_node_ends_quietly_and_the_next_message_starts_over(
+    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
+) -> None:
+    nodes = [node("start", "start", triggerKeywords=["survey"]),
+             node("ask", "buttons", text="Did you like it?", buttons=[{"id": "yes", "title": "Yes"},
+                                                                       {"id": "no", "title": "No"}]),
+             node("thanks", "end", text="Thanks!")]
+    edges = [edge("start", "ask"), edge("ask", "thanks", "yes"), edge("ask", "thanks", "no")]
+    bot = await publish_bot(client, "Survey", nodes, edges)
+
+    await loop.say({"text": "survey"})
+    assert bodies(await loop.wait_sent(1)) == ["Did you like it?"]
+    (waiting,) = contexts(database_url)
+    assert waiting["chatbotId"] == bot["id"] and waiting["currentNodeId"] == "ask"
+
+    # The operator replaces the buttons node by a question and republishes.
+    edited = [nodes[0], node("ask2", "question", text="Rate us from 1 to 5", variable="rating",
+                              validation={"type": "number", "min": 1, "max": 5}), nodes[2]]
+    response = await client.patch(f"/api/chatbots/{bot['id']}", json={
+        "nodes": edited, "edges": [edge("start", "ask2"), edge("ask2", "thanks")], "status": "active"})
+    assert response.status_code == 200, response.text
+    assert [n["id"] for n in response.json()["publishedNodes"]] == ["start", "ask2", "thanks"]
+
+    await loop.say({"buttonReply": {"id": "yes", "title": "Yes"}})
+
+    async def ended() -> object:
+        (context,) = contexts(database_url)
+        return not context["isActive"] and outbound_settled(database_url) and context
+
+    context = await waiter(ended, message="the stale context ended")
+    assert isinstance(context, dict)
+    assert context["engineState"]["endedReason"] == "node_missing"
+    assert len(await loop.sent()) == 1  # silently
+    assert scalar(database_url, "SELECT count(*) FROM messages WHERE direction = 'inbound'") == 2
+
+    await loop.say({"text": "survey"})
+    assert bodies(await loop.wait_sent(2))[1] == "Rate us from 1 to 5"
+    await loop.say({"text": "5"})
+    assert bodies(await loop.wait_sent(3))[2] == "Thanks!"
+    old, new = contexts(database_url)
+    assert old["id"] == context["id"]
+    assert new["isActive"] is False and new["engineState"]["endedReason"] == "completed"
+    assert new["variables"]["rating"] == 5 and new["nodeHistory"] == ["start", "ask2", "thanks"]
+
+
+async def test_a_pure_jump_cycle_ends_with_step_limit(
+    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
+) -> None:
+    nodes = [node("start", "start", triggerKeywords=["spin"]), node("hello", "message", text="Spinning"),
+             node("j1", "jump", targetNodeId="j2"), node("j2", "jump", targetNodeId="j1")]
+    await publish_bot(client, "Spinner", nodes, [edge("start", "hello"), edge("hello", "j1")])
+
+    await loop.say({"text": "spin"})
+
+    async def ended() -> object:
+        rows = contexts(database_url)
+        return rows and not rows[0]["isActive"] and outbound_settled(database_url) and rows[0]
+
+    context = await waiter(ended, message="the context ended")
+    assert isinstance(context, dict)
+    assert context["engineState"]["endedReason"] == "step_limit"
+    assert bodies(await loop.sent()) == ["Spinning"]
+    assert set(context["nodeHistory"]) == {"start", "hello", "j1", "j2"}
+
+    # The conversation goes on: the next trigger starts a fresh context that ends the same way.
+    await loop.say({"text": "spin"})
+    await loop.wait_sent(2)
+
+    async def two_ended() -> object:
+        rows = contexts(database_url)
+        return len(rows) == 2 and not rows[1]["isActive"] and outbound_settled(database_url)
+
+    await waiter(two_ended, message="the second context ended")
+    assert contexts(database_url)[1]["engineState"]["endedReason"] == "step_limit"
+
+
+async def test_a_jump_cycle_through_a_message_sends_at_most_ten_messages(
+    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
+) -> None:
+    nodes = [node("start", "start", triggerKeywords=["loop"]), node("say", "message", text="Again"),
+             node("j1", "jump", targetNodeId="j2"), node("j2", "jump", targetNodeId="say")]
+    await publish_bot(client, "Looper", nodes, [edge("start", "say"), edge("say", "j1")])
+
+    await loop.say({"text": "loop"})
+
+    async def ended() -> object:
+        rows = contexts(database_url)
+        return rows and not rows[0]["isActive"] and outbound_settled(database_url) and rows[0]
+
+    context = await waiter(ended, message="the context ended")
+    assert isinstance(context, dict)
+    assert context["engineState"]["endedReason"] == "step_limit"
+    outbound = scalar(database_url, "SELECT count(*) FROM messages WHERE direction = 'outbound'")
+    sent = await loop.sent()
+    assert 1 <= len(sent) == outbound <= 10
+    assert set(bodies(sent)) == {"Again"}
