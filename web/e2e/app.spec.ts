@@ -1,0 +1,199 @@
+import { expect, test, type Page } from '@playwright/test';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SHOTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/screenshots');
+const LOGIN_URL = process.env.E2E_LOGIN_URL!;
+const SIM = process.env.E2E_SIM_URL!;
+
+const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png` });
+
+/** Console errors fail the test (ignoring the browser's own network noise for expected 4xx answers). */
+function watchConsole(page: Page) {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (404|409|422)/.test(m.text())) errors.push(m.text());
+  });
+  return errors;
+}
+
+async function signIn(page: Page) {
+  await page.goto(LOGIN_URL);
+  await expect(page).toHaveURL(/\/chatbots$/);
+  await expect(page.locator('[data-realtime="live"]')).toBeAttached();
+}
+
+async function newChatbot(page: Page, name: string) {
+  await page.goto('/chatbots');
+  await page.getByRole('button', { name: 'New chatbot' }).first().click();
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create' }).click();
+  await expect(page).toHaveURL(/\/chatbots\/[0-9a-f-]+$/);
+  await expect(page.getByTestId('node-start')).toBeVisible();
+}
+
+async function dragFromPalette(page: Page, type: string, x: number, y: number) {
+  const pane = page.locator('.react-flow__pane');
+  await page.getByTestId(`palette-${type}`).dragTo(pane, { targetPosition: { x, y } });
+}
+
+async function connect(page: Page, source: string, target: string, handle?: string) {
+  const from = handle
+    ? page.locator(`.react-flow__node[data-id="${source}"] .react-flow__handle.source[data-handleid="${handle}"]`)
+    : page.locator(`.react-flow__node[data-id="${source}"] .react-flow__handle.source`).first();
+  const to = page.locator(`.react-flow__node[data-id="${target}"] .react-flow__handle.target`);
+  await from.hover();
+  await page.mouse.down();
+  const box = (await to.boundingBox())!;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 10 });
+  await page.mouse.up();
+}
+
+test('sign in with the printed link, and out again', async ({ page }) => {
+  const errors = watchConsole(page);
+  await page.goto('/login');
+  await expect(page.getByRole('heading', { name: 'Sign in to WhatsApp Builder' })).toBeVisible();
+  await shot(page, 'sign-in');
+  await signIn(page);
+  // the token left the address bar
+  expect(page.url()).not.toContain('token=');
+  await expect(page.getByRole('table', { name: 'Chatbots' })).toContainText('Demo: pizza order');
+  await shot(page, 'chatbots');
+  await page.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/chatbots');
+  await expect(page).toHaveURL(/\/login$/);
+  expect(errors).toEqual([]);
+});
+
+test('build a flow by dragging and connecting, then publish it', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await newChatbot(page, 'E2E greeter');
+  await dragFromPalette(page, 'message', 500, 250);
+  await expect(page.getByTestId('node-message_1')).toBeVisible();
+  await connect(page, 'start', 'message_1');
+  await expect(page.locator('.react-flow__edge')).toHaveCount(1);
+  // edit the message in the side panel
+  const text = page.getByRole('textbox', { name: /^Text/ });
+  await text.fill('Welcome to the e2e shop!');
+  await expect(page.getByTestId('node-message_1')).toContainText('Welcome to the e2e shop!');
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByText('Published', { exact: true }).first()).toBeVisible();
+  await shot(page, 'flow-builder');
+  // it was stored: reload shows the same graph
+  await page.reload();
+  await expect(page.getByTestId('node-message_1')).toContainText('Welcome to the e2e shop!');
+  await expect(page.locator('.react-flow__edge')).toHaveCount(1);
+  expect(errors).toEqual([]);
+});
+
+test('a broken flow shows its validation errors', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await newChatbot(page, 'E2E broken');
+  await dragFromPalette(page, 'jump', 200, 130);
+  await expect(page.getByTestId('node-jump_1')).toBeVisible();
+  await page.getByRole('button', { name: 'Publish' }).click();
+  const problems = page.getByRole('list', { name: 'Problems' });
+  await expect(problems).toBeVisible();
+  await expect(problems).toContainText('jump_1');
+  // the node is outlined and carries the message
+  await expect(page.getByTestId('node-jump_1').getByRole('alert').first()).toBeVisible();
+  await shot(page, 'flow-validation');
+  expect(errors).toEqual([]);
+});
+
+test('chat with the demo bot in the test panel', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.getByRole('link', { name: 'Demo: pizza order' }).click();
+  await page.getByRole('button', { name: 'Test', exact: true }).click();
+  const input = page.getByLabel('Test message');
+  await input.fill('hi');
+  await input.press('Enter');
+  const transcript = page.getByTestId('test-transcript');
+  await expect(transcript).toContainText('Welcome to Pizza Place');
+  await transcript.getByRole('button', { name: 'Order a pizza' }).click();
+  await expect(transcript).toContainText('Which pizza would you like?');
+  await transcript.getByRole('button', { name: /See pizzas/ }).last().click();
+  await page.getByRole('menuitem', { name: /Margherita/ }).click();
+  await expect(transcript).toContainText('How many Margherita pizzas');
+  await expect(page.getByTestId('node-quantity')).toHaveClass(/current/);
+  await input.fill('2');
+  await input.press('Enter');
+  await expect(transcript).toContainText('Your order of 2 x Margherita is confirmed');
+  await expect(page.getByRole('table', { name: 'Variables' })).toContainText('Margherita');
+  await shot(page, 'test-panel');
+  expect(errors).toEqual([]);
+});
+
+test('the inbox shows a customer live, ticks move to read, an operator takes over', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/inbox');
+  await expect(page.getByRole('heading', { name: 'Inbox' })).toBeVisible();
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Bob Tester', text: 'hi' } });
+  expect(r.ok()).toBeTruthy();
+  const item = page.getByTestId('conversation-item').filter({ hasText: 'Bob Tester' });
+  await expect(item).toBeVisible();
+  await item.click();
+  const messages = page.getByTestId('messages');
+  await expect(messages).toContainText('Welcome to Pizza Place');
+  // the bot's reply reaches "read" (blue ticks) through status webhooks, live
+  await expect(messages.locator('[data-direction="outbound"] [data-status="read"]').first()).toBeVisible({ timeout: 20_000 });
+  await expect(page.getByLabel('Bot context')).toContainText('menu');
+  await shot(page, 'inbox');
+
+  await page.getByRole('button', { name: 'Take over' }).click();
+  await expect(page.getByRole('button', { name: 'Hand back to bot' })).toBeVisible();
+  const text = `Hello Bob, a human here ${Date.now()}`;
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  await expect(messages).toContainText(text);
+  await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: text }).locator('[data-status="read"]')).toBeVisible({
+    timeout: 20_000,
+  });
+  // it reached the simulator (the stand-in for the customer's phone)
+  await expect
+    .poll(async () => {
+      const res = await request.get(`${SIM}/_simulator/messages`);
+      const body = (await res.json()) as { items: { payload: { text?: { body?: string } } }[] };
+      return body.items.some((m) => m.payload.text?.body === text);
+    })
+    .toBe(true);
+  await expect(item).toContainText('human');
+  await expect(item).toContainText(text);
+  await shot(page, 'inbox-takeover');
+  expect(errors).toEqual([]);
+});
+
+test('settings show the webhook and create a token once', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/settings');
+  await expect(page.getByRole('textbox', { name: 'Callback URL' })).toHaveValue(/\/webhooks\/whatsapp$/);
+  await expect(page.getByLabel('Access token')).toHaveValue('');
+  await page.getByLabel('New token name').fill('e2e token');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  await expect(page.getByRole('dialog')).toContainText('shown only once');
+  await expect(page.getByRole('dialog').getByRole('textbox', { name: 'Token' })).toHaveValue(/^wab_/);
+  await page.getByRole('button', { name: 'Done' }).click();
+  await expect(page.getByRole('table', { name: 'API tokens' })).toContainText('e2e token');
+  await shot(page, 'settings');
+  expect(errors).toEqual([]);
+});
+
+test('phone width: the chatbots list and the inbox stay usable', async ({ page }) => {
+  await page.setViewportSize({ width: 390, height: 800 });
+  await signIn(page);
+  await expect(page.getByText('Demo: pizza order')).toBeVisible();
+  await shot(page, 'phone-chatbots');
+  await page.getByRole('button', { name: 'Open the menu' }).click();
+  await page.getByRole('link', { name: 'Inbox' }).last().click();
+  await expect(page.getByRole('heading', { name: 'Inbox' })).toBeVisible();
+  await shot(page, 'phone-inbox');
+});

@@ -1,0 +1,94 @@
+import createClient, { type Middleware } from 'openapi-fetch';
+import { clearToken, getToken } from '../auth/token';
+import type { components, paths } from './schema';
+
+export type Schemas = components['schemas'];
+export type ChatbotSummary = Schemas['ChatbotSummary'];
+export type Chatbot = Schemas['ChatbotOut'];
+export type Conversation = Schemas['ConversationOut'];
+export type ConversationDetail = Schemas['ConversationDetail'];
+export type Message = Schemas['MessageOut'];
+export type Problem = Schemas['ProblemOut'];
+export type Validation = Schemas['ValidationOut'];
+export type TokenInfo = Schemas['TokenOut'];
+export type WhatsAppConfig = Schemas['WhatsAppConfigOut'];
+export type UserInfo = Schemas['UserOut'];
+export type ContextInfo = Schemas['ContextOut'];
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  details?: unknown[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public details: unknown[] = [],
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export function toApiError(status: number, body: unknown): ApiError {
+  const err = (body as { error?: ApiErrorBody } | undefined)?.error;
+  if (err && typeof err.code === 'string') return new ApiError(status, err.code, err.message ?? err.code, err.details ?? []);
+  const detail = (body as { detail?: unknown } | undefined)?.detail;
+  if (Array.isArray(detail)) return new ApiError(status, 'invalid_request', 'The request is invalid.', detail);
+  return new ApiError(status, `http_${status}`, `The server answered ${status}.`);
+}
+
+const auth: Middleware = {
+  onRequest({ request }) {
+    const token = getToken();
+    if (token) request.headers.set('Authorization', `Bearer ${token}`);
+    return request;
+  },
+  onResponse({ response }) {
+    if (response.status === 401 && getToken()) clearToken();
+    return response;
+  },
+};
+
+export const api = createClient<paths>({ baseUrl: typeof window !== 'undefined' ? window.location.origin : '' });
+api.use(auth);
+
+/** Unwraps an openapi-fetch result: the data, or throws an ApiError. */
+export async function unwrap<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await p;
+  if (!response.ok) throw toApiError(response.status, error);
+  return data as T;
+}
+
+/** A raw call for routes the schema doesn't describe (yet). */
+export async function rawFetch<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  const token = getToken();
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  if (init.body && !headers.has('content-type')) headers.set('content-type', 'application/json');
+  const response = await fetch(path, { ...init, headers });
+  const text = await response.text();
+  const body: unknown = text ? safeJson(text) : undefined;
+  if (!response.ok) {
+    if (response.status === 401 && token) clearToken();
+    throw toApiError(response.status, body);
+  }
+  return body as T;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

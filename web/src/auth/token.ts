@@ -1,0 +1,45 @@
+// The API token: read from the sign-in link's fragment (/login#token=…), kept in localStorage.
+const KEY = 'wab.token';
+const listeners = new Set<() => void>();
+
+export function getToken(): string | null {
+  try {
+    return localStorage.getItem(KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setToken(token: string): void {
+  localStorage.setItem(KEY, token.trim());
+  listeners.forEach((l) => l());
+}
+
+export function clearToken(): void {
+  localStorage.removeItem(KEY);
+  listeners.forEach((l) => l());
+}
+
+export function subscribeToken(listener: () => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Takes `token=…` out of a URL fragment. Returns the token (or null) and the fragment without it. */
+export function parseTokenFragment(hash: string): { token: string | null; rest: string } {
+  const raw = hash.startsWith('#') ? hash.slice(1) : hash;
+  const params = new URLSearchParams(raw);
+  const token = params.get('token');
+  params.delete('token');
+  const rest = params.toString();
+  return { token: token && token.trim() ? token.trim() : null, rest: rest ? `#${rest}` : '' };
+}
+
+/** If the address bar holds #token=…, store it and strip it from the address (history is replaced). */
+export function consumeTokenFromLocation(loc: Location = window.location, hist: History = window.history): string | null {
+  const { token, rest } = parseTokenFragment(loc.hash);
+  if (!token) return null;
+  setToken(token);
+  hist.replaceState(hist.state, '', `${loc.pathname}${loc.search}${rest}`);
+  return token;
+}

@@ -1,0 +1,563 @@
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Box,
+  Button,
+  Drawer,
+  Group,
+  Loader,
+  Menu,
+  ScrollArea,
+  Stack,
+  Tabs,
+  Text,
+  Title,
+  Tooltip,
+} from '@mantine/core';
+import { useMediaQuery } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import {
+  Background,
+  Controls,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  useReactFlow,
+  type Edge,
+} from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
+import { Link, useParams } from 'react-router-dom';
+import { useStore } from 'zustand';
+import { api, ApiError, errorMessage, unwrap, type Chatbot, type Problem, type Validation } from '../api/client';
+import { keys, useChatbot, useNodeTypes, usePatchChatbot, type NodeTypes } from '../api/queries';
+import { DecorationsContext, FlowStoreContext, useFlow, useFlowStore, type CanvasDecorations, type CanvasProblem } from './context';
+import classes from './flow.module.css';
+import { FlowNodeView } from './FlowNodeView';
+import { deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, serializeGraph } from './model';
+import { SchemaForm } from './SchemaForm';
+import { createFlowStore, type FlowStore } from './store';
+import { TestPanel } from './TestPanel';
+
+const DRAG_TYPE = 'application/x-wab-node-type';
+const AUTOSAVE_MS = 800;
+
+export function BuilderPage() {
+  const { id = '' } = useParams();
+  const chatbot = useChatbot(id);
+  const nodeTypes = useNodeTypes();
+  if (chatbot.isPending || nodeTypes.isPending)
+    return (
+      <Group justify="center" p="xl">
+        <Loader aria-label="Loading the chatbot" />
+      </Group>
+    );
+  if (chatbot.isError || nodeTypes.isError)
+    return (
+      <Alert color="red" title="Could not open the chatbot" m="md">
+        {errorMessage(chatbot.error ?? nodeTypes.error)} <Link to="/chatbots">Back to the chatbots</Link>
+      </Alert>
+    );
+  return (
+    <ReactFlowProvider>
+      <Editor key={chatbot.data.id} chatbot={chatbot.data} schemas={nodeTypes.data} />
+    </ReactFlowProvider>
+  );
+}
+
+type SaveState = 'saved' | 'pending' | 'saving' | 'error';
+
+function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) {
+  const [store] = useState<FlowStore>(() => {
+    const g = deserializeGraph(chatbot.nodes, chatbot.edges);
+    return createFlowStore(g);
+  });
+  const qc = useQueryClient();
+  const patch = usePatchChatbot();
+  const version = useStore(store, (s) => s.version);
+  const [saveState, setSaveState] = useState<SaveState>('saved');
+  const [validation, setValidation] = useState<Validation | null>(null);
+  const [showProblems, setShowProblems] = useState(false);
+  const [publishErrors, setPublishErrors] = useState<Problem[] | null>(null);
+  const [tab, setTab] = useState<string | null>(null);
+  const [currentNodeId, setCurrentNodeId] = useState<string | null>(null);
+  const [statsOn, setStatsOn] = useState(false);
+  const [publishing, setPublishing] = useState(false);
+  const [publishedAt, setPublishedAt] = useState(chatbot.publishedAt ?? null);
+  const savedVersion = useRef(0);
+  const inflight = useRef<Promise<void> | null>(null);
+  const narrow = useMediaQuery('(max-width: 48em)');
+
+  const save = useCallback(async () => {
+    const s = store.getState();
+    if (s.version === savedVersion.current) return;
+    const v = s.version;
+    setSaveState('saving');
+    try {
+      const saved = await patch.mutateAsync({ id: chatbot.id, body: serializeGraph(s.nodes, s.edges) });
+      savedVersion.current = v;
+      setValidation(saved.validation);
+      qc.setQueryData(keys.chatbot(chatbot.id), saved);
+      setSaveState(store.getState().version === v ? 'saved' : 'pending');
+    } catch (e) {
+      setSaveState('error');
+      notifications.show({ color: 'red', title: 'Could not save the draft', message: errorMessage(e) });
+      throw e;
+    }
+  }, [store, patch, chatbot.id, qc]);
+
+  /** Saves now and waits (before a test run or publish). */
+  const flush = useCallback(async () => {
+    if (inflight.current) await inflight.current.catch(() => undefined);
+    const p = save();
+    inflight.current = p;
+    await p;
+  }, [save]);
+
+  useEffect(() => {
+    if (version === savedVersion.current) return;
+    setSaveState('pending');
+    const t = setTimeout(() => {
+      const p = save().catch(() => undefined);
+      inflight.current = p;
+    }, AUTOSAVE_MS);
+    return () => clearTimeout(t);
+  }, [version, save]);
+
+  // Validate the stored draft once so warnings show from the start.
+  useEffect(() => {
+    unwrap(api.GET('/api/chatbots/{chatbot_id}/validate', { params: { path: { chatbot_id: chatbot.id } } }))
+      .then(setValidation)
+      .catch(() => undefined);
+  }, [chatbot.id]);
+
+  const publish = async () => {
+    setPublishing(true);
+    try {
+      await flush();
+      const out = await unwrap(api.POST('/api/chatbots/{chatbot_id}/publish', { params: { path: { chatbot_id: chatbot.id } } }));
+      setPublishErrors(null);
+      setPublishedAt(out.publishedAt ?? new Date().toISOString());
+      void qc.invalidateQueries({ queryKey: keys.chatbots });
+      notifications.show({ color: 'green', title: 'Published', message: `${chatbot.name} now answers customers with this version.` });
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'invalid_flow') {
+        const details = (e.details as Problem[]).filter((d) => d && typeof d === 'object');
+        setPublishErrors(details);
+        setShowProblems(true);
+        setTab('problems');
+        notifications.show({ color: 'red', title: 'Not published', message: `${details.length} problem(s) to fix first.` });
+      } else if (!(e instanceof ApiError && e.status === 0)) {
+        notifications.show({ color: 'red', title: 'Could not publish', message: errorMessage(e) });
+      }
+    } finally {
+      setPublishing(false);
+    }
+  };
+
+  // After a failed publish, each save's validation keeps the outlines current.
+  const problems: CanvasProblem[] = useMemo(() => {
+    if (!showProblems) return [];
+    const errs = validation ? validation.errors : (publishErrors ?? []);
+    const list: CanvasProblem[] = errs.map((p) => ({ ...p, level: 'error' }));
+    for (const w of validation?.warnings ?? []) list.push({ ...w, level: 'warning' });
+    return list;
+  }, [showProblems, validation, publishErrors]);
+
+  const stats = useQuery({
+    queryKey: keys.stats(chatbot.id),
+    enabled: statsOn,
+    refetchInterval: statsOn ? 10000 : false,
+    queryFn: () => unwrap(api.GET('/api/chatbots/{chatbot_id}/stats', { params: { path: { chatbot_id: chatbot.id } } })),
+  });
+
+  const decorations: CanvasDecorations = useMemo(() => {
+    const byNode = new Map<string, CanvasProblem[]>();
+    for (const p of problems) if (p.nodeId) byNode.set(p.nodeId, [...(byNode.get(p.nodeId) ?? []), p]);
+    const nodeStats = statsOn ? ((stats.data as { nodes?: CanvasDecorations['stats'] } | undefined)?.nodes ?? null) : null;
+    return { problems: byNode, currentNodeId, stats: nodeStats };
+  }, [problems, currentNodeId, statsOn, stats.data]);
+
+  const errorCount = problems.filter((p) => p.level === 'error').length;
+  const liveErrors = validation?.errors.length ?? 0;
+
+  const side = (
+    <Tabs value={tab} onChange={setTab} keepMounted={false} h="100%" style={{ display: 'flex', flexDirection: 'column' }}>
+      <Tabs.List>
+        <Tabs.Tab value="node">Node</Tabs.Tab>
+        <Tabs.Tab value="problems" rightSection={problems.length ? <Badge size="xs" color={errorCount ? 'red' : 'orange'}>{problems.length}</Badge> : null}>
+          Problems
+        </Tabs.Tab>
+        <Tabs.Tab value="test">Test</Tabs.Tab>
+      </Tabs.List>
+      <Box style={{ flex: 1, minHeight: 0 }}>
+        <Tabs.Panel value="node" h="100%">
+          <Inspector schemas={schemas} />
+        </Tabs.Panel>
+        <Tabs.Panel value="problems" h="100%">
+          <ProblemsList problems={problems} validation={validation} onShow={() => setShowProblems(true)} />
+        </Tabs.Panel>
+        <Tabs.Panel value="test" h="100%">
+          <TestPanel chatbotId={chatbot.id} flush={flush} onCurrentNode={setCurrentNodeId} />
+        </Tabs.Panel>
+      </Box>
+    </Tabs>
+  );
+
+  return (
+    <FlowStoreContext.Provider value={store}>
+      <DecorationsContext.Provider value={decorations}>
+        <Stack gap={0} h="calc(100dvh - var(--app-shell-header-height, 56px))">
+          <Group justify="space-between" px="sm" py={6} wrap="wrap" gap="xs" style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}>
+            <Group gap="xs" wrap="nowrap" style={{ minWidth: 0 }}>
+              <Title order={2} size="h4" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
+                {chatbot.name}
+              </Title>
+              <SaveBadge state={saveState} />
+              {publishedAt ? (
+                <Badge variant="light" color="green" title={`Published ${new Date(publishedAt).toLocaleString()}`}>
+                  published
+                </Badge>
+              ) : (
+                <Badge variant="light" color="gray">
+                  never published
+                </Badge>
+              )}
+            </Group>
+            <Group gap="xs">
+              <UndoRedo />
+              <Button size="xs" variant="default" onClick={() => store.getState().layout()}>
+                Auto-layout
+              </Button>
+              <Button size="xs" variant={statsOn ? 'filled' : 'default'} onClick={() => setStatsOn((v) => !v)} aria-pressed={statsOn}>
+                Stats
+              </Button>
+              <Button size="xs" variant="default" onClick={() => setTab(tab === 'test' ? null : 'test')}>
+                Test
+              </Button>
+              <Button
+                size="xs"
+                color="green"
+                loading={publishing}
+                onClick={publish}
+                title={liveErrors ? `${liveErrors} error(s) in the draft` : undefined}
+              >
+                Publish
+              </Button>
+            </Group>
+          </Group>
+          <Box style={{ flex: 1, minHeight: 0, display: 'flex' }}>
+            {!narrow && <Palette />}
+            <Box style={{ flex: 1, minWidth: 0, position: 'relative' }}>
+              <Canvas problems={problems} onSelectNode={() => setTab((t) => (t === 'test' || t === 'problems' ? t : 'node'))} narrow={!!narrow} />
+            </Box>
+            {!narrow && tab && (
+              <Box w={380} p="xs" style={{ borderLeft: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
+                <Group justify="flex-end" mb={-30} style={{ zIndex: 1 }}>
+                  <ActionIcon variant="subtle" aria-label="Close the side panel" onClick={() => setTab(null)}>
+                    ✕
+                  </ActionIcon>
+                </Group>
+                {side}
+              </Box>
+            )}
+          </Box>
+        </Stack>
+        {narrow && (
+          <Drawer opened={!!tab} onClose={() => setTab(null)} position="bottom" size="80%" title="Details">
+            {side}
+          </Drawer>
+        )}
+      </DecorationsContext.Provider>
+    </FlowStoreContext.Provider>
+  );
+}
+
+function SaveBadge({ state }: { state: SaveState }) {
+  const map = {
+    saved: ['teal', 'Draft saved'],
+    pending: ['gray', 'Unsaved changes'],
+    saving: ['blue', 'Saving…'],
+    error: ['red', 'Save failed'],
+  } as const;
+  const [color, label] = map[state];
+  return (
+    <Badge variant="dot" color={color} aria-live="polite" data-testid="save-state">
+      {label}
+    </Badge>
+  );
+}
+
+function UndoRedo() {
+  const store = useFlowStore();
+  const canUndo = useFlow((s) => s.past.length > 0);
+  const canRedo = useFlow((s) => s.future.length > 0);
+  return (
+    <Group gap={4}>
+      <Tooltip label="Undo (Ctrl+Z)">
+        <ActionIcon variant="default" aria-label="Undo" disabled={!canUndo} onClick={() => store.getState().undo()}>
+          ↶
+        </ActionIcon>
+      </Tooltip>
+      <Tooltip label="Redo (Ctrl+Shift+Z)">
+        <ActionIcon variant="default" aria-label="Redo" disabled={!canRedo} onClick={() => store.getState().redo()}>
+          ↷
+        </ActionIcon>
+      </Tooltip>
+    </Group>
+  );
+}
+
+function Palette() {
+  const store = useFlowStore();
+  const rf = useReactFlow();
+  const addAtCenter = (type: string) => {
+    const el = document.querySelector('.react-flow');
+    const rect = el?.getBoundingClientRect();
+    const pos = rect ? rf.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 }) : { x: 0, y: 0 };
+    store.getState().addNode(type, pos);
+  };
+  return (
+    <ScrollArea w={170} p="xs" style={{ borderRight: '1px solid var(--mantine-color-gray-3)' }} aria-label="Node palette">
+      <Text size="xs" c="dimmed" mb={6}>
+        Drag onto the canvas, or click to add
+      </Text>
+      <div className={classes.palette} role="list">
+        {NODE_TYPES.map((t) => (
+          <div
+            key={t}
+            role="listitem"
+            tabIndex={0}
+            className={classes.paletteItem}
+            style={{ borderLeftColor: NODE_COLORS[t] }}
+            draggable
+            data-testid={`palette-${t}`}
+            aria-label={`Add a ${NODE_LABELS[t]} node`}
+            onDragStart={(e) => {
+              e.dataTransfer.setData(DRAG_TYPE, t);
+              e.dataTransfer.effectAllowed = 'move';
+            }}
+            onClick={() => addAtCenter(t)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' || e.key === ' ') {
+                e.preventDefault();
+                addAtCenter(t);
+              }
+            }}
+          >
+            <Text size="sm">{NODE_LABELS[t]}</Text>
+          </div>
+        ))}
+      </div>
+    </ScrollArea>
+  );
+}
+
+const nodeTypesMap = Object.fromEntries(NODE_TYPES.map((t) => [t, FlowNodeView]));
+
+function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[]; onSelectNode(): void; narrow: boolean }) {
+  const store = useFlowStore();
+  const nodes = useFlow((s) => s.nodes);
+  const edges = useFlow((s) => s.edges);
+  const onNodesChange = useFlow((s) => s.onNodesChange);
+  const onEdgesChange = useFlow((s) => s.onEdgesChange);
+  const connect = useFlow((s) => s.connect);
+  const rf = useReactFlow();
+
+  const shownEdges: Edge[] = useMemo(() => {
+    const byEdge = new Map<string, CanvasProblem>();
+    for (const p of problems) if (p.edgeId) byEdge.set(p.edgeId, p);
+    return edges.map((e) => {
+      const p = byEdge.get(e.id);
+      return p
+        ? { ...e, style: { stroke: p.level === 'error' ? '#e03131' : '#f08c00', strokeWidth: 2 }, label: p.message, labelStyle: { fill: '#c92a2a', fontSize: 11 } }
+        : e;
+    });
+  }, [edges, problems]);
+
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    const type = e.dataTransfer.getData(DRAG_TYPE);
+    if (!type) return;
+    const position = rf.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+    store.getState().addNode(type, { x: position.x - 110, y: position.y - 30 });
+    onSelectNode();
+  };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target && (target.closest('input, textarea, select, [contenteditable="true"], [role="dialog"]') || target.isContentEditable)) return;
+      const mod = e.ctrlKey || e.metaKey;
+      const s = store.getState();
+      const key = e.key.toLowerCase();
+      if (mod && key === 'z' && !e.shiftKey) (e.preventDefault(), s.undo());
+      else if (mod && ((key === 'z' && e.shiftKey) || key === 'y')) (e.preventDefault(), s.redo());
+      else if (mod && key === 'c') s.copySelection();
+      else if (mod && key === 'v') (e.preventDefault(), s.paste());
+      else if (e.key === 'Delete' || e.key === 'Backspace') s.deleteSelection();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [store]);
+
+  return (
+    <>
+      <ReactFlow
+        nodes={nodes}
+        edges={shownEdges}
+        nodeTypes={nodeTypesMap}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={connect}
+        onDrop={onDrop}
+        onDragOver={(e) => {
+          e.preventDefault();
+          e.dataTransfer.dropEffect = 'move';
+        }}
+        onNodeClick={onSelectNode}
+        deleteKeyCode={null}
+        fitView
+        fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+        minZoom={0.1}
+        defaultEdgeOptions={{ type: 'smoothstep' }}
+        proOptions={{ hideAttribution: true }}
+        aria-label="Flow canvas"
+      >
+        <Background gap={16} />
+        <Controls showInteractive={false} />
+        {!narrow && <MiniMap pannable zoomable nodeColor={(n) => NODE_COLORS[n.type ?? ''] ?? '#999'} ariaLabel="Minimap" />}
+      </ReactFlow>
+      {narrow && (
+        <Box pos="absolute" top={8} left={8} style={{ zIndex: 5 }}>
+          <Menu>
+            <Menu.Target>
+              <Button size="xs">Add node</Button>
+            </Menu.Target>
+            <Menu.Dropdown>
+              {NODE_TYPES.map((t) => (
+                <Menu.Item
+                  key={t}
+                  onClick={() => {
+                    const pos = rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
+                    store.getState().addNode(t, pos);
+                  }}
+                >
+                  {NODE_LABELS[t]}
+                </Menu.Item>
+              ))}
+            </Menu.Dropdown>
+          </Menu>
+        </Box>
+      )}
+    </>
+  );
+}
+
+function Inspector({ schemas }: { schemas: NodeTypes }) {
+  const store = useFlowStore();
+  const selected = useFlow((s) => {
+    const sel = s.nodes.filter((n) => n.selected);
+    return sel.length === 1 ? sel[0] : null;
+  });
+  const nodes = useFlow((s) => s.nodes);
+  const variables = useMemo(() => graphVariables(nodes), [nodes]);
+  const nodeIds = useMemo(() => nodes.map((n) => n.id), [nodes]);
+  if (!selected)
+    return (
+      <Text c="dimmed" size="sm" p="sm">
+        Select a node on the canvas to edit it.
+      </Text>
+    );
+  const schema = schemas[selected.type ?? ''];
+  return (
+    <ScrollArea h="100%" offsetScrollbars>
+      <Stack gap="xs" p="xs" aria-label={`Settings of ${selected.id}`}>
+        <Group justify="space-between">
+          <div>
+            <Text fw={700}>{schema?.title ?? selected.type}</Text>
+            <Text size="xs" c="dimmed">
+              id: {selected.id}
+            </Text>
+          </div>
+          <Button size="xs" variant="light" color="red" onClick={() => store.getState().deleteNodes([selected.id])}>
+            Delete node
+          </Button>
+        </Group>
+        {schema?.description && (
+          <Text size="xs" c="dimmed">
+            {schema.description}
+          </Text>
+        )}
+        {schema ? (
+          <SchemaForm
+            key={selected.id}
+            schema={schema}
+            value={selected.data}
+            onChange={(data) => store.getState().updateNodeData(selected.id, data)}
+            variables={variables}
+            nodeIds={nodeIds.filter((i) => i !== selected.id)}
+            hideUnlessSet={selected.type === 'set_variable' ? ['variable', 'value'] : []}
+          />
+        ) : (
+          <Alert color="orange">Unknown node type “{selected.type}”.</Alert>
+        )}
+      </Stack>
+    </ScrollArea>
+  );
+}
+
+function ProblemsList({ problems, validation, onShow }: { problems: CanvasProblem[]; validation: Validation | null; onShow(): void }) {
+  const store = useFlowStore();
+  const rf = useReactFlow();
+  if (!problems.length) {
+    const n = (validation?.errors.length ?? 0) + (validation?.warnings.length ?? 0);
+    return (
+      <Stack p="sm" gap="xs">
+        <Text size="sm" c="dimmed">
+          {n ? `The draft has ${validation?.errors.length ?? 0} error(s) and ${validation?.warnings.length ?? 0} warning(s).` : 'No problems found in the draft.'}
+        </Text>
+        {n > 0 && (
+          <Button size="xs" variant="light" onClick={onShow}>
+            Show them on the canvas
+          </Button>
+        )}
+      </Stack>
+    );
+  }
+  return (
+    <ScrollArea h="100%">
+      <Stack gap={6} p="xs" role="list" aria-label="Problems">
+        {problems.map((p, i) => (
+          <Alert
+            key={i}
+            role="listitem"
+            color={p.level === 'error' ? 'red' : 'orange'}
+            p="xs"
+            title={
+              <Text size="xs" fw={700}>
+                {p.level === 'error' ? 'Error' : 'Warning'} · {p.code}
+                {p.nodeId ? ` · ${p.nodeId}` : ''}
+                {p.edgeId ? ` · edge ${p.edgeId}` : ''}
+              </Text>
+            }
+            style={{ cursor: p.nodeId ? 'pointer' : undefined }}
+            onClick={() => {
+              if (!p.nodeId) return;
+              store.getState().selectOnly(p.nodeId);
+              const n = store.getState().nodes.find((x) => x.id === p.nodeId);
+              if (n) void rf.setCenter(n.position.x + 110, n.position.y + 50, { zoom: 1, duration: 300 });
+            }}
+          >
+            <Text size="xs">
+              {p.message}
+              {p.field ? ` (${p.field})` : ''}
+            </Text>
+          </Alert>
+        ))}
+      </Stack>
+    </ScrollArea>
+  );
+}

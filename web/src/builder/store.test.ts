@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import { deserializeGraph, graphVariables, serializeGraph, sourceHandles } from './model';
+import { createFlowStore } from './store';
+
+function fresh() {
+  return createFlowStore({ nodes: [], edges: [] });
+}
+
+describe('flow store', () => {
+  it('adds nodes with unique ids and default data', () => {
+    const s = fresh().getState;
+    const a = s().addNode('message', { x: 0, y: 0 });
+    const b = s().addNode('message', { x: 10, y: 0 });
+    expect(a).toBe('message_1');
+    expect(b).toBe('message_2');
+    expect(s().nodes.find((n) => n.id === a)?.data.text).toBeTruthy();
+    expect(s().version).toBe(2);
+  });
+
+  it('connects handles, one edge per exit', () => {
+    const store = fresh();
+    const s = store.getState;
+    const q = s().addNode('buttons', { x: 0, y: 0 });
+    const m1 = s().addNode('message', { x: 0, y: 0 });
+    const m2 = s().addNode('message', { x: 0, y: 0 });
+    s().connect({ source: q, target: m1, sourceHandle: 'yes', targetHandle: null });
+    s().connect({ source: q, target: m2, sourceHandle: 'no', targetHandle: null });
+    expect(s().edges).toHaveLength(2);
+    // reconnecting the same exit replaces its edge
+    s().connect({ source: q, target: m2, sourceHandle: 'yes', targetHandle: null });
+    expect(s().edges).toHaveLength(2);
+    expect(s().edges.filter((e) => e.sourceHandle === 'yes')[0].target).toBe(m2);
+    // self loops are refused
+    s().connect({ source: m1, target: m1, sourceHandle: null, targetHandle: null });
+    expect(s().edges).toHaveLength(2);
+  });
+
+  it('deletes a node with its edges, and undo/redo restore them', () => {
+    const s = fresh().getState;
+    const a = s().addNode('start', { x: 0, y: 0 });
+    const b = s().addNode('message', { x: 0, y: 0 });
+    s().connect({ source: a, target: b, sourceHandle: null, targetHandle: null });
+    s().deleteNodes([b]);
+    expect(s().nodes.map((n) => n.id)).toEqual([a]);
+    expect(s().edges).toHaveLength(0);
+    s().undo();
+    expect(s().nodes).toHaveLength(2);
+    expect(s().edges).toHaveLength(1);
+    s().redo();
+    expect(s().nodes).toHaveLength(1);
+    expect(s().edges).toHaveLength(0);
+    s().undo();
+    s().undo(); // the connect
+    expect(s().edges).toHaveLength(0);
+    expect(s().nodes).toHaveLength(2);
+  });
+
+  it('coalesces quick edits of one node into one undo step', () => {
+    const s = fresh().getState;
+    const a = s().addNode('message', { x: 0, y: 0 });
+    s().updateNodeData(a, { text: 'H' });
+    s().updateNodeData(a, { text: 'He' });
+    s().updateNodeData(a, { text: 'Hey' });
+    s().undo();
+    expect(s().nodes[0].data.text).toBe('Hello {{contact.name}}!');
+  });
+
+  it('keeps edges when a button id is renamed, drops them when the button goes', () => {
+    const s = fresh().getState;
+    const q = s().addNode('buttons', { x: 0, y: 0 });
+    const m = s().addNode('message', { x: 0, y: 0 });
+    s().connect({ source: q, target: m, sourceHandle: 'yes', targetHandle: null });
+    s().updateNodeData(q, { text: 'x', buttons: [{ id: 'ok', title: 'OK' }, { id: 'no', title: 'No' }] });
+    expect(s().edges[0].sourceHandle).toBe('ok');
+    s().updateNodeData(q, { text: 'x', buttons: [{ id: 'no', title: 'No' }] });
+    expect(s().edges).toHaveLength(0);
+  });
+
+  it('copies and pastes the selection with new ids and inner edges', () => {
+    const store = fresh();
+    const s = store.getState;
+    const a = s().addNode('message', { x: 0, y: 0 });
+    const b = s().addNode('end', { x: 100, y: 0 });
+    s().connect({ source: a, target: b, sourceHandle: null, targetHandle: null });
+    store.setState({ nodes: s().nodes.map((n) => ({ ...n, selected: true })) });
+    expect(s().copySelection()).toBe(2);
+    const pasted = s().paste();
+    expect(pasted).toEqual(['message_2', 'end_2']);
+    expect(s().edges).toHaveLength(2);
+    expect(s().edges[1]).toMatchObject({ source: 'message_2', target: 'end_2' });
+    s().undo();
+    expect(s().nodes).toHaveLength(2);
+  });
+
+  it('deletes the selected edges and nodes', () => {
+    const store = fresh();
+    const s = store.getState;
+    const a = s().addNode('start', { x: 0, y: 0 });
+    const b = s().addNode('message', { x: 0, y: 0 });
+    s().connect({ source: a, target: b, sourceHandle: null, targetHandle: null });
+    store.setState({ edges: s().edges.map((e) => ({ ...e, selected: true })), nodes: s().nodes.map((n) => ({ ...n, selected: false })) });
+    s().deleteSelection();
+    expect(s().edges).toHaveLength(0);
+    expect(s().nodes).toHaveLength(2);
+  });
+
+  it('auto-layout moves nodes left to right along edges', () => {
+    const s = fresh().getState;
+    const a = s().addNode('start', { x: 500, y: 500 });
+    const b = s().addNode('message', { x: 0, y: 0 });
+    s().connect({ source: a, target: b, sourceHandle: null, targetHandle: null });
+    s().layout();
+    const [na, nb] = s().nodes;
+    expect(na.position.x).toBeLessThan(nb.position.x);
+    s().undo();
+    expect(s().nodes[0].position).toEqual({ x: 500, y: 500 });
+  });
+});
+
+describe('flow model', () => {
+  it('lists one source handle per exit', () => {
+    expect(sourceHandles('buttons', { buttons: [{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }] }).map((h) => h.id)).toEqual(['a', 'b']);
+    expect(sourceHandles('list', { sections: [{ rows: [{ id: 'r1' }] }, { rows: [{ id: 'r2' }] }] }).map((h) => h.id)).toEqual(['r1', 'r2']);
+    expect(sourceHandles('condition', {}).map((h) => h.id)).toEqual(['true', 'false']);
+    expect(sourceHandles('question', {}).map((h) => h.id)).toEqual([null, 'gave_up']);
+    expect(sourceHandles('http_request', {}).map((h) => h.id)).toEqual(['success', 'error']);
+    expect(sourceHandles('message', {}).map((h) => h.id)).toEqual([null]);
+    expect(sourceHandles('end', {})).toEqual([]);
+    expect(sourceHandles('jump', {})).toEqual([]);
+  });
+
+  it('round-trips the API format', () => {
+    const raw = {
+      nodes: [{ id: 's', type: 'start', position: { x: 1.4, y: 2 }, data: {} }],
+      edges: [{ id: 'e', source: 's', target: 't', sourceHandle: '' }],
+    };
+    const g = deserializeGraph(raw.nodes, raw.edges);
+    expect(serializeGraph(g.nodes, g.edges)).toEqual({
+      nodes: [{ id: 's', type: 'start', position: { x: 1, y: 2 }, data: {} }],
+      edges: [{ id: 'e', source: 's', target: 't', sourceHandle: null }],
+    });
+  });
+
+  it('collects the variables a graph sets', () => {
+    const { nodes } = deserializeGraph(
+      [
+        { id: 'q', type: 'question', data: { variable: 'email' } },
+        { id: 's', type: 'set_variable', data: { assignments: [{ variable: 'order.total', value: 1 }] } },
+        { id: 'h', type: 'http_request', data: { responseMapping: [{ variable: 'temp', path: 'a' }], statusVariable: 'code' } },
+        { id: 'b', type: 'buttons', data: { variable: 'choice' } },
+      ],
+      [],
+    );
+    expect(graphVariables(nodes)).toEqual(['choice', 'code', 'contact.name', 'contact.phone', 'email', 'last_input', 'order.total', 'temp']);
+  });
+});

@@ -1,0 +1,66 @@
+import { fireEvent, screen } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { renderUI } from '../test/render';
+import { MessageBubble, type Status } from './MessageBubble';
+
+const cases: [string, unknown, RegExp][] = [
+  ['text', { body: 'Hello there' }, /Hello there/],
+  ['image', { url: 'https://x.test/cat.jpg', caption: 'A cat' }, /A cat/],
+  ['video', { url: 'https://x.test/v.mp4', caption: 'Clip' }, /Clip/],
+  ['audio', { id: 'media-1', mimeType: 'audio/ogg' }, /audio/i],
+  ['document', { url: 'https://x.test/menu.pdf', filename: 'menu.pdf' }, /menu\.pdf/],
+  ['sticker', { id: 'st-1' }, /sticker/i],
+  ['interactive', { buttonId: 'order', title: 'Order a pizza' }, /Order a pizza/],
+  ['interactive', { listRowId: 'margherita', title: 'Margherita', description: 'Tomato' }, /Margherita/],
+  ['interactive', { kind: 'buttons', body: 'Pick', header: 'Menu', footer: 'Bye', buttons: [{ id: 'a', title: 'Alpha' }] }, /Alpha/],
+  ['interactive', { kind: 'list', body: 'Choose a pizza', button: 'See pizzas', sections: [{ title: 'S', rows: [{ id: 'r', title: 'Row' }] }] }, /See pizzas/],
+  ['button', { buttonId: 'yes', title: 'Yes please' }, /Yes please/],
+  ['reaction', { messageId: 'wamid.1', emoji: '👍' }, /👍/],
+  ['location', { latitude: 52.5, longitude: 13.4, name: 'Office', address: 'Main St 1' }, /Office/],
+  ['contacts', { contacts: [{ name: { formatted_name: 'Bob Smith' }, phones: [{ phone: '+4912345' }] }] }, /Bob Smith/],
+  ['template', { name: 'order_update', language: 'en_US', bodyParameters: ['42'] }, /order_update/],
+  ['unsupported', { originalType: 'poll', errors: [], raw: {} }, /Unsupported message \(poll\)/],
+];
+
+describe('MessageBubble', () => {
+  it.each(cases)('renders a %s message', (type, content, text) => {
+    renderUI(<MessageBubble type={type} content={content} direction="inbound" />);
+    expect(screen.getAllByText(text).length).toBeGreaterThan(0);
+  });
+
+  it('renders an unknown type without crashing', () => {
+    renderUI(<MessageBubble type="hologram" content={{ body: 'beam' }} direction="inbound" />);
+    expect(screen.getByText(/hologram/)).toBeInTheDocument();
+  });
+
+  it.each([
+    ['pending', 'Pending'],
+    ['sent', 'Sent'],
+    ['delivered', 'Delivered'],
+    ['read', 'Read'],
+  ])('shows the %s tick on outbound messages', (status, label) => {
+    renderUI(<MessageBubble type="text" content={{ body: 'x' }} direction="outbound" status={status as Status} />);
+    expect(screen.getByLabelText(label)).toHaveAttribute('data-status', status);
+  });
+
+  it('shows why a message failed', () => {
+    renderUI(
+      <MessageBubble type="text" content={{ body: 'x' }} direction="outbound" status="failed" error={{ code: 131047, title: 'Re-engagement message' }} />,
+    );
+    expect(screen.getByText(/Failed: Re-engagement message/)).toBeInTheDocument();
+  });
+
+  it('has no ticks on inbound messages', () => {
+    renderUI(<MessageBubble type="text" content={{ body: 'x' }} direction="inbound" status="read" />);
+    expect(screen.queryByLabelText('Read')).toBeNull();
+  });
+
+  it('makes reply buttons clickable when asked', () => {
+    const onReply = vi.fn();
+    renderUI(
+      <MessageBubble type="interactive" content={{ kind: 'buttons', body: 'Pick', buttons: [{ id: 'a', title: 'Alpha' }] }} direction="outbound" onReply={onReply} />,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Alpha' }));
+    expect(onReply).toHaveBeenCalledWith({ buttonId: 'a', title: 'Alpha' });
+  });
+});

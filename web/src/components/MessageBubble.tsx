@@ -1,0 +1,326 @@
+// One WhatsApp-style bubble per message type, with delivery ticks for outbound messages.
+import { Anchor, Badge, Box, Button, Group, Menu, Stack, Text, Tooltip } from '@mantine/core';
+import type { ReactNode } from 'react';
+import classes from './bubble.module.css';
+
+type Obj = Record<string, unknown>;
+const s = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
+
+export type Direction = 'inbound' | 'outbound';
+export type Status = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+export interface BubbleProps {
+  type: string;
+  content: unknown;
+  direction: Direction;
+  status?: Status | null;
+  error?: Obj | null;
+  timestamp?: string | null;
+  /** Makes reply buttons and list rows clickable (the test panel). */
+  onReply?(reply: { buttonId: string; title: string } | { listRowId: string; title: string }): void;
+  /** Disables reply buttons of an old message. */
+  repliesDisabled?: boolean;
+}
+
+export function MessageBubble({ type, content, direction, status, error, timestamp, onReply, repliesDisabled }: BubbleProps) {
+  const c = (content && typeof content === 'object' ? content : {}) as Obj;
+  const mine = direction === 'outbound';
+  return (
+    <Box className={`${classes.row} ${mine ? classes.out : classes.in}`} data-testid="bubble" data-type={type} data-direction={direction}>
+      <Box className={`${classes.bubble} ${mine ? classes.bubbleOut : classes.bubbleIn}`}>
+        <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} />
+        <Group gap={4} justify="flex-end" className={classes.meta}>
+          {timestamp && <Text size="10px" c="dimmed">{formatTime(timestamp)}</Text>}
+          {mine && status && <Ticks status={status} error={error} />}
+        </Group>
+      </Box>
+    </Box>
+  );
+}
+
+export function formatTime(iso: string) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return '';
+  return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+export function Ticks({ status, error }: { status: Status; error?: Obj | null }) {
+  switch (status) {
+    case 'pending':
+      return (
+        <span className={classes.tick} aria-label="Pending" title="Pending" data-status="pending">
+          🕓
+        </span>
+      );
+    case 'sent':
+      return (
+        <span className={classes.tick} aria-label="Sent" title="Sent" data-status="sent">
+          ✓
+        </span>
+      );
+    case 'delivered':
+      return (
+        <span className={classes.tick} aria-label="Delivered" title="Delivered" data-status="delivered">
+          ✓✓
+        </span>
+      );
+    case 'read':
+      return (
+        <span className={`${classes.tick} ${classes.read}`} aria-label="Read" title="Read" data-status="read">
+          ✓✓
+        </span>
+      );
+    case 'failed': {
+      const reason = error ? [s(error.title) || s(error.message), s(error.details)].filter(Boolean).join(': ') || `Error ${s(error.code)}` : 'Failed';
+      return (
+        <Tooltip label={reason} multiline w={260}>
+          <Text span size="xs" c="red" aria-label={`Failed: ${reason}`} data-status="failed">
+            ⚠ Failed{error ? `: ${s(error.title) || s(error.message) || s(error.code)}` : ''}
+          </Text>
+        </Tooltip>
+      );
+    }
+    default:
+      return null;
+  }
+}
+
+function MessageContent({
+  type,
+  c,
+  onReply,
+  repliesDisabled,
+}: {
+  type: string;
+  c: Obj;
+  onReply?: BubbleProps['onReply'];
+  repliesDisabled?: boolean;
+}): ReactNode {
+  switch (type) {
+    case 'text':
+      return <Text size="sm" className={classes.text}>{s(c.body)}</Text>;
+    case 'image':
+    case 'video':
+    case 'audio':
+    case 'document':
+    case 'sticker':
+      return <Media type={type} c={c} />;
+    case 'interactive':
+      return <Interactive c={c} onReply={onReply} repliesDisabled={repliesDisabled} />;
+    case 'button':
+      return (
+        <Stack gap={2}>
+          <Text size="sm">{s(c.title) || s(c.text)}</Text>
+          <Text size="10px" c="dimmed">
+            quick reply
+          </Text>
+        </Stack>
+      );
+    case 'reaction':
+      return (
+        <Text size="sm" aria-label={`Reaction ${s(c.emoji)}`}>
+          {s(c.emoji) || '(reaction removed)'}{' '}
+          <Text span size="10px" c="dimmed">
+            reaction
+          </Text>
+        </Text>
+      );
+    case 'location': {
+      const lat = s(c.latitude);
+      const lon = s(c.longitude);
+      return (
+        <Stack gap={2}>
+          <Text size="sm" fw={600}>
+            📍 {s(c.name) || 'Location'}
+          </Text>
+          {c.address != null && <Text size="xs">{s(c.address)}</Text>}
+          <Anchor size="xs" href={`https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`} target="_blank" rel="noreferrer">
+            {lat}, {lon}
+          </Anchor>
+        </Stack>
+      );
+    }
+    case 'contacts':
+      return (
+        <Stack gap={2}>
+          {arr(c.contacts).map((ct, i) => {
+            const name = ct.name as Obj | string | undefined;
+            const display = typeof name === 'string' ? name : s(name?.formatted_name ?? name?.formattedName ?? name?.first_name);
+            const phones = arr(ct.phones).map((p) => s(p.phone ?? p.wa_id));
+            return (
+              <Text size="sm" key={i}>
+                👤 {display || 'Contact'} {phones.length ? `· ${phones.join(', ')}` : ''}
+              </Text>
+            );
+          })}
+        </Stack>
+      );
+    case 'template': {
+      const params = Array.isArray(c.bodyParameters) ? (c.bodyParameters as unknown[]).map(s) : [];
+      return (
+        <Stack gap={2}>
+          <Badge size="xs" variant="light">
+            template
+          </Badge>
+          <Text size="sm" fw={600}>
+            {s(c.name)} <Text span size="xs" c="dimmed">({s(c.language)})</Text>
+          </Text>
+          {params.length > 0 && <Text size="xs">Parameters: {params.join(', ')}</Text>}
+        </Stack>
+      );
+    }
+    case 'unsupported':
+      return (
+        <Text size="sm" fs="italic" c="dimmed">
+          Unsupported message{c.originalType ? ` (${s(c.originalType)})` : ''}
+        </Text>
+      );
+    default:
+      return (
+        <Text size="sm" fs="italic" c="dimmed">
+          [{type}] {s(c.body) || JSON.stringify(c).slice(0, 200)}
+        </Text>
+      );
+  }
+}
+
+function Media({ type, c }: { type: string; c: Obj }) {
+  const url = s(c.url);
+  const caption = s(c.caption);
+  const icon = { image: '🖼', video: '🎬', audio: '🎵', document: '📄', sticker: '🏷' }[type] ?? '📎';
+  const label = s(c.filename) || (url ? url.split('/').pop() : '') || `${type}${c.id ? ` ${s(c.id)}` : ''}`;
+  return (
+    <Stack gap={4}>
+      {type === 'image' && url ? (
+        <img src={url} alt={caption || 'Image'} className={classes.image} loading="lazy" />
+      ) : type === 'sticker' && url ? (
+        <img src={url} alt="Sticker" className={classes.sticker} loading="lazy" />
+      ) : (
+        <Group gap={6} wrap="nowrap">
+          <Text span aria-hidden>
+            {icon}
+          </Text>
+          {url ? (
+            <Anchor size="sm" href={url} target="_blank" rel="noreferrer" className={classes.text}>
+              {label}
+            </Anchor>
+          ) : (
+            <Text size="sm" className={classes.text}>
+              {label}
+            </Text>
+          )}
+        </Group>
+      )}
+      <Text size="10px" c="dimmed" tt="uppercase">
+        {type}
+      </Text>
+      {caption && <Text size="sm" className={classes.text}>{caption}</Text>}
+    </Stack>
+  );
+}
+
+function Interactive({ c, onReply, repliesDisabled }: { c: Obj; onReply?: BubbleProps['onReply']; repliesDisabled?: boolean }) {
+  // Inbound replies
+  if (c.buttonId !== undefined)
+    return (
+      <Stack gap={2}>
+        <Text size="sm">{s(c.title)}</Text>
+        <Text size="10px" c="dimmed">
+          button reply
+        </Text>
+      </Stack>
+    );
+  if (c.listRowId !== undefined)
+    return (
+      <Stack gap={2}>
+        <Text size="sm">{s(c.title)}</Text>
+        {c.description != null && <Text size="xs" c="dimmed">{s(c.description)}</Text>}
+        <Text size="10px" c="dimmed">
+          list reply
+        </Text>
+      </Stack>
+    );
+  const header = s(c.header);
+  const footer = s(c.footer);
+  const body = (
+    <>
+      {header && (
+        <Text size="sm" fw={700}>
+          {header}
+        </Text>
+      )}
+      <Text size="sm" className={classes.text}>
+        {s(c.body)}
+      </Text>
+      {footer && (
+        <Text size="xs" c="dimmed">
+          {footer}
+        </Text>
+      )}
+    </>
+  );
+  if (c.kind === 'buttons') {
+    return (
+      <Stack gap={4}>
+        {body}
+        <Stack gap={2} className={classes.actions}>
+          {arr(c.buttons).map((b) => (
+            <Button
+              key={s(b.id)}
+              variant="subtle"
+              size="xs"
+              fullWidth
+              disabled={!onReply || repliesDisabled}
+              onClick={() => onReply?.({ buttonId: s(b.id), title: s(b.title) })}
+              className={classes.replyButton}
+            >
+              {s(b.title)}
+            </Button>
+          ))}
+        </Stack>
+      </Stack>
+    );
+  }
+  if (c.kind === 'list') {
+    return (
+      <Stack gap={4}>
+        {body}
+        <Menu position="bottom" withinPortal disabled={!onReply || repliesDisabled}>
+          <Menu.Target>
+            <Button variant="subtle" size="xs" fullWidth className={classes.replyButton} disabled={!onReply || repliesDisabled}>
+              ☰ {s(c.button) || 'Options'}
+            </Button>
+          </Menu.Target>
+          <Menu.Dropdown>
+            {arr(c.sections).map((sec, i) => (
+              <div key={i}>
+                {s(sec.title) && <Menu.Label>{s(sec.title)}</Menu.Label>}
+                {arr(sec.rows).map((r) => (
+                  <Menu.Item key={s(r.id)} onClick={() => onReply?.({ listRowId: s(r.id), title: s(r.title) })}>
+                    <Text size="sm">{s(r.title)}</Text>
+                    {r.description != null && (
+                      <Text size="xs" c="dimmed">
+                        {s(r.description)}
+                      </Text>
+                    )}
+                  </Menu.Item>
+                ))}
+              </div>
+            ))}
+          </Menu.Dropdown>
+        </Menu>
+        {!onReply && (
+          <Stack gap={0}>
+            {arr(c.sections).flatMap((sec) => arr(sec.rows)).map((r) => (
+              <Text key={s(r.id)} size="xs" c="dimmed">
+                • {s(r.title)}
+              </Text>
+            ))}
+          </Stack>
+        )}
+      </Stack>
+    );
+  }
+  return <Text size="sm">{s(c.body) || JSON.stringify(c).slice(0, 200)}</Text>;
+}

@@ -1,0 +1,618 @@
+import {
+  ActionIcon,
+  Alert,
+  Badge,
+  Box,
+  Button,
+  Center,
+  Code,
+  Group,
+  Loader,
+  Menu,
+  Modal,
+  Select,
+  Skeleton,
+  Stack,
+  TagsInput,
+  Text,
+  Textarea,
+  TextInput,
+  Title,
+  UnstyledButton,
+} from '@mantine/core';
+import { useMediaQuery } from '@mantine/hooks';
+import { notifications } from '@mantine/notifications';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { Link, useNavigate, useParams } from 'react-router-dom';
+import { api, ApiError, errorMessage, unwrap, type Conversation, type Message, type UserInfo } from '../api/client';
+import { keys } from '../api/queries';
+import bubbles from '../components/bubble.module.css';
+import { MessageBubble, type Status } from '../components/MessageBubble';
+import { relativeTime } from '../components/time';
+import { VariablesTable } from '../builder/TestPanel';
+import { addMessage, sortConversations, upsertConversation, type ConversationPages } from './cache';
+import { useConversationRoom } from './realtime';
+
+function useUsers() {
+  return useQuery({
+    queryKey: keys.users,
+    staleTime: 30_000,
+    queryFn: async () => {
+      const map = new Map<string, UserInfo>();
+      let cursor: string | undefined;
+      for (let i = 0; i < 10; i++) {
+        const page = await unwrap(api.GET('/api/users', { params: { query: { limit: 200, cursor } } }));
+        page.items.forEach((u) => map.set(u.id, u));
+        if (!page.nextCursor) break;
+        cursor = page.nextCursor;
+      }
+      return map;
+    },
+  });
+}
+
+export function InboxPage() {
+  const { conversationId } = useParams();
+  const narrow = useMediaQuery('(max-width: 48em)');
+  const showList = !narrow || !conversationId;
+  const showConversation = !narrow || !!conversationId;
+  return (
+    <Box style={{ display: 'flex', height: 'calc(100dvh - var(--app-shell-header-height, 56px))' }}>
+      {showList && (
+        <Box w={narrow ? '100%' : 340} style={{ borderRight: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
+          <ConversationList selected={conversationId} />
+        </Box>
+      )}
+      {showConversation && (
+        <Box style={{ flex: 1, minWidth: 0, display: 'flex' }}>
+          {conversationId ? (
+            <ConversationView key={conversationId} id={conversationId} narrow={!!narrow} />
+          ) : (
+            <Center style={{ flex: 1 }}>
+              <Text c="dimmed">Select a conversation</Text>
+            </Center>
+          )}
+        </Box>
+      )}
+    </Box>
+  );
+}
+
+function displayName(c: Conversation, users: Map<string, UserInfo> | undefined) {
+  const u = c.customerId ? users?.get(c.customerId) : undefined;
+  return { name: u?.name || u?.phoneNumber || u?.username || 'Unknown customer', phone: u?.phoneNumber ?? u?.bsuid ?? '' };
+}
+
+function ConversationList({ selected }: { selected?: string }) {
+  const users = useUsers();
+  const [search, setSearch] = useState('');
+  const query = useInfiniteQuery({
+    queryKey: keys.conversations,
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET('/api/conversations', { params: { query: { limit: 50, cursor: pageParam ?? undefined } } })),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const qc = useQueryClient();
+  // a new customer appears in conversation:updated before the users list knows them
+  const all = useMemo(() => sortConversations(query.data?.pages.flatMap((p) => p.items) ?? []), [query.data]);
+  useEffect(() => {
+    if (users.data && all.some((c) => c.customerId && !users.data.has(c.customerId))) void qc.invalidateQueries({ queryKey: keys.users });
+  }, [all, users.data, qc]);
+  const filtered = useMemo(() => {
+    const q = search.trim().toLowerCase();
+    if (!q) return all;
+    return all.filter((c) => {
+      const { name, phone } = displayName(c, users.data);
+      return name.toLowerCase().includes(q) || phone.replace(/\s/g, '').includes(q.replace(/\s/g, ''));
+    });
+  }, [all, search, users.data]);
+
+  const parent = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({ count: filtered.length, getScrollElement: () => parent.current, estimateSize: () => 72, overscan: 8 });
+  const items = virtualizer.getVirtualItems();
+  const lastIndex = items.at(-1)?.index ?? 0;
+  useEffect(() => {
+    if (lastIndex >= filtered.length - 5 && query.hasNextPage && !query.isFetchingNextPage) void query.fetchNextPage();
+  }, [lastIndex, filtered.length, query]);
+
+  return (
+    <>
+      <Box p="sm" style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}>
+        <Title order={1} size="h4" mb="xs">
+          Inbox
+        </Title>
+        <TextInput placeholder="Search by name or phone" aria-label="Search conversations" value={search} onChange={(e) => setSearch(e.currentTarget.value)} />
+      </Box>
+      {query.isPending && (
+        <Stack p="sm">
+          <Skeleton h={56} />
+          <Skeleton h={56} />
+        </Stack>
+      )}
+      {query.isError && (
+        <Alert color="red" m="sm" title="Could not load the conversations">
+          {errorMessage(query.error)}
+        </Alert>
+      )}
+      {query.data && filtered.length === 0 && (
+        <Text c="dimmed" size="sm" p="md" ta="center">
+          {search ? 'No conversation matches.' : 'No conversations yet. Messages from customers appear here live.'}
+        </Text>
+      )}
+      <div ref={parent} style={{ flex: 1, overflow: 'auto' }} role="list" aria-label="Conversations">
+        <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+          {items.map((v) => {
+            const c = filtered[v.index];
+            const { name, phone } = displayName(c, users.data);
+            return (
+              <UnstyledButton
+                key={c.id}
+                component={Link}
+                to={`/inbox/${c.id}`}
+                role="listitem"
+                data-testid="conversation-item"
+                aria-current={c.id === selected ? 'page' : undefined}
+                style={{
+                  position: 'absolute',
+                  top: 0,
+                  left: 0,
+                  width: '100%',
+                  height: v.size,
+                  transform: `translateY(${v.start}px)`,
+                  padding: '8px 12px',
+                  borderBottom: '1px solid var(--mantine-color-gray-2)',
+                  background: c.id === selected ? 'var(--mantine-color-teal-0)' : undefined,
+                }}
+              >
+                <Group justify="space-between" wrap="nowrap" gap="xs">
+                  <Text fw={600} size="sm" truncate>
+                    {name}
+                  </Text>
+                  <Text size="xs" c="dimmed" style={{ flexShrink: 0 }}>
+                    {relativeTime(c.lastMessageAt)}
+                  </Text>
+                </Group>
+                <Group justify="space-between" wrap="nowrap" gap="xs">
+                  <Text size="xs" c="dimmed" truncate>
+                    {c.lastMessage ?? phone}
+                  </Text>
+                  <Group gap={4} wrap="nowrap" style={{ flexShrink: 0 }}>
+                    {c.isHandedOff && (
+                      <Badge size="xs" color="pink" variant="light">
+                        human
+                      </Badge>
+                    )}
+                    <Badge size="xs" color={c.isWindowOpen ? 'green' : 'gray'} variant="light" title={c.isWindowOpen ? '24-hour window open' : '24-hour window closed'}>
+                      {c.isWindowOpen ? 'open' : 'closed'}
+                    </Badge>
+                  </Group>
+                </Group>
+              </UnstyledButton>
+            );
+          })}
+        </div>
+        {query.isFetchingNextPage && (
+          <Center p="xs">
+            <Loader size="xs" />
+          </Center>
+        )}
+      </div>
+    </>
+  );
+}
+
+function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  useConversationRoom(id);
+  const detail = useQuery({
+    queryKey: keys.conversation(id),
+    queryFn: () => unwrap(api.GET('/api/conversations/{conversation_id}', { params: { path: { conversation_id: id } } })),
+  });
+  const [showContext, setShowContext] = useState(!narrow);
+  const handoff = useMutation({
+    mutationFn: (handedOff: boolean) =>
+      unwrap(api.POST('/api/conversations/{conversation_id}/handoff', { params: { path: { conversation_id: id } }, body: { handedOff } })),
+    onSuccess: (c) => {
+      upsertConversation(qc, c);
+      void qc.invalidateQueries({ queryKey: keys.context(id) });
+      notifications.show({ message: c.isHandedOff ? 'You have taken over: the bot stays silent.' : 'Handed back to the bot.' });
+    },
+    onError: (e) => notifications.show({ color: 'red', title: 'Could not change the hand-off', message: errorMessage(e) }),
+  });
+  // keep the list entry in step when the detail loads
+  useEffect(() => {
+    if (detail.data)
+      qc.setQueryData<ConversationPages>(keys.conversations, (d) =>
+        d ? { ...d, pages: d.pages.map((p) => ({ ...p, items: p.items.map((c) => (c.id === id ? { ...c, ...detail.data, participants: undefined } : c)) })) } : d,
+      );
+  }, [detail.data, id, qc]);
+
+  if (detail.isPending)
+    return (
+      <Center style={{ flex: 1 }}>
+        <Loader aria-label="Loading the conversation" />
+      </Center>
+    );
+  if (detail.isError)
+    return (
+      <Alert color="red" m="md" title="Could not open the conversation" style={{ flex: 1, alignSelf: 'flex-start' }}>
+        {errorMessage(detail.error)}
+      </Alert>
+    );
+  const c = detail.data;
+  const customer = c.participants.find((p) => p.id === c.customerId) ?? c.participants[0];
+  return (
+    <>
+      <Box style={{ flex: 1, minWidth: 0, display: 'flex', flexDirection: 'column' }}>
+        <Group justify="space-between" px="sm" py={6} wrap="nowrap" style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}>
+          <Group gap="xs" wrap="nowrap" style={{ minWidth: 0 }}>
+            {narrow && (
+              <ActionIcon variant="subtle" aria-label="Back to the conversations" onClick={() => navigate('/inbox')}>
+                ←
+              </ActionIcon>
+            )}
+            <div style={{ minWidth: 0 }}>
+              <Text fw={700} truncate>
+                {customer?.name || customer?.phoneNumber || 'Customer'}
+              </Text>
+              <Text size="xs" c="dimmed" truncate>
+                {customer?.phoneNumber ?? customer?.bsuid ?? ''} {customer?.username ? `· @${customer.username}` : ''}
+              </Text>
+            </div>
+          </Group>
+          <Group gap="xs" wrap="nowrap">
+            <Badge color={c.isWindowOpen ? 'green' : 'gray'} variant="light" visibleFrom="xs">
+              {c.isWindowOpen ? 'window open' : 'window closed'}
+            </Badge>
+            <Button
+              size="xs"
+              color={c.isHandedOff ? 'gray' : 'pink'}
+              variant={c.isHandedOff ? 'default' : 'filled'}
+              loading={handoff.isPending}
+              onClick={() => handoff.mutate(!c.isHandedOff)}
+            >
+              {c.isHandedOff ? 'Hand back to bot' : 'Take over'}
+            </Button>
+            <Button size="xs" variant="default" onClick={() => setShowContext((v) => !v)} aria-pressed={showContext}>
+              Bot
+            </Button>
+          </Group>
+        </Group>
+        <MessageList id={id} />
+        <Composer id={id} windowOpen={c.isWindowOpen} />
+      </Box>
+      {showContext && (
+        <Box
+          w={narrow ? '100%' : 280}
+          p="sm"
+          style={{
+            borderLeft: '1px solid var(--mantine-color-gray-3)',
+            overflow: 'auto',
+            ...(narrow ? { position: 'absolute', inset: '56px 0 0 0', background: 'white', zIndex: 10 } : {}),
+          }}
+        >
+          <ContextPanel id={id} onClose={narrow ? () => setShowContext(false) : undefined} />
+        </Box>
+      )}
+    </>
+  );
+}
+
+function MessageList({ id }: { id: string }) {
+  const query = useInfiniteQuery({
+    queryKey: keys.messages(id),
+    initialPageParam: null as string | null,
+    queryFn: ({ pageParam }) =>
+      unwrap(
+        api.GET('/api/conversations/{conversation_id}/messages', {
+          params: { path: { conversation_id: id }, query: { limit: 30, before: pageParam ?? undefined } },
+        }),
+      ),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+    // on refetch (reconnect) only the newest page is needed again
+    maxPages: 20,
+  });
+  const messages = useMemo(() => {
+    const list = query.data?.pages.flatMap((p) => p.items) ?? [];
+    const seen = new Set<string>();
+    return list.filter((m) => (seen.has(m.id) ? false : (seen.add(m.id), true))).reverse();
+  }, [query.data]);
+
+  const box = useRef<HTMLDivElement>(null);
+  const anchor = useRef<{ height: number; top: number } | null>(null);
+  const atBottom = useRef(true);
+  const newest = messages.at(-1)?.id;
+  const oldest = messages[0]?.id;
+
+  // keep the view still when older messages are prepended; follow new ones when at the bottom
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    if (anchor.current) {
+      el.scrollTop = el.scrollHeight - anchor.current.height + anchor.current.top;
+      anchor.current = null;
+    } else if (atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [newest, oldest, messages.length]);
+
+  const onScroll = () => {
+    const el = box.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 60;
+    if (el.scrollTop < 80 && query.hasNextPage && !query.isFetchingNextPage) {
+      anchor.current = { height: el.scrollHeight, top: el.scrollTop };
+      void query.fetchNextPage();
+    }
+  };
+
+  return (
+    <div ref={box} onScroll={onScroll} className={bubbles.chat} style={{ flex: 1, overflow: 'auto', padding: '8px 12px' }} data-testid="messages" aria-label="Messages" role="log">
+      {query.isFetchingNextPage && (
+        <Center>
+          <Loader size="xs" />
+        </Center>
+      )}
+      {query.hasNextPage === false && messages.length > 0 && (
+        <Text size="xs" c="dimmed" ta="center" my={4}>
+          Beginning of the conversation
+        </Text>
+      )}
+      {query.isPending && (
+        <Center p="md">
+          <Loader aria-label="Loading messages" />
+        </Center>
+      )}
+      {query.isError && (
+        <Alert color="red" title="Could not load the messages">
+          {errorMessage(query.error)}
+        </Alert>
+      )}
+      {query.data && messages.length === 0 && (
+        <Text size="sm" c="dimmed" ta="center" mt="md">
+          No messages yet.
+        </Text>
+      )}
+      {messages.map((m) => (
+        <MessageBubble
+          key={m.id}
+          type={m.type}
+          content={m.content}
+          direction={(m.direction ?? 'inbound') as 'inbound' | 'outbound'}
+          status={m.status as Status}
+          error={m.error}
+          timestamp={m.timestamp}
+        />
+      ))}
+    </div>
+  );
+}
+
+function Composer({ id, windowOpen }: { id: string; windowOpen: boolean }) {
+  const qc = useQueryClient();
+  const [text, setText] = useState('');
+  const [closed, setClosed] = useState(false);
+  const [mediaOpen, setMediaOpen] = useState(false);
+  const [templateOpen, setTemplateOpen] = useState(false);
+  const send = useMutation({
+    mutationFn: (body: { type: string; content: Record<string, unknown> }) =>
+      unwrap(api.POST('/api/conversations/{conversation_id}/messages', { params: { path: { conversation_id: id } }, body })),
+    onSuccess: (m: Message) => {
+      addMessage(qc, m);
+      setClosed(false);
+    },
+    onError: (e) => {
+      if (e instanceof ApiError && e.code === 'window_closed') setClosed(true);
+      else notifications.show({ color: 'red', title: 'Not sent', message: errorMessage(e) });
+    },
+  });
+  const submit = async () => {
+    const body = text.trim();
+    if (!body) return;
+    try {
+      await send.mutateAsync({ type: 'text', content: { body } });
+      setText('');
+    } catch {
+      /* shown above */
+    }
+  };
+  const isClosed = closed || !windowOpen;
+  return (
+    <Box p="xs" style={{ borderTop: '1px solid var(--mantine-color-gray-3)' }}>
+      {isClosed && (
+        <Alert color="yellow" mb="xs" p="xs" title="The 24-hour window is closed" role="status">
+          <Text size="sm">
+            WhatsApp only lets a business send free-form messages within 24 hours of the customer's last message. Until they write again, send an
+            approved template.
+          </Text>
+          <Button size="xs" mt={6} onClick={() => setTemplateOpen(true)}>
+            Send a template
+          </Button>
+        </Alert>
+      )}
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+      >
+        <Group gap="xs" wrap="nowrap" align="flex-end">
+          <Menu position="top-start">
+            <Menu.Target>
+              <ActionIcon variant="default" size="lg" aria-label="Attach">
+                +
+              </ActionIcon>
+            </Menu.Target>
+            <Menu.Dropdown>
+              <Menu.Item onClick={() => setMediaOpen(true)}>Media by link…</Menu.Item>
+              <Menu.Item onClick={() => setTemplateOpen(true)}>Template…</Menu.Item>
+            </Menu.Dropdown>
+          </Menu>
+          <Textarea
+            style={{ flex: 1 }}
+            autosize
+            minRows={1}
+            maxRows={5}
+            placeholder="Type a message"
+            aria-label="Message"
+            value={text}
+            maxLength={4096}
+            onChange={(e) => setText(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey) {
+                e.preventDefault();
+                void submit();
+              }
+            }}
+          />
+          <Button type="submit" loading={send.isPending} disabled={!text.trim()}>
+            Send
+          </Button>
+        </Group>
+      </form>
+      <MediaModal opened={mediaOpen} onClose={() => setMediaOpen(false)} onSend={(b) => send.mutateAsync(b).then(() => setMediaOpen(false))} />
+      <TemplateModal opened={templateOpen} onClose={() => setTemplateOpen(false)} onSend={(b) => send.mutateAsync(b).then(() => setTemplateOpen(false))} />
+    </Box>
+  );
+}
+
+type SendBody = { type: string; content: Record<string, unknown> };
+
+function MediaModal({ opened, onClose, onSend }: { opened: boolean; onClose(): void; onSend(b: SendBody): Promise<unknown> }) {
+  const [type, setType] = useState<string>('image');
+  const [url, setUrl] = useState('');
+  const [caption, setCaption] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Modal opened={opened} onClose={onClose} title="Send media by link">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (!/^https?:\/\//.test(url)) return setError('A public http(s) link');
+          try {
+            await onSend({ type, content: caption && type !== 'audio' ? { url, caption } : { url } });
+            setUrl('');
+            setCaption('');
+            setError(null);
+          } catch (err) {
+            setError(errorMessage(err));
+          }
+        }}
+      >
+        <Stack>
+          <Select label="Type" data={['image', 'video', 'audio', 'document']} value={type} onChange={(v) => setType(v ?? 'image')} allowDeselect={false} />
+          <TextInput label="Link" placeholder="https://…" value={url} onChange={(e) => setUrl(e.currentTarget.value)} error={error} withAsterisk />
+          {type !== 'audio' && <TextInput label="Caption" value={caption} maxLength={1024} onChange={(e) => setCaption(e.currentTarget.value)} />}
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit">Send</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+function TemplateModal({ opened, onClose, onSend }: { opened: boolean; onClose(): void; onSend(b: SendBody): Promise<unknown> }) {
+  const [name, setName] = useState('');
+  const [language, setLanguage] = useState('en_US');
+  const [params, setParams] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Modal opened={opened} onClose={onClose} title="Send a template message">
+      <form
+        onSubmit={async (e) => {
+          e.preventDefault();
+          if (!name.trim()) return setError('The template name as approved in WhatsApp Manager');
+          try {
+            await onSend({ type: 'template', content: { name: name.trim(), language, bodyParameters: params } });
+            setError(null);
+          } catch (err) {
+            setError(errorMessage(err));
+          }
+        }}
+      >
+        <Stack>
+          <TextInput label="Template name" placeholder="order_update" value={name} onChange={(e) => setName(e.currentTarget.value)} error={error} withAsterisk />
+          <TextInput label="Language" value={language} onChange={(e) => setLanguage(e.currentTarget.value)} description="e.g. en_US, pt_BR" />
+          <TagsInput label="Body parameters" description="{{1}}, {{2}}… in order; Enter after each" value={params} onChange={setParams} />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit">Send template</Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
+  const ctx = useQuery({
+    queryKey: keys.context(id),
+    queryFn: async () => {
+      try {
+        return await unwrap(api.GET('/api/conversations/{conversation_id}/context', { params: { path: { conversation_id: id } } }));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+  });
+  return (
+    <Stack gap="xs" aria-label="Bot context">
+      <Group justify="space-between">
+        <Title order={2} size="h5">
+          Bot
+        </Title>
+        {onClose && (
+          <ActionIcon variant="subtle" aria-label="Close the bot panel" onClick={onClose}>
+            ✕
+          </ActionIcon>
+        )}
+      </Group>
+      {ctx.isPending && <Skeleton h={80} />}
+      {ctx.isError && <Alert color="red">{errorMessage(ctx.error)}</Alert>}
+      {ctx.data === null && (
+        <Text size="sm" c="dimmed">
+          No bot runs in this conversation.
+        </Text>
+      )}
+      {ctx.data && (
+        <>
+          <Group gap="xs">
+            <Badge color={ctx.data.isActive ? 'green' : 'gray'} variant="light">
+              {ctx.data.isActive ? 'running' : 'ended'}
+            </Badge>
+            {(ctx.data as { endedReason?: string }).endedReason && <Badge variant="outline">{(ctx.data as { endedReason?: string }).endedReason}</Badge>}
+          </Group>
+          <Text size="sm">
+            Current node: <Code>{ctx.data.currentNodeId}</Code>
+          </Text>
+          <Text size="xs" c="dimmed">
+            Chatbot: <Link to={`/chatbots/${ctx.data.chatbotId}`}>open the flow</Link>
+          </Text>
+          <Text size="xs" fw={700} mt="xs">
+            Variables
+          </Text>
+          <VariablesTable variables={ctx.data.variables as Record<string, unknown>} />
+          {ctx.data.nodeHistory.length > 0 && (
+            <>
+              <Text size="xs" fw={700} mt="xs">
+                Path
+              </Text>
+              <Text size="xs" c="dimmed" style={{ wordBreak: 'break-word' }}>
+                {(ctx.data.nodeHistory as string[]).slice(-15).join(' → ')}
+              </Text>
+            </>
+          )}
+        </>
+      )}
+    </Stack>
+  );
+}

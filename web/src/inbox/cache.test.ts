@@ -1,0 +1,64 @@
+import { QueryClient } from '@tanstack/react-query';
+import { describe, expect, it } from 'vitest';
+import type { Conversation, Message } from '../api/client';
+import { keys } from '../api/queries';
+import { addMessage, sortConversations, updateStatus, upsertConversation, type ConversationPages, type MessagePages } from './cache';
+
+const msg = (id: string, over: Partial<Message> = {}): Message =>
+  ({
+    id,
+    conversationId: 'c1',
+    senderId: 'u',
+    type: 'text',
+    content: { body: `m ${id}` },
+    status: 'pending',
+    timestamp: '2026-01-01T10:00:00Z',
+    whatsappMessageId: null,
+    error: null,
+    direction: 'outbound',
+    createdAt: '2026-01-01T10:00:00Z',
+    updatedAt: '2026-01-01T10:00:00Z',
+    ...over,
+  }) as Message;
+
+const conv = (id: string, at: string, over: Partial<Conversation> = {}): Conversation =>
+  ({ id, lastMessage: 'x', lastMessageAt: at, isWindowOpen: true, isHandedOff: false, createdAt: at, updatedAt: at, ...over }) as Conversation;
+
+function setup() {
+  const qc = new QueryClient();
+  qc.setQueryData<MessagePages>(keys.messages('c1'), { pages: [{ items: [msg('2'), msg('1')], nextCursor: 'x' }], pageParams: [null] });
+  qc.setQueryData<ConversationPages>(keys.conversations, { pages: [{ items: [conv('c2', '2026-01-01T09:00:00Z'), conv('c1', '2026-01-01T08:00:00Z')], nextCursor: null }], pageParams: [null] });
+  return qc;
+}
+
+describe('live updates of the cache', () => {
+  it('prepends a new message once, and moves its conversation preview', () => {
+    const qc = setup();
+    const m = msg('3', { timestamp: '2026-01-01T11:00:00Z', content: { body: 'newest' } });
+    addMessage(qc, m);
+    addMessage(qc, m);
+    const pages = qc.getQueryData<MessagePages>(keys.messages('c1'))!;
+    expect(pages.pages[0].items.map((x) => x.id)).toEqual(['3', '2', '1']);
+    const list = sortConversations(qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items);
+    expect(list[0]).toMatchObject({ id: 'c1', lastMessage: 'newest' });
+  });
+
+  it('moves statuses forward only', () => {
+    const qc = setup();
+    updateStatus(qc, { id: '1', conversationId: 'c1', status: 'read' });
+    updateStatus(qc, { id: '1', conversationId: 'c1', status: 'delivered' });
+    const items = qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items;
+    expect(items.find((x) => x.id === '1')!.status).toBe('read');
+    updateStatus(qc, { id: '2', conversationId: 'c1', status: 'failed', error: { code: 131047 } });
+    expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items[0]).toMatchObject({ status: 'failed', error: { code: 131047 } });
+  });
+
+  it('upserts conversations and sorts newest first', () => {
+    const qc = setup();
+    upsertConversation(qc, conv('c1', '2026-01-01T12:00:00Z', { isHandedOff: true }));
+    upsertConversation(qc, conv('c3', '2026-01-01T07:00:00Z'));
+    const list = sortConversations(qc.getQueryData<ConversationPages>(keys.conversations)!.pages.flatMap((p) => p.items));
+    expect(list.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+    expect(list[0].isHandedOff).toBe(true);
+  });
+});

@@ -1,0 +1,96 @@
+// Applying live events to the TanStack Query cache.
+import type { InfiniteData, QueryClient } from '@tanstack/react-query';
+import type { ContextInfo, Conversation, ConversationDetail, Message } from '../api/client';
+import { keys } from '../api/queries';
+
+export type MessagePages = InfiniteData<{ items: Message[]; nextCursor: string | null }, string | null>;
+export type ConversationPages = InfiniteData<{ items: Conversation[]; nextCursor: string | null }, string | null>;
+
+export function addMessage(qc: QueryClient, m: Message) {
+  qc.setQueryData<MessagePages>(keys.messages(m.conversationId), (data) => {
+    if (!data) return data;
+    if (data.pages.some((p) => p.items.some((x) => x.id === m.id))) {
+      return mapMessages(data, m.id, () => m);
+    }
+    const [first, ...rest] = data.pages;
+    return { ...data, pages: [{ ...first, items: [m, ...first.items] }, ...rest] };
+  });
+  touchConversation(qc, m);
+}
+
+/** A new message moves its conversation's preview (the server's conversation:updated may come later, or not). */
+function touchConversation(qc: QueryClient, m: Message) {
+  const body = (m.content as { body?: unknown } | null)?.body;
+  qc.setQueryData<ConversationPages>(keys.conversations, (data) => {
+    if (!data) return data;
+    return {
+      ...data,
+      pages: data.pages.map((p) => ({
+        ...p,
+        items: p.items.map((c) => {
+          if (c.id !== m.conversationId) return c;
+          if (c.lastMessageAt && new Date(c.lastMessageAt).getTime() > new Date(m.timestamp).getTime()) return c;
+          return { ...c, lastMessageAt: m.timestamp, lastMessage: typeof body === 'string' ? body : c.lastMessage };
+        }),
+      })),
+    };
+  });
+}
+
+export interface StatusEvent {
+  id: string;
+  conversationId: string;
+  status: Message['status'];
+  whatsappMessageId?: string | null;
+  error?: Record<string, unknown> | null;
+}
+
+const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+
+export function updateStatus(qc: QueryClient, e: StatusEvent) {
+  qc.setQueryData<MessagePages>(keys.messages(e.conversationId), (data) =>
+    data
+      ? mapMessages(data, e.id, (m) =>
+          // statuses only move forward (an event may overtake the message's own fetch)
+          (ORDER[e.status] ?? 0) >= (ORDER[m.status] ?? 0) || e.status === 'failed'
+            ? { ...m, status: e.status, whatsappMessageId: e.whatsappMessageId ?? m.whatsappMessageId, error: e.error ?? m.error }
+            : m,
+        )
+      : data,
+  );
+}
+
+function mapMessages(data: MessagePages, id: string, f: (m: Message) => Message): MessagePages {
+  return { ...data, pages: data.pages.map((p) => ({ ...p, items: p.items.map((m) => (m.id === id ? f(m) : m)) })) };
+}
+
+export function upsertConversation(qc: QueryClient, c: Conversation) {
+  qc.setQueryData<ConversationPages>(keys.conversations, (data) => {
+    if (!data) return data;
+    let found = false;
+    const pages = data.pages.map((p) => ({
+      ...p,
+      items: p.items.map((x) => {
+        if (x.id !== c.id) return x;
+        found = true;
+        return { ...x, ...c };
+      }),
+    }));
+    if (!found && pages.length) pages[0] = { ...pages[0], items: [c, ...pages[0].items] };
+    return { ...data, pages };
+  });
+  qc.setQueryData<ConversationDetail>(keys.conversation(c.id), (d) => (d ? { ...d, ...c } : d));
+}
+
+export function updateContext(qc: QueryClient, e: Partial<ContextInfo> & { conversationId: string }) {
+  const prev = qc.getQueryData<ContextInfo | null>(keys.context(e.conversationId));
+  if (prev && prev.chatbotId === e.chatbotId) qc.setQueryData(keys.context(e.conversationId), { ...prev, ...e });
+  else void qc.invalidateQueries({ queryKey: keys.context(e.conversationId) });
+}
+
+/** Newest first, by last message time. */
+export function sortConversations(list: Conversation[]): Conversation[] {
+  const t = (c: Conversation) => new Date(c.lastMessageAt ?? c.updatedAt ?? c.createdAt).getTime();
+  const seen = new Set<string>();
+  return list.filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true))).sort((a, b) => t(b) - t(a));
+}

@@ -1,0 +1,64 @@
+// The Socket.IO connection: one per signed-in tab; its events update the query cache.
+import { useQueryClient } from '@tanstack/react-query';
+import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
+import { io, type Socket } from 'socket.io-client';
+import type { Conversation, Message } from '../api/client';
+import { keys } from '../api/queries';
+import { getToken } from '../auth/token';
+import { addMessage, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
+
+interface Realtime {
+  socket: Socket | null;
+  connected: boolean;
+}
+
+const RealtimeContext = createContext<Realtime>({ socket: null, connected: false });
+
+export function RealtimeProvider({ children }: { children: ReactNode }) {
+  const qc = useQueryClient();
+  const [state, setState] = useState<Realtime>({ socket: null, connected: false });
+
+  useEffect(() => {
+    const token = getToken();
+    if (!token) return;
+    const socket = io(window.location.origin, { path: '/socket.io', auth: { token }, transports: ['websocket', 'polling'] });
+    let everConnected = false;
+    socket.on('connect', () => {
+      if (everConnected) {
+        // missed events while away: refetch lists and open conversations' newest pages
+        void qc.invalidateQueries({ queryKey: keys.conversations });
+        void qc.invalidateQueries({ queryKey: ['messages'] });
+        void qc.invalidateQueries({ queryKey: ['context'] });
+      }
+      everConnected = true;
+      setState({ socket, connected: true });
+    });
+    socket.on('disconnect', () => setState({ socket, connected: false }));
+    socket.on('message:created', (m: Message) => addMessage(qc, m));
+    socket.on('message:status', (e: StatusEvent) => updateStatus(qc, e));
+    socket.on('conversation:updated', (c: Conversation) => upsertConversation(qc, c));
+    socket.on('context:updated', (e: { conversationId: string; chatbotId: string }) => updateContext(qc, e));
+    setState({ socket, connected: false });
+    return () => {
+      socket.removeAllListeners();
+      socket.disconnect();
+    };
+  }, [qc]);
+
+  return <RealtimeContext.Provider value={state}>{children}</RealtimeContext.Provider>;
+}
+
+export const useRealtime = () => useContext(RealtimeContext);
+export const useRealtimeStatus = () => useContext(RealtimeContext).connected;
+
+/** Joins the conversation's room while mounted (and again after each reconnect). */
+export function useConversationRoom(conversationId: string | undefined) {
+  const { socket, connected } = useRealtime();
+  useEffect(() => {
+    if (!socket || !connected || !conversationId) return;
+    socket.emit('conversation:join', { conversationId });
+    return () => {
+      socket.emit('conversation:leave', { conversationId });
+    };
+  }, [socket, connected, conversationId]);
+}

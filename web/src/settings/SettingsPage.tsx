@@ -1,0 +1,276 @@
+import {
+  Alert,
+  Badge,
+  Button,
+  Code,
+  CopyButton,
+  Group,
+  Modal,
+  Paper,
+  PasswordInput,
+  Skeleton,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core';
+import { useForm } from '@mantine/form';
+import { modals } from '@mantine/modals';
+import { notifications } from '@mantine/notifications';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useState } from 'react';
+import { api, ApiError, errorMessage, unwrap, type TokenInfo } from '../api/client';
+import { keys } from '../api/queries';
+import { relativeTime } from '../components/time';
+
+export function SettingsPage() {
+  return (
+    <Stack p="md" maw={900} mx="auto" gap="lg">
+      <Title order={1} size="h2">
+        Settings
+      </Title>
+      <WhatsAppSettings />
+      <TokenSettings />
+    </Stack>
+  );
+}
+
+function Copyable({ label, value }: { label: string; value: string }) {
+  return (
+    <Group gap="xs" wrap="nowrap">
+      <TextInput label={label} value={value} readOnly style={{ flex: 1 }} onFocus={(e) => e.currentTarget.select()} />
+      <CopyButton value={value}>
+        {({ copied, copy }) => (
+          <Button mt={24} variant="default" onClick={copy} aria-label={`Copy ${label}`}>
+            {copied ? 'Copied' : 'Copy'}
+          </Button>
+        )}
+      </CopyButton>
+    </Group>
+  );
+}
+
+function WhatsAppSettings() {
+  const qc = useQueryClient();
+  const config = useQuery({
+    queryKey: keys.config,
+    queryFn: async () => {
+      try {
+        return await unwrap(api.GET('/api/whatsapp-config'));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+  });
+  const form = useForm({
+    initialValues: { phoneNumberId: '', businessAccountId: '', accessToken: '', webhookVerifyToken: '', appSecret: '', graphApiUrl: '' },
+    validate: {
+      phoneNumberId: (v) => (v.trim() ? null : 'Required'),
+      businessAccountId: (v) => (v.trim() ? null : 'Required'),
+      webhookVerifyToken: (v) => (v.trim() ? null : 'Required'),
+      graphApiUrl: (v) => (!v || /^https?:\/\/\S+$/.test(v) ? null : 'An http(s) URL'),
+    },
+  });
+  useEffect(() => {
+    if (config.data) {
+      form.setValues({
+        phoneNumberId: config.data.phoneNumberId,
+        businessAccountId: config.data.businessAccountId,
+        webhookVerifyToken: config.data.webhookVerifyToken,
+        graphApiUrl: config.data.graphApiUrl ?? '',
+        accessToken: '',
+        appSecret: '',
+      });
+      form.resetDirty();
+    }
+  }, [config.data]);
+  const save = useMutation({
+    mutationFn: (v: typeof form.values) =>
+      unwrap(
+        api.PUT('/api/whatsapp-config', {
+          body: {
+            phoneNumberId: v.phoneNumberId.trim(),
+            businessAccountId: v.businessAccountId.trim(),
+            webhookVerifyToken: v.webhookVerifyToken.trim(),
+            // secrets are write-only: empty keeps the stored one
+            accessToken: v.accessToken || null,
+            appSecret: v.appSecret || null,
+            graphApiUrl: v.graphApiUrl || null,
+          },
+        }),
+      ),
+    onSuccess: (data) => {
+      qc.setQueryData(keys.config, data);
+      notifications.show({ color: 'green', message: 'WhatsApp connection saved.' });
+    },
+    onError: (e) => notifications.show({ color: 'red', title: 'Not saved', message: errorMessage(e) }),
+  });
+  const webhookUrl = `${window.location.origin}/webhooks/whatsapp`;
+  const hasConfig = !!config.data;
+
+  return (
+    <Paper withBorder p="md">
+      <Stack>
+        <Group justify="space-between">
+          <Title order={2} size="h4">
+            WhatsApp connection
+          </Title>
+          {config.data && (
+            <Badge color={config.data.isActive ? 'green' : 'gray'} variant="light">
+              {config.data.isActive ? 'active' : 'inactive'}
+            </Badge>
+          )}
+        </Group>
+        {config.isPending && <Skeleton h={200} />}
+        {config.isError && <Alert color="red">{errorMessage(config.error)}</Alert>}
+        {config.data?.lastError && (
+          <Alert color="red" title="Last error from WhatsApp">
+            <Code block>{JSON.stringify(config.data.lastError, null, 2)}</Code>
+          </Alert>
+        )}
+        {!config.isPending && (
+          <form onSubmit={form.onSubmit((v) => save.mutate(v))}>
+            <Stack gap="sm">
+              {!hasConfig && (
+                <Text size="sm" c="dimmed">
+                  Not connected yet. Fill in the values from your Meta app (WhatsApp → API Setup).
+                </Text>
+              )}
+              <Group grow align="flex-start" wrap="wrap">
+                <TextInput label="Phone number ID" withAsterisk miw={220} {...form.getInputProps('phoneNumberId')} />
+                <TextInput label="WhatsApp Business Account ID" withAsterisk miw={220} {...form.getInputProps('businessAccountId')} />
+              </Group>
+              <PasswordInput
+                label="Access token"
+                description={hasConfig ? 'Stored and hidden. Leave empty to keep it.' : 'A system user token with whatsapp_business_messaging.'}
+                placeholder={hasConfig ? '********' : ''}
+                autoComplete="new-password"
+                {...form.getInputProps('accessToken')}
+              />
+              <PasswordInput
+                label="App secret"
+                description={hasConfig ? 'Stored and hidden. Leave empty to keep it.' : 'Checks the signature of every webhook.'}
+                placeholder={hasConfig ? '********' : ''}
+                autoComplete="new-password"
+                {...form.getInputProps('appSecret')}
+              />
+              <TextInput label="Webhook verify token" withAsterisk description="Any secret string; enter the same one in Meta's webhook settings." {...form.getInputProps('webhookVerifyToken')} />
+              <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." {...form.getInputProps('graphApiUrl')} />
+              <Group justify="flex-end">
+                <Button type="submit" loading={save.isPending}>
+                  Save connection
+                </Button>
+              </Group>
+            </Stack>
+          </form>
+        )}
+        <Title order={3} size="h5" mt="sm">
+          Configure the webhook in Meta
+        </Title>
+        <Copyable label="Callback URL" value={webhookUrl} />
+        {config.data && <Copyable label="Verify token" value={config.data.webhookVerifyToken} />}
+      </Stack>
+    </Paper>
+  );
+}
+
+function TokenSettings() {
+  const qc = useQueryClient();
+  const tokens = useQuery({ queryKey: keys.tokens, queryFn: () => unwrap(api.GET('/api/tokens')) as Promise<TokenInfo[]> });
+  const [name, setName] = useState('');
+  const [created, setCreated] = useState<string | null>(null);
+  const create = useMutation({
+    mutationFn: () => unwrap(api.POST('/api/tokens', { body: { name: name.trim() || 'web' } })),
+    onSuccess: (t) => {
+      setCreated(t.token);
+      setName('');
+      void qc.invalidateQueries({ queryKey: keys.tokens });
+    },
+    onError: (e) => notifications.show({ color: 'red', title: 'Could not create a token', message: errorMessage(e) }),
+  });
+  const revoke = (t: TokenInfo) =>
+    modals.openConfirmModal({
+      title: `Revoke “${t.name}”?`,
+      children: <Text size="sm">Everything that uses this token stops working at once. If it is the token you signed in with, you are signed out.</Text>,
+      labels: { confirm: 'Revoke', cancel: 'Cancel' },
+      confirmProps: { color: 'red' },
+      onConfirm: async () => {
+        try {
+          await unwrap(api.DELETE('/api/tokens/{token_id}', { params: { path: { token_id: t.id } } }));
+          void qc.invalidateQueries({ queryKey: keys.tokens });
+        } catch (e) {
+          notifications.show({ color: 'red', title: 'Could not revoke', message: errorMessage(e) });
+        }
+      },
+    });
+  const list = (tokens.data ?? []) as TokenInfo[];
+  return (
+    <Paper withBorder p="md">
+      <Stack>
+        <Title order={2} size="h4">
+          API tokens
+        </Title>
+        <form
+          onSubmit={(e) => {
+            e.preventDefault();
+            create.mutate();
+          }}
+        >
+          <Group align="flex-end" wrap="wrap">
+            <TextInput label="New token name" placeholder="e.g. CRM integration" value={name} maxLength={100} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} miw={200} />
+            <Button type="submit" loading={create.isPending}>
+              Create token
+            </Button>
+          </Group>
+        </form>
+        {tokens.isPending && <Skeleton h={80} />}
+        {tokens.isError && <Alert color="red">{errorMessage(tokens.error)}</Alert>}
+        {tokens.data && (
+          <Table.ScrollContainer minWidth={560}>
+            <Table aria-label="API tokens">
+              <Table.Thead>
+                <Table.Tr>
+                  <Table.Th>Name</Table.Th>
+                  <Table.Th>Prefix</Table.Th>
+                  <Table.Th>Created</Table.Th>
+                  <Table.Th>Last used</Table.Th>
+                  <Table.Th />
+                </Table.Tr>
+              </Table.Thead>
+              <Table.Tbody>
+                {list.map((t) => (
+                  <Table.Tr key={t.id} opacity={t.revokedAt ? 0.5 : 1}>
+                    <Table.Td>{t.name}</Table.Td>
+                    <Table.Td>
+                      <Code>{t.prefix}…</Code>
+                    </Table.Td>
+                    <Table.Td>{relativeTime(t.createdAt)}</Table.Td>
+                    <Table.Td>{t.lastUsedAt ? relativeTime(t.lastUsedAt) : 'never'}</Table.Td>
+                    <Table.Td>
+                      {t.revokedAt ? (
+                        <Badge color="gray">revoked</Badge>
+                      ) : (
+                        <Button size="xs" variant="light" color="red" onClick={() => revoke(t)}>
+                          Revoke
+                        </Button>
+                      )}
+                    </Table.Td>
+                  </Table.Tr>
+                ))}
+              </Table.Tbody>
+            </Table>
+          </Table.ScrollContainer>
+        )}
+      </Stack>
+      <Modal opened={!!created} onClose={() => setCreated(null)} title="Your new token">
+        <Stack>
+          <Alert color="yellow">Copy it now: it is shown only once.</Alert>
+          <Copyable label="Token" value={created ?? ''} />
+          <Button onClick={() => setCreated(null)}>Done</Button>
+        </Stack>
+      </Modal>
+    </Paper>
+  );
+}
