@@ -52,7 +52,7 @@ typecheck: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-test: lint typecheck unit
+test: lint typecheck unit web-test web-check-api web-e2e
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

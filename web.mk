@@ -5,7 +5,7 @@ WEB_STAMP := $(WEB_DIR)/.build-stamp
 WEB_SOURCES := $(shell find $(WEB_DIR)/src $(WEB_DIR)/index.html $(WEB_DIR)/vite.config.ts $(WEB_DIR)/tsconfig.json $(WEB_DIR)/postcss.config.cjs $(WEB_DIR)/package-lock.json -type f 2>/dev/null)
 WEB_NEED_NPM = @command -v npm >/dev/null 2>&1 || { echo "Node.js 20+ and npm are needed to build the web UI: apt-get install nodejs npm" >&2; exit 1; }
 
-.PHONY: web-install web-build web-test web-e2e web-check-api
+.PHONY: web-install web-build web-test web-e2e web-check-api web-browser
 
 # npm ci only when package-lock.json is newer than the installed node_modules.
 $(WEB_NODE_MODULES): $(WEB_DIR)/package-lock.json
@@ -34,10 +34,19 @@ web-test: web-install
 
 # End-to-end tests against a real server (PostgreSQL at $$WAB_E2E_DATABASE_URL or postgresql://postgres@127.0.0.1)
 # and Debian's chromium (apt-get install chromium).
-web-e2e: web-build
+web-e2e: web-build web-browser
 	$(WEB_NEED_NPM)
 	cd $(WEB_DIR) && bash e2e/run.sh
 
 web-check-api: web-install
 	$(WEB_NEED_NPM)
 	cd $(WEB_DIR) && npm run check:api
+
+# Debian's Chromium drives the end-to-end tests (Playwright's own browser download is not reachable here).
+web-browser:
+	@if [ ! -x "$${CHROMIUM:-/usr/bin/chromium}" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "Installing Debian's chromium for the end-to-end tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is needed for the end-to-end tests: apt-get install chromium (or set CHROMIUM)" >&2; exit 1; fi; \
+	fi
