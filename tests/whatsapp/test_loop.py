@@ -175,3 +175,15 @@ async def test_operator_sends_are_validated_and_respect_the_window(
     assert template.status_code == 202, template.text
     sent = await loop.wait_sent(3)
     assert sent[2]["payload"]["type"] == "template"
+
+
+async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    running = (await client.get(f"/api/conversations/{conversation}/context")).json()
+    assert running["isActive"] is True and running["currentNodeId"] == "menu" and running["endedReason"] is None
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to a human"}})
+    await loop.wait_sent(3)
+    ended = (await client.get(f"/api/conversations/{conversation}/context")).json()
+    assert ended["isActive"] is False and ended["endedReason"] == "handoff"

@@ -100,9 +100,10 @@ async def set_handoff(context: ContextDep, conversation_id: uuid.UUID, body: Han
 
 @router.get("/{conversation_id}/context", response_model=ContextOut)
 async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> ContextOut:
-    """The bot's active context in this conversation (current node, variables), 404 when no bot is running."""
+    """The bot's context here: the active one (current node, variables), else the last one that ended
+    (`isActive` false, with `endedReason`); 404 when no bot ever ran in this conversation."""
     await service.ensure_conversation_exists(session, conversation_id)
-    context = await service.active_context(session, conversation_id)
+    context = await service.latest_context(session, conversation_id)
     if context is None:
-        raise NotFound("No chatbot is running in this conversation.")
+        raise NotFound("No chatbot has run in this conversation.")
     return ContextOut.model_validate(context)

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
@@ -69,5 +69,16 @@ class ContextOut(CamelModel):
     variables: dict[str, Any]
     node_history: list[str]
     is_active: bool
+    ended_reason: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ended_reason(cls, data: Any) -> Any:
+        state = getattr(data, "engine_state", None)
+        if isinstance(state, dict) and not getattr(data, "is_active", True):
+            return {field: getattr(data, field) for field in
+                    ("id", "conversation_id", "chatbot_id", "current_node_id", "variables", "node_history",
+                     "is_active", "created_at", "updated_at")} | {"ended_reason": state.get("endedReason")}
+        return data

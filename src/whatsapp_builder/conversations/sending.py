@@ -39,8 +39,11 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
         queued = await queue_outbound(context, session, recipient, [(payload["type"], payload["content"])])
         if last_inbound is not None:
             await queue_mark_read(context, session, last_inbound[0])
+        snapshots = await conversation_snapshots(session, [conversation_id])
         await session.commit()
-    await context.publisher.publish([events.message_created(m) for m in queued])
+    await context.publisher.publish(
+        [events.message_created(m) for m in queued] + [events.conversation_updated(s) for s in snapshots]
+    )
     return queued[0]
 
 

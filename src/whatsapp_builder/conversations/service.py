@@ -133,6 +133,20 @@ async def list_messages(
     return list((await session.execute(query)).scalars())
 
 
+async def latest_context(session: AsyncSession, conversation_id: uuid.UUID) -> ConversationContext | None:
+    """The active context, else the one that ended last (to show why the bot stopped)."""
+    context = await active_context(session, conversation_id)
+    if context is not None:
+        return context
+    result = await session.execute(
+        select(ConversationContext)
+        .where(ConversationContext.conversation_id == conversation_id)
+        .order_by(ConversationContext.updated_at.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
 async def active_context(session: AsyncSession, conversation_id: uuid.UUID) -> ConversationContext | None:
     """The seed's query pattern 1, on idx_conversation_context_conversation_active."""
     result = await session.execute(

@@ -258,13 +258,14 @@ async def _finish(
         )
     if queued and answered_message_id is not None:
         await queue_mark_read(context, session, answered_message_id)
-    snapshots = await conversation_snapshots(session, [recipient.conversation_id]) if handoff else []
+    changed = handoff or bool(queued)
+    snapshots = await conversation_snapshots(session, [recipient.conversation_id]) if changed else []
     await session.commit()
     published: list[Any] = [events.message_created(m) for m in queued]
     published += [
         events.context_updated(o.context_event["conversationId"], o.context_event) for o in outcomes if o.context_event
     ]
-    published += [events.conversation_updated(s | {"isHandedOff": True}) for s in snapshots]
+    published += [events.conversation_updated(s) for s in snapshots]
     if published:
         await context.publisher.publish(published)
 

@@ -223,7 +223,8 @@ export interface paths {
         };
         /**
          * Get Context
-         * @description The bot's active context in this conversation (current node, variables), 404 when no bot is running.
+         * @description The bot's context here: the active one (current node, variables), else the last one that ended
+         *     (`isActive` false, with `endedReason`); 404 when no bot ever ran in this conversation.
          */
         get: operations["get_context_api_conversations__conversation_id__context_get"];
         put?: never;
@@ -655,6 +656,8 @@ export interface components {
             createdAt: string;
             /** Currentnodeid */
             currentNodeId: string;
+            /** Endedreason */
+            endedReason?: string | null;
             /**
              * Id
              * Format: uuid
