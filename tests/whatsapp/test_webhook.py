@@ -287,3 +287,20 @@ async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.
     by_phone = (await configured.get("/api/conversations", params={"q": "550202"})).json()["items"]
     assert [c["customerName"] for c in by_phone] == ["Juan Perez"]
     assert (await configured.get("/api/conversations", params={"q": "100%_"})).json()["items"] == []
+
+
+async def test_values_postgresql_cannot_store_are_cleaned_not_retried_forever(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    payload = text_from("16505551234", "nul \u0000 inside", "wamid.NUL", name="Na\u0000me")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["extra\u0000key"] = "x"
+    assert (await post(configured, payload)).status_code == 200
+    too_long = text_from("16505551234", "id too long", "wamid." + "x" * 300)
+    assert (await post(configured, too_long)).status_code == 200
+    long_name = text_from("16505557777", "long name", "wamid.LONGNAME", name="n" * 500)
+    assert (await post(configured, long_name)).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        bodies = [r[0] for r in conn.execute("SELECT content->>'body' FROM messages ORDER BY \"timestamp\"")]
+        names = {r[0] for r in conn.execute("SELECT name FROM users")}
+    assert "nul  inside" in bodies and "id too long" not in bodies and "long name" in bodies
+    assert "Name" in names and "n" * 100 in names

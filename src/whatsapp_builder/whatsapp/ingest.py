@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -22,6 +22,38 @@ from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, Webho
 from whatsapp_builder.whatsapp.statuses import reduce_statuses
 
 NAME_LIMIT = 100
+WAMID_LIMIT = 255
+BSUID_LIMIT = 160
+
+
+def without_nul(value: Any) -> Any:
+    """PostgreSQL text and JSONB cannot hold U+0000; WhatsApp payloads can. Drop it everywhere, keys included."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
+def _storable(message: InboundMessage) -> InboundMessage | None:
+    """The message with values that fit the columns, or None when its ids cannot be stored at all."""
+    if len(message.wa_message_id) > WAMID_LIMIT or len(message.phone_number_id) > WAMID_LIMIT:
+        return None
+    user_id = message.from_user_id if message.from_user_id and len(message.from_user_id) <= BSUID_LIMIT else None
+    return replace(
+        message,
+        wa_message_id=without_nul(message.wa_message_id),
+        phone_number_id=without_nul(message.phone_number_id),
+        from_user_id=without_nul(user_id),
+        from_phone=without_nul(message.from_phone),
+        display_phone_number=without_nul(message.display_phone_number),
+        contact_name=without_nul(message.contact_name)[:NAME_LIMIT] if message.contact_name else None,
+        contact_username=without_nul(message.contact_username)[:NAME_LIMIT] if message.contact_username else None,
+        content=without_nul(message.content),
+        raw=without_nul(message.raw),
+    )
 
 
 @dataclass
@@ -248,7 +280,11 @@ async def _store_messages(
 
 async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
     """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
-    reduced = reduce_statuses((s.wa_message_id, s.status, s.errors) for s in statuses)
+    reduced = reduce_statuses(
+        (without_nul(s.wa_message_id), s.status, without_nul(s.errors))
+        for s in statuses
+        if len(s.wa_message_id) <= WAMID_LIMIT
+    )
     if not reduced:
         return
     wamids = list(reduced)
@@ -303,7 +339,8 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
 
 async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator) -> IngestResult:
     result = IngestResult()
-    messages = [m for m in batch.messages if m.from_phone or m.from_user_id]
+    storable = (_storable(m) for m in batch.messages)
+    messages = [m for m in storable if m is not None and (m.from_phone or m.from_user_id)]
     if messages:
         business_ids: dict[str, uuid.UUID] = {}
         for m in messages:
