@@ -17,6 +17,7 @@ from whatsapp_builder.auth.router import router as tokens_router
 from whatsapp_builder.chatbots.router import flows_router
 from whatsapp_builder.chatbots.router import router as chatbots_router
 from whatsapp_builder.conversations.router import router as conversations_router
+from whatsapp_builder.conversations.router import stats_router
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import install_error_handlers
@@ -85,6 +86,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         chatbots_router,
         flows_router,
         conversations_router,
+        stats_router,
         whatsapp_config_router,
         tokens_router,
     ):

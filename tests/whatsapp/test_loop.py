@@ -187,3 +187,27 @@ async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client
     await loop.wait_sent(3)
     ended = (await client.get(f"/api/conversations/{conversation}/context")).json()
     assert ended["isActive"] is False and ended["endedReason"] == "handoff"
+
+
+async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    ok = (await client.post("/api/whatsapp-config/test")).json()
+    assert ok == {"ok": True, "displayPhoneNumber": "15550001111", "verifiedName": "Demo Pizza Place",
+                  "qualityRating": "GREEN"}
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to a human"}})
+    await loop.wait_sent(3)
+    overview = (await client.get("/api/stats/daily", params={"days": 3})).json()
+    assert len(overview["days"]) == 3
+    today = overview["days"][-1]
+    assert today["conversationsStarted"] == 1 and today["handedOff"] == 1
+    assert today["messagesIn"] == 2 and today["messagesOut"] == 3
+    assert (await client.get("/api/stats/daily", params={"days": 0})).status_code == 422
+
+    config = (await client.get("/api/whatsapp-config")).json()
+    await client.put("/api/whatsapp-config", json={
+        "phoneNumberId": config["phoneNumberId"], "businessAccountId": config["businessAccountId"],
+        "webhookVerifyToken": config["webhookVerifyToken"], "accessToken": "wrong-token",
+        "graphApiUrl": config["graphApiUrl"]})
+    bad = (await client.post("/api/whatsapp-config/test")).json()
+    assert bad["ok"] is False and bad["error"]["code"] == 190

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from whatsapp_builder.conversations import sending, service
+from whatsapp_builder.conversations import dashboard, sending, service
 from whatsapp_builder.conversations.schemas import (
     ContextOut,
     ConversationCreate,
@@ -107,3 +107,15 @@ async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> Contex
     if context is None:
         raise NotFound("No chatbot has run in this conversation.")
     return ContextOut.model_validate(context)
+
+
+stats_router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+@stats_router.get("/daily")
+async def daily_stats(
+    session: SessionDep, days: Annotated[int, Query(ge=1, le=366, description="How many days, ending today")] = 14
+) -> dict[str, Any]:
+    """Per day (UTC): conversations started, completed and handed off; messages in and out. Plus delivery
+    failures by WhatsApp error code over the period."""
+    return await dashboard.daily_overview(session, days)

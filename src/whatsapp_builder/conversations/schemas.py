@@ -78,7 +78,18 @@ class ContextOut(CamelModel):
     def _ended_reason(cls, data: Any) -> Any:
         state = getattr(data, "engine_state", None)
         if isinstance(state, dict) and not getattr(data, "is_active", True):
-            return {field: getattr(data, field) for field in
-                    ("id", "conversation_id", "chatbot_id", "current_node_id", "variables", "node_history",
-                     "is_active", "created_at", "updated_at")} | {"ended_reason": state.get("endedReason")}
+            return {
+                field: getattr(data, field)
+                for field in (
+                    "id",
+                    "conversation_id",
+                    "chatbot_id",
+                    "current_node_id",
+                    "variables",
+                    "node_history",
+                    "is_active",
+                    "created_at",
+                    "updated_at",
+                )
+            } | {"ended_reason": state.get("endedReason")}
         return data

@@ -414,6 +414,28 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
             )
         return JSONResponse({"status": response.status_code, "messageId": wamid, "body": response.text})
 
+    # Registered last: its pattern would otherwise catch /_simulator/... routes.
+    @app.get("/{version}/{phone_number_id}", response_model=None)
+    async def phone_number(version: str, phone_number_id: str, request: Request) -> Response:
+        """The phone number object (what a "test connection" reads): id, display number, verified name."""
+        st = _state(request)
+        denied = _check_token(st, request)
+        if denied is not None:
+            return denied
+        if phone_number_id != st.settings.phone_number_id:
+            return graph_error(
+                400, 100, f"Unsupported get request. Object with ID '{phone_number_id}' does not exist.", subcode=33
+            )
+        return JSONResponse(
+            {
+                "id": phone_number_id,
+                "display_phone_number": st.settings.display_phone_number,
+                "verified_name": "Demo Pizza Place",
+                "quality_rating": "GREEN",
+                "code_verification_status": "VERIFIED",
+            }
+        )
+
     return app
 
 

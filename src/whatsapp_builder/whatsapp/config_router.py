@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from whatsapp_builder.core.deps import ContextDep, SessionDep
+from whatsapp_builder.core.errors import NotFound
 from whatsapp_builder.whatsapp import config_service
 from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigOut, WhatsAppConfigPut
+from whatsapp_builder.whatsapp.graph_client import GraphApiError
 
 router = APIRouter(prefix="/whatsapp-config", tags=["whatsapp-config"])
 
@@ -19,6 +23,33 @@ async def put_config(session: SessionDep, context: ContextDep, body: WhatsAppCon
     config = await config_service.put_active(session, context.secrets, body)
     context.active_config.invalidate()
     return config_service.to_out(config)
+
+
+@router.post("/test")
+async def test_connection(context: ContextDep) -> dict[str, Any]:
+    """Ask the Graph API for the configured phone number with the stored token: `ok` with its display number
+    and verified name, or WhatsApp's error (expired token, wrong id...)."""
+    from whatsapp_builder.whatsapp.delivery import graph_client_for
+
+    context.active_config.invalidate()
+    config = await context.active_config.get()
+    if config is None:
+        raise NotFound("No WhatsApp config is set; PUT /api/whatsapp-config first.")
+    try:
+        number = await graph_client_for(context, config.graph_api_url).phone_number(
+            config.phone_number_id, config.access_token
+        )
+    except GraphApiError as exc:
+        return {
+            "ok": False,
+            "error": {"code": exc.code, "title": exc.title, "message": exc.message, "httpStatus": exc.http_status},
+        }
+    return {
+        "ok": True,
+        "displayPhoneNumber": number.get("display_phone_number"),
+        "verifiedName": number.get("verified_name"),
+        "qualityRating": number.get("quality_rating"),
+    }
 
 
 @router.delete("", status_code=status.HTTP_204_NO_CONTENT)

@@ -193,6 +193,26 @@ class GraphClient:
         # The send may have been accepted: never retry blindly (it could be delivered twice).
         raise GraphApiError(200, None, None, "bad response", "no message id in the response", None, False)
 
+    async def phone_number(self, phone_number_id: str, access_token: str) -> dict[str, Any]:
+        """The phone number's details (display number, verified name): proves the id and token work together."""
+        try:
+            response = await self._http.get(
+                f"{self._base_url}/{self._version}/{phone_number_id}",
+                params={"fields": "display_phone_number,verified_name,quality_rating"},
+                headers={"Authorization": f"Bearer {access_token}"},
+            )
+        except httpx.TimeoutException as exc:
+            raise GraphApiError(None, None, None, "timeout", str(exc) or "request timed out", None, True) from exc
+        except httpx.TransportError as exc:
+            raise GraphApiError(None, None, None, "network", str(exc) or type(exc).__name__, None, True) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise GraphApiError(response.status_code, None, None, "bad response", "not JSON", None, False) from exc
+        return body if isinstance(body, dict) else {}
+
     async def mark_as_read(
         self,
         phone_number_id: str,

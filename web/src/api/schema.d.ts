@@ -316,6 +316,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stats/daily": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Daily Stats
+         * @description Per day (UTC): conversations started, completed and handed off; messages in and out. Plus delivery
+         *     failures by WhatsApp error code over the period.
+         */
+        get: operations["daily_stats_api_stats_daily_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens": {
         parameters: {
             query?: never;
@@ -402,6 +423,27 @@ export interface paths {
         post?: never;
         /** Delete Config */
         delete: operations["delete_config_api_whatsapp_config_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/whatsapp-config/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Connection
+         * @description Ask the Graph API for the configured phone number with the stored token: `ok` with its display number
+         *     and verified name, or WhatsApp's error (expired token, wrong id...).
+         */
+        post: operations["test_connection_api_whatsapp_config_test_post"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1838,6 +1880,40 @@ export interface operations {
             };
         };
     };
+    daily_stats_api_stats_daily_get: {
+        parameters: {
+            query?: {
+                /** @description How many days, ending today */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_tokens_api_tokens_get: {
         parameters: {
             query?: never;
@@ -2149,6 +2225,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    test_connection_api_whatsapp_config_test_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
             };
         };
     };
