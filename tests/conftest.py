@@ -258,7 +258,13 @@ async def loop(app_context: AppContext, running_workers: None) -> AsyncIterator[
     simulator = await LiveServer(create_simulator_app(simulator_settings)).start()
     result = await install_demo(app_context, simulator.url)
     app_context.active_config.invalidate()
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield Loop(server, simulator, http, result.chatbot_id)
-    await simulator.stop()
-    await server.stop()
+    # Like `serve`: workers, and the in-process fast path next to them.
+    app_context.inline.enabled = True
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield Loop(server, simulator, http, result.chatbot_id)
+    finally:
+        app_context.inline.enabled = False
+        await app_context.inline.drain()
+        await simulator.stop()
+        await server.stop()

@@ -38,6 +38,9 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
     it also runs the job workers in its own event loop (what `serve` does unless told `--no-workers`).
     """
 
+    if run_workers:
+        # This process does jobs: let it do a conversation's fresh jobs at once (jobs/inline.py).
+        context.inline.enabled = True
     realtime = create_realtime(context)
     context.publisher = realtime
     install_event_hooks(context.sessions, realtime)

@@ -211,3 +211,14 @@ async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.Async
         "graphApiUrl": config["graphApiUrl"]})
     bad = (await client.post("/api/whatsapp-config/test")).json()
     assert bad["ok"] is False and bad["error"]["code"] == 190
+
+
+async def test_workers_alone_do_the_same_without_the_fast_path(loop, app_context: AppContext) -> None:  # type: ignore[no-untyped-def]
+    """`serve --no-workers` plus `worker` processes: every step goes through the queue."""
+    app_context.inline.enabled = False
+    await loop.say({"text": "hi"})
+    sent = await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "hours", "title": "Opening hours"}})
+    sent = await loop.wait_sent(4)
+    assert _bodies(sent)[2] == "We are open every day from 11:00 to 23:00."
+    assert len(await loop.sent()) == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import Conflict, Unprocessable
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.delivery import deliver_now
 from whatsapp_builder.whatsapp.outbound import OutboundValidationError, is_template, parse_outbound
 from whatsapp_builder.whatsapp.outbox import load_recipient, queue_mark_read, queue_outbound
 
@@ -38,12 +40,13 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
         ).fetchone()
         queued = await queue_outbound(context, session, recipient, [(payload["type"], payload["content"])])
         if last_inbound is not None:
-            await queue_mark_read(context, session, last_inbound[0])
+            await queue_mark_read(context, session, conversation_id, last_inbound[0])
         snapshots = await conversation_snapshots(session, [conversation_id])
         await session.commit()
     await context.publisher.publish(
         [events.message_created(m) for m in queued] + [events.conversation_updated(s) for s in snapshots]
     )
+    context.inline.submit(functools.partial(deliver_now, context, conversation_id))
     return queued[0]
 
 

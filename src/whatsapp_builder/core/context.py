@@ -17,6 +17,7 @@ from whatsapp_builder.core.crypto import SecretBox
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.db.engine import create_engine, create_session_factory
 from whatsapp_builder.flows.catalog import BotCatalog
+from whatsapp_builder.jobs.inline import InlineRunner
 from whatsapp_builder.jobs.queue import JobQueue
 from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
@@ -47,6 +48,7 @@ class AppContext:
     graph: GraphClient
     ids: Uuid7Generator = field(default_factory=Uuid7Generator)
     bots: BotCatalog = field(default_factory=BotCatalog)
+    inline: InlineRunner = field(default_factory=InlineRunner)
     publisher: Publisher = field(default_factory=NoPublisher)
 
     @classmethod
@@ -74,6 +76,7 @@ class AppContext:
         await self.jobs.open()
 
     async def close(self) -> None:
+        await self.inline.close()
         await self.jobs.close()
         await self.http.aclose()
         await self.engine.dispose()

@@ -24,6 +24,7 @@ from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettin
 from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec, raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
 from whatsapp_builder.whatsapp.outbox import Recipient, load_recipient, queue_mark_read, queue_outbound
 
 log = get_logger(__name__)
@@ -257,7 +258,7 @@ async def _finish(
             (recipient.conversation_id,),
         )
     if queued and answered_message_id is not None:
-        await queue_mark_read(context, session, answered_message_id)
+        await queue_mark_read(context, session, recipient.conversation_id, answered_message_id)
     changed = handoff or bool(queued)
     snapshots = await conversation_snapshots(session, [recipient.conversation_id]) if changed else []
     await session.commit()
@@ -275,8 +276,16 @@ async def _contact(conn: AsyncConnection[Any], customer_id: uuid.UUID) -> Contac
     return ContactInfo(name=row[0], phone=row[1]) if row else ContactInfo()
 
 
-async def process_inbound(context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
-    """Run the conversation's bot on newly stored customer messages, in the order they arrived."""
+async def process_inbound(
+    context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID], *, claim: bool = False
+) -> bool:
+    """Run the conversation's bot on newly stored customer messages, in the order they arrived.
+
+    A worker passes the messages of its job. The in-process fast path passes `claim=True` instead: it takes
+    every flow job of the conversation still waiting in the queue (deleting them in this same transaction, so
+    they are done exactly once, and left to the workers if this fails) and handles their messages.
+    Returns whether there was anything to do.
+    """
     async with context.sessions() as session:
         conn = await raw_connection(session)
         try:
@@ -286,9 +295,21 @@ async def process_inbound(context: AppContext, conversation_id: uuid.UUID, messa
                 "flow job skipped: conversation gone or not a WhatsApp conversation",
                 conversation_id=str(conversation_id),
             )
-            return
+            return False
+        if claim:
+            claimed = await (
+                await conn.execute(
+                    "DELETE FROM procrastinate_jobs WHERE lock = %s AND status = 'todo' AND task_name = %s"
+                    " RETURNING id, args",
+                    (flow_lock(conversation_id), PROCESS_INBOUND),
+                )
+            ).fetchall()
+            if not claimed:
+                return False
+            message_ids = [uuid.UUID(m) for _, args in sorted(claimed) for m in args.get("message_ids", [])]
         if recipient.is_handed_off:
-            return
+            await session.commit()
+            return True
         rows = await (
             await conn.execute(
                 'SELECT id, type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id',
@@ -310,6 +331,7 @@ async def process_inbound(context: AppContext, conversation_id: uuid.UUID, messa
                 if outcome.handoff:
                     break  # the rest of this batch is for the human now
         await _finish(context, session, recipient, outcomes, last_id)
+        return True
 
 
 async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_id: uuid.UUID) -> None:

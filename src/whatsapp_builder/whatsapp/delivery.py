@@ -16,6 +16,7 @@ from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
 from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
+from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 log = get_logger(__name__)
@@ -214,3 +215,48 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
         await context.publisher.publish(
             [events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows]
         )
+
+
+async def deliver_now(context: AppContext, conversation_id: uuid.UUID, *, limit: int = 50) -> None:
+    """Do a conversation's waiting send jobs (deliveries, read receipts) in order, in this process.
+
+    Each job is held with a row lock while it runs, as a worker holds it, and deleted when done: a worker's
+    fetch skips it meanwhile and keeps the conversation's later jobs waiting behind it. A temporary failure
+    leaves the job (and the rest) to the workers and their backoff.
+    """
+    lock = send_lock(conversation_id)
+    for _ in range(limit):
+        async with context.sessions() as session:
+            conn = await raw_connection(session)
+            head = await (
+                await conn.execute(
+                    "SELECT id, status::text, task_name, args, scheduled_at FROM procrastinate_jobs"
+                    " WHERE lock = %s AND status IN ('todo', 'doing') ORDER BY id LIMIT 1",
+                    (lock,),
+                )
+            ).fetchone()
+            if head is None or head[1] != "todo":
+                return
+            job_id, _, task_name, args, scheduled_at = head
+            if scheduled_at is not None and scheduled_at > dt.datetime.now(dt.UTC):
+                return  # a retry waiting for its backoff
+            taken = await (
+                await conn.execute(
+                    "SELECT id FROM procrastinate_jobs WHERE id = %s AND status = 'todo' FOR UPDATE SKIP LOCKED",
+                    (job_id,),
+                )
+            ).fetchone()
+            if taken is None:
+                return
+            message_id = uuid.UUID(str(args.get("message_id")))
+            if task_name == DELIVER_MESSAGE:
+                try:
+                    await deliver_message(context, message_id, 0)
+                except RetryLater:
+                    return
+            elif task_name == MARK_READ:
+                await mark_read(context, message_id)
+            else:
+                return
+            await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (job_id,))
+            await session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import uuid
 from typing import Any
 
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
@@ -44,4 +46,15 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
     ]
     if published:
         await context.publisher.publish(published)
+    for conversation_id in result.new_by_conversation:
+        context.inline.submit(functools.partial(handle_now, context, conversation_id))
     return result
+
+
+async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
+    """The fast path for one conversation: its flow step, then its replies' delivery."""
+    from whatsapp_builder.flows.runner import process_inbound
+    from whatsapp_builder.whatsapp.delivery import deliver_now
+
+    if await process_inbound(context, conversation_id, [], claim=True):
+        await deliver_now(context, conversation_id)

@@ -121,7 +121,12 @@ def message_row(row: Any) -> dict[str, Any]:
     }
 
 
-async def queue_mark_read(context: AppContext, session: AsyncSession, message_id: uuid.UUID) -> None:
-    """Tell WhatsApp the customer's messages up to `message_id` were read (blue ticks), after commit."""
+async def queue_mark_read(
+    context: AppContext, session: AsyncSession, conversation_id: uuid.UUID, message_id: uuid.UUID
+) -> None:
+    """Tell WhatsApp the customer's messages up to `message_id` were read (blue ticks), after the replies."""
     if context.settings.mark_read:
-        await context.jobs.defer(session, [JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)})])
+        await context.jobs.defer(
+            session,
+            [JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(conversation_id))],
+        )

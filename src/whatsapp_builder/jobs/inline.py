@@ -1,0 +1,51 @@
+"""The in-process fast path: a web process that runs workers does a conversation's waiting jobs right away.
+
+Jobs are still deferred in the transaction that creates their data, so nothing depends on this path: it only
+saves the queue's round trip (fetch, poll) on the common path. It takes a job the way a worker would, with a
+row lock or by deleting it inside the transaction that does its work, so a job is done once whichever side
+gets it, and a crash leaves it to the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from whatsapp_builder.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class InlineRunner:
+    def __init__(self, concurrency: int = 8) -> None:
+        self.enabled = False
+        self._concurrency = concurrency
+        self._semaphore: asyncio.Semaphore | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, work: Callable[[], Awaitable[None]]) -> None:
+        if not self.enabled:
+            return
+        task = asyncio.get_running_loop().create_task(self._run(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, work: Callable[[], Awaitable[None]]) -> None:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self._concurrency)
+        async with self._semaphore:
+            try:
+                await work()
+            except Exception:
+                # Whatever it did not finish is still a job in the queue: a worker takes it over.
+                log.exception("in-process job failed; the queue will retry it")
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        self.enabled = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
