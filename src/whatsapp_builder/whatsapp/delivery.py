@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.types.json import Jsonb
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
@@ -63,10 +67,18 @@ async def _finish(
     status: str,
     wamid: str | None = None,
     error: dict[str, Any] | None = None,
+    within: Transaction | None = None,
 ) -> None:
-    """Record the outcome of a send (only if the message is still pending) and apply early statuses."""
-    async with context.sessions() as session:
+    """Record the outcome of a send (only if the message is still pending) and apply early statuses.
+
+    With `within`, it is written in that transaction and its events published when the caller commits it.
+    """
+    async with _transaction(context, within) as (session, published):
         conn = await raw_connection(session)
+        if wamid is not None:
+            # Serialises with a status webhook for the same id (whatsapp/ingest.py): whichever commits second
+            # sees the other's row, so an early status can never be stranded in the backlog.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (wamid,))
         row = await (
             await conn.execute(
                 'UPDATE messages SET status = %s::message_status, "whatsappMessageId" = coalesce(%s, "whatsappMessageId"),'
@@ -92,12 +104,36 @@ async def _finish(
                     )
                 ).fetchone()
                 row = moved or row
+        if row is not None:
+            published.append(events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3]))
+
+
+@dataclass
+class Transaction:
+    """A caller's open transaction, and the events to publish once it commits."""
+
+    session: AsyncSession
+    published: list[Any] = field(default_factory=list)
+
+
+@asynccontextmanager
+async def _transaction(
+    context: AppContext, within: Transaction | None
+) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
+    if within is not None:
+        yield within.session, within.published
+        return
+    published: list[Any] = []
+    async with context.sessions() as session:
+        yield session, published
         await session.commit()
-    if row is not None:
-        await context.publisher.publish([events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3])])
+    if published:
+        await context.publisher.publish(published)
 
 
-async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: int) -> None:
+async def deliver_message(
+    context: AppContext, message_id: uuid.UUID, attempt: int, within: Transaction | None = None
+) -> None:
     """Send one pending message. Raises RetryLater for temporary failures while attempts remain."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
@@ -118,10 +154,11 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
             message_id,
             status="failed",
             error={"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"},
+            within=within,
         )
         return
     if message_type != "template" and not is_window_open(last_customer_at):
-        await _finish(context, message_id, status="failed", error=WINDOW_CLOSED_ERROR)
+        await _finish(context, message_id, status="failed", error=WINDOW_CLOSED_ERROR, within=within)
         return
     config = await context.active_config.get()
     if config is None:
@@ -130,6 +167,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
             message_id,
             status="failed",
             error={"code": "not_configured", "title": "No active WhatsApp config", "source": "local"},
+            within=within,
         )
         return
     try:
@@ -140,6 +178,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
             message_id,
             status="failed",
             error={"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"},
+            within=within,
         )
         return
     payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
@@ -163,9 +202,9 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
             )
             raise RetryLater(delay, error) from exc
         log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
-        await _finish(context, message_id, status="failed", error=error)
+        await _finish(context, message_id, status="failed", error=error, within=within)
         return
-    await _finish(context, message_id, status="sent", wamid=wamid)
+    await _finish(context, message_id, status="sent", wamid=wamid, within=within)
 
 
 async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
@@ -178,7 +217,7 @@ async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
         await session.commit()
 
 
-async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
+async def mark_read(context: AppContext, message_id: uuid.UUID, within: Transaction | None = None) -> None:
     """Mark a customer's message (and those before it) read on WhatsApp and in the inbox."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
@@ -200,7 +239,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
             )
         except GraphApiError as exc:
             log.info("mark as read failed", message_id=str(message_id), code=exc.code)
-    async with context.sessions() as session:
+    async with _transaction(context, within) as (session, published):
         conn = await raw_connection(session)
         rows = await (
             await conn.execute(
@@ -210,11 +249,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
                 (conversation_id, stamp),
             )
         ).fetchall()
-        await session.commit()
-    if rows:
-        await context.publisher.publish(
-            [events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows]
-        )
+        published.extend(events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows)
 
 
 async def deliver_now(context: AppContext, conversation_id: uuid.UUID, *, limit: int = 50) -> None:
@@ -249,14 +284,18 @@ async def deliver_now(context: AppContext, conversation_id: uuid.UUID, *, limit:
             if taken is None:
                 return
             message_id = uuid.UUID(str(args.get("message_id")))
+            # The outcome and the job's removal commit together: one transaction per send.
+            within = Transaction(session)
             if task_name == DELIVER_MESSAGE:
                 try:
-                    await deliver_message(context, message_id, 0)
+                    await deliver_message(context, message_id, 0, within)
                 except RetryLater:
                     return
             elif task_name == MARK_READ:
-                await mark_read(context, message_id)
+                await mark_read(context, message_id, within)
             else:
                 return
             await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (job_id,))
             await session.commit()
+        if within.published:
+            await context.publisher.publish(within.published)

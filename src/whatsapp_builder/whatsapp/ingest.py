@@ -287,7 +287,11 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
     )
     if not reduced:
         return
-    wamids = list(reduced)
+    wamids = sorted(reduced)
+    # One lock per WhatsApp id, taken in order, shared with the sender that stores the id (delivery._finish).
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w", (wamids,)
+    )
     updated = await (
         await conn.execute(
             "UPDATE messages m SET status = s.status::message_status,"
