@@ -1,0 +1,1 @@
+"""WhatsApp Builder benchmarks: `bench/run.sh [--quick] [--profile]` (see bench/README.md)."""
