@@ -111,12 +111,44 @@ async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) ->
     return uuid.UUID(str(row[0]))
 
 
+async def _known_customers(
+    conn: AsyncConnection[Any], customers: list[_Customer]
+) -> dict[tuple[str, str], uuid.UUID] | None:
+    """Returning customers whose stored profile is already up to date: one read, no writes. None otherwise."""
+    phones = [c.phone for c in customers if c.phone]
+    bsuids = [c.bsuid for c in customers if not c.phone and c.bsuid]
+    rows = await (
+        await conn.execute(
+            'SELECT id, "phoneNumber", bsuid, name, username FROM users WHERE "phoneNumber" = ANY(%s) OR bsuid = ANY(%s)',
+            (phones, bsuids),
+        )
+    ).fetchall()
+    by_phone = {str(r[1]): r for r in rows if r[1] is not None}
+    by_bsuid = {str(r[2]): r for r in rows if r[2] is not None}
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    for customer in customers:
+        row = by_phone.get(customer.phone) if customer.phone else by_bsuid.get(customer.bsuid or "")
+        if row is None:
+            return None
+        _, _, bsuid, name, username = row
+        name_ok = customer.name is None or customer.name[:NAME_LIMIT] == name
+        username_ok = customer.username is None or customer.username == username
+        bsuid_ok = customer.bsuid is None or customer.bsuid == bsuid
+        if not (name_ok and username_ok and bsuid_ok):
+            return None
+        ids[customer.key] = uuid.UUID(str(row[0]))
+    return ids
+
+
 async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage]) -> dict[tuple[str, str], uuid.UUID]:
     customers: dict[tuple[str, str], _Customer] = {}
     for m in messages:
         customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
         if customer.phone or customer.bsuid:
             customers[customer.key] = customer  # later messages carry the newest profile
+    known = await _known_customers(conn, list(customers.values()))
+    if known is not None:
+        return known
     by_phone = [c for c in customers.values() if c.phone]
     by_bsuid = [c for c in customers.values() if not c.phone]
     ids: dict[tuple[str, str], uuid.UUID] = {}
