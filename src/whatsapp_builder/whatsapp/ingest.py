@@ -349,6 +349,8 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
                 "error": error,
             }
         )
+    if len(updated) == len(wamids):
+        return
     known = {
         str(r[0])
         for r in await (
