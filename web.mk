@@ -5,7 +5,7 @@ WEB_STAMP := $(WEB_DIR)/.build-stamp
 WEB_SOURCES := $(shell find $(WEB_DIR)/src $(WEB_DIR)/index.html $(WEB_DIR)/vite.config.ts $(WEB_DIR)/tsconfig.json $(WEB_DIR)/postcss.config.cjs $(WEB_DIR)/package-lock.json -type f 2>/dev/null)
 WEB_NEED_NPM = @command -v npm >/dev/null 2>&1 || { echo "Node.js 20+ and npm are needed to build the web UI: apt-get install nodejs npm" >&2; exit 1; }
 
-.PHONY: web-install web-build web-test web-e2e web-check-api web-browser
+.PHONY: web-install web-build web-test web-e2e web-check-api web-browser web-perf
 
 # npm ci only when package-lock.json is newer than the installed node_modules.
 $(WEB_NODE_MODULES): $(WEB_DIR)/package-lock.json
@@ -37,6 +37,12 @@ web-test: web-install
 web-e2e: web-build web-browser
 	$(WEB_NEED_NPM)
 	cd $(WEB_DIR) && bash e2e/run.sh
+
+# Performance figures (first load, bundle size, 200-node canvas, 10,000-conversation inbox) against a server
+# started like the e2e tests; writes web/perf/latest.md. Not part of `make test`.
+web-perf: web-build web-browser
+	$(WEB_NEED_NPM)
+	cd $(WEB_DIR) && node perf/run.mjs
 
 web-check-api: web-install
 	$(WEB_NEED_NPM)

@@ -150,6 +150,8 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
 
   await page.getByRole('button', { name: 'Take over' }).click();
   await expect(page.getByRole('button', { name: 'Hand back to bot' })).toBeVisible();
+  // the bot's context has ended: the panel keeps showing it, with the reason
+  await expect(page.getByTestId('context-ended')).toContainText('handoff');
   const text = `Hello Bob, a human here ${Date.now()}`;
   await page.getByLabel('Message', { exact: true }).fill(text);
   await page.getByRole('button', { name: 'Send', exact: true }).click();
@@ -184,6 +186,91 @@ test('settings show the webhook and create a token once', async ({ page }) => {
   await page.getByRole('button', { name: 'Done' }).click();
   await expect(page.getByRole('table', { name: 'API tokens' })).toContainText('e2e token');
   await shot(page, 'settings');
+  expect(errors).toEqual([]);
+});
+
+test('the inbox searches customers on the server and counts unread messages', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/inbox');
+  const tag = Math.random().toString(36).slice(2, 8);
+  const phone = `+1666${Math.floor(1000000 + Math.random() * 8999999)}`;
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: `Carla ${tag}`, text: 'hello' } })).ok()).toBeTruthy();
+  const item = page.getByTestId('conversation-item').filter({ hasText: `Carla ${tag}` });
+  await expect(item).toBeVisible();
+  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
+  const headers = { authorization: `Bearer ${token}` };
+  const unread = async () =>
+    ((await (await request.get('/api/conversations', { params: { q: tag }, headers })).json()) as { items: { unreadCount: number }[] }).items[0].unreadCount;
+  // the bot has answered (welcome, then the menu) and marked the message read
+  await expect
+    .poll(async () => {
+      const sent = (await (await request.get(`${SIM}/_simulator/messages`, { params: { to: phone } })).json()) as { items: unknown[] };
+      return sent.items.length >= 2 && (await unread()) === 0;
+    })
+    .toBe(true);
+  await expect(item.getByTestId('unread-count')).toHaveCount(0);
+  // once an operator has taken over, nobody answers: the customer's next messages stay unread
+  const found = (await (await request.get('/api/conversations', { params: { q: tag }, headers })).json()) as { items: { id: string }[] };
+  expect(found.items).toHaveLength(1);
+  expect((await request.post(`/api/conversations/${found.items[0].id}/handoff`, { data: { handedOff: true }, headers })).ok()).toBeTruthy();
+  for (const text of ['are you there?', 'hello??'])
+    expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: `Carla ${tag}`, text } })).ok()).toBeTruthy();
+  await expect.poll(unread).toBe(2);
+  await expect(item.getByTestId('unread-count')).toHaveText('2');
+  await expect(item).toContainText('human');
+  await page.getByLabel('Search conversations').fill(tag);
+  const list = page.getByRole('list', { name: 'Conversations' });
+  await expect(list.getByTestId('conversation-item')).toHaveCount(1);
+  await expect(list).toContainText(`Carla ${tag}`);
+  await page.getByLabel('Search conversations').fill(phone.slice(-7));
+  await expect(list.getByTestId('conversation-item')).toHaveCount(1);
+  await page.getByLabel('Search conversations').fill(`nobody-${tag}`);
+  await expect(page.getByText('No conversation matches.')).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
+test('the dashboard shows the figures after a conversation with the demo bot', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const phone = `+1777${Math.floor(1000000 + Math.random() * 8999999)}`;
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Dana Dashboard', text: 'hi' } })).ok()).toBeTruthy();
+  // wait for the bot's answer to reach the customer
+  await expect
+    .poll(async () => {
+      const res = await request.get(`${SIM}/_simulator/messages`, { params: { to: phone } });
+      return ((await res.json()) as { items: unknown[] }).items.length > 0;
+    })
+    .toBe(true);
+  await page.getByRole('navigation', { name: 'Main' }).first().getByRole('link', { name: 'Dashboard' }).click();
+  await expect(page).toHaveURL(/\/dashboard$/);
+  await expect(page.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+  const figure = async (id: string) => Number((await page.getByTestId(id).textContent())?.replace(/\D/g, ''));
+  await expect.poll(() => figure('total-started')).toBeGreaterThanOrEqual(1);
+  expect(await figure('total-in')).toBeGreaterThanOrEqual(1);
+  expect(await figure('total-out')).toBeGreaterThanOrEqual(1);
+  await expect(page.getByRole('img', { name: /Conversations per day: Started [1-9]/ })).toBeVisible();
+  await expect(page.getByTestId('chart-messages').locator('.recharts-line').first()).toBeVisible();
+  await page.getByTestId('days-selector').getByText('7 days', { exact: true }).click();
+  await expect(page.getByRole('radio', { name: '7 days' })).toBeChecked();
+  await expect.poll(() => figure('total-started')).toBeGreaterThanOrEqual(1);
+  await page.waitForTimeout(400); // the lines' entry animation
+  await shot(page, 'dashboard');
+  expect(errors).toEqual([]);
+});
+
+test('settings: test the WhatsApp connection against the simulator', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/settings');
+  await expect(page.getByRole('textbox', { name: 'Callback URL' })).toBeVisible();
+  await page.getByRole('button', { name: 'Test connection' }).click();
+  const result = page.getByTestId('connection-test');
+  await expect(result).toContainText('Connected to WhatsApp');
+  await expect(result).toContainText('Verified name');
+  await expect(result).toContainText('Phone number');
+  await result.scrollIntoViewIfNeeded();
+  await shot(page, 'settings-test-connection');
   expect(errors).toEqual([]);
 });
 

@@ -15,6 +15,7 @@ import { theme } from './theme';
 
 const BuilderPage = lazy(() => import('./builder/BuilderPage').then((m) => ({ default: m.BuilderPage })));
 const InboxPage = lazy(() => import('./inbox/InboxPage').then((m) => ({ default: m.InboxPage })));
+const DashboardPage = lazy(() => import('./dashboard/DashboardPage').then((m) => ({ default: m.DashboardPage })));
 const SettingsPage = lazy(() => import('./settings/SettingsPage').then((m) => ({ default: m.SettingsPage })));
 
 export function makeQueryClient() {
@@ -74,6 +75,14 @@ export function App() {
                   element={
                     <Suspense fallback={<PageLoader />}>
                       <InboxPage />
+                    </Suspense>
+                  }
+                />
+                <Route
+                  path="/dashboard"
+                  element={
+                    <Suspense fallback={<PageLoader />}>
+                      <DashboardPage />
                     </Suspense>
                   }
                 />

@@ -7,14 +7,16 @@ export const keys = {
   chatbots: ['chatbots'] as const,
   chatbot: (id: string) => ['chatbot', id] as const,
   nodeTypes: ['node-types'] as const,
+  /** Prefix of every conversation list (one per search). */
   conversations: ['conversations'] as const,
+  conversationList: (q: string) => ['conversations', q] as const,
   conversation: (id: string) => ['conversation', id] as const,
   messages: (id: string) => ['messages', id] as const,
   context: (id: string) => ['context', id] as const,
-  users: ['users'] as const,
   tokens: ['tokens'] as const,
   config: ['whatsapp-config'] as const,
   stats: (id: string) => ['stats', id] as const,
+  daily: (days: number) => ['stats-daily', days] as const,
 };
 
 export function useChatbots() {

@@ -17,6 +17,19 @@ describe('flow store', () => {
     expect(s().version).toBe(2);
   });
 
+  it('counts a drag as one change when it ends, and undoes it in one step', () => {
+    const s = fresh().getState;
+    const a = s().addNode('message', { x: 0, y: 0 });
+    const v = s().version;
+    for (let i = 1; i <= 5; i++) s().onNodesChange([{ type: 'position', id: a, position: { x: i * 10, y: 0 }, dragging: true }]);
+    expect(s().version).toBe(v);
+    expect(s().nodes[0].position).toEqual({ x: 50, y: 0 });
+    s().onNodesChange([{ type: 'position', id: a, position: { x: 60, y: 0 }, dragging: false }]);
+    expect(s().version).toBe(v + 1);
+    s().undo();
+    expect(s().nodes[0].position).toEqual({ x: 0, y: 0 });
+  });
+
   it('connects handles, one edge per exit', () => {
     const store = fresh();
     const s = store.getState;

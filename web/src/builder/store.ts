@@ -95,7 +95,9 @@ export function createFlowStore(initial?: { nodes: FlowNode[]; edges: FlowEdge[]
         }
         if (dragStart) record();
         const nodes = applyNodeChanges(changes, get().nodes);
-        if (meaningful.some((c) => c.type !== 'remove')) changed({ nodes });
+        // while a node is dragged only the positions move: the change counts (autosave) when the drag ends,
+        // so the editor around the canvas doesn't re-render on every mouse move
+        if (meaningful.some((c) => c.type !== 'remove' && !(c.type === 'position' && c.dragging))) changed({ nodes });
         else set({ nodes });
       },
 

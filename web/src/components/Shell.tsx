@@ -6,6 +6,7 @@ import { clearToken } from '../auth/token';
 import { useRealtimeStatus } from '../inbox/realtime';
 
 const LINKS = [
+  { to: '/dashboard', label: 'Dashboard' },
   { to: '/chatbots', label: 'Chatbots' },
   { to: '/inbox', label: 'Inbox' },
   { to: '/settings', label: 'Settings' },

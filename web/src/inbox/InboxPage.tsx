@@ -26,7 +26,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
-import { api, ApiError, errorMessage, unwrap, type Conversation, type Message, type UserInfo } from '../api/client';
+import { api, ApiError, errorMessage, unwrap, type Conversation, type Message } from '../api/client';
 import { keys } from '../api/queries';
 import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
@@ -34,24 +34,6 @@ import { relativeTime } from '../components/time';
 import { VariablesTable } from '../builder/TestPanel';
 import { addMessage, sortConversations, upsertConversation, type ConversationPages } from './cache';
 import { useConversationRoom } from './realtime';
-
-function useUsers() {
-  return useQuery({
-    queryKey: keys.users,
-    staleTime: 30_000,
-    queryFn: async () => {
-      const map = new Map<string, UserInfo>();
-      let cursor: string | undefined;
-      for (let i = 0; i < 10; i++) {
-        const page = await unwrap(api.GET('/api/users', { params: { query: { limit: 200, cursor } } }));
-        page.items.forEach((u) => map.set(u.id, u));
-        if (!page.nextCursor) break;
-        cursor = page.nextCursor;
-      }
-      return map;
-    },
-  });
-}
 
 export function InboxPage() {
   const { conversationId } = useParams();
@@ -80,43 +62,41 @@ export function InboxPage() {
   );
 }
 
-function displayName(c: Conversation, users: Map<string, UserInfo> | undefined) {
-  const u = c.customerId ? users?.get(c.customerId) : undefined;
-  return { name: u?.name || u?.phoneNumber || u?.username || 'Unknown customer', phone: u?.phoneNumber ?? u?.bsuid ?? '' };
+export function displayName(c: Pick<Conversation, 'customerName' | 'customerPhone'>) {
+  return { name: c.customerName || c.customerPhone || 'Unknown customer', phone: c.customerPhone ?? '' };
+}
+
+/** The value after `ms` without changes. */
+function useDebounced<T>(value: T, ms: number): T {
+  const [v, setV] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setV(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return v;
 }
 
 function ConversationList({ selected }: { selected?: string }) {
-  const users = useUsers();
   const [search, setSearch] = useState('');
+  const q = useDebounced(search.trim(), 300);
   const query = useInfiniteQuery({
-    queryKey: keys.conversations,
+    queryKey: keys.conversationList(q),
     initialPageParam: null as string | null,
-    queryFn: ({ pageParam }) =>
-      unwrap(api.GET('/api/conversations', { params: { query: { limit: 50, cursor: pageParam ?? undefined } } })),
+    queryFn: ({ pageParam, signal }) =>
+      unwrap(api.GET('/api/conversations', { params: { query: { limit: 50, cursor: pageParam ?? undefined, q: q || undefined } }, signal })),
     getNextPageParam: (last) => last.nextCursor ?? undefined,
+    placeholderData: (prev) => prev,
   });
-  const qc = useQueryClient();
-  // a new customer appears in conversation:updated before the users list knows them
   const all = useMemo(() => sortConversations(query.data?.pages.flatMap((p) => p.items) ?? []), [query.data]);
-  useEffect(() => {
-    if (users.data && all.some((c) => c.customerId && !users.data.has(c.customerId))) void qc.invalidateQueries({ queryKey: keys.users });
-  }, [all, users.data, qc]);
-  const filtered = useMemo(() => {
-    const q = search.trim().toLowerCase();
-    if (!q) return all;
-    return all.filter((c) => {
-      const { name, phone } = displayName(c, users.data);
-      return name.toLowerCase().includes(q) || phone.replace(/\s/g, '').includes(q.replace(/\s/g, ''));
-    });
-  }, [all, search, users.data]);
+  const searching = search.trim() !== q || (query.isFetching && query.isPlaceholderData);
 
   const parent = useRef<HTMLDivElement>(null);
-  const virtualizer = useVirtualizer({ count: filtered.length, getScrollElement: () => parent.current, estimateSize: () => 72, overscan: 8 });
+  const virtualizer = useVirtualizer({ count: all.length, getScrollElement: () => parent.current, estimateSize: () => 72, overscan: 8 });
   const items = virtualizer.getVirtualItems();
   const lastIndex = items.at(-1)?.index ?? 0;
   useEffect(() => {
-    if (lastIndex >= filtered.length - 5 && query.hasNextPage && !query.isFetchingNextPage) void query.fetchNextPage();
-  }, [lastIndex, filtered.length, query]);
+    if (lastIndex >= all.length - 5 && query.hasNextPage && !query.isFetchingNextPage && !query.isPlaceholderData) void query.fetchNextPage();
+  }, [lastIndex, all.length, query]);
 
   return (
     <>
@@ -124,7 +104,14 @@ function ConversationList({ selected }: { selected?: string }) {
         <Title order={1} size="h4" mb="xs">
           Inbox
         </Title>
-        <TextInput placeholder="Search by name or phone" aria-label="Search conversations" value={search} onChange={(e) => setSearch(e.currentTarget.value)} />
+        <TextInput
+          placeholder="Search by name or phone"
+          aria-label="Search conversations"
+          type="search"
+          value={search}
+          onChange={(e) => setSearch(e.currentTarget.value)}
+          rightSection={searching ? <Loader size="xs" aria-label="Searching" /> : null}
+        />
       </Box>
       {query.isPending && (
         <Stack p="sm">
@@ -137,16 +124,17 @@ function ConversationList({ selected }: { selected?: string }) {
           {errorMessage(query.error)}
         </Alert>
       )}
-      {query.data && filtered.length === 0 && (
+      {query.data && all.length === 0 && !searching && (
         <Text c="dimmed" size="sm" p="md" ta="center">
-          {search ? 'No conversation matches.' : 'No conversations yet. Messages from customers appear here live.'}
+          {q ? 'No conversation matches.' : 'No conversations yet. Messages from customers appear here live.'}
         </Text>
       )}
-      <div ref={parent} style={{ flex: 1, overflow: 'auto' }} role="list" aria-label="Conversations">
+      <div ref={parent} style={{ flex: 1, overflow: 'auto' }} role="list" aria-label="Conversations" aria-busy={searching || undefined} data-testid="conversation-list">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
           {items.map((v) => {
-            const c = filtered[v.index];
-            const { name, phone } = displayName(c, users.data);
+            const c = all[v.index];
+            const { name, phone } = displayName(c);
+            const unread = c.unreadCount ?? 0;
             return (
               <UnstyledButton
                 key={c.id}
@@ -155,6 +143,7 @@ function ConversationList({ selected }: { selected?: string }) {
                 role="listitem"
                 data-testid="conversation-item"
                 aria-current={c.id === selected ? 'page' : undefined}
+                aria-label={unread ? `${name}, ${unread} unread` : undefined}
                 style={{
                   position: 'absolute',
                   top: 0,
@@ -168,10 +157,10 @@ function ConversationList({ selected }: { selected?: string }) {
                 }}
               >
                 <Group justify="space-between" wrap="nowrap" gap="xs">
-                  <Text fw={600} size="sm" truncate>
+                  <Text fw={unread ? 800 : 600} size="sm" truncate>
                     {name}
                   </Text>
-                  <Text size="xs" c="dimmed" style={{ flexShrink: 0 }}>
+                  <Text size="xs" c={unread ? 'teal.8' : 'dimmed'} fw={unread ? 700 : undefined} style={{ flexShrink: 0 }}>
                     {relativeTime(c.lastMessageAt)}
                   </Text>
                 </Group>
@@ -188,6 +177,11 @@ function ConversationList({ selected }: { selected?: string }) {
                     <Badge size="xs" color={c.isWindowOpen ? 'green' : 'gray'} variant="light" title={c.isWindowOpen ? '24-hour window open' : '24-hour window closed'}>
                       {c.isWindowOpen ? 'open' : 'closed'}
                     </Badge>
+                    {unread > 0 && (
+                      <Badge size="sm" color="teal" variant="filled" circle={unread < 10} data-testid="unread-count" title={`${unread} unread`}>
+                        {unread > 99 ? '99+' : unread}
+                      </Badge>
+                    )}
                   </Group>
                 </Group>
               </UnstyledButton>
@@ -226,7 +220,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
   // keep the list entry in step when the detail loads
   useEffect(() => {
     if (detail.data)
-      qc.setQueryData<ConversationPages>(keys.conversations, (d) =>
+      qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (d) =>
         d ? { ...d, pages: d.pages.map((p) => ({ ...p, items: p.items.map((c) => (c.id === id ? { ...c, ...detail.data, participants: undefined } : c)) })) } : d,
       );
   }, [detail.data, id, qc]);
@@ -257,10 +251,10 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
             )}
             <div style={{ minWidth: 0 }}>
               <Text fw={700} truncate>
-                {customer?.name || customer?.phoneNumber || 'Customer'}
+                {c.customerName || customer?.name || c.customerPhone || customer?.phoneNumber || 'Customer'}
               </Text>
               <Text size="xs" c="dimmed" truncate>
-                {customer?.phoneNumber ?? customer?.bsuid ?? ''} {customer?.username ? `· @${customer.username}` : ''}
+                {c.customerPhone ?? customer?.phoneNumber ?? customer?.bsuid ?? ''} {customer?.username ? `· @${customer.username}` : ''}
               </Text>
             </div>
           </Group>
@@ -552,6 +546,18 @@ function TemplateModal({ opened, onClose, onSend }: { opened: boolean; onClose()
   );
 }
 
+/** Plain words for the runner's ended reasons (unknown ones are shown as their code). */
+const ENDED_REASONS: Record<string, string> = {
+  completed: 'the flow reached its end',
+  handoff: 'handed off to a human',
+  error: 'an internal failure',
+  node_missing: 'its current node was removed from the flow',
+  step_limit: 'too many steps in one turn',
+  timeout: 'the customer did not answer in time',
+  restart: 'the customer restarted it',
+  chatbot_unavailable: 'the chatbot was switched off, archived or deleted',
+};
+
 function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
   const ctx = useQuery({
     queryKey: keys.context(id),
@@ -586,11 +592,21 @@ function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
       {ctx.data && (
         <>
           <Group gap="xs">
-            <Badge color={ctx.data.isActive ? 'green' : 'gray'} variant="light">
+            <Badge color={ctx.data.isActive ? 'green' : 'gray'} variant="light" data-testid="context-state">
               {ctx.data.isActive ? 'running' : 'ended'}
             </Badge>
-            {(ctx.data as { endedReason?: string }).endedReason && <Badge variant="outline">{(ctx.data as { endedReason?: string }).endedReason}</Badge>}
+            <Text size="xs" c="dimmed">
+              {ctx.data.isActive ? 'since' : 'last change'} {relativeTime(ctx.data.updatedAt)}
+            </Text>
           </Group>
+          {!ctx.data.isActive && (
+            <Alert color="gray" variant="light" p="xs" title="The bot has stopped" data-testid="context-ended">
+              <Text size="xs">
+                Reason: <Code>{ctx.data.endedReason ?? 'unknown'}</Code>
+                {ENDED_REASONS[ctx.data.endedReason ?? ''] ? ` — ${ENDED_REASONS[ctx.data.endedReason ?? '']}` : ''}
+              </Text>
+            </Alert>
+          )}
           <Text size="sm">
             Current node: <Code>{ctx.data.currentNodeId}</Code>
           </Text>

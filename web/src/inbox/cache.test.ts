@@ -2,7 +2,7 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import type { Conversation, Message } from '../api/client';
 import { keys } from '../api/queries';
-import { addMessage, sortConversations, updateStatus, upsertConversation, type ConversationPages, type MessagePages } from './cache';
+import { addMessage, hasUnread, matchesSearch, sortConversations, updateStatus, upsertConversation, type ConversationPages, type MessagePages } from './cache';
 
 const msg = (id: string, over: Partial<Message> = {}): Message =>
   ({
@@ -60,5 +60,21 @@ describe('live updates of the cache', () => {
     const list = sortConversations(qc.getQueryData<ConversationPages>(keys.conversations)!.pages.flatMap((p) => p.items));
     expect(list.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
     expect(list[0].isHandedOff).toBe(true);
+  });
+
+  it('updates searched lists too, adding only conversations that match the search', () => {
+    const qc = setup();
+    const empty = { pages: [{ items: [] as Conversation[], nextCursor: null }], pageParams: [null] };
+    qc.setQueryData<ConversationPages>(keys.conversationList('ana'), empty);
+    qc.setQueryData<ConversationPages>(keys.conversationList('5511'), empty);
+    upsertConversation(qc, conv('c4', '2026-01-01T12:00:00Z', { customerName: 'Ana Souza', customerPhone: '+55 11 9999', unreadCount: 2 }));
+    upsertConversation(qc, conv('c5', '2026-01-01T12:00:00Z', { customerName: 'Bruno', customerPhone: '+1 555' }));
+    const ids = (q: string) => qc.getQueryData<ConversationPages>(keys.conversationList(q))!.pages[0].items.map((c) => c.id);
+    expect(ids('ana')).toEqual(['c4']);
+    expect(ids('5511')).toEqual(['c4']);
+    expect(qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items.map((c) => c.id)).toEqual(['c5', 'c4', 'c2', 'c1']);
+    expect(matchesSearch({ customerName: null, customerPhone: '+55 11 9999' }, '119')).toBe(true);
+    expect(hasUnread(qc, 'c4')).toBe(true);
+    expect(hasUnread(qc, 'c5')).toBe(false);
   });
 });

@@ -21,7 +21,7 @@ export function addMessage(qc: QueryClient, m: Message) {
 /** A new message moves its conversation's preview (the server's conversation:updated may come later, or not). */
 function touchConversation(qc: QueryClient, m: Message) {
   const body = (m.content as { body?: unknown } | null)?.body;
-  qc.setQueryData<ConversationPages>(keys.conversations, (data) => {
+  qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (data) => {
     if (!data) return data;
     return {
       ...data,
@@ -64,9 +64,22 @@ function mapMessages(data: MessagePages, id: string, f: (m: Message) => Message)
   return { ...data, pages: data.pages.map((p) => ({ ...p, items: p.items.map((m) => (m.id === id ? f(m) : m)) })) };
 }
 
+/** The search of a conversation list's query key (`['conversations', q]`; '' or none for all). */
+function listSearch(key: readonly unknown[]): string {
+  return typeof key[1] === 'string' ? key[1].trim().toLowerCase() : '';
+}
+
+/** Mirrors the server's `?q=` (name or phone contains) for conversations that arrive live. */
+export function matchesSearch(c: Pick<Conversation, 'customerName' | 'customerPhone'>, q: string): boolean {
+  if (!q) return true;
+  const name = (c.customerName ?? '').toLowerCase();
+  const phone = (c.customerPhone ?? '').replace(/[\s+]/g, '');
+  return name.includes(q) || (q.replace(/[\s+]/g, '') !== '' && phone.includes(q.replace(/[\s+]/g, '')));
+}
+
 export function upsertConversation(qc: QueryClient, c: Conversation) {
-  qc.setQueryData<ConversationPages>(keys.conversations, (data) => {
-    if (!data) return data;
+  for (const [key, data] of qc.getQueriesData<ConversationPages>({ queryKey: keys.conversations })) {
+    if (!data) continue;
     let found = false;
     const pages = data.pages.map((p) => ({
       ...p,
@@ -76,9 +89,10 @@ export function upsertConversation(qc: QueryClient, c: Conversation) {
         return { ...x, ...c };
       }),
     }));
-    if (!found && pages.length) pages[0] = { ...pages[0], items: [c, ...pages[0].items] };
-    return { ...data, pages };
-  });
+    if (!found && pages.length && matchesSearch({ customerName: c.customerName, customerPhone: c.customerPhone }, listSearch(key)))
+      pages[0] = { ...pages[0], items: [c, ...pages[0].items] };
+    qc.setQueryData<ConversationPages>(key, { ...data, pages });
+  }
   qc.setQueryData<ConversationDetail>(keys.conversation(c.id), (d) => (d ? { ...d, ...c } : d));
 }
 
@@ -93,4 +107,11 @@ export function sortConversations(list: Conversation[]): Conversation[] {
   const t = (c: Conversation) => new Date(c.lastMessageAt ?? c.updatedAt ?? c.createdAt).getTime();
   const seen = new Set<string>();
   return list.filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true))).sort((a, b) => t(b) - t(a));
+}
+
+/** Whether a list shows unread messages for this conversation (a `read` status may have cleared them). */
+export function hasUnread(qc: QueryClient, conversationId: string): boolean {
+  return qc
+    .getQueriesData<ConversationPages>({ queryKey: keys.conversations })
+    .some(([, d]) => d?.pages.some((p) => p.items.some((c) => c.id === conversationId && (c.unreadCount ?? 0) > 0)));
 }

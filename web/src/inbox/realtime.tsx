@@ -2,10 +2,10 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import type { Conversation, Message } from '../api/client';
+import { api, unwrap, type Conversation, type Message } from '../api/client';
 import { keys } from '../api/queries';
 import { getToken } from '../auth/token';
-import { addMessage, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
+import { addMessage, hasUnread, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
 
 interface Realtime {
   socket: Socket | null;
@@ -35,11 +35,30 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     });
     socket.on('disconnect', () => setState({ socket, connected: false }));
     socket.on('message:created', (m: Message) => addMessage(qc, m));
-    socket.on('message:status', (e: StatusEvent) => updateStatus(qc, e));
+    // Read receipts for the customer's messages come as `read` statuses after the conversation's last update:
+    // refresh the unread count of a conversation that shows one (once per burst of statuses).
+    const unreadTimers = new Map<string, ReturnType<typeof setTimeout>>();
+    const refreshUnread = (conversationId: string) => {
+      if (unreadTimers.has(conversationId) || !hasUnread(qc, conversationId)) return;
+      unreadTimers.set(
+        conversationId,
+        setTimeout(() => {
+          unreadTimers.delete(conversationId);
+          unwrap(api.GET('/api/conversations/{conversation_id}', { params: { path: { conversation_id: conversationId } } }))
+            .then(({ participants: _participants, ...c }) => upsertConversation(qc, c))
+            .catch(() => {});
+        }, 300),
+      );
+    };
+    socket.on('message:status', (e: StatusEvent) => {
+      updateStatus(qc, e);
+      if (e.status === 'read') refreshUnread(e.conversationId);
+    });
     socket.on('conversation:updated', (c: Conversation) => upsertConversation(qc, c));
     socket.on('context:updated', (e: { conversationId: string; chatbotId: string }) => updateContext(qc, e));
     setState({ socket, connected: false });
     return () => {
+      unreadTimers.forEach((t) => clearTimeout(t));
       socket.removeAllListeners();
       socket.disconnect();
     };

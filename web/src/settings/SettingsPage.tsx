@@ -51,6 +51,59 @@ function Copyable({ label, value }: { label: string; value: string }) {
   );
 }
 
+/** `POST /api/whatsapp-config/test`. */
+export type ConnectionTest =
+  | { ok: true; displayPhoneNumber?: string | null; verifiedName?: string | null; qualityRating?: string | null }
+  | { ok: false; error: { code?: number | string | null; title?: string | null; message?: string | null; httpStatus?: number | null } };
+
+const QUALITY_COLOR: Record<string, string> = { GREEN: 'green', YELLOW: 'yellow', RED: 'red' };
+
+export function ConnectionTestResult({ result, error }: { result?: ConnectionTest; error?: unknown }) {
+  if (error)
+    return (
+      <Alert color="red" title="Could not test the connection" role="alert" data-testid="connection-test">
+        {errorMessage(error)}
+      </Alert>
+    );
+  if (!result) return null;
+  if (result.ok)
+    return (
+      <Alert color="green" title="Connected to WhatsApp" role="status" data-testid="connection-test">
+        <Stack gap={4}>
+          <Text size="sm">
+            Verified name: <b>{result.verifiedName || '—'}</b>
+          </Text>
+          <Text size="sm">
+            Phone number: <b>{result.displayPhoneNumber || '—'}</b>
+          </Text>
+          {result.qualityRating && (
+            <Group gap={6}>
+              <Text size="sm">Quality rating:</Text>
+              <Badge size="sm" variant="light" color={QUALITY_COLOR[result.qualityRating.toUpperCase()] ?? 'gray'}>
+                {result.qualityRating}
+              </Badge>
+            </Group>
+          )}
+        </Stack>
+      </Alert>
+    );
+  const e = result.error ?? {};
+  return (
+    <Alert color="red" title="WhatsApp refused the connection" role="alert" data-testid="connection-test">
+      <Stack gap={4}>
+        <Text size="sm" fw={600}>
+          {e.title || e.message || 'Unknown error'}
+        </Text>
+        {e.message && e.message !== e.title && <Text size="sm">{e.message}</Text>}
+        <Text size="xs" c="dimmed">
+          {e.code != null && <>Error code {String(e.code)}</>}
+          {e.httpStatus != null && <> · HTTP {e.httpStatus}</>}
+        </Text>
+      </Stack>
+    </Alert>
+  );
+}
+
 function WhatsAppSettings() {
   const qc = useQueryClient();
   const config = useQuery({
@@ -107,6 +160,9 @@ function WhatsAppSettings() {
     },
     onError: (e) => notifications.show({ color: 'red', title: 'Not saved', message: errorMessage(e) }),
   });
+  const test = useMutation({
+    mutationFn: async () => (await unwrap(api.POST('/api/whatsapp-config/test'))) as unknown as ConnectionTest,
+  });
   const webhookUrl = `${window.location.origin}/webhooks/whatsapp`;
   const hasConfig = !!config.data;
 
@@ -159,10 +215,25 @@ function WhatsAppSettings() {
               <TextInput label="Webhook verify token" withAsterisk description="Any secret string; enter the same one in Meta's webhook settings." {...form.getInputProps('webhookVerifyToken')} />
               <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." {...form.getInputProps('graphApiUrl')} />
               <Group justify="flex-end">
+                <Button
+                  variant="default"
+                  onClick={() => test.mutate()}
+                  loading={test.isPending}
+                  disabled={!hasConfig}
+                  title={hasConfig ? 'Ask WhatsApp for this phone number with the stored token' : 'Save the connection first'}
+                >
+                  Test connection
+                </Button>
                 <Button type="submit" loading={save.isPending}>
                   Save connection
                 </Button>
               </Group>
+              {form.isDirty() && test.data && (
+                <Text size="xs" c="dimmed" ta="right">
+                  The test used the saved values; save your changes and test again.
+                </Text>
+              )}
+              <ConnectionTestResult result={test.data} error={test.error} />
             </Stack>
           </form>
         )}
