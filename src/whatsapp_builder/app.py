@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp
@@ -99,6 +100,8 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
     install_webui(app)  # last: it answers every path the API does not
 
     settings = context.settings
+    # The web app's files compress about four to one; small JSON answers (webhooks, APIs) stay as they are.
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(
         BodySizeLimit,
         caps=[("/webhooks/", settings.webhook_max_body_bytes)],

@@ -13,6 +13,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.jobs.queue import raw_connection
@@ -250,6 +251,11 @@ async def mark_read(context: AppContext, message_id: uuid.UUID, within: Transact
             )
         ).fetchall()
         published.extend(events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows)
+        if rows:
+            # The unread count changed.
+            published.extend(
+                events.conversation_updated(c) for c in await conversation_snapshots(session, [conversation_id])
+            )
 
 
 async def deliver_now(context: AppContext, conversation_id: uuid.UUID, *, limit: int = 50) -> None:

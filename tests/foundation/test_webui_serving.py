@@ -1,0 +1,50 @@
+"""Serving the built web app: client routes get index.html, hashed assets are cached for a year and gzipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+
+from whatsapp_builder.webui_routes import install_webui
+
+
+def _app(tmp_path: Path) -> FastAPI:
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "index.html").write_text("<!doctype html><div id=root></div>")
+    (tmp_path / "assets" / "index-abc123.js").write_text("console.log('x');" * 500)
+    app = FastAPI()
+
+    @app.get("/api/ping")
+    async def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    install_webui(app, tmp_path)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    return app
+
+
+async def test_client_routes_assets_and_reserved_paths(tmp_path: Path) -> None:
+    transport = httpx.ASGITransport(app=_app(tmp_path))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for path in ("/", "/inbox", "/chatbots/123/edit", "/login"):
+            page = await client.get(path)
+            assert page.status_code == 200 and "id=root" in page.text
+            assert page.headers["cache-control"] == "no-cache"
+        asset = await client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
+        assert asset.status_code == 200 and asset.headers["content-encoding"] == "gzip"
+        assert "immutable" in asset.headers["cache-control"]
+        assert (await client.get("/api/ping")).json() == {"ok": "yes"}
+        assert (await client.get("/api/nothing-here")).status_code == 404
+        assert (await client.get("/../../etc/passwd")).status_code in (200, 404)
+        assert "root:" not in (await client.get("/assets/../../../../etc/passwd")).text
+
+
+async def test_without_a_build_the_page_says_how_to_build(tmp_path: Path) -> None:
+    app = FastAPI()
+    install_webui(app, tmp_path / "missing")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        page = await client.get("/")
+    assert page.status_code == 200 and "make run" in page.text
