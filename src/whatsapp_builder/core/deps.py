@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whatsapp_builder.core.context import AppContext
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
 

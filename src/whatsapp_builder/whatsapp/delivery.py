@@ -149,38 +149,24 @@ async def deliver_message(
     if row is None or row[2] != "pending":
         return  # deleted, or already done by an earlier run of this job
     message_type, content, _, last_customer_at, phone, bsuid = row
+
+    async def fail(error: dict[str, Any]) -> None:
+        await _finish(context, message_id, status="failed", error=error, within=within)
+
     if phone is None and bsuid is None:
-        await _finish(
-            context,
-            message_id,
-            status="failed",
-            error={"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"},
-            within=within,
-        )
+        await fail({"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"})
         return
     if message_type != "template" and not is_window_open(last_customer_at):
-        await _finish(context, message_id, status="failed", error=WINDOW_CLOSED_ERROR, within=within)
+        await fail(WINDOW_CLOSED_ERROR)
         return
     config = await context.active_config.get()
     if config is None:
-        await _finish(
-            context,
-            message_id,
-            status="failed",
-            error={"code": "not_configured", "title": "No active WhatsApp config", "source": "local"},
-            within=within,
-        )
+        await fail({"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
         return
     try:
         outbound = parse_outbound({"type": message_type, "content": content})
     except OutboundValidationError as exc:
-        await _finish(
-            context,
-            message_id,
-            status="failed",
-            error={"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"},
-            within=within,
-        )
+        await fail({"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"})
         return
     payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
     await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
@@ -203,7 +189,7 @@ async def deliver_message(
             )
             raise RetryLater(delay, error) from exc
         log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
-        await _finish(context, message_id, status="failed", error=error, within=within)
+        await fail(error)
         return
     await _finish(context, message_id, status="sent", wamid=wamid, within=within)
 
