@@ -42,3 +42,23 @@ async def test_api_is_503_not_500(down_client: httpx.AsyncClient) -> None:
     response = await down_client.get("/api/users", headers={"Authorization": "Bearer wab_something"})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "service_unavailable"
+
+
+async def test_an_exhausted_pool_is_503_not_500(settings: Settings, database_url: str) -> None:
+    from sqlalchemy import text
+
+    tight = settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0, "db_connect_timeout_seconds": 0.2})
+    context = AppContext.create(tight, database_url)
+    try:
+        transport = httpx.ASGITransport(app=create_app(context))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            async with context.engine.connect() as held:  # the only connection, held
+                await held.execute(text("SELECT 1"))
+                body = b'{"object": "whatsapp_business_account", "entry": []}'
+                webhook = await client.post("/webhooks/whatsapp", content=body,
+                                            headers={"X-Hub-Signature-256": "sha256=00"})
+                api = await client.get("/api/users", headers={"Authorization": "Bearer wab_x"})
+        assert webhook.status_code == 503
+        assert api.status_code == 503 and api.json()["error"]["code"] == "service_unavailable"
+    finally:
+        await context.close()

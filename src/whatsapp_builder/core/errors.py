@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from whatsapp_builder.logging import get_logger
@@ -137,6 +138,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(503, "service_unavailable", "The database is unavailable; try again.")
         log.exception("database error")
         return error_response(500, "internal_error", "An unexpected database error occurred.")
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        log.warning("no database connection free in time", error=str(exc))
+        return error_response(503, "service_unavailable", "The server is busy; try again.")
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import error_response
@@ -57,7 +58,7 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
     body = await request.body()
     try:
         config = await context.active_config.get()
-    except (OperationalError, DBAPIError, OSError) as exc:
+    except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         log.error("webhook not verified: database unavailable", error=str(exc))
         return error_response(503, "service_unavailable", "The database is unavailable; retry later.")
     if config is None or not config.app_secret:
@@ -81,9 +82,9 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
         log.warning("webhook error reported by WhatsApp", code=error.code, title=error.title, details=error.details)
     try:
         stored = await store_delivery(context, batch)
-    except (OperationalError, DBAPIError) as exc:
+    except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         # Not stored: answer 5xx so that Meta delivers it again.
-        log.error("webhook not stored", error=str(exc.orig))
+        log.error("webhook not stored", error=str(getattr(exc, "orig", exc)))
         return error_response(503, "service_unavailable", "Could not store the delivery; retry later.")
     return JSONResponse(
         {
