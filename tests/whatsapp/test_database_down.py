@@ -51,13 +51,14 @@ async def test_an_exhausted_pool_is_503_not_500(settings: Settings, database_url
     context = AppContext.create(tight, database_url)
     try:
         transport = httpx.ASGITransport(app=create_app(context))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            async with context.engine.connect() as held:  # the only connection, held
-                await held.execute(text("SELECT 1"))
-                body = b'{"object": "whatsapp_business_account", "entry": []}'
-                webhook = await client.post("/webhooks/whatsapp", content=body,
-                                            headers={"X-Hub-Signature-256": "sha256=00"})
-                api = await client.get("/api/users", headers={"Authorization": "Bearer wab_x"})
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+            context.engine.connect() as held,  # the only connection, held
+        ):
+            await held.execute(text("SELECT 1"))
+            body = b'{"object": "whatsapp_business_account", "entry": []}'
+            webhook = await client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": "sha256=00"})
+            api = await client.get("/api/users", headers={"Authorization": "Bearer wab_x"})
         assert webhook.status_code == 503
         assert api.status_code == 503 and api.json()["error"]["code"] == "service_unavailable"
     finally:
