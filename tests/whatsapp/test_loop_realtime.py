@@ -79,3 +79,18 @@ async def test_a_client_without_a_valid_token_is_refused(loop) -> None:  # type:
             continue
         await client.disconnect()
         raise AssertionError("connection was accepted")
+
+
+async def test_conversation_updated_has_the_same_fields_as_the_inbox_list(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    # Through the live server: another app on the same context would take over its publisher.
+    client_socket, events = await _client(loop.server.url, api_token)
+    try:
+        await loop.say({"text": "hi"})
+        seen = await _collect(events, lambda s: any(e == "conversation:updated" for e, _ in s))
+        live = next(d for e, d in seen if e == "conversation:updated")
+        listed = (await loop.http.get(loop.server.url + "/api/conversations",
+                                      headers={"Authorization": f"Bearer {api_token}"})).json()["items"][0]
+        assert set(live) == set(listed)
+        assert live["customerName"] == "Alice" and live["id"] == listed["id"]
+    finally:
+        await client_socket.disconnect()

@@ -3,6 +3,7 @@ and the window as the clock says now. One query per page, never one per conversa
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,8 +12,8 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations.models import Conversation, Message, MessageDirection, MessageStatus
-from whatsapp_builder.conversations.schemas import ConversationOut
 from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.users.models import User
 
 
@@ -45,10 +46,41 @@ async def enrich(session: AsyncSession, conversations: Sequence[Conversation]) -
     return conversations
 
 
+_SNAPSHOTS = (
+    'SELECT c.id, c."lastMessage", c."lastMessageAt", c."lastCustomerMessageAt", c."isHandedOff", c."customerId",'
+    ' c."whatsappPhoneNumberId", c."createdAt", c."updatedAt", u.name, u."phoneNumber",'
+    " (SELECT count(*) FROM messages m WHERE m.\"conversationId\" = c.id AND m.direction = 'inbound'"
+    " AND m.status <> 'read')"
+    ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId" WHERE c.id = ANY(%s)'
+)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 async def conversation_snapshots(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+    """Conversations as `GET /api/conversations` shows them, for real-time events: one query, no ORM."""
     wanted = list(set(ids))
     if not wanted:
         return []
-    rows = (await session.execute(select(Conversation).where(Conversation.id.in_(wanted)))).scalars().all()
-    await enrich(session, rows)
-    return [ConversationOut.model_validate(c).model_dump(mode="json", by_alias=True) for c in rows]
+    raw = await raw_connection(session)
+    rows = await (await raw.execute(_SNAPSHOTS, (wanted,))).fetchall()
+    return [
+        {
+            "id": str(r[0]),
+            "lastMessage": r[1],
+            "lastMessageAt": _iso(r[2]),
+            "lastCustomerMessageAt": _iso(r[3]),
+            "isWindowOpen": is_window_open(r[3]),
+            "isHandedOff": r[4],
+            "customerId": None if r[5] is None else str(r[5]),
+            "whatsappPhoneNumberId": r[6],
+            "customerName": r[9],
+            "customerPhone": r[10],
+            "unreadCount": r[11],
+            "createdAt": _iso(r[7]),
+            "updatedAt": _iso(r[8]),
+        }
+        for r in rows
+    ]
