@@ -304,3 +304,23 @@ async def test_values_postgresql_cannot_store_are_cleaned_not_retried_forever(
         names = {r[0] for r in conn.execute("SELECT name FROM users")}
     assert "nul  inside" in bodies and "id too long" not in bodies and "long name" in bodies
     assert "Name" in names and "n" * 100 in names
+
+
+async def test_an_early_status_is_applied_when_the_sender_stores_the_id(
+    configured: httpx.AsyncClient, database_url: str, app_context: object
+) -> None:
+    from whatsapp_builder.whatsapp.delivery import _finish
+
+    await post(configured, envelope({"statuses": [status("wamid.EARLY", "delivered")]}))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "WITH u AS (INSERT INTO users (\"phoneNumber\", name) VALUES ('+16505551234', 'C') RETURNING id),"
+            " c AS (INSERT INTO conversations DEFAULT VALUES RETURNING id)"
+            ' INSERT INTO messages ("conversationId", "senderId", content, status, "timestamp", direction)'
+            " SELECT c.id, u.id, '{\"body\": \"out\"}', 'pending', now(), 'outbound' FROM u, c RETURNING id"
+        ).fetchone()
+    assert row is not None
+    await _finish(app_context, row[0], status="sent", wamid="wamid.EARLY")  # type: ignore[arg-type]
+    assert _status_of(database_url, "wamid.EARLY")[0] == "delivered"
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone() == (0,)

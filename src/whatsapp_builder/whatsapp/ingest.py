@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.core.phone import normalize_e164
 from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
-from whatsapp_builder.whatsapp.statuses import reduce_statuses
+from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
 
 NAME_LIMIT = 100
 WAMID_LIMIT = 255
@@ -310,28 +310,22 @@ async def _store_messages(
         result.new_by_conversation[conversation_id] = sorted(message_ids)
 
 
-async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
-    """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
-    reduced = reduce_statuses(
-        (without_nul(s.wa_message_id), s.status, without_nul(s.errors))
-        for s in statuses
-        if len(s.wa_message_id) <= WAMID_LIMIT
-    )
-    if not reduced:
-        return
-    wamids = sorted(reduced)
-    # One lock per WhatsApp id, taken in order, shared with the sender that stores the id (delivery._finish).
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w", (wamids,)
-    )
+_UPDATE_STATUSES = (
+    "UPDATE messages m SET status = s.status::message_status,"
+    ' error = coalesce(s.error, m.error), "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
+    ' WHERE m."whatsappMessageId" = s.wamid'
+    " AND status_rank(s.status) > status_rank(m.status::text)"
+    ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error'
+)
+
+
+async def _update_statuses(
+    conn: AsyncConnection[Any], wamids: list[str], reduced: dict[str, ReducedStatus], result: IngestResult
+) -> None:
     updated = await (
         await conn.execute(
-            "UPDATE messages m SET status = s.status::message_status,"
-            ' error = coalesce(s.error, m.error), "updatedAt" = now()'
-            " FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
-            ' WHERE m."whatsappMessageId" = s.wamid'
-            " AND status_rank(s.status) > status_rank(m.status::text)"
-            ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error',
+            _UPDATE_STATUSES,
             (
                 wamids,
                 [reduced[w].status for w in wamids],
@@ -349,17 +343,50 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
                 "error": error,
             }
         )
-    if len(updated) == len(wamids):
+
+
+async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
+    """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
+    reduced = reduce_statuses(
+        (without_nul(s.wa_message_id), s.status, without_nul(s.errors))
+        for s in statuses
+        if len(s.wa_message_id) <= WAMID_LIMIT
+    )
+    if not reduced:
         return
-    known = {
-        str(r[0])
-        for r in await (
-            await conn.execute(
-                'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)', (wamids,)
-            )
-        ).fetchall()
-    }
-    unknown = [w for w in wamids if w not in known]
+    wamids = sorted(reduced)
+    await _update_statuses(conn, wamids, reduced, result)
+    found = (
+        {
+            str(r[0])
+            for r in await (
+                await conn.execute(
+                    'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)', (wamids,)
+                )
+            ).fetchall()
+        }
+        if len(result.status_changes) < len(wamids)
+        else set(wamids)
+    )
+    missing = [w for w in wamids if w not in found]
+    if not missing:
+        return
+    # An id not visible yet may be in the sender's uncommitted transaction (delivery._finish). Take the id's
+    # lock, which the sender holds until it commits, then look again: whichever of the two commits second
+    # sees the other's row, so an early status is never stranded in the backlog.
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w", (missing,)
+    )
+    before = len(result.status_changes)
+    await _update_statuses(conn, missing, reduced, result)
+    applied = {c["whatsappMessageId"] for c in result.status_changes[before:]}
+    still = await (
+        await conn.execute(
+            'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
+            ([w for w in missing if w not in applied],),
+        )
+    ).fetchall()
+    unknown = [w for w in missing if w not in applied and w not in {str(r[0]) for r in still}]
     if unknown:
         await conn.execute(
             'INSERT INTO whatsapp_status_backlog ("whatsappMessageId", status, error)'
