@@ -286,3 +286,15 @@ async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     spec = (await anon_client.get("/openapi.json")).json()
     assert "/api/conversations/{conversation_id}/messages" in spec["paths"]
     assert (await anon_client.get("/docs")).status_code == 200
+
+
+async def test_updating_the_same_number_keeps_its_graph_api_address_unless_given(client: httpx.AsyncClient) -> None:
+    base = {"phoneNumberId": "555", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v"}
+    first = (await client.put("/api/whatsapp-config", json=base | {"graphApiUrl": "http://127.0.0.1:8081"})).json()
+    assert first["graphApiUrl"] == "http://127.0.0.1:8081"
+    kept = (await client.put("/api/whatsapp-config", json=base | {"appSecret": "new-secret"})).json()
+    assert kept["graphApiUrl"] == "http://127.0.0.1:8081" and kept["id"] == first["id"]
+    cleared = (await client.put("/api/whatsapp-config", json=base | {"graphApiUrl": None})).json()
+    assert cleared["graphApiUrl"] is None
+    other = (await client.put("/api/whatsapp-config", json=base | {"phoneNumberId": "556"})).json()
+    assert other["graphApiUrl"] is None

@@ -25,7 +25,8 @@ class WhatsAppConfigPut(CamelInput):
     )
     graph_api_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = Field(
         default=None,
-        description="Where this number's Graph API calls go; unset uses GRAPH_API_URL (the demo uses the simulator).",
+        description="Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). "
+        "Omitted on an update of the same number: kept.",
     )
 
 

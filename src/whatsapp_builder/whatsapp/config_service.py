@@ -84,7 +84,9 @@ async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppCo
     config.phone_number_id = data.phone_number_id
     config.business_account_id = data.business_account_id
     config.webhook_verify_token = data.webhook_verify_token
-    config.graph_api_url = data.graph_api_url
+    if "graph_api_url" in data.model_fields_set or config is not current:
+        # Like the secrets: an update of the same number keeps its Graph API address unless it names one.
+        config.graph_api_url = data.graph_api_url
     config.last_error = None
     if data.access_token is not None:
         config.access_token = secrets.encrypt(data.access_token)

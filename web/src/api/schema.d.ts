@@ -1151,7 +1151,7 @@ export interface components {
             businessAccountId: string;
             /**
              * Graphapiurl
-             * @description Where this number's Graph API calls go; unset uses GRAPH_API_URL (the demo uses the simulator).
+             * @description Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). Omitted on an update of the same number: kept.
              */
             graphApiUrl?: string | null;
             /** Phonenumberid */
