@@ -169,11 +169,3 @@ async def chatbot_stats(session: AsyncSession, chatbot_id: uuid.UUID) -> dict[st
         for h, node, active, reason in rows.all()
     ]
     return aggregate(snapshots).to_dict()
-
-
-async def default_chatbot(session: AsyncSession) -> Chatbot | None:
-    """The oldest active chatbot: the seed's `idx_chatbots_active_created` query."""
-    result = await session.execute(
-        select(Chatbot).where(Chatbot.is_active.is_(True)).order_by(Chatbot.created_at.asc()).limit(1)
-    )
-    return result.scalar_one_or_none()

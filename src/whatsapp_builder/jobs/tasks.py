@@ -11,6 +11,8 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.worker import Worker
 
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.flows import runner
+from whatsapp_builder.flows.runner import RESUME_DELAY
 from whatsapp_builder.jobs.queue import MAINTENANCE_QUEUE
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp import delivery
@@ -19,8 +21,6 @@ from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ
 from whatsapp_builder.whatsapp.rate_limit import prune_send_windows
 
 log = get_logger(__name__)
-
-RESUME_DELAY = "resume_delay"
 
 
 class SendRetry(BaseRetryStrategy):
@@ -49,15 +49,11 @@ def register_tasks(context: AppContext) -> None:
 
     @app.task(name=PROCESS_INBOUND)
     async def process_inbound(conversation_id: str, message_ids: list[str]) -> None:
-        from whatsapp_builder.flows.runner import process_inbound as run
-
-        await run(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
+        await runner.process_inbound(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
 
     @app.task(name=RESUME_DELAY)
     async def resume_delay(conversation_id: str, context_id: str) -> None:
-        from whatsapp_builder.flows.runner import resume_delay as run
-
-        await run(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
+        await runner.resume_delay(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
 
     @app.periodic(cron="* * * * *", periodic_id="maintenance")
     @app.task(name="maintenance", queue=MAINTENANCE_QUEUE, queueing_lock="maintenance")

@@ -35,8 +35,7 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
                 for conversation_id, message_ids in result.new_by_conversation.items()
             ],
         )
-        touched = set(result.new_by_conversation) if result.new_messages else set()
-        snapshots = await conversation_snapshots(session, touched)
+        snapshots = await conversation_snapshots(session, result.new_by_conversation)
         await session.commit()
     published: list[Any] = [events.message_created(m) for m in result.new_messages]
     published += [events.conversation_updated(c) for c in snapshots]

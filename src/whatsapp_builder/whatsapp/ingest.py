@@ -62,7 +62,6 @@ class IngestResult:
 
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    touched_conversations: set[uuid.UUID] = field(default_factory=set)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     duplicates: int = 0
 
@@ -423,7 +422,6 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
             windows[pair] = max(windows.get(pair, m.timestamp), m.timestamp)
             placed.append((m, pair, customer_id))
         conversations = await _conversations(conn, windows, business_ids)
-        result.touched_conversations.update(conversations.values())
         await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
     await apply_statuses(conn, batch.statuses, result)
     return result
