@@ -74,6 +74,7 @@ class Receiver:
     secret: str = APP_SECRET
     items: list[Received] = field(default_factory=list)
     fail_next: int = 0
+    hold: threading.Event | None = None  # while set to an unset event, the first POST waits for it
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ServerThread | None = None
 
@@ -88,6 +89,9 @@ class Receiver:
         async def webhook(request: Request) -> PlainTextResponse:
             body = await request.body()
             header = request.headers.get("x-hub-signature-256")
+            hold, self.hold = self.hold, None
+            if hold is not None:
+                await asyncio.to_thread(hold.wait, 10)
             with self.lock:
                 if self.fail_next > 0:
                     self.fail_next -= 1

@@ -86,6 +86,31 @@ async def test_status_webhooks_are_retried(receiver: Receiver, webhook_url: str,
     assert {s["id"] for s in rec.statuses()} == {wamid}
 
 
+async def test_statuses_waiting_behind_a_slow_webhook_ride_in_one_post(
+    receiver: Receiver, webhook_url: str, make_sim: Any, wait: Any
+) -> None:
+    import threading
+
+    rec = receiver
+    release = threading.Event()
+    rec.hold = release
+    sim = make_sim(webhook_url, status_posts_in_flight=1)
+    async with httpx.AsyncClient() as http:
+        client = GraphClient(http, sim.url, "v23.0")
+        first = await client.send_message(PNID, ACCESS_TOKEN, text_payload())
+        await wait(lambda: rec.hold is None)  # the first status webhook is in flight, held by the receiver
+        others = [await client.send_message(PNID, ACCESS_TOKEN, text_payload(f"n{i}")) for i in range(3)]
+        release.set()
+        await wait(lambda: len(rec.statuses()) >= 12)
+    per_post = [[(s.wa_message_id, s.status) for s in (parse_webhook(i.payload).statuses)] for i in rec.items]
+    assert per_post[0] == [(first, "sent")]
+    assert per_post[1] == [(w, "sent") for w in others]  # waited together, posted together
+    assert all(item.check is SignatureCheck.OK for item in rec.items)
+    for wamid in [first, *others]:  # each message's statuses still arrive in order, one post after another
+        assert [st for post in per_post for w, st in post if w == wamid] == ["sent", "delivered", "read"]
+    assert len(rec.items) < 12
+
+
 async def test_unreachable_webhook_does_not_break_sends(make_sim: Any) -> None:
     sim = make_sim("http://127.0.0.1:9/webhooks/whatsapp", webhook_retries=1)
     async with httpx.AsyncClient() as http:

@@ -91,6 +91,10 @@ class SimulatorState:
     http: httpx.AsyncClient | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     webhook_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+    statuses: StatusPoster = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statuses = StatusPoster(self)
 
     def take_failure(self) -> _Failure | None:
         failure = self.failure
@@ -148,27 +152,71 @@ async def post_signed(state: SimulatorState, payload: dict[str, Any], *, retries
 
 
 async def _deliver_statuses(state: SimulatorState, record: dict[str, Any]) -> None:
+    """sent, delivered, then read: each status is posted once the one before it was acknowledged."""
     settings = state.settings
     sequence = ["sent", "delivered"] + (["read"] if settings.auto_read else [])
     for status in sequence:
         if settings.status_delay_seconds:
             await asyncio.sleep(settings.status_delay_seconds)
-        payload = payloads.build_status_webhook(
-            record["wamid"],
-            status,
-            recipient_id=record["to"],
-            recipient_user_id=record["recipientUserId"],
-            phone_number_id=settings.phone_number_id,
-            display_phone_number=settings.display_phone_number,
-            business_account_id=settings.business_account_id,
+        item = payloads.status_item(
+            record["wamid"], status, recipient_id=record["to"], recipient_user_id=record["recipientUserId"]
         )
+        if not await state.statuses.post(item):
+            return
+
+
+class StatusPoster:
+    """Posts status webhooks, batching the statuses that wait while a post is in flight, as Meta does under load.
+
+    At a trickle every status goes alone; when statuses pile up faster than the server acknowledges them, up to
+    `status_batch_max` ride in one signed POST (one `changes[].value.statuses` list), so the simulator's own load
+    grows with the number of posts rather than of statuses.
+    """
+
+    def __init__(self, state: SimulatorState) -> None:
+        self._state = state
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._in_flight = 0
+
+    async def post(self, item: dict[str, Any]) -> bool:
+        """Queue one status item; returns whether the webhook carrying it was acknowledged (2xx)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._in_flight < self._state.settings.status_posts_in_flight:
+            self._in_flight += 1
+            _spawn(self._state, self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        settings = self._state.settings
         try:
-            response = await post_signed(state, payload)
-        except httpx.HTTPError as exc:
-            logger.warning("status webhook %s for %s not delivered: %r", status, record["wamid"], exc)
-            continue
-        if not response.is_success:
-            logger.warning("status webhook %s for %s answered %s", status, record["wamid"], response.status_code)
+            while self._waiting:
+                batch = self._waiting[: settings.status_batch_max]
+                del self._waiting[: settings.status_batch_max]
+                payload = payloads.status_envelope(
+                    [item for item, _ in batch],
+                    phone_number_id=settings.phone_number_id,
+                    display_phone_number=settings.display_phone_number,
+                    business_account_id=settings.business_account_id,
+                )
+                delivered = False
+                try:
+                    response = await post_signed(self._state, payload)
+                    delivered = response.is_success
+                    if not delivered:
+                        logger.warning("status webhook (%d statuses) answered %s", len(batch), response.status_code)
+                except httpx.HTTPError as exc:
+                    logger.warning("status webhook (%d statuses) not delivered: %r", len(batch), exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(delivered)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:  # only when cancelled can statuses be left waiting here
+                for _, future in self._waiting:
+                    if not future.done():
+                        future.set_result(False)
+                self._waiting.clear()
 
 
 def _spawn(state: SimulatorState, coro: Any) -> None:

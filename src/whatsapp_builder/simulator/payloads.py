@@ -162,7 +162,7 @@ def build_inbound_webhook(
     )
 
 
-def build_status_webhook(
+def status_item(
     wamid: str,
     status: str,
     *,
@@ -171,16 +171,8 @@ def build_status_webhook(
     timestamp: int | None = None,
     errors: list[dict[str, Any]] | None = None,
     include_pricing: bool = True,
-    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
-    display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
-    business_account_id: str = DEFAULT_BUSINESS_ACCOUNT_ID,
 ) -> dict[str, Any]:
-    """Meta's status webhook (``sent``, ``delivered``, ``read``, ``failed``) for one outbound message.
-
-    ``errors`` items are ``{"code", "title", "message", "details"}`` and are rendered as Meta does
-    (``error_data.details``). Pricing is attached to ``sent``/``delivered`` only, like Meta (and it is
-    optional there since Graph v24).
-    """
+    """One entry of a status webhook's ``statuses`` list (see `build_status_webhook`)."""
     item: dict[str, Any] = {
         "id": wamid,
         "status": status,
@@ -203,8 +195,55 @@ def build_status_webhook(
             }
             for e in errors
         ]
+    return item
+
+
+def status_envelope(
+    items: list[dict[str, Any]],
+    *,
+    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+    display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
+    business_account_id: str = DEFAULT_BUSINESS_ACCOUNT_ID,
+) -> dict[str, Any]:
+    """A status webhook carrying several statuses in one change, as Meta batches them under load."""
     return _envelope(
-        {"statuses": [item]},
+        {"statuses": items},
+        phone_number_id=phone_number_id,
+        display_phone_number=display_phone_number,
+        business_account_id=business_account_id,
+    )
+
+
+def build_status_webhook(
+    wamid: str,
+    status: str,
+    *,
+    recipient_id: str | None,
+    recipient_user_id: str | None = None,
+    timestamp: int | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    include_pricing: bool = True,
+    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID,
+    display_phone_number: str = DEFAULT_DISPLAY_PHONE_NUMBER,
+    business_account_id: str = DEFAULT_BUSINESS_ACCOUNT_ID,
+) -> dict[str, Any]:
+    """Meta's status webhook (``sent``, ``delivered``, ``read``, ``failed``) for one outbound message.
+
+    ``errors`` items are ``{"code", "title", "message", "details"}`` and are rendered as Meta does
+    (``error_data.details``). Pricing is attached to ``sent``/``delivered`` only, like Meta (and it is
+    optional there since Graph v24).
+    """
+    item = status_item(
+        wamid,
+        status,
+        recipient_id=recipient_id,
+        recipient_user_id=recipient_user_id,
+        timestamp=timestamp,
+        errors=errors,
+        include_pricing=include_pricing,
+    )
+    return status_envelope(
+        [item],
         phone_number_id=phone_number_id,
         display_phone_number=display_phone_number,
         business_account_id=business_account_id,

@@ -18,6 +18,9 @@ class SimulatorSettings(BaseModel):
     business_account_id: str = "200000000000001"
     status_delay_seconds: float = Field(default=0.0, ge=0)
     send_statuses: bool = True
+    # Statuses waiting while a status webhook is in flight ride together in the next one (Meta batches too).
+    status_batch_max: int = Field(default=200, ge=1, le=1000)
+    status_posts_in_flight: int = Field(default=2, ge=1, le=64)
     auto_read: bool = True
     history_limit: int = Field(default=10000, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
