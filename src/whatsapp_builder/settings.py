@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="WAB_DB_CONNECT_TIMEOUT")
 
     webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024, validation_alias="WAB_WEBHOOK_MAX_BODY")
+    # Webhook POSTs arriving while one is written share the next transaction, up to this many.
+    webhook_group_max: int = Field(default=200, ge=1, le=5000, validation_alias="WAB_WEBHOOK_GROUP_MAX")
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
 
     graph_api_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="WAB_GRAPH_API_TIMEOUT")

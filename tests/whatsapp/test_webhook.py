@@ -324,3 +324,24 @@ async def test_an_early_status_is_applied_when_the_sender_stores_the_id(
     assert _status_of(database_url, "wamid.EARLY")[0] == "delivered"
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone() == (0,)
+
+
+async def test_concurrent_deliveries_share_transactions_and_each_gets_its_own_counts(
+    configured: httpx.AsyncClient, database_url: str, app_context: Any
+) -> None:
+    import asyncio
+
+    payloads = [text_from(f"1650555{i:04d}", f"hello {i}", f"wamid.GROUP{i}") for i in range(40)]
+    payloads.append(text_from("16505550003", "hello 3", "wamid.GROUP3"))  # a redelivery racing its original
+    payloads.append(envelope({"statuses": [status("wamid.NOT-YET", "delivered")]}))
+    responses = await asyncio.gather(*(post(configured, p) for p in payloads))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    bodies = [r.json() for r in responses]
+    assert sum(b["messages"] for b in bodies) == 40
+    assert sum(b["duplicates"] for b in bodies) == 1
+    assert {(b["messages"], b["duplicates"]) for b in (bodies[3], bodies[40])} == {(1, 0), (0, 1)}
+    assert bodies[-1] == {"status": "ok", "messages": 0, "duplicates": 0, "statuses": 0}
+    assert counts(database_url) == {"users": 41, "conversations": 40, "conversation_participants": 80,
+                                    "messages": 40, "procrastinate_jobs": 40}
+    batcher = app_context.batchers["webhooks"]
+    assert batcher.items_written == 42 and batcher.batches_written < 42  # some POSTs shared a transaction

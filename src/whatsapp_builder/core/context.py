@@ -6,13 +6,14 @@ Created by the app factory (or a worker) and passed along; nothing here lives at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from whatsapp_builder.core.batching import GroupCommit
 from whatsapp_builder.core.crypto import SecretBox
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.db.engine import create_engine, create_session_factory
@@ -35,6 +36,10 @@ class NoPublisher:
         return None
 
 
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 @dataclass
 class AppContext:
     settings: Settings
@@ -50,6 +55,14 @@ class AppContext:
     bots: BotCatalog = field(default_factory=BotCatalog)
     inline: InlineRunner = field(default_factory=InlineRunner)
     publisher: Publisher = field(default_factory=NoPublisher)
+    batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
+
+    def batcher(self, name: str, create: Callable[[], GroupCommit[T, R]]) -> GroupCommit[T, R]:
+        """The process's group-commit batcher called `name`, made by `create` on first use."""
+        found = self.batchers.get(name)
+        if found is None:
+            found = self.batchers[name] = create()
+        return found
 
     @classmethod
     def create(cls, settings: Settings, database_url: str) -> AppContext:
@@ -76,6 +89,8 @@ class AppContext:
         await self.jobs.open()
 
     async def close(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.close()
         await self.inline.close()
         await self.jobs.close()
         await self.http.aclose()

@@ -1,19 +1,92 @@
-"""One webhook delivery: stored, flow jobs deferred, committed; then the live inbox is told."""
+"""Webhook deliveries: stored, flow jobs deferred, committed; then the live inbox is told.
+
+Deliveries that arrive while one is being written share the next transaction (core/batching.py): each POST is
+still answered only after what it carried is committed, and a redelivery stores nothing twice.
+"""
 
 from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.core.batching import GroupCommit
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec, raw_connection
+from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.ingest import IngestResult, ingest
+from whatsapp_builder.whatsapp.ingest import IngestResult, ingest, ingestible_ids
 from whatsapp_builder.whatsapp.parser import WebhookBatch
 
 PROCESS_INBOUND = "process_inbound"
+DEADLOCK_RETRIES = 3
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredDelivery:
+    """What one POST's own items changed: new messages, redelivered ones, statuses that moved."""
+
+    messages: int
+    duplicates: int
+    statuses: int
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or is too busy: no item of a batch is to blame."""
+    if isinstance(exc, OperationalError | PoolTimeout | OSError | psycopg.OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def receive_delivery(context: AppContext, batch: WebhookBatch) -> StoredDelivery:
+    """Store one POST's events, sharing a transaction with the POSTs that arrive alongside it."""
+    batcher = context.batcher(
+        "webhooks",
+        lambda: GroupCommit(
+            functools.partial(store_deliveries, context),
+            max_batch=context.settings.webhook_group_max,
+            isolate=lambda exc: not database_unavailable(exc),
+        ),
+    )
+    return await batcher.submit(batch)
+
+
+async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch]) -> list[StoredDelivery]:
+    """Several POSTs in one transaction; each gets the counts of its own items."""
+    merged = WebhookBatch(
+        messages=[m for b in batches for m in b.messages],
+        statuses=[s for b in batches for s in b.statuses],
+        is_whatsapp_payload=True,
+    )
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            result = await store_delivery(context, merged)
+            break
+        except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure):
+            if attempt + 1 == DEADLOCK_RETRIES:
+                raise
+            log.info("webhook batch met a deadlock; writing it again", attempt=attempt + 1)
+    new_wamids = {m["whatsappMessageId"] for m in result.new_messages}
+    moved = {c["whatsappMessageId"] for c in result.status_changes}
+    stored: list[StoredDelivery] = []
+    for batch in batches:
+        candidates = ingestible_ids(batch)
+        mine = [w for w in candidates if w in new_wamids]
+        new_wamids.difference_update(mine)
+        status_ids = {s.wa_message_id for s in batch.statuses} & moved
+        moved.difference_update(status_ids)
+        stored.append(StoredDelivery(len(mine), len(candidates) - len(mine), len(status_ids)))
+    return stored
 
 
 def flow_lock(conversation_id: object) -> str:

@@ -148,8 +148,9 @@ async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage])
     known = await _known_customers(conn, list(customers.values()))
     if known is not None:
         return known
-    by_phone = [c for c in customers.values() if c.phone]
-    by_bsuid = [c for c in customers.values() if not c.phone]
+    # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
+    by_phone = sorted((c for c in customers.values() if c.phone), key=lambda c: c.phone or "")
+    by_bsuid = sorted((c for c in customers.values() if not c.phone), key=lambda c: c.bsuid or "")
     ids: dict[tuple[str, str], uuid.UUID] = {}
 
     if by_phone:
@@ -218,7 +219,7 @@ async def _conversations(
     business_ids: dict[str, uuid.UUID],
 ) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
     """Find or create each 1:1 conversation and move its window, in one statement."""
-    keys = list(pairs)
+    keys = sorted(pairs)
     rows = await (
         await conn.execute(
             'INSERT INTO conversations ("whatsappPhoneNumberId", "customerId", "lastCustomerMessageAt", "isWindowOpen")'
@@ -401,10 +402,19 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
         )
 
 
+def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
+    storable = (_storable(m) for m in batch.messages)
+    return [m for m in storable if m is not None and (m.from_phone or m.from_user_id)]
+
+
+def ingestible_ids(batch: WebhookBatch) -> list[str]:
+    """The WhatsApp ids of the batch's messages that ingest stores (or finds already stored)."""
+    return [m.wa_message_id for m in _ingestible(batch)]
+
+
 async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator) -> IngestResult:
     result = IngestResult()
-    storable = (_storable(m) for m in batch.messages)
-    messages = [m for m in storable if m is not None and (m.from_phone or m.from_user_id)]
+    messages = _ingestible(batch)
     if messages:
         business_ids: dict[str, uuid.UUID] = {}
         for m in messages:

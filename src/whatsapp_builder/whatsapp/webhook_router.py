@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
+import psycopg
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from whatsapp_builder.core.batching import ShuttingDown
 from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import error_response
 from whatsapp_builder.logging import get_logger
-from whatsapp_builder.whatsapp.inbound_service import store_delivery
+from whatsapp_builder.whatsapp.inbound_service import receive_delivery
 from whatsapp_builder.whatsapp.parser import parse_webhook
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, verify
 
@@ -81,16 +83,11 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
     for error in batch.errors:
         log.warning("webhook error reported by WhatsApp", code=error.code, title=error.title, details=error.details)
     try:
-        stored = await store_delivery(context, batch)
-    except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
+        stored = await receive_delivery(context, batch)
+    except (OperationalError, DBAPIError, PoolTimeout, OSError, psycopg.Error, ShuttingDown) as exc:
         # Not stored: answer 5xx so that Meta delivers it again.
         log.error("webhook not stored", error=str(getattr(exc, "orig", exc)))
         return error_response(503, "service_unavailable", "Could not store the delivery; retry later.")
     return JSONResponse(
-        {
-            "status": "ok",
-            "messages": len(stored.new_messages),
-            "duplicates": stored.duplicates,
-            "statuses": len(stored.status_changes),
-        }
+        {"status": "ok", "messages": stored.messages, "duplicates": stored.duplicates, "statuses": stored.statuses}
     )

@@ -1,0 +1,101 @@
+"""Group commit: callers that arrive while a batch is being written are written together in the next one.
+
+Under load the per-transaction cost (round trips, commit, fsync) dominates small writes; sharing one transaction
+among every caller that waited behind the previous one divides it by the batch size, and at a trickle each caller
+still goes alone and at once (there is no timer). Every caller gets its own result or its own exception: when a
+batch fails for a reason that may be one item's fault, its items are retried one by one so the others still land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Handler = Callable[[Sequence[T]], Awaitable[Sequence[R]]]
+
+
+class ShuttingDown(RuntimeError):
+    """The process is stopping: the item was not written."""
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class GroupCommit(Generic[T, R]):
+    def __init__(
+        self,
+        handler: Handler[T, R],
+        *,
+        max_batch: int = 200,
+        max_in_flight: int = 2,
+        isolate: Callable[[BaseException], bool] = lambda exc: True,
+    ) -> None:
+        """`handler` writes a batch and returns one result per item, in order. `isolate(exc)` says whether a
+        failed batch is worth retrying item by item (not when the database is simply down)."""
+        self._handler = handler
+        self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
+        self._isolate = isolate
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.batches_written = 0  # counters for tests and diagnostics
+        self.items_written = 0
+
+    async def submit(self, item: T) -> R:
+        if self._closed:
+            raise ShuttingDown("the server is shutting down")
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)  # a caller that went away leaves no "never retrieved" warning
+        self._waiting.append((item, future))
+        if len(self._tasks) < self._max_in_flight:
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        # The caller may go away (client disconnect); the batch it joined is written all the same.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._waiting[: self._max_batch]
+            del self._waiting[: self._max_batch]
+            await self._write(batch)
+
+    async def _write(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._handler([item for item, _ in batch])
+        except asyncio.CancelledError:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(ShuttingDown("the server is shutting down"))
+            raise
+        except Exception as exc:
+            if len(batch) > 1 and self._isolate(exc):
+                for one in batch:
+                    await self._write([one])
+                return
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        self.batches_written += 1
+        self.items_written += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def close(self) -> None:
+        self._closed = True
+        # Let the batches already taken finish: their callers are waiting for a durable answer.
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        for _, future in self._waiting:
+            if not future.done():
+                future.set_exception(ShuttingDown("the server is shutting down"))
+        self._waiting.clear()

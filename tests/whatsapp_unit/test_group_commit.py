@@ -1,0 +1,97 @@
+"""core/batching.GroupCommit: callers that wait behind a write share the next one, each gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from whatsapp_builder.core.batching import GroupCommit, ShuttingDown
+
+
+class Poison(Exception):
+    pass
+
+
+class Down(Exception):
+    pass
+
+
+async def test_callers_waiting_behind_a_write_share_the_next_one() -> None:
+    calls: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def handler(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await gate.wait()  # the first write is slow: the others queue up behind it
+        return [i * 10 for i in items]
+
+    batcher: GroupCommit[int, int] = GroupCommit(handler, max_in_flight=1, max_batch=3)
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0)  # the first write starts
+    rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 6)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20, 30, 40, 50]
+    assert calls == [[0], [1, 2, 3], [4, 5]]
+
+
+async def test_a_poisoned_batch_is_retried_item_by_item() -> None:
+    calls: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def handler(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await gate.wait()
+        if 13 in items:
+            raise Poison("13 cannot be written")
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(handler, max_in_flight=1, isolate=lambda e: isinstance(e, Poison))
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    others = [asyncio.ensure_future(batcher.submit(i)) for i in (12, 13, 14)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, *others, return_exceptions=True)
+    assert results[:2] == [1, 12] and isinstance(results[2], Poison) and results[3] == 14
+    assert calls == [[1], [12, 13, 14], [12], [13], [14]]
+
+
+async def test_when_the_store_is_down_every_caller_fails_at_once() -> None:
+    calls: list[list[int]] = []
+    gate = asyncio.Event()
+
+    async def handler(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if len(calls) == 1:
+            await gate.wait()
+            return list(items)
+        raise Down("no database")
+
+    batcher: GroupCommit[int, int] = GroupCommit(handler, max_in_flight=1, isolate=lambda e: not isinstance(e, Down))
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    others = [asyncio.ensure_future(batcher.submit(i)) for i in (2, 3)]
+    await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(first, *others, return_exceptions=True)
+    assert results[0] == 1 and all(isinstance(r, Down) for r in results[1:])
+    assert calls == [[1], [2, 3]]  # not retried one by one
+
+
+async def test_close_finishes_what_was_taken_and_refuses_new_items() -> None:
+    async def handler(items: Sequence[int]) -> list[int]:
+        await asyncio.sleep(0)
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(handler)
+    pending = asyncio.ensure_future(batcher.submit(7))
+    await asyncio.sleep(0)
+    await batcher.close()
+    assert await pending == 7
+    with pytest.raises(ShuttingDown):
+        await batcher.submit(8)
