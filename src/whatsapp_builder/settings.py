@@ -25,8 +25,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", validation_alias="WAB_LOG_LEVEL")
     log_json: bool = Field(default=False, validation_alias="WAB_LOG_JSON")
 
-    # Connection pool, after the seed's pg-pool settings (max 10, idle 30 s, connect 2 s).
-    db_pool_size: int = Field(default=10, ge=1, le=500, validation_alias="WAB_DB_POOL_SIZE")
+    # Connection pool. The seed says max 10 (pg-pool keeps idle connections 30 s); SQLAlchemy closes an overflow
+    # connection as soon as it is returned, so a pool smaller than the load churns connections (a fork per connect
+    # on the server): 20 kept, 10 more under bursts.
+    db_pool_size: int = Field(default=20, ge=1, le=500, validation_alias="WAB_DB_POOL_SIZE")
     db_max_overflow: int = Field(default=10, ge=0, le=500, validation_alias="WAB_DB_MAX_OVERFLOW")
     db_idle_timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="WAB_DB_IDLE_TIMEOUT")
     db_connect_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="WAB_DB_CONNECT_TIMEOUT")

@@ -222,3 +222,31 @@ async def test_workers_alone_do_the_same_without_the_fast_path(loop, app_context
     sent = await loop.wait_sent(4)
     assert _bodies(sent)[2] == "We are open every day from 11:00 to 23:00."
     assert len(await loop.sent()) == 4
+
+
+async def test_many_customers_at_once_are_answered_in_shared_transactions(  # type: ignore[no-untyped-def]
+    loop, database_url: str, app_context: AppContext
+) -> None:
+    import asyncio
+
+    flows = app_context.batchers.get("flows")
+    before = (flows.items_written, flows.batches_written) if flows else (0, 0)
+    customers = [f"+1555200{i:04d}" for i in range(30)]
+    await asyncio.gather(*(loop.say({"from": phone, "name": f"C{i}", "text": "hi"}) for i, phone in enumerate(customers)))
+    sent = await loop.wait_sent(60)
+    by_customer: dict[str, list[str]] = {}
+    for item in sent:
+        by_customer.setdefault(str(item["to"]), []).append(_bodies([item])[0])
+    assert len(by_customer) == 30
+    welcome, menu = _bodies(sent[:2]) if sent[0]["to"] == sent[1]["to"] else (None, None)
+    for replies in by_customer.values():
+        assert len(replies) == 2 and replies[0] != replies[1]  # welcome, then the menu: in order, once each
+        if welcome is not None:
+            assert replies == [welcome, menu]
+    with psycopg.connect(database_url) as conn:
+        contexts = conn.execute('SELECT count(*) FROM conversation_contexts WHERE "isActive"').fetchone()
+        jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'process_inbound'").fetchone()
+    assert contexts == (30,) and jobs == (0,)
+    flows = app_context.batchers["flows"]
+    items, batches = flows.items_written - before[0], flows.batches_written - before[1]
+    assert items == 30 and batches < items  # conversations that arrived together shared a flow transaction

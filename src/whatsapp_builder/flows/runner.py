@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -20,12 +20,12 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.flows.engine import is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
-from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, TurnResult
+from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput
 from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec, raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
-from whatsapp_builder.whatsapp.outbox import Recipient, load_recipient, queue_mark_read, queue_outbound
+from whatsapp_builder.whatsapp.outbox import Recipient, queue_mark_read_many, queue_outbound_many
 
 log = get_logger(__name__)
 
@@ -44,13 +44,6 @@ class ActiveContext:
     id: uuid.UUID
     chatbot_id: uuid.UUID
     state: ContextState
-
-
-@dataclass
-class TurnOutcome:
-    replies: list[tuple[str, dict[str, Any]]]
-    context_event: dict[str, Any] | None
-    handoff: bool
 
 
 def engine_settings(context: AppContext, metadata: object) -> EngineSettings:
@@ -74,279 +67,368 @@ _SELECT_BOTS = (
 )
 
 
-async def _bot(context: AppContext, conn: AsyncConnection[Any], chatbot_id: uuid.UUID) -> PublishedBot | None:
-    row = await (await conn.execute(_SELECT_BOTS + " AND id = %s", (chatbot_id,))).fetchone()
-    if row is None:
-        return None
-    graph = context.bots.compiled(row[0], row[4], row[1], row[2])
-    return None if graph is None else PublishedBot(row[0], graph, engine_settings(context, row[3]))
+def _node_column(state: ContextState) -> str:
+    return (state.current_node_id or (state.node_history[-1] if state.node_history else "") or "-")[:255]
 
 
-async def select_bot(context: AppContext, conn: AsyncConnection[Any], text: str | None) -> PublishedBot | None:
-    """A bot whose start trigger matches the message, else the default: the oldest active one."""
+@dataclass
+class _Locked:
+    """A conversation held under its row lock for this transaction, with what its turns need."""
+
+    recipient: Recipient
+    contact: ContactInfo
+    inputs: list[tuple[uuid.UUID | None, FlowInput]] = field(default_factory=list)
+    active: ActiveContext | None = None
+
+
+@dataclass
+class _ContextWrite:
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    bot_id: uuid.UUID
+    state: ContextState
+    is_new: bool
+
+
+@dataclass
+class _Plan:
+    """Everything one transaction writes for its conversations, applied with a few set-based statements."""
+
+    contexts: dict[uuid.UUID, _ContextWrite] = field(default_factory=dict)
+    timers: list[JobSpec] = field(default_factory=list)
+    replies: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    handoffs: set[uuid.UUID] = field(default_factory=set)
+    answered: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    context_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+_LOCK_CONVERSATIONS = (
+    'SELECT c.id, c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
+    ' (SELECT p."userId" FROM conversation_participants p'
+    '   WHERE p."conversationId" = c.id AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1),'
+    ' u.name, u."phoneNumber"'
+    ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId"'
+    " WHERE c.id = ANY(%s) ORDER BY c.id FOR UPDATE OF c"
+)
+
+# A conversation whose earlier flow job a worker is running is left to that worker, so messages keep their order.
+_CLAIM_FLOW_JOBS = (
+    "DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(%s) AND j.status = 'todo' AND j.task_name = %s"
+    " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing')"
+    " RETURNING j.lock, j.id, j.args"
+)
+
+_ACTIVE_CONTEXTS = (
+    'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
+    ' "nodeHistory", "engineState" FROM conversation_contexts'
+    ' WHERE "conversationId" = ANY(%s) AND "isActive" = true ORDER BY "conversationId", "createdAt" DESC'
+)
+
+
+async def _lock(
+    conn: AsyncConnection[Any], conversation_ids: list[uuid.UUID], *, skip_locked: bool
+) -> dict[uuid.UUID, _Locked]:
+    """Row-lock the conversations (in id order, so two transactions never deadlock on them)."""
+    query = _LOCK_CONVERSATIONS + (" SKIP LOCKED" if skip_locked else "")
+    rows = await (await conn.execute(query, (sorted(set(conversation_ids)),))).fetchall()
+    locked: dict[uuid.UUID, _Locked] = {}
+    for conv_id, customer_id, phone_number_id, last_customer_at, handed_off, business_id, name, phone in rows:
+        if customer_id is None or business_id is None:
+            log.info("flow job skipped: not a WhatsApp conversation", conversation_id=str(conv_id))
+            continue
+        recipient = Recipient(conv_id, customer_id, business_id, phone_number_id, last_customer_at, handed_off)
+        locked[conv_id] = _Locked(recipient, ContactInfo(name=name, phone=phone))
+    return locked
+
+
+async def _load_inputs(conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], ids: list[uuid.UUID]) -> None:
+    if not ids:
+        return
+    rows = await (
+        await conn.execute(
+            'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id',
+            (ids,),
+        )
+    ).fetchall()
+    for message_id, conversation_id, message_type, content in rows:
+        if conversation_id in locked:
+            locked[conversation_id].inputs.append((message_id, FlowInput.from_message(message_type, content)))
+
+
+async def _load_active(conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked]) -> None:
+    rows = await (await conn.execute(_ACTIVE_CONTEXTS, (list(locked),))).fetchall()
+    for conversation_id, context_id, chatbot_id, node, variables, history, engine in rows:
+        state = ContextState.from_dict(
+            {"currentNodeId": node, "variables": variables, "nodeHistory": history, "isActive": True, "engine": engine}
+        )
+        locked[conversation_id].active = ActiveContext(context_id, chatbot_id, state)
+
+
+async def _published_bots(context: AppContext, conn: AsyncConnection[Any]) -> list[PublishedBot]:
+    """Every active published chatbot, oldest first (the first is the default)."""
     rows = await (await conn.execute(_SELECT_BOTS + ' ORDER BY "createdAt" ASC, id ASC')).fetchall()
     bots = []
     for row in rows:
         graph = context.bots.compiled(row[0], row[4], row[1], row[2])
         if graph is not None:
             bots.append(PublishedBot(row[0], graph, engine_settings(context, row[3])))
+    return bots
+
+
+def _select_bot(bots: list[PublishedBot], text: str | None) -> PublishedBot | None:
+    """A bot whose start trigger matches the message, else the default: the oldest active one."""
     for bot in bots:
         if start_matches(bot.graph, text):
             return bot
     return bots[0] if bots else None
 
 
-async def _active_context(conn: AsyncConnection[Any], conversation_id: uuid.UUID) -> ActiveContext | None:
-    row = await (
-        await conn.execute(
-            'SELECT id, "chatbotId", "currentNodeId", variables, "nodeHistory", "engineState"'
-            ' FROM conversation_contexts WHERE "conversationId" = %s AND "isActive" = true'
-            ' ORDER BY "createdAt" DESC LIMIT 1',
-            (conversation_id,),
+def _end(plan: _Plan, conversation_id: uuid.UUID, active: ActiveContext, reason: str) -> None:
+    ended = active.state.copy()
+    ended.is_active = False
+    ended.engine["endedReason"] = reason
+    previous = plan.contexts.get(active.id)
+    plan.contexts[active.id] = _ContextWrite(
+        active.id, conversation_id, active.chatbot_id, ended, previous.is_new if previous else False
+    )
+
+
+async def _turn(
+    context: AppContext,
+    plan: _Plan,
+    bots: list[PublishedBot],
+    item: _Locked,
+    flow_input: FlowInput,
+    now: dt.datetime,
+) -> tuple[bool, bool]:
+    """One input through the conversation's bot: returns (ran, handed off)."""
+    conversation_id = item.recipient.conversation_id
+    active = item.active
+    by_id = {b.id: b for b in bots}
+    bot: PublishedBot | None = None
+    if active is not None:
+        bot = by_id.get(active.chatbot_id)
+        if bot is None:
+            _end(plan, conversation_id, active, "chatbot_unavailable")
+            active = None
+        elif is_expired(active.state, now, bot.settings):
+            _end(plan, conversation_id, active, "timeout")
+            active, bot = None, None
+    item.active = active
+    if bot is None:
+        if flow_input.kind == "timer":
+            return False, False
+        bot = _select_bot(bots, flow_input.text)
+        if bot is None:
+            return False, False
+    result = await run_turn(
+        bot.graph,
+        active.state if active else None,
+        flow_input,
+        contact=item.contact,
+        now=now,
+        settings=bot.settings,
+        http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+    )
+    if active is not None and result.restarted:
+        _end(plan, conversation_id, active, "restart")
+        active = None
+    previous = plan.contexts.get(active.id) if active else None
+    context_id = active.id if active else context.ids.new()
+    is_new = active is None or (previous is not None and previous.is_new)
+    plan.contexts[context_id] = _ContextWrite(context_id, conversation_id, bot.id, result.state, is_new)
+    if result.wake_at is not None and result.state.is_active:
+        plan.timers.append(
+            JobSpec(
+                RESUME_DELAY,
+                TIMERS_QUEUE,
+                {"conversation_id": str(conversation_id), "context_id": str(context_id)},
+                schedule_at=result.wake_at,
+            )
         )
-    ).fetchone()
-    if row is None:
-        return None
-    state = ContextState.from_dict(
-        {"currentNodeId": row[2], "variables": row[3], "nodeHistory": row[4], "isActive": True, "engine": row[5]}
+    if result.ended_reason not in (None, "completed", "handoff"):
+        log.info(
+            "context ended", conversation_id=str(conversation_id), reason=result.ended_reason, trace=result.log[-3:]
+        )
+    plan.context_events.append(
+        {
+            "conversationId": str(conversation_id),
+            "chatbotId": str(bot.id),
+            "contextId": str(context_id),
+            "currentNodeId": result.state.current_node_id,
+            "variables": result.state.variables,
+            "isActive": result.state.is_active,
+            "endedReason": result.ended_reason,
+        }
     )
-    return ActiveContext(row[0], row[1], state)
+    plan.replies.setdefault(conversation_id, []).extend((m.type, m.content) for m in result.outgoing)
+    item.active = ActiveContext(context_id, bot.id, result.state) if result.state.is_active else None
+    if result.handoff:
+        plan.handoffs.add(conversation_id)
+    return True, result.handoff
 
 
-def _node_column(state: ContextState) -> str:
-    return (state.current_node_id or (state.node_history[-1] if state.node_history else "") or "-")[:255]
+async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item: _Locked, now: dt.datetime) -> None:
+    """The conversation's inputs in order; a hand-off leaves the rest of them to the human."""
+    last_message: uuid.UUID | None = None
+    for message_id, flow_input in item.inputs:
+        _, handed_off = await _turn(context, plan, bots, item, flow_input, now)
+        last_message = message_id or last_message
+        if handed_off:
+            break
+    if last_message is not None:
+        plan.answered[item.recipient.conversation_id] = last_message
 
 
-async def _end_context(conn: AsyncConnection[Any], context_id: uuid.UUID, reason: str) -> None:
-    await conn.execute(
-        'UPDATE conversation_contexts SET "isActive" = false,'
-        ' "engineState" = "engineState" || jsonb_build_object(\'endedReason\', %s::text), "updatedAt" = now()'
-        " WHERE id = %s",
-        (reason, context_id),
-    )
-
-
-async def _save(
-    conn: AsyncConnection[Any],
-    conversation_id: uuid.UUID,
-    bot_id: uuid.UUID,
-    context_id: uuid.UUID | None,
-    state: ContextState,
-) -> uuid.UUID:
-    values = (
+def _context_values(write: _ContextWrite) -> tuple[Any, ...]:
+    state = write.state
+    return (
         _node_column(state),
         Jsonb(state.variables),
         Jsonb(state.node_history),
         state.is_active,
         Jsonb(state.engine),
     )
-    if context_id is not None:
+
+
+async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite]) -> None:
+    updates = [w for w in writes if not w.is_new]
+    inserts = [w for w in writes if w.is_new]
+    if updates:
+        values = [_context_values(w) for w in updates]
         await conn.execute(
-            'UPDATE conversation_contexts SET "currentNodeId" = %s, variables = %s, "nodeHistory" = %s,'
-            ' "isActive" = %s, "engineState" = %s, "updatedAt" = now() WHERE id = %s',
-            (*values, context_id),
+            'UPDATE conversation_contexts c SET "currentNodeId" = x.node, variables = x.vars, "nodeHistory" = x.hist,'
+            ' "isActive" = x.active, "engineState" = x.engine, "updatedAt" = now()'
+            " FROM unnest(%s::uuid[], %s::varchar[], %s::jsonb[], %s::jsonb[], %s::boolean[], %s::jsonb[])"
+            " AS x(id, node, vars, hist, active, engine) WHERE c.id = x.id",
+            ([w.id for w in updates], *(list(column) for column in zip(*values, strict=True))),
         )
-        return context_id
-    row = await (
+    if inserts:
+        values = [_context_values(w) for w in inserts]
         await conn.execute(
-            'INSERT INTO conversation_contexts ("conversationId", "chatbotId", "currentNodeId", variables,'
-            ' "nodeHistory", "isActive", "engineState") VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id',
-            (conversation_id, bot_id, *values),
+            'INSERT INTO conversation_contexts (id, "conversationId", "chatbotId", "currentNodeId", variables,'
+            ' "nodeHistory", "isActive", "engineState")'
+            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::varchar[], %s::jsonb[], %s::jsonb[],"
+            " %s::boolean[], %s::jsonb[])",
+            (
+                [w.id for w in inserts],
+                [w.conversation_id for w in inserts],
+                [w.bot_id for w in inserts],
+                *(list(column) for column in zip(*values, strict=True)),
+            ),
         )
-    ).fetchone()
-    assert row is not None
-    return uuid.UUID(str(row[0]))
 
 
 async def _apply(
-    context: AppContext,
-    session: Any,
-    conn: AsyncConnection[Any],
-    recipient: Recipient,
-    bot: PublishedBot,
-    active: ActiveContext | None,
-    result: TurnResult,
-) -> tuple[ActiveContext | None, TurnOutcome]:
-    if active is not None and result.restarted:
-        await _end_context(conn, active.id, "restart")
-        active = None
-    context_id = await _save(conn, recipient.conversation_id, bot.id, active.id if active else None, result.state)
-    if result.wake_at is not None and result.state.is_active:
-        await context.jobs.defer(
-            session,
-            [
-                JobSpec(
-                    RESUME_DELAY,
-                    TIMERS_QUEUE,
-                    {"conversation_id": str(recipient.conversation_id), "context_id": str(context_id)},
-                    schedule_at=result.wake_at,
-                )
-            ],
-        )
-    if result.ended_reason not in (None, "completed", "handoff"):
-        log.info(
-            "context ended",
-            conversation_id=str(recipient.conversation_id),
-            reason=result.ended_reason,
-            trace=result.log[-3:],
-        )
-    event = {
-        "conversationId": str(recipient.conversation_id),
-        "chatbotId": str(bot.id),
-        "contextId": str(context_id),
-        "currentNodeId": result.state.current_node_id,
-        "variables": result.state.variables,
-        "isActive": result.state.is_active,
-        "endedReason": result.ended_reason,
-    }
-    replies = [(m.type, m.content) for m in result.outgoing]
-    next_active = ActiveContext(context_id, bot.id, result.state) if result.state.is_active else None
-    return next_active, TurnOutcome(replies, event, result.handoff)
-
-
-async def _turn(
-    context: AppContext,
-    session: Any,
-    conn: AsyncConnection[Any],
-    recipient: Recipient,
-    active: ActiveContext | None,
-    flow_input: FlowInput,
-    contact: ContactInfo,
-    now: dt.datetime,
-) -> tuple[ActiveContext | None, TurnOutcome | None]:
-    bot: PublishedBot | None = None
-    if active is not None:
-        bot = await _bot(context, conn, active.chatbot_id)
-        if bot is None:
-            await _end_context(conn, active.id, "chatbot_unavailable")
-            active = None
-        elif is_expired(active.state, now, bot.settings):
-            await _end_context(conn, active.id, "timeout")
-            active, bot = None, None
-    if bot is None:
-        if flow_input.kind == "timer":
-            return active, None
-        bot = await select_bot(context, conn, flow_input.text)
-        if bot is None:
-            return None, None
-    result = await run_turn(
-        bot.graph,
-        active.state if active else None,
-        flow_input,
-        contact=contact,
-        now=now,
-        settings=bot.settings,
-        http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+    context: AppContext, session: Any, conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], plan: _Plan
+) -> list[uuid.UUID]:
+    """Write the plan, commit, then publish. Returns the conversations that now have replies to send."""
+    await _write_contexts(conn, list(plan.contexts.values()))
+    recipients = {cid: item.recipient for cid, item in locked.items()}
+    queued = await queue_outbound_many(
+        context, session, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies]
     )
-    return await _apply(context, session, conn, recipient, bot, active, result)
-
-
-async def _finish(
-    context: AppContext,
-    session: Any,
-    recipient: Recipient,
-    outcomes: list[TurnOutcome],
-    answered_message_id: uuid.UUID | None,
-) -> None:
-    conn = await raw_connection(session)
-    replies = [reply for outcome in outcomes for reply in outcome.replies]
-    queued = await queue_outbound(context, session, recipient, replies)
-    handoff = any(o.handoff for o in outcomes)
-    if handoff:
+    with_replies = sorted({uuid.UUID(m["conversationId"]) for m in queued})
+    reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
+    await queue_mark_read_many(context, session, reads)
+    await context.jobs.defer(session, plan.timers)
+    if plan.handoffs:
         await conn.execute(
-            'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = %s',
-            (recipient.conversation_id,),
+            'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = ANY(%s)',
+            (sorted(plan.handoffs),),
         )
-    if queued and answered_message_id is not None:
-        await queue_mark_read(context, session, recipient.conversation_id, answered_message_id)
-    changed = handoff or bool(queued)
-    snapshots = await conversation_snapshots(session, [recipient.conversation_id]) if changed else []
+    changed = set(with_replies) | plan.handoffs
+    snapshots = await conversation_snapshots(session, changed) if changed else []
     await session.commit()
     published: list[Any] = [events.message_created(m) for m in queued]
-    published += [
-        events.context_updated(o.context_event["conversationId"], o.context_event) for o in outcomes if o.context_event
-    ]
+    published += [events.context_updated(e["conversationId"], e) for e in plan.context_events]
     published += [events.conversation_updated(s) for s in snapshots]
     if published:
         await context.publisher.publish(published)
-
-
-async def _contact(conn: AsyncConnection[Any], customer_id: uuid.UUID) -> ContactInfo:
-    row = await (await conn.execute('SELECT name, "phoneNumber" FROM users WHERE id = %s', (customer_id,))).fetchone()
-    return ContactInfo(name=row[0], phone=row[1]) if row else ContactInfo()
+    return with_replies
 
 
 async def process_inbound(
     context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID], *, claim: bool = False
 ) -> bool:
-    """Run the conversation's bot on newly stored customer messages, in the order they arrived.
+    """Run the conversation's bot on newly stored customer messages, in the order they arrived (a worker's job).
 
-    A worker passes the messages of its job. The in-process fast path passes `claim=True` instead: it takes
-    every flow job of the conversation still waiting in the queue (deleting them in this same transaction, so
-    they are done exactly once, and left to the workers if this fails) and handles their messages.
+    With `claim=True` it takes the conversation's waiting flow jobs itself instead (see `process_inbound_batch`).
     Returns whether there was anything to do.
+    """
+    if claim:
+        return bool(await process_inbound_batch(context, [conversation_id], skip_locked=False))
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        locked = await _lock(conn, [conversation_id], skip_locked=False)
+        if not locked:
+            return False
+        await _process(context, session, conn, locked, message_ids)
+        return True
+
+
+async def process_inbound_batch(
+    context: AppContext, conversation_ids: list[uuid.UUID], *, skip_locked: bool = True
+) -> list[uuid.UUID]:
+    """The in-process fast path for many conversations in one transaction.
+
+    It takes every flow job of these conversations still waiting in the queue (deleting them in this same
+    transaction, so each is done exactly once, and left to the workers if this fails) and handles their
+    messages. Conversations locked by someone else are skipped: their jobs stay queued for the workers.
+    Returns the conversations that got replies to send.
     """
     async with context.sessions() as session:
         conn = await raw_connection(session)
-        try:
-            recipient = await load_recipient(session, conversation_id, lock=True)
-        except Exception:
-            log.info(
-                "flow job skipped: conversation gone or not a WhatsApp conversation",
-                conversation_id=str(conversation_id),
-            )
-            return False
-        if claim:
-            claimed = await (
-                await conn.execute(
-                    "DELETE FROM procrastinate_jobs WHERE lock = %s AND status = 'todo' AND task_name = %s"
-                    " RETURNING id, args",
-                    (flow_lock(conversation_id), PROCESS_INBOUND),
-                )
-            ).fetchall()
-            if not claimed:
-                return False
-            message_ids = [uuid.UUID(m) for _, args in sorted(claimed) for m in args.get("message_ids", [])]
-        if recipient.is_handed_off:
-            await session.commit()
-            return True
-        rows = await (
-            await conn.execute(
-                'SELECT id, type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id',
-                (message_ids,),
-            )
+        locked = await _lock(conn, conversation_ids, skip_locked=skip_locked)
+        if not locked:
+            return []
+        claimed = await (
+            await conn.execute(_CLAIM_FLOW_JOBS, ([flow_lock(c) for c in locked], PROCESS_INBOUND))
         ).fetchall()
-        contact = await _contact(conn, recipient.customer_id)
-        active = await _active_context(conn, conversation_id)
-        outcomes: list[TurnOutcome] = []
+        if not claimed:
+            await session.rollback()
+            return []
+        owners = {flow_lock(c): c for c in locked}
+        for_whom = {owners[lock] for lock, _, _ in claimed}
+        locked = {c: item for c, item in locked.items() if c in for_whom}
+        message_ids = [
+            uuid.UUID(m) for _, _, args in sorted(claimed, key=lambda r: r[1]) for m in args.get("message_ids", [])
+        ]
+        return await _process(context, session, conn, locked, message_ids)
+
+
+async def _process(
+    context: AppContext,
+    session: Any,
+    conn: AsyncConnection[Any],
+    locked: dict[uuid.UUID, _Locked],
+    message_ids: list[uuid.UUID],
+) -> list[uuid.UUID]:
+    running = {c: item for c, item in locked.items() if not item.recipient.is_handed_off}
+    await _load_inputs(conn, running, message_ids)
+    plan = _Plan()
+    if running:
+        await _load_active(conn, running)
+        bots = await _published_bots(context, conn)
         now = dt.datetime.now(dt.UTC)
-        last_id: uuid.UUID | None = None
-        for message_id, message_type, content in rows:
-            active, outcome = await _turn(
-                context, session, conn, recipient, active, FlowInput.from_message(message_type, content), contact, now
-            )
-            last_id = message_id
-            if outcome is not None:
-                outcomes.append(outcome)
-                if outcome.handoff:
-                    break  # the rest of this batch is for the human now
-        await _finish(context, session, recipient, outcomes, last_id)
-        return True
+        for item in running.values():
+            await _run(context, plan, bots, item, now)
+    return await _apply(context, session, conn, locked, plan)
 
 
 async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_id: uuid.UUID) -> None:
     """A delay node's timer fired: continue that context if it still waits on it."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
-        try:
-            recipient = await load_recipient(session, conversation_id, lock=True)
-        except Exception:
+        locked = await _lock(conn, [conversation_id], skip_locked=False)
+        item = locked.get(conversation_id)
+        if item is None or item.recipient.is_handed_off:
             return
-        active = await _active_context(conn, conversation_id)
-        if active is None or active.id != context_id or recipient.is_handed_off:
+        await _load_active(conn, locked)
+        if item.active is None or item.active.id != context_id:
             return
-        contact = await _contact(conn, recipient.customer_id)
-        _, outcome = await _turn(
-            context, session, conn, recipient, active, FlowInput.timer(), contact, dt.datetime.now(dt.UTC)
+        plan = _Plan()
+        await _turn(
+            context, plan, await _published_bots(context, conn), item, FlowInput.timer(), dt.datetime.now(dt.UTC)
         )
-        await _finish(context, session, recipient, [outcome] if outcome else [], None)
+        await _apply(context, session, conn, locked, plan)

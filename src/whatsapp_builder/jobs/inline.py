@@ -9,7 +9,8 @@ gets it, and a crash leaves it to the workers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from whatsapp_builder.logging import get_logger
 
@@ -17,11 +18,23 @@ log = get_logger(__name__)
 
 
 class InlineRunner:
-    def __init__(self, concurrency: int = 8) -> None:
+    """`concurrency` bounds the work in progress; `senders` how much of it may wait on the Graph API at once
+    (each sender holds a database connection while it sends)."""
+
+    def __init__(self, concurrency: int = 512, senders: int = 8) -> None:
         self.enabled = False
         self._concurrency = concurrency
+        self._senders = senders
         self._semaphore: asyncio.Semaphore | None = None
+        self._send_semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @contextlib.asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        if self._send_semaphore is None:
+            self._send_semaphore = asyncio.Semaphore(self._senders)
+        async with self._send_semaphore:
+            yield
 
     def submit(self, work: Callable[[], Awaitable[None]]) -> None:
         if not self.enabled:

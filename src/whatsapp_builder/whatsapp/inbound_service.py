@@ -124,9 +124,22 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
 
 
 async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
-    """The fast path for one conversation: its flow step, then its replies' delivery."""
-    from whatsapp_builder.flows.runner import process_inbound
+    """The fast path for one conversation: its flow step (batched with the others waiting), then its replies."""
+    from whatsapp_builder.flows.runner import process_inbound_batch
     from whatsapp_builder.whatsapp.delivery import deliver_now
 
-    if await process_inbound(context, conversation_id, [], claim=True):
-        await deliver_now(context, conversation_id)
+    async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
+        with_replies = set(await process_inbound_batch(context, list(conversation_ids)))
+        answers = []
+        for conversation_id in conversation_ids:
+            answers.append(conversation_id in with_replies)
+            with_replies.discard(conversation_id)  # delivered once, even when submitted twice
+        return answers
+
+    flows = context.batcher(
+        "flows",
+        lambda: GroupCommit(flow_steps, max_batch=100, isolate=lambda exc: not database_unavailable(exc)),
+    )
+    if await flows.submit(conversation_id):
+        async with context.inline.sending():
+            await deliver_now(context, conversation_id)

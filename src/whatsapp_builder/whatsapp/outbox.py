@@ -66,40 +66,53 @@ async def queue_outbound(
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Insert `(type, content)` messages as pending outbound and defer their delivery, in order."""
-    if not messages:
-        return []
+    return await queue_outbound_many(context, session, [(recipient, messages)], now=now)
+
+
+async def queue_outbound_many(
+    context: AppContext,
+    session: AsyncSession,
+    batches: list[tuple[Recipient, list[tuple[str, dict[str, Any]]]]],
+    *,
+    now: dt.datetime | None = None,
+) -> list[dict[str, Any]]:
+    """`queue_outbound` for several conversations at once: one insert, one defer."""
+    rows_in: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, Jsonb, dt.datetime]] = []
     now = now or dt.datetime.now(dt.UTC)
-    ids = [context.ids.new() for _ in messages]
-    # Distinct timestamps keep the replies of one turn in order wherever they are listed.
-    stamps = [now + dt.timedelta(microseconds=i) for i in range(len(messages))]
+    for recipient, messages in batches:
+        for i, (message_type, content) in enumerate(messages):
+            # Distinct timestamps keep the replies of one turn in order wherever they are listed.
+            stamp = now + dt.timedelta(microseconds=i)
+            rows_in.append(
+                (
+                    context.ids.new(),
+                    recipient.conversation_id,
+                    recipient.business_id,
+                    message_type,
+                    Jsonb(content),
+                    stamp,
+                )
+            )
+    if not rows_in:
+        return []
     conn = await raw_connection(session)
     rows = await (
         await conn.execute(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
-            " SELECT i, %s, %s, t::message_type, b, 'pending', ts, 'outbound'"
-            " FROM unnest(%s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[]) AS x(i, t, b, ts)"
+            " SELECT i, c, s, t::message_type, b, 'pending', ts, 'outbound'"
+            " FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[])"
+            " AS x(i, c, s, t, b, ts)"
             ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
             ' "whatsappMessageId", error, "createdAt", "updatedAt"',
-            (
-                recipient.conversation_id,
-                recipient.business_id,
-                ids,
-                [m[0] for m in messages],
-                [Jsonb(m[1]) for m in messages],
-                stamps,
-            ),
+            tuple(list(column) for column in zip(*rows_in, strict=True)),
         )
     ).fetchall()
+    # Deferred in the order inserted: a conversation's replies are delivered one after another, in order.
     await context.jobs.defer(
         session,
-        [
-            JobSpec(
-                DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(recipient.conversation_id)
-            )
-            for message_id in ids
-        ],
+        [JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(row[0])}, lock=send_lock(row[1])) for row in rows_in],
     )
-    return sorted((message_row(r) for r in rows), key=lambda m: m["timestamp"])
+    return sorted((message_row(r) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"]))
 
 
 def message_row(row: Any) -> dict[str, Any]:
@@ -125,8 +138,18 @@ async def queue_mark_read(
     context: AppContext, session: AsyncSession, conversation_id: uuid.UUID, message_id: uuid.UUID
 ) -> None:
     """Tell WhatsApp the customer's messages up to `message_id` were read (blue ticks), after the replies."""
-    if context.settings.mark_read:
+    await queue_mark_read_many(context, session, [(conversation_id, message_id)])
+
+
+async def queue_mark_read_many(
+    context: AppContext, session: AsyncSession, reads: list[tuple[uuid.UUID, uuid.UUID]]
+) -> None:
+    """`queue_mark_read` for several `(conversation id, message id)` at once."""
+    if context.settings.mark_read and reads:
         await context.jobs.defer(
             session,
-            [JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(conversation_id))],
+            [
+                JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(conversation_id))
+                for conversation_id, message_id in reads
+            ],
         )
