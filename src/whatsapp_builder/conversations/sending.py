@@ -12,7 +12,7 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import Conflict, Unprocessable
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.delivery import deliver_now
+from whatsapp_builder.whatsapp import fast_path
 from whatsapp_builder.whatsapp.outbound import OutboundValidationError, is_template, parse_outbound
 from whatsapp_builder.whatsapp.outbox import load_recipient, queue_mark_read, queue_outbound
 
@@ -46,7 +46,7 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
     await context.publisher.publish(
         [events.message_created(m) for m in queued] + [events.conversation_updated(s) for s in snapshots]
     )
-    context.inline.submit(functools.partial(deliver_now, context, conversation_id))
+    context.inline.submit(functools.partial(fast_path.deliver_soon, context, conversation_id))
     return queued[0]
 
 

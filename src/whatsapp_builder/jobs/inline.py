@@ -9,8 +9,7 @@ gets it, and a crash leaves it to the workers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from whatsapp_builder.logging import get_logger
 
@@ -18,23 +17,13 @@ log = get_logger(__name__)
 
 
 class InlineRunner:
-    """`concurrency` bounds the work in progress; `senders` how much of it may wait on the Graph API at once
-    (each sender holds a database connection while it sends)."""
+    """`concurrency` bounds the work in progress (the work itself is batched: see inbound_service)."""
 
-    def __init__(self, concurrency: int = 512, senders: int = 8) -> None:
+    def __init__(self, concurrency: int = 1024) -> None:
         self.enabled = False
         self._concurrency = concurrency
-        self._senders = senders
         self._semaphore: asyncio.Semaphore | None = None
-        self._send_semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-
-    @contextlib.asynccontextmanager
-    async def sending(self) -> AsyncIterator[None]:
-        if self._send_semaphore is None:
-            self._send_semaphore = asyncio.Semaphore(self._senders)
-        async with self._send_semaphore:
-            yield
 
     def submit(self, work: Callable[[], Awaitable[None]]) -> None:
         if not self.enabled:

@@ -7,7 +7,6 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -21,7 +20,6 @@ from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
 from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
-from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 log = get_logger(__name__)
@@ -50,7 +48,7 @@ def graph_client_for(context: AppContext, graph_api_url: str | None) -> GraphCli
     return GraphClient(context.http, graph_api_url, context.settings.graph_api_version)
 
 
-def _error_dict(exc: GraphApiError) -> dict[str, Any]:
+def error_dict(exc: GraphApiError) -> dict[str, Any]:
     return {
         "code": exc.code,
         "title": exc.title,
@@ -68,13 +66,9 @@ async def _finish(
     status: str,
     wamid: str | None = None,
     error: dict[str, Any] | None = None,
-    within: Transaction | None = None,
 ) -> None:
-    """Record the outcome of a send (only if the message is still pending) and apply early statuses.
-
-    With `within`, it is written in that transaction and its events published when the caller commits it.
-    """
-    async with _transaction(context, within) as (session, published):
+    """Record the outcome of a send (only if the message is still pending) and apply early statuses."""
+    async with _transaction(context) as (session, published):
         conn = await raw_connection(session)
         if wamid is not None:
             # Serialises with a status webhook for the same id (whatsapp/ingest.py): whichever commits second
@@ -109,21 +103,9 @@ async def _finish(
             published.append(events.message_status(str(message_id), str(row[0]), row[1], row[2], row[3]))
 
 
-@dataclass
-class Transaction:
-    """A caller's open transaction, and the events to publish once it commits."""
-
-    session: AsyncSession
-    published: list[Any] = field(default_factory=list)
-
-
 @asynccontextmanager
-async def _transaction(
-    context: AppContext, within: Transaction | None
-) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
-    if within is not None:
-        yield within.session, within.published
-        return
+async def _transaction(context: AppContext) -> AsyncIterator[tuple[AsyncSession, list[Any]]]:
+    """A transaction and the events to publish once it commits."""
     published: list[Any] = []
     async with context.sessions() as session:
         yield session, published
@@ -132,9 +114,7 @@ async def _transaction(
         await context.publisher.publish(published)
 
 
-async def deliver_message(
-    context: AppContext, message_id: uuid.UUID, attempt: int, within: Transaction | None = None
-) -> None:
+async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: int) -> None:
     """Send one pending message. Raises RetryLater for temporary failures while attempts remain."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
@@ -151,7 +131,7 @@ async def deliver_message(
     message_type, content, _, last_customer_at, phone, bsuid = row
 
     async def fail(error: dict[str, Any]) -> None:
-        await _finish(context, message_id, status="failed", error=error, within=within)
+        await _finish(context, message_id, status="failed", error=error)
 
     if phone is None and bsuid is None:
         await fail({"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"})
@@ -174,9 +154,9 @@ async def deliver_message(
     try:
         wamid = await client.send_message(config.phone_number_id, config.access_token, payload)
     except GraphApiError as exc:
-        error = _error_dict(exc)
+        error = error_dict(exc)
         if exc.config_problem:
-            await _flag_config(context, error)
+            await flag_config(context, error)
         if exc.retryable and attempt + 1 < context.settings.send_max_attempts:
             delay = backoff_delay(attempt + 1, exc, base=context.settings.send_retry_base_seconds, rng=random.Random())
             log.info(
@@ -191,10 +171,10 @@ async def deliver_message(
         log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
         await fail(error)
         return
-    await _finish(context, message_id, status="sent", wamid=wamid, within=within)
+    await _finish(context, message_id, status="sent", wamid=wamid)
 
 
-async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
+async def flag_config(context: AppContext, error: dict[str, Any]) -> None:
     async with context.sessions() as session:
         conn = await raw_connection(session)
         await conn.execute(
@@ -204,7 +184,7 @@ async def _flag_config(context: AppContext, error: dict[str, Any]) -> None:
         await session.commit()
 
 
-async def mark_read(context: AppContext, message_id: uuid.UUID, within: Transaction | None = None) -> None:
+async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
     """Mark a customer's message (and those before it) read on WhatsApp and in the inbox."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
@@ -226,7 +206,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID, within: Transact
             )
         except GraphApiError as exc:
             log.info("mark as read failed", message_id=str(message_id), code=exc.code)
-    async with _transaction(context, within) as (session, published):
+    async with _transaction(context) as (session, published):
         conn = await raw_connection(session)
         rows = await (
             await conn.execute(
@@ -242,52 +222,3 @@ async def mark_read(context: AppContext, message_id: uuid.UUID, within: Transact
             published.extend(
                 events.conversation_updated(c) for c in await conversation_snapshots(session, [conversation_id])
             )
-
-
-async def deliver_now(context: AppContext, conversation_id: uuid.UUID, *, limit: int = 50) -> None:
-    """Do a conversation's waiting send jobs (deliveries, read receipts) in order, in this process.
-
-    Each job is held with a row lock while it runs, as a worker holds it, and deleted when done: a worker's
-    fetch skips it meanwhile and keeps the conversation's later jobs waiting behind it. A temporary failure
-    leaves the job (and the rest) to the workers and their backoff.
-    """
-    lock = send_lock(conversation_id)
-    for _ in range(limit):
-        async with context.sessions() as session:
-            conn = await raw_connection(session)
-            head = await (
-                await conn.execute(
-                    "SELECT id, status::text, task_name, args, scheduled_at FROM procrastinate_jobs"
-                    " WHERE lock = %s AND status IN ('todo', 'doing') ORDER BY id LIMIT 1",
-                    (lock,),
-                )
-            ).fetchone()
-            if head is None or head[1] != "todo":
-                return
-            job_id, _, task_name, args, scheduled_at = head
-            if scheduled_at is not None and scheduled_at > dt.datetime.now(dt.UTC):
-                return  # a retry waiting for its backoff
-            taken = await (
-                await conn.execute(
-                    "SELECT id FROM procrastinate_jobs WHERE id = %s AND status = 'todo' FOR UPDATE SKIP LOCKED",
-                    (job_id,),
-                )
-            ).fetchone()
-            if taken is None:
-                return
-            message_id = uuid.UUID(str(args.get("message_id")))
-            # The outcome and the job's removal commit together: one transaction per send.
-            within = Transaction(session)
-            if task_name == DELIVER_MESSAGE:
-                try:
-                    await deliver_message(context, message_id, 0, within)
-                except RetryLater:
-                    return
-            elif task_name == MARK_READ:
-                await mark_read(context, message_id, within)
-            else:
-                return
-            await conn.execute("DELETE FROM procrastinate_jobs WHERE id = %s", (job_id,))
-            await session.commit()
-        if within.published:
-            await context.publisher.publish(within.published)

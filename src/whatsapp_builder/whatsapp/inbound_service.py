@@ -7,7 +7,6 @@ still answered only after what it carried is committed, and a redelivery stores 
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,6 +93,8 @@ def flow_lock(conversation_id: object) -> str:
 
 
 async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResult:
+    from whatsapp_builder.whatsapp import fast_path
+
     async with context.sessions() as session:
         result = await ingest(await raw_connection(session), batch, context.ids)
         await context.jobs.defer(
@@ -119,27 +120,5 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
     if published:
         await context.publisher.publish(published)
     for conversation_id in result.new_by_conversation:
-        context.inline.submit(functools.partial(handle_now, context, conversation_id))
+        context.inline.submit(functools.partial(fast_path.handle_now, context, conversation_id))
     return result
-
-
-async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
-    """The fast path for one conversation: its flow step (batched with the others waiting), then its replies."""
-    from whatsapp_builder.flows.runner import process_inbound_batch
-    from whatsapp_builder.whatsapp.delivery import deliver_now
-
-    async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
-        with_replies = set(await process_inbound_batch(context, list(conversation_ids)))
-        answers = []
-        for conversation_id in conversation_ids:
-            answers.append(conversation_id in with_replies)
-            with_replies.discard(conversation_id)  # delivered once, even when submitted twice
-        return answers
-
-    flows = context.batcher(
-        "flows",
-        lambda: GroupCommit(flow_steps, max_batch=100, isolate=lambda exc: not database_unavailable(exc)),
-    )
-    if await flows.submit(conversation_id):
-        async with context.inline.sending():
-            await deliver_now(context, conversation_id)

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _TAKE = text(
-    'INSERT INTO whatsapp_send_windows ("phoneNumberId", second, count) VALUES (:p, :s, 1)'
-    ' ON CONFLICT ("phoneNumberId", second) DO UPDATE SET count = whatsapp_send_windows.count + 1'
+    'INSERT INTO whatsapp_send_windows ("phoneNumberId", second, count) VALUES (:p, :s, :n)'
+    ' ON CONFLICT ("phoneNumberId", second) DO UPDATE SET count = whatsapp_send_windows.count + :n'
     " RETURNING count"
 )
 _NO_SYNC = text("SET LOCAL synchronous_commit TO off")
@@ -22,16 +22,22 @@ _PRUNE = text("DELETE FROM whatsapp_send_windows WHERE second < :before")
 
 
 async def take_send_slot(engine: AsyncEngine, phone_number_id: str, per_second: int) -> None:
-    while True:
-        now = time.time()
-        second = int(now)
+    await take_send_slots(engine, phone_number_id, per_second, 1)
+
+
+async def take_send_slots(engine: AsyncEngine, phone_number_id: str, per_second: int, wanted: int) -> None:
+    """Wait until `wanted` sends fit in this number's per-second budget (spread over seconds when they do not)."""
+    while wanted > 0:
+        second = int(time.time())
         async with engine.begin() as connection:
             # A counter lost in a crash costs nothing: do not wait for the disk.
             await connection.execute(_NO_SYNC)
-            count = (await connection.execute(_TAKE, {"p": phone_number_id, "s": second})).scalar_one()
-        if count <= per_second:
-            return
-        await asyncio.sleep(max(0.001, second + 1 - time.time()))
+            count = (await connection.execute(_TAKE, {"p": phone_number_id, "s": second, "n": wanted})).scalar_one()
+        # The counter now includes all `wanted`; those beyond the budget are taken again next second.
+        granted = max(0, min(wanted, per_second - (count - wanted)))
+        wanted -= granted
+        if wanted:
+            await asyncio.sleep(max(0.001, second + 1 - time.time()))
 
 
 async def prune_send_windows(engine: AsyncEngine, keep_seconds: int = 60) -> None:

@@ -1,0 +1,259 @@
+"""The in-process fast path of delivery: the waiting send jobs of many conversations in one transaction.
+
+Each conversation's jobs (its replies, then its read receipt) are taken in queue order under row locks, as a
+worker takes them, and done one after another; different conversations are sent concurrently. The outcomes,
+the messages' new statuses and the jobs' removal are written together with a few set-based statements. A
+temporary Graph API failure stops that conversation's chain and leaves the rest of its jobs to the workers and
+their backoff; a crash before the commit leaves every job to the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.jobs.queue import raw_connection
+from whatsapp_builder.logging import get_logger
+from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.config_service import ActiveConfig
+from whatsapp_builder.whatsapp.delivery import WINDOW_CLOSED_ERROR, error_dict, flag_config, graph_client_for
+from whatsapp_builder.whatsapp.graph_client import GraphApiError
+from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
+from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
+from whatsapp_builder.whatsapp.rate_limit import take_send_slots
+
+log = get_logger(__name__)
+
+_QUEUES = (
+    "SELECT id, lock, status::text, task_name, args, scheduled_at FROM procrastinate_jobs"
+    " WHERE lock = ANY(%s) AND status IN ('todo', 'doing') ORDER BY id"
+)
+_TAKE = "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'todo' FOR UPDATE SKIP LOCKED"
+_MESSAGES = (
+    'SELECT m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
+    ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
+    ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
+    ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = ANY(%s)'
+)
+_RECORD_SENDS = (
+    "UPDATE messages m SET status = x.status::message_status,"
+    ' "whatsappMessageId" = coalesce(x.wamid, m."whatsappMessageId"), error = x.error, "updatedAt" = now()'
+    " FROM unnest(%s::uuid[], %s::text[], %s::varchar[], %s::jsonb[]) AS x(id, status, wamid, error)"
+    " WHERE m.id = x.id AND m.status = 'pending'"
+    ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error'
+)
+_RECORD_READS = (
+    "UPDATE messages m SET status = 'read', \"updatedAt\" = now()"
+    " FROM unnest(%s::uuid[], %s::timestamptz[]) AS x(conversation, upto)"
+    ' WHERE m."conversationId" = x.conversation AND m.direction = \'inbound\' AND m."timestamp" <= x.upto'
+    ' AND m.status <> \'read\' RETURNING m.id, m."conversationId", m."whatsappMessageId"'
+)
+
+
+@dataclass
+class _Job:
+    id: int
+    conversation_id: uuid.UUID
+    task: str
+    message_id: uuid.UUID
+
+
+@dataclass
+class _Outcomes:
+    done_jobs: list[int] = field(default_factory=list)
+    sends: list[tuple[uuid.UUID, str, str | None, dict[str, Any] | None]] = field(default_factory=list)
+    reads: dict[uuid.UUID, dt.datetime] = field(default_factory=dict)
+    config_errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def _take_jobs(conn: AsyncConnection[Any], conversation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[_Job]]:
+    """Each conversation's ready jobs from the head of its queue, row-locked; none where someone else is at it."""
+    owners = {send_lock(c): c for c in conversation_ids}
+    rows = await (await conn.execute(_QUEUES, (list(owners),))).fetchall()
+    now = dt.datetime.now(dt.UTC)
+    queues: dict[uuid.UUID, list[_Job]] = {}
+    blocked: set[uuid.UUID] = set()
+    for job_id, lock, status, task, args, scheduled_at in rows:
+        conversation_id = owners[lock]
+        if conversation_id in blocked:
+            continue
+        ready = status == "todo" and (scheduled_at is None or scheduled_at <= now)
+        if not ready or task not in (DELIVER_MESSAGE, MARK_READ):
+            blocked.add(conversation_id)  # a worker's job, a retry waiting for its backoff: keep the order
+            continue
+        queues.setdefault(conversation_id, []).append(
+            _Job(job_id, conversation_id, task, uuid.UUID(str(args.get("message_id"))))
+        )
+    wanted = [job.id for jobs in queues.values() for job in jobs]
+    if not wanted:
+        return {}
+    taken = {r[0] for r in await (await conn.execute(_TAKE, (wanted,))).fetchall()}
+    held: dict[uuid.UUID, list[_Job]] = {}
+    for conversation_id, jobs in queues.items():
+        prefix = []
+        for job in jobs:
+            if job.id not in taken:
+                break  # someone else holds it: what follows must wait for it
+            prefix.append(job)
+        if prefix:
+            held[conversation_id] = prefix
+    return held
+
+
+async def _send_chain(
+    context: AppContext,
+    config: ActiveConfig | None,
+    jobs: list[_Job],
+    messages: dict[uuid.UUID, tuple[Any, ...]],
+    outcomes: _Outcomes,
+) -> None:
+    """One conversation's jobs, in order. Stops at a temporary failure: that job and the rest stay queued."""
+    for job in jobs:
+        row = messages.get(job.message_id)
+        if job.task == MARK_READ:
+            if row is not None and row[5] == "inbound" and row[6] is not None:
+                if config is not None:
+                    try:
+                        await graph_client_for(context, config.graph_api_url).mark_as_read(
+                            config.phone_number_id, config.access_token, row[6]
+                        )
+                    except GraphApiError as exc:
+                        log.info("mark as read failed", message_id=str(job.message_id), code=exc.code)
+                outcomes.reads[job.conversation_id] = max(row[7], outcomes.reads.get(job.conversation_id, row[7]))
+            outcomes.done_jobs.append(job.id)
+            continue
+        if row is None or row[4] != "pending":
+            outcomes.done_jobs.append(job.id)  # deleted, or already done
+            continue
+        _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid = row
+        failure: dict[str, Any] | None = None
+        if phone is None and bsuid is None:
+            failure = {"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"}
+        elif message_type != "template" and not is_window_open(last_customer_at):
+            failure = WINDOW_CLOSED_ERROR
+        elif config is None:
+            failure = {"code": "not_configured", "title": "No active WhatsApp config", "source": "local"}
+        if failure is None and config is not None:
+            try:
+                outbound = parse_outbound({"type": message_type, "content": content})
+            except OutboundValidationError as exc:
+                failure = {"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"}
+            else:
+                payload = to_graph_payload(
+                    outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid
+                )
+                try:
+                    wamid = await graph_client_for(context, config.graph_api_url).send_message(
+                        config.phone_number_id, config.access_token, payload
+                    )
+                except GraphApiError as exc:
+                    error = error_dict(exc)
+                    if exc.config_problem:
+                        outcomes.config_errors.append(error)
+                    if exc.retryable:
+                        log.info("send will be retried by a worker", message_id=str(job.message_id), code=exc.code)
+                        return
+                    log.warning("send failed", message_id=str(job.message_id), code=exc.code, title=exc.title)
+                    failure = error
+                else:
+                    outcomes.sends.append((job.message_id, "sent", wamid, None))
+                    outcomes.done_jobs.append(job.id)
+                    continue
+        outcomes.sends.append((job.message_id, "failed", None, failure))
+        outcomes.done_jobs.append(job.id)
+
+
+async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: list[Any]) -> set[uuid.UUID]:
+    """Write the outcomes; returns the conversations whose unread count changed."""
+    if outcomes.sends:
+        wamids = sorted({w for _, _, w, _ in outcomes.sends if w is not None})
+        if wamids:
+            # Serialises with a status webhook for the same ids (whatsapp/ingest.py): whichever commits second
+            # sees the other's row, so an early status can never be stranded in the backlog.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w",
+                (wamids,),
+            )
+        rows = await (
+            await conn.execute(
+                _RECORD_SENDS,
+                (
+                    [m for m, _, _, _ in outcomes.sends],
+                    [s for _, s, _, _ in outcomes.sends],
+                    [w for _, _, w, _ in outcomes.sends],
+                    [Jsonb(e) if e else None for _, _, _, e in outcomes.sends],
+                ),
+            )
+        ).fetchall()
+        changed = {r[0]: r for r in rows}
+        if wamids:
+            early = await (
+                await conn.execute(
+                    'DELETE FROM whatsapp_status_backlog WHERE "whatsappMessageId" = ANY(%s)'
+                    ' RETURNING "whatsappMessageId", status::text, error',
+                    (wamids,),
+                )
+            ).fetchall()
+            for wamid, status, error in early:
+                moved = await (
+                    await conn.execute(
+                        "UPDATE messages SET status = %s::message_status, error = coalesce(%s, error),"
+                        ' "updatedAt" = now() WHERE "whatsappMessageId" = %s'
+                        " AND status_rank(%s) > status_rank(status::text)"
+                        ' RETURNING id, "conversationId", status::text, "whatsappMessageId", error',
+                        (status, Jsonb(error) if error else None, wamid, status),
+                    )
+                ).fetchone()
+                if moved is not None:
+                    changed[moved[0]] = moved
+        published.extend(events.message_status(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in changed.values())
+    unread_changed: set[uuid.UUID] = set()
+    if outcomes.reads:
+        conversations = sorted(outcomes.reads)
+        rows = await (
+            await conn.execute(_RECORD_READS, (conversations, [outcomes.reads[c] for c in conversations]))
+        ).fetchall()
+        for message_id, conversation_id, wamid in rows:
+            published.append(events.message_status(str(message_id), str(conversation_id), "read", wamid, None))
+            unread_changed.add(conversation_id)
+    if outcomes.done_jobs:
+        await conn.execute("DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", (outcomes.done_jobs,))
+    return unread_changed
+
+
+async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
+    """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
+    published: list[Any] = []
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        held = await _take_jobs(conn, conversation_ids)
+        if not held:
+            return
+        message_ids = sorted({job.message_id for jobs in held.values() for job in jobs})
+        messages = {r[0]: tuple(r) for r in await (await conn.execute(_MESSAGES, (message_ids,))).fetchall()}
+        config = await context.active_config.get()
+        sends = sum(1 for jobs in held.values() for job in jobs if job.task == DELIVER_MESSAGE)
+        if config is not None and sends:
+            await take_send_slots(context.engine, config.phone_number_id, context.settings.send_rate_per_second, sends)
+        outcomes = _Outcomes()
+        await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
+        unread_changed = await _record(conn, outcomes, published)
+        if unread_changed:
+            published.extend(
+                events.conversation_updated(s) for s in await conversation_snapshots(session, unread_changed)
+            )
+        await session.commit()
+    for error in outcomes.config_errors[:1]:
+        await flag_config(context, error)
+    if published:
+        await context.publisher.publish(published)

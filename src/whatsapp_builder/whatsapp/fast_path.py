@@ -1,0 +1,55 @@
+"""The in-process fast path: a web process that runs workers does the jobs its own webhooks and sends create.
+
+Each stage (flow steps, then deliveries) is group-committed: the conversations that reach it together are done
+in one transaction. Jobs are still deferred first and taken the way a worker takes them, so a crash or a
+failure here leaves them to the workers (see jobs/inline.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from whatsapp_builder.core.batching import GroupCommit
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.flows.runner import process_inbound_batch
+from whatsapp_builder.whatsapp.fast_delivery import deliver_conversations
+from whatsapp_builder.whatsapp.inbound_service import database_unavailable
+
+
+def _retry_alone(exc: BaseException) -> bool:
+    return not database_unavailable(exc)
+
+
+def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
+    async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
+        with_replies = set(await process_inbound_batch(context, list(conversation_ids)))
+        answers = []
+        for conversation_id in conversation_ids:
+            answers.append(conversation_id in with_replies)
+            with_replies.discard(conversation_id)  # delivered once, even when submitted twice
+        return answers
+
+    return context.batcher("flows", lambda: GroupCommit(flow_steps, max_batch=100, isolate=_retry_alone))
+
+
+def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
+    async def deliveries(conversation_ids: Sequence[uuid.UUID]) -> list[None]:
+        await deliver_conversations(context, sorted(set(conversation_ids)))
+        return [None] * len(conversation_ids)
+
+    # Several in flight: a batch waits on the Graph API, holding one database connection meanwhile.
+    return context.batcher(
+        "deliveries", lambda: GroupCommit(deliveries, max_batch=100, max_in_flight=4, isolate=_retry_alone)
+    )
+
+
+async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
+    """A conversation with a new customer message: its flow step, then its replies' delivery."""
+    if await _flows(context).submit(conversation_id):
+        await _deliveries(context).submit(conversation_id)
+
+
+async def deliver_soon(context: AppContext, conversation_id: uuid.UUID) -> None:
+    """A conversation with new outbound messages (an operator's): their delivery."""
+    await _deliveries(context).submit(conversation_id)
