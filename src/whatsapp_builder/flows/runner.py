@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -348,23 +349,26 @@ async def _apply(
     return with_replies
 
 
-async def process_inbound(
-    context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID], *, claim: bool = False
-) -> bool:
+async def process_inbound(context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> bool:
     """Run the conversation's bot on newly stored customer messages, in the order they arrived (a worker's job).
 
-    With `claim=True` it takes the conversation's waiting flow jobs itself instead (see `process_inbound_batch`).
-    Returns whether there was anything to do.
+    Returns whether the conversation got replies to send.
     """
-    if claim:
-        return bool(await process_inbound_batch(context, [conversation_id], skip_locked=False))
+    return bool(await process_inbound_many(context, [(conversation_id, message_ids)]))
+
+
+async def process_inbound_many(
+    context: AppContext, jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]
+) -> list[uuid.UUID]:
+    """Workers' flow jobs `(conversation id, message ids)`, several in one transaction. Each conversation's row
+    lock is waited for (in id order: two such transactions never deadlock). Returns the conversations that got
+    replies to send."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
-        locked = await _lock(conn, [conversation_id], skip_locked=False)
+        locked = await _lock(conn, [c for c, _ in jobs], skip_locked=False)
         if not locked:
-            return False
-        await _process(context, session, conn, locked, message_ids)
-        return True
+            return []
+        return await _process(context, session, conn, locked, [m for _, ids in jobs for m in ids])
 
 
 async def process_inbound_batch(

@@ -15,7 +15,7 @@ from whatsapp_builder.flows import runner
 from whatsapp_builder.flows.runner import RESUME_DELAY
 from whatsapp_builder.jobs.queue import MAINTENANCE_QUEUE
 from whatsapp_builder.logging import get_logger
-from whatsapp_builder.whatsapp import delivery
+from whatsapp_builder.whatsapp import delivery, fast_path
 from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ
 from whatsapp_builder.whatsapp.rate_limit import prune_send_windows
@@ -49,7 +49,7 @@ def register_tasks(context: AppContext) -> None:
 
     @app.task(name=PROCESS_INBOUND)
     async def process_inbound(conversation_id: str, message_ids: list[str]) -> None:
-        await runner.process_inbound(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
+        await fast_path.run_flow_job(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
 
     @app.task(name=RESUME_DELAY)
     async def resume_delay(conversation_id: str, context_id: str) -> None:

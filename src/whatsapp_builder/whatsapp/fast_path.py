@@ -7,12 +7,13 @@ failure here leaves them to the workers (see jobs/inline.py).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 
 from whatsapp_builder.core.batching import GroupCommit
 from whatsapp_builder.core.context import AppContext
-from whatsapp_builder.flows.runner import process_inbound_batch
+from whatsapp_builder.flows.runner import process_inbound_batch, process_inbound_many
 from whatsapp_builder.whatsapp.fast_delivery import deliver_conversations
 from whatsapp_builder.whatsapp.inbound_service import database_unavailable
 
@@ -42,6 +43,25 @@ def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
     return context.batcher(
         "deliveries", lambda: GroupCommit(deliveries, max_batch=100, max_in_flight=4, isolate=_retry_alone)
     )
+
+
+def _worker_flows(context: AppContext) -> GroupCommit[tuple[uuid.UUID, list[uuid.UUID]], bool]:
+    async def flow_jobs(jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]) -> list[bool]:
+        with_replies = set(await process_inbound_many(context, jobs))
+        answers = []
+        for conversation_id, _ in jobs:
+            answers.append(conversation_id in with_replies)
+            with_replies.discard(conversation_id)
+        return answers
+
+    return context.batcher("worker-flows", lambda: GroupCommit(flow_jobs, max_batch=100, isolate=_retry_alone))
+
+
+async def run_flow_job(context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
+    """A worker's flow job, in one transaction with the other flow jobs it runs at the same time; its replies are
+    then delivered by the fast path when this process runs one, else by their own jobs."""
+    if await _worker_flows(context).submit((conversation_id, message_ids)) and context.inline.enabled:
+        context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
 
 
 async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
