@@ -347,3 +347,33 @@ def test_pure_builders_match_the_parser() -> None:
     assert "pricing" not in failed["entry"][0]["changes"][0]["value"]["statuses"][0]
     with pytest.raises(ValueError):
         build_inbound_webhook(text_message("x"), from_phone=None)
+
+
+async def test_the_aiohttp_transport_classifies_like_httpx(simulator: ServerThread) -> None:
+    from whatsapp_builder.whatsapp.graph_client import LazySession
+
+    session = LazySession(timeout_seconds=0.2)
+    client = GraphClient(session, simulator.url, "v23.0")
+    try:
+        assert (await client.send_message(PNID, ACCESS_TOKEN, text_payload())).startswith("wamid.")
+        async with httpx.AsyncClient() as http:
+            await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "http_429", "count": 1})
+            with pytest.raises(GraphApiError) as info:
+                await client.send_message(PNID, ACCESS_TOKEN, text_payload())
+            assert (info.value.http_status, info.value.retryable, info.value.retry_after) == (429, True, 1.0)
+            await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "error_131026", "count": 1})
+            with pytest.raises(GraphApiError) as info:
+                await client.send_message(PNID, ACCESS_TOKEN, text_payload())
+            assert (info.value.code, info.value.retryable) == (131026, False)
+            await http.post(
+                f"{simulator.url}/_simulator/failures", json={"mode": "timeout", "count": 1, "timeoutSeconds": 1}
+            )
+            with pytest.raises(GraphApiError) as info:
+                await client.send_message(PNID, ACCESS_TOKEN, text_payload())
+            assert (info.value.http_status, info.value.retryable) == (None, True)
+        unreachable = GraphClient(session, "http://127.0.0.1:9", "v23.0")
+        with pytest.raises(GraphApiError) as info:
+            await unreachable.send_message(PNID, ACCESS_TOKEN, text_payload())
+        assert (info.value.title, info.value.retryable) == ("network", True)
+    finally:
+        await session.close()

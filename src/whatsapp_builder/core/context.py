@@ -22,7 +22,7 @@ from whatsapp_builder.jobs.inline import InlineRunner
 from whatsapp_builder.jobs.queue import JobQueue
 from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
-from whatsapp_builder.whatsapp.graph_client import GraphClient
+from whatsapp_builder.whatsapp.graph_client import GraphClient, LazySession
 
 
 class Publisher(Protocol):
@@ -50,6 +50,7 @@ class AppContext:
     active_config: ActiveConfigCache
     jobs: JobQueue
     http: httpx.AsyncClient
+    graph_http: LazySession
     graph: GraphClient
     ids: Uuid7Generator = field(default_factory=Uuid7Generator)
     bots: BotCatalog = field(default_factory=BotCatalog)
@@ -73,6 +74,8 @@ class AppContext:
             timeout=httpx.Timeout(settings.graph_api_timeout_seconds, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
         )
+        # The Graph API's own pool (aiohttp: see whatsapp/graph_client.py); `http` serves the flows' HTTP nodes.
+        graph_http = LazySession(timeout_seconds=settings.graph_api_timeout_seconds)
         return cls(
             settings=settings,
             database_url=database_url,
@@ -82,7 +85,8 @@ class AppContext:
             active_config=ActiveConfigCache(sessions, secrets),
             jobs=JobQueue(database_url, pool_size=settings.worker_concurrency + 2),
             http=http,
-            graph=GraphClient(http, settings.graph_api_url, settings.graph_api_version),
+            graph_http=graph_http,
+            graph=GraphClient(graph_http, settings.graph_api_url, settings.graph_api_version),
         )
 
     async def open(self) -> None:
@@ -94,4 +98,5 @@ class AppContext:
         await self.inline.close()
         await self.jobs.close()
         await self.http.aclose()
+        await self.graph_http.close()
         await self.engine.dispose()

@@ -45,7 +45,7 @@ class RetryLater(Exception):
 def graph_client_for(context: AppContext, graph_api_url: str | None) -> GraphClient:
     if graph_api_url is None:
         return context.graph
-    return GraphClient(context.http, graph_api_url, context.settings.graph_api_version)
+    return GraphClient(context.graph_http, graph_api_url, context.settings.graph_api_version)
 
 
 def error_dict(exc: GraphApiError) -> dict[str, Any]:

@@ -1,11 +1,19 @@
-"""A thin async client for the Graph API's send endpoint, with errors classified for retry decisions."""
+"""A thin async client for the Graph API's send endpoint, with errors classified for retry decisions.
+
+It speaks through an `aiohttp.ClientSession` in production: sends are the hottest HTTP path of the system, and
+aiohttp costs about a tenth of httpx's CPU per request under concurrency (bench: 0.17 against 1.97 ms at 16 in
+flight). An `httpx.AsyncClient` works too (tests drive it through `httpx.MockTransport`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import httpx
 
 # whatsapp-cloud-api.md, "Errors that decide retry or fail"
@@ -86,8 +94,29 @@ def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+@dataclass(frozen=True)
+class GraphResponse:
+    """What the client keeps of an HTTP answer, whichever library fetched it."""
+
+    status_code: int
+    body: bytes
+    reason_phrase: str = ""
+    retry_after_header: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _retry_after(response: GraphResponse) -> float | None:
+    value = response.retry_after_header
     if value is None:
         return None
     try:
@@ -97,12 +126,12 @@ def _retry_after(response: httpx.Response) -> float | None:
     return seconds if seconds >= 0 else None
 
 
-def error_from_response(response: httpx.Response) -> GraphApiError:
+def error_from_response(response: GraphResponse) -> GraphApiError:
     """Build a `GraphApiError` from a non-2xx Graph API answer (Meta's ``{"error": {...}}`` shape)."""
     error: dict[str, Any] = {}
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         error = body["error"]
@@ -151,10 +180,77 @@ def backoff_delay(
     return delay
 
 
-class GraphClient:
-    """Calls ``{base_url}/{version}/{phone_number_id}/messages`` on one pooled `httpx.AsyncClient`."""
+class LazySession:
+    """An `aiohttp.ClientSession` made on first use inside the running event loop (it cannot be made before),
+    and made again if used from another loop."""
 
-    def __init__(self, http: httpx.AsyncClient, base_url: str, version: str) -> None:
+    def __init__(self, *, timeout_seconds: float, connect_timeout_seconds: float = 5.0, limit: int = 200) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=connect_timeout_seconds)
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._limit), raise_for_status=False
+            )
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
+            await session.close()
+
+
+HttpClient = LazySession | aiohttp.ClientSession | httpx.AsyncClient
+
+
+def _timeout(message: str) -> GraphApiError:
+    return GraphApiError(None, None, None, "timeout", message or "request timed out", None, True)
+
+
+def _network(message: str) -> GraphApiError:
+    return GraphApiError(None, None, None, "network", message, None, True)
+
+
+async def _request(
+    http: HttpClient,
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str],
+    payload: Any = None,
+    params: dict[str, str] | None = None,
+) -> GraphResponse:
+    """One request through either library; transport failures become retryable `GraphApiError`s."""
+    if isinstance(http, LazySession):
+        http = http.get()
+    if isinstance(http, aiohttp.ClientSession):
+        try:
+            async with http.request(method, url, json=payload, params=params, headers=headers) as response:
+                return GraphResponse(
+                    response.status, await response.read(), response.reason or "", response.headers.get("retry-after")
+                )
+        except TimeoutError as exc:
+            raise _timeout(str(exc)) from exc
+        except aiohttp.ClientError as exc:
+            raise _network(str(exc) or type(exc).__name__) from exc
+    try:
+        answer = await http.request(method, url, json=payload, params=params, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise _timeout(str(exc)) from exc
+    except httpx.TransportError as exc:
+        raise _network(str(exc) or type(exc).__name__) from exc
+    return GraphResponse(answer.status_code, answer.content, answer.reason_phrase, answer.headers.get("retry-after"))
+
+
+class GraphClient:
+    """Calls ``{base_url}/{version}/{phone_number_id}/messages`` on one pooled HTTP client."""
+
+    def __init__(self, http: HttpClient, base_url: str, version: str) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._version = version.strip("/")
@@ -163,21 +259,18 @@ class GraphClient:
         return f"{self._base_url}/{self._version}/{phone_number_id}/messages"
 
     async def _post(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> Any:
-        try:
-            response = await self._http.post(
-                self.messages_url(phone_number_id),
-                json=payload,
-                headers={"Authorization": f"Bearer {access_token}"},
-            )
-        except httpx.TimeoutException as exc:
-            raise GraphApiError(None, None, None, "timeout", str(exc) or "request timed out", None, True) from exc
-        except httpx.TransportError as exc:
-            raise GraphApiError(None, None, None, "network", str(exc) or type(exc).__name__, None, True) from exc
+        response = await _request(
+            self._http,
+            "POST",
+            self.messages_url(phone_number_id),
+            payload=payload,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
         if not response.is_success:
             raise error_from_response(response)
         try:
             return response.json()
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise GraphApiError(
                 response.status_code, None, None, "bad response", "response is not JSON", None, False
             ) from exc
@@ -195,21 +288,18 @@ class GraphClient:
 
     async def phone_number(self, phone_number_id: str, access_token: str) -> dict[str, Any]:
         """The phone number's details (display number, verified name): proves the id and token work together."""
-        try:
-            response = await self._http.get(
-                f"{self._base_url}/{self._version}/{phone_number_id}",
-                params={"fields": "display_phone_number,verified_name,quality_rating"},
-                headers={"Authorization": f"Bearer {access_token}"},
-            )
-        except httpx.TimeoutException as exc:
-            raise GraphApiError(None, None, None, "timeout", str(exc) or "request timed out", None, True) from exc
-        except httpx.TransportError as exc:
-            raise GraphApiError(None, None, None, "network", str(exc) or type(exc).__name__, None, True) from exc
+        response = await _request(
+            self._http,
+            "GET",
+            f"{self._base_url}/{self._version}/{phone_number_id}",
+            params={"fields": "display_phone_number,verified_name,quality_rating"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
         if not response.is_success:
             raise error_from_response(response)
         try:
             body = response.json()
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise GraphApiError(response.status_code, None, None, "bad response", "not JSON", None, False) from exc
         return body if isinstance(body, dict) else {}
 
