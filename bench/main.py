@@ -55,7 +55,7 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
     only = set(args.only)
     sections: list[str] = []
     figures: dict[str, Any] = {}
-    stack = server_parts.Stack(env, server_port=server_port, sim_port=sim_port)
+    stack = server_parts.Stack(env, server_port=server_port, sim_port=sim_port, token=token)
 
     if only & set("abc"):
         stack.start_simulator()
@@ -76,6 +76,8 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
 
         if "b" in only:
             rates = [2.0, 10.0] if quick else [2.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0]
+            if args.rates:
+                rates = [float(r) for r in args.rates.split(",") if r.strip()]
             duration, drain, quiet = (3.0, 4.0, 30.0) if quick else (10.0, 5.0, 60.0)
             parts = [
                 "### b. End to end: signed 'hi' webhooks from new customers at rising open-loop rates; latency = "
@@ -85,6 +87,7 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
             variants = [("all-in-one: `serve` (API + workers in one process)", "all-in-one", 0, 1)]
             variants.append((f"split: `serve --no-workers` + {args.split_workers} x `worker`", "split",
                              args.split_workers, 2))
+            variants = [v for v in variants if v[1] in args.variants.split(",")]
             figures["b"] = {}
             for title, mode, workers, digit in variants:
                 log(f"server: {mode}")
@@ -97,6 +100,8 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
                 if mode == "all-in-one" and args.profile:
                     failing = [r.rate for r in results if not r.ok]
                     rate = failing[0] if failing else (results[-1].rate if results else rates[0])
+                    if args.profile_rate:
+                        rate = args.profile_rate
                     seconds = 5.0 if quick else 20.0
                     log(f"profiling the server with py-spy at {rate:.0f} msg/s for {seconds:.0f} s")
                     svg = RESULTS / "profile.svg"
@@ -206,6 +211,10 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the end-to-end load")
     parser.add_argument("--only", default="abcdefg", help="parts to run, e.g. 'ab' (default: all)")
     parser.add_argument("--split-workers", type=int, default=1, help="worker processes in the split variant")
+    parser.add_argument("--rates", default="", help="part b's offered rates, e.g. '50,100,200' (msg/s)")
+    parser.add_argument("--profile-rate", type=float, default=0.0, help="profile at this rate (default: the first "
+                        "rate not sustained)")
+    parser.add_argument("--variants", default="all-in-one,split", help="part b's variants to run")
     args = parser.parse_args()
     if args.profile and os.geteuid() != 0:
         log("warning: py-spy usually needs root to attach; the profile may fail")

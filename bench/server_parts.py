@@ -44,6 +44,7 @@ class Stack:
     server: Proc | None = None
     workers: list[Proc] = field(default_factory=list)
     mode: str = ""
+    token: str = ""
 
     @property
     def server_url(self) -> str:
@@ -301,6 +302,30 @@ class StepResult:
     ok: bool
     why: str = ""
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    batching: dict[str, float] = field(default_factory=dict)
+
+
+async def batching_stats(stack: Stack) -> dict[str, dict[str, int]]:
+    """The server's group-commit counters (GET /api/stats/batching); empty when unavailable."""
+    if not stack.token:
+        return {}
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            response = await http.get(f"{stack.server_url}/api/stats/batching",
+                                      headers={"Authorization": f"Bearer {stack.token}"})
+        return response.json() if response.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return {}
+
+
+def items_per_batch(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> dict[str, float]:
+    out = {}
+    for name, now in after.items():
+        was = before.get(name, {"batches": 0, "items": 0})
+        batches = now["batches"] - was["batches"]
+        if batches > 0:
+            out[name] = (now["items"] - was["items"]) / batches
+    return out
 
 
 async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: float) -> StepResult:
@@ -309,6 +334,7 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
     bodies = [signed_body(text_messages_payload([(numbers[i], wamid("e" + tag, i), "hi")])) for i in range(n)]
     await _sim(stack, "POST", "/_bench/take")
     before = await _sim(stack, "GET", "/_bench/stats")
+    batches_before = await batching_stats(stack)
     cpu = CpuMeter(stack.cpu_groups())
     cpu.start()
     load = await open_loop(f"{stack.server_url}/webhooks/whatsapp", bodies, rate=rate)
@@ -326,6 +352,7 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
     cpu_ms = {k: v / 100 * cpu.elapsed * 1000 / n for k, v in usage.items()
               if k not in ("other processes", "machine total", "bench (load generator)")}
     after = await _sim(stack, "GET", "/_bench/stats")
+    batching = items_per_batch(batches_before, await batching_stats(stack))
     first = (await _sim(stack, "POST", "/_bench/take"))["first"]
     lat = []
     last_reply = None
@@ -352,7 +379,7 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
         late=load.late, status_posted=after["statusPosted"] - before["statusPosted"],
         status_ok=after["statusOk"] - before["statusOk"], status_p99=after["statusP99Ms"],
         sends=after["sends"] - before["sends"], reads=after["reads"] - before["reads"], cpu=usage,
-        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms)
+        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms, batching=batching)
 
 
 def cpu_ms_text(cpu_ms: dict[str, float]) -> str:
@@ -365,7 +392,11 @@ def step_row(s: StepResult) -> str:
     return (f"| {s.rate:.0f} | {s.n} | {s.replied} | {fmt(s.reply_rate)} | {fmt(s.p50)} | {fmt(s.p99)} | "
             f"{fmt(s.ack_p50, 2)} / {fmt(s.ack_p99, 2)} | {s.sends} | {s.reads} | {s.status_ok}/{s.status_posted}"
             f" (p99 {fmt(s.status_p99)} ms) | {'yes' if s.ok else 'no: ' + s.why} | {cpu_text(s.cpu)} | "
-            f"{cpu_ms_text(s.cpu_ms)} |")
+            f"{cpu_ms_text(s.cpu_ms)} | {batching_text(s.batching)} |")
+
+
+def batching_text(batching: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value:.1f}" for name, value in sorted(batching.items())) or "-"
 
 
 async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: float, drain: float,
@@ -380,7 +411,8 @@ async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: flo
         step = await e2e_step(stack, f"{digit}{k}", rate, duration, drain)
         results.append(step)
         log(f"e2e {variant} {rate:.0f}/s: replied {step.replied}/{step.n}, p50 {fmt(step.p50)} ms, "
-            f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}")
+            f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}; "
+            f"items per transaction {batching_text(step.batching)}")
         if not step.ok:
             break
         sustained = rate
@@ -392,8 +424,9 @@ def e2e_table(variant: str, results: list[StepResult], sustained: float | None, 
         f"#### {variant}",
         "",
         "| offered msg/s | sent | answered | first replies/s | p50 ms | p99 ms | ack p50 / p99 ms | sends | "
-        "read receipts | status webhooks ok/posted | sustained | CPU (% of one core) | CPU ms per inbound msg |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+        "read receipts | status webhooks ok/posted | sustained | CPU (% of one core) | CPU ms per inbound msg | "
+        "items per transaction |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
         *(step_row(s) for s in results),
         "",
         f"**Highest sustained rate: {fmt(sustained) if sustained else 'none of the offered rates'} msg/s** "

@@ -52,7 +52,9 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
             await context.open()
         worker: asyncio.Task[None] | None = None
         if run_workers:
-            worker = asyncio.create_task(run_worker(context, name="serve-worker"))
+            # The fast path does this process's own fresh jobs; waking the workers on each one would only
+            # make them race it. They poll for the rest (retries, timers, jobs from other processes).
+            worker = asyncio.create_task(run_worker(context, name="serve-worker", listen=False))
         try:
             yield
         finally:

@@ -93,3 +93,17 @@ async def test_conversation_updated_has_the_same_fields_as_the_inbox_list(loop, 
         assert live["customerName"] == "Alice" and live["id"] == listed["id"]
     finally:
         await client_socket.disconnect()
+
+
+async def test_events_are_built_only_while_someone_can_hear_them(loop, api_token: str, app_context) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import wait_until
+
+    assert app_context.live() is False  # no client yet, no Redis: nothing to build
+    client, events = await _client(loop.server.url, api_token)
+    try:
+        assert app_context.live() is True
+        await loop.say({"text": "hi"})
+        await _collect(events, lambda s: any(e == "message:created" for e, _ in s))
+    finally:
+        await client.disconnect()
+    await wait_until(lambda: not app_context.live(), message="the server forgets the client")

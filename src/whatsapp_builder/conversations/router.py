@@ -119,3 +119,20 @@ async def daily_stats(
     """Per day (UTC): conversations started, completed and handed off; messages in and out. Plus delivery
     failures by WhatsApp error code over the period."""
     return await dashboard.daily_overview(session, days)
+
+
+@stats_router.get("/batching")
+async def batching_stats(context: ContextDep) -> dict[str, Any]:
+    """This process's group commits since it started: per stage (`webhooks`, `flows`, `deliveries`,
+    `worker-flows`), how many transactions were written and how many items they carried. Items per batch above
+    1 means concurrent work shared transactions (see docs/architecture.md)."""
+    return {
+        name: {
+            "batches": batcher.batches_written,
+            "items": batcher.items_written,
+            "itemsPerBatch": round(batcher.items_written / batcher.batches_written, 2)
+            if batcher.batches_written
+            else None,
+        }
+        for name, batcher in context.batchers.items()
+    }

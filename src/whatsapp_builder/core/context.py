@@ -35,6 +35,16 @@ class NoPublisher:
     async def publish(self, events: Sequence[Any]) -> None:
         return None
 
+    def listening(self) -> bool:
+        return False
+
+
+def has_listeners(publisher: object) -> bool:
+    """Whether anyone may hear an event: when no one can, callers skip building events (and the queries behind
+    them). A publisher without `listening()` is assumed heard."""
+    listening = getattr(publisher, "listening", None)
+    return True if listening is None else bool(listening())
+
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +67,10 @@ class AppContext:
     inline: InlineRunner = field(default_factory=InlineRunner)
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
+
+    def live(self) -> bool:
+        """Whether real-time events of this process can reach a client now (see `has_listeners`)."""
+        return has_listeners(self.publisher)
 
     def batcher(self, name: str, create: Callable[[], GroupCommit[T, R]]) -> GroupCommit[T, R]:
         """The process's group-commit batcher called `name`, made by `create` on first use."""

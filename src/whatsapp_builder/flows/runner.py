@@ -339,8 +339,11 @@ async def _apply(
             (sorted(plan.handoffs),),
         )
     changed = set(with_replies) | plan.handoffs
-    snapshots = await conversation_snapshots(session, changed) if changed else []
+    live = context.live()
+    snapshots = await conversation_snapshots(session, changed) if changed and live else []
     await session.commit()
+    if not live:
+        return with_replies
     published: list[Any] = [events.message_created(m) for m in queued]
     published += [events.context_updated(e["conversationId"], e) for e in plan.context_events]
     published += [events.conversation_updated(s) for s in snapshots]

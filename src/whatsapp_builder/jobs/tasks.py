@@ -87,14 +87,20 @@ class PromptWorker(Worker):
             self._new_job_event.set()
 
 
-async def run_worker(context: AppContext, *, concurrency: int | None = None, name: str = "worker") -> None:
-    """Run jobs until cancelled. Several workers, in any number of processes or hosts, may run at once."""
+async def run_worker(
+    context: AppContext, *, concurrency: int | None = None, name: str = "worker", listen: bool = True
+) -> None:
+    """Run jobs until cancelled. Several workers, in any number of processes or hosts, may run at once.
+
+    `listen=False` polls instead of waking on every new job: for the workers of a process whose fast path
+    already does its own fresh jobs (they are there for what it leaves: retries, timers, other processes' jobs).
+    """
     worker = PromptWorker(
         app=context.jobs.app,
         concurrency=concurrency or context.settings.worker_concurrency,
         name=name,
         wait=True,
-        listen_notify=True,
+        listen_notify=listen,
         fetch_job_polling_interval=context.settings.worker_poll_seconds,
         delete_jobs="successful",
         install_signal_handlers=False,

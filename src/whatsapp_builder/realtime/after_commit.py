@@ -42,6 +42,9 @@ class NullPublisher:
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
         return None
 
+    def listening(self) -> bool:
+        return False
+
 
 @dataclass(frozen=True)
 class _Pending:

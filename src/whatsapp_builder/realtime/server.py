@@ -78,7 +78,9 @@ class Realtime:
         self.context = context
         self.sio = sio
         self.manager = manager
+        self._clients: set[str] = set()
         sio.on("connect", self._connect)
+        sio.on("disconnect", self._disconnect)
         sio.on(JOIN_EVENT, self._join)
         sio.on(LEAVE_EVENT, self._leave)
 
@@ -86,6 +88,10 @@ class Realtime:
         """Emit each event once to every client in any of its rooms (on every process, through Redis)."""
         for item in events:
             await self.sio.emit(item.name, item.payload, to=_rooms(item))
+
+    def listening(self) -> bool:
+        """With Redis, clients of other processes may be listening; without it, only this process's own."""
+        return self.manager is not None or bool(self._clients)
 
     def wrap(self, asgi_app: ASGIApp) -> ASGIApp:
         """`asgi_app` with Socket.IO answering at `/socket.io` (everything else, lifespan included, goes to it)."""
@@ -112,6 +118,10 @@ class Realtime:
             raise SocketConnectionRefused("unauthorized")
         await self.sio.save_session(sid, {"tokenId": str(record.id)})
         await self.sio.enter_room(sid, INBOX_ROOM)
+        self._clients.add(sid)
+
+    async def _disconnect(self, sid: str, *_: Any) -> None:
+        self._clients.discard(sid)
 
     async def _join(self, sid: str, data: Any = None, *_: Any) -> Ack:
         conversation_id = _conversation_id(data)
@@ -170,6 +180,9 @@ class RedisPublisher:
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
         for item in events:
             await self.manager.emit(item.name, item.payload, namespace="/", room=_rooms(item))
+
+    def listening(self) -> bool:
+        return True
 
     async def close(self) -> None:
         await _close_redis(self.manager)

@@ -217,7 +217,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
             )
         ).fetchall()
         published.extend(events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows)
-        if rows:
+        if rows and context.live():
             # The unread count changed.
             published.extend(
                 events.conversation_updated(c) for c in await conversation_snapshots(session, [conversation_id])

@@ -248,7 +248,9 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         outcomes = _Outcomes()
         await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
         unread_changed = await _record(conn, outcomes, published)
-        if unread_changed:
+        if not context.live():
+            published.clear()
+        elif unread_changed:
             published.extend(
                 events.conversation_updated(s) for s in await conversation_snapshots(session, unread_changed)
             )

@@ -109,13 +109,14 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
                 for conversation_id, message_ids in result.new_by_conversation.items()
             ],
         )
-        snapshots = await conversation_snapshots(session, result.new_by_conversation)
+        live = context.live()
+        snapshots = await conversation_snapshots(session, result.new_by_conversation) if live else []
         await session.commit()
-    published: list[Any] = [events.message_created(m) for m in result.new_messages]
+    published: list[Any] = [events.message_created(m) for m in result.new_messages] if live else []
     published += [events.conversation_updated(c) for c in snapshots]
     published += [
         events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
-        for s in result.status_changes
+        for s in (result.status_changes if live else [])
     ]
     if published:
         await context.publisher.publish(published)
