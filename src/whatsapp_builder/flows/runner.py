@@ -26,7 +26,7 @@ from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec, raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
-from whatsapp_builder.whatsapp.outbox import Recipient, queue_mark_read_many, queue_outbound_many
+from whatsapp_builder.whatsapp.outbox import Recipient, mark_read_jobs, queue_outbound_many
 
 log = get_logger(__name__)
 
@@ -326,13 +326,14 @@ async def _apply(
     """Write the plan, commit, then publish. Returns the conversations that now have replies to send."""
     await _write_contexts(conn, list(plan.contexts.values()))
     recipients = {cid: item.recipient for cid, item in locked.items()}
+    jobs: list[JobSpec] = []
     queued = await queue_outbound_many(
-        context, session, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies]
+        context, session, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies], jobs=jobs
     )
     with_replies = sorted({uuid.UUID(m["conversationId"]) for m in queued})
     reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
-    await queue_mark_read_many(context, session, reads)
-    await context.jobs.defer(session, plan.timers)
+    # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).
+    await context.jobs.defer(session, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
     if plan.handoffs:
         await conn.execute(
             'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = ANY(%s)',

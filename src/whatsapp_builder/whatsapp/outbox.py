@@ -75,8 +75,10 @@ async def queue_outbound_many(
     batches: list[tuple[Recipient, list[tuple[str, dict[str, Any]]]]],
     *,
     now: dt.datetime | None = None,
+    jobs: list[JobSpec] | None = None,
 ) -> list[dict[str, Any]]:
-    """`queue_outbound` for several conversations at once: one insert, one defer."""
+    """`queue_outbound` for several conversations at once: one insert, one defer (or, given `jobs`, the
+    delivery jobs are appended there for the caller to defer with its own)."""
     rows_in: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, Jsonb, dt.datetime]] = []
     now = now or dt.datetime.now(dt.UTC)
     for recipient, messages in batches:
@@ -108,10 +110,13 @@ async def queue_outbound_many(
         )
     ).fetchall()
     # Deferred in the order inserted: a conversation's replies are delivered one after another, in order.
-    await context.jobs.defer(
-        session,
-        [JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(row[0])}, lock=send_lock(row[1])) for row in rows_in],
-    )
+    specs = [
+        JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(row[0])}, lock=send_lock(row[1])) for row in rows_in
+    ]
+    if jobs is None:
+        await context.jobs.defer(session, specs)
+    else:
+        jobs.extend(specs)
     return sorted((message_row(r) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"]))
 
 
@@ -138,18 +143,14 @@ async def queue_mark_read(
     context: AppContext, session: AsyncSession, conversation_id: uuid.UUID, message_id: uuid.UUID
 ) -> None:
     """Tell WhatsApp the customer's messages up to `message_id` were read (blue ticks), after the replies."""
-    await queue_mark_read_many(context, session, [(conversation_id, message_id)])
+    await context.jobs.defer(session, mark_read_jobs(context, [(conversation_id, message_id)]))
 
 
-async def queue_mark_read_many(
-    context: AppContext, session: AsyncSession, reads: list[tuple[uuid.UUID, uuid.UUID]]
-) -> None:
-    """`queue_mark_read` for several `(conversation id, message id)` at once."""
-    if context.settings.mark_read and reads:
-        await context.jobs.defer(
-            session,
-            [
-                JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(conversation_id))
-                for conversation_id, message_id in reads
-            ],
-        )
+def mark_read_jobs(context: AppContext, reads: list[tuple[uuid.UUID, uuid.UUID]]) -> list[JobSpec]:
+    """Read-receipt jobs for `(conversation id, message id)`; defer them after the replies of the same turn."""
+    if not context.settings.mark_read:
+        return []
+    return [
+        JobSpec(MARK_READ, SEND_QUEUE, {"message_id": str(message_id)}, lock=send_lock(conversation_id))
+        for conversation_id, message_id in reads
+    ]
