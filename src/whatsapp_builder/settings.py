@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     # on the server): 20 kept, 10 more under bursts.
     db_pool_size: int = Field(default=20, ge=1, le=500, validation_alias="WAB_DB_POOL_SIZE")
     db_max_overflow: int = Field(default=10, ge=0, le=500, validation_alias="WAB_DB_MAX_OVERFLOW")
+    # Plain psycopg pool of the hot paths (webhooks, flow steps, deliveries), kept open.
+    db_hot_pool_size: int = Field(default=12, ge=1, le=500, validation_alias="WAB_DB_HOT_POOL_SIZE")
     db_idle_timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="WAB_DB_IDLE_TIMEOUT")
     db_connect_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="WAB_DB_CONNECT_TIMEOUT")
 

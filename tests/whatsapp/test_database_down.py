@@ -63,3 +63,31 @@ async def test_an_exhausted_pool_is_503_not_500(settings: Settings, database_url
         assert api.status_code == 503 and api.json()["error"]["code"] == "service_unavailable"
     finally:
         await context.close()
+
+
+async def test_webhook_with_a_config_cached_before_the_outage_is_503(settings: Settings) -> None:
+    import time
+
+    from whatsapp_builder.whatsapp.config_service import ActiveConfig
+
+    context = AppContext.create(settings, "postgresql://postgres@127.0.0.1:1/nowhere")
+    config = ActiveConfig("106540352242922", "1", "token", "verify", "secret")
+
+    async def cached() -> ActiveConfig:
+        return config
+
+    context.active_config.get = cached  # type: ignore[method-assign]
+    body = (b'{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",'
+            b' "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922",'
+            b' "display_phone_number": "15550783881"}, "statuses": [{"id": "wamid.X", "status": "read",'
+            b' "timestamp": "1700000000", "recipient_id": "1555"}]}}]}]}')
+    signature = "sha256=" + hmac.new(b"secret", body, hashlib.sha256).hexdigest()
+    transport = httpx.ASGITransport(app=create_app(context))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            started = time.monotonic()
+            response = await client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": signature})
+            assert response.status_code == 503, response.text
+            assert time.monotonic() - started < settings.db_connect_timeout_seconds + 3
+    finally:
+        await context.close()

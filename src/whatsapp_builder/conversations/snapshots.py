@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +60,9 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-async def conversation_snapshots(session: AsyncSession, ids: Iterable[uuid.UUID]) -> list[dict[str, Any]]:
+async def conversation_snapshots(
+    session: AsyncSession | psycopg.AsyncConnection[Any], ids: Iterable[uuid.UUID]
+) -> list[dict[str, Any]]:
     """Conversations as `GET /api/conversations` shows them, for real-time events: one query, no ORM."""
     wanted = list(set(ids))
     if not wanted:

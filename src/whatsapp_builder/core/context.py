@@ -6,17 +6,21 @@ Created by the app factory (or a worker) and passed along; nothing here lives at
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import httpx
+import psycopg
+import psycopg_pool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from whatsapp_builder.core.batching import GroupCommit
 from whatsapp_builder.core.crypto import SecretBox
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.db.engine import create_engine, create_session_factory
+from whatsapp_builder.db.urls import libpq_url
 from whatsapp_builder.flows.catalog import BotCatalog
 from whatsapp_builder.jobs.inline import InlineRunner
 from whatsapp_builder.jobs.queue import JobQueue
@@ -59,6 +63,7 @@ class AppContext:
     secrets: SecretBox
     active_config: ActiveConfigCache
     jobs: JobQueue
+    hot_pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
     http: httpx.AsyncClient
     graph_http: LazySession
     graph: GraphClient
@@ -98,6 +103,15 @@ class AppContext:
             secrets=secrets,
             active_config=ActiveConfigCache(sessions, secrets),
             jobs=JobQueue(database_url, pool_size=settings.worker_concurrency + 2),
+            # Plain psycopg for the hot paths (webhooks, flow steps, deliveries): a transaction through it costs
+            # half the CPU of one through an ORM session (bench: 0.30 against 0.62 ms for BEGIN, a query, COMMIT).
+            hot_pool=psycopg_pool.AsyncConnectionPool(
+                libpq_url(database_url),
+                min_size=1,
+                max_size=settings.db_hot_pool_size,
+                timeout=settings.db_connect_timeout_seconds,
+                open=False,
+            ),
             http=http,
             graph_http=graph_http,
             graph=GraphClient(graph_http, settings.graph_api_url, settings.graph_api_version),
@@ -105,12 +119,22 @@ class AppContext:
 
     async def open(self) -> None:
         await self.jobs.open()
+        await self.hot_pool.open()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of the hot-path pool in a transaction: committed when the block ends, rolled back when
+        it raises."""
+        await self.hot_pool.open()  # no-op once open; a context used without open() opens it here
+        async with self.hot_pool.connection() as connection:
+            yield connection
 
     async def close(self) -> None:
         for batcher in self.batchers.values():
             await batcher.close()
         await self.inline.close()
         await self.jobs.close()
+        await self.hot_pool.close()
         await self.http.aclose()
         await self.graph_http.close()
         await self.engine.dispose()

@@ -22,7 +22,7 @@ from whatsapp_builder.flows.engine import is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput
-from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec, raw_connection
+from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
@@ -321,36 +321,38 @@ async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite
 
 
 async def _apply(
-    context: AppContext, session: Any, conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], plan: _Plan
-) -> list[uuid.UUID]:
-    """Write the plan, commit, then publish. Returns the conversations that now have replies to send."""
+    context: AppContext, conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], plan: _Plan
+) -> tuple[list[uuid.UUID], list[Any]]:
+    """Write the plan (the caller commits, then publishes). Returns the conversations that now have replies to
+    send, and the events to publish."""
     await _write_contexts(conn, list(plan.contexts.values()))
     recipients = {cid: item.recipient for cid, item in locked.items()}
     jobs: list[JobSpec] = []
     queued = await queue_outbound_many(
-        context, session, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies], jobs=jobs
+        context, conn, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies], jobs=jobs
     )
     with_replies = sorted({uuid.UUID(m["conversationId"]) for m in queued})
     reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
     # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).
-    await context.jobs.defer(session, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
+    await context.jobs.defer(conn, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
     if plan.handoffs:
         await conn.execute(
             'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = ANY(%s)',
             (sorted(plan.handoffs),),
         )
+    if not context.live():
+        return with_replies, []
     changed = set(with_replies) | plan.handoffs
-    live = context.live()
-    snapshots = await conversation_snapshots(session, changed) if changed and live else []
-    await session.commit()
-    if not live:
-        return with_replies
+    snapshots = await conversation_snapshots(conn, changed) if changed else []
     published: list[Any] = [events.message_created(m) for m in queued]
     published += [events.context_updated(e["conversationId"], e) for e in plan.context_events]
     published += [events.conversation_updated(s) for s in snapshots]
+    return with_replies, published
+
+
+async def _publish(context: AppContext, published: list[Any]) -> None:
     if published:
         await context.publisher.publish(published)
-    return with_replies
 
 
 async def process_inbound(context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> bool:
@@ -367,12 +369,13 @@ async def process_inbound_many(
     """Workers' flow jobs `(conversation id, message ids)`, several in one transaction. Each conversation's row
     lock is waited for (in id order: two such transactions never deadlock). Returns the conversations that got
     replies to send."""
-    async with context.sessions() as session:
-        conn = await raw_connection(session)
+    async with context.transaction() as conn:
         locked = await _lock(conn, [c for c, _ in jobs], skip_locked=False)
         if not locked:
             return []
-        return await _process(context, session, conn, locked, [m for _, ids in jobs for m in ids])
+        with_replies, published = await _process(context, conn, locked, [m for _, ids in jobs for m in ids])
+    await _publish(context, published)
+    return with_replies
 
 
 async def process_inbound_batch(
@@ -385,8 +388,7 @@ async def process_inbound_batch(
     messages. Conversations locked by someone else are skipped: their jobs stay queued for the workers.
     Returns the conversations that got replies to send.
     """
-    async with context.sessions() as session:
-        conn = await raw_connection(session)
+    async with context.transaction() as conn:
         locked = await _lock(conn, conversation_ids, skip_locked=skip_locked)
         if not locked:
             return []
@@ -394,7 +396,6 @@ async def process_inbound_batch(
             await conn.execute(_CLAIM_FLOW_JOBS, ([flow_lock(c) for c in locked], PROCESS_INBOUND))
         ).fetchall()
         if not claimed:
-            await session.rollback()
             return []
         owners = {flow_lock(c): c for c in locked}
         for_whom = {owners[lock] for lock, _, _ in claimed}
@@ -402,16 +403,17 @@ async def process_inbound_batch(
         message_ids = [
             uuid.UUID(m) for _, _, args in sorted(claimed, key=lambda r: r[1]) for m in args.get("message_ids", [])
         ]
-        return await _process(context, session, conn, locked, message_ids)
+        with_replies, published = await _process(context, conn, locked, message_ids)
+    await _publish(context, published)
+    return with_replies
 
 
 async def _process(
     context: AppContext,
-    session: Any,
     conn: AsyncConnection[Any],
     locked: dict[uuid.UUID, _Locked],
     message_ids: list[uuid.UUID],
-) -> list[uuid.UUID]:
+) -> tuple[list[uuid.UUID], list[Any]]:
     running = {c: item for c, item in locked.items() if not item.recipient.is_handed_off}
     await _load_inputs(conn, running, message_ids)
     plan = _Plan()
@@ -421,13 +423,12 @@ async def _process(
         now = dt.datetime.now(dt.UTC)
         for item in running.values():
             await _run(context, plan, bots, item, now)
-    return await _apply(context, session, conn, locked, plan)
+    return await _apply(context, conn, locked, plan)
 
 
 async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_id: uuid.UUID) -> None:
     """A delay node's timer fired: continue that context if it still waits on it."""
-    async with context.sessions() as session:
-        conn = await raw_connection(session)
+    async with context.transaction() as conn:
         locked = await _lock(conn, [conversation_id], skip_locked=False)
         item = locked.get(conversation_id)
         if item is None or item.recipient.is_handed_off:
@@ -436,7 +437,7 @@ async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_
         if item.active is None or item.active.id != context_id:
             return
         plan = _Plan()
-        await _turn(
-            context, plan, await _published_bots(context, conn), item, FlowInput.timer(), dt.datetime.now(dt.UTC)
-        )
-        await _apply(context, session, conn, locked, plan)
+        bots = await _published_bots(context, conn)
+        await _turn(context, plan, bots, item, FlowInput.timer(), dt.datetime.now(dt.UTC))
+        _, published = await _apply(context, conn, locked, plan)
+    await _publish(context, published)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,8 +35,10 @@ class JobSpec:
     schedule_at: dt.datetime | None = None
 
 
-async def raw_connection(session: AsyncSession) -> Any:
-    """The psycopg connection under a session, inside its current transaction."""
+async def raw_connection(session: AsyncSession | psycopg.AsyncConnection[Any]) -> Any:
+    """The psycopg connection under a session, inside its current transaction (a psycopg connection is itself)."""
+    if isinstance(session, psycopg.AsyncConnection):
+        return session
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection
@@ -59,7 +62,7 @@ class JobQueue:
             await self.app.close_async()
             self._opened = False
 
-    async def defer(self, session: AsyncSession, specs: Sequence[JobSpec]) -> None:
+    async def defer(self, session: AsyncSession | psycopg.AsyncConnection[Any], specs: Sequence[JobSpec]) -> None:
         """Defer jobs in the session's transaction: they exist only if it commits.
 
         One plain multi-row insert, in the order given (ids, hence a lock's run order, follow it): what

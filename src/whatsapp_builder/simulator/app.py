@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-import httpx
+import aiohttp
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -88,7 +88,7 @@ class SimulatorState:
     messages: deque[dict[str, Any]]
     reads: deque[dict[str, Any]]
     failure: _Failure | None = None
-    http: httpx.AsyncClient | None = None
+    http: aiohttp.ClientSession | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     webhook_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     statuses: StatusPoster = field(init=False)
@@ -106,7 +106,7 @@ class SimulatorState:
             self.failure = None
         return failure
 
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> aiohttp.ClientSession:
         if self.http is None:
             raise RuntimeError("the simulator's HTTP client is not running (lifespan not started)")
         return self.http
@@ -120,35 +120,50 @@ def _state(request: Request) -> SimulatorState:
 # ------------------------------------------------------------------------------- webhook delivery
 
 
-async def post_signed(state: SimulatorState, payload: dict[str, Any], *, retries: int | None = None) -> httpx.Response:
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """The webhook's HTTP answer."""
+
+    status_code: int
+    text: str
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status_code < 300
+
+
+class WebhookUnreachable(Exception):
+    """The webhook URL could not be reached (connection refused, timeout)."""
+
+
+async def post_signed(state: SimulatorState, payload: dict[str, Any], *, retries: int | None = None) -> WebhookAnswer:
     """POST ``payload`` to the webhook URL, signed with the app secret; retry non-2xx and network errors.
 
-    Returns the last response; raises the last `httpx.HTTPError` when the server was never reached.
+    Returns the last answer; raises `WebhookUnreachable` when the server was never reached.
     """
     settings = state.settings
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(body, settings.app_secret)}
     attempts = 1 + (settings.webhook_retries if retries is None else retries)
-    last_error: httpx.HTTPError | None = None
-    response: httpx.Response | None = None
+    timeout = aiohttp.ClientTimeout(total=settings.webhook_timeout_seconds)
+    last_error: Exception | None = None
+    answer: WebhookAnswer | None = None
     for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(settings.webhook_retry_base_seconds * (2 ** (attempt - 1)))
         try:
-            response = await state.client().post(
-                settings.webhook_url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
-            )
-        except httpx.HTTPError as exc:
+            async with state.client().post(settings.webhook_url, data=body, headers=headers, timeout=timeout) as r:
+                answer = WebhookAnswer(r.status, await r.text(errors="replace"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
             last_error = exc
             state.webhook_log.append({"error": repr(exc), "attempt": attempt})
             continue
-        state.webhook_log.append({"status": response.status_code, "attempt": attempt})
-        if response.is_success:
-            return response
-    if response is not None:
-        return response
-    assert last_error is not None
-    raise last_error
+        state.webhook_log.append({"status": answer.status_code, "attempt": attempt})
+        if answer.is_success:
+            return answer
+    if answer is not None:
+        return answer
+    raise WebhookUnreachable(repr(last_error)) from last_error
 
 
 async def _deliver_statuses(state: SimulatorState, record: dict[str, Any]) -> None:
@@ -205,7 +220,7 @@ class StatusPoster:
                     delivered = response.is_success
                     if not delivered:
                         logger.warning("status webhook (%d statuses) answered %s", len(batch), response.status_code)
-                except httpx.HTTPError as exc:
+                except WebhookUnreachable as exc:
                     logger.warning("status webhook (%d statuses) not delivered: %r", len(batch), exc)
                 for _, future in batch:
                     if not future.done():
@@ -340,8 +355,7 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
-        async with httpx.AsyncClient(limits=limits) as client:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as client:
             state.http = client
             try:
                 yield
@@ -455,9 +469,9 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
         )
         try:
             response = await post_signed(st, payload, retries=0)
-        except httpx.HTTPError as exc:
+        except WebhookUnreachable as exc:
             return JSONResponse(
-                {"status": None, "messageId": wamid, "body": None, "error": f"webhook unreachable: {exc!r}"},
+                {"status": None, "messageId": wamid, "body": None, "error": f"webhook unreachable: {exc}"},
                 status_code=502,
             )
         return JSONResponse({"status": response.status_code, "messageId": wamid, "body": response.text})

@@ -22,7 +22,6 @@ from psycopg.types.json import Jsonb
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
-from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.config_service import ActiveConfig
@@ -234,8 +233,7 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
 async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
     """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
     published: list[Any] = []
-    async with context.sessions() as session:
-        conn = await raw_connection(session)
+    async with context.transaction() as conn:
         held = await _take_jobs(conn, conversation_ids)
         if not held:
             return
@@ -251,10 +249,7 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         if not context.live():
             published.clear()
         elif unread_changed:
-            published.extend(
-                events.conversation_updated(s) for s in await conversation_snapshots(session, unread_changed)
-            )
-        await session.commit()
+            published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
     for error in outcomes.config_errors[:1]:
         await flag_config(context, error)
     if published:

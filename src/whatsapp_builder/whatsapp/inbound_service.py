@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.batching import GroupCommit
 from whatsapp_builder.core.context import AppContext
-from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec, raw_connection
+from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.ingest import IngestResult, ingest, ingestible_ids
@@ -95,10 +95,10 @@ def flow_lock(conversation_id: object) -> str:
 async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResult:
     from whatsapp_builder.whatsapp import fast_path
 
-    async with context.sessions() as session:
-        result = await ingest(await raw_connection(session), batch, context.ids)
+    async with context.transaction() as conn:
+        result = await ingest(conn, batch, context.ids)
         await context.jobs.defer(
-            session,
+            conn,
             [
                 JobSpec(
                     PROCESS_INBOUND,
@@ -110,8 +110,7 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
             ],
         )
         live = context.live()
-        snapshots = await conversation_snapshots(session, result.new_by_conversation) if live else []
-        await session.commit()
+        snapshots = await conversation_snapshots(conn, result.new_by_conversation) if live else []
     published: list[Any] = [events.message_created(m) for m in result.new_messages] if live else []
     published += [events.conversation_updated(c) for c in snapshots]
     published += [

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,7 +72,7 @@ async def queue_outbound(
 
 async def queue_outbound_many(
     context: AppContext,
-    session: AsyncSession,
+    session: AsyncSession | psycopg.AsyncConnection[Any],
     batches: list[tuple[Recipient, list[tuple[str, dict[str, Any]]]]],
     *,
     now: dt.datetime | None = None,
