@@ -113,10 +113,15 @@ _LOCK_CONVERSATIONS = (
 )
 
 # A conversation whose earlier flow job a worker is running is left to that worker, so messages keep their order.
+# Also returns the claimed jobs' messages (one row per message, in arrival order), saving a round trip.
 _CLAIM_FLOW_JOBS = (
-    "DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(%s) AND j.status = 'todo' AND j.task_name = %s"
+    "WITH claimed AS ("
+    " DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(%s) AND j.status = 'todo' AND j.task_name = %s"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing')"
-    " RETURNING j.lock, j.id, j.args"
+    " RETURNING j.lock, j.args)"
+    ' SELECT c.lock, m.id, m."conversationId", m.type::text, m.content FROM claimed c'
+    " LEFT JOIN LATERAL jsonb_array_elements_text(c.args->'message_ids') AS x(id) ON true"
+    ' LEFT JOIN messages m ON m.id = x.id::uuid ORDER BY m."timestamp", m.id'
 )
 
 _ACTIVE_CONTEXTS = (
@@ -142,17 +147,25 @@ async def _lock(
     return locked
 
 
-async def _load_inputs(conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], ids: list[uuid.UUID]) -> None:
-    if not ids:
-        return
-    rows = await (
-        await conn.execute(
-            'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id',
-            (ids,),
+async def _load_inputs(
+    conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], ids: list[uuid.UUID], rows: list[Any] | None
+) -> None:
+    """Each conversation's inputs, in arrival order: from `rows` (id, conversation, type, content) when the
+    caller already has them, else read by id."""
+    if rows is None:
+        rows = (
+            await (
+                await conn.execute(
+                    'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s)'
+                    ' ORDER BY "timestamp", id',
+                    (ids,),
+                )
+            ).fetchall()
+            if ids
+            else []
         )
-    ).fetchall()
     for message_id, conversation_id, message_type, content in rows:
-        if conversation_id in locked:
+        if message_id is not None and conversation_id in locked:
             locked[conversation_id].inputs.append((message_id, FlowInput.from_message(message_type, content)))
 
 
@@ -398,12 +411,9 @@ async def process_inbound_batch(
         if not claimed:
             return []
         owners = {flow_lock(c): c for c in locked}
-        for_whom = {owners[lock] for lock, _, _ in claimed}
+        for_whom = {owners[row[0]] for row in claimed}
         locked = {c: item for c, item in locked.items() if c in for_whom}
-        message_ids = [
-            uuid.UUID(m) for _, _, args in sorted(claimed, key=lambda r: r[1]) for m in args.get("message_ids", [])
-        ]
-        with_replies, published = await _process(context, conn, locked, message_ids)
+        with_replies, published = await _process(context, conn, locked, [], [row[1:] for row in claimed])
     await _publish(context, published)
     return with_replies
 
@@ -413,9 +423,10 @@ async def _process(
     conn: AsyncConnection[Any],
     locked: dict[uuid.UUID, _Locked],
     message_ids: list[uuid.UUID],
+    rows: list[Any] | None = None,
 ) -> tuple[list[uuid.UUID], list[Any]]:
     running = {c: item for c, item in locked.items() if not item.recipient.is_handed_off}
-    await _load_inputs(conn, running, message_ids)
+    await _load_inputs(conn, running, message_ids, rows)
     plan = _Plan()
     if running:
         await _load_active(conn, running)

@@ -33,17 +33,18 @@ from whatsapp_builder.whatsapp.rate_limit import take_send_slots
 
 log = get_logger(__name__)
 
+# Each conversation's queue, with what its send jobs need of their messages (one round trip).
 _QUEUES = (
-    "SELECT id, lock, status::text, task_name, args, scheduled_at FROM procrastinate_jobs"
-    " WHERE lock = ANY(%s) AND status IN ('todo', 'doing') ORDER BY id"
+    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args, j.scheduled_at,"
+    ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
+    ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
+    " FROM procrastinate_jobs j"
+    " LEFT JOIN messages m ON m.id = (j.args->>'message_id')::uuid"
+    ' LEFT JOIN conversations c ON c.id = m."conversationId"'
+    ' LEFT JOIN users u ON u.id = c."customerId"'
+    " WHERE j.lock = ANY(%s) AND j.status IN ('todo', 'doing') ORDER BY j.id"
 )
 _TAKE = "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'todo' FOR UPDATE SKIP LOCKED"
-_MESSAGES = (
-    'SELECT m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
-    ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
-    ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
-    ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = ANY(%s)'
-)
 _RECORD_SENDS = (
     "UPDATE messages m SET status = x.status::message_status,"
     ' "whatsappMessageId" = coalesce(x.wamid, m."whatsappMessageId"), error = x.error, "updatedAt" = now()'
@@ -75,14 +76,19 @@ class _Outcomes:
     config_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def _take_jobs(conn: AsyncConnection[Any], conversation_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[_Job]]:
-    """Each conversation's ready jobs from the head of its queue, row-locked; none where someone else is at it."""
+async def _take_jobs(
+    conn: AsyncConnection[Any], conversation_ids: Sequence[uuid.UUID], messages: dict[uuid.UUID, tuple[Any, ...]]
+) -> dict[uuid.UUID, list[_Job]]:
+    """Each conversation's ready jobs from the head of its queue, row-locked; none where someone else is at it.
+    Fills `messages` with the jobs' messages."""
     owners = {send_lock(c): c for c in conversation_ids}
     rows = await (await conn.execute(_QUEUES, (list(owners),))).fetchall()
     now = dt.datetime.now(dt.UTC)
     queues: dict[uuid.UUID, list[_Job]] = {}
     blocked: set[uuid.UUID] = set()
-    for job_id, lock, status, task, args, scheduled_at in rows:
+    for job_id, lock, status, task, args, scheduled_at, *message in rows:
+        if message[0] is not None:
+            messages[message[0]] = tuple(message)
         conversation_id = owners[lock]
         if conversation_id in blocked:
             continue
@@ -234,11 +240,10 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
     """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
     published: list[Any] = []
     async with context.transaction() as conn:
-        held = await _take_jobs(conn, conversation_ids)
+        messages: dict[uuid.UUID, tuple[Any, ...]] = {}
+        held = await _take_jobs(conn, conversation_ids, messages)
         if not held:
             return
-        message_ids = sorted({job.message_id for jobs in held.values() for job in jobs})
-        messages = {r[0]: tuple(r) for r in await (await conn.execute(_MESSAGES, (message_ids,))).fetchall()}
         config = await context.active_config.get()
         sends = sum(1 for jobs in held.values() for job in jobs if job.task == DELIVER_MESSAGE)
         if config is not None and sends:
