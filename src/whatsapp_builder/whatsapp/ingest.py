@@ -92,14 +92,16 @@ class _Customer:
         return (self.name or self.username or self.phone or self.bsuid or "WhatsApp user")[:NAME_LIMIT]
 
 
-async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) -> uuid.UUID:
+def _business_key(message: InboundMessage) -> tuple[str, str]:
+    """How the business number's own user is found: ("phone", E.164) or ("bsuid", "business.<id>")."""
     phone = customer_phone(message.display_phone_number)
-    bsuid = None if phone else f"business.{message.phone_number_id}"[:160]
-    column = '"phoneNumber"' if phone else "bsuid"
-    key = phone or bsuid
-    found = await (await conn.execute(f"SELECT id FROM users WHERE {column} = %s", (key,))).fetchone()
-    if found is not None:
-        return uuid.UUID(str(found[0]))
+    return ("phone", phone) if phone else ("bsuid", f"business.{message.phone_number_id}"[:160])
+
+
+async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) -> uuid.UUID:
+    kind, key = _business_key(message)
+    phone, bsuid = (key, None) if kind == "phone" else (None, key)
+    column = '"phoneNumber"' if kind == "phone" else "bsuid"
     name = f"Business {message.display_phone_number or message.phone_number_id}"[:NAME_LIMIT]
     await conn.execute(
         f'INSERT INTO users ("phoneNumber", bsuid, name) VALUES (%s, %s, %s) ON CONFLICT ({column}) DO NOTHING',
@@ -110,18 +112,25 @@ async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) ->
     return uuid.UUID(str(row[0]))
 
 
-async def _known_customers(
-    conn: AsyncConnection[Any], customers: list[_Customer]
-) -> dict[tuple[str, str], uuid.UUID] | None:
-    """Returning customers whose stored profile is already up to date: one read, no writes. None otherwise."""
-    phones = [c.phone for c in customers if c.phone]
-    bsuids = [c.bsuid for c in customers if not c.phone and c.bsuid]
-    rows = await (
-        await conn.execute(
-            'SELECT id, "phoneNumber", bsuid, name, username FROM users WHERE "phoneNumber" = ANY(%s) OR bsuid = ANY(%s)',
-            (phones, bsuids),
-        )
-    ).fetchall()
+async def _lookup_users(
+    conn: AsyncConnection[Any], customers: list[_Customer], businesses: list[tuple[str, str]]
+) -> list[Any]:
+    """The stored users for these customers and business numbers, in one read."""
+    phones = [c.phone for c in customers if c.phone] + [k for kind, k in businesses if kind == "phone"]
+    bsuids = [c.bsuid for c in customers if not c.phone and c.bsuid] + [k for kind, k in businesses if kind == "bsuid"]
+    return list(
+        await (
+            await conn.execute(
+                'SELECT id, "phoneNumber", bsuid, name, username FROM users'
+                ' WHERE "phoneNumber" = ANY(%s) OR bsuid = ANY(%s)',
+                (phones, bsuids),
+            )
+        ).fetchall()
+    )
+
+
+def _known_customers(rows: list[Any], customers: list[_Customer]) -> dict[tuple[str, str], uuid.UUID] | None:
+    """Returning customers whose stored profile is already up to date (no writes needed). None otherwise."""
     by_phone = {str(r[1]): r for r in rows if r[1] is not None}
     by_bsuid = {str(r[2]): r for r in rows if r[2] is not None}
     ids: dict[tuple[str, str], uuid.UUID] = {}
@@ -139,13 +148,27 @@ async def _known_customers(
     return ids
 
 
-async def _customers(conn: AsyncConnection[Any], messages: list[InboundMessage]) -> dict[tuple[str, str], uuid.UUID]:
+async def _customers(
+    conn: AsyncConnection[Any], messages: list[InboundMessage], business_ids: dict[str, uuid.UUID]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """Find or create the customers (and fill `business_ids`, the business numbers' own users)."""
     customers: dict[tuple[str, str], _Customer] = {}
     for m in messages:
         customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
         if customer.phone or customer.bsuid:
             customers[customer.key] = customer  # later messages carry the newest profile
-    known = await _known_customers(conn, list(customers.values()))
+    businesses = {m.phone_number_id: _business_key(m) for m in messages}
+    rows = await _lookup_users(conn, list(customers.values()), list(set(businesses.values())))
+    found = {("phone", str(r[1])): r[0] for r in rows if r[1] is not None}
+    found |= {("bsuid", str(r[2])): r[0] for r in rows if r[2] is not None}
+    for phone_number_id, key in businesses.items():
+        if key in found:
+            business_ids[phone_number_id] = uuid.UUID(str(found[key]))
+        else:
+            business_ids[phone_number_id] = await _business_user(
+                conn, next(m for m in messages if m.phone_number_id == phone_number_id)
+            )
+    known = _known_customers(rows, list(customers.values()))
     if known is not None:
         return known
     # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
@@ -417,10 +440,7 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
     messages = _ingestible(batch)
     if messages:
         business_ids: dict[str, uuid.UUID] = {}
-        for m in messages:
-            if m.phone_number_id not in business_ids:
-                business_ids[m.phone_number_id] = await _business_user(conn, m)
-        customer_ids = await _customers(conn, messages)
+        customer_ids = await _customers(conn, messages, business_ids)
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
         windows: dict[tuple[str, uuid.UUID], dt.datetime] = {}
         for m in messages:
