@@ -316,6 +316,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stats/batching": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Batching Stats
+         * @description This process's group commits since it started: per stage (`webhooks`, `flows`, `deliveries`,
+         *     `worker-flows`), how many transactions were written and how many items they carried. Items per batch above
+         *     1 means concurrent work shared transactions (see docs/architecture.md).
+         */
+        get: operations["batching_stats_api_stats_batching_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/stats/daily": {
         parameters: {
             query?: never;
@@ -1876,6 +1898,28 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    batching_stats_api_stats_batching_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
