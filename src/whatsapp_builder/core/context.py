@@ -129,6 +129,23 @@ class AppContext:
         async with self.hot_pool.connection() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of the hot-path pool in autocommit mode: each statement is its own transaction, with no
+        BEGIN/COMMIT round trips."""
+        await self.hot_pool.open()
+        async with self.hot_pool.connection() as connection:
+            await connection.set_autocommit(True)
+            try:
+                yield connection
+            finally:
+                try:
+                    await connection.set_autocommit(False)
+                except psycopg.Error:
+                    await (
+                        connection.close()
+                    )  # never hand an autocommit connection to a transaction(); the pool replaces it
+
     async def close(self) -> None:
         for batcher in self.batchers.values():
             await batcher.close()

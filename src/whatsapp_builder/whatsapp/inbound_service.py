@@ -22,7 +22,14 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.ingest import IngestResult, ingest, ingestible_ids
+from whatsapp_builder.whatsapp.ingest import (
+    IngestResult,
+    ingest,
+    ingestible_ids,
+    move_statuses,
+    reduce_batch_statuses,
+    settle_missing_statuses,
+)
 from whatsapp_builder.whatsapp.parser import WebhookBatch
 
 PROCESS_INBOUND = "process_inbound"
@@ -92,9 +99,31 @@ def flow_lock(conversation_id: object) -> str:
     return f"flow:{conversation_id}"
 
 
+async def _store_statuses(context: AppContext, batch: WebhookBatch) -> IngestResult:
+    """A delivery of statuses only (most of them): one autocommitted statement moves those of stored messages;
+    only ids not stored yet need a transaction (see ingest.settle_missing_statuses)."""
+    result = IngestResult()
+    reduced = reduce_batch_statuses(batch.statuses)
+    async with context.autocommit() as conn:
+        missing = await move_statuses(conn, reduced, result)
+    if missing:
+        async with context.transaction() as conn:
+            await settle_missing_statuses(conn, missing, reduced, result)
+    if result.status_changes and context.live():
+        await context.publisher.publish(
+            [
+                events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
+                for s in result.status_changes
+            ]
+        )
+    return result
+
+
 async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResult:
     from whatsapp_builder.whatsapp import fast_path
 
+    if not ingestible_ids(batch):
+        return await _store_statuses(context, batch)
     async with context.transaction() as conn:
         result = await ingest(conn, batch, context.ids)
         await context.jobs.defer(

@@ -333,65 +333,82 @@ async def _store_messages(
         result.new_by_conversation[conversation_id] = sorted(message_ids)
 
 
-_UPDATE_STATUSES = (
+_STATUS_ROWS = "SELECT * FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
+_MOVE = (
     "UPDATE messages m SET status = s.status::message_status,"
-    ' error = coalesce(s.error, m.error), "updatedAt" = now()'
-    " FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
-    ' WHERE m."whatsappMessageId" = s.wamid'
-    " AND status_rank(s.status) > status_rank(m.status::text)"
+    ' error = coalesce(s.error, m.error), "updatedAt" = now() FROM s'
+    ' WHERE m."whatsappMessageId" = s.wamid AND status_rank(s.status) > status_rank(m.status::text)'
     ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error'
+)
+# The same update, plus every id that exists (moved or not: a late or repeated status), in one round trip: the
+# second part reads the snapshot from before the update.
+_UPDATE_AND_FIND = (
+    f"WITH s AS ({_STATUS_ROWS}), moved AS ({_MOVE})"
+    ' SELECT true, id, "conversationId", status, "whatsappMessageId", error FROM moved'
+    ' UNION ALL SELECT false, NULL::uuid, NULL::uuid, NULL::text, m."whatsappMessageId", NULL::jsonb'
+    ' FROM messages m JOIN s ON m."whatsappMessageId" = s.wamid'
 )
 
 
-async def _update_statuses(
-    conn: AsyncConnection[Any], wamids: list[str], reduced: dict[str, ReducedStatus], result: IngestResult
-) -> None:
-    updated = await (
-        await conn.execute(
-            _UPDATE_STATUSES,
-            (
-                wamids,
-                [reduced[w].status for w in wamids],
-                [Jsonb(reduced[w].error) if reduced[w].error else None for w in wamids],
-            ),
-        )
-    ).fetchall()
-    for message_id, conversation_id, status, wamid, error in updated:
-        result.status_changes.append(
-            {
-                "id": str(message_id),
-                "conversationId": str(conversation_id),
-                "status": status,
-                "whatsappMessageId": wamid,
-                "error": error,
-            }
-        )
+def _status_params(wamids: list[str], reduced: dict[str, ReducedStatus]) -> tuple[Any, ...]:
+    return (
+        wamids,
+        [reduced[w].status for w in wamids],
+        [Jsonb(reduced[w].error) if reduced[w].error else None for w in wamids],
+    )
 
 
-async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
-    """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
-    reduced = reduce_statuses(
+def _record_change(result: IngestResult, row: Any) -> None:
+    message_id, conversation_id, status, wamid, error = row
+    result.status_changes.append(
+        {
+            "id": str(message_id),
+            "conversationId": str(conversation_id),
+            "status": status,
+            "whatsappMessageId": wamid,
+            "error": error,
+        }
+    )
+
+
+def reduce_batch_statuses(statuses: list[StatusUpdate]) -> dict[str, ReducedStatus]:
+    """The furthest storable status per WhatsApp id of a delivery."""
+    return reduce_statuses(
         (without_nul(s.wa_message_id), s.status, without_nul(s.errors))
         for s in statuses
         if len(s.wa_message_id) <= WAMID_LIMIT
     )
+
+
+async def move_statuses(
+    conn: AsyncConnection[Any], reduced: dict[str, ReducedStatus], result: IngestResult
+) -> list[str]:
+    """Move the statuses of stored messages forward, in one statement (safe in autocommit). Returns the ids no
+    message has yet: see `settle_missing_statuses`."""
     if not reduced:
-        return
+        return []
     wamids = sorted(reduced)
-    await _update_statuses(conn, wamids, reduced, result)
-    found = (
-        {
-            str(r[0])
-            for r in await (
-                await conn.execute(
-                    'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)', (wamids,)
-                )
-            ).fetchall()
-        }
-        if len(result.status_changes) < len(wamids)
-        else set(wamids)
-    )
-    missing = [w for w in wamids if w not in found]
+    rows = await (await conn.execute(_UPDATE_AND_FIND, _status_params(wamids, reduced))).fetchall()
+    found: set[str] = set()
+    for moved, *row in rows:
+        found.add(str(row[3]))
+        if moved:
+            _record_change(result, row)
+    return [w for w in wamids if w not in found]
+
+
+async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate], result: IngestResult) -> None:
+    """Move each message's status forward only; keep statuses for ids not stored yet in the backlog."""
+    reduced = reduce_batch_statuses(statuses)
+    missing = await move_statuses(conn, reduced, result)
+    await settle_missing_statuses(conn, missing, reduced, result)
+
+
+async def settle_missing_statuses(
+    conn: AsyncConnection[Any], missing: list[str], reduced: dict[str, ReducedStatus], result: IngestResult
+) -> None:
+    """Statuses for ids no message has yet (in a transaction): applied if the sender stores the id meanwhile,
+    else kept in the backlog until it does."""
     if not missing:
         return
     # An id not visible yet may be in the sender's uncommitted transaction (delivery._finish). Take the id's
@@ -400,16 +417,7 @@ async def apply_statuses(conn: AsyncConnection[Any], statuses: list[StatusUpdate
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w", (missing,)
     )
-    before = len(result.status_changes)
-    await _update_statuses(conn, missing, reduced, result)
-    applied = {c["whatsappMessageId"] for c in result.status_changes[before:]}
-    still = await (
-        await conn.execute(
-            'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
-            ([w for w in missing if w not in applied],),
-        )
-    ).fetchall()
-    unknown = [w for w in missing if w not in applied and w not in {str(r[0]) for r in still}]
+    unknown = await move_statuses(conn, {w: reduced[w] for w in missing}, result)
     if unknown:
         await conn.execute(
             'INSERT INTO whatsapp_status_backlog ("whatsappMessageId", status, error)'
