@@ -122,60 +122,79 @@ async def _send_chain(
     messages: dict[uuid.UUID, tuple[Any, ...]],
     outcomes: _Outcomes,
 ) -> None:
-    """One conversation's jobs, in order. Stops at a temporary failure: that job and the rest stay queued."""
+    """One conversation's jobs, in order. Stops at a temporary failure (that job and the rest stay queued), and
+    at anything unexpected, which must not cost the other conversations' outcomes."""
     for job in jobs:
-        row = messages.get(job.message_id)
-        if job.task == MARK_READ:
-            if row is not None and row[5] == "inbound" and row[6] is not None:
-                if config is not None:
-                    try:
-                        await graph_client_for(context, config.graph_api_url).mark_as_read(
-                            config.phone_number_id, config.access_token, row[6]
-                        )
-                    except GraphApiError as exc:
-                        log.info("mark as read failed", message_id=str(job.message_id), code=exc.code)
-                outcomes.reads[job.conversation_id] = max(row[7], outcomes.reads.get(job.conversation_id, row[7]))
-            outcomes.done_jobs.append(job.id)
-            continue
-        if row is None or row[4] != "pending":
-            outcomes.done_jobs.append(job.id)  # deleted, or already done
-            continue
-        _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid = row
-        failure: dict[str, Any] | None = None
-        if phone is None and bsuid is None:
-            failure = {"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"}
-        elif message_type != "template" and not is_window_open(last_customer_at):
-            failure = WINDOW_CLOSED_ERROR
-        elif config is None:
-            failure = {"code": "not_configured", "title": "No active WhatsApp config", "source": "local"}
-        if failure is None and config is not None:
-            try:
-                outbound = parse_outbound({"type": message_type, "content": content})
-            except OutboundValidationError as exc:
-                failure = {"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"}
-            else:
-                payload = to_graph_payload(
-                    outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid
-                )
+        try:
+            if not await _do_job(context, config, job, messages.get(job.message_id), outcomes):
+                return
+        except Exception:
+            log.exception("fast delivery stopped; the workers will take this job", job_id=job.id, task=job.task)
+            return
+
+
+async def _do_job(
+    context: AppContext, config: ActiveConfig | None, job: _Job, row: tuple[Any, ...] | None, outcomes: _Outcomes
+) -> bool:
+    """One job; returns whether the conversation's next job may follow."""
+    if job.task == MARK_READ:
+        if row is not None and row[5] == "inbound" and row[6] is not None:
+            if config is not None:
                 try:
-                    wamid = await graph_client_for(context, config.graph_api_url).send_message(
-                        config.phone_number_id, config.access_token, payload
+                    await graph_client_for(context, config.graph_api_url).mark_as_read(
+                        config.phone_number_id, config.access_token, row[6]
                     )
                 except GraphApiError as exc:
-                    error = error_dict(exc)
-                    if exc.config_problem:
-                        outcomes.config_errors.append(error)
-                    if exc.retryable:
-                        log.info("send will be retried by a worker", message_id=str(job.message_id), code=exc.code)
-                        return
-                    log.warning("send failed", message_id=str(job.message_id), code=exc.code, title=exc.title)
-                    failure = error
-                else:
-                    outcomes.sends.append((job.message_id, "sent", wamid, None))
-                    outcomes.done_jobs.append(job.id)
-                    continue
-        outcomes.sends.append((job.message_id, "failed", None, failure))
+                    log.info("mark as read failed", message_id=str(job.message_id), code=exc.code)
+            outcomes.reads[job.conversation_id] = max(row[7], outcomes.reads.get(job.conversation_id, row[7]))
         outcomes.done_jobs.append(job.id)
+        return True
+    if row is None or row[4] != "pending":
+        outcomes.done_jobs.append(job.id)  # deleted, or already done
+        return True
+    failure = await _send(context, config, job, row, outcomes)
+    if failure is _RETRY_LATER:
+        return False
+    if failure is not None:
+        outcomes.sends.append((job.message_id, "failed", None, failure))
+    outcomes.done_jobs.append(job.id)
+    return True
+
+
+_RETRY_LATER: dict[str, Any] = {}
+
+
+async def _send(
+    context: AppContext, config: ActiveConfig | None, job: _Job, row: tuple[Any, ...], outcomes: _Outcomes
+) -> dict[str, Any] | None:
+    """Send one pending message: None when sent (recorded in `outcomes`), else why it failed, or `_RETRY_LATER`."""
+    _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid = row
+    if phone is None and bsuid is None:
+        return {"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"}
+    if message_type != "template" and not is_window_open(last_customer_at):
+        return WINDOW_CLOSED_ERROR
+    if config is None:
+        return {"code": "not_configured", "title": "No active WhatsApp config", "source": "local"}
+    try:
+        outbound = parse_outbound({"type": message_type, "content": content})
+    except OutboundValidationError as exc:
+        return {"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"}
+    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
+    try:
+        wamid = await graph_client_for(context, config.graph_api_url).send_message(
+            config.phone_number_id, config.access_token, payload
+        )
+    except GraphApiError as exc:
+        error = error_dict(exc)
+        if exc.config_problem:
+            outcomes.config_errors.append(error)
+        if exc.retryable:
+            log.info("send will be retried by a worker", message_id=str(job.message_id), code=exc.code)
+            return _RETRY_LATER
+        log.warning("send failed", message_id=str(job.message_id), code=exc.code, title=exc.title)
+        return error
+    outcomes.sends.append((job.message_id, "sent", wamid, None))
+    return None
 
 
 async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: list[Any]) -> set[uuid.UUID]:

@@ -39,9 +39,10 @@ def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
         await deliver_conversations(context, sorted(set(conversation_ids)))
         return [None] * len(conversation_ids)
 
-    # Several in flight: a batch waits on the Graph API, holding one database connection meanwhile.
+    # Several in flight: a batch waits on the Graph API, holding one database connection meanwhile. A failed
+    # batch is not retried here: some of its messages may have been sent; the workers take over its jobs.
     return context.batcher(
-        "deliveries", lambda: GroupCommit(deliveries, max_batch=100, max_in_flight=4, isolate=_retry_alone)
+        "deliveries", lambda: GroupCommit(deliveries, max_batch=100, max_in_flight=4, isolate=lambda exc: False)
     )
 
 
