@@ -82,3 +82,16 @@ async def test_the_send_limit_is_shared_per_number(app_context: AppContext, data
     granted = [min(count, 3) for count in per_second]
     assert sum(granted) == 7 and all(g <= 3 for g in granted) and len(per_second) >= 3
     assert time.time() - started >= 1.0
+
+
+async def test_a_batch_takes_its_send_slots_at_once_and_spills_into_the_next_second(
+    app_context: AppContext, database_url: str
+) -> None:
+    from whatsapp_builder.whatsapp.rate_limit import take_send_slots
+
+    await take_send_slots(app_context.engine, "batch-number", 5, 7)
+    with psycopg.connect(database_url) as conn:
+        per_second = [row[0] for row in conn.execute(
+            "SELECT count FROM whatsapp_send_windows WHERE \"phoneNumberId\" = 'batch-number' ORDER BY second")]
+    # 7 wanted with 5 a second: 5 go in the first second, the 2 left wait for the next one.
+    assert [min(count, 5) for count in per_second] == [5, 2]
