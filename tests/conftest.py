@@ -259,12 +259,12 @@ async def loop(app_context: AppContext, running_workers: None) -> AsyncIterator[
     result = await install_demo(app_context, simulator.url)
     app_context.active_config.invalidate()
     # Like `serve`: workers, and the in-process fast path next to them.
-    app_context.inline.enabled = True
+    app_context.enable_fast_path()
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             yield Loop(server, simulator, http, result.chatbot_id)
     finally:
-        app_context.inline.enabled = False
+        app_context.enable_fast_path(False)
         await app_context.inline.drain()
         await simulator.stop()
         await server.stop()

@@ -41,7 +41,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
 
     if run_workers:
         # This process does jobs: let it do a conversation's fresh jobs at once (jobs/inline.py).
-        context.inline.enabled = True
+        context.enable_fast_path()
     realtime = create_realtime(context)
     context.publisher = realtime
     install_event_hooks(context.sessions, realtime)

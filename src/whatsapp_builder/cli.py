@@ -203,7 +203,7 @@ def worker(
     async def work(context: AppContext) -> None:
         context.publisher = create_publisher_for_worker(settings)
         # Like `serve`: replies of the flow jobs this worker runs are delivered at once, batched (whatsapp/fast_path.py).
-        context.inline.enabled = True
+        context.enable_fast_path()
         register_tasks(context)
         await context.open()
         typer.echo("worker running (Ctrl+C to stop)", err=True)

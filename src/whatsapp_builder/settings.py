@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=16, ge=1, le=500, validation_alias="WAB_WORKER_CONCURRENCY")
     send_max_attempts: int = Field(default=8, ge=1, le=50, validation_alias="WAB_SEND_MAX_ATTEMPTS")
     send_retry_base_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="WAB_SEND_RETRY_BASE")
+    fast_path_grace_seconds: float = Field(default=2.0, ge=0, le=300, validation_alias="WAB_FAST_PATH_GRACE")
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=60, validation_alias="WAB_WORKER_POLL_SECONDS")
     flow_max_steps: int = Field(default=50, ge=1, le=1000, validation_alias="WAB_FLOW_MAX_STEPS")
     flow_http_allow_private: bool = Field(default=False, validation_alias="WAB_FLOW_HTTP_ALLOW_PRIVATE")

@@ -215,7 +215,7 @@ async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.Async
 
 async def test_workers_alone_do_the_same_without_the_fast_path(loop, app_context: AppContext) -> None:  # type: ignore[no-untyped-def]
     """`serve --no-workers` plus `worker` processes: every step goes through the queue."""
-    app_context.inline.enabled = False
+    app_context.enable_fast_path(False)
     await loop.say({"text": "hi"})
     sent = await loop.wait_sent(2)
     await loop.say({"buttonReply": {"id": "hours", "title": "Opening hours"}})
@@ -277,3 +277,23 @@ async def test_temporary_send_failures_under_load_lose_nothing_and_keep_each_con
         return pending == (0,) or None
 
     assert await waiter(all_sent, limit=15)
+
+
+async def test_when_the_fast_path_fails_the_workers_deliver_after_the_grace(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext, monkeypatch
+) -> None:
+    import time
+
+    from whatsapp_builder.whatsapp import fast_path
+
+    async def broken(context: AppContext, conversation_ids: object) -> None:
+        raise RuntimeError("fast delivery unavailable")
+
+    monkeypatch.setattr(fast_path, "deliver_conversations", broken)
+    app_context.jobs.grace = 0.5
+    started = time.monotonic()
+    await loop.say({"text": "hi"})
+    sent = await loop.wait_sent(2)
+    # Nothing is lost: the replies' jobs waited out the grace, then a worker sent them, in order.
+    assert time.monotonic() - started >= 0.5
+    assert _bodies(sent)[0].startswith("Hi Alice!")

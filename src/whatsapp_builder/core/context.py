@@ -73,6 +73,12 @@ class AppContext:
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
 
+    def enable_fast_path(self, enabled: bool = True) -> None:
+        """This process does its own fresh jobs at once (whatsapp/fast_path.py); the workers keep them as a
+        fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
+        self.inline.enabled = enabled
+        self.jobs.grace = self.settings.fast_path_grace_seconds if enabled else None
+
     def live(self) -> bool:
         """Whether real-time events of this process can reach a client now (see `has_listeners`)."""
         return has_listeners(self.publisher)

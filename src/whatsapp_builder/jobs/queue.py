@@ -24,6 +24,7 @@ FLOWS_QUEUE = "flows"
 SEND_QUEUE = "send"
 TIMERS_QUEUE = "timers"
 MAINTENANCE_QUEUE = "maintenance"
+FAST_PATH_QUEUES = frozenset({FLOWS_QUEUE, SEND_QUEUE})
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class JobQueue:
         )
         self.app = procrastinate.App(connector=self.connector)
         self._opened = False
+        # Set while this process's fast path does its own fresh flow and send jobs: they are then deferred
+        # `grace` seconds ahead, so that workers only take them if the fast path has not within that time
+        # (a crash, a temporary failure). The fast path takes them at once (attempts = 0).
+        self.grace: float | None = None
 
     async def open(self) -> None:
         if not self._opened:
@@ -72,6 +77,9 @@ class JobQueue:
         if not specs:
             return
         connection = await raw_connection(session)
+        later = None
+        if self.grace:
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.grace)
         await connection.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)"
             " SELECT q, t, l, a, s FROM unnest(%s::varchar[], %s::varchar[], %s::text[], %s::jsonb[],"
@@ -81,6 +89,6 @@ class JobQueue:
                 [spec.task_name for spec in specs],
                 [spec.lock for spec in specs],
                 [Jsonb(spec.kwargs) for spec in specs],
-                [spec.schedule_at for spec in specs],
+                [spec.schedule_at or (later if spec.queue in FAST_PATH_QUEUES else None) for spec in specs],
             ),
         )

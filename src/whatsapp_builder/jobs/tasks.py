@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 
 import procrastinate
@@ -54,6 +55,8 @@ def register_tasks(context: AppContext) -> None:
     @app.task(name=RESUME_DELAY)
     async def resume_delay(conversation_id: str, context_id: str) -> None:
         await runner.resume_delay(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
+        if context.inline.enabled:  # its replies were deferred for the fast path
+            context.inline.submit(functools.partial(fast_path.deliver_soon, context, uuid.UUID(conversation_id)))
 
     @app.periodic(cron="* * * * *", periodic_id="maintenance")
     @app.task(name="maintenance", queue=MAINTENANCE_QUEUE, queueing_lock="maintenance")

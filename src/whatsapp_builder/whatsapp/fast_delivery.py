@@ -35,7 +35,7 @@ log = get_logger(__name__)
 
 # Each conversation's queue, with what its send jobs need of their messages (one round trip).
 _QUEUES = (
-    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args, j.scheduled_at,"
+    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args, j.scheduled_at, j.attempts,"
     ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
     ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
     " FROM procrastinate_jobs j"
@@ -86,13 +86,14 @@ async def _take_jobs(
     now = dt.datetime.now(dt.UTC)
     queues: dict[uuid.UUID, list[_Job]] = {}
     blocked: set[uuid.UUID] = set()
-    for job_id, lock, status, task, args, scheduled_at, *message in rows:
+    for job_id, lock, status, task, args, scheduled_at, attempts, *message in rows:
         if message[0] is not None:
             messages[message[0]] = tuple(message)
         conversation_id = owners[lock]
         if conversation_id in blocked:
             continue
-        ready = status == "todo" and (scheduled_at is None or scheduled_at <= now)
+        # A fresh job deferred with the fast path's grace is ready now; a retry waits for its backoff.
+        ready = status == "todo" and (scheduled_at is None or scheduled_at <= now or attempts == 0)
         if not ready or task not in (DELIVER_MESSAGE, MARK_READ):
             blocked.add(conversation_id)  # a worker's job, a retry waiting for its backoff: keep the order
             continue
