@@ -1,8 +1,9 @@
-"""The in-process fast path: a web process that runs workers does the jobs its own webhooks and sends create.
+"""The in-process fast path: a process that runs workers (`serve` by default, every `worker`) does the fresh jobs
+its own webhooks, flow steps, timers and operator sends create, at once.
 
 Each stage (flow steps, then deliveries) is group-committed: the conversations that reach it together are done
-in one transaction. Jobs are still deferred first and taken the way a worker takes them, so a crash or a
-failure here leaves them to the workers (see jobs/inline.py).
+in one transaction. Jobs are still deferred first (a grace period ahead, see AppContext.enable_fast_path) and
+taken the way a worker takes them, so a crash or a failure here leaves them to the workers (see jobs/inline.py).
 """
 
 from __future__ import annotations
@@ -72,5 +73,6 @@ async def handle_now(context: AppContext, conversation_id: uuid.UUID) -> None:
 
 
 async def deliver_soon(context: AppContext, conversation_id: uuid.UUID) -> None:
-    """A conversation with new outbound messages (an operator's): their delivery."""
+    """A conversation with new outbound messages (an operator's, a worker's flow step's, a timer's): their
+    delivery."""
     await _deliveries(context).submit(conversation_id)
