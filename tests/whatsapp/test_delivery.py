@@ -95,3 +95,34 @@ async def test_a_batch_takes_its_send_slots_at_once_and_spills_into_the_next_sec
             "SELECT count FROM whatsapp_send_windows WHERE \"phoneNumberId\" = 'batch-number' ORDER BY second")]
     # 7 wanted with 5 a second: 5 go in the first second, the 2 left wait for the next one.
     assert [min(count, 5) for count in per_second] == [5, 2]
+
+
+async def test_fast_delivery_applies_a_status_that_arrived_before_the_send_was_recorded(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, database_url: str, waiter, monkeypatch, app_context: AppContext
+) -> None:
+    from whatsapp_builder.whatsapp.graph_client import GraphClient
+
+    conversation = await _handed_off_conversation(loop, client)
+    before = app_context.batchers["deliveries"].items_written
+    # Meta's "read" for the next send reached us first (statuses are not ordered): it waits in the backlog.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO whatsapp_status_backlog (\"whatsappMessageId\", status) VALUES ('wamid.EARLY', 'read')")
+
+    async def send_message(self: GraphClient, phone_number_id: str, access_token: str, payload: object) -> str:
+        return "wamid.EARLY"
+
+    monkeypatch.setattr(GraphClient, "send_message", send_message)
+    sent = await client.post(f"/api/conversations/{conversation}/messages",
+                             json={"type": "text", "content": {"body": "hello again"}})
+    assert sent.status_code == 202
+
+    async def read() -> object:
+        state = await _message_state(database_url, sent.json()["id"])
+        return state if state[0] == "read" else None
+
+    assert await waiter(read, limit=10)
+    with psycopg.connect(database_url) as conn:
+        left = conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone()
+        wamid = conn.execute("SELECT \"whatsappMessageId\" FROM messages WHERE id = %s", (sent.json()["id"],)).fetchone()
+    assert left == (0,) and wamid == ("wamid.EARLY",)
+    assert app_context.batchers["deliveries"].items_written > before  # the fast path sent it, not a worker

@@ -45,18 +45,30 @@ _QUEUES = (
     " WHERE j.lock = ANY(%s) AND j.status IN ('todo', 'doing') ORDER BY j.id"
 )
 _TAKE = "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'todo' FOR UPDATE SKIP LOCKED"
-_RECORD_SENDS = (
-    "UPDATE messages m SET status = x.status::message_status,"
+# Every outcome of a batch in one statement: sends recorded (only while still pending), customers' messages read,
+# early statuses taken from the backlog (applied after), and the jobs done deleted.
+_RECORD = (
+    "WITH sends AS (UPDATE messages m SET status = x.status::message_status,"
     ' "whatsappMessageId" = coalesce(x.wamid, m."whatsappMessageId"), error = x.error, "updatedAt" = now()'
     " FROM unnest(%s::uuid[], %s::text[], %s::varchar[], %s::jsonb[]) AS x(id, status, wamid, error)"
     " WHERE m.id = x.id AND m.status = 'pending'"
-    ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error'
-)
-_RECORD_READS = (
-    "UPDATE messages m SET status = 'read', \"updatedAt\" = now()"
+    ' RETURNING m.id, m."conversationId", m.status::text AS status, m."whatsappMessageId" AS wamid, m.error),'
+    " reads AS (UPDATE messages m SET status = 'read', \"updatedAt\" = now()"
     " FROM unnest(%s::uuid[], %s::timestamptz[]) AS x(conversation, upto)"
     ' WHERE m."conversationId" = x.conversation AND m.direction = \'inbound\' AND m."timestamp" <= x.upto'
-    ' AND m.status <> \'read\' RETURNING m.id, m."conversationId", m."whatsappMessageId"'
+    ' AND m.status <> \'read\' RETURNING m.id, m."conversationId", m."whatsappMessageId" AS wamid),'
+    ' early AS (DELETE FROM whatsapp_status_backlog WHERE "whatsappMessageId" = ANY(%s)'
+    ' RETURNING "whatsappMessageId" AS wamid, status::text AS status, error),'
+    " done AS (DELETE FROM procrastinate_jobs WHERE id = ANY(%s))"
+    " SELECT 'send', id, \"conversationId\", status, wamid, error FROM sends"
+    " UNION ALL SELECT 'read', id, \"conversationId\", 'read', wamid, NULL::jsonb FROM reads"
+    " UNION ALL SELECT 'early', NULL::uuid, NULL::uuid, status, wamid, error FROM early"
+)
+_APPLY_EARLY = (
+    "UPDATE messages SET status = %s::message_status, error = coalesce(%s, error),"
+    ' "updatedAt" = now() WHERE "whatsappMessageId" = %s'
+    " AND status_rank(%s) > status_rank(status::text)"
+    ' RETURNING id, "conversationId", status::text, "whatsappMessageId", error'
 )
 
 
@@ -200,59 +212,45 @@ async def _send(
 
 async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: list[Any]) -> set[uuid.UUID]:
     """Write the outcomes; returns the conversations whose unread count changed."""
-    if outcomes.sends:
-        wamids = sorted({w for _, _, w, _ in outcomes.sends if w is not None})
-        if wamids:
-            # Serialises with a status webhook for the same ids (whatsapp/ingest.py): whichever commits second
-            # sees the other's row, so an early status can never be stranded in the backlog.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w",
-                (wamids,),
-            )
-        rows = await (
-            await conn.execute(
-                _RECORD_SENDS,
-                (
-                    [m for m, _, _, _ in outcomes.sends],
-                    [s for _, s, _, _ in outcomes.sends],
-                    [w for _, _, w, _ in outcomes.sends],
-                    [Jsonb(e) if e else None for _, _, _, e in outcomes.sends],
-                ),
-            )
-        ).fetchall()
-        changed = {r[0]: r for r in rows}
-        if wamids:
-            early = await (
-                await conn.execute(
-                    'DELETE FROM whatsapp_status_backlog WHERE "whatsappMessageId" = ANY(%s)'
-                    ' RETURNING "whatsappMessageId", status::text, error',
-                    (wamids,),
-                )
-            ).fetchall()
-            for wamid, status, error in early:
-                moved = await (
-                    await conn.execute(
-                        "UPDATE messages SET status = %s::message_status, error = coalesce(%s, error),"
-                        ' "updatedAt" = now() WHERE "whatsappMessageId" = %s'
-                        " AND status_rank(%s) > status_rank(status::text)"
-                        ' RETURNING id, "conversationId", status::text, "whatsappMessageId", error',
-                        (status, Jsonb(error) if error else None, wamid, status),
-                    )
-                ).fetchone()
-                if moved is not None:
-                    changed[moved[0]] = moved
-        published.extend(events.message_status(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in changed.values())
+    wamids = sorted({w for _, _, w, _ in outcomes.sends if w is not None})
+    if wamids:
+        # Serialises with a status webhook for the same ids (whatsapp/ingest.py): whichever commits second
+        # sees the other's row, so an early status can never be stranded in the backlog.
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w",
+            (wamids,),
+        )
+    conversations = sorted(outcomes.reads)
+    rows = await (
+        await conn.execute(
+            _RECORD,
+            (
+                [m for m, _, _, _ in outcomes.sends],
+                [s for _, s, _, _ in outcomes.sends],
+                [w for _, _, w, _ in outcomes.sends],
+                [Jsonb(e) if e else None for _, _, _, e in outcomes.sends],
+                conversations,
+                [outcomes.reads[c] for c in conversations],
+                wamids,
+                outcomes.done_jobs,
+            ),
+        )
+    ).fetchall()
+    changed: dict[Any, tuple[Any, ...]] = {}
     unread_changed: set[uuid.UUID] = set()
-    if outcomes.reads:
-        conversations = sorted(outcomes.reads)
-        rows = await (
-            await conn.execute(_RECORD_READS, (conversations, [outcomes.reads[c] for c in conversations]))
-        ).fetchall()
-        for message_id, conversation_id, wamid in rows:
+    for kind, message_id, conversation_id, status, wamid, error in rows:
+        if kind == "send":
+            changed[message_id] = (message_id, conversation_id, status, wamid, error)
+        elif kind == "read":
             published.append(events.message_status(str(message_id), str(conversation_id), "read", wamid, None))
             unread_changed.add(conversation_id)
-    if outcomes.done_jobs:
-        await conn.execute("DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", (outcomes.done_jobs,))
+        else:  # a status that arrived before we stored the id: apply it now
+            moved = await (
+                await conn.execute(_APPLY_EARLY, (status, Jsonb(error) if error else None, wamid, status))
+            ).fetchone()
+            if moved is not None:
+                changed[moved[0]] = tuple(moved)
+    published.extend(events.message_status(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in changed.values())
     return unread_changed
 
 
