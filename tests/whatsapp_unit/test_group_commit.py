@@ -95,3 +95,23 @@ async def test_close_finishes_what_was_taken_and_refuses_new_items() -> None:
     assert await pending == 7
     with pytest.raises(ShuttingDown):
         await batcher.submit(8)
+
+
+async def test_an_item_submitted_as_the_last_drain_ends_is_still_written() -> None:
+    # Another task wakes while the drain is finishing, before its asyncio task has completed: the item it submits
+    # must start a drain of its own rather than wait, stranded, for some later caller.
+    gate = asyncio.Event()
+
+    async def handler(items: Sequence[int]) -> list[int]:
+        gate.set()
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(handler, max_in_flight=1)
+
+    async def right_after() -> int:
+        await gate.wait()
+        return await batcher.submit(2)
+
+    other = asyncio.ensure_future(right_after())
+    assert await batcher.submit(1) == 1
+    assert await asyncio.wait_for(other, timeout=2) == 2

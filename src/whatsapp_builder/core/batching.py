@@ -44,6 +44,7 @@ class GroupCommit(Generic[T, R]):
         self._isolate = isolate
         self._waiting: list[tuple[T, asyncio.Future[R]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._draining = 0
         self._closed = False
         self.batches_written = 0  # counters for tests and diagnostics
         self.items_written = 0
@@ -54,7 +55,10 @@ class GroupCommit(Generic[T, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)  # a caller that went away leaves no "never retrieved" warning
         self._waiting.append((item, future))
-        if len(self._tasks) < self._max_in_flight:
+        # Counted by the drains themselves, not by their tasks: a finished task leaves the set only in a later
+        # callback, and an item queued in between would otherwise wait for the next caller to start a drain.
+        if self._draining < self._max_in_flight:
+            self._draining += 1
             task = asyncio.get_running_loop().create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -62,10 +66,13 @@ class GroupCommit(Generic[T, R]):
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
-        while self._waiting:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            await self._write(batch)
+        try:
+            while self._waiting:
+                batch = self._waiting[: self._max_batch]
+                del self._waiting[: self._max_batch]
+                await self._write(batch)
+        finally:
+            self._draining -= 1
 
     async def _write(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
