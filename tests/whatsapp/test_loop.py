@@ -110,7 +110,9 @@ async def test_two_messages_at_once_are_handled_one_after_the_other(loop, databa
     with psycopg.connect(database_url) as conn:
         history = conn.execute('SELECT "nodeHistory" FROM conversation_contexts WHERE "isActive"').fetchone()
     assert history is not None
-    assert len(sent) == 4
+    # In arrival order: the pizza list, then the quantity question. The other way round (they are two POSTs, and
+    # WhatsApp does not order webhooks), the list reply first meets the menu and is asked again: one more reply.
+    assert len(sent) in (4, 5)
 
 
 async def test_delivery_retries_temporary_errors_and_fails_permanent_ones(

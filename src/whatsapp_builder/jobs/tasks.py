@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import uuid
@@ -52,9 +53,14 @@ def register_tasks(context: AppContext) -> None:
     async def process_inbound(conversation_id: str, message_ids: list[str]) -> None:
         await fast_path.run_flow_job(context, uuid.UUID(conversation_id), [uuid.UUID(m) for m in message_ids])
 
+    # Timers that fire together share the hot-path pool with the fast path: a few at a time, so that a burst of
+    # them cannot exhaust it (a job that times out waiting for a connection would fail).
+    timers = asyncio.Semaphore(4)
+
     @app.task(name=RESUME_DELAY)
     async def resume_delay(conversation_id: str, context_id: str) -> None:
-        await runner.resume_delay(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
+        async with timers:
+            await runner.resume_delay(context, uuid.UUID(conversation_id), uuid.UUID(context_id))
         if context.inline.enabled:  # its replies were deferred for the fast path
             context.inline.submit(functools.partial(fast_path.deliver_soon, context, uuid.UUID(conversation_id)))
 

@@ -61,6 +61,9 @@ async def receive_delivery(context: AppContext, batch: WebhookBatch) -> StoredDe
         lambda: GroupCommit(
             functools.partial(store_deliveries, context),
             max_batch=context.settings.webhook_group_max,
+            # One writer: deliveries commit in the order they arrived, so a customer's messages that came in
+            # separate POSTs get ids (the tie-break within a WhatsApp timestamp's second) in that order.
+            max_in_flight=1,
             isolate=lambda exc: not database_unavailable(exc),
         ),
     )
