@@ -174,7 +174,7 @@ async def _do_job(
     return True
 
 
-_RETRY_LATER: dict[str, Any] = {}
+_RETRY_LATER: dict[str, Any] = {}  # a sentinel, compared by identity: leave the job to the workers' backoff
 
 
 async def _send(

@@ -107,19 +107,23 @@ async def _store_statuses(context: AppContext, batch: WebhookBatch) -> IngestRes
     only ids not stored yet need a transaction (see ingest.settle_missing_statuses)."""
     result = IngestResult()
     reduced = reduce_batch_statuses(batch.statuses)
+    if not reduced:
+        return result  # nothing storable (errors only, unknown statuses): no connection needed
     async with context.autocommit() as conn:
         missing = await move_statuses(conn, reduced, result)
     if missing:
         async with context.transaction() as conn:
             await settle_missing_statuses(conn, missing, reduced, result)
     if result.status_changes and context.live():
-        await context.publisher.publish(
-            [
-                events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
-                for s in result.status_changes
-            ]
-        )
+        await context.publisher.publish(_status_events(result))
     return result
+
+
+def _status_events(result: IngestResult) -> list[Any]:
+    return [
+        events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
+        for s in result.status_changes
+    ]
 
 
 async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResult:
@@ -143,12 +147,11 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
         )
         live = context.live()
         snapshots = await conversation_snapshots(conn, result.new_by_conversation) if live else []
-    published: list[Any] = [events.message_created(m) for m in result.new_messages] if live else []
-    published += [events.conversation_updated(c) for c in snapshots]
-    published += [
-        events.message_status(s["id"], s["conversationId"], s["status"], s["whatsappMessageId"], s["error"])
-        for s in (result.status_changes if live else [])
-    ]
+    published: list[Any] = []
+    if live:
+        published += [events.message_created(m) for m in result.new_messages]
+        published += [events.conversation_updated(c) for c in snapshots]
+        published += _status_events(result)
     if published:
         await context.publisher.publish(published)
     for conversation_id in result.new_by_conversation:

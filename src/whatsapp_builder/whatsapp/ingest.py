@@ -63,7 +63,6 @@ class IngestResult:
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: int = 0
 
 
 def customer_phone(raw: str | None) -> str | None:
@@ -307,7 +306,6 @@ async def _store_messages(
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
     ).fetchall()
-    result.duplicates = len(rows) - len(inserted)
     by_conversation: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for row in inserted:
         message_id, conversation_id = uuid.UUID(str(row[0])), uuid.UUID(str(row[1]))
@@ -439,8 +437,16 @@ def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
 
 
 def ingestible_ids(batch: WebhookBatch) -> list[str]:
-    """The WhatsApp ids of the batch's messages that ingest stores (or finds already stored)."""
-    return [m.wa_message_id for m in _ingestible(batch)]
+    """The WhatsApp ids of the batch's messages that ingest stores (or finds already stored), as stored. Cheap:
+    it does not clean the messages' contents, which only ingest needs."""
+    ids = []
+    for m in batch.messages:
+        if len(m.wa_message_id) > WAMID_LIMIT or len(m.phone_number_id) > WAMID_LIMIT:
+            continue
+        user_id = m.from_user_id if m.from_user_id and len(m.from_user_id) <= BSUID_LIMIT else None
+        if without_nul(m.from_phone) or without_nul(user_id):
+            ids.append(without_nul(m.wa_message_id))
+    return ids
 
 
 async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator) -> IngestResult:
