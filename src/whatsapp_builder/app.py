@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from whatsapp_builder.auth.deps import require_token
 from whatsapp_builder.auth.router import router as tokens_router
@@ -29,7 +30,22 @@ from whatsapp_builder.realtime.server import Realtime, create_realtime
 from whatsapp_builder.users.router import router as users_router
 from whatsapp_builder.webui_routes import install_webui
 from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
+from whatsapp_builder.whatsapp.webhook_intake import WebhookLane
 from whatsapp_builder.whatsapp.webhook_router import router as webhook_router
+
+
+class WhatsAppBuilderApp(FastAPI):
+    """FastAPI, with webhook deliveries answered ahead of its middleware and routing (`WebhookLane`)."""
+
+    def __init__(self, webhook_lane: WebhookLane, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.webhook_lane = webhook_lane
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if WebhookLane.matches(scope):
+            await self.webhook_lane(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(context: AppContext, *, own_context: bool = False, run_workers: bool = False) -> FastAPI:
@@ -66,7 +82,8 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
                 await realtime.close()
                 await context.close()
 
-    app = FastAPI(
+    app = WhatsAppBuilderApp(
+        WebhookLane(context),
         title="WhatsApp Builder",
         version="0.1.0",
         description="Design WhatsApp chatbot flows, run them on the Cloud API, and answer customers live.",

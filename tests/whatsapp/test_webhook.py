@@ -111,6 +111,20 @@ async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, dat
     assert counts(database_url)["messages"] == 0
 
 
+async def test_oversized_body_without_a_length_is_refused_as_it_streams(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    async def megabytes() -> Any:
+        for _ in range(5):
+            yield b"x" * (1024 * 1024)
+
+    response = await configured.post("/webhooks/whatsapp", content=megabytes(),
+                                     headers={"X-Hub-Signature-256": "sha256=00"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert counts(database_url)["messages"] == 0
+
+
 async def test_text_message_is_stored_with_contact_conversation_and_window(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:

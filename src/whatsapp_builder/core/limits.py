@@ -37,7 +37,7 @@ class BodySizeLimit:
                 except ValueError:
                     declared = -1
                 if declared > cap:
-                    await self._reject(send, cap)
+                    await self.reject(send, cap)
                     return
         received = 0
         response_started = False
@@ -61,10 +61,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._reject(send, cap)
+                await self.reject(send, cap)
 
     @staticmethod
-    async def _reject(send: Send, cap: int) -> None:
+    async def reject(send: Send, cap: int) -> None:
         body = json.dumps(
             {
                 "error": {

@@ -1,0 +1,126 @@
+"""Signed event deliveries (`POST /webhooks/whatsapp`): verify, parse, store, acknowledge.
+
+`handle_delivery` holds the rules, whatever serves the request. `WebhookLane` serves it as a bare ASGI handler
+ahead of the framework: every inbound message brings several of these POSTs (its own, then the status webhooks
+of each reply), and FastAPI's middleware, routing and dependency resolution cost more CPU per POST than the
+rules themselves (bench profile: 13% of the server against 5%).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.types import Receive, Scope, Send
+
+from whatsapp_builder.core.batching import ShuttingDown
+from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.limits import BodySizeLimit
+from whatsapp_builder.logging import get_logger
+from whatsapp_builder.whatsapp.inbound_service import receive_delivery
+from whatsapp_builder.whatsapp.parser import parse_webhook
+from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, verify
+
+log = get_logger(__name__)
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+_SIGNATURE_HEADER_KEY = SIGNATURE_HEADER.lower().encode("latin-1")
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+    return status, {"error": {"code": code, "message": message, "details": []}}
+
+
+async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
+    """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
+    anything else makes Meta deliver it again."""
+    try:
+        config = await context.active_config.get()
+    except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
+        log.error("webhook not verified: database unavailable", error=str(exc))
+        return _error(503, "service_unavailable", "The database is unavailable; retry later.")
+    if config is None or not config.app_secret:
+        log.warning("webhook refused: no active WhatsApp config with an app secret")
+        return _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
+    check = verify(body, signature, config.app_secret)
+    if check is SignatureCheck.MISSING:
+        return _error(401, "unauthorized", f"Missing {SIGNATURE_HEADER} header.")
+    if check is not SignatureCheck.OK:
+        return _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed_json", "The body is not valid JSON.")
+    batch = parse_webhook(payload)
+    if not batch.is_whatsapp_payload:
+        return _error(400, "bad_request", "Not a WhatsApp Business Account webhook (object).")
+    for problem in batch.problems:
+        log.warning("webhook item skipped", path=problem.path, problem=problem.message)
+    for error in batch.errors:
+        log.warning("webhook error reported by WhatsApp", code=error.code, title=error.title, details=error.details)
+    try:
+        stored = await receive_delivery(context, batch)
+    except (OperationalError, DBAPIError, PoolTimeout, OSError, psycopg.Error, ShuttingDown) as exc:
+        # Not stored: answer 5xx so that Meta delivers it again.
+        log.error("webhook not stored", error=str(getattr(exc, "orig", exc)))
+        return _error(503, "service_unavailable", "Could not store the delivery; retry later.")
+    return 200, {
+        "status": "ok",
+        "messages": stored.messages,
+        "duplicates": stored.duplicates,
+        "statuses": stored.statuses,
+    }
+
+
+class WebhookLane:
+    """Serves `POST /webhooks/whatsapp` without the framework; `matches` says which requests are its own."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.cap = context.settings.webhook_max_body_bytes
+
+    @staticmethod
+    def matches(scope: Scope) -> bool:
+        return bool(scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == WEBHOOK_PATH)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        signature: str | None = None
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.cap:
+                    await BodySizeLimit.reject(send, self.cap)
+                    return
+            elif name == _SIGNATURE_HEADER_KEY:
+                signature = value.decode("latin-1")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the sender gave up: nothing to answer, and nothing was stored
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.cap:
+                await BodySizeLimit.reject(send, self.cap)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        try:
+            status, payload = await handle_delivery(self.context, b"".join(chunks), signature)
+        except Exception:
+            # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
+            log.exception("webhook failed")
+            status, payload = _error(500, "internal_error", "The delivery could not be processed.")
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
