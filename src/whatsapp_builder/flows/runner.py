@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
 
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.engine import is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
@@ -297,39 +297,38 @@ async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item:
 def _context_values(write: _ContextWrite) -> tuple[Any, ...]:
     state = write.state
     return (
+        write.id,
+        write.conversation_id,
+        write.bot_id,
         _node_column(state),
-        Jsonb(state.variables),
-        Jsonb(state.node_history),
+        state.variables,
+        state.node_history,
         state.is_active,
-        Jsonb(state.engine),
+        state.engine,
     )
+
+
+# The columns of a context row in `_context_values` order, from `jsonb_array_elements(%s::jsonb) AS x(r)`.
+_CONTEXT_COLUMNS = "(r->>3)::varchar, r->4, r->5, (r->>6)::boolean, r->7"
 
 
 async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite]) -> None:
     updates = [w for w in writes if not w.is_new]
     inserts = [w for w in writes if w.is_new]
     if updates:
-        values = [_context_values(w) for w in updates]
         await conn.execute(
-            'UPDATE conversation_contexts c SET "currentNodeId" = x.node, variables = x.vars, "nodeHistory" = x.hist,'
-            ' "isActive" = x.active, "engineState" = x.engine, "updatedAt" = now()'
-            " FROM unnest(%s::uuid[], %s::varchar[], %s::jsonb[], %s::jsonb[], %s::boolean[], %s::jsonb[])"
-            " AS x(id, node, vars, hist, active, engine) WHERE c.id = x.id",
-            ([w.id for w in updates], *(list(column) for column in zip(*values, strict=True))),
+            'UPDATE conversation_contexts c SET ("currentNodeId", variables, "nodeHistory", "isActive",'
+            f' "engineState", "updatedAt") = ({_CONTEXT_COLUMNS}, now())'
+            " FROM jsonb_array_elements(%s::jsonb) AS x(r) WHERE c.id = (r->>0)::uuid",
+            (json_rows(_context_values(w) for w in updates),),
         )
     if inserts:
-        values = [_context_values(w) for w in inserts]
         await conn.execute(
             'INSERT INTO conversation_contexts (id, "conversationId", "chatbotId", "currentNodeId", variables,'
             ' "nodeHistory", "isActive", "engineState")'
-            " SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::varchar[], %s::jsonb[], %s::jsonb[],"
-            " %s::boolean[], %s::jsonb[])",
-            (
-                [w.id for w in inserts],
-                [w.conversation_id for w in inserts],
-                [w.bot_id for w in inserts],
-                *(list(column) for column in zip(*values, strict=True)),
-            ),
+            f" SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, {_CONTEXT_COLUMNS}"
+            " FROM jsonb_array_elements(%s::jsonb) AS x(r)",
+            (json_rows(_context_values(w) for w in inserts),),
         )
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import procrastinate
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.db.urls import libpq_url
 
 FLOWS_QUEUE = "flows"
@@ -82,13 +82,18 @@ class JobQueue:
             later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.grace)
         await connection.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)"
-            " SELECT q, t, l, a, s FROM unnest(%s::varchar[], %s::varchar[], %s::text[], %s::jsonb[],"
-            " %s::timestamptz[]) WITH ORDINALITY AS x(q, t, l, a, s, n) ORDER BY n",
+            " SELECT r->>0, r->>1, r->>2, r->3, (r->>4)::timestamptz"
+            " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) ORDER BY n",
             (
-                [spec.queue for spec in specs],
-                [spec.task_name for spec in specs],
-                [spec.lock for spec in specs],
-                [Jsonb(spec.kwargs) for spec in specs],
-                [spec.schedule_at or (later if spec.queue in FAST_PATH_QUEUES else None) for spec in specs],
+                json_rows(
+                    (
+                        spec.queue,
+                        spec.task_name,
+                        spec.lock,
+                        spec.kwargs,
+                        spec.schedule_at or (later if spec.queue in FAST_PATH_QUEUES else None),
+                    )
+                    for spec in specs
+                ),
             ),
         )

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.config_service import ActiveConfig
@@ -50,8 +51,8 @@ _TAKE = "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'todo
 _RECORD = (
     "WITH sends AS (UPDATE messages m SET status = x.status::message_status,"
     ' "whatsappMessageId" = coalesce(x.wamid, m."whatsappMessageId"), error = x.error, "updatedAt" = now()'
-    " FROM unnest(%s::uuid[], %s::text[], %s::varchar[], %s::jsonb[]) AS x(id, status, wamid, error)"
-    " WHERE m.id = x.id AND m.status = 'pending'"
+    " FROM (SELECT (r->>0)::uuid, r->>1, r->>2, nullif(r->3, 'null') FROM jsonb_array_elements(%s::jsonb) AS j(r))"
+    " AS x(id, status, wamid, error) WHERE m.id = x.id AND m.status = 'pending'"
     ' RETURNING m.id, m."conversationId", m.status::text AS status, m."whatsappMessageId" AS wamid, m.error),'
     " reads AS (UPDATE messages m SET status = 'read', \"updatedAt\" = now()"
     " FROM unnest(%s::uuid[], %s::timestamptz[]) AS x(conversation, upto)"
@@ -225,10 +226,7 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
         await conn.execute(
             _RECORD,
             (
-                [m for m, _, _, _ in outcomes.sends],
-                [s for _, s, _, _ in outcomes.sends],
-                [w for _, _, w, _ in outcomes.sends],
-                [Jsonb(e) if e else None for _, _, _, e in outcomes.sends],
+                json_rows((m, s, w, e or None) for m, s, w, e in outcomes.sends),
                 conversations,
                 [outcomes.reads[c] for c in conversations],
                 wamids,

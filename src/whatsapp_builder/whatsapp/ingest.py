@@ -8,6 +8,7 @@ or late status never moves a message backwards.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from psycopg.types.json import Jsonb
 
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.core.phone import normalize_e164
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
 
@@ -26,14 +28,24 @@ WAMID_LIMIT = 255
 BSUID_LIMIT = 160
 
 
-def without_nul(value: Any) -> Any:
-    """PostgreSQL text and JSONB cannot hold U+0000; WhatsApp payloads can. Drop it everywhere, keys included."""
+# PostgreSQL text and JSONB hold neither U+0000 nor half of a UTF-16 surrogate pair; JSON can carry both
+# (`\u0000`, a lone `\ud83d`). A valid pair reaches Python already joined into one character.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable_text(match: re.Match[str]) -> str:
+    return "" if match.group() == "\x00" else "\ufffd"
+
+
+def storable(value: Any) -> Any:
+    """`value` with what PostgreSQL cannot store mended everywhere, keys included: U+0000 dropped, a lone
+    surrogate replaced by U+FFFD."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _UNSTORABLE.sub(_storable_text, value) if _UNSTORABLE.search(value) else value
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_nul(v) for v in value]
+        return [storable(v) for v in value]
     return value
 
 
@@ -44,15 +56,15 @@ def _storable(message: InboundMessage) -> InboundMessage | None:
     user_id = message.from_user_id if message.from_user_id and len(message.from_user_id) <= BSUID_LIMIT else None
     return replace(
         message,
-        wa_message_id=without_nul(message.wa_message_id),
-        phone_number_id=without_nul(message.phone_number_id),
-        from_user_id=without_nul(user_id),
-        from_phone=without_nul(message.from_phone),
-        display_phone_number=without_nul(message.display_phone_number),
-        contact_name=without_nul(message.contact_name)[:NAME_LIMIT] if message.contact_name else None,
-        contact_username=without_nul(message.contact_username)[:NAME_LIMIT] if message.contact_username else None,
-        content=without_nul(message.content),
-        raw=without_nul(message.raw),
+        wa_message_id=storable(message.wa_message_id),
+        phone_number_id=storable(message.phone_number_id),
+        from_user_id=storable(user_id),
+        from_phone=storable(message.from_phone),
+        display_phone_number=storable(message.display_phone_number),
+        contact_name=storable(message.contact_name)[:NAME_LIMIT] if message.contact_name else None,
+        contact_username=storable(message.contact_username)[:NAME_LIMIT] if message.contact_username else None,
+        content=storable(message.content),
+        raw=storable(message.raw),
     )
 
 
@@ -288,7 +300,7 @@ async def _store_messages(
                 conversation_id,
                 sender_id,
                 message.type,
-                Jsonb(content),
+                content,
                 message.timestamp,
                 message.wa_message_id,
             )
@@ -297,13 +309,13 @@ async def _store_messages(
         await conn.execute(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp",'
             ' "whatsappMessageId", direction)'
-            " SELECT i, c, s, t::message_type, b, 'delivered', ts, w, 'inbound'"
-            " FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[],"
-            " %s::varchar[]) WITH ORDINALITY AS x(i, c, s, t, b, ts, w, n) ORDER BY n"
+            " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'delivered',"
+            " (r->>5)::timestamptz, r->>6, 'inbound' FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n)"
+            " ORDER BY n"
             ' ON CONFLICT ("whatsappMessageId") DO NOTHING'
             ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
             ' "whatsappMessageId", "createdAt", "updatedAt"',
-            tuple(list(column) for column in zip(*rows, strict=True)),
+            (json_rows(rows),),
         )
     ).fetchall()
     by_conversation: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -372,7 +384,7 @@ def _record_change(result: IngestResult, row: Any) -> None:
 def reduce_batch_statuses(statuses: list[StatusUpdate]) -> dict[str, ReducedStatus]:
     """The furthest storable status per WhatsApp id of a delivery."""
     return reduce_statuses(
-        (without_nul(s.wa_message_id), s.status, without_nul(s.errors))
+        (storable(s.wa_message_id), s.status, storable(s.errors))
         for s in statuses
         if len(s.wa_message_id) <= WAMID_LIMIT
     )
@@ -432,8 +444,8 @@ async def settle_missing_statuses(
 
 
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
-    storable = (_storable(m) for m in batch.messages)
-    return [m for m in storable if m is not None and (m.from_phone or m.from_user_id)]
+    cleaned = (_storable(m) for m in batch.messages)
+    return [m for m in cleaned if m is not None and (m.from_phone or m.from_user_id)]
 
 
 def ingestible_ids(batch: WebhookBatch) -> list[str]:
@@ -444,8 +456,8 @@ def ingestible_ids(batch: WebhookBatch) -> list[str]:
         if len(m.wa_message_id) > WAMID_LIMIT or len(m.phone_number_id) > WAMID_LIMIT:
             continue
         user_id = m.from_user_id if m.from_user_id and len(m.from_user_id) <= BSUID_LIMIT else None
-        if without_nul(m.from_phone) or without_nul(user_id):
-            ids.append(without_nul(m.wa_message_id))
+        if storable(m.from_phone) or storable(user_id):
+            ids.append(storable(m.wa_message_id))
     return ids
 
 

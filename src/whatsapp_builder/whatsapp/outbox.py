@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.jobs.queue import SEND_QUEUE, JobSpec, raw_connection
 
 DELIVER_MESSAGE = "deliver_message"
@@ -80,7 +80,7 @@ async def queue_outbound_many(
 ) -> list[dict[str, Any]]:
     """`queue_outbound` for several conversations at once: one insert, one defer (or, given `jobs`, the
     delivery jobs are appended there for the caller to defer with its own)."""
-    rows_in: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, Jsonb, dt.datetime]] = []
+    rows_in: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, dict[str, Any], dt.datetime]] = []
     now = now or dt.datetime.now(dt.UTC)
     for recipient, messages in batches:
         for i, (message_type, content) in enumerate(messages):
@@ -92,7 +92,7 @@ async def queue_outbound_many(
                     recipient.conversation_id,
                     recipient.business_id,
                     message_type,
-                    Jsonb(content),
+                    content,
                     stamp,
                 )
             )
@@ -102,12 +102,11 @@ async def queue_outbound_many(
     rows = await (
         await conn.execute(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
-            " SELECT i, c, s, t::message_type, b, 'pending', ts, 'outbound'"
-            " FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[])"
-            " AS x(i, c, s, t, b, ts)"
+            " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
+            " (r->>5)::timestamptz, 'outbound' FROM jsonb_array_elements(%s::jsonb) AS x(r)"
             ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
             ' "whatsappMessageId", error, "createdAt", "updatedAt"',
-            tuple(list(column) for column in zip(*rows_in, strict=True)),
+            (json_rows(rows_in),),
         )
     ).fetchall()
     # Deferred in the order inserted: a conversation's replies are delivered one after another, in order.
