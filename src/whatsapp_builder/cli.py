@@ -185,7 +185,13 @@ def _with_context(settings: Settings, work: Callable[[AppContext], Awaitable[T]]
         finally:
             await context.close()
 
-    return asyncio.run(run())
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(run())
+    except DBAPIError as exc:
+        # Bad input (text holding U+0000, a value too long) or a database gone: a message, not a traceback.
+        raise _fail(f"the database refused it: {str(exc.orig).splitlines()[0]}") from exc
 
 
 @app.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import uuid
 
 import httpx
@@ -103,6 +105,24 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
     response = await client.post("/api/users", content=raw, headers={"Content-Type": "application/json"})
     assert response.status_code in (400, 422), response.text
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/users", {"name": "Nul\u0000Name", "phoneNumber": "+14155550142"}),
+        ("/api/chatbots", {"name": "Bot\u0000", "nodes": [], "edges": []}),
+        ("/api/chatbots", {"name": "Bot", "description": "half \ud800 pair", "nodes": [], "edges": []}),
+    ],
+)
+async def test_text_postgresql_cannot_store_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, path: str, body: dict[str, object]
+) -> None:
+    before = (await client.get(path)).json()["items"]
+    response = await client.post(path, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    assert (await client.get(path)).json()["items"] == before
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import subprocess
 import sys
@@ -60,3 +62,8 @@ def test_bad_input_exits_non_zero_without_a_traceback(database_url: str, tmp_pat
     assert bad_revision.returncode != 0 and "Traceback" not in bad_revision.stderr
     unknown = run_cli("frobnicate", database_url=database_url, tmp_path=tmp_path)
     assert unknown.returncode != 0
+    demo = json.loads((Path(__file__).parents[2] / "examples" / "demo-chatbot.json").read_text())
+    nul_name = tmp_path / "nul.json"
+    nul_name.write_text(json.dumps({**demo, "name": "Demo\u0000"}))
+    refused = run_cli("chatbot", "import", str(nul_name), database_url=database_url, tmp_path=tmp_path)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr and "NUL" in refused.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -132,8 +133,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def db_error(_: Request, exc: DBAPIError) -> JSONResponse:
         sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        if sqlstate.startswith("22"):  # data exceptions: value too long, bad format...
-            return error_response(422, "validation_error", "A value does not fit the database column.")
+        # Data exceptions (value too long, bad format...), and text psycopg refuses to send (U+0000).
+        if sqlstate.startswith("22") or isinstance(exc.orig, psycopg.DataError):
+            return error_response(
+                422, "validation_error", "A value cannot be stored: too long, malformed, or text holding U+0000."
+            )
         if sqlstate.startswith("08") or sqlstate.startswith("57"):
             return error_response(503, "service_unavailable", "The database is unavailable; try again.")
         log.exception("database error")
