@@ -211,8 +211,9 @@ async def _send(
     return None
 
 
-async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: list[Any]) -> set[uuid.UUID]:
-    """Write the outcomes; returns the conversations whose unread count changed."""
+async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: list[Any] | None) -> set[uuid.UUID]:
+    """Write the outcomes; returns the conversations whose unread count changed. Their events go to `published`
+    (none are built without it: no one would hear them)."""
     wamids = sorted({w for _, _, w, _ in outcomes.sends if w is not None})
     if wamids:
         # Serialises with a status webhook for the same ids (whatsapp/ingest.py): whichever commits second
@@ -240,7 +241,8 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
         if kind == "send":
             changed[message_id] = (message_id, conversation_id, status, wamid, error)
         elif kind == "read":
-            published.append(events.message_status(str(message_id), str(conversation_id), "read", wamid, None))
+            if published is not None:
+                published.append(events.message_status(str(message_id), str(conversation_id), "read", wamid, None))
             unread_changed.add(conversation_id)
         else:  # a status that arrived before we stored the id: apply it now
             moved = await (
@@ -248,7 +250,8 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
             ).fetchone()
             if moved is not None:
                 changed[moved[0]] = tuple(moved)
-    published.extend(events.message_status(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in changed.values())
+    if published is not None:
+        published.extend(events.message_status(str(r[0]), str(r[1]), r[2], r[3], r[4]) for r in changed.values())
     return unread_changed
 
 
@@ -266,10 +269,9 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
             await take_send_slots(context.engine, config.phone_number_id, context.settings.send_rate_per_second, sends)
         outcomes = _Outcomes()
         await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
-        unread_changed = await _record(conn, outcomes, published)
-        if not context.live():
-            published.clear()
-        elif unread_changed:
+        live = context.live()
+        unread_changed = await _record(conn, outcomes, published if live else None)
+        if live and unread_changed:
             published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
     for error in outcomes.config_errors[:1]:
         await flag_config(context, error)
