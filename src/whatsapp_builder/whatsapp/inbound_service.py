@@ -85,6 +85,8 @@ async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch])
             if attempt + 1 == DEADLOCK_RETRIES:
                 raise
             log.info("webhook batch met a deadlock; writing it again", attempt=attempt + 1)
+    if result.new_messages:
+        context.statistics.grew(len(result.new_messages))
     new_wamids = {m["whatsappMessageId"] for m in result.new_messages}
     moved = {c["whatsappMessageId"] for c in result.status_changes}
     stored: list[StoredDelivery] = []

@@ -109,6 +109,7 @@ async def queue_outbound_many(
             (json_rows(rows_in),),
         )
     ).fetchall()
+    context.statistics.grew(len(rows_in))
     # Deferred in the order inserted: a conversation's replies are delivered one after another, in order.
     specs = [
         JobSpec(DELIVER_MESSAGE, SEND_QUEUE, {"message_id": str(row[0])}, lock=send_lock(row[1])) for row in rows_in
