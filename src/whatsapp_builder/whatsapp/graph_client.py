@@ -194,7 +194,10 @@ class LazySession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(limit=self._limit), raise_for_status=False
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=self._limit),
+                raise_for_status=False,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Graph API sets none; filtering them costs per request
             )
             self._loop = loop
         return self._session
