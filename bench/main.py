@@ -75,7 +75,7 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
             server_parts.purge_jobs(env)
 
         if "b" in only:
-            rates = [2.0, 10.0] if quick else [2.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 800.0, 1000.0]
+            rates = [2.0, 10.0] if quick else [2.0, 10.0, 25.0, 50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0]
             if args.rates:
                 rates = [float(r) for r in args.rates.split(",") if r.strip()]
             duration, drain, quiet = (3.0, 4.0, 30.0) if quick else (10.0, 5.0, 60.0)
