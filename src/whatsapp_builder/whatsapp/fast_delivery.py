@@ -36,7 +36,7 @@ log = get_logger(__name__)
 
 # Each conversation's queue, with what its send jobs need of their messages (one round trip).
 _QUEUES = (
-    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args, j.scheduled_at, j.attempts,"
+    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args->>'message_id', j.scheduled_at, j.attempts,"
     ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
     ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
     " FROM procrastinate_jobs j"
@@ -99,7 +99,7 @@ async def _take_jobs(
     now = dt.datetime.now(dt.UTC)
     queues: dict[uuid.UUID, list[_Job]] = {}
     blocked: set[uuid.UUID] = set()
-    for job_id, lock, status, task, args, scheduled_at, attempts, *message in rows:
+    for job_id, lock, status, task, message_id, scheduled_at, attempts, *message in rows:
         if message[0] is not None:
             messages[message[0]] = tuple(message)
         conversation_id = owners[lock]
@@ -110,9 +110,7 @@ async def _take_jobs(
         if not ready or task not in (DELIVER_MESSAGE, MARK_READ):
             blocked.add(conversation_id)  # a worker's job, a retry waiting for its backoff: keep the order
             continue
-        queues.setdefault(conversation_id, []).append(
-            _Job(job_id, conversation_id, task, uuid.UUID(str(args.get("message_id"))))
-        )
+        queues.setdefault(conversation_id, []).append(_Job(job_id, conversation_id, task, uuid.UUID(str(message_id))))
     wanted = [job.id for jobs in queues.values() for job in jobs]
     if not wanted:
         return {}

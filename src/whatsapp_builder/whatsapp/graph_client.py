@@ -16,6 +16,8 @@ from typing import Any
 import aiohttp
 import httpx
 
+from whatsapp_builder.core import fastjson
+
 # whatsapp-cloud-api.md, "Errors that decide retry or fail"
 RETRYABLE_CODES = frozenset({130429, 131056, 80007, 131000, 1, 2, 131016})
 PERMANENT_CODES = frozenset({131047, 131026, 131049, 131050, 131009, 100, 131008})
@@ -233,7 +235,10 @@ async def _request(
         http = http.get()
     if isinstance(http, aiohttp.ClientSession):
         try:
-            async with http.request(method, url, json=payload, params=params, headers=headers) as response:
+            data = None if payload is None else fastjson.dumps(payload)
+            if data is not None:
+                headers = {**headers, "Content-Type": "application/json"}
+            async with http.request(method, url, data=data, params=params, headers=headers) as response:
                 return GraphResponse(
                     response.status, await response.read(), response.reason or "", response.headers.get("retry-after")
                 )

@@ -315,11 +315,13 @@ async def _store_messages(
             " (r->>5)::timestamptz, r->>6, 'inbound' FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n)"
             " ORDER BY n"
             ' ON CONFLICT ("whatsappMessageId") DO NOTHING'
-            ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
+            # Not `content`: it is what was just written, and reading it back means decoding JSON again.
+            ' RETURNING id, "conversationId", "senderId", type::text, status::text, "timestamp",'
             ' "whatsappMessageId", "createdAt", "updatedAt"',
             (json_rows(rows),),
         )
     ).fetchall()
+    contents = {row[0]: row[4] for row in rows}
     by_conversation: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for row in inserted:
         message_id, conversation_id = uuid.UUID(str(row[0])), uuid.UUID(str(row[1]))
@@ -330,14 +332,14 @@ async def _store_messages(
                 "conversationId": str(conversation_id),
                 "senderId": str(row[2]),
                 "type": row[3],
-                "content": row[4],
-                "status": row[5],
-                "timestamp": row[6].isoformat(),
-                "whatsappMessageId": row[7],
+                "content": contents[message_id],
+                "status": row[4],
+                "timestamp": row[5].isoformat(),
+                "whatsappMessageId": row[6],
                 "error": None,
                 "direction": "inbound",
-                "createdAt": row[8].isoformat(),
-                "updatedAt": row[9].isoformat(),
+                "createdAt": row[7].isoformat(),
+                "updatedAt": row[8].isoformat(),
             }
         )
     for conversation_id, message_ids in by_conversation.items():

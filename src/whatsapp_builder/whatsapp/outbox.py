@@ -104,7 +104,8 @@ async def queue_outbound_many(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
             " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
             " (r->>5)::timestamptz, 'outbound' FROM jsonb_array_elements(%s::jsonb) AS x(r)"
-            ' RETURNING id, "conversationId", "senderId", type::text, content, status::text, "timestamp",'
+            # Not `content`: it is what was just written, and reading it back means decoding JSON again.
+            ' RETURNING id, "conversationId", "senderId", type::text, status::text, "timestamp",'
             ' "whatsappMessageId", error, "createdAt", "updatedAt"',
             (json_rows(rows_in),),
         )
@@ -118,25 +119,26 @@ async def queue_outbound_many(
         await context.jobs.defer(session, specs)
     else:
         jobs.extend(specs)
-    return sorted((message_row(r) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"]))
+    contents = {row[0]: row[4] for row in rows_in}
+    return sorted((message_row(r, contents[r[0]]) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"]))
 
 
-def message_row(row: Any) -> dict[str, Any]:
-    """A RETURNING row (id, conversationId, senderId, type, content, status, timestamp, whatsappMessageId,
-    error, createdAt, updatedAt) as the API shows a message."""
+def message_row(row: Any, content: dict[str, Any]) -> dict[str, Any]:
+    """A RETURNING row (id, conversationId, senderId, type, status, timestamp, whatsappMessageId, error,
+    createdAt, updatedAt) and its content, as the API shows a message."""
     return {
         "id": str(row[0]),
         "conversationId": str(row[1]),
         "senderId": str(row[2]),
         "type": row[3],
-        "content": row[4],
-        "status": row[5],
-        "timestamp": row[6].isoformat(),
-        "whatsappMessageId": row[7],
-        "error": row[8],
+        "content": content,
+        "status": row[4],
+        "timestamp": row[5].isoformat(),
+        "whatsappMessageId": row[6],
+        "error": row[7],
         "direction": "outbound",
-        "createdAt": row[9].isoformat(),
-        "updatedAt": row[10].isoformat(),
+        "createdAt": row[8].isoformat(),
+        "updatedAt": row[9].isoformat(),
     }
 
 

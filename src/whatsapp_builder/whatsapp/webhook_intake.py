@@ -8,7 +8,6 @@ rules themselves (bench profile: 13% of the server against 5%).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
@@ -16,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import Receive, Scope, Send
 
+from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.batching import ShuttingDown
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.limits import BodySizeLimit
@@ -51,7 +51,7 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     if check is not SignatureCheck.OK:
         return _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
     try:
-        payload = json.loads(body)
+        payload = fastjson.loads(body)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "malformed_json", "The body is not valid JSON.")
     batch = parse_webhook(payload)
@@ -115,7 +115,7 @@ class WebhookLane:
             # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
             log.exception("webhook failed")
             status, payload = _error(500, "internal_error", "The delivery could not be processed.")
-        body = json.dumps(payload, separators=(",", ":")).encode()
+        body = fastjson.dumps(payload)
         await send(
             {
                 "type": "http.response.start",

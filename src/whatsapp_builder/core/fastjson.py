@@ -1,0 +1,28 @@
+"""JSON on the hot paths through orjson (an order of magnitude faster to encode than the standard library),
+falling back to the standard library for what orjson refuses and the standard library accepts: half of a
+surrogate pair (which ingest then mends), NaN, and, when encoding, integers beyond 64 bits. (Decoding such an
+integer, orjson gives a float; no WhatsApp payload has one: its ids and timestamps are strings.)"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+
+def loads(data: bytes | str) -> Any:
+    """`json.loads`, faster. Raises ValueError (or UnicodeDecodeError) when the data is not JSON."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """Compact UTF-8 JSON; UUIDs and datetimes as strings (ISO 8601), other types through `default`."""
+    try:
+        return orjson.dumps(value, default=default)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=default, separators=(",", ":")).encode()
