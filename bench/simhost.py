@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from fastapi import Request
 
+from whatsapp_builder.core.runtime import tune_garbage_collector
 from whatsapp_builder.simulator import app as sim_app
 from whatsapp_builder.simulator.settings import SimulatorSettings
 
@@ -112,6 +113,7 @@ def main() -> None:
     # First in the routing table: the simulator's catch-all Graph routes (/{version}/{id}) must not shadow them.
     ours = [r for r in app.router.routes if getattr(r, "path", "").startswith("/_bench/")]
     app.router.routes[:] = ours + [r for r in app.router.routes if r not in ours]
+    tune_garbage_collector()  # as `whatsapp-builder simulator` does
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

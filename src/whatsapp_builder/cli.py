@@ -67,6 +67,7 @@ def serve(
 
     from whatsapp_builder.app import create_asgi
     from whatsapp_builder.core.context import AppContext
+    from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.db import migrate
 
     settings = _settings()
@@ -95,6 +96,7 @@ def serve(
         f"  API docs:            http://{shown_host}:{port}/docs\n"
         f"  WhatsApp webhook:    http://{shown_host}:{port}/webhooks/whatsapp\n"
     )
+    tune_garbage_collector()
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 
@@ -201,10 +203,12 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
+    from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.jobs.tasks import register_tasks, run_worker
     from whatsapp_builder.realtime.server import create_publisher_for_worker
 
     settings = _settings()
+    tune_garbage_collector()
 
     async def work(context: AppContext) -> None:
         context.publisher = create_publisher_for_worker(settings)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from whatsapp_builder.core.runtime import tune_garbage_collector
 from whatsapp_builder.simulator.settings import SimulatorSettings
 
 simulator_app = typer.Typer(
@@ -56,7 +57,9 @@ def run(
         status_delay_seconds=status_delay,
     )
     typer.echo(f"WhatsApp Cloud API simulator on http://{host}:{port} -> webhooks to {webhook_url}")
-    uvicorn.run(create_simulator_app(settings), host=host, port=port, log_level="info")
+    application = create_simulator_app(settings)
+    tune_garbage_collector()
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 def _pair(value: str, option: str) -> dict[str, str]:
