@@ -498,7 +498,11 @@ export interface paths {
         /** Verify Subscription */
         get: operations["verify_subscription_webhooks_whatsapp_get"];
         put?: never;
-        /** Receive Events */
+        /**
+         * Receive Events
+         * @description Signed event deliveries. `serve` answers them in `WebhookLane`, ahead of the framework; this route
+         *     documents the endpoint and serves an app mounted elsewhere.
+         */
         post: operations["receive_events_webhooks_whatsapp_post"];
         delete?: never;
         options?: never;
