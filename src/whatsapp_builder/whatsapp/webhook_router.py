@@ -49,7 +49,9 @@ def _same(a: str, b: str) -> bool:
 
 @router.post("/whatsapp")
 async def receive_events(request: Request, context: ContextDep) -> Response:
-    """Signed event deliveries. `serve` answers them in `WebhookLane`, ahead of the framework; this route
-    documents the endpoint and serves an app mounted elsewhere."""
+    """Meta's signed event deliveries (messages, statuses, errors), checked against `X-Hub-Signature-256`. The
+    answer is 200 only once they are stored; any other answer makes Meta deliver them again."""
+    # `serve` answers these POSTs in `WebhookLane`, ahead of FastAPI; this route documents the endpoint and
+    # serves an app mounted under another path.
     status, payload = await handle_delivery(context, await request.body(), request.headers.get(SIGNATURE_HEADER))
     return JSONResponse(payload, status_code=status)

@@ -500,8 +500,8 @@ export interface paths {
         put?: never;
         /**
          * Receive Events
-         * @description Signed event deliveries. `serve` answers them in `WebhookLane`, ahead of the framework; this route
-         *     documents the endpoint and serves an app mounted elsewhere.
+         * @description Meta's signed event deliveries (messages, statuses, errors), checked against `X-Hub-Signature-256`. The
+         *     answer is 200 only once they are stored; any other answer makes Meta deliver them again.
          */
         post: operations["receive_events_webhooks_whatsapp_post"];
         delete?: never;
