@@ -53,6 +53,17 @@ describe('live updates of the cache', () => {
     expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items[0]).toMatchObject({ status: 'failed', error: { code: 131047 } });
   });
 
+  it('keeps a status the socket brought when the send\'s own answer arrives later', () => {
+    const qc = setup();
+    const sent = msg('3', { timestamp: '2026-01-01T11:00:00Z' });
+    addMessage(qc, sent); // message:created
+    updateStatus(qc, { id: '3', conversationId: 'c1', status: 'read', whatsappMessageId: 'wamid.3' });
+    addMessage(qc, sent); // the POST's 202, still `pending`
+    const items = qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items;
+    expect(items.filter((x) => x.id === '3')).toHaveLength(1);
+    expect(items[0]).toMatchObject({ id: '3', status: 'read', whatsappMessageId: 'wamid.3' });
+  });
+
   it('upserts conversations and sorts newest first', () => {
     const qc = setup();
     upsertConversation(qc, conv('c1', '2026-01-01T12:00:00Z', { isHandedOff: true }));

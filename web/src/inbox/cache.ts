@@ -10,7 +10,12 @@ export function addMessage(qc: QueryClient, m: Message) {
   qc.setQueryData<MessagePages>(keys.messages(m.conversationId), (data) => {
     if (!data) return data;
     if (data.pages.some((p) => p.items.some((x) => x.id === m.id))) {
-      return mapMessages(data, m.id, () => m);
+      // A late copy (the send's own HTTP answer, after the socket's statuses) must not undo a status reached.
+      return mapMessages(data, m.id, (known) =>
+        moves(known.status, m.status)
+          ? m
+          : { ...m, status: known.status, whatsappMessageId: m.whatsappMessageId ?? known.whatsappMessageId, error: m.error ?? known.error },
+      );
     }
     const [first, ...rest] = data.pages;
     return { ...data, pages: [{ ...first, items: [m, ...first.items] }, ...rest] };
@@ -47,12 +52,17 @@ export interface StatusEvent {
 
 const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
 
+/** Whether a message at status `from` may show `to`: statuses only move forward, except to `failed`. */
+function moves(from: Message['status'], to: Message['status']): boolean {
+  return (ORDER[to] ?? 0) >= (ORDER[from] ?? 0) || to === 'failed';
+}
+
 export function updateStatus(qc: QueryClient, e: StatusEvent) {
   qc.setQueryData<MessagePages>(keys.messages(e.conversationId), (data) =>
     data
       ? mapMessages(data, e.id, (m) =>
-          // statuses only move forward (an event may overtake the message's own fetch)
-          (ORDER[e.status] ?? 0) >= (ORDER[m.status] ?? 0) || e.status === 'failed'
+          // an event may overtake the message's own fetch
+          moves(m.status, e.status)
             ? { ...m, status: e.status, whatsappMessageId: e.whatsappMessageId ?? m.whatsappMessageId, error: e.error ?? m.error }
             : m,
         )
