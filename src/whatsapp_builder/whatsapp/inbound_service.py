@@ -133,7 +133,9 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
 
     if not ingestible_ids(batch):
         return await _store_statuses(context, batch)
-    async with context.transaction() as conn:
+    # Pipeline mode: statements whose results are not read (upserts, the flow jobs) go out without waiting for
+    # their answers, so a delivery of new customers makes half the round trips.
+    async with context.transaction() as conn, conn.pipeline():
         result = await ingest(conn, batch, context.ids)
         await context.jobs.defer(
             conn,
