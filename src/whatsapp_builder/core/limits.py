@@ -11,6 +11,24 @@ class BodyTooLarge(Exception):
     pass
 
 
+async def read_body(receive: Receive, cap: int | None = None) -> bytes | None:
+    """A request's whole body, for handlers that run without the framework; None when the client went away.
+    Raises BodyTooLarge as soon as more than `cap` bytes have arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if cap is not None and size > cap:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class BodySizeLimit:
     """Answers 413 when a body exceeds its cap; `caps` maps a path prefix to its limit (first match wins)."""
 

@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import Receive, Scope, Send
 
+from whatsapp_builder.core.limits import read_body
 from whatsapp_builder.simulator import payloads
 from whatsapp_builder.simulator.settings import SimulatorSettings
 from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
@@ -379,27 +380,28 @@ class SimulatorApp(FastAPI):
     simulator's busiest route by far, and a load test shares the machine with it."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            parts = scope["path"].split("/")
-            # ["", version, phone-number-id, "messages"]; the controls live under /_simulator/ and /_bench/.
-            if len(parts) == 4 and parts[3] == "messages" and parts[1] and parts[2] and not parts[1].startswith("_"):
-                chunks = []
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    chunks.append(message.get("body", b""))
-                    if not message.get("more_body", False):
-                        break
-                authorization = ""
-                for name, value in scope["headers"]:
-                    if name == b"authorization":
-                        authorization = value.decode("latin-1")
-                state: SimulatorState = self.state.simulator
-                response = await graph_send(state, parts[1], parts[2], authorization, b"".join(chunks))
-                await response(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+        target = _send_target(scope)
+        if target is None:
+            await super().__call__(scope, receive, send)
+            return
+        raw = await read_body(receive)
+        if raw is None:
+            return
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
+        state: SimulatorState = self.state.simulator
+        response = await graph_send(state, *target, authorization, raw)
+        await response(scope, receive, send)
+
+
+def _send_target(scope: Scope) -> tuple[str, str] | None:
+    """(version, phone-number-id) of a `POST /{version}/{phone-number-id}/messages`, else None. The simulator's
+    own controls live under /_simulator/ (and the bench's under /_bench/)."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    parts = scope["path"].split("/")
+    if len(parts) != 4 or parts[3] != "messages" or not parts[1] or not parts[2] or parts[1].startswith("_"):
+        return None
+    return parts[1], parts[2]
 
 
 def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.batching import ShuttingDown
 from whatsapp_builder.core.context import AppContext
-from whatsapp_builder.core.limits import BodySizeLimit
+from whatsapp_builder.core.limits import BodySizeLimit, BodyTooLarge, read_body
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp.inbound_service import receive_delivery
 from whatsapp_builder.whatsapp.parser import parse_webhook
@@ -95,22 +95,15 @@ class WebhookLane:
                     return
             elif name == _SIGNATURE_HEADER_KEY:
                 signature = value.decode("latin-1")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the sender gave up: nothing to answer, and nothing was stored
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.cap:
-                await BodySizeLimit.reject(send, self.cap)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
         try:
-            status, payload = await handle_delivery(self.context, b"".join(chunks), signature)
+            raw = await read_body(receive, self.cap)
+        except BodyTooLarge:
+            await BodySizeLimit.reject(send, self.cap)
+            return
+        if raw is None:
+            return  # the sender gave up: nothing to answer, and nothing was stored
+        try:
+            status, payload = await handle_delivery(self.context, raw, signature)
         except Exception:
             # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
             log.exception("webhook failed")
