@@ -25,7 +25,7 @@ from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettin
 from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
+from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND
 from whatsapp_builder.whatsapp.outbox import Recipient, mark_read_jobs, queue_outbound_many
 
 log = get_logger(__name__)
@@ -103,7 +103,8 @@ class _Plan:
     context_events: list[dict[str, Any]] = field(default_factory=list)
 
 
-_LOCK_CONVERSATIONS = (
+# A conversation with its customer and business ends, for `_locked_item`.
+_CONVERSATION = (
     'SELECT c.id, c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
     ' (SELECT p."userId" FROM conversation_participants p'
     '   WHERE p."conversationId" = c.id AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1),'
@@ -112,17 +113,24 @@ _LOCK_CONVERSATIONS = (
     " WHERE c.id = ANY(%s) ORDER BY c.id FOR UPDATE OF c"
 )
 
-# A conversation whose earlier flow job a worker is running is left to that worker, so messages keep their order.
-# Also returns the claimed jobs' messages (one row per message, in arrival order), saving a round trip.
-_CLAIM_FLOW_JOBS = (
-    "WITH claimed AS ("
-    " DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(%s) AND j.status = 'todo' AND j.task_name = %s"
+# The fast path's first statement: row-lock the conversations nobody else holds, take their waiting flow jobs
+# (a conversation whose earlier flow job a worker is running is left to that worker, so messages keep their
+# order; 'flow:' || id is inbound_service.flow_lock) and return them with the jobs' messages: one row per message, in arrival order, or one row with no
+# job for a conversation that had none.
+_LOCK_AND_CLAIM = (
+    f"WITH locked AS ({_CONVERSATION} SKIP LOCKED),"
+    " claimed AS ("
+    " DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(ARRAY(SELECT 'flow:' || id FROM locked))"
+    " AND j.status = 'todo' AND j.task_name = %s"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing')"
     " RETURNING j.lock, j.args)"
-    ' SELECT c.lock, m.id, m."conversationId", m.type::text, m.content FROM claimed c'
-    " LEFT JOIN LATERAL jsonb_array_elements_text(c.args->'message_ids') AS x(id) ON true"
+    ' SELECT l.*, cl.lock, m.id, m."conversationId", m.type::text, m.content FROM locked l'
+    " LEFT JOIN claimed cl ON cl.lock = 'flow:' || l.id"
+    " LEFT JOIN LATERAL jsonb_array_elements_text(cl.args->'message_ids') AS x(id) ON true"
     ' LEFT JOIN messages m ON m.id = x.id::uuid ORDER BY m."timestamp", m.id'
 )
+
+_MESSAGES = 'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id'
 
 _ACTIVE_CONTEXTS = (
     'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
@@ -131,56 +139,35 @@ _ACTIVE_CONTEXTS = (
 )
 
 
-async def _lock(
-    conn: AsyncConnection[Any], conversation_ids: list[uuid.UUID], *, skip_locked: bool
-) -> dict[uuid.UUID, _Locked]:
-    """Row-lock the conversations (in id order, so two transactions never deadlock on them)."""
-    query = _LOCK_CONVERSATIONS + (" SKIP LOCKED" if skip_locked else "")
-    rows = await (await conn.execute(query, (sorted(set(conversation_ids)),))).fetchall()
-    locked: dict[uuid.UUID, _Locked] = {}
-    for conv_id, customer_id, phone_number_id, last_customer_at, handed_off, business_id, name, phone in rows:
-        if customer_id is None or business_id is None:
-            log.info("flow job skipped: not a WhatsApp conversation", conversation_id=str(conv_id))
-            continue
-        recipient = Recipient(conv_id, customer_id, business_id, phone_number_id, last_customer_at, handed_off)
-        locked[conv_id] = _Locked(recipient, ContactInfo(name=name, phone=phone))
-    return locked
+def _locked_item(row: Sequence[Any]) -> _Locked | None:
+    """A `_CONVERSATION` row as a conversation the bot can answer, or None when it is not a WhatsApp one."""
+    conv_id, customer_id, phone_number_id, last_customer_at, handed_off, business_id, name, phone = row[:8]
+    if customer_id is None or business_id is None:
+        log.info("flow job skipped: not a WhatsApp conversation", conversation_id=str(conv_id))
+        return None
+    recipient = Recipient(conv_id, customer_id, business_id, phone_number_id, last_customer_at, handed_off)
+    return _Locked(recipient, ContactInfo(name=name, phone=phone))
 
 
-async def _load_inputs(
-    conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], ids: list[uuid.UUID], rows: list[Any] | None
-) -> None:
-    """Each conversation's inputs, in arrival order: from `rows` (id, conversation, type, content) when the
-    caller already has them, else read by id."""
-    if rows is None:
-        rows = (
-            await (
-                await conn.execute(
-                    'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s)'
-                    ' ORDER BY "timestamp", id',
-                    (ids,),
-                )
-            ).fetchall()
-            if ids
-            else []
-        )
+def _add_inputs(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]]) -> None:
+    """Each conversation's inputs from (message id, conversation id, type, content) rows in arrival order."""
     for message_id, conversation_id, message_type, content in rows:
         if message_id is not None and conversation_id in locked:
             locked[conversation_id].inputs.append((message_id, FlowInput.from_message(message_type, content)))
 
 
-async def _load_active(conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked]) -> None:
-    rows = await (await conn.execute(_ACTIVE_CONTEXTS, (list(locked),))).fetchall()
+def _add_active(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]]) -> None:
     for conversation_id, context_id, chatbot_id, node, variables, history, engine in rows:
+        if conversation_id not in locked:
+            continue
         state = ContextState.from_dict(
             {"currentNodeId": node, "variables": variables, "nodeHistory": history, "isActive": True, "engine": engine}
         )
         locked[conversation_id].active = ActiveContext(context_id, chatbot_id, state)
 
 
-async def _published_bots(context: AppContext, conn: AsyncConnection[Any]) -> list[PublishedBot]:
-    """Every active published chatbot, oldest first (the first is the default)."""
-    rows = await (await conn.execute(_SELECT_BOTS + ' ORDER BY "createdAt" ASC, id ASC')).fetchall()
+def _published_bots(context: AppContext, rows: Sequence[Sequence[Any]]) -> list[PublishedBot]:
+    """Every active published chatbot from `_SELECT_BOTS` rows, oldest first (the first is the default)."""
     bots = []
     for row in rows:
         graph = context.bots.compiled(row[0], row[4], row[1], row[2])
@@ -336,14 +323,16 @@ async def _apply(
     context: AppContext, conn: AsyncConnection[Any], locked: dict[uuid.UUID, _Locked], plan: _Plan
 ) -> tuple[list[uuid.UUID], list[Any]]:
     """Write the plan (the caller commits, then publishes). Returns the conversations that now have replies to
-    send, and the events to publish."""
+    send, and the events to publish. Nothing here waits for an answer unless events are wanted, so in pipeline
+    mode the writes go out together with the commit."""
+    live = context.live()
     await _write_contexts(conn, list(plan.contexts.values()))
     recipients = {cid: item.recipient for cid, item in locked.items()}
     jobs: list[JobSpec] = []
+    with_replies = sorted(cid for cid, replies in plan.replies.items() if replies)
     queued = await queue_outbound_many(
-        context, conn, [(recipients[cid], replies) for cid, replies in plan.replies.items() if replies], jobs=jobs
+        context, conn, [(recipients[cid], plan.replies[cid]) for cid in with_replies], jobs=jobs, returning=live
     )
-    with_replies = sorted({uuid.UUID(m["conversationId"]) for m in queued})
     reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
     # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).
     await context.jobs.defer(conn, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
@@ -352,7 +341,7 @@ async def _apply(
             'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = ANY(%s)',
             (sorted(plan.handoffs),),
         )
-    if not context.live():
+    if not live:
         return with_replies, []
     changed = set(with_replies) | plan.handoffs
     snapshots = await conversation_snapshots(conn, changed) if changed else []
@@ -375,24 +364,32 @@ async def process_inbound(context: AppContext, conversation_id: uuid.UUID, messa
     return bool(await process_inbound_many(context, [(conversation_id, message_ids)]))
 
 
+_BOTS_OLDEST_FIRST = _SELECT_BOTS + ' ORDER BY "createdAt" ASC, id ASC'
+
+
 async def process_inbound_many(
     context: AppContext, jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]
 ) -> list[uuid.UUID]:
     """Workers' flow jobs `(conversation id, message ids)`, several in one transaction. Each conversation's row
     lock is waited for (in id order: two such transactions never deadlock). Returns the conversations that got
     replies to send."""
-    async with context.transaction() as conn:
-        locked = await _lock(conn, [c for c, _ in jobs], skip_locked=False)
-        if not locked:
-            return []
-        with_replies, published = await _process(context, conn, locked, [m for _, ids in jobs for m in ids])
+    conversation_ids = sorted({c for c, _ in jobs})
+    message_ids = [m for _, ids in jobs for m in ids]
+    # Pipeline mode: the lock and the reads after it go out in one round trip, the writes with the commit.
+    async with context.transaction() as conn, conn.pipeline():
+        lock = await conn.execute(_CONVERSATION, (conversation_ids,))
+        inputs = await conn.execute(_MESSAGES, (message_ids,))
+        active = await conn.execute(_ACTIVE_CONTEXTS, (conversation_ids,))
+        bots = await conn.execute(_BOTS_OLDEST_FIRST)
+        locked = {row[0]: item for row in await lock.fetchall() if (item := _locked_item(row)) is not None}
+        with_replies, published = await _process(
+            context, conn, locked, await inputs.fetchall(), await active.fetchall(), await bots.fetchall()
+        )
     await _publish(context, published)
     return with_replies
 
 
-async def process_inbound_batch(
-    context: AppContext, conversation_ids: list[uuid.UUID], *, skip_locked: bool = True
-) -> list[uuid.UUID]:
+async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """The in-process fast path for many conversations in one transaction.
 
     It takes every flow job of these conversations still waiting in the queue (deleting them in this same
@@ -400,19 +397,24 @@ async def process_inbound_batch(
     messages. Conversations locked by someone else are skipped: their jobs stay queued for the workers.
     Returns the conversations that got replies to send.
     """
-    async with context.transaction() as conn:
-        locked = await _lock(conn, conversation_ids, skip_locked=skip_locked)
+    ids = sorted(set(conversation_ids))
+    async with context.transaction() as conn, conn.pipeline():
+        claim = await conn.execute(_LOCK_AND_CLAIM, (ids, PROCESS_INBOUND))
+        active = await conn.execute(_ACTIVE_CONTEXTS, (ids,))
+        bots = await conn.execute(_BOTS_OLDEST_FIRST)
+        locked: dict[uuid.UUID, _Locked] = {}
+        claimed: list[Any] = []
+        for row in await claim.fetchall():
+            if row[8] is None:
+                continue  # no flow job waiting (another process took it)
+            if row[0] not in locked and (item := _locked_item(row)) is not None:
+                locked[row[0]] = item
+            claimed.append(row[9:])
         if not locked:
             return []
-        claimed = await (
-            await conn.execute(_CLAIM_FLOW_JOBS, ([flow_lock(c) for c in locked], PROCESS_INBOUND))
-        ).fetchall()
-        if not claimed:
-            return []
-        owners = {flow_lock(c): c for c in locked}
-        for_whom = {owners[row[0]] for row in claimed}
-        locked = {c: item for c, item in locked.items() if c in for_whom}
-        with_replies, published = await _process(context, conn, locked, [], [row[1:] for row in claimed])
+        with_replies, published = await _process(
+            context, conn, locked, claimed, await active.fetchall(), await bots.fetchall()
+        )
     await _publish(context, published)
     return with_replies
 
@@ -421,15 +423,16 @@ async def _process(
     context: AppContext,
     conn: AsyncConnection[Any],
     locked: dict[uuid.UUID, _Locked],
-    message_ids: list[uuid.UUID],
-    rows: list[Any] | None = None,
+    inputs: Sequence[Sequence[Any]],
+    active: Sequence[Sequence[Any]],
+    bot_rows: Sequence[Sequence[Any]],
 ) -> tuple[list[uuid.UUID], list[Any]]:
     running = {c: item for c, item in locked.items() if not item.recipient.is_handed_off}
-    await _load_inputs(conn, running, message_ids, rows)
+    _add_inputs(running, inputs)
+    _add_active(running, active)
     plan = _Plan()
     if running:
-        await _load_active(conn, running)
-        bots = await _published_bots(context, conn)
+        bots = _published_bots(context, bot_rows)
         now = dt.datetime.now(dt.UTC)
         for item in running.values():
             await _run(context, plan, bots, item, now)
@@ -438,16 +441,26 @@ async def _process(
 
 async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_id: uuid.UUID) -> None:
     """A delay node's timer fired: continue that context if it still waits on it."""
-    async with context.transaction() as conn:
-        locked = await _lock(conn, [conversation_id], skip_locked=False)
-        item = locked.get(conversation_id)
+    async with context.transaction() as conn, conn.pipeline():
+        lock = await conn.execute(_CONVERSATION, ([conversation_id],))
+        active = await conn.execute(_ACTIVE_CONTEXTS, ([conversation_id],))
+        bots = await conn.execute(_BOTS_OLDEST_FIRST)
+        row = await lock.fetchone()
+        item = _locked_item(row) if row is not None else None
         if item is None or item.recipient.is_handed_off:
             return
-        await _load_active(conn, locked)
+        locked = {conversation_id: item}
+        _add_active(locked, await active.fetchall())
         if item.active is None or item.active.id != context_id:
             return
         plan = _Plan()
-        bots = await _published_bots(context, conn)
-        await _turn(context, plan, bots, item, FlowInput.timer(), dt.datetime.now(dt.UTC))
+        await _turn(
+            context,
+            plan,
+            _published_bots(context, await bots.fetchall()),
+            item,
+            FlowInput.timer(),
+            dt.datetime.now(dt.UTC),
+        )
         _, published = await _apply(context, conn, locked, plan)
     await _publish(context, published)

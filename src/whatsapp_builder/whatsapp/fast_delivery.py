@@ -256,7 +256,8 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
 async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
     """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
     published: list[Any] = []
-    async with context.transaction() as conn:
+    # Pipeline mode: BEGIN goes out with the first read, and the recording statements with the commit.
+    async with context.transaction() as conn, conn.pipeline():
         messages: dict[uuid.UUID, tuple[Any, ...]] = {}
         held = await _take_jobs(conn, conversation_ids, messages)
         if not held:

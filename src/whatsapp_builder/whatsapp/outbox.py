@@ -77,9 +77,11 @@ async def queue_outbound_many(
     *,
     now: dt.datetime | None = None,
     jobs: list[JobSpec] | None = None,
+    returning: bool = True,
 ) -> list[dict[str, Any]]:
     """`queue_outbound` for several conversations at once: one insert, one defer (or, given `jobs`, the
-    delivery jobs are appended there for the caller to defer with its own)."""
+    delivery jobs are appended there for the caller to defer with its own). With `returning=False` the messages
+    are not read back (nothing to wait for in pipeline mode) and the list is empty."""
     rows_in: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, str, dict[str, Any], dt.datetime]] = []
     now = now or dt.datetime.now(dt.UTC)
     for recipient, messages in batches:
@@ -99,17 +101,20 @@ async def queue_outbound_many(
     if not rows_in:
         return []
     conn = await raw_connection(session)
-    rows = await (
-        await conn.execute(
-            'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
-            " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
-            " (r->>5)::timestamptz, 'outbound' FROM jsonb_array_elements(%s::jsonb) AS x(r)"
-            # Not `content`: it is what was just written, and reading it back means decoding JSON again.
+    insert = await conn.execute(
+        'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
+        " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
+        " (r->>5)::timestamptz, 'outbound' FROM jsonb_array_elements(%s::jsonb) AS x(r)"
+        # Not `content`: it is what was just written, and reading it back means decoding JSON again.
+        + (
             ' RETURNING id, "conversationId", "senderId", type::text, status::text, "timestamp",'
-            ' "whatsappMessageId", error, "createdAt", "updatedAt"',
-            (json_rows(rows_in),),
-        )
-    ).fetchall()
+            ' "whatsappMessageId", error, "createdAt", "updatedAt"'
+            if returning
+            else ""
+        ),
+        (json_rows(rows_in),),
+    )
+    rows = await insert.fetchall() if returning else []
     context.statistics.grew(len(rows_in))
     # Deferred in the order inserted: a conversation's replies are delivered one after another, in order.
     specs = [
