@@ -7,6 +7,7 @@ import time
 
 import httpx
 import psycopg
+import pytest
 
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
@@ -126,3 +127,22 @@ async def test_fast_delivery_applies_a_status_that_arrived_before_the_send_was_r
         wamid = conn.execute("SELECT \"whatsappMessageId\" FROM messages WHERE id = %s", (sent.json()["id"],)).fetchone()
     assert left == (0,) and wamid == ("wamid.EARLY",)
     assert app_context.batchers["deliveries"].items_written > before  # the fast path sent it, not a worker
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "text", "content": {"body": "a\u0000b"}},
+        {"type": "image", "content": {"url": "https://example.com/a.png", "caption": "nul \u0000"}},
+        {"type": "location", "content": {"latitude": 1, "longitude": 2, "name": "\u0000"}},
+    ],
+)
+async def test_text_postgresql_cannot_store_is_422_when_sending(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, body: dict[str, object]
+) -> None:
+    conversation = await _handed_off_conversation(loop, client)
+    before = (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
+    response = await client.post(f"/api/conversations/{conversation}/messages", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    assert (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"] == before

@@ -132,16 +132,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
-        # Data exceptions (value too long, bad format...), and text psycopg refuses to send (U+0000).
-        if sqlstate.startswith("22") or isinstance(exc.orig, psycopg.DataError):
-            return error_response(
-                422, "validation_error", "A value cannot be stored: too long, malformed, or text holding U+0000."
-            )
-        if sqlstate.startswith("08") or sqlstate.startswith("57"):
-            return error_response(503, "service_unavailable", "The database is unavailable; try again.")
-        log.exception("database error")
-        return error_response(500, "internal_error", "An unexpected database error occurred.")
+        return _database_error(exc.orig)
+
+    @app.exception_handler(psycopg.Error)
+    async def raw_db_error(_: Request, exc: psycopg.Error) -> JSONResponse:
+        # Hot paths (sending, batches) speak psycopg directly: its errors arrive without SQLAlchemy's wrapper.
+        return _database_error(exc)
 
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
@@ -150,5 +146,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", error=repr(exc))
+        # Not logged here: Starlette raises it again after this answer, and the server logs it once.
         return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def _database_error(orig: BaseException | None) -> JSONResponse:
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate == "23505":
+        return error_response(409, "conflict", "A record with the same unique value already exists.")
+    if sqlstate == "23503":
+        return error_response(409, "conflict", "The record is referenced by, or refers to, another record.")
+    if sqlstate.startswith("23"):
+        return error_response(422, "validation_error", "The data breaks a database constraint.")
+    # Data exceptions (value too long, bad format...), and text psycopg refuses to send (U+0000).
+    if sqlstate.startswith("22") or isinstance(orig, psycopg.DataError):
+        return error_response(
+            422, "validation_error", "A value cannot be stored: too long, malformed, or text holding U+0000."
+        )
+    if sqlstate.startswith("08") or sqlstate.startswith("57") or isinstance(orig, psycopg.OperationalError):
+        return error_response(503, "service_unavailable", "The database is unavailable; try again.")
+    log.error("database error", exc_info=orig)
+    return error_response(500, "internal_error", "An unexpected database error occurred.")
