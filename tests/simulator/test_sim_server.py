@@ -349,10 +349,10 @@ def test_pure_builders_match_the_parser() -> None:
         build_inbound_webhook(text_message("x"), from_phone=None)
 
 
-async def test_the_aiohttp_transport_classifies_like_httpx(simulator: ServerThread) -> None:
-    from whatsapp_builder.whatsapp.graph_client import LazySession
+async def test_the_production_transport_classifies_like_httpx(simulator: ServerThread) -> None:
+    from whatsapp_builder.whatsapp.graph_http import GraphHttp
 
-    session = LazySession(timeout_seconds=0.2)
+    session = GraphHttp(timeout_seconds=0.2)
     client = GraphClient(session, simulator.url, "v23.0")
     try:
         assert (await client.send_message(PNID, ACCESS_TOKEN, text_payload())).startswith("wamid.")

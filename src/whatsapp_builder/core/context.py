@@ -27,7 +27,8 @@ from whatsapp_builder.jobs.inline import InlineRunner
 from whatsapp_builder.jobs.queue import JobQueue
 from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
-from whatsapp_builder.whatsapp.graph_client import GraphClient, LazySession
+from whatsapp_builder.whatsapp.graph_client import GraphClient
+from whatsapp_builder.whatsapp.graph_http import GraphHttp
 
 
 class Publisher(Protocol):
@@ -66,7 +67,7 @@ class AppContext:
     jobs: JobQueue
     hot_pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Any]]
     http: httpx.AsyncClient
-    graph_http: LazySession
+    graph_http: GraphHttp
     graph: GraphClient
     ids: Uuid7Generator = field(default_factory=Uuid7Generator)
     bots: BotCatalog = field(default_factory=BotCatalog)
@@ -104,8 +105,8 @@ class AppContext:
             timeout=httpx.Timeout(settings.graph_api_timeout_seconds, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
         )
-        # The Graph API's own pool (aiohttp: see whatsapp/graph_client.py); `http` serves the flows' HTTP nodes.
-        graph_http = LazySession(timeout_seconds=settings.graph_api_timeout_seconds)
+        # The Graph API's own pool (whatsapp/graph_http.py); `http` serves the flows' HTTP nodes.
+        graph_http = GraphHttp(timeout_seconds=settings.graph_api_timeout_seconds)
         return cls(
             settings=settings,
             database_url=database_url,
