@@ -366,3 +366,62 @@ async def test_concurrent_deliveries_share_transactions_and_each_gets_its_own_co
     batcher = app_context.batchers["webhooks"]
     items, batches = batcher.items_written - before[0], batcher.batches_written - before[1]
     assert items == 42 and batches < 42  # some POSTs shared a transaction
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_values_json_allows_but_postgresql_cannot_store_are_mended(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Meta would retry a failed delivery for a week: a body that parses is stored, whatever it holds."""
+    deep = envelope({"messages": [{"from": "16505550001", "id": "wamid.DEEP", "timestamp": str(int(time.time())),
+                                   "type": "hologram", "hologram": {"layers": _nested(900)}}]})
+    started = time.monotonic()
+    assert (await post(configured, deep)).status_code == 200
+    assert time.monotonic() - started < 5  # was: the event loop held for minutes
+    # orjson refuses 1e400, so the standard library parses it; a big integer then sends the encoder there too.
+    raw = json.dumps(envelope({"messages": [{"from": "16505550002", "id": "wamid.INF", "type": "order",
+                                             "timestamp": str(int(time.time())), "order": {"product_items": [
+                                                 {"quantity": 10**25, "item_price": "INF"}]}}]}))
+    raw = raw.replace('"INF"', "1e400")
+    assert (await post(configured, None, raw=raw.encode())).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        stored = dict(conn.execute('SELECT "whatsappMessageId", content::text FROM messages').fetchall())
+    assert set(stored) == {"wamid.DEEP", "wamid.INF"}
+    assert '"item_price": null' in stored["wamid.INF"]
+    # Deeper than any JSON parser here goes: bad JSON, not a server error.
+    too_deep = b'{"object": "whatsapp_business_account", "entry": ' + b"[" * 1100 + b"]" * 1100 + b"}"
+    response = await post(configured, None, raw=too_deep)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_json"
+
+
+async def test_a_future_timestamp_does_not_hold_the_window_open(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    year_9999 = text_from("16505550003", "from the future", "wamid.FUTURE", ts=253402300799)
+    assert (await post(configured, year_9999)).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute('SELECT "lastCustomerMessageAt" <= now(), (SELECT "timestamp" <= now() FROM messages)'
+                           " FROM conversations").fetchone()
+    assert row == (True, True)
+
+
+async def test_a_read_after_a_failure_clears_the_error_and_inbound_messages_take_no_status(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    await _outbound(database_url, "wamid.FAILREAD")
+    failure = [{"code": 131026, "title": "Message undeliverable"}]
+    await post(configured, envelope({"statuses": [status("wamid.FAILREAD", "failed", errors=failure)]}))
+    assert _status_of(database_url, "wamid.FAILREAD")[0] == "failed"
+    await post(configured, envelope({"statuses": [status("wamid.FAILREAD", "read")]}))
+    assert _status_of(database_url, "wamid.FAILREAD") == ("read", None)
+    assert (await post(configured, text_from("16505550004", "hi", "wamid.INBOUND"))).status_code == 200
+    await post(configured, envelope({"statuses": [status("wamid.INBOUND", "failed", errors=failure)]}))
+    assert _status_of(database_url, "wamid.INBOUND") == ("delivered", None)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone() == (0,)

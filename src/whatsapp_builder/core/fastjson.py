@@ -13,11 +13,15 @@ import orjson
 
 
 def loads(data: bytes | str) -> Any:
-    """`json.loads`, faster. Raises ValueError (or UnicodeDecodeError) when the data is not JSON."""
+    """`json.loads`, faster. Raises ValueError (or UnicodeDecodeError) when the data is not JSON, or nests
+    deeper than either parser goes (orjson stops at 1,024 levels, the standard library at its recursion limit)."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import re
 import uuid
 from collections import defaultdict
@@ -38,15 +39,23 @@ def _storable_text(match: re.Match[str]) -> str:
     return "" if match.group() == "\x00" else "\ufffd"
 
 
-def storable(value: Any) -> Any:
+MAX_DEPTH = 64  # WhatsApp's payloads nest a few levels; deeper values are dropped, not a reason to fail
+
+
+def storable(value: Any, depth: int = 0) -> Any:
     """`value` with what PostgreSQL cannot store mended everywhere, keys included: U+0000 dropped, a lone
-    surrogate replaced by U+FFFD."""
+    surrogate replaced by U+FFFD, NaN and infinities (which JSON cannot carry) and values nested deeper than
+    MAX_DEPTH replaced by null."""
     if isinstance(value, str):
         return _UNSTORABLE.sub(_storable_text, value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        return None
     if isinstance(value, dict):
-        return {storable(k): storable(v) for k, v in value.items()}
+        return {storable(k): storable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [storable(v) for v in value]
+        return [storable(v, depth + 1) for v in value]
     return value
 
 
@@ -348,10 +357,13 @@ async def _store_messages(
 
 
 _STATUS_ROWS = "SELECT * FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
+# Forward only, on our own messages only (WhatsApp sends no statuses for customers' messages); a message that
+# turns out read after all no longer carries the error of its failure.
 _MOVE = (
     "UPDATE messages m SET status = s.status::message_status,"
-    ' error = coalesce(s.error, m.error), "updatedAt" = now() FROM s'
+    " error = CASE WHEN s.status = 'failed' THEN coalesce(s.error, m.error) END, \"updatedAt\" = now() FROM s"
     ' WHERE m."whatsappMessageId" = s.wamid AND status_rank(s.status) > status_rank(m.status::text)'
+    " AND m.direction IS DISTINCT FROM 'inbound'"
     ' RETURNING m.id, m."conversationId", m.status::text, m."whatsappMessageId", m.error'
 )
 # The same update, plus every id that exists (moved or not: a late or repeated status), in one round trip: the

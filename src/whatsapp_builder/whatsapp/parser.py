@@ -116,7 +116,8 @@ def _list(value: object) -> list[Any]:
 
 
 def _timestamp(value: object) -> datetime:
-    """UTC datetime from unix seconds (string or number); now() when missing or unusable."""
+    """UTC datetime from unix seconds (string or number); now() when missing, unusable or in the future (a
+    message cannot come from there, and its time would hold the customer's 24-hour window open)."""
     seconds: float | None = None
     if isinstance(value, bool):
         seconds = None
@@ -128,10 +129,11 @@ def _timestamp(value: object) -> datetime:
         except ValueError:
             seconds = None
     if seconds is not None and math.isfinite(seconds) and seconds >= 0:
+        now = datetime.now(tz=UTC)
         try:
-            return datetime.fromtimestamp(seconds, tz=UTC)
+            return min(datetime.fromtimestamp(seconds, tz=UTC), now)
         except (OverflowError, OSError, ValueError):
-            pass
+            return now
     return datetime.now(tz=UTC)
 
 
