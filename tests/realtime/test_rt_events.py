@@ -39,7 +39,7 @@ def test_builders_address_inbox_and_conversation_with_json_payloads() -> None:
         assert json.loads(json.dumps(event.payload)) == event.payload  # strictly JSON types
         assert event.payload.get("conversationId", event.payload.get("id")) == str(cid)
     created, status, updated, context = built
-    assert created.name == "message:created" and created.payload["timestamp"] == now.isoformat()
+    assert created.name == "message:created" and created.payload["timestamp"] == "2025-01-02T03:04:05Z"
     assert created.payload["id"] == str(mid)
     assert created.payload["status"] == "pending"
     assert status.payload == {
@@ -49,6 +49,6 @@ def test_builders_address_inbox_and_conversation_with_json_payloads() -> None:
         "whatsappMessageId": "wamid.1",
         "error": None,
     }
-    assert updated.name == "conversation:updated" and updated.payload["lastMessageAt"] == now.isoformat()
+    assert updated.name == "conversation:updated" and updated.payload["lastMessageAt"] == "2025-01-02T03:04:05Z"
     assert context.name == "context:updated" and context.payload["variables"] == {"a": [1]}
     assert set(context.payload) == {"conversationId", "chatbotId", "currentNodeId", "variables", "isActive"}

@@ -66,6 +66,15 @@ async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_t
         statuses = {(d["id"], d["status"]) for e, d in seen if e == "message:status"}
         for reply in replies:
             assert (reply["id"], "sent") in statuses or (reply["id"], "read") in statuses
+        # The same message over REST: times written alike, so a client can compare them as strings.
+        listed = (await loop.http.get(
+            f"{loop.server.url}/api/conversations/{inbound[0]['conversationId']}/messages",
+            headers={"Authorization": f"Bearer {api_token}"})).json()["items"]
+        by_id = {m["id"]: m for m in listed}
+        for live in [inbound[0], *replies]:
+            stored = by_id[live["id"]]
+            assert (live["timestamp"], live["createdAt"]) == (stored["timestamp"], stored["createdAt"])
+            assert set(live) == set(stored)
     finally:
         await client.disconnect()
 
@@ -91,6 +100,7 @@ async def test_conversation_updated_has_the_same_fields_as_the_inbox_list(loop, 
                                       headers={"Authorization": f"Bearer {api_token}"})).json()["items"][0]
         assert set(live) == set(listed)
         assert live["customerName"] == "Alice" and live["id"] == listed["id"]
+        assert live["createdAt"] == listed["createdAt"]
     finally:
         await client_socket.disconnect()
 

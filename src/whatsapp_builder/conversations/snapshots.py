@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations.models import Conversation, Message, MessageDirection, MessageStatus
 from whatsapp_builder.conversations.window import is_window_open
+from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.users.models import User
 
@@ -57,7 +58,7 @@ _SNAPSHOTS = (
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else api_time(value)
 
 
 async def conversation_snapshots(

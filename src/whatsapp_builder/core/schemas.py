@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -24,3 +25,10 @@ ItemT = TypeVar("ItemT")
 class Page(CamelModel, Generic[ItemT]):
     items: list[ItemT]
     next_cursor: str | None = None
+
+
+def api_time(value: dt.datetime) -> str:
+    """A time as the API's models write it (pydantic): ISO 8601, with UTC as "Z". Payloads built by hand (the
+    real-time events) use it, so that a client can compare an event's times with a REST item's as strings."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from whatsapp_builder.core.schemas import api_time
+
 INBOX_ROOM = "inbox"
 CONVERSATION_ROOM_PREFIX = "conversation:"
 
@@ -49,7 +51,9 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
+    if isinstance(value, dt.datetime):
+        return api_time(value)
+    if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return jsonable(value.value)

@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.core.phone import normalize_e164
 from whatsapp_builder.core.rows import json_rows
+from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
 
@@ -343,12 +344,12 @@ async def _store_messages(
                 "type": row[3],
                 "content": contents[message_id],
                 "status": row[4],
-                "timestamp": row[5].isoformat(),
+                "timestamp": api_time(row[5]),
                 "whatsappMessageId": row[6],
                 "error": None,
                 "direction": "inbound",
-                "createdAt": row[7].isoformat(),
-                "updatedAt": row[8].isoformat(),
+                "createdAt": api_time(row[7]),
+                "updatedAt": api_time(row[8]),
             }
         )
     for conversation_id, message_ids in by_conversation.items():

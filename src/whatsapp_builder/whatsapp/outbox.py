@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.core.rows import json_rows
+from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.jobs.queue import SEND_QUEUE, JobSpec, raw_connection
 
 DELIVER_MESSAGE = "deliver_message"
@@ -138,12 +139,12 @@ def message_row(row: Any, content: dict[str, Any]) -> dict[str, Any]:
         "type": row[3],
         "content": content,
         "status": row[4],
-        "timestamp": row[5].isoformat(),
+        "timestamp": api_time(row[5]),
         "whatsappMessageId": row[6],
         "error": row[7],
         "direction": "outbound",
-        "createdAt": row[8].isoformat(),
-        "updatedAt": row[9].isoformat(),
+        "createdAt": api_time(row[8]),
+        "updatedAt": api_time(row[9]),
     }
 
 
