@@ -134,6 +134,25 @@ async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
     assert response.json()["error"]["code"] == "payload_too_large"
 
 
+async def test_chunked_bodies_are_capped_and_read_like_any_other(client: httpx.AsyncClient) -> None:
+    """A body sent without a Content-Length (chunked) is counted as it arrives, and answered 413, not 400."""
+
+    async def chunks(parts: list[bytes]):  # type: ignore[no-untyped-def]
+        for part in parts:
+            yield part
+
+    oversized = [b'{"name": "'] + [b"x" * 65536] * 32 + [b'"}']
+    response = await client.post(
+        "/api/chatbots", content=chunks(oversized), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
+    small = [b'{"name": "Chunked', b' bot", "nodes": [], "edges": []}']
+    response = await client.post("/api/chatbots", content=chunks(small), headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "Chunked bot"
+
+
 async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
     for path in ("users", "chatbots", "conversations"):
         missing = await client.get(f"/api/{path}/{uuid.uuid4()}")

@@ -29,6 +29,20 @@ async def read_body(receive: Receive, cap: int | None = None) -> bytes | None:
             return b"".join(chunks)
 
 
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` whole, then whatever the connection says next (a disconnect)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
 class BodySizeLimit:
     """Answers 413 when a body exceeds its cap; `caps` maps a path prefix to its limit (first match wins)."""
 
@@ -48,6 +62,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         cap = self._cap(scope["path"])
+        chunked = False
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -57,6 +72,19 @@ class BodySizeLimit:
                 if declared > cap:
                     await self.reject(send, cap)
                     return
+            elif name == b"transfer-encoding":
+                chunked = True
+        if chunked:
+            # No declared size: read the body here (at most `cap` bytes), as a framework that reads it later would
+            # turn the overflow into its own 400.
+            try:
+                body = await read_body(receive, cap)
+            except BodyTooLarge:
+                await self.reject(send, cap)
+                return
+            if body is None:
+                return  # the client went away
+            receive = _replay(body, receive)
         received = 0
         response_started = False
 
