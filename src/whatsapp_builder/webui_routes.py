@@ -11,6 +11,7 @@ from whatsapp_builder.core.errors import error_response
 
 WEBUI_DIR = Path(__file__).parent / "webui"
 RESERVED_PREFIXES = ("api/", "webhooks/", "socket.io", "docs", "redoc", "openapi.json", "healthz")
+RESERVED_PATHS = ("api", "webhooks")
 
 NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>WhatsApp Builder</title></head>
 <body style="font-family: sans-serif; max-width: 40rem; margin: 3rem auto">
@@ -25,7 +26,7 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
 
     @app.get("/{path:path}", include_in_schema=False)
     async def webui(path: str) -> Response:
-        if path.startswith(RESERVED_PREFIXES):
+        if path.startswith(RESERVED_PREFIXES) or path in RESERVED_PATHS:
             return error_response(404, "not_found", f"/{path} does not exist.")
         if not index.is_file():
             return HTMLResponse(NOT_BUILT)
@@ -35,4 +36,8 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
                 immutable = path.startswith("assets/")
                 cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
                 return FileResponse(candidate, headers={"Cache-Control": cache})
+            if path.startswith("assets/") or "." in path.rsplit("/", 1)[-1]:
+                # A file, not a client route: a page in its place would reach the browser as a broken script
+                # (an old chunk after a redeploy) instead of a clear 404.
+                return error_response(404, "not_found", f"/{path} does not exist.")
         return FileResponse(index, headers={"Cache-Control": "no-cache"})

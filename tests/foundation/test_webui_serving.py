@@ -38,6 +38,9 @@ async def test_client_routes_assets_and_reserved_paths(tmp_path: Path) -> None:
         assert "immutable" in asset.headers["cache-control"]
         assert (await client.get("/api/ping")).json() == {"ok": "yes"}
         assert (await client.get("/api/nothing-here")).status_code == 404
+        for missing in ("/assets/index-old.js", "/favicon.ico", "/api", "/inbox/photo.png"):
+            response = await client.get(missing)
+            assert response.status_code == 404 and response.json()["error"]["code"] == "not_found", missing
         assert (await client.get("/../../etc/passwd")).status_code in (200, 404)
         assert "root:" not in (await client.get("/assets/../../../../etc/passwd")).text
 
