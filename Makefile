@@ -7,6 +7,8 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 SIMULATOR_PORT ?= 8081
+# `simulator send` looks for the simulator on 8081 unless told otherwise
+SEND_HINT = $(if $(filter 8081,$(SIMULATOR_PORT)),,--simulator-url http://127.0.0.1:$(SIMULATOR_PORT) )
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck unit serve clean help webui
@@ -33,7 +35,7 @@ run: $(INSTALLED) webui
 	@$(BIN)/whatsapp-builder simulator --host 127.0.0.1 --port $(SIMULATOR_PORT) \
 	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/whatsapp & sim=$$!; \
 	  trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
-	  echo "Simulator: http://127.0.0.1:$(SIMULATOR_PORT)  (talk to the bot: $(BIN)/whatsapp-builder simulator send --text hi)"; \
+	  echo "Simulator: http://127.0.0.1:$(SIMULATOR_PORT)  (talk to the bot: $(BIN)/whatsapp-builder simulator send $(SEND_HINT)--text hi)"; \
 	  $(BIN)/whatsapp-builder serve --host $(HOST) --port $(PORT)
 
 webui:
