@@ -88,6 +88,8 @@ def serve(
 
     token = asyncio.run(sign_in_token())
     context = AppContext.create(settings, database_url)
+    if no_workers:
+        context.hand_fresh_jobs_to_workers()
     application = create_asgi(context, own_context=True, run_workers=not no_workers)
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(
@@ -206,6 +208,7 @@ def worker(
     from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.jobs.tasks import register_tasks, run_worker
     from whatsapp_builder.realtime.server import create_publisher_for_worker
+    from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
 
     settings = _settings()
     tune_garbage_collector()
@@ -217,9 +220,14 @@ def worker(
         register_tasks(context)
         await context.open()
         typer.echo("worker running (Ctrl+C to stop)", err=True)
+        # Beside procrastinate's workers: the fresh jobs of `serve --no-workers` processes, many per transaction.
+        lane = asyncio.create_task(FreshJobLane(context, poll_seconds=settings.worker_poll_seconds).run())
         try:
             await run_worker(context, concurrency=concurrency, name="worker")
         finally:
+            lane.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane
             close = getattr(context.publisher, "close", None)
             if close is not None:
                 await close()

@@ -226,6 +226,37 @@ async def test_workers_alone_do_the_same_without_the_fast_path(loop, app_context
     assert len(await loop.sent()) == 4
 
 
+async def test_a_workers_lane_does_the_fresh_jobs_of_a_serve_without_workers(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext
+) -> None:
+    """`serve --no-workers` notifies at commit; a `worker`'s lane takes the fresh jobs in batches at once."""
+    import asyncio
+
+    from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
+
+    app_context.hand_fresh_jobs_to_workers()
+    # The queue's workers (running in this test) would wait an hour: whatever is answered, the lane did, woken
+    # by the notification (it would poll only hourly too).
+    app_context.jobs.grace = 3600
+    flows = app_context.batchers.get("flows")
+    before = flows.items_written if flows else 0
+    lane = asyncio.create_task(FreshJobLane(app_context, poll_seconds=3600).run())
+    try:
+        customers = [f"+1555400{i:04d}" for i in range(8)]
+        await asyncio.gather(*(loop.say({"from": phone, "name": f"L{i}", "text": "hi"})
+                               for i, phone in enumerate(customers)))
+        sent = await loop.wait_sent(16)
+        assert {str(item["to"]) for item in sent} == {phone.lstrip("+") for phone in customers}
+        await loop.say({"from": customers[0], "buttonReply": {"id": "hours", "title": "Opening hours"}})
+        sent = await loop.wait_sent(18)
+        assert _bodies(sent)[-2] == "We are open every day from 11:00 to 23:00."
+        assert app_context.batchers["flows"].items_written - before == 9
+    finally:
+        lane.cancel()
+        await asyncio.gather(lane, return_exceptions=True)
+        app_context.enable_fast_path()
+
+
 async def test_many_customers_at_once_are_answered_in_shared_transactions(  # type: ignore[no-untyped-def]
     loop, database_url: str, app_context: AppContext
 ) -> None:

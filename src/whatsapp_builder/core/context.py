@@ -84,6 +84,15 @@ class AppContext:
         fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
         self.inline.enabled = enabled
         self.jobs.grace = self.settings.fast_path_grace_seconds if enabled else None
+        self.jobs.announce = False
+
+    def hand_fresh_jobs_to_workers(self) -> None:
+        """This process does no jobs (`serve --no-workers`): the `worker` processes' lanes do its fresh ones at
+        once, told by a notification at commit (whatsapp/fresh_jobs.py); their queue workers keep them as a
+        fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
+        self.inline.enabled = False
+        self.jobs.grace = self.settings.fast_path_grace_seconds
+        self.jobs.announce = True
 
     def live(self) -> bool:
         """Whether real-time events of this process can reach a client now (see `has_listeners`)."""

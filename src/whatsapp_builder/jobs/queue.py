@@ -25,6 +25,8 @@ SEND_QUEUE = "send"
 TIMERS_QUEUE = "timers"
 MAINTENANCE_QUEUE = "maintenance"
 FAST_PATH_QUEUES = frozenset({FLOWS_QUEUE, SEND_QUEUE})
+# Workers' fresh-job lanes listen here (whatsapp/fresh_jobs.py); sent at commit by processes without a fast path.
+FRESH_JOBS_CHANNEL = "wab_fresh_jobs"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class JobQueue:
         # `grace` seconds ahead, so that workers only take them if the fast path has not within that time
         # (a crash, a temporary failure). The fast path takes them at once (attempts = 0).
         self.grace: float | None = None
+        # Set in a process that does no jobs (`serve --no-workers`): its transactions that defer flow or send
+        # jobs also notify FRESH_JOBS_CHANNEL, so that a worker's lane takes them at once.
+        self.announce = False
 
     async def open(self) -> None:
         if not self._opened:
@@ -97,3 +102,5 @@ class JobQueue:
                 ),
             ),
         )
+        if self.announce and any(spec.queue in FAST_PATH_QUEUES for spec in specs):
+            await connection.execute("SELECT pg_notify(%s, '')", (FRESH_JOBS_CHANNEL,))
