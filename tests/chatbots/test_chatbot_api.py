@@ -285,6 +285,9 @@ async def test_test_run_of_the_published_graph_and_of_an_invalid_draft(client: h
     assert invalid.json()["error"]["details"]
     published = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi"], "published": True})
     assert published.status_code == 200, published.text
+    for unknown in ({"foo": 1}, {}, {"buttonId": "b", "colour": "red"}):
+        refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", unknown]})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", refused.text
     assert [m["content"]["body"] for m in published.json()["steps"][0]["messages"]] == ["Hello!", "Bye"]
 
 

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
@@ -77,6 +77,11 @@ class ChatbotExport(CamelInput):
     metadata: dict[str, Any] | None = None
 
 
+# A test-run input object: what says its kind, and what may come with it (flows/types.py FlowInput.from_test_input).
+_INPUT_KINDS = frozenset({"buttonId", "listRowId", "text", "body", "timer", "kind", "type"})
+_INPUT_KEYS = _INPUT_KINDS | {"title", "content"}
+
+
 class TestRunRequest(CamelInput):
     inputs: Annotated[list[str | dict[str, Any]], Field(max_length=200)] = Field(
         description='Customer inputs in order: text, or {"buttonId": ...}, {"listRowId": ...}. The first one is '
@@ -85,6 +90,17 @@ class TestRunRequest(CamelInput):
     contact_name: Annotated[str | None, Field(max_length=100)] = "Test customer"
     contact_phone: Annotated[str | None, Field(max_length=20)] = "+15550000000"
     published: bool = Field(default=False, description="Run the published graph instead of the draft")
+
+    @field_validator("inputs")
+    @classmethod
+    def _known_inputs(cls, inputs: list[str | dict[str, Any]]) -> list[str | dict[str, Any]]:
+        for index, item in enumerate(inputs):
+            if isinstance(item, dict) and (set(item) - _INPUT_KEYS or not set(item) & _INPUT_KINDS):
+                raise ValueError(
+                    f"input {index} is neither text nor an object with one of {', '.join(sorted(_INPUT_KINDS))}"
+                    f" (and optionally {', '.join(sorted(_INPUT_KEYS - _INPUT_KINDS))})"
+                )
+        return inputs
 
 
 class TestRunOut(CamelModel):
