@@ -115,8 +115,8 @@ _CONVERSATION = (
 
 # The fast path's first statement: row-lock the conversations nobody else holds, take their waiting flow jobs
 # (a conversation whose earlier flow job a worker is running is left to that worker, so messages keep their
-# order; 'flow:' || id is inbound_service.flow_lock) and return them with the jobs' messages: one row per message, in arrival order, or one row with no
-# job for a conversation that had none.
+# order; 'flow:' || id is inbound_service.flow_lock) and return them with the jobs' messages: one row per
+# message, in arrival order, or one row with no job for a conversation that had none.
 _LOCK_AND_CLAIM = (
     f"WITH locked AS ({_CONVERSATION} SKIP LOCKED),"
     " claimed AS ("
