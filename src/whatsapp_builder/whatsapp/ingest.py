@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from whatsapp_builder.core.ids import Uuid7Generator
@@ -102,6 +103,9 @@ def customer_phone(raw: str | None) -> str | None:
 
 @dataclass
 class _Customer:
+    """Who sent a message. WhatsApp's business-scoped user id (BSUID) is the customer's identity when the webhook
+    carries one; the phone number only when it does not (customers from before BSUIDs, or payloads without)."""
+
     phone: str | None
     bsuid: str | None
     name: str | None
@@ -109,7 +113,7 @@ class _Customer:
 
     @property
     def key(self) -> tuple[str, str]:
-        return ("phone", self.phone) if self.phone else ("bsuid", self.bsuid or "")
+        return ("bsuid", self.bsuid) if self.bsuid else ("phone", self.phone or "")
 
     def display_name(self) -> str:
         return (self.name or self.username or self.phone or self.bsuid or "WhatsApp user")[:NAME_LIMIT]
@@ -135,12 +139,35 @@ async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) ->
     return uuid.UUID(str(row[0]))
 
 
+def _batch_customers(messages: list[InboundMessage]) -> list[_Customer]:
+    """The senders of `messages`, one per identity, with the newest profile (later messages win). A phone number
+    that several BSUIDs carried in one batch belongs to the last of them: the number's current owner."""
+    customers: dict[tuple[str, str], _Customer] = {}
+    owners: dict[str, str] = {}
+    for m in messages:
+        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
+        if not (customer.phone or customer.bsuid):
+            continue
+        previous = customers.get(customer.key)
+        if previous is not None:
+            customer.phone = customer.phone or previous.phone
+            customer.name = customer.name or previous.name
+            customer.username = customer.username or previous.username
+        if customer.bsuid and customer.phone:
+            owners[customer.phone] = customer.bsuid
+        customers[customer.key] = customer
+    for customer in customers.values():
+        if customer.bsuid and customer.phone and owners[customer.phone] != customer.bsuid:
+            customer.phone = None
+    return list(customers.values())
+
+
 async def _lookup_users(
     conn: AsyncConnection[Any], customers: list[_Customer], businesses: list[tuple[str, str]]
 ) -> list[Any]:
-    """The stored users for these customers and business numbers, in one read."""
+    """The stored users for these customers (by BSUID and by phone number) and business numbers, in one read."""
     phones = [c.phone for c in customers if c.phone] + [k for kind, k in businesses if kind == "phone"]
-    bsuids = [c.bsuid for c in customers if not c.phone and c.bsuid] + [k for kind, k in businesses if kind == "bsuid"]
+    bsuids = [c.bsuid for c in customers if c.bsuid] + [k for kind, k in businesses if kind == "bsuid"]
     return list(
         await (
             await conn.execute(
@@ -158,30 +185,35 @@ def _known_customers(rows: list[Any], customers: list[_Customer]) -> dict[tuple[
     by_bsuid = {str(r[2]): r for r in rows if r[2] is not None}
     ids: dict[tuple[str, str], uuid.UUID] = {}
     for customer in customers:
-        row = by_phone.get(customer.phone) if customer.phone else by_bsuid.get(customer.bsuid or "")
-        if row is None:
-            return None
-        _, _, bsuid, name, username = row
-        name_ok = customer.name is None or customer.name[:NAME_LIMIT] == name
-        username_ok = customer.username is None or customer.username == username
-        bsuid_ok = customer.bsuid is None or customer.bsuid == bsuid
-        if not (name_ok and username_ok and bsuid_ok):
+        if customer.bsuid:
+            row = by_bsuid.get(customer.bsuid)
+            if row is None or (customer.phone is not None and row[1] != customer.phone):
+                return None
+        else:
+            row = by_phone.get(customer.phone or "")
+            if row is None:
+                return None
+        name_ok = customer.name is None or customer.name[:NAME_LIMIT] == row[3]
+        username_ok = customer.username is None or customer.username == row[4]
+        if not (name_ok and username_ok):
             return None
         ids[customer.key] = uuid.UUID(str(row[0]))
     return ids
 
 
+def _seen(rows: list[Any], customer: _Customer) -> bool:
+    """Whether the read found a stored user for this customer's BSUID or phone number."""
+    return any((customer.bsuid and r[2] == customer.bsuid) or (customer.phone and r[1] == customer.phone) for r in rows)
+
+
 async def _customers(
     conn: AsyncConnection[Any], messages: list[InboundMessage], business_ids: dict[str, uuid.UUID]
 ) -> dict[tuple[str, str], uuid.UUID]:
-    """Find or create the customers (and fill `business_ids`, the business numbers' own users)."""
-    customers: dict[tuple[str, str], _Customer] = {}
-    for m in messages:
-        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
-        if customer.phone or customer.bsuid:
-            customers[customer.key] = customer  # later messages carry the newest profile
+    """Find or create the customers (and fill `business_ids`, the business numbers' own users). Keys are
+    `_Customer.key`; a message whose sender has no id here is a redelivery (already stored) and is skipped."""
+    customers = _batch_customers(messages)
     businesses = {m.phone_number_id: _business_key(m) for m in messages}
-    rows = await _lookup_users(conn, list(customers.values()), list(set(businesses.values())))
+    rows = await _lookup_users(conn, customers, list(set(businesses.values())))
     found = {("phone", str(r[1])): r[0] for r in rows if r[1] is not None}
     found |= {("bsuid", str(r[2])): r[0] for r in rows if r[2] is not None}
     for phone_number_id, key in businesses.items():
@@ -191,71 +223,127 @@ async def _customers(
             business_ids[phone_number_id] = await _business_user(
                 conn, next(m for m in messages if m.phone_number_id == phone_number_id)
             )
-    known = _known_customers(rows, list(customers.values()))
+    known = _known_customers(rows, customers)
     if known is not None:
         return known
-    # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
-    by_phone = sorted((c for c in customers.values() if c.phone), key=lambda c: c.phone or "")
-    by_bsuid = sorted((c for c in customers.values() if not c.phone), key=lambda c: c.bsuid or "")
-    ids: dict[tuple[str, str], uuid.UUID] = {}
-
-    if by_phone:
-        phones = [c.phone for c in by_phone]
-        linkable = [c for c in by_phone if c.bsuid]
-        if linkable:
-            # A customer first seen by BSUID only, now with a phone number: the same person.
+    if any(_seen(rows, c) for c in customers):
+        # A redelivered message must not move a phone number or a name back to what it was when first sent
+        # (the number may have been recycled since): only messages not stored yet speak for their senders.
+        stored = await (
             await conn.execute(
-                'UPDATE users u SET "phoneNumber" = c.phone, "updatedAt" = now()'
-                " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
-                ' WHERE u.bsuid = c.bsuid AND u."phoneNumber" IS NULL'
-                ' AND NOT EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone)',
-                ([c.phone for c in linkable], [c.bsuid for c in linkable]),
+                'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
+                ([m.wa_message_id for m in messages],),
             )
-        await conn.execute(
-            'INSERT INTO users ("phoneNumber", bsuid, username, name)'
-            " SELECT c.phone, CASE WHEN EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid) THEN NULL"
-            " ELSE c.bsuid END, c.username, c.name"
-            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
-            ' ON CONFLICT ("phoneNumber") DO NOTHING',
-            (phones, [c.bsuid for c in by_phone], [c.username for c in by_phone], [c.display_name() for c in by_phone]),
-        )
-        # Profiles change: the newest name (and a BSUID learnt later) win, written only when different.
-        await conn.execute(
-            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
-            " bsuid = coalesce(u.bsuid, CASE WHEN EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid)"
-            ' THEN NULL ELSE c.bsuid END), "updatedAt" = now()'
-            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
-            ' WHERE u."phoneNumber" = c.phone AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)'
-            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username)"
-            " OR (u.bsuid IS NULL AND c.bsuid IS NOT NULL))",
-            (
-                phones,
-                [c.bsuid for c in by_phone],
-                [c.username for c in by_phone],
-                [c.name[:NAME_LIMIT] if c.name else None for c in by_phone],
-            ),
-        )
-        rows = await (
-            await conn.execute('SELECT id, "phoneNumber" FROM users WHERE "phoneNumber" = ANY(%s)', (phones,))
         ).fetchall()
-        ids.update({("phone", str(phone)): uuid.UUID(str(uid)) for uid, phone in rows})
+        if stored:
+            old = {str(r[0]) for r in stored}
+            customers = _batch_customers([m for m in messages if m.wa_message_id not in old])
+            known = _known_customers(rows, customers)
+            if known is not None:
+                return known
+    return await _write_customers(conn, customers, rows)
+
+
+# A phone number now sent with another BSUID was recycled (or its owner changed number, which gives a new BSUID):
+# the user of the old BSUID gives the number up and keeps its BSUID, conversations and history.
+_RELEASE_PHONES = (
+    'UPDATE users u SET "phoneNumber" = NULL, "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NOT NULL AND u.bsuid <> c.bsuid'
+)
+# A customer known by phone number only (from before BSUIDs) learns its BSUID.
+_LEARN_BSUIDS = (
+    'UPDATE users u SET bsuid = c.bsuid, "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NULL'
+    " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid)"
+)
+# A customer first seen by BSUID only (or under another number) learns its phone number.
+_LEARN_PHONES = (
+    'UPDATE users u SET "phoneNumber" = c.phone, "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    ' WHERE u.bsuid = c.bsuid AND u."phoneNumber" IS DISTINCT FROM c.phone'
+    ' AND NOT EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone)'
+)
+
+
+async def _write_customers(
+    conn: AsyncConnection[Any], customers: list[_Customer], rows: list[Any]
+) -> dict[tuple[str, str], uuid.UUID]:
+    """Create new customers, link BSUIDs and phone numbers, update profiles: a few set-based statements."""
+    # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
+    by_bsuid = sorted((c for c in customers if c.bsuid), key=lambda c: c.bsuid or "")
+    by_phone = sorted((c for c in customers if not c.bsuid), key=lambda c: c.phone or "")
 
     if by_bsuid:
-        bsuids = [c.bsuid for c in by_bsuid]
+        # Only pairs whose BSUID or number is stored already can need linking; brand-new customers skip this.
+        pairs = [c for c in by_bsuid if c.phone and _seen(rows, c)]
+        if pairs:
+            params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
+            await conn.execute(_RELEASE_PHONES, params)
+            await conn.execute(_LEARN_BSUIDS, params)
+            await conn.execute(_LEARN_PHONES, params)
         await conn.execute(
-            "INSERT INTO users (bsuid, username, name)"
-            " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) ON CONFLICT (bsuid) DO NOTHING",
-            (bsuids, [c.username for c in by_bsuid], [c.display_name() for c in by_bsuid]),
+            'INSERT INTO users ("phoneNumber", bsuid, username, name)'
+            ' SELECT CASE WHEN EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone) THEN NULL'
+            " ELSE c.phone END, c.bsuid, c.username, c.name"
+            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
+            " ON CONFLICT DO NOTHING",
+            (
+                [c.phone for c in by_bsuid],
+                [c.bsuid for c in by_bsuid],
+                [c.username for c in by_bsuid],
+                [c.display_name() for c in by_bsuid],
+            ),
         )
+        # Profiles change: the newest name wins, written only when different.
         await conn.execute(
             "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
             ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(bsuid, username, name)'
             " WHERE u.bsuid = c.bsuid AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)"
             " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
-            (bsuids, [c.username for c in by_bsuid], [c.name[:NAME_LIMIT] if c.name else None for c in by_bsuid]),
+            (
+                [c.bsuid for c in by_bsuid],
+                [c.username for c in by_bsuid],
+                [c.name[:NAME_LIMIT] if c.name else None for c in by_bsuid],
+            ),
         )
-        rows = await (await conn.execute("SELECT id, bsuid FROM users WHERE bsuid = ANY(%s)", (bsuids,))).fetchall()
-        ids.update({("bsuid", str(b)): uuid.UUID(str(uid)) for uid, b in rows})
+
+    if by_phone:
+        phones = [c.phone for c in by_phone]
+        await conn.execute(
+            'INSERT INTO users ("phoneNumber", username, name)'
+            " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[])"
+            ' ON CONFLICT ("phoneNumber") DO NOTHING',
+            (phones, [c.username for c in by_phone], [c.display_name() for c in by_phone]),
+        )
+        await conn.execute(
+            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
+            ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, username, name)'
+            ' WHERE u."phoneNumber" = c.phone AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)'
+            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
+            (phones, [c.username for c in by_phone], [c.name[:NAME_LIMIT] if c.name else None for c in by_phone]),
+        )
+
+    bsuids = [c.bsuid for c in by_bsuid]
+    phones_only = [c.phone for c in by_phone]
+    stored = await (
+        await conn.execute(
+            'SELECT id, "phoneNumber", bsuid FROM users WHERE bsuid = ANY(%s) OR "phoneNumber" = ANY(%s)',
+            (bsuids, phones_only),
+        )
+    ).fetchall()
+    wanted_bsuids, wanted_phones = set(bsuids), set(phones_only)
+    ids: dict[tuple[str, str], uuid.UUID] = {}
+    for uid, phone, bsuid in stored:
+        if bsuid is not None and bsuid in wanted_bsuids:
+            ids[("bsuid", str(bsuid))] = uuid.UUID(str(uid))
+        if phone is not None and phone in wanted_phones:
+            ids[("phone", str(phone))] = uuid.UUID(str(uid))
+    if len(ids) < len(customers):
+        # A concurrent delivery took a number between our statements (its insert committed after our check):
+        # write the batch again rather than drop a message.
+        raise pg_errors.SerializationFailure("a customer's phone number was taken concurrently; retrying")
     return ids
 
 

@@ -1,0 +1,180 @@
+"""Who the customer is: a BSUID when the webhook carries one, the phone number otherwise (docs/whatsapp.md).
+
+Signed webhook POSTs through the ASGI app, checked with psycopg against real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+APP_SECRET = "identity-test-secret"
+PHONE_NUMBER_ID = "106540352242922"
+DISPLAY = "15550783881"
+PHONE = "16505551234"
+ALICE, BERT = "US.1000000000000000001", "US.2000000000000000002"
+
+
+def envelope(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PHONE_NUMBER_ID},
+            **value,
+        }}]}],
+    }
+
+
+def message(wamid: str, body: str, *, phone: str | None = None, bsuid: str | None = None,
+            name: str = "Kerry", ts: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A (contact, message) pair: with a phone number, a BSUID, or both."""
+    contact: dict[str, Any] = {"profile": {"name": name}}
+    item: dict[str, Any] = {"id": wamid, "timestamp": str(ts or int(time.time())), "type": "text",
+                            "text": {"body": body}}
+    if phone:
+        contact["wa_id"] = phone
+        item["from"] = phone
+    if bsuid:
+        contact["user_id"] = bsuid
+        item["from_user_id"] = bsuid
+    return contact, item
+
+
+def payload(*items: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    return envelope({"contacts": [c for c, _ in items], "messages": [m for _, m in items]})
+
+
+async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
+    raw = json.dumps(body).encode()
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    response = await client.post("/webhooks/whatsapp", content=raw,
+                                 headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+async def configured(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    response = await client.put("/api/whatsapp-config", json={
+        "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "102290129340398", "accessToken": "EAAtoken",
+        "webhookVerifyToken": "verify", "appSecret": APP_SECRET})
+    assert response.status_code == 200
+    return client
+
+
+def customers(database_url: str) -> list[tuple[Any, ...]]:
+    """(phone, bsuid, name) of every customer (not the business number's own user), by name."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            'SELECT "phoneNumber", bsuid, name FROM users WHERE name NOT LIKE %s ORDER BY name', ("Business %",)
+        ).fetchall()
+
+
+def conversation_of(database_url: str, wamid: str) -> Any:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute('SELECT "conversationId" FROM messages WHERE "whatsappMessageId" = %s', (wamid,)).fetchone()
+    assert row is not None, wamid
+    return row[0]
+
+
+def snapshot(database_url: str) -> list[Any]:
+    """Everything the identity rules touch, to prove a redelivery changes nothing. (Not conversations."updatedAt":
+    the conversation upsert touches it for any delivery, a redelivery too, as it always has.)"""
+    with psycopg.connect(database_url) as conn:
+        return [
+            conn.execute(f"SELECT {columns} FROM {table} ORDER BY 1, 2").fetchall()
+            for table, columns in (
+                ("users", 'id::text, "phoneNumber", bsuid, name, username, "updatedAt"'),
+                ("conversations", 'id::text, "customerId"::text, "lastMessage", "lastCustomerMessageAt", "isHandedOff"'),
+                ("conversation_participants", '"conversationId"::text, "userId"::text'),
+                ("messages", 'id::text, "conversationId"::text, "senderId"::text'),
+                ("procrastinate_jobs", "id, lock, args::text"),
+            )
+        ]
+
+
+async def test_a_recycled_number_is_a_new_customer_and_the_old_one_keeps_its_history(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.A1", "hi, Alice here", phone=PHONE, bsuid=ALICE, name="Alice",
+                                           ts=now - 60)))
+    alice_conversation = conversation_of(database_url, "wamid.A1")
+    # The number now belongs to someone else: WhatsApp gives them another BSUID.
+    await post(configured, payload(message("wamid.B1", "hello, Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
+
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+    bert_conversation = conversation_of(database_url, "wamid.B1")
+    assert bert_conversation != alice_conversation
+    with psycopg.connect(database_url) as conn:
+        owners = dict(conn.execute(
+            'SELECT c.id, u.bsuid FROM conversations c JOIN users u ON u.id = c."customerId"').fetchall())
+        senders = dict(conn.execute(
+            'SELECT m."whatsappMessageId", u.bsuid FROM messages m JOIN users u ON u.id = m."senderId"').fetchall())
+        jobs = {r[0] for r in conn.execute("SELECT lock FROM procrastinate_jobs").fetchall()}
+    assert owners == {alice_conversation: ALICE, bert_conversation: BERT}
+    assert senders == {"wamid.A1": ALICE, "wamid.B1": BERT}
+    # Bert's message is answered in his own conversation: Alice's bot state is not his.
+    assert jobs == {f"flow:{alice_conversation}", f"flow:{bert_conversation}"}
+
+    # A message with the number only now reaches its current owner.
+    await post(configured, payload(message("wamid.P1", "phone only", phone=PHONE, name="Bert")))
+    assert conversation_of(database_url, "wamid.P1") == bert_conversation
+
+
+async def test_a_redelivery_after_a_recycled_number_changes_nothing(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    alice = payload(message("wamid.A1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 60))
+    bert = payload(message("wamid.B1", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now))
+    await post(configured, alice)
+    await post(configured, bert)
+    before = snapshot(database_url)
+    # Meta delivers both again (in any order): Alice's old message must not take the number back.
+    await post(configured, alice)
+    await post(configured, bert)
+    await post(configured, alice)
+    assert snapshot(database_url) == before
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+
+
+async def test_statuses_for_the_previous_owner_still_apply(configured: httpx.AsyncClient, database_url: str) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.A1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 60)))
+    alice_conversation = conversation_of(database_url, "wamid.A1")
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", content, status, "timestamp", "whatsappMessageId",'
+            " direction) SELECT %s, p.\"userId\", '{\"body\": \"our answer\"}', 'sent', now(), 'wamid.TO_ALICE',"
+            " 'outbound' FROM conversation_participants p JOIN users u ON u.id = p.\"userId\""
+            " WHERE p.\"conversationId\" = %s AND u.bsuid IS DISTINCT FROM %s",
+            (alice_conversation, alice_conversation, ALICE),
+        )
+    await post(configured, payload(message("wamid.B1", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
+    # Meta's status for our earlier answer to Alice arrives after the number changed hands.
+    await post(configured, envelope({"statuses": [{
+        "id": "wamid.TO_ALICE", "status": "delivered", "timestamp": str(now), "recipient_id": PHONE,
+        "recipient_user_id": ALICE}]}))
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute('SELECT status::text, "conversationId" FROM messages'
+                           " WHERE \"whatsappMessageId\" = 'wamid.TO_ALICE'").fetchone()
+    assert row == ("delivered", alice_conversation)
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+
+
+async def test_a_number_claimed_by_two_bsuids_in_one_batch_goes_to_the_last(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.T1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 1),
+                                   message("wamid.T2", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+    assert conversation_of(database_url, "wamid.T1") != conversation_of(database_url, "wamid.T2")
