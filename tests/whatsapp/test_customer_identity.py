@@ -170,6 +170,78 @@ async def test_statuses_for_the_previous_owner_still_apply(configured: httpx.Asy
     assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
 
 
+async def _never_linked(configured: httpx.AsyncClient, database_url: str) -> list[dict[str, Any]]:
+    """A customer from before BSUIDs (phone only), then the same person by BSUID only, then both, then BSUID
+    only again: the four deliveries of the scenario."""
+    now = int(time.time())
+    deliveries = [
+        payload(message("wamid.L1", "from before 2026", phone=PHONE, name="Kerry", ts=now - 300)),
+        payload(message("wamid.L2", "bsuid only", bsuid=ALICE, name="Kerry F.", ts=now - 200)),
+        payload(message("wamid.L3", "both", phone=PHONE, bsuid=ALICE, name="Kerry F.", ts=now - 100)),
+        payload(message("wamid.L4", "bsuid only again", bsuid=ALICE, name="Kerry F.", ts=now)),
+    ]
+    for body in deliveries[:2]:
+        await post(configured, body)
+    old, new = conversation_of(database_url, "wamid.L1"), conversation_of(database_url, "wamid.L2")
+    assert old != new  # nothing links them yet
+    with psycopg.connect(database_url) as conn:
+        # The bot had a conversation with each of them: the phone one long ago, the BSUID one just now.
+        bot = conn.execute("INSERT INTO chatbots (name, \"isActive\") VALUES ('bot', false) RETURNING id").fetchone()
+        assert bot is not None
+        for conversation, node, age in ((old, "old-node", "1 day"), (new, "new-node", "1 minute")):
+            conn.execute(
+                'INSERT INTO conversation_contexts ("conversationId", "chatbotId", "currentNodeId", "createdAt")'
+                " VALUES (%s, %s, %s, now() - %s::interval)",
+                (conversation, bot[0], node, age),
+            )
+    for body in deliveries[2:]:
+        await post(configured, body)
+    return deliveries
+
+
+async def test_a_phone_customer_and_a_bsuid_customer_are_linked_into_one(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    await _never_linked(configured, database_url)
+    # The phone customer stays (same user, same conversation) and learns the BSUID; the BSUID-only user is gone.
+    assert customers(database_url) == [("+" + PHONE, ALICE, "Kerry F.")]
+    conversation = conversation_of(database_url, "wamid.L1")
+    assert {conversation_of(database_url, w) for w in ("wamid.L2", "wamid.L3", "wamid.L4")} == {conversation}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM conversations").fetchone() == (1,)
+        assert conn.execute('SELECT "lastMessage" FROM conversations').fetchone() == ("bsuid only again",)
+        senders = conn.execute('SELECT DISTINCT u.bsuid FROM messages m JOIN users u ON u.id = m."senderId"').fetchall()
+        participants = conn.execute('SELECT count(*) FROM conversation_participants WHERE "conversationId" = %s',
+                                    (conversation,)).fetchone()
+        contexts = conn.execute('SELECT "currentNodeId", "isActive" FROM conversation_contexts'
+                                ' WHERE "conversationId" = %s ORDER BY "createdAt"', (conversation,)).fetchall()
+        jobs = {r[0]: r[1] for r in conn.execute(
+            "SELECT lock, args->>'conversation_id' FROM procrastinate_jobs").fetchall()}
+    assert senders == [(ALICE,)] and participants == (2,)
+    # The bot goes on where the customer was last; the older state is closed, not resumed later.
+    assert contexts == [("old-node", False), ("new-node", True)]
+    # The flow job still waiting for the merged conversation's messages now answers in the remaining one.
+    assert jobs == {f"flow:{conversation}": str(conversation)}
+
+
+async def test_linking_survives_redelivery(configured: httpx.AsyncClient, database_url: str) -> None:
+    deliveries = await _never_linked(configured, database_url)
+    before = snapshot(database_url)
+    for body in deliveries + deliveries[::-1]:
+        await post(configured, body)
+    assert snapshot(database_url) == before
+
+
+async def test_one_batch_with_both_identities_links_them(configured: httpx.AsyncClient, database_url: str) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.O1", "old", phone=PHONE, name="Kerry", ts=now - 60)))
+    # Meta batches under load: the BSUID-only message and the one with both arrive in one POST.
+    await post(configured, payload(message("wamid.O2", "a", bsuid=ALICE, name="Kerry", ts=now - 1),
+                                   message("wamid.O3", "b", phone=PHONE, bsuid=ALICE, name="Kerry", ts=now)))
+    assert customers(database_url) == [("+" + PHONE, ALICE, "Kerry")]
+    assert len({conversation_of(database_url, w) for w in ("wamid.O1", "wamid.O2", "wamid.O3")}) == 1
+
+
 async def test_a_number_claimed_by_two_bsuids_in_one_batch_goes_to_the_last(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:

@@ -206,6 +206,22 @@ def _seen(rows: list[Any], customer: _Customer) -> bool:
     return any((customer.bsuid and r[2] == customer.bsuid) or (customer.phone and r[1] == customer.phone) for r in rows)
 
 
+def _merge_hint(rows: list[Any], pairs: list[_Customer]) -> bool:
+    """Whether some customer's BSUID and phone number were read on two users, the phone one without a BSUID."""
+    by_phone = {str(r[1]): r for r in rows if r[1] is not None}
+    by_bsuid = {str(r[2]): r for r in rows if r[2] is not None}
+    for c in pairs:
+        with_bsuid, with_phone = by_bsuid.get(c.bsuid or ""), by_phone.get(c.phone or "")
+        if (
+            with_bsuid is not None
+            and with_phone is not None
+            and with_phone[2] is None
+            and with_bsuid[0] != with_phone[0]
+        ):
+            return True
+    return False
+
+
 async def _customers(
     conn: AsyncConnection[Any], messages: list[InboundMessage], business_ids: dict[str, uuid.UUID]
 ) -> dict[tuple[str, str], uuid.UUID]:
@@ -280,6 +296,8 @@ async def _write_customers(
         pairs = [c for c in by_bsuid if c.phone and _seen(rows, c)]
         if pairs:
             params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
+            if _merge_hint(rows, pairs):
+                await _merge_users(conn, *params)
             await conn.execute(_RELEASE_PHONES, params)
             await conn.execute(_LEARN_BSUIDS, params)
             await conn.execute(_LEARN_PHONES, params)
@@ -345,6 +363,128 @@ async def _write_customers(
         # write the batch again rather than drop a message.
         raise pg_errors.SerializationFailure("a customer's phone number was taken concurrently; retrying")
     return ids
+
+
+async def _merge_users(conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None]) -> None:
+    """Link a BSUID and a phone number that arrived together but are stored on two users: the user with the phone
+    number (and no BSUID: a customer from before BSUIDs) stays, and the BSUID-only user is merged into it. Its
+    conversations become the remaining user's; one with the same business number as a conversation the
+    remaining user already has is merged into that one (messages, bot contexts and waiting jobs move; the
+    newest active bot context stays active), so the inbox shows one conversation with the whole history."""
+    pairs = await (
+        await conn.execute(
+            "SELECT b.id, p.id FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+            ' JOIN users b ON b.bsuid = c.bsuid JOIN users p ON p."phoneNumber" = c.phone'
+            " WHERE p.bsuid IS NULL AND b.id <> p.id ORDER BY b.id FOR UPDATE OF b, p",
+            (phones, bsuids),
+        )
+    ).fetchall()
+    if not pairs:
+        return
+    sources = [uuid.UUID(str(r[0])) for r in pairs]
+    targets = [uuid.UUID(str(r[1])) for r in pairs]
+    target_of = dict(zip(sources, targets, strict=True))
+    # Row-lock every conversation involved (in id order): a worker answering one of them finishes first.
+    conversations = await (
+        await conn.execute(
+            'SELECT id, "customerId", "whatsappPhoneNumberId" FROM conversations WHERE "customerId" = ANY(%s)'
+            " ORDER BY id FOR UPDATE",
+            (sources + targets,),
+        )
+    ).fetchall()
+    targets_by_number = {
+        (uuid.UUID(str(c[1])), c[2]): uuid.UUID(str(c[0]))
+        for c in conversations
+        if uuid.UUID(str(c[1])) not in target_of and c[2] is not None
+    }
+    moved: list[tuple[uuid.UUID, uuid.UUID]] = []  # (conversation, its new customer)
+    merged: list[tuple[uuid.UUID, uuid.UUID]] = []  # (conversation, the conversation it is merged into)
+    for conv_id, customer_id, number in conversations:
+        source = uuid.UUID(str(customer_id))
+        if source not in target_of:
+            continue
+        into = targets_by_number.get((target_of[source], number)) if number is not None else None
+        if into is None:
+            moved.append((uuid.UUID(str(conv_id)), target_of[source]))
+        else:
+            merged.append((uuid.UUID(str(conv_id)), into))
+    if moved:
+        await conn.execute(
+            'UPDATE conversations c SET "customerId" = m.customer, "updatedAt" = now()'
+            " FROM unnest(%s::uuid[], %s::uuid[]) AS m(id, customer) WHERE c.id = m.id",
+            ([m[0] for m in moved], [m[1] for m in moved]),
+        )
+    if merged:
+        await _merge_conversations(conn, [m[0] for m in merged], [m[1] for m in merged])
+    users = (sources, targets)
+    await conn.execute(
+        'INSERT INTO conversation_participants ("conversationId", "userId")'
+        ' SELECT p."conversationId", m.target FROM conversation_participants p'
+        ' JOIN unnest(%s::uuid[], %s::uuid[]) AS m(source, target) ON p."userId" = m.source'
+        " ON CONFLICT DO NOTHING",
+        users,
+    )
+    await conn.execute(
+        'UPDATE messages x SET "senderId" = m.target FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target)'
+        ' WHERE x."senderId" = m.source',
+        users,
+    )
+    await conn.execute(
+        'UPDATE users u SET username = s.username, "updatedAt" = now()'
+        " FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target) JOIN users s ON s.id = m.source"
+        " WHERE u.id = m.target AND u.username IS NULL AND s.username IS NOT NULL",
+        users,
+    )
+    # Frees the BSUID for the remaining user (_LEARN_BSUIDS); the merged user's participations go with it.
+    await conn.execute("DELETE FROM users WHERE id = ANY(%s)", (sources,))
+
+
+async def _merge_conversations(conn: AsyncConnection[Any], sources: list[uuid.UUID], targets: list[uuid.UUID]) -> None:
+    """Move everything of each source conversation into its target, then delete the source."""
+    params = (sources, targets)
+    await conn.execute(
+        'UPDATE messages x SET "conversationId" = m.target FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target)'
+        ' WHERE x."conversationId" = m.source',
+        params,
+    )
+    await conn.execute(
+        'UPDATE conversation_contexts x SET "conversationId" = m.target'
+        ' FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target) WHERE x."conversationId" = m.source',
+        params,
+    )
+    # One active bot context per conversation: the newest, where the customer was last.
+    await conn.execute(
+        'UPDATE conversation_contexts x SET "isActive" = false, "updatedAt" = now(),'
+        ' "engineState" = x."engineState" || \'{"endedReason": "merged"}\''
+        ' WHERE x."conversationId" = ANY(%s) AND x."isActive" AND EXISTS (SELECT 1 FROM conversation_contexts n'
+        ' WHERE n."conversationId" = x."conversationId" AND n."isActive"'
+        ' AND (n."createdAt", n.id) > (x."createdAt", x.id))',
+        (targets,),
+    )
+    await conn.execute(
+        'UPDATE conversations d SET "lastCustomerMessageAt" = greatest(d."lastCustomerMessageAt",'
+        ' s."lastCustomerMessageAt"), "isWindowOpen" = d."isWindowOpen" OR s."isWindowOpen",'
+        ' "isHandedOff" = d."isHandedOff" OR s."isHandedOff",'
+        ' "lastMessage" = CASE WHEN d."lastMessageAt" IS NULL OR s."lastMessageAt" > d."lastMessageAt"'
+        ' THEN s."lastMessage" ELSE d."lastMessage" END,'
+        ' "lastMessageAt" = greatest(d."lastMessageAt", s."lastMessageAt"), "updatedAt" = now()'
+        " FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target) JOIN conversations s ON s.id = m.source"
+        " WHERE d.id = m.target",
+        params,
+    )
+    # Waiting jobs follow: flow steps and sends keep their per-conversation order, timers find their context.
+    await conn.execute(
+        "UPDATE procrastinate_jobs j SET"
+        " lock = CASE j.lock WHEN 'flow:' || m.source THEN 'flow:' || m.target"
+        " WHEN 'send:' || m.source THEN 'send:' || m.target ELSE j.lock END,"
+        " args = CASE WHEN j.args->>'conversation_id' = m.source::text"
+        " THEN jsonb_set(j.args, '{conversation_id}', to_jsonb(m.target::text)) ELSE j.args END"
+        " FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target)"
+        " WHERE j.status = 'todo' AND (j.lock IN ('flow:' || m.source, 'send:' || m.source)"
+        " OR j.args->>'conversation_id' = m.source::text)",
+        params,
+    )
+    await conn.execute("DELETE FROM conversations WHERE id = ANY(%s)", (sources,))
 
 
 async def _conversations(
