@@ -201,9 +201,16 @@ def _known_customers(rows: list[Any], customers: list[_Customer]) -> dict[tuple[
     return ids
 
 
-def _seen(rows: list[Any], customer: _Customer) -> bool:
-    """Whether the read found a stored user for this customer's BSUID or phone number."""
-    return any((customer.bsuid and r[2] == customer.bsuid) or (customer.phone and r[1] == customer.phone) for r in rows)
+def _stored_ids(rows: list[Any]) -> set[str]:
+    """The phone numbers and BSUIDs of users read by `_lookup_users` (the two never look alike)."""
+    return {str(v) for r in rows for v in (r[1], r[2]) if v is not None}
+
+
+def _seen(stored: set[str], customer: _Customer) -> bool:
+    """Whether a stored user has this customer's BSUID or phone number."""
+    return (customer.bsuid is not None and customer.bsuid in stored) or (
+        customer.phone is not None and customer.phone in stored
+    )
 
 
 def _merge_hint(rows: list[Any], pairs: list[_Customer]) -> bool:
@@ -242,7 +249,8 @@ async def _customers(
     known = _known_customers(rows, customers)
     if known is not None:
         return known
-    if any(_seen(rows, c) for c in customers):
+    stored_ids = _stored_ids(rows)
+    if any(_seen(stored_ids, c) for c in customers):
         # A redelivered message must not move a phone number or a name back to what it was when first sent
         # (the number may have been recycled since): only messages not stored yet speak for their senders.
         stored = await (
@@ -293,7 +301,8 @@ async def _write_customers(
 
     if by_bsuid:
         # Only pairs whose BSUID or number is stored already can need linking; brand-new customers skip this.
-        pairs = [c for c in by_bsuid if c.phone and _seen(rows, c)]
+        known_ids = _stored_ids(rows)
+        pairs = [c for c in by_bsuid if c.phone and _seen(known_ids, c)]
         if pairs:
             params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
             if _merge_hint(rows, pairs):
