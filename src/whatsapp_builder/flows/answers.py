@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from whatsapp_builder.flows import patterns
+
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 DATE_FORMATS = (
@@ -108,10 +110,7 @@ def _match_option(text: str, options: object) -> Answer:
 def _full_match(pattern: object, text: str) -> bool:
     if not isinstance(pattern, str):
         return False
-    try:
-        return re.fullmatch(pattern, text) is not None
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return False
+    return patterns.full_match(pattern, text)
 
 
 def check_answer(text: str | None, rules: Mapping[str, Any]) -> Answer:

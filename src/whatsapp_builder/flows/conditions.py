@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, cast
 
+from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.answers import parse_number
 from whatsapp_builder.flows.templating import Scope, to_text
-
-MAX_REGEX_SUBJECT = 4096
 
 
 def is_set(value: object) -> bool:
@@ -17,10 +15,7 @@ def is_set(value: object) -> bool:
 
 
 def _regex_search(pattern: str, subject: str) -> bool:
-    try:
-        return re.search(pattern, subject[:MAX_REGEX_SUBJECT]) is not None
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return False
+    return patterns.search(pattern, subject)
 
 
 def _compare(left: object, right: object) -> int | None:

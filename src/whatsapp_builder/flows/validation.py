@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from typing import Any, cast
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS
 
@@ -285,11 +285,7 @@ class _Checker:
 
 
 def _valid_regex(pattern: str) -> bool:
-    try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return False
-    return True
+    return patterns.is_valid(pattern)
 
 
 def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
