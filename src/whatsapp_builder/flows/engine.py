@@ -263,8 +263,17 @@ async def run_turn(
         wake_at = _parse_time(state.engine.get("wakeAt"))
         if wake_at is not None and (wake_at - _utc(now)).total_seconds() > EARLY_TIMER_TOLERANCE_SECONDS:
             return _ignored(state, f"timer ignored: delay lasts until {wake_at.isoformat()}")
+        timer_turns = state.engine.get("timerTurns")
+        timer_turns = (timer_turns if isinstance(timer_turns, int) and timer_turns >= 0 else 0) + 1
+        if timer_turns > settings.max_timer_turns:
+            turn.ctx.log.append(f"{settings.max_timer_turns} delays in a row without a customer message")
+            turn.finish("timer_limit")
+            return turn.result()
+        turn.state.engine["timerTurns"] = timer_turns
     elif waiting == "delay":
         return _ignored(state, "input ignored during a delay")
+    else:
+        turn.state.engine.pop("timerTurns", None)
     turn.record_input(flow_input)
     await turn.resume(flow_input)
     return turn.result()

@@ -11,7 +11,16 @@ from typing import Any, Literal, cast
 InputKind = Literal["text", "button", "list", "media", "other", "timer", "start"]
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
-ENDED_REASONS = ("completed", "handoff", "error", "node_missing", "step_limit", "timeout", "restart")
+ENDED_REASONS = (
+    "completed",
+    "handoff",
+    "error",
+    "node_missing",
+    "step_limit",
+    "timer_limit",
+    "timeout",
+    "restart",
+)
 HISTORY_LIMIT = 1000
 
 
@@ -112,6 +121,9 @@ class EngineSettings:
     restart_keywords: Sequence[str] = field(default_factory=_default_restart_keywords)
     max_steps: int = 50
     max_messages_per_turn: int = 10
+    # Delays in a row that a context may wake from with no customer message in between (a delay in a loop
+    # would otherwise send forever: each wake is a new turn, with its own step limit).
+    max_timer_turns: int = 50
     history_limit: int = HISTORY_LIMIT
 
 

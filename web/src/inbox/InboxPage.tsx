@@ -553,6 +553,7 @@ const ENDED_REASONS: Record<string, string> = {
   error: 'an internal failure',
   node_missing: 'its current node was removed from the flow',
   step_limit: 'too many steps in one turn',
+  timer_limit: 'too many delays in a row without an answer',
   timeout: 'the customer did not answer in time',
   restart: 'the customer restarted it',
   chatbot_unavailable: 'the chatbot was switched off, archived or deleted',
