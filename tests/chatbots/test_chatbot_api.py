@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
 
@@ -360,3 +361,30 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
     assert (await client.post("/api/chatbots", json={"name": "x", "status": "bogus"})).status_code == 422
     assert (await client.get("/api/chatbots", headers={"Authorization": "Bearer wab_wrong"})).status_code == 401
     assert count(database_url, "SELECT count(*) FROM chatbots") == 0
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"sessionTimeoutMinutes": 1e300},
+        {"sessionTimeoutMinutes": -5},
+        {"sessionTimeoutMinutes": "30"},
+        {"restartKeywords": "restart"},
+        {"restartKeywords": ["ok", 3]},
+        {"restartKeywords": ["x" * 101]},
+    ],
+)
+async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncClient, metadata: dict[str, Any]) -> None:
+    bot = await create(client, **valid_graph())
+    for method, path, body in (
+        ("PATCH", f"/api/chatbots/{bot['id']}", {"metadata": metadata}),
+        ("POST", "/api/chatbots", {"name": "Other", "metadata": metadata}),
+        ("POST", "/api/chatbots/import", {"name": "Imported", "metadata": metadata}),
+    ):
+        response = await client.request(method, path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["metadata"] == bot["metadata"]
+    fine = {"sessionTimeoutMinutes": 90, "restartKeywords": ["menu"], "editor": {"zoom": 2}}
+    response = await client.patch(f"/api/chatbots/{bot['id']}", json={"metadata": fine})
+    assert response.status_code == 200 and response.json()["metadata"] == fine

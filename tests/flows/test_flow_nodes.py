@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from whatsapp_builder.flows import ContactInfo, FlowInput, HttpResult
+from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpResult
 from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
 from whatsapp_builder.flows.templating import Scope
 
@@ -427,3 +427,50 @@ async def test_handoff_and_end() -> None:
     assert handoff.state.engine["endedReason"] == "handoff" and not handoff.state.is_active
     end = await Bot(graph_of(*chain(node("e", "end", text="Bye {{contact.name}}")))).send("hi")
     assert not end.handoff and end.ended_reason == "completed" and bodies(end) == ["Bye Ana"]
+
+
+async def test_a_delay_loop_stops_after_the_timer_limit_and_a_customer_message_resets_it() -> None:
+    nodes, edges = chain(node("d", "delay", seconds=1), node("tick", "message", text="tick"))
+    edges.append(edge("tick", "d"))
+    bot = Bot(graph_of(nodes, edges), settings=EngineSettings(max_timer_turns=3))
+    await bot.send("hi")
+    now = NOW
+    ticks = []
+    for _ in range(10):
+        now += timedelta(seconds=1)
+        result = await bot.send(FlowInput.timer(), now=now)
+        ticks += bodies(result)
+        if not result.state.is_active:
+            break
+    assert ticks == ["tick"] * 3 and result.ended_reason == "timer_limit"
+    # With a customer message between the wakes, a reminder loop goes on.
+    bot = Bot(graph_of(*chain(node("q", "question", text="Still there?", variable="a", validation={"type": "text"}), node("d", "delay", seconds=1),
+                              node("again", "jump", targetNodeId="q"))), settings=EngineSettings(max_timer_turns=1))
+    await bot.send("hi")
+    for i in range(4):
+        await bot.send(f"answer {i}", now=NOW + timedelta(seconds=2 * i))
+        woken = await bot.send(FlowInput.timer(), now=NOW + timedelta(seconds=2 * i + 1))
+        assert bodies(woken) == ["Still there?"] and woken.state.is_active
+
+
+async def test_a_pattern_that_backtracks_forever_counts_as_no_match_at_once() -> None:
+    import time
+
+    nodes, edges = chain(
+        node("set", "set_variable", assignments=[{"variable": "s", "value": "a" * 40 + "!"}]),
+        node("c", "condition", match="all", rules=[{"variable": "s", "operator": "matches_regex", "value": "^(a|aa)+$"}]),
+    )
+    nodes += [node("t", "end", text="T"), node("f", "end", text="F")]
+    edges += [edge("c", "t", "true"), edge("c", "f", "false")]
+    started = time.monotonic()
+    result = await Bot(graph_of(nodes, edges)).send("hi")
+    # Python's re needs about ten seconds here, holding the event loop that serves everyone.
+    assert bodies(result) == ["F"] and time.monotonic() - started < 2
+    question, edges = chain(node("q", "question", text="Code?", variable="code",
+                                 validation={"type": "regex", "pattern": "(a|aa)+"}, retryPrompt="Again?"))
+    bot = Bot(graph_of(question, edges))
+    await bot.send("hi")
+    started = time.monotonic()
+    assert bodies(await bot.send("a" * 40 + "!")) == ["Again?"] and time.monotonic() - started < 2
+    assert bot.state is not None and "code" not in bot.state.variables
+    assert bodies(await bot.send("aaaa")) == [] and bot.state.variables["code"] == "aaaa"

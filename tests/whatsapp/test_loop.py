@@ -330,3 +330,15 @@ async def test_when_the_fast_path_fails_the_workers_deliver_after_the_grace(  # 
     # Nothing is lost: the replies' jobs waited out the grace, then a worker sent them, in order.
     assert time.monotonic() - started >= 0.5
     assert _bodies(sent)[0].startswith("Hi Alice!")
+
+
+async def test_settings_stored_beyond_what_the_engine_can_use_do_not_stop_the_bots(  # type: ignore[no-untyped-def]
+    loop, database_url: str
+) -> None:
+    """Written before the API checked them (or by hand): the engine falls back to the defaults."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE chatbots SET metadata = %s::jsonb",
+                     ('{"sessionTimeoutMinutes": 1e300, "restartKeywords": ["menu", 7, null]}',))
+    await loop.say({"text": "hi"})
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent)[0].startswith("Hi Alice!")

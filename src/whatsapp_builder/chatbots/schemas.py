@@ -8,8 +8,16 @@ from pydantic import Field, field_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.flows.bot_settings import metadata_problems
 
 GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000)]
+
+
+def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+    problems = metadata_problems(metadata)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return metadata
 
 
 class ChatbotCreate(CamelInput):
@@ -21,6 +29,8 @@ class ChatbotCreate(CamelInput):
     status: ChatbotStatus = ChatbotStatus.DRAFT
     metadata: dict[str, Any] | None = None
 
+    _metadata = field_validator("metadata")(_usable_metadata)
+
 
 class ChatbotUpdate(CamelInput):
     name: Annotated[str | None, Field(min_length=1, max_length=255)] = None
@@ -30,6 +40,8 @@ class ChatbotUpdate(CamelInput):
     is_active: bool | None = None
     status: ChatbotStatus | None = None
     metadata: dict[str, Any] | None = None
+
+    _metadata = field_validator("metadata")(_usable_metadata)
 
 
 class ProblemOut(CamelModel):
@@ -75,6 +87,8 @@ class ChatbotExport(CamelInput):
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     metadata: dict[str, Any] | None = None
+
+    _metadata = field_validator("metadata")(_usable_metadata)
 
 
 # A test-run input object: what says its kind, and what may come with it (flows/types.py FlowInput.from_test_input).

@@ -18,6 +18,7 @@ from psycopg import AsyncConnection
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
+from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
 from whatsapp_builder.flows.engine import is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
@@ -48,18 +49,7 @@ class ActiveContext:
 
 
 def engine_settings(context: AppContext, metadata: object) -> EngineSettings:
-    meta: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
-    timeout = meta.get("sessionTimeoutMinutes")
-    keywords = meta.get("restartKeywords")
-    return EngineSettings(
-        session_timeout=dt.timedelta(minutes=float(timeout))
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0
-        else None,
-        restart_keywords=tuple(k for k in keywords if isinstance(k, str) and k.strip())
-        if isinstance(keywords, list)
-        else ("restart", "start over"),
-        max_steps=context.settings.flow_max_steps,
-    )
+    return bot_engine_settings(metadata, max_steps=context.settings.flow_max_steps)
 
 
 _SELECT_BOTS = (
