@@ -192,6 +192,9 @@ async def test_bad_token_and_unknown_phone_number_id(simulator: ServerThread) ->
         with pytest.raises(GraphApiError) as info:
             await client.send_message("999", ACCESS_TOKEN, text_payload())
         assert (info.value.code, info.value.subcode) == (100, 33)
+        assert (info.value.type, info.value.title) == ("GraphMethodException", "Invalid parameter")
+        raw = await http.post(f"{simulator.url}/v23.0/999/messages", json=text_payload(), headers=AUTH)
+        assert raw.json()["error"]["type"] == "GraphMethodException"
 
 
 @pytest.mark.parametrize(
@@ -224,7 +227,26 @@ async def test_failure_modes(
             )
             if mode == "http_429":
                 assert err.retry_after == 1.0
+            # Meta's shape: the title is in the message after "(#code)", never the type (OAuthException)
+            assert err.type == "OAuthException" and err.title and err.title != "OAuthException"
+            assert err.fbtrace_id
         assert (await client.send_message(PNID, ACCESS_TOKEN, text_payload())).startswith("wamid.")
+
+
+async def test_injected_errors_have_metas_messages_and_titles(simulator: ServerThread) -> None:
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "error_131026", "count": 1})
+        raw = (await http.post(f"{simulator.url}/v23.0/{PNID}/messages", json=text_payload(), headers=AUTH)).json()
+        error = raw["error"]
+        assert error["message"] == "(#131026) Message Undeliverable."
+        assert error["type"] == "OAuthException" and error["code"] == 131026
+        assert error["error_data"]["messaging_product"] == "whatsapp" and error["error_data"]["details"]
+        assert "title" not in error  # Meta's send errors have no title field
+        await http.post(f"{simulator.url}/_simulator/failures", json={"mode": "error_190", "count": 1})
+        with pytest.raises(GraphApiError) as info:
+            await GraphClient(http, simulator.url, "v23.0").send_message(PNID, ACCESS_TOKEN, text_payload())
+        assert (info.value.code, info.value.subcode) == (190, 463)
+        assert info.value.title == "Access token is invalid or has expired"
 
 
 async def test_failure_timeout_and_clear(simulator: ServerThread) -> None:
@@ -374,6 +396,6 @@ async def test_the_production_transport_classifies_like_httpx(simulator: ServerT
         unreachable = GraphClient(session, "http://127.0.0.1:9", "v23.0")
         with pytest.raises(GraphApiError) as info:
             await unreachable.send_message(PNID, ACCESS_TOKEN, text_payload())
-        assert (info.value.title, info.value.retryable) == ("network", True)
+        assert (info.value.type, info.value.retryable) == ("network", True)
     finally:
         await session.close()

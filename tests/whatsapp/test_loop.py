@@ -144,6 +144,11 @@ async def test_delivery_retries_temporary_errors_and_fails_permanent_ones(
     messages = (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
     shown = next(m for m in messages if m["id"] == message_id)
     assert shown["status"] == "failed" and shown["error"]["code"] == 131026
+    # The title is for people (Meta's title from its message), the Graph API's exception type has its own field.
+    assert shown["error"]["title"] == "Message Undeliverable"
+    assert shown["error"]["type"] == "OAuthException"
+    assert shown["error"]["message"] == "(#131026) Message Undeliverable."
+    assert shown["error"]["details"] and shown["error"]["fbtraceId"]
     assert ok.status_code == 202
 
 

@@ -159,13 +159,13 @@ async def test_failures_are_classified_and_never_reused(serve) -> None:  # type:
     # A body that never arrives in full, a response that is not HTTP, no answer at all; then a good one.
     with pytest.raises(GraphApiError) as info:
         await client.send_message("1", "t", {})
-    assert (info.value.title, info.value.retryable) == ("timeout", True)
+    assert (info.value.type, info.value.retryable) == ("timeout", True)
     with pytest.raises(GraphApiError) as info:
         await client.send_message("1", "t", {})
-    assert (info.value.title, info.value.retryable) == ("network", True)
+    assert (info.value.type, info.value.retryable) == ("network", True)
     with pytest.raises(GraphApiError) as info:
         await client.send_message("1", "t", {})
-    assert (info.value.title, info.value.retryable) == ("timeout", True)
+    assert (info.value.type, info.value.retryable) == ("timeout", True)
     assert await client.send_message("1", "t", {}) == "wamid.OK"
     assert scripted.connections == 4  # every failed connection was dropped
     await http.close()
@@ -176,7 +176,7 @@ async def test_a_server_that_closes_mid_answer_is_a_network_error(serve) -> None
     http = GraphHttp(timeout_seconds=2)
     with pytest.raises(GraphApiError) as info:
         await GraphClient(http, url, "v23.0").send_message("1", "t", {})
-    assert (info.value.title, info.value.retryable) == ("network", True)
+    assert (info.value.type, info.value.retryable) == ("network", True)
     await http.close()
 
 
@@ -184,7 +184,7 @@ async def test_unreachable_hosts_and_unsendable_headers() -> None:
     http = GraphHttp(timeout_seconds=2)
     with pytest.raises(GraphApiError) as info:
         await GraphClient(http, "http://127.0.0.1:9", "v23.0").send_message("1", "t", {})
-    assert (info.value.title, info.value.retryable) == ("network", True)
+    assert (info.value.type, info.value.retryable) == ("network", True)
     # A token with a line break would smuggle a header: refused, and the config is to blame.
     with pytest.raises(GraphApiError) as info:
         await GraphClient(http, "http://127.0.0.1:9", "v23.0").send_message("1", "t\r\nX-Evil: 1", {})
@@ -230,7 +230,7 @@ async def test_https_verifies_the_certificate(serve, tmp_path: Path) -> None:  #
     http = GraphHttp(timeout_seconds=2)
     with pytest.raises(GraphApiError) as info:
         await GraphClient(http, url, "v23.0").send_message("1", "t", {})
-    assert info.value.title == "network" and "CERTIFICATE_VERIFY_FAILED" in (info.value.message or "")
+    assert info.value.type == "network" and "CERTIFICATE_VERIFY_FAILED" in (info.value.message or "")
     http.use_ssl_context(client_tls)
     for _ in range(3):
         assert await GraphClient(http, url, "v23.0").send_message("1", "t", {}) == "wamid.OK"

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from whatsapp_builder.whatsapp.delivery import error_dict
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -155,7 +156,93 @@ def test_backoff_pair_rate_limit_and_retry_after() -> None:
     assert backoff_delay(1, _err(), base=0.5, cap=0.75, rng=random.Random(0)) <= 0.75
 
 
+async def test_a_send_error_is_titled_for_people_and_keeps_metas_type() -> None:
+    undeliverable = {
+        "message": "(#131026) Message Undeliverable.",
+        "type": "OAuthException",
+        "code": 131026,
+        "error_data": {"messaging_product": "whatsapp", "details": "The recipient is not on WhatsApp."},
+        "error_subcode": 2494010,
+        "fbtrace_id": "AXyz123",
+    }
+    err = await error_of(lambda _: httpx.Response(400, json={"error": undeliverable}))
+    assert (err.title, err.type, err.fbtrace_id) == ("Message Undeliverable", "OAuthException", "AXyz123")
+    assert (err.message, err.details, err.subcode) == (
+        "(#131026) Message Undeliverable.",
+        "The recipient is not on WhatsApp.",
+        2494010,
+    )
+    stored = error_dict(err)
+    assert stored["title"] == "Message Undeliverable" and stored["type"] == "OAuthException"
+    assert stored["fbtraceId"] == "AXyz123" and stored["source"] == "whatsapp"
+    assert err.as_dict()["title"] == "Message Undeliverable" and err.as_dict()["type"] == "OAuthException"
+
+
+@pytest.mark.parametrize(
+    ("error", "title"),
+    [
+        # error_user_title wins when Meta sends one
+        (
+            {
+                "message": "(#100) Invalid parameter",
+                "type": "OAuthException",
+                "code": 100,
+                "error_user_title": "Invalid image",
+                "error_user_msg": "The image is larger than 5 MB.",
+            },
+            "Invalid image",
+        ),
+        # no "(#code)" prefix: our title for the code
+        (
+            {
+                "message": "Error validating access token: Session has expired.",
+                "type": "OAuthException",
+                "code": 190,
+                "error_subcode": 463,
+            },
+            "Access token is invalid or has expired",
+        ),
+        ({"message": "Unsupported post request.", "type": "GraphMethodException", "code": 100}, "Invalid parameter"),
+        # an unknown code without a prefix: the message itself, never the type
+        ({"message": "Something odd", "type": "OAuthException", "code": 999999}, "Something odd"),
+        ({"type": "OAuthException", "code": 131047}, "Re-engagement message"),
+        ({"type": "OAuthException"}, None),
+    ],
+)
+async def test_error_titles(error: dict[str, Any], title: str | None) -> None:
+    err = await error_of(lambda _: httpx.Response(400, json={"error": error}))
+    assert err.title == title
+    assert err.type == error["type"]
+
+
+async def test_an_answer_that_is_not_metas_json_is_titled_by_its_http_status() -> None:
+    err = await error_of(lambda _: httpx.Response(502, text="<html>bad gateway</html>"))
+    assert (err.title, err.type, err.retryable) == ("HTTP 502 Bad Gateway", None, True)
+    assert err.message == "<html>bad gateway</html>"
+
+
+async def test_transport_failures_have_a_title_and_a_kind() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    refused, timed_out = await error_of(refuse), await error_of(slow)
+    assert (refused.type, refused.title) == ("network", "Could not reach the Graph API")
+    assert (timed_out.type, timed_out.title) == ("timeout", "The Graph API did not answer in time")
+
+
 def test_error_str_and_dict() -> None:
     err = GraphApiError(400, 131009, None, None, "(#131009) Parameter value is not valid", "title too long", False)
     assert "131009" in str(err) and "title too long" in str(err)
     assert err.as_dict()["code"] == 131009
+
+
+def test_a_status_error_without_a_title_gets_one() -> None:
+    from whatsapp_builder.whatsapp.statuses import error_from_status
+
+    titled = {"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable", "details": "d"}
+    assert error_from_status([titled])["title"] == "Message undeliverable"  # type: ignore[index]
+    untitled = {"code": 131047, "title": None, "message": None, "details": None}
+    assert error_from_status([untitled])["title"] == "Re-engagement message"  # type: ignore[index]

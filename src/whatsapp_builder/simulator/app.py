@@ -34,23 +34,38 @@ logger = logging.getLogger("whatsapp_builder.simulator")
 
 FailureMode = Literal["http_429", "http_500", "timeout", "error_131047", "error_131026", "error_190", "error_130429"]
 
-# (HTTP status, code, message, details) of each injected error, as Meta answers them
-_INJECTED: Mapping[str, tuple[int, int, str, str | None]] = MappingProxyType(
+# (HTTP status, code, subcode, message, details) of each injected error, as Meta answers them: the message is
+# "(#code) Title" for WhatsApp's codes, and the details say why.
+_INJECTED: Mapping[str, tuple[int, int, int | None, str, str | None]] = MappingProxyType(
     {
-        "http_429": (429, 4, "(#4) Application request limit reached", None),
-        "http_500": (500, 131000, "(#131000) Something went wrong", "Something went wrong"),
+        "http_429": (429, 4, None, "(#4) Application request limit reached", None),
+        "http_500": (500, 131000, None, "(#131000) Something went wrong", "Something went wrong"),
         "error_131047": (
             400,
             131047,
+            None,
             "(#131047) Re-engagement message",
             "Message failed to send because more than 24 hours have passed since the customer last replied "
             "to this number.",
         ),
-        "error_131026": (400, 131026, "(#131026) Message undeliverable", "Message Undeliverable."),
-        "error_190": (401, 190, "Error validating access token: Session has expired.", None),
+        "error_131026": (
+            400,
+            131026,
+            None,
+            "(#131026) Message Undeliverable.",
+            "Unable to deliver the message. The recipient may not be on WhatsApp or may use an old version of it.",
+        ),
+        "error_190": (
+            401,
+            190,
+            463,
+            "Error validating access token: Session has expired on Sunday, 01-Nov-26 10:00:00 PST.",
+            None,
+        ),
         "error_130429": (
             400,
             130429,
+            None,
             "(#130429) Rate limit hit",
             "Cloud API message throughput has been reached.",
         ),
@@ -63,10 +78,17 @@ def _fbtrace_id() -> str:
 
 
 def graph_error(
-    http_status: int, code: int, message: str, details: str | None = None, *, subcode: int | None = None
+    http_status: int,
+    code: int,
+    message: str,
+    details: str | None = None,
+    *,
+    subcode: int | None = None,
+    error_type: str = "OAuthException",
 ) -> JSONResponse:
-    """Meta's error answer: ``{"error": {"message", "type", "code", "error_data", "fbtrace_id"}}``."""
-    error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
+    """Meta's error answer: ``{"error": {"message", "type", "code", "error_subcode"?, "error_data"?,
+    "fbtrace_id"}}``. The title has no field of its own: it is in the message, after ``(#code)``."""
+    error: dict[str, Any] = {"message": message, "type": error_type, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
     if details is not None:
@@ -334,8 +356,8 @@ async def _injected_failure(failure: _Failure) -> Response:
     if failure.mode == "timeout":
         await asyncio.sleep(failure.timeout_seconds)
         return PlainTextResponse("Gateway Timeout", status_code=504)
-    http_status, code, message, details = _INJECTED[failure.mode]
-    response = graph_error(http_status, code, message, details)
+    http_status, code, subcode, message, details = _INJECTED[failure.mode]
+    response = graph_error(http_status, code, message, details, subcode=subcode)
     if failure.mode == "http_429":
         response.headers["Retry-After"] = "1"
     return response
@@ -359,6 +381,7 @@ async def graph_send(
             f"Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be "
             "loaded due to missing permissions, or does not support this operation.",
             subcode=33,
+            error_type="GraphMethodException",
         )
     try:
         body = json.loads(raw_body)
@@ -525,7 +548,11 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
             return denied
         if phone_number_id != st.settings.phone_number_id:
             return graph_error(
-                400, 100, f"Unsupported get request. Object with ID '{phone_number_id}' does not exist.", subcode=33
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{phone_number_id}' does not exist.",
+                subcode=33,
+                error_type="GraphMethodException",
             )
         return JSONResponse(
             {

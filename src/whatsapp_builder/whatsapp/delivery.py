@@ -49,11 +49,15 @@ def graph_client_for(context: AppContext, graph_api_url: str | None) -> GraphCli
 
 
 def error_dict(exc: GraphApiError) -> dict[str, Any]:
+    """What a failed send stores and shows: `title` is for people; `type` is Meta's (``OAuthException``) or
+    our own kind of transport failure (``timeout``, ``network``...); `fbtraceId` is what Meta's support asks for."""
     return {
         "code": exc.code,
         "title": exc.title,
         "message": exc.message,
         "details": exc.details,
+        "type": exc.type,
+        "fbtraceId": exc.fbtrace_id,
         "httpStatus": exc.http_status,
         "source": "whatsapp",
     }

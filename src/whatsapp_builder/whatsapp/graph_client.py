@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import httpx
 
 from whatsapp_builder.core import fastjson
+from whatsapp_builder.whatsapp.error_titles import error_title
 from whatsapp_builder.whatsapp.graph_http import GraphHttp, HttpTransportError
 
 # whatsapp-cloud-api.md, "Errors that decide retry or fail"
@@ -38,6 +39,9 @@ class GraphApiError(Exception):
     retryable: bool
     retry_after: float | None = None
     config_problem: bool = False
+    type: str | None = None
+    """Meta's error type (``OAuthException``...), or what went wrong on our side (``timeout``, ``network``...)."""
+    fbtrace_id: str | None = None
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.__str__())
@@ -59,6 +63,8 @@ class GraphApiError(Exception):
             "title": self.title,
             "message": self.message,
             "details": self.details,
+            "type": self.type,
+            "fbtraceId": self.fbtrace_id,
             "retryable": self.retryable,
             "configProblem": self.config_problem,
         }
@@ -143,18 +149,23 @@ def error_from_response(response: GraphResponse) -> GraphApiError:
     details = _str_or_none(error_data.get("details")) or _str_or_none(error.get("error_user_msg"))
     retryable, config_problem = classify(response.status_code, code)
     message = _str_or_none(error.get("message"))
+    title = error_title(code, message, _str_or_none(error.get("error_user_title")))
     if message is None and not error:
+        # Not Meta's JSON (a proxy's page, an empty body): the HTTP status is the best title there is.
         message = response.text[:500] or response.reason_phrase
+        title = f"HTTP {response.status_code} {response.reason_phrase}".strip()
     return GraphApiError(
         http_status=response.status_code,
         code=code,
         subcode=_int_or_none(error.get("error_subcode")),
-        title=_str_or_none(error.get("error_user_title")) or _str_or_none(error.get("type")),
+        title=title,
         message=message,
         details=details,
         retryable=retryable,
         retry_after=_retry_after(response),
         config_problem=config_problem,
+        type=_str_or_none(error.get("type")),
+        fbtrace_id=_str_or_none(error.get("fbtrace_id")),
     )
 
 
@@ -186,11 +197,26 @@ HttpClient = GraphHttp | httpx.AsyncClient
 
 
 def _timeout(message: str) -> GraphApiError:
-    return GraphApiError(None, None, None, "timeout", message or "request timed out", None, True)
+    return GraphApiError(
+        None,
+        None,
+        None,
+        "The Graph API did not answer in time",
+        message or "request timed out",
+        None,
+        True,
+        type="timeout",
+    )
 
 
 def _network(message: str) -> GraphApiError:
-    return GraphApiError(None, None, None, "network", message, None, True)
+    return GraphApiError(None, None, None, "Could not reach the Graph API", message, None, True, type="network")
+
+
+def _bad_response(http_status: int, message: str) -> GraphApiError:
+    return GraphApiError(
+        http_status, None, None, "Unexpected answer from the Graph API", message, None, False, type="bad_response"
+    )
 
 
 async def _request(
@@ -218,7 +244,17 @@ async def _request(
         except HttpTransportError as exc:
             raise _network(str(exc)) from exc
         except ValueError as exc:  # a URL or header (the access token) that HTTP cannot carry
-            raise GraphApiError(None, None, None, "bad request", str(exc), None, False, config_problem=True) from exc
+            raise GraphApiError(
+                None,
+                None,
+                None,
+                "The request cannot be sent",
+                str(exc),
+                None,
+                False,
+                config_problem=True,
+                type="bad_request",
+            ) from exc
         return GraphResponse(response.status, response.body, response.reason, response.headers.get("retry-after"))
     try:
         answer = await http.request(method, url, json=payload, params=params, headers=headers)
@@ -253,9 +289,7 @@ class GraphClient:
         try:
             return response.json()
         except (ValueError, UnicodeDecodeError) as exc:
-            raise GraphApiError(
-                response.status_code, None, None, "bad response", "response is not JSON", None, False
-            ) from exc
+            raise _bad_response(response.status_code, "response is not JSON") from exc
 
     async def send_message(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> str:
         """Send ``payload`` (a Graph API message body); return the WhatsApp message id (``wamid.…``)."""
@@ -266,7 +300,7 @@ class GraphClient:
             if isinstance(wamid, str) and wamid:
                 return wamid
         # The send may have been accepted: never retry blindly (it could be delivered twice).
-        raise GraphApiError(200, None, None, "bad response", "no message id in the response", None, False)
+        raise _bad_response(200, "no message id in the response")
 
     async def phone_number(self, phone_number_id: str, access_token: str) -> dict[str, Any]:
         """The phone number's details (display number, verified name): proves the id and token work together."""
@@ -282,7 +316,7 @@ class GraphClient:
         try:
             body = response.json()
         except (ValueError, UnicodeDecodeError) as exc:
-            raise GraphApiError(response.status_code, None, None, "bad response", "not JSON", None, False) from exc
+            raise _bad_response(response.status_code, "not JSON") from exc
         return body if isinstance(body, dict) else {}
 
     async def mark_as_read(

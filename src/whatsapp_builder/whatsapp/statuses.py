@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from whatsapp_builder.whatsapp.error_titles import error_title
+
 STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
 ALIASES = {"played": "read"}
 
@@ -32,7 +34,8 @@ def error_from_status(errors: list[dict[str, Any]]) -> dict[str, Any] | None:
     first = errors[0]
     return {
         "code": first.get("code"),
-        "title": first.get("title"),
+        # Meta's status errors carry a title; one without gets what a failed send would have.
+        "title": first.get("title") or error_title(first.get("code"), first.get("message")),
         "message": first.get("message"),
         "details": first.get("details"),
         "source": "whatsapp",
