@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from whatsapp_builder.auth.deps import require_token
+from whatsapp_builder.auth.deps import ApiAuthentication, require_token
 from whatsapp_builder.auth.router import router as tokens_router
 from whatsapp_builder.chatbots.router import flows_router
 from whatsapp_builder.chatbots.router import router as chatbots_router
@@ -126,6 +126,8 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         caps=[("/webhooks/", settings.webhook_max_body_bytes)],
         default=settings.api_max_body_bytes,
     )
+    # Outermost (added last): an /api request without a valid token is a 401 before its body is read or parsed.
+    app.add_middleware(ApiAuthentication, context=context)
     return app
 
 

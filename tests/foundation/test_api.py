@@ -107,6 +107,61 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
 
 
 @pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/users"),
+        ("PATCH", "/api/users/0193a2f0-0f00-7e6d-8c5b-4a3928171605"),
+        ("POST", "/api/chatbots"),
+        ("POST", "/api/conversations/0193a2f0-11aa-7b2c-8d3e-4f5061728394/messages"),
+        ("PUT", "/api/whatsapp-config"),
+        ("POST", "/api/tokens"),
+    ],
+)
+@pytest.mark.parametrize("header", [None, "Bearer wab_nope", "Basic abc"])
+async def test_without_a_valid_token_malformed_json_is_401_not_400(
+    anon_client: httpx.AsyncClient, method: str, path: str, header: str | None
+) -> None:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": header} if header else {})
+    response = await anon_client.request(method, path, content=b"{not json", headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_with_a_valid_token_malformed_json_is_400_and_good_json_works(client: httpx.AsyncClient) -> None:
+    bad = await client.post("/api/users", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
+    invalid = await client.post("/api/users", json={"name": "Ana"})
+    assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "validation_error"
+    created = await client.post("/api/users", json={"name": "Ana", "phoneNumber": "+14155550177"})
+    assert created.status_code == 201 and created.json()["phoneNumber"] == "+14155550177"
+
+
+async def test_an_oversized_body_without_a_token_is_401(anon_client: httpx.AsyncClient) -> None:
+    response = await anon_client.post(
+        "/api/chatbots", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 401
+
+
+async def test_the_token_is_looked_up_once_per_request(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from whatsapp_builder.auth import deps, service
+
+    calls: list[str] = []
+
+    async def counting(session: object, token: str) -> object:
+        calls.append(token)
+        return await service.find_valid_token(session, token)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deps, "find_valid_token", counting)
+    assert (await client.get("/api/users")).status_code == 200
+    assert (await client.post("/api/users", json={"name": "Bo", "phoneNumber": "+14155550178"})).status_code == 201
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
     ("path", "body"),
     [
         ("/api/users", {"name": "Nul\u0000Name", "phoneNumber": "+14155550142"}),

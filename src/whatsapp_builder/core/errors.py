@@ -125,29 +125,36 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(409, "conflict", "The record is referenced by, or refers to, another record.")
         return error_response(422, "validation_error", "The data breaks a database constraint.")
 
-    @app.exception_handler(OperationalError)
-    async def db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable", error=str(exc.orig))
-        return error_response(503, "service_unavailable", "The database is unavailable; try again.")
-
     @app.exception_handler(DBAPIError)
     async def db_error(_: Request, exc: DBAPIError) -> JSONResponse:
-        return _database_error(exc.orig)
+        return database_error_response(exc)
 
     @app.exception_handler(psycopg.Error)
     async def raw_db_error(_: Request, exc: psycopg.Error) -> JSONResponse:
         # Hot paths (sending, batches) speak psycopg directly: its errors arrive without SQLAlchemy's wrapper.
-        return _database_error(exc)
+        return database_error_response(exc)
 
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
-        log.warning("no database connection free in time", error=str(exc))
-        return error_response(503, "service_unavailable", "The server is busy; try again.")
+        return database_error_response(exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Not logged here: Starlette raises it again after this answer, and the server logs it once.
         return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def database_error_response(exc: DBAPIError | PoolTimeout | psycopg.Error) -> JSONResponse:
+    """The answer to a database failure, wherever it surfaced (a route, or a middleware outside the handlers)."""
+    if isinstance(exc, PoolTimeout):
+        log.warning("no database connection free in time", error=str(exc))
+        return error_response(503, "service_unavailable", "The server is busy; try again.")
+    if isinstance(exc, OperationalError):
+        log.error("database unavailable", error=str(exc.orig))
+        return error_response(503, "service_unavailable", "The database is unavailable; try again.")
+    if isinstance(exc, DBAPIError):
+        return _database_error(exc.orig)
+    return _database_error(exc)
 
 
 def _database_error(orig: BaseException | None) -> JSONResponse:
