@@ -289,6 +289,27 @@ async def test_conversation_messages_page_by_cursor_and_delete_cascades(
     bad = await client.get(f"/api/conversations/{conv_id}/messages", params={"before": "garbage!"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
 
+    # `cursor`, as on every other list, pages the same way as `before`
+    via_cursor: list[str] = []
+    cursor = None
+    for _ in range(10):  # 5 pages; an ignored cursor would return the first page for ever
+        params = {"limit": 5} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(f"/api/conversations/{conv_id}/messages", params=params)).json()
+        via_cursor += [m["content"]["body"] for m in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert via_cursor == bodies
+    first = (await client.get(f"/api/conversations/{conv_id}/messages", params={"limit": 5})).json()
+    both = {"limit": 5, "cursor": first["nextCursor"], "before": first["nextCursor"]}
+    assert (await client.get(f"/api/conversations/{conv_id}/messages", params=both)).status_code == 200
+    conflicting = await client.get(
+        f"/api/conversations/{conv_id}/messages", params={"cursor": first["nextCursor"], "before": "other"}
+    )
+    assert conflicting.status_code == 422 and conflicting.json()["error"]["code"] == "validation_error"
+    bad = await client.get(f"/api/conversations/{conv_id}/messages", params={"cursor": "garbage!"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+
     assert (await client.delete(f"/api/conversations/{conv_id}")).status_code == 204
     with psycopg.connect(database_url) as conn:
         counts = conn.execute(

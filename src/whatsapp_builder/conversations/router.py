@@ -17,7 +17,7 @@ from whatsapp_builder.conversations.schemas import (
 )
 from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
-from whatsapp_builder.core.errors import NotFound
+from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.core.schemas import Page
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -66,9 +66,16 @@ async def list_messages(
     session: SessionDep,
     conversation_id: uuid.UUID,
     limit: Limit = 50,
-    before: Annotated[str | None, Query(description="nextCursor of the previous page: messages older than it")] = None,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page: messages older than it")] = None,
+    before: Annotated[str | None, Query(description="The same as `cursor` (its older name)")] = None,
 ) -> Page[MessageOut]:
-    before_key = decode_time_id_cursor(before) if before else None
+    if cursor and before and cursor != before:
+        raise Unprocessable(
+            "Give the page's cursor once: ?cursor= (or ?before=, its older name).",
+            details=[{"field": "before", "message": "differs from cursor", "type": "conflicting_cursor"}],
+        )
+    position = cursor or before
+    before_key = decode_time_id_cursor(position) if position else None
     rows = await service.list_messages(session, conversation_id, limit=limit + 1, before=before_key)
     next_cursor = None
     if len(rows) > limit:

@@ -1781,6 +1781,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 /** @description nextCursor of the previous page: messages older than it */
+                cursor?: string | null;
+                /** @description The same as `cursor` (its older name) */
                 before?: string | null;
             };
             header?: never;
