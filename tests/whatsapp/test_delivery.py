@@ -146,3 +146,63 @@ async def test_text_postgresql_cannot_store_is_422_when_sending(  # type: ignore
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "validation_error"
     assert (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"] == before
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "workers"])
+async def test_a_reaction_to_our_message_id_is_sent_with_its_whatsapp_id(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, app_context: AppContext, fast_path: bool
+) -> None:
+    conversation = await _handed_off_conversation(loop, client)
+    app_context.enable_fast_path(fast_path)
+    messages = (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
+    customers = next(m for m in messages if m["direction"] == "inbound")
+    assert customers["whatsappMessageId"].startswith("wamid.")
+
+    reaction = {"type": "reaction", "content": {"messageId": customers["id"], "emoji": "\U0001f44d"}}
+    response = await client.post(f"/api/conversations/{conversation}/messages", json=reaction)
+    assert response.status_code == 202, response.text
+    assert response.json()["content"] == {"messageId": customers["id"], "emoji": "\U0001f44d"}  # our id, as given
+    sent = await loop.wait_sent(3)
+    assert sent[2]["payload"]["reaction"] == {"message_id": customers["whatsappMessageId"], "emoji": "\U0001f44d"}
+
+    # A WhatsApp id is still taken as it is (here removing the reaction).
+    removal = {"type": "reaction", "content": {"messageId": customers["whatsappMessageId"], "emoji": ""}}
+    assert (await client.post(f"/api/conversations/{conversation}/messages", json=removal)).status_code == 202
+    sent = await loop.wait_sent(4)
+    assert sent[3]["payload"]["reaction"] == {"message_id": customers["whatsappMessageId"], "emoji": ""}
+
+
+async def test_a_reaction_to_a_message_that_is_not_ours_to_name_is_422(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, database_url: str, waiter
+) -> None:
+    conversation = await _handed_off_conversation(loop, client)
+    await loop.say({"from": "+15557654321", "name": "Bob", "text": "hi"})
+    await loop.wait_sent(4)
+    others = [c["id"] for c in (await client.get("/api/conversations")).json()["items"] if c["id"] != conversation]
+    bobs = (await client.get(f"/api/conversations/{others[0]}/messages")).json()["items"][-1]
+    assert bobs["direction"] == "inbound" and bobs["whatsappMessageId"]
+
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_131026", "count": 1})
+    failed = (await client.post(f"/api/conversations/{conversation}/messages",
+                                json={"type": "text", "content": {"body": "undeliverable"}})).json()
+
+    async def is_failed() -> bool:
+        return (await _message_state(database_url, failed["id"]))[0] == "failed"
+
+    await waiter(is_failed)
+    before = len(await loop.sent())
+    for target, why in [
+        (bobs["id"], "in this conversation"),  # another conversation's message
+        ("0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10", "in this conversation"),  # no such message
+        (failed["id"], "no WhatsApp id"),  # never accepted by WhatsApp
+        ("not-an-id", "id of a message"),
+    ]:
+        response = await client.post(f"/api/conversations/{conversation}/messages",
+                                     json={"type": "reaction", "content": {"messageId": target, "emoji": "x"}})
+        assert response.status_code == 422, (target, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error"
+        assert error["details"][0]["field"] == "content.messageId" and why in error["details"][0]["message"], error
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM messages WHERE type = 'reaction'").fetchone() == (0,)
+    assert len(await loop.sent()) == before

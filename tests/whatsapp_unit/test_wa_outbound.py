@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from whatsapp_builder.whatsapp.outbound import (
     OutboundValidationError,
     is_template,
     parse_outbound,
+    reaction_target,
     to_graph_payload,
 )
 
@@ -265,6 +267,20 @@ def test_reaction() -> None:
     assert fields_of({"type": "reaction", "content": {"emoji": "x"}}) == ["content.messageId"]
 
 
+def test_a_reaction_to_our_message_id_is_sent_with_its_whatsapp_id() -> None:
+    ours = "0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10"
+    msg = ok({"type": "reaction", "content": {"messageId": ours, "emoji": "\U0001f44d"}})
+    assert reaction_target(msg) == uuid.UUID(ours)
+    payload = to_graph_payload(msg, to="1555", reaction_to="wamid.CUSTOMER")
+    assert payload["reaction"] == {"message_id": "wamid.CUSTOMER", "emoji": "\U0001f44d"}
+    with pytest.raises(ValueError, match="WhatsApp id"):
+        to_graph_payload(msg, to="1555")  # never our id to WhatsApp
+    assert msg.as_json()["content"]["messageId"] == ours  # stored as given
+    wamid = ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": "x"}})
+    assert reaction_target(wamid) is None
+    assert to_graph_payload(wamid, to="1555")["reaction"]["message_id"] == "wamid.X"
+
+
 def test_location() -> None:
     for lat, lon in ((90, 180), (-90, -180), (0.5, 10)):
         ok({"type": "location", "content": {"latitude": lat, "longitude": lon}})
@@ -286,3 +302,14 @@ def test_error_message_is_readable() -> None:
         {"field": "content.buttons.2.title", "message": "String should have at most 20 characters"}
     ]
     assert "content.buttons.2.title" in str(info.value)
+
+
+def test_a_stored_reaction_whose_message_has_no_whatsapp_id_fails_before_the_call() -> None:
+    from whatsapp_builder.whatsapp.delivery import CannotSend, graph_payload
+
+    content = {"messageId": "0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10", "emoji": "x"}
+    with pytest.raises(CannotSend) as info:
+        graph_payload("reaction", content, phone="+1555", bsuid=None, reacted_wamid=None)
+    assert info.value.error["source"] == "local" and "WhatsApp id" in info.value.error["title"]
+    sent = graph_payload("reaction", content, phone="+1555", bsuid=None, reacted_wamid="wamid.Y")
+    assert sent["reaction"] == {"message_id": "wamid.Y", "emoji": "x"} and sent["to"] == "1555"

@@ -6,6 +6,8 @@ import functools
 import uuid
 from typing import Any
 
+from psycopg import AsyncConnection
+
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
@@ -13,7 +15,13 @@ from whatsapp_builder.core.errors import Conflict, Unprocessable
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp import fast_path
-from whatsapp_builder.whatsapp.outbound import OutboundValidationError, is_template, parse_outbound
+from whatsapp_builder.whatsapp.outbound import (
+    WAMID_PREFIX,
+    OutboundValidationError,
+    ReactionMessage,
+    is_template,
+    parse_outbound,
+)
 from whatsapp_builder.whatsapp.outbox import load_recipient, queue_mark_read, queue_outbound
 
 
@@ -25,12 +33,14 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
     payload = message.as_json()
     async with context.sessions() as session:
         recipient = await load_recipient(session, conversation_id)
+        conn = await raw_connection(session)
+        if isinstance(message, ReactionMessage):
+            payload["content"]["messageId"] = await _reacted_message_id(conn, conversation_id, message)
         if not is_template(message) and not is_window_open(recipient.last_customer_message_at):
             raise Conflict(
                 "The 24-hour customer service window is closed: only a template message can be sent.",
                 code="window_closed",
             )
-        conn = await raw_connection(session)
         last_inbound = await (
             await conn.execute(
                 "SELECT id FROM messages WHERE \"conversationId\" = %s AND direction = 'inbound'"
@@ -48,6 +58,39 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
     )
     context.inline.submit(functools.partial(fast_path.deliver_soon, context, conversation_id))
     return queued[0]
+
+
+def _bad_reaction_target(message: str) -> Unprocessable:
+    return Unprocessable(
+        "The message reacted to cannot be used.", details=[{"field": "content.messageId", "message": message}]
+    )
+
+
+async def _reacted_message_id(conn: AsyncConnection[Any], conversation_id: uuid.UUID, message: ReactionMessage) -> str:
+    """What a reaction stores as `messageId`: our id of a message of this conversation that has a WhatsApp id
+    (delivery sends that WhatsApp id), or a WhatsApp id (``wamid.…``) as given."""
+    value = message.content.message_id
+    if value.startswith(WAMID_PREFIX):
+        return value
+    try:
+        target = uuid.UUID(value)
+    except ValueError:
+        raise _bad_reaction_target(
+            "must be the id of a message in this conversation (or a WhatsApp message id, 'wamid.…')"
+        ) from None
+    row = await (
+        await conn.execute(
+            'SELECT "whatsappMessageId" FROM messages WHERE id = %s AND "conversationId" = %s',
+            (target, conversation_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise _bad_reaction_target(f"no message {target} in this conversation")
+    if row[0] is None:
+        raise _bad_reaction_target(
+            f"message {target} has no WhatsApp id yet (not accepted by WhatsApp, or failed): react once it is sent"
+        )
+    return str(target)
 
 
 async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_off: bool) -> dict[str, Any]:

@@ -19,7 +19,12 @@ from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
-from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
+from whatsapp_builder.whatsapp.outbound import (
+    OutboundValidationError,
+    parse_outbound,
+    reaction_target,
+    to_graph_payload,
+)
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 log = get_logger(__name__)
@@ -31,6 +36,51 @@ WINDOW_CLOSED_ERROR = {
     "details": None,
     "source": "local",
 }
+
+
+# A column for queries over outbound messages `m`: the WhatsApp id of the message a reaction answers, when the
+# reaction names it by our id (a UUID of a message in the same conversation); NULL otherwise.
+REACTED_WAMID_SQL = (
+    "CASE WHEN m.type = 'reaction' AND m.content->>'messageId'"
+    " ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'"
+    ' THEN (SELECT r."whatsappMessageId" FROM messages r'
+    ' WHERE r.id = (m.content->>\'messageId\')::uuid AND r."conversationId" = m."conversationId") END'
+)
+
+
+class CannotSend(Exception):
+    """A stored message that cannot be sent as it is; `error` is what the failed message keeps."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(str(error.get("title")))
+        self.error = error
+
+
+def graph_payload(
+    message_type: str, content: Any, *, phone: str | None, bsuid: str | None, reacted_wamid: str | None
+) -> dict[str, Any]:
+    """The Graph API body for a stored outbound message (``reacted_wamid`` from `REACTED_WAMID_SQL`)."""
+    try:
+        outbound = parse_outbound({"type": message_type, "content": content})
+    except OutboundValidationError as exc:
+        raise CannotSend(
+            {"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"}
+        ) from exc
+    if reaction_target(outbound) is not None and reacted_wamid is None:
+        raise CannotSend(
+            {
+                "code": 131009,
+                "title": "The message reacted to has no WhatsApp id",
+                "details": "content.messageId must be a message of this conversation that WhatsApp has accepted",
+                "source": "local",
+            }
+        )
+    return to_graph_payload(
+        outbound,
+        to=phone.lstrip("+") if phone else None,
+        recipient=None if phone else bsuid,
+        reaction_to=reacted_wamid,
+    )
 
 
 class RetryLater(Exception):
@@ -124,7 +174,8 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         conn = await raw_connection(session)
         row = await (
             await conn.execute(
-                'SELECT m.type::text, m.content, m.status::text, c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
+                'SELECT m.type::text, m.content, m.status::text, c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
+                f" {REACTED_WAMID_SQL}"
                 ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
                 ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = %s',
                 (message_id,),
@@ -132,7 +183,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         ).fetchone()
     if row is None or row[2] != "pending":
         return  # deleted, or already done by an earlier run of this job
-    message_type, content, _, last_customer_at, phone, bsuid = row
+    message_type, content, _, last_customer_at, phone, bsuid, reacted_wamid = row
 
     async def fail(error: dict[str, Any]) -> None:
         await _finish(context, message_id, status="failed", error=error)
@@ -148,11 +199,10 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         await fail({"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
         return
     try:
-        outbound = parse_outbound({"type": message_type, "content": content})
-    except OutboundValidationError as exc:
-        await fail({"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"})
+        payload = graph_payload(message_type, content, phone=phone, bsuid=bsuid, reacted_wamid=reacted_wamid)
+    except CannotSend as exc:
+        await fail(exc.error)
         return
-    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
     await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
     client = graph_client_for(context, config.graph_api_url)
     try:

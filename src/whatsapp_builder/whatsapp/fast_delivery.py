@@ -26,9 +26,16 @@ from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.config_service import ActiveConfig
-from whatsapp_builder.whatsapp.delivery import WINDOW_CLOSED_ERROR, error_dict, flag_config, graph_client_for
+from whatsapp_builder.whatsapp.delivery import (
+    REACTED_WAMID_SQL,
+    WINDOW_CLOSED_ERROR,
+    CannotSend,
+    error_dict,
+    flag_config,
+    graph_client_for,
+    graph_payload,
+)
 from whatsapp_builder.whatsapp.graph_client import GraphApiError
-from whatsapp_builder.whatsapp.outbound import OutboundValidationError, parse_outbound, to_graph_payload
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_send_slots
 
@@ -38,7 +45,8 @@ log = get_logger(__name__)
 _QUEUES = (
     "SELECT j.id, j.lock, j.status::text, j.task_name, j.args->>'message_id', j.scheduled_at, j.attempts,"
     ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
-    ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid'
+    ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
+    f" {REACTED_WAMID_SQL}"
     " FROM procrastinate_jobs j"
     " LEFT JOIN messages m ON m.id = (j.args->>'message_id')::uuid"
     ' LEFT JOIN conversations c ON c.id = m."conversationId"'
@@ -180,7 +188,7 @@ async def _send(
     context: AppContext, config: ActiveConfig | None, job: _Job, row: tuple[Any, ...], outcomes: _Outcomes
 ) -> dict[str, Any] | None:
     """Send one pending message: None when sent (recorded in `outcomes`), else why it failed, or `_RETRY_LATER`."""
-    _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid = row
+    _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid, reacted_wamid = row
     if phone is None and bsuid is None:
         return {"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"}
     if message_type != "template" and not is_window_open(last_customer_at):
@@ -188,10 +196,9 @@ async def _send(
     if config is None:
         return {"code": "not_configured", "title": "No active WhatsApp config", "source": "local"}
     try:
-        outbound = parse_outbound({"type": message_type, "content": content})
-    except OutboundValidationError as exc:
-        return {"code": 131009, "title": "Invalid message", "details": exc.details, "source": "local"}
-    payload = to_graph_payload(outbound, to=phone.lstrip("+") if phone else None, recipient=None if phone else bsuid)
+        payload = graph_payload(message_type, content, phone=phone, bsuid=bsuid, reacted_wamid=reacted_wamid)
+    except CannotSend as exc:
+        return exc.error
     try:
         wamid = await graph_client_for(context, config.graph_api_url).send_message(
             config.phone_number_id, config.access_token, payload

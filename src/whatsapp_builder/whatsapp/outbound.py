@@ -9,6 +9,7 @@ Graph API request body.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -186,8 +187,15 @@ class TemplateContent(_Content):
         return self
 
 
+WAMID_PREFIX = "wamid."
+# Our message ids as stored in a reaction's content (the API stores them in this canonical form); the same
+# pattern is in whatsapp/delivery.py's REACTED_WAMID_SQL.
+_OUR_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
 class ReactionContent(_Content):
     message_id: str = Field(min_length=1)
+    """The message reacted to: our message id (a UUID, sent as that message's WhatsApp id) or a WhatsApp id."""
     emoji: str = Field(max_length=16)
 
 
@@ -332,11 +340,19 @@ def is_template(msg: OutboundMessage) -> bool:
     return isinstance(msg, TemplateMessage)
 
 
+def reaction_target(msg: OutboundMessage) -> uuid.UUID | None:
+    """Our id of the message a reaction answers, when it names one of ours rather than a WhatsApp id (``wamid.``):
+    `to_graph_payload` then needs that message's WhatsApp id (``reaction_to``)."""
+    if not isinstance(msg, ReactionMessage) or _OUR_MESSAGE_ID.fullmatch(msg.content.message_id) is None:
+        return None
+    return uuid.UUID(msg.content.message_id)
+
+
 def _digits(phone: str) -> str:
     return re.sub(r"\D", "", phone)
 
 
-def _type_object(msg: OutboundMessage) -> dict[str, Any]:
+def _type_object(msg: OutboundMessage, reaction_to: str | None) -> dict[str, Any]:
     if isinstance(msg, TextMessage):
         return {"body": msg.content.body, "preview_url": msg.content.preview_url}
     if isinstance(msg, ImageMessage | VideoMessage | AudioMessage | DocumentMessage | StickerMessage):
@@ -365,7 +381,7 @@ def _type_object(msg: OutboundMessage) -> dict[str, Any]:
             template["components"] = components
         return template
     if isinstance(msg, ReactionMessage):
-        return {"message_id": msg.content.message_id, "emoji": msg.content.emoji}
+        return {"message_id": reaction_to or msg.content.message_id, "emoji": msg.content.emoji}
     location: dict[str, Any] = {"latitude": msg.content.latitude, "longitude": msg.content.longitude}
     if msg.content.name is not None:
         location["name"] = msg.content.name
@@ -415,12 +431,17 @@ def to_graph_payload(
     to: str | None = None,
     recipient: str | None = None,
     reply_to: str | None = None,
+    reaction_to: str | None = None,
 ) -> dict[str, Any]:
     """The exact ``POST /{version}/{phone-number-id}/messages`` body for ``msg``.
 
     ``to`` is a phone number (sent as digits only); ``recipient`` a business-scoped user id, for customers
-    whose phone number is unknown. ``reply_to`` quotes an earlier WhatsApp message id.
+    whose phone number is unknown. ``reply_to`` quotes an earlier WhatsApp message id. ``reaction_to`` is the
+    WhatsApp id of the message a reaction answers when its ``messageId`` is ours (see `reaction_target`):
+    WhatsApp knows messages only by their WhatsApp ids.
     """
+    if reaction_target(msg) is not None and reaction_to is None:
+        raise ValueError("a reaction to one of our messages needs that message's WhatsApp id ('reaction_to')")
     if to is None and recipient is None:
         raise ValueError("either 'to' (phone number) or 'recipient' (BSUID) is required")
     payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual"}
@@ -432,7 +453,7 @@ def to_graph_payload(
     if recipient is not None:
         payload["recipient"] = recipient
     payload["type"] = msg.type
-    payload[msg.type] = _type_object(msg)
+    payload[msg.type] = _type_object(msg, reaction_to)
     if reply_to is not None:
         payload["context"] = {"message_id": reply_to}
     return payload
