@@ -146,7 +146,7 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
                     {"conversation_id": str(conversation_id), "message_ids": [str(m) for m in message_ids]},
                     lock=flow_lock(conversation_id),
                 )
-                for conversation_id, message_ids in result.new_by_conversation.items()
+                for conversation_id, message_ids in result.flow_inputs.items()
             ],
         )
         live = context.live()
@@ -158,6 +158,6 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
         published += _status_events(result)
     if published:
         await context.publisher.publish(published)
-    for conversation_id in result.new_by_conversation:
+    for conversation_id in result.flow_inputs:
         context.inline.submit(functools.partial(fast_path.handle_now, context, conversation_id))
     return result

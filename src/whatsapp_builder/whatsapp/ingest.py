@@ -41,6 +41,9 @@ def _storable_text(match: re.Match[str]) -> str:
     return "" if match.group() == "\x00" else "\ufffd"
 
 
+# WhatsApp's notices about a customer (e.g. "user changed number"), not messages from them: stored and shown,
+# but they neither open the 24-hour window nor run the chatbot (whatsapp-cloud-api.md: a customer's message does).
+NOT_FROM_THE_CUSTOMER = frozenset({"system"})
 MAX_DEPTH = 64  # WhatsApp's payloads nest a few levels; deeper values are dropped, not a reason to fail
 
 
@@ -86,6 +89,8 @@ class IngestResult:
 
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    # The new messages the chatbot answers: all but WhatsApp's own notices (NOT_FROM_THE_CUSTOMER).
+    flow_inputs: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -498,18 +503,19 @@ async def _merge_conversations(conn: AsyncConnection[Any], sources: list[uuid.UU
 
 async def _conversations(
     conn: AsyncConnection[Any],
-    pairs: dict[tuple[str, uuid.UUID], dt.datetime],
+    pairs: dict[tuple[str, uuid.UUID], dt.datetime | None],
     business_ids: dict[str, uuid.UUID],
 ) -> dict[tuple[str, uuid.UUID], uuid.UUID]:
-    """Find or create each 1:1 conversation and move its window, in one statement."""
+    """Find or create each 1:1 conversation and move its window (not for None: no customer message), in one
+    statement."""
     keys = sorted(pairs)
     rows = await (
         await conn.execute(
             'INSERT INTO conversations ("whatsappPhoneNumberId", "customerId", "lastCustomerMessageAt", "isWindowOpen")'
-            " SELECT p, c, t, true FROM unnest(%s::varchar[], %s::uuid[], %s::timestamptz[]) AS x(p, c, t)"
+            " SELECT p, c, t, t IS NOT NULL FROM unnest(%s::varchar[], %s::uuid[], %s::timestamptz[]) AS x(p, c, t)"
             ' ON CONFLICT ("whatsappPhoneNumberId", "customerId") DO UPDATE SET'
             ' "lastCustomerMessageAt" = greatest(conversations."lastCustomerMessageAt", EXCLUDED."lastCustomerMessageAt"),'
-            ' "isWindowOpen" = true, "updatedAt" = now()'
+            ' "isWindowOpen" = conversations."isWindowOpen" OR EXCLUDED."isWindowOpen", "updatedAt" = now()'
             ' RETURNING id, "whatsappPhoneNumberId", "customerId", (xmax = 0) AS inserted',
             ([k[0] for k in keys], [k[1] for k in keys], [pairs[k] for k in keys]),
         )
@@ -592,6 +598,11 @@ async def _store_messages(
     for conversation_id, message_ids in by_conversation.items():
         # RETURNING order is not guaranteed; ids are time ordered, so sorting restores arrival order.
         result.new_by_conversation[conversation_id] = sorted(message_ids)
+    notices = {uuid.UUID(str(row[0])) for row in inserted if row[3] in NOT_FROM_THE_CUSTOMER}
+    for conversation_id, message_ids in result.new_by_conversation.items():
+        inputs = [m for m in message_ids if m not in notices]
+        if inputs:
+            result.flow_inputs[conversation_id] = inputs
 
 
 _STATUS_ROWS = "SELECT * FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS s(wamid, status, error)"
@@ -722,14 +733,17 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
         business_ids: dict[str, uuid.UUID] = {}
         customer_ids = await _customers(conn, messages, business_ids)
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
-        windows: dict[tuple[str, uuid.UUID], dt.datetime] = {}
+        windows: dict[tuple[str, uuid.UUID], dt.datetime | None] = {}
         for m in messages:
             customer = _Customer(customer_phone(m.from_phone), m.from_user_id, None, None)
             customer_id = customer_ids.get(customer.key)
             if customer_id is None:
                 continue
             pair = (m.phone_number_id, customer_id)
-            windows[pair] = max(windows.get(pair, m.timestamp), m.timestamp)
+            if m.type in NOT_FROM_THE_CUSTOMER:
+                windows.setdefault(pair, None)  # the conversation, but not the window
+            else:
+                windows[pair] = max(windows.get(pair) or m.timestamp, m.timestamp)
             placed.append((m, pair, customer_id))
         conversations = await _conversations(conn, windows, business_ids)
         await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
