@@ -24,8 +24,11 @@ from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.core.phone import normalize_e164
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
+from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
+
+log = get_logger(__name__)
 
 NAME_LIMIT = 100
 WAMID_LIMIT = 255
@@ -736,9 +739,16 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
         windows: dict[tuple[str, uuid.UUID], dt.datetime | None] = {}
         for m in messages:
             customer = _Customer(customer_phone(m.from_phone), m.from_user_id, None, None)
+            if not (customer.phone or customer.bsuid):
+                log.warning(
+                    "message not stored: its sender is neither a phone number nor a WhatsApp user id",
+                    whatsapp_message_id=m.wa_message_id,
+                    sender=(m.from_phone or "")[:40],
+                )
+                continue
             customer_id = customer_ids.get(customer.key)
             if customer_id is None:
-                continue
+                continue  # a redelivery (see _customers)
             pair = (m.phone_number_id, customer_id)
             if m.type in NOT_FROM_THE_CUSTOMER:
                 windows.setdefault(pair, None)  # the conversation, but not the window
