@@ -85,8 +85,14 @@ async def import_chatbot(
 
 
 @router.get("/{chatbot_id}", response_model=ChatbotOut)
-async def get_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ChatbotOut:
-    return ChatbotOut.model_validate(await service.get_chatbot(session, chatbot_id))
+async def get_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResponse:
+    chatbot = ChatbotOut.model_validate(await service.get_chatbot(session, chatbot_id))
+    try:
+        # Serialized here, not by FastAPI, so that a row stored before nesting was limited answers 422, not 500.
+        content = chatbot.model_dump(mode="json", by_alias=True)
+    except (ValueError, RecursionError) as exc:
+        raise service.too_deep("graph") from exc
+    return JSONResponse(content)
 
 
 @router.patch("/{chatbot_id}", response_model=ChatbotSaved)

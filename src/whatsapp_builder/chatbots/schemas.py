@@ -4,13 +4,23 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
 from whatsapp_builder.flows.bot_settings import metadata_problems
+from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 
-GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000)]
+
+def _shallow(value: Any) -> Any:
+    """Refuse values nested deeper than MAX_JSON_DEPTH: they could be stored, but not served or exported again."""
+    if json_depth_exceeds(value):
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)")
+    return value
+
+
+GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000), AfterValidator(_shallow)]
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(_shallow)]
 
 
 def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -27,7 +37,7 @@ class ChatbotCreate(CamelInput):
     edges: GraphItems = Field(default_factory=list)
     is_active: bool = True
     status: ChatbotStatus = ChatbotStatus.DRAFT
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
 
     _metadata = field_validator("metadata")(_usable_metadata)
 
@@ -39,7 +49,7 @@ class ChatbotUpdate(CamelInput):
     edges: GraphItems | None = None
     is_active: bool | None = None
     status: ChatbotStatus | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
 
     _metadata = field_validator("metadata")(_usable_metadata)
 
@@ -86,7 +96,7 @@ class ChatbotExport(CamelInput):
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata = None
 
     _metadata = field_validator("metadata")(_usable_metadata)
 

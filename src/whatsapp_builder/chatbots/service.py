@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,7 @@ from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
 from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
 from whatsapp_builder.conversations.models import ConversationContext
 from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import ValidationReport, validate_graph
 
@@ -55,8 +57,36 @@ async def list_chatbots(
     ]
 
 
+_JSON_COLUMNS = (
+    ("nodes", "nodes"),
+    ("edges", "edges"),
+    ("metadata_", "metadata"),
+    ("published_nodes", "publishedNodes"),
+    ("published_edges", "publishedEdges"),
+)
+
+
+def too_deep(what: str) -> Unprocessable:
+    return Unprocessable(
+        f"The chatbot's {what} is nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects); "
+        "replace it with a flatter one.",
+        code="nested_too_deeply",
+        details=[{"field": what, "message": f"nested more than {MAX_JSON_DEPTH} levels deep"}],
+    )
+
+
+def check_nesting(chatbot: Chatbot, columns: tuple[tuple[str, str], ...] = _JSON_COLUMNS) -> None:
+    """Refuse (422) a chatbot holding JSON nested deeper than MAX_JSON_DEPTH, before anything is committed: such a
+    row could be stored but not served, exported or duplicated again. Input is checked by the schemas already;
+    this catches rows stored before that check existed (a draft about to be published, a row being edited)."""
+    for attribute, what in columns:
+        if json_depth_exceeds(getattr(chatbot, attribute)):
+            raise too_deep(what)
+
+
 def _publish(chatbot: Chatbot) -> ValidationReport:
     """Validate the draft; when it is valid, it becomes the published graph conversations run on."""
+    check_nesting(chatbot, _JSON_COLUMNS[:2])
     report = validate_graph(chatbot.nodes, chatbot.edges)
     if not report.ok:
         raise Unprocessable(
@@ -82,6 +112,7 @@ async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Ch
         metadata_=data.metadata,
     )
     report = _publish(chatbot) if data.status is ChatbotStatus.ACTIVE else validate_graph(data.nodes, data.edges)
+    check_nesting(chatbot)
     session.add(chatbot)
     await session.commit()
     await session.refresh(chatbot)
@@ -101,6 +132,7 @@ async def update_chatbot(
         report = _publish(chatbot)
     else:
         report = validate_graph(chatbot.nodes, chatbot.edges)
+    check_nesting(chatbot)
     await session.commit()
     await session.refresh(chatbot)
     return chatbot, report
@@ -109,6 +141,7 @@ async def update_chatbot(
 async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
     chatbot = await get_chatbot(session, chatbot_id)
     _publish(chatbot)
+    check_nesting(chatbot)
     await session.commit()
     await session.refresh(chatbot)
     return chatbot
@@ -137,13 +170,20 @@ async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate
 
 
 def export_chatbot(chatbot: Chatbot) -> dict[str, Any]:
-    return ChatbotExport(
-        name=chatbot.name,
-        description=chatbot.description,
-        nodes=chatbot.nodes,
-        edges=chatbot.edges,
-        metadata=chatbot.metadata_,
-    ).model_dump(mode="json", by_alias=True)
+    """The export file; 422 when the stored chatbot could not be imported again (e.g. nested too deeply)."""
+    check_nesting(chatbot, _JSON_COLUMNS[:3])
+    try:
+        return ChatbotExport(
+            name=chatbot.name,
+            description=chatbot.description,
+            nodes=chatbot.nodes,
+            edges=chatbot.edges,
+            metadata=chatbot.metadata_,
+        ).model_dump(mode="json", by_alias=True)
+    except (ValidationError, ValueError, RecursionError) as exc:
+        raise Unprocessable(
+            "The stored chatbot cannot be exported: it would not import again.", code="invalid_chatbot"
+        ) from exc
 
 
 async def duplicate_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
