@@ -388,3 +388,17 @@ async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncCli
     fine = {"sessionTimeoutMinutes": 90, "restartKeywords": ["menu"], "editor": {"zoom": 2}}
     response = await client.patch(f"/api/chatbots/{bot['id']}", json={"metadata": fine})
     assert response.status_code == 200 and response.json()["metadata"] == fine
+
+
+async def test_test_run_refuses_ill_typed_input_values(client: httpx.AsyncClient) -> None:
+    draft = await create(client, **valid_graph())
+    for bad in ({"buttonId": {"x": 1}}, {"listRowId": ["a"]}, {"buttonId": 5}, {"buttonId": None},
+                {"buttonId": "b", "title": 3}, {"text": ["hi"]}, {"body": 1}, {"timer": "yes"},
+                {"type": "text", "content": "hi"}, {"type": 1}):
+        refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", bad]})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["error"]["code"] == "validation_error", refused.text
+    for good in ({"buttonId": "b", "title": "B"}, {"listRowId": "r"}, {"text": "x"}, {"timer": True},
+                 {"type": "text", "content": {"body": "x"}}):
+        accepted = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", good]})
+        assert accepted.status_code == 200, (good, accepted.text)

@@ -104,6 +104,18 @@ class ChatbotExport(CamelInput):
 # A test-run input object: what says its kind, and what may come with it (flows/types.py FlowInput.from_test_input).
 _INPUT_KINDS = frozenset({"buttonId", "listRowId", "text", "body", "timer", "kind", "type"})
 _INPUT_KEYS = _INPUT_KINDS | {"title", "content"}
+# The type each key's value must have: an id or a text that is not a string would be read as null.
+_INPUT_TYPES: dict[str, tuple[type, str]] = {
+    "buttonId": (str, "a string"),
+    "listRowId": (str, "a string"),
+    "text": (str, "a string"),
+    "body": (str, "a string"),
+    "title": (str, "a string"),
+    "kind": (str, "a string"),
+    "type": (str, "a string"),
+    "timer": (bool, "true or false"),
+    "content": (dict, "an object"),
+}
 
 
 class TestRunRequest(CamelInput):
@@ -124,6 +136,13 @@ class TestRunRequest(CamelInput):
                     f"input {index} is neither text nor an object with one of {', '.join(sorted(_INPUT_KINDS))}"
                     f" (and optionally {', '.join(sorted(_INPUT_KEYS - _INPUT_KINDS))})"
                 )
+            if isinstance(item, dict):
+                for key, value in item.items():
+                    expected, described = _INPUT_TYPES[key]
+                    if not isinstance(value, expected):
+                        raise ValueError(f"input {index}: `{key}` must be {described}")
+                if json_depth_exceeds(item):
+                    raise ValueError(f"input {index} is nested more than {MAX_JSON_DEPTH} levels deep")
         return inputs
 
 
