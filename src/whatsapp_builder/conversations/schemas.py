@@ -4,10 +4,11 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.flows.nesting import cut_deep, json_depth_exceeds
 from whatsapp_builder.users.schemas import UserOut
 
 
@@ -72,6 +73,13 @@ class ContextOut(CamelModel):
     ended_reason: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    @field_validator("variables")
+    @classmethod
+    def _shallow_variables(cls, variables: dict[str, Any]) -> dict[str, Any]:
+        """Variables stored before HTTP responses were cut to MAX_JSON_DEPTH are cut here: served as they are,
+        they could not be serialized (a 500)."""
+        return {name: cut_deep(value) if json_depth_exceeds(value) else value for name, value in variables.items()}
 
     @model_validator(mode="before")
     @classmethod

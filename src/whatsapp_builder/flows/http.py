@@ -162,7 +162,7 @@ class SafeHttpPerformer:
         text = raw.decode(response.encoding or "utf-8", errors="replace")
         try:
             parsed: Any = jsonlib.loads(text) if text.strip() else None
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             parsed = None
         ok = 200 <= response.status_code < 300
         return HttpResult(

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from whatsapp_builder.flows.graph import FlowNode
 from whatsapp_builder.flows.http import HttpRequestSpec, HttpResult
+from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, cut_deep, json_depth_exceeds
 from whatsapp_builder.flows.nodes.base import Follow, NodeHandler, Outcome, TurnContext
 from whatsapp_builder.flows.templating import get_path, render_value
 
@@ -67,7 +68,12 @@ async def enter_http_request(ctx: TurnContext, node: FlowNode) -> Outcome:
                 entry = cast(Mapping[str, Any], item)
                 variable, path = entry.get("variable"), entry.get("path")
                 if isinstance(variable, str) and variable and isinstance(path, str):
-                    ctx.set_variable(variable, get_path(result.json, path.strip()))
+                    value = get_path(result.json, path.strip())
+                    if json_depth_exceeds(value):
+                        # Stored deeper, the context could not be served (API, test runs) nor saved reliably.
+                        ctx.log.append(f"http_request {node.id}: {variable} cut to {MAX_JSON_DEPTH} levels of nesting")
+                        value = cut_deep(value)
+                    ctx.set_variable(variable, value)
     ctx.log.append(
         f"http_request {node.id}: {request.method} {request.url} -> "
         + (f"status {status}" if success else f"error {result.error or status}")
