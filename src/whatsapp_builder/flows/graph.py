@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from whatsapp_builder.flows.handles import normalize_handle
-from whatsapp_builder.flows.validation import ValidationReport, validate_graph
+from whatsapp_builder.flows.validation import RUNNABLE_ERROR_CODES, ValidationReport, validate_graph
 
 
 class FlowGraphError(ValueError):
@@ -55,7 +55,7 @@ class FlowGraph:
 def compile_graph(nodes: object, edges: object) -> FlowGraph:
     """Index a graph for the engine. Raises :class:`FlowGraphError` (only) when it fails validation."""
     report = validate_graph(nodes, edges)
-    if report.errors:
+    if any(problem.code not in RUNNABLE_ERROR_CODES for problem in report.errors):
         raise FlowGraphError(report)
     node_map: dict[str, FlowNode] = {}
     start = ""

@@ -15,6 +15,9 @@ from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, opti
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS
 
 MAX_LIST_ROWS = 10
+RUNNABLE_ERROR_CODES = frozenset({"invalid_url"})
+"""Errors that block publishing but not running a graph published before they were checked: the engine copes
+with them (an http_request node with a non-http URL takes its `error` exit), so such a chatbot keeps working."""
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,10 @@ class _Checker:
                 node_id=node.id,
                 field=_field_path(error),
             )
-        if not errors:
-            for code, message, where in _semantic_problems(node):
-                self.error(code, message, node_id=node.id, field=where)
+        # Always, so that one pass lists every problem: each check skips the parts whose type is wrong (the schema
+        # errors above already name those).
+        for code, message, where in _semantic_problems(node):
+            self.error(code, message, node_id=node.id, field=where)
 
     # -- graph ----------------------------------------------------------------------------------------------
     def check_graph(self) -> None:
@@ -288,47 +292,82 @@ def _valid_regex(pattern: str) -> bool:
     return patterns.is_valid(pattern)
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+_PLACEHOLDER_START = re.compile(r"\{\{")
+
+
+def _url_problem(url: str) -> str | None:
+    """Why a templated http_request URL can never be fetched, judging by its scheme; None when it can, or when a
+    placeholder may supply the scheme (`{{base_url}}/orders`)."""
+    text = url.strip()
+    placeholder = _PLACEHOLDER_START.search(text)
+    fixed = text[: placeholder.start()] if placeholder else text
+    match = _URL_SCHEME.match(fixed)
+    if match is None:
+        if placeholder is not None:
+            return None  # the scheme comes from a variable (or partly): only known at run time
+        return f"URL {_short(text)} has no scheme: it must start with http:// or https://"
+    scheme = match.group(1).lower()
+    if scheme not in ("http", "https"):
+        return f"URL scheme {scheme!r} is not allowed: only http and https"
+    return None
+
+
 def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
-    """Rules JSON Schema does not express. Only called on data that passed the schema."""
+    """Rules JSON Schema does not express. Run on every node, whatever the schema found: each check reads only
+    values of the expected type and skips the rest (ill-typed values are schema errors already)."""
     data = node.data
     if node.type in ("buttons", "list"):
         ids = option_ids(node.type, data)
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             yield "duplicate_option_id", f"option id {dup!r} is used more than once", "data"
     if node.type == "list":
-        sections = cast(list[dict[str, Any]], data["sections"])
+        sections = data.get("sections")
         if len(option_ids("list", data)) > MAX_LIST_ROWS:
             yield "too_many_rows", "a list may hold at most 10 rows in total", "data.sections"
-        if len(sections) > 1:
+        if isinstance(sections, list) and len(sections) > 1:
             for index, section in enumerate(sections):
-                if not str(section.get("title") or "").strip():
+                if isinstance(section, dict) and not str(section.get("title") or "").strip():
                     yield (
                         "missing_section_title",
                         "section titles are required with several sections",
                         (f"data.sections.{index}.title"),
                     )
-    if node.type == "question":
+    if node.type == "question" and isinstance(data.get("validation"), dict):
         validation = cast(dict[str, Any], data["validation"])
-        kind = validation["type"]
-        if kind == "options" and not validation.get("options"):
+        kind = validation.get("type")
+        if kind == "options" and "options" not in validation:
             yield "missing_options", "validation type `options` needs `options`", "data.validation.options"
         if kind == "regex":
             pattern = validation.get("pattern")
-            if not isinstance(pattern, str) or not pattern:
+            if "pattern" not in validation or pattern == "":
                 yield "missing_pattern", "validation type `regex` needs `pattern`", "data.validation.pattern"
-            elif not _valid_regex(pattern):
-                yield "invalid_regex", f"invalid regular expression {pattern!r}", "data.validation.pattern"
+            elif isinstance(pattern, str) and not _valid_regex(pattern):
+                yield "invalid_regex", f"invalid regular expression {_short(pattern)}", "data.validation.pattern"
         low, high = validation.get("min"), validation.get("max")
-        if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        if _is_number(low) and _is_number(high) and cast(float, low) > cast(float, high):
             yield "invalid_range", "`min` is greater than `max`", "data.validation"
     if node.type == "condition":
-        for index, rule in enumerate(cast(list[dict[str, Any]], data["rules"])):
-            operator = rule["operator"]
+        rules = data.get("rules")
+        for index, rule in enumerate(rules if isinstance(rules, list) else []):
+            if not isinstance(rule, dict):
+                continue
+            operator = rule.get("operator")
             where = f"data.rules.{index}.value"
-            if operator not in ("is_set", "is_not_set") and "value" not in rule:
+            if isinstance(operator, str) and operator not in ("is_set", "is_not_set") and "value" not in rule:
                 yield "missing_rule_value", f"operator {operator} needs a `value`", where
-            if operator == "matches_regex" and not _valid_regex(str(rule.get("value", ""))):
-                yield "invalid_regex", f"invalid regular expression {_short(rule.get('value'))}", where
+            value = rule.get("value", "")
+            if operator == "matches_regex" and isinstance(value, str | int | float) and not _valid_regex(str(value)):
+                yield "invalid_regex", f"invalid regular expression {_short(value)}", where
+    if node.type == "http_request":
+        url = data.get("url")
+        problem = _url_problem(url) if isinstance(url, str) and url.strip() else None
+        if problem is not None:
+            yield "invalid_url", problem, "data.url"
 
 
 def validate_graph(nodes: object, edges: object) -> ValidationReport:
