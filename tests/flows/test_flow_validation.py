@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -351,3 +352,53 @@ def test_http_request_urls_must_be_http_or_https(url: str, ok: bool) -> None:
     if not ok:
         # Published before the check existed, such a chatbot still runs: the node takes its error exit.
         assert compile_graph(nodes, edges).start_node_id == "start"
+
+
+def loop_warnings(nodes: Any, edges: Any) -> list[tuple[str, str | None, str]]:
+    return [(p.code, p.node_id, p.message) for p in validate_graph(nodes, edges).warnings
+            if p.code in ("timer_loop", "endless_loop")]
+
+
+def test_a_loop_of_delays_that_never_waits_for_the_customer_is_a_warning() -> None:
+    nodes, edges = chain(node("tick", "message", text="Still there?"), node("wait", "delay", seconds=60))
+    edges.append(edge("wait", "tick"))
+    report = validate_graph(nodes, edges)
+    assert report.ok  # a warning only: such graphs published before must still publish
+    ((code, node_id, message),) = loop_warnings(nodes, edges)
+    assert code == "timer_loop" and node_id == "wait"
+    assert "'tick'" in message and "'wait'" in message and "start" not in message
+
+
+def test_a_loop_without_any_wait_is_a_warning() -> None:
+    nodes, edges = chain(node("a", "message", text="a"), node("b", "set_variable", variable="x", value="1"),
+                         node("j", "jump", targetNodeId="a"))
+    nodes.append(node("self", "message", text="me"))
+    edges.append(edge("self", "self"))
+    warnings = loop_warnings(nodes, edges)
+    assert [(code, node_id) for code, node_id, _ in warnings] == [("endless_loop", "a"), ("endless_loop", "self")]
+    assert "'a', 'b', 'j'" in warnings[0][2]
+    assert validate_graph(nodes, edges).ok
+
+
+def test_loops_through_a_node_that_waits_are_fine() -> None:
+    nodes, edges = chain(
+        node("menu", "buttons", text="Pick", buttons=BUTTONS),
+        node("wait", "delay", seconds=5),
+        node("back", "jump", targetNodeId="menu"),
+    )
+    edges = [e for e in edges if e["source"] != "menu"] + [edge("menu", "wait", "a"), edge("menu", "wait", "b")]
+    ask = [node("ask", "question", text="Again?", variable="v", validation={"type": "text"})]
+    assert loop_warnings(nodes, edges) == []
+    nodes2, edges2 = chain(ask[0], node("d", "delay", seconds=5))
+    edges2.append(edge("d", "ask"))
+    assert loop_warnings(nodes2, edges2) == []
+
+
+def test_loop_detection_copes_with_large_graphs() -> None:
+    """2,000 nodes in one ring (no recursion limit), and a long chain with no loop at all."""
+    ring = [node("start", "start"), *(node(f"n{i}", "message", text="x") for i in range(1999))]
+    ring_edges = [edge(a["id"], b["id"]) for a, b in itertools.pairwise(ring)] + [edge("n1998", "n0")]
+    ((code, node_id, message),) = loop_warnings(ring, ring_edges)
+    assert code == "endless_loop" and node_id == "n0" and message.count("'n") == 10
+    line = ring_edges[:-1]
+    assert loop_warnings(ring, line) == []

@@ -213,6 +213,7 @@ class _Checker:
         if len(starts) == 1:
             self.check_reachability(starts[0])
         self.check_ways_out()
+        self.check_loops()
 
     def check_edge(self, edge: _Edge, taken: dict[tuple[str, str | None], str | None]) -> None:
         where = {"edge_id": edge.id}
@@ -262,6 +263,74 @@ class _Checker:
         for ident in self.nodes:
             if ident not in seen:
                 self.warning("unreachable_node", f"node {ident!r} cannot be reached from the start node", node_id=ident)
+
+    def loops(self) -> list[list[str]]:
+        """The graph's cycles as strongly connected components (edges and jumps), each in node order.
+
+        Tarjan's algorithm without recursion: graphs hold up to 2,000 nodes."""
+        order = {ident: index for index, ident in enumerate(self.nodes)}
+        following = {ident: list(dict.fromkeys(self.successors(ident))) for ident in self.nodes}
+        index: dict[str, int] = {}
+        low: dict[str, int] = {}
+        stack: list[str] = []
+        on_stack: set[str] = set()
+        found: list[list[str]] = []
+        for root in self.nodes:
+            if root in index:
+                continue
+            work: list[tuple[str, int]] = [(root, 0)]
+            while work:
+                ident, position = work.pop()
+                if position == 0:
+                    index[ident] = low[ident] = len(index)
+                    stack.append(ident)
+                    on_stack.add(ident)
+                children = following[ident]
+                if position < len(children):
+                    work.append((ident, position + 1))
+                    child = children[position]
+                    if child not in index:
+                        work.append((child, 0))
+                    elif child in on_stack:
+                        low[ident] = min(low[ident], index[child])
+                    continue
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[ident])
+                if low[ident] == index[ident]:
+                    component: list[str] = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == ident:
+                            break
+                    if len(component) > 1 or ident in following[ident]:
+                        found.append(sorted(component, key=order.__getitem__))
+        return sorted(found, key=lambda component: order[component[0]])
+
+    def check_loops(self) -> None:
+        """Warn about cycles in which no node waits for the customer: each run of them either ends at the step
+        limit (no delay) or, with a delay, goes round again on every timer, forever (each timer is a new turn)."""
+        for component in self.loops():
+            if any(self.nodes[ident].type in WAITING_TYPES for ident in component):
+                continue
+            names = ", ".join(repr(ident) for ident in component[:10]) + (", ..." if len(component) > 10 else "")
+            delays = [ident for ident in component if self.nodes[ident].type == "delay"]
+            if delays:
+                self.warning(
+                    "timer_loop",
+                    f"nodes {names} form a loop with a delay but no node that waits for the customer: once "
+                    "entered, it runs again after every delay, forever (unless a condition leads out of it)",
+                    node_id=delays[0],
+                )
+            else:
+                self.warning(
+                    "endless_loop",
+                    f"nodes {names} form a loop with no node that waits for the customer: once entered, it runs "
+                    "until the step limit ends the conversation (unless a condition leads out of it)",
+                    node_id=component[0],
+                )
 
     def check_ways_out(self) -> None:
         outgoing: dict[str, set[str | None]] = {}
