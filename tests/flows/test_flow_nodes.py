@@ -474,3 +474,23 @@ async def test_a_pattern_that_backtracks_forever_counts_as_no_match_at_once() ->
     assert bodies(await bot.send("a" * 40 + "!")) == ["Again?"] and time.monotonic() - started < 2
     assert bot.state is not None and "code" not in bot.state.variables
     assert bodies(await bot.send("aaaa")) == [] and bot.state.variables["code"] == "aaaa"
+
+
+async def test_a_media_url_over_2048_characters_after_templating_is_not_sent() -> None:
+    """A cut URL would point at another file: the media is skipped (logged), the text and the flow go on."""
+    media = {"type": "image", "url": "https://x/{{path}}", "caption": "Look"}
+    for length, sent in ((2048, True), (2049, False), (3017, False)):
+        bot = Bot(graph_of(*chain(
+            node("s", "set_variable", variable="path", value="p" * (length - len("https://x/"))),
+            node("m", "message", text="Here:", media=media),
+            node("after", "message", text="Next"),
+        )))
+        result = await bot.send("hi")
+        assert bodies(result)[0] == "Here:" and bodies(result)[-1] == "Next"
+        images = [m for m in result.outgoing if m.type == "image"]
+        assert len(images) == int(sent), length
+        if sent:
+            assert len(images[0].content["url"]) == length
+        else:
+            assert any("media skipped: URL is" in line and str(length) in line for line in result.log)
+        assert result.ended_reason == "completed"

@@ -7,8 +7,12 @@ from typing import Any, cast
 from whatsapp_builder.flows.graph import FlowNode
 from whatsapp_builder.flows.nodes.base import Finish, Follow, NodeHandler, Outcome, TurnContext
 from whatsapp_builder.flows.types import MEDIA_TYPES, OutgoingMessage
+from whatsapp_builder.logging import get_logger
+
+log = get_logger(__name__)
 
 CAPTION_LIMIT = 1024
+URL_LIMIT = 2048
 CAPTION_TYPES = ("image", "video", "document")
 
 
@@ -21,6 +25,11 @@ def media_message(ctx: TurnContext, media: dict[str, Any]) -> OutgoingMessage | 
     url = ctx.render(media.get("url")).strip()
     if kind not in MEDIA_TYPES or not url:
         ctx.log.append("media skipped: no type or empty URL after rendering")
+        return None
+    if len(url) > URL_LIMIT:
+        # Unlike a text, a cut URL points somewhere else: the media is not sent (the text, if any, still is).
+        ctx.log.append(f"media skipped: URL is {len(url)} characters after rendering (limit {URL_LIMIT})")
+        log.warning("flow media skipped: URL too long after rendering", length=len(url), limit=URL_LIMIT)
         return None
     content: dict[str, Any] = {"url": url}
     caption = ctx.render(media.get("caption"), CAPTION_LIMIT)
