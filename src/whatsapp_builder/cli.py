@@ -15,6 +15,7 @@ from whatsapp_builder.settings import Settings
 from whatsapp_builder.simulator.cli import simulator_app
 
 if TYPE_CHECKING:
+    from whatsapp_builder.chatbots.schemas import ChatbotExport
     from whatsapp_builder.core.context import AppContext
 
 app = typer.Typer(
@@ -250,25 +251,60 @@ def demo(
     typer.echo(result.chatbot_id)
 
 
-@chatbot_app.command("import")
-def chatbot_import(
-    file: Annotated[typer.FileText, typer.Argument(help="A chatbot JSON file (as exported).")],
-    activate: Annotated[bool, typer.Option("--activate", help="Publish it and switch it on.")] = False,
-) -> None:
-    """Create a chatbot from a JSON file; prints its id alone on the last line."""
+def _read_chatbot_file(name: str, cap: int) -> ChatbotExport:
+    """Read and check a chatbot file; every problem is an `error: ...` message and exit 1, never a traceback."""
     import json
+    from pathlib import Path
 
     from pydantic import ValidationError
 
     from whatsapp_builder.chatbots.schemas import ChatbotExport
+
+    try:
+        with Path(name).open("rb") as handle:
+            raw = handle.read(cap + 1)
+    except FileNotFoundError as exc:
+        raise _fail(f"{name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise _fail(f"{name} is a directory, not a chatbot file") from exc
+    except OSError as exc:
+        raise _fail(f"cannot read {name}: {exc.strerror or exc}") from exc
+    if len(raw) > cap:
+        raise _fail(f"{name} is larger than {cap} bytes, the API's import limit (WAB_API_MAX_BODY)")
+    try:
+        text = raw.decode("utf-8-sig")  # an editor's byte order mark is fine
+    except UnicodeDecodeError as exc:
+        raise _fail(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise _fail(f"{name} is nested too deeply to be a chatbot file") from exc
+    except ValueError as exc:
+        raise _fail(f"{name} is not JSON: {exc}") from exc
+    try:
+        return ChatbotExport.model_validate(document)
+    except ValidationError as exc:
+        problems = exc.errors(include_url=False)
+        lines = "".join(
+            f"\n  {'.'.join(str(part) for part in problem['loc']) or '(file)'}: "
+            + str(problem["msg"]).removeprefix("Value error, ").replace("\n", " ")
+            for problem in problems
+        )
+        raise _fail(f"{name} is not a chatbot file ({len(problems)} problem(s)):{lines}") from exc
+
+
+@chatbot_app.command("import")
+def chatbot_import(
+    file: Annotated[str, typer.Argument(metavar="FILE", help="A chatbot JSON file (as exported).")],
+    activate: Annotated[bool, typer.Option("--activate", help="Publish it and switch it on.")] = False,
+) -> None:
+    """Create a chatbot from a JSON file; prints its id alone on the last line."""
     from whatsapp_builder.chatbots.service import import_chatbot
     from whatsapp_builder.core.errors import AppError
 
-    try:
-        data = ChatbotExport.model_validate(json.loads(file.read()))
-    except (ValueError, ValidationError) as exc:
-        raise _fail(f"{file.name} is not a chatbot file: {exc}", 2) from exc
     settings = _settings()
+    # The API's body cap: what the CLI imports, the API can export and import again.
+    data = _read_chatbot_file(file, settings.api_max_body_bytes)
 
     async def work(context: AppContext) -> str:
         async with context.sessions() as session:
@@ -278,7 +314,7 @@ def chatbot_import(
         typer.echo(_with_context(settings, work))
     except AppError as exc:
         details = "".join(
-            f"\n  - {d.get('nodeId') or d.get('edgeId') or ''}: {d.get('message')}"
+            f"\n  - {d.get('nodeId') or d.get('edgeId') or d.get('field') or ''}: {d.get('message')}"
             for d in exc.details
             if isinstance(d, dict)
         )
@@ -311,6 +347,8 @@ def chatbot_export(
         data = _with_context(settings, work)
     except AppError as exc:
         raise _fail(exc.message) from exc
+    except RecursionError as exc:  # a row stored before nesting was limited, too deep even to load
+        raise _fail("the chatbot is nested too deeply to be exported") from exc
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if file is None:
         typer.echo(text, nl=False)

@@ -102,3 +102,64 @@ def test_missing_and_non_json_files_fail_without_a_traceback(database_url: str, 
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr and "error:" in unknown.stderr
     assert not target.exists() or target.read_text() == ""
     assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess[str], *, lines: int | None = 1) -> list[str]:
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    output = result.stderr + result.stdout
+    assert "Traceback" not in output and "Usage:" not in output and "errors.pydantic.dev" not in output, output
+    written = result.stderr.strip().splitlines()
+    assert written and written[0].startswith("error: "), written
+    if lines is not None:
+        assert len(written) == lines, written
+    return written
+
+
+def test_import_refuses_bad_files_in_one_line_each(database_url: str, tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    assert "nested too deeply" in assert_clean_failure(
+        run_cli("chatbot", "import", str(deep), database_url=database_url, tmp_path=tmp_path))[0]
+    for missing in (tmp_path / "nope.json", tmp_path):
+        assert_clean_failure(run_cli("chatbot", "import", str(missing), database_url=database_url, tmp_path=tmp_path))
+    big = tmp_path / "big.json"
+    big.write_text(DEMO_FILE.read_text(encoding="utf-8") + " " * (1024 * 1024), encoding="utf-8")
+    assert "WAB_API_MAX_BODY" in assert_clean_failure(
+        run_cli("chatbot", "import", str(big), database_url=database_url, tmp_path=tmp_path))[0]
+    assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
+
+
+def test_import_lists_schema_problems_one_line_each(database_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    deep: Any = []
+    for _ in range(40):
+        deep = [deep]
+    bad.write_text(json.dumps({"name": "", "nodes": "x", "colour": "red", "metadata": {"a": deep}}), encoding="utf-8")
+    written = assert_clean_failure(run_cli("chatbot", "import", str(bad), database_url=database_url,
+                                           tmp_path=tmp_path), lines=5)
+    problems = written[1:]
+    assert [line.split(":")[0].strip() for line in problems] == ["name", "nodes", "metadata", "colour"], problems
+    assert "levels deep" in problems[2]
+    assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
+
+
+def test_import_accepts_a_utf8_bom(database_url: str, tmp_path: Path) -> None:
+    with_bom = tmp_path / "bom.json"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + DEMO_FILE.read_bytes())
+    result = run_cli("chatbot", "import", str(with_bom), database_url=database_url, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert rows(database_url, "SELECT id::text FROM chatbots") == [(last_line(result),)]
+
+
+def test_export_of_a_chatbot_stored_too_deep_fails_cleanly(database_url: str, tmp_path: Path) -> None:
+    deep: Any = []
+    for _ in range(500):
+        deep = [deep]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("INSERT INTO chatbots (name, nodes) VALUES ('Deep', %s::jsonb) RETURNING id::text",
+                           (json.dumps([{"id": "start", "type": "start", "data": {"x": deep}}]),)).fetchone()
+    assert row is not None
+    target = tmp_path / "out.json"
+    result = run_cli("chatbot", "export", row[0], str(target), database_url=database_url, tmp_path=tmp_path)
+    assert "nested" in assert_clean_failure(result)[0]
+    assert not target.exists() or target.read_text() == ""
