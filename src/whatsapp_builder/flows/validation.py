@@ -321,7 +321,8 @@ class _Checker:
                 self.warning(
                     "timer_loop",
                     f"nodes {names} form a loop with a delay but no node that waits for the customer: once "
-                    "entered, it runs again after every delay, forever (unless a condition leads out of it)",
+                    "entered, it sends again after every delay without the customer ever being asked anything "
+                    "(unless a condition leads out of it)",
                     node_id=delays[0],
                 )
             else:
@@ -365,22 +366,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-_PLACEHOLDER_START = re.compile(r"\{\{")
+_SCHEME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
 
 
 def _url_problem(url: str) -> str | None:
     """Why a templated http_request URL can never be fetched, judging by its scheme; None when it can, or when a
     placeholder may supply the scheme (`{{base_url}}/orders`)."""
     text = url.strip()
-    placeholder = _PLACEHOLDER_START.search(text)
-    fixed = text[: placeholder.start()] if placeholder else text
-    match = _URL_SCHEME.match(fixed)
-    if match is None:
-        if placeholder is not None:
+    placeholder = text.find("{{")
+    fixed = text if placeholder < 0 else text[:placeholder]
+    scheme, colon, _ = fixed.partition(":")
+    scheme = scheme.lower()
+    if not colon or not scheme or not scheme[0].isalpha() or not set(scheme) <= _SCHEME_CHARACTERS:
+        if placeholder >= 0:
             return None  # the scheme comes from a variable (or partly): only known at run time
         return f"URL {_short(text)} has no scheme: it must start with http:// or https://"
-    scheme = match.group(1).lower()
     if scheme not in ("http", "https"):
         return f"URL scheme {scheme!r} is not allowed: only http and https"
     return None
