@@ -262,6 +262,46 @@ async def test_a_workers_lane_does_the_fresh_jobs_of_a_serve_without_workers(  #
         app_context.enable_fast_path()
 
 
+async def test_a_temporary_send_failure_waits_for_its_backoff_instead_of_being_sent_again_at_once(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext, database_url: str, waiter
+) -> None:
+    """The lane (and the fast path) count a failed first try as an attempt and leave the job to its backoff: they
+    do not take it again at once (it was sent dozens of times a second, against a rate limit)."""
+    import asyncio
+
+    from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
+
+    app_context.hand_fresh_jobs_to_workers()
+    app_context.jobs.grace = 3600
+    base = app_context.settings.send_retry_base_seconds
+    app_context.settings.send_retry_base_seconds = 60  # a backoff of seconds at least (429's Retry-After: 1)
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "http_429", "count": 50})
+    lane = asyncio.create_task(FreshJobLane(app_context, poll_seconds=3600).run())
+    try:
+        await loop.say({"text": "hi"})
+
+        def postponed(count: int) -> object:
+            async def check() -> object:
+                with psycopg.connect(database_url) as conn:
+                    rows = conn.execute("SELECT attempts, scheduled_at > now() FROM procrastinate_jobs"
+                                        " WHERE task_name = 'deliver_message' AND attempts > 0").fetchall()
+                return rows if len(rows) >= count else None
+            return check
+
+        assert await waiter(postponed(1)) == [(1, True)]
+        # Another customer wakes the lane again (its notification, its jobs): still one try per conversation.
+        await loop.say({"from": "+15559990000", "name": "Other", "text": "hi"})
+        assert await waiter(postponed(2)) == [(1, True), (1, True)]
+        left = (await loop.http.get(loop.simulator.url + "/_simulator/failures")).json()["remaining"]
+        assert left == 50 - 2
+    finally:
+        lane.cancel()
+        await asyncio.gather(lane, return_exceptions=True)
+        app_context.settings.send_retry_base_seconds = base
+        await loop.http.delete(loop.simulator.url + "/_simulator/failures")
+        app_context.enable_fast_path()
+
+
 async def test_many_customers_at_once_are_answered_in_shared_transactions(  # type: ignore[no-untyped-def]
     loop, database_url: str, app_context: AppContext
 ) -> None:

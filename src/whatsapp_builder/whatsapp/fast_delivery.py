@@ -35,7 +35,7 @@ from whatsapp_builder.whatsapp.delivery import (
     graph_client_for,
     graph_payload,
 )
-from whatsapp_builder.whatsapp.graph_client import GraphApiError
+from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_send_slots
 
@@ -73,6 +73,11 @@ _RECORD = (
     " UNION ALL SELECT 'read', id, \"conversationId\", 'read', wamid, NULL::jsonb FROM reads"
     " UNION ALL SELECT 'early', NULL::uuid, NULL::uuid, status, wamid, error FROM early"
 )
+_POSTPONE = (
+    "UPDATE procrastinate_jobs j SET attempts = j.attempts + 1,"
+    " scheduled_at = now() + make_interval(secs => (r->>1)::float8)"
+    " FROM jsonb_array_elements(%s::jsonb) AS x(r) WHERE j.id = (r->>0)::bigint AND j.status = 'todo'"
+)
 _APPLY_EARLY = (
     "UPDATE messages SET status = %s::message_status, error = coalesce(%s, error),"
     ' "updatedAt" = now() WHERE "whatsappMessageId" = %s'
@@ -95,6 +100,8 @@ class _Outcomes:
     sends: list[tuple[uuid.UUID, str, str | None, dict[str, Any] | None]] = field(default_factory=list)
     reads: dict[uuid.UUID, dt.datetime] = field(default_factory=dict)
     config_errors: list[dict[str, Any]] = field(default_factory=list)
+    # Jobs that met a temporary failure: (job id, seconds to wait), counted as their first attempt.
+    postponed: list[tuple[int, float]] = field(default_factory=list)
 
 
 async def _take_jobs(
@@ -208,7 +215,9 @@ async def _send(
         if exc.config_problem:
             outcomes.config_errors.append(error)
         if exc.retryable:
-            log.info("send will be retried by a worker", message_id=str(job.message_id), code=exc.code)
+            delay = backoff_delay(1, exc, base=context.settings.send_retry_base_seconds)
+            outcomes.postponed.append((job.id, delay))
+            log.info("send will be retried by a worker", message_id=str(job.message_id), code=exc.code, after=delay)
             return _RETRY_LATER
         log.warning("send failed", message_id=str(job.message_id), code=exc.code, title=exc.title)
         return error
@@ -227,6 +236,10 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
             "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w",
             (wamids,),
         )
+    if outcomes.postponed:
+        # A first attempt that failed: neither the fast path nor a lane takes it again before its backoff; a
+        # worker retries it then, with the queue's own backoff from there on.
+        await conn.execute(_POSTPONE, (json_rows(outcomes.postponed),))
     conversations = sorted(outcomes.reads)
     rows = await (
         await conn.execute(

@@ -28,10 +28,14 @@ from whatsapp_builder.whatsapp import fast_path
 
 log = get_logger(__name__)
 
-# Conversations whose flow or send jobs are fresh (never tried: a retry waits for its backoff in the queue).
+# Conversations with fresh flow or send jobs (never tried) that can go now: not while a queue worker runs one
+# of their jobs, nor behind a retry waiting for its backoff (their order would not allow it).
 _FRESH = (
-    "SELECT DISTINCT queue_name, lock FROM procrastinate_jobs"
-    " WHERE queue_name = ANY(%s) AND status = 'todo' AND attempts = 0 AND lock IS NOT NULL LIMIT %s"
+    "SELECT DISTINCT j.queue_name, j.lock FROM procrastinate_jobs j"
+    " WHERE j.queue_name = ANY(%s) AND j.status = 'todo' AND j.attempts = 0 AND j.lock IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs b WHERE b.lock = j.lock"
+    " AND (b.status = 'doing' OR (b.status = 'todo' AND b.attempts > 0)))"
+    " LIMIT %s"
 )
 _PREFIXES = {FLOWS_QUEUE: "flow:", SEND_QUEUE: "send:"}
 BATCH = 500
@@ -44,6 +48,8 @@ class FreshJobLane:
         self._wake = asyncio.Event()
         # Conversations being done here: their flow step delivers its own replies, so neither is looked at twice.
         self._busy: set[uuid.UUID] = set()
+        # Busy ones that had more fresh jobs when last looked at: looked at again as soon as they are done.
+        self._missed: set[uuid.UUID] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -83,7 +89,10 @@ class FreshJobLane:
             rows = await (await connection.execute(_FRESH, ([FLOWS_QUEUE, SEND_QUEUE], BATCH))).fetchall()
         for queue, lock in rows:
             conversation = _conversation(queue, lock)
-            if conversation is None or conversation in self._busy:
+            if conversation is None:
+                continue
+            if conversation in self._busy:
+                self._missed.add(conversation)
                 continue
             stage: Callable[[AppContext, uuid.UUID], Awaitable[None]] = (
                 fast_path.handle_now if queue == FLOWS_QUEUE else fast_path.deliver_soon
@@ -103,7 +112,11 @@ class FreshJobLane:
             log.exception("fresh-job lane failed; the queue's workers will retry", conversation_id=str(conversation))
         finally:
             self._busy.discard(conversation)
-            self._wake.set()  # its next jobs may have arrived meanwhile
+            # Its next jobs arrived meanwhile: look again now. Otherwise wait for a notification or the poll, so
+            # that a conversation this lane cannot take (another process holds it) is not retried in a loop.
+            if conversation in self._missed:
+                self._missed.discard(conversation)
+                self._wake.set()
 
 
 def _conversation(queue: Any, lock: Any) -> uuid.UUID | None:
