@@ -40,10 +40,12 @@ class Scripted:
         self.answer = answer
         self.connections = 0
         self.requests: list[bytes] = []
+        self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self.writers.append(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -162,7 +164,7 @@ async def test_failures_are_classified_and_never_reused(serve) -> None:  # type:
     assert (info.value.type, info.value.retryable) == ("timeout", True)
     with pytest.raises(GraphApiError) as info:
         await client.send_message("1", "t", {})
-    assert (info.value.type, info.value.retryable) == ("network", True)
+    assert (info.value.type, info.value.retryable) == ("bad_response", False)  # it answered: never twice
     with pytest.raises(GraphApiError) as info:
         await client.send_message("1", "t", {})
     assert (info.value.type, info.value.retryable) == ("timeout", True)
@@ -171,12 +173,33 @@ async def test_failures_are_classified_and_never_reused(serve) -> None:  # type:
     await http.close()
 
 
-async def test_a_server_that_closes_mid_answer_is_a_network_error(serve) -> None:  # type: ignore[no-untyped-def]
+async def test_an_answer_cut_short_is_not_sent_again(serve) -> None:  # type: ignore[no-untyped-def]
+    """The server had the request: sending it again could deliver the message twice."""
     _, url = await serve(lambda request: b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nConnection: close\r\n\r\n{")
     http = GraphHttp(timeout_seconds=2)
     with pytest.raises(GraphApiError) as info:
         await GraphClient(http, url, "v23.0").send_message("1", "t", {})
-    assert (info.value.type, info.value.retryable) == ("network", True)
+    assert (info.value.type, info.value.retryable) == ("bad_response", False)
+    await http.close()
+
+
+async def test_a_body_that_ends_at_the_close_and_a_connection_the_server_closed(serve) -> None:  # type: ignore[no-untyped-def]
+    until_close = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + OK_JSON
+    answers = iter([until_close, ok(), ok(), ok()])
+
+    def answer(request: bytes) -> bytes | None:
+        return next(answers)
+
+    scripted, url = await serve(answer)
+    http = GraphHttp(timeout_seconds=2)
+    client = GraphClient(http, url, "v23.0")
+    assert await client.send_message("1", "t", {}) == "wamid.OK"  # no length, no chunks: the close ends it
+    assert await client.send_message("1", "t", {}) == "wamid.OK"
+    # The server drops the kept-alive connection (as an idle timeout does): the next request goes on a new one.
+    assert scripted.writers
+    scripted.writers[-1].close()
+    assert await client.send_message("1", "t", {}) == "wamid.OK"
+    assert scripted.connections == 3
     await http.close()
 
 

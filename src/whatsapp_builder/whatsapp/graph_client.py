@@ -213,7 +213,7 @@ def _network(message: str) -> GraphApiError:
     return GraphApiError(None, None, None, "Could not reach the Graph API", message, None, True, type="network")
 
 
-def _bad_response(http_status: int, message: str) -> GraphApiError:
+def _bad_response(http_status: int | None, message: str) -> GraphApiError:
     return GraphApiError(
         http_status, None, None, "Unexpected answer from the Graph API", message, None, False, type="bad_response"
     )
@@ -242,6 +242,9 @@ async def _request(
         except TimeoutError as exc:
             raise _timeout(str(exc)) from exc
         except HttpTransportError as exc:
+            if exc.answered:
+                # The server had the request and began to answer: it may have been done, never send it twice.
+                raise _bad_response(None, str(exc)) from exc
             raise _network(str(exc)) from exc
         except ValueError as exc:  # a URL or header (the access token) that HTTP cannot carry
             raise GraphApiError(

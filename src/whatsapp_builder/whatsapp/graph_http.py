@@ -22,12 +22,19 @@ from urllib.parse import urlsplit
 
 import httptools
 
-IDLE_SECONDS = 15.0  # as aiohttp: an idle connection older than this is closed rather than reused
+IDLE_SECONDS = 4.0  # an idle connection older than this is closed, not reused: servers close theirs (uvicorn: 5 s)
 USER_AGENT = "WhatsAppBuilder"
 
 
 class HttpTransportError(Exception):
-    """The request could not be completed: connection refused or reset, broken response, ..."""
+    """The request could not be completed: connection refused or reset, broken response, ...
+
+    `answered` is set when the server had begun to answer: it has the request, so sending it again could do it
+    twice."""
+
+    def __init__(self, message: str, *, answered: bool = False) -> None:
+        super().__init__(message)
+        self.answered = answered
 
 
 @dataclass(frozen=True)
@@ -76,28 +83,40 @@ class _Connection(asyncio.Protocol):
     transport: asyncio.BaseTransport | None = None
     closed: bool = False
     idle_since: float = 0.0
+    received: bool = False  # any byte of an answer to the current request
     _waiter: asyncio.Future[HttpResponse] | None = None
     _parser: httptools.HttpResponseParser | None = None
     _reason: str = ""
     _headers: dict[str, str] = field(default_factory=dict)
     _body: list[bytes] = field(default_factory=list)
+    _until_close: bool = False  # headers done, and the body has neither a length nor chunks: it ends at close
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # uvloop's transports are not asyncio.Transport subclasses: no isinstance
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(HttpTransportError(str(exc) if exc else "the server closed the connection"))
+        if self._until_close and self._parser is not None:
+            self._complete(self._parser.get_status_code())  # the close ends such a body
+            return
+        reason = str(exc) if exc else "the server closed the connection"
+        if self.received:
+            reason = f"the answer was cut short: {reason}"
+        self._fail(HttpTransportError(reason, answered=self.received))
+
+    def eof_received(self) -> bool:
+        self.closed = True  # never reused again; the transport closes itself
+        return False
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:
+        if self._waiter is None or self._parser is None:
             self.close()  # nothing was asked (e.g. a 408 on an idle connection): the connection is done
             return
+        self.received = True
         try:
-            assert self._parser is not None
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(HttpTransportError(f"bad HTTP response: {exc}"))
+            self._fail(HttpTransportError(f"bad HTTP response: {exc}", answered=True))
             self.close()
 
     def send(self, request: bytes, waiter: asyncio.Future[HttpResponse]) -> None:
@@ -107,6 +126,7 @@ class _Connection(asyncio.Protocol):
         self._waiter = waiter
         self._parser = httptools.HttpResponseParser(self)
         self._reason, self._headers, self._body = "", {}, []
+        self.received = self._until_close = False
         cast(asyncio.WriteTransport, self.transport).write(request)
 
     def close(self) -> None:
@@ -129,15 +149,23 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
+    def on_headers_complete(self) -> None:
+        delimited = "content-length" in self._headers or "transfer-encoding" in self._headers
+        assert self._parser is not None
+        self._until_close = not delimited and self._parser.get_status_code() not in (204, 304)
+
     def on_message_complete(self) -> None:
         assert self._parser is not None
         if not self._parser.should_keep_alive():
             self.close()
+        self._complete(self._parser.get_status_code())
+
+    def _complete(self, status: int) -> None:
+        # The parser is dropped: bytes after a complete answer can no longer touch it (the connection closes).
+        self._parser, self._until_close = None, False
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_result(
-                HttpResponse(self._parser.get_status_code(), self._reason, self._headers, b"".join(self._body))
-            )
+            waiter.set_result(HttpResponse(status, self._reason, dict(self._headers), b"".join(self._body)))
 
 
 class GraphHttp:
@@ -152,11 +180,13 @@ class GraphHttp:
         self._slots = asyncio.Semaphore(limit)
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._closed = False
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._idle, self._slots = loop, {}, asyncio.Semaphore(self._limit)
+            self._closed = False
         return loop
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -180,25 +210,39 @@ class GraphHttp:
             request += body
         async with asyncio.timeout(self._timeout):
             async with self._slots:
-                connection = self._reuse(target) or await self._connect(loop, target)
-                waiter: asyncio.Future[HttpResponse] = loop.create_future()
-                try:
-                    connection.send(request, waiter)
-                    response = await waiter
-                except BaseException:
-                    connection.close()  # a request cut short leaves the connection in an unknown state
-                    raise
-                if not connection.closed:
-                    connection.idle_since = time.monotonic()
-                    self._idle.setdefault((target.scheme, target.host, target.port), []).append(connection)
-                return response
+                reused = self._reuse(target)
+                if reused is not None:
+                    try:
+                        return await self._exchange(reused, target, request)
+                    except HttpTransportError as exc:
+                        if exc.answered:
+                            raise
+                        # The server closed this idle connection as we sent: it has not seen the request.
+                return await self._exchange(await self._connect(loop, target), target, request)
+
+    async def _exchange(self, connection: _Connection, target: _Target, request: bytes) -> HttpResponse:
+        waiter: asyncio.Future[HttpResponse] = asyncio.get_running_loop().create_future()
+        try:
+            connection.send(request, waiter)
+            response = await waiter
+        except BaseException:
+            connection.close()  # a request cut short leaves the connection in an unknown state
+            raise
+        if connection.closed or self._closed:
+            connection.close()
+        else:
+            connection.idle_since = time.monotonic()
+            self._idle.setdefault((target.scheme, target.host, target.port), []).append(connection)
+        return response
 
     def _reuse(self, target: _Target) -> _Connection | None:
         idle = self._idle.get((target.scheme, target.host, target.port))
         now = time.monotonic()
         while idle:
             connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+            transport = connection.transport
+            alive = not connection.closed and transport is not None and not transport.is_closing()
+            if alive and now - connection.idle_since < IDLE_SECONDS:
                 return connection
             connection.close()
         return None
@@ -219,6 +263,8 @@ class GraphHttp:
         return connection
 
     async def close(self) -> None:
+        """Close the idle connections; those of requests still running close when they end."""
+        self._closed = True
         idle, self._idle = self._idle, {}
         if self._loop is asyncio.get_running_loop():
             for connections in idle.values():
