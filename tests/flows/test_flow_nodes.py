@@ -443,6 +443,13 @@ async def test_a_delay_loop_stops_after_the_timer_limit_and_a_customer_message_r
         if not result.state.is_active:
             break
     assert ticks == ["tick"] * 3 and result.ended_reason == "timer_limit"
+    # A customer who writes during the delays (ignored there) keeps the loop going.
+    bot = Bot(graph_of(nodes, edges), settings=EngineSettings(max_timer_turns=3))
+    await bot.send("hi")
+    for i in range(6):
+        await bot.send("still here", now=NOW + timedelta(seconds=i + 0.5))
+        woken = await bot.send(FlowInput.timer(), now=NOW + timedelta(seconds=i + 1))
+        assert bodies(woken) == ["tick"] and woken.state.is_active
     # With a customer message between the wakes, a reminder loop goes on.
     bot = Bot(graph_of(*chain(node("q", "question", text="Still there?", variable="a", validation={"type": "text"}), node("d", "delay", seconds=1),
                               node("again", "jump", targetNodeId="q"))), settings=EngineSettings(max_timer_turns=1))

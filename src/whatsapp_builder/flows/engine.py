@@ -271,6 +271,7 @@ async def run_turn(
             return turn.result()
         turn.state.engine["timerTurns"] = timer_turns
     elif waiting == "delay":
+        state.engine.pop("timerTurns", None)  # the customer wrote: the delays in a row start again from 0
         return _ignored(state, "input ignored during a delay")
     else:
         turn.state.engine.pop("timerTurns", None)
