@@ -255,7 +255,8 @@ async def test_a_workers_lane_does_the_fresh_jobs_of_a_serve_without_workers(  #
         await loop.say({"from": customers[0], "buttonReply": {"id": "hours", "title": "Opening hours"}})
         sent = await loop.wait_sent(18)
         assert _bodies(sent)[-2] == "We are open every day from 11:00 to 23:00."
-        assert app_context.batchers["flows"].items_written - before == 9
+        assert app_context.batchers["flows"].items_written - before >= 9
+        assert len(await loop.sent()) == 18  # each reply once
     finally:
         lane.cancel()
         await asyncio.gather(lane, return_exceptions=True)

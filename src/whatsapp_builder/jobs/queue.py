@@ -102,5 +102,12 @@ class JobQueue:
                 ),
             ),
         )
-        if self.announce and any(spec.queue in FAST_PATH_QUEUES for spec in specs):
-            await connection.execute("SELECT pg_notify(%s, '')", (FRESH_JOBS_CHANNEL,))
+        if self.announce:
+            locks = sorted({spec.lock for spec in specs if spec.queue in FAST_PATH_QUEUES and spec.lock})
+            if locks:
+                # The locks name the conversations (flow:<id>, send:<id>): the lanes need not search the table.
+                # Past PostgreSQL's payload limit, an empty payload asks them to search it.
+                payload = ",".join(locks)
+                await connection.execute(
+                    "SELECT pg_notify(%s, %s)", (FRESH_JOBS_CHANNEL, payload if len(payload) < 7900 else "")
+                )

@@ -2,9 +2,11 @@
 
 `serve --no-workers` does no jobs: it defers a webhook's flow jobs (and an operator's sends) with the fast path's
 grace, so procrastinate's workers leave them alone for `WAB_FAST_PATH_GRACE` seconds, and notifies
-FRESH_JOBS_CHANNEL at commit. Each `worker` listens there, finds the conversations with fresh flow or send jobs,
-and hands them to the same group-committed stages as `serve`'s fast path: many conversations per transaction,
-instead of procrastinate's one job per fetch. Several workers may look at the same conversations: a
+FRESH_JOBS_CHANNEL at commit with the jobs' locks, which name their conversations. Each `worker` listens there
+and hands those conversations to the same group-committed stages as `serve`'s fast path: many conversations per
+transaction, instead of procrastinate's one job per fetch. It searches the job table itself only every poll
+interval (and for a notification too long to name them): the table churns, and a search wades through the
+rows of jobs done since the last vacuum. Several workers may look at the same conversations: a
 conversation's jobs are taken under its row lock or deleted in the transaction that does them (SKIP LOCKED), so
 each is done once, and whatever a lane does not finish is still a job for the queue's workers after the grace.
 """
@@ -12,7 +14,6 @@ each is done once, and whatever a lane does not finish is still a job for the qu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -46,10 +47,12 @@ class FreshJobLane:
         self._context = context
         self._poll = poll_seconds
         self._wake = asyncio.Event()
+        self._named: set[tuple[str, uuid.UUID]] = set()  # (queue, conversation) from notifications
+        self._search = False  # look through the job table on the next pass (after each poll interval)
         # Conversations being done here: their flow step delivers its own replies, so neither is looked at twice.
         self._busy: set[uuid.UUID] = set()
-        # Busy ones that had more fresh jobs when last looked at: looked at again as soon as they are done.
-        self._missed: set[uuid.UUID] = set()
+        # Named again while busy: looked at again as soon as they are done.
+        self._missed: dict[uuid.UUID, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -57,8 +60,10 @@ class FreshJobLane:
         listener = asyncio.create_task(self._listen())
         try:
             while True:
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                except TimeoutError:
+                    self._search = True
                 self._wake.clear()
                 try:
                     await self._take_fresh()
@@ -71,37 +76,52 @@ class FreshJobLane:
             await asyncio.gather(listener, *self._tasks, return_exceptions=True)
 
     async def _listen(self) -> None:
-        """Wake the lane on each notification; a lost connection is made again (the poll covers the gap)."""
+        """Note the conversations each notification names and wake the lane; a lost connection is made again
+        (the poll's search covers the gap)."""
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
                     libpq_url(self._context.database_url), autocommit=True
                 ) as connection:
                     await connection.execute(f"LISTEN {FRESH_JOBS_CHANNEL}")
-                    async for _ in connection.notifies():
+                    async for notification in connection.notifies():
+                        self._note(notification.payload)
                         self._wake.set()
             except (psycopg.Error, OSError) as exc:
                 log.warning("fresh-job lane lost its notifications; reconnecting", error=str(exc))
+            self._search = True
             await asyncio.sleep(self._poll)
 
-    async def _take_fresh(self) -> None:
-        async with self._context.autocommit() as connection:
-            rows = await (await connection.execute(_FRESH, ([FLOWS_QUEUE, SEND_QUEUE], BATCH))).fetchall()
-        for queue, lock in rows:
-            conversation = _conversation(queue, lock)
-            if conversation is None:
-                continue
-            if conversation in self._busy:
-                self._missed.add(conversation)
-                continue
-            stage: Callable[[AppContext, uuid.UUID], Awaitable[None]] = (
-                fast_path.handle_now if queue == FLOWS_QUEUE else fast_path.deliver_soon
-            )
-            self._start(conversation, functools.partial(stage, self._context, conversation))
+    def _note(self, payload: str) -> None:
+        named = [item for item in (_from_lock(lock) for lock in payload.split(",")) if item is not None]
+        if named:
+            self._named.update(named)
+        else:
+            self._search = True
 
-    def _start(self, conversation: uuid.UUID, work: Callable[[], Awaitable[None]]) -> None:
+    async def _take_fresh(self) -> None:
+        found, self._named = self._named, set()
+        if self._search:
+            self._search = False
+            async with self._context.autocommit() as connection:
+                rows = await (await connection.execute(_FRESH, ([FLOWS_QUEUE, SEND_QUEUE], BATCH))).fetchall()
+            found.update((str(q), c) for q, lock in rows if (c := _conversation(q, lock)) is not None)
+        # A conversation's flow step delivers its replies too: with both named, the flow step goes first.
+        for queue, conversation in sorted(found, key=lambda item: item[0] != FLOWS_QUEUE):
+            if conversation in self._busy:
+                if self._missed.get(conversation) != FLOWS_QUEUE:
+                    self._missed[conversation] = queue
+                continue
+            self._start(queue, conversation)
+
+    def _start(self, queue: str, conversation: uuid.UUID) -> None:
+        stage: Callable[[AppContext, uuid.UUID], Awaitable[None]] = (
+            fast_path.handle_now if queue == FLOWS_QUEUE else fast_path.deliver_soon
+        )
         self._busy.add(conversation)
-        task = asyncio.get_running_loop().create_task(self._do(conversation, work))
+        task = asyncio.get_running_loop().create_task(
+            self._do(conversation, functools.partial(stage, self._context, conversation))
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -112,11 +132,20 @@ class FreshJobLane:
             log.exception("fresh-job lane failed; the queue's workers will retry", conversation_id=str(conversation))
         finally:
             self._busy.discard(conversation)
-            # Its next jobs arrived meanwhile: look again now. Otherwise wait for a notification or the poll, so
-            # that a conversation this lane cannot take (another process holds it) is not retried in a loop.
-            if conversation in self._missed:
-                self._missed.discard(conversation)
+            # Named again meanwhile: its next jobs came, take them now. A conversation this lane could not take
+            # (another process holds it) is not retried in a loop: the next notification or search finds it.
+            queue = self._missed.pop(conversation, None)
+            if queue is not None:
+                self._named.add((queue, conversation))
                 self._wake.set()
+
+
+def _from_lock(lock: str) -> tuple[str, uuid.UUID] | None:
+    for queue, prefix in _PREFIXES.items():
+        if lock.startswith(prefix):
+            conversation = _conversation(queue, lock)
+            return (queue, conversation) if conversation is not None else None
+    return None
 
 
 def _conversation(queue: Any, lock: Any) -> uuid.UUID | None:
