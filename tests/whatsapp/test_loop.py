@@ -263,6 +263,28 @@ async def test_a_workers_lane_does_the_fresh_jobs_of_a_serve_without_workers(  #
         app_context.enable_fast_path()
 
 
+async def test_a_workers_lane_finds_fresh_jobs_no_notification_named(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext
+) -> None:
+    """Jobs deferred while no lane listened (a worker starting, a lost connection) are found by its search."""
+    import asyncio
+
+    from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
+
+    app_context.hand_fresh_jobs_to_workers()
+    app_context.jobs.grace = 3600
+    app_context.jobs.announce = False  # nobody is told
+    await loop.say({"text": "hi"})
+    lane = asyncio.create_task(FreshJobLane(app_context, poll_seconds=0.2).run())
+    try:
+        sent = await loop.wait_sent(2)
+        assert _bodies(sent)[0].startswith("Hi Alice!")
+    finally:
+        lane.cancel()
+        await asyncio.gather(lane, return_exceptions=True)
+        app_context.enable_fast_path()
+
+
 async def test_a_temporary_send_failure_waits_for_its_backoff_instead_of_being_sent_again_at_once(  # type: ignore[no-untyped-def]
     loop, app_context: AppContext, database_url: str, waiter
 ) -> None:

@@ -14,7 +14,9 @@ each is done once, and whatever a lane does not finish is still a job for the qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -59,12 +61,15 @@ class FreshJobLane:
         """Until cancelled: wait for a notification (or the poll interval), then take what is fresh."""
         listener = asyncio.create_task(self._listen())
         try:
+            searched = time.monotonic()
             while True:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-                except TimeoutError:
-                    self._search = True
                 self._wake.clear()
+                # Every poll interval, busy or not: a conversation another process held when it was named, or
+                # named in a notification this lane missed, is found here.
+                if time.monotonic() - searched >= self._poll:
+                    self._search, searched = True, time.monotonic()
                 try:
                     await self._take_fresh()
                 except (psycopg.Error, OSError) as exc:
