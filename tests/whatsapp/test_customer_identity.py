@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +21,7 @@ PHONE_NUMBER_ID = "106540352242922"
 DISPLAY = "15550783881"
 PHONE = "16505551234"
 ALICE, BERT = "US.1000000000000000001", "US.2000000000000000002"
+DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
 
 
 def envelope(value: dict[str, Any]) -> dict[str, Any]:
@@ -250,3 +252,31 @@ async def test_a_number_claimed_by_two_bsuids_in_one_batch_goes_to_the_last(
                                    message("wamid.T2", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
     assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
     assert conversation_of(database_url, "wamid.T1") != conversation_of(database_url, "wamid.T2")
+
+
+async def test_a_workers_flow_job_for_a_conversation_merged_away_answers_in_the_remaining_one(
+    configured: httpx.AsyncClient, database_url: str, app_context: Any
+) -> None:
+    """A queue worker had taken the BSUID conversation's flow job (so the merge could not move it) and ran it
+    after the merge: it finds the messages where they are now instead of doing nothing."""
+    from whatsapp_builder.flows.runner import process_inbound_many
+
+    demo = json.loads(DEMO_FILE.read_text("utf-8"))
+    created = await configured.post("/api/chatbots/import?activate=true", json=demo)
+    assert created.status_code == 201, created.text
+    now = int(time.time())
+    await post(configured, payload(message("wamid.M1", "before", phone=PHONE, name="Kerry", ts=now - 60)))
+    await post(configured, payload(message("wamid.M2", "hi", bsuid=ALICE, name="Kerry", ts=now - 30)))
+    merged_away = conversation_of(database_url, "wamid.M2")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM messages WHERE \"whatsappMessageId\" = 'wamid.M2'").fetchone()
+        assert row is not None
+        conn.execute("DELETE FROM procrastinate_jobs")  # taken by that worker before the merge
+    await post(configured, payload(message("wamid.M3", "both", phone=PHONE, bsuid=ALICE, name="Kerry", ts=now)))
+    remaining = conversation_of(database_url, "wamid.M2")
+    assert remaining != merged_away
+    assert await process_inbound_many(app_context, [(merged_away, [row[0]])]) == [remaining]
+    with psycopg.connect(database_url) as conn:
+        replies = conn.execute("SELECT count(*) FROM messages WHERE direction = 'outbound' AND \"conversationId\" = %s",
+                               (remaining,)).fetchone()
+    assert replies is not None and replies[0] >= 1

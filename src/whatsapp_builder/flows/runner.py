@@ -102,6 +102,12 @@ _CONVERSATION = (
     ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId"'
     " WHERE c.id = ANY(%s) ORDER BY c.id FOR UPDATE OF c"
 )
+# A worker's flow jobs: their conversations, and those their messages are in now. A conversation merged into
+# another while its job waited (ingest links a customer's two identities) has moved its messages there.
+_JOB_CONVERSATIONS = _CONVERSATION.replace(
+    "WHERE c.id = ANY(%s)",
+    'WHERE (c.id = ANY(%s) OR c.id IN (SELECT "conversationId" FROM messages WHERE id = ANY(%s)))',
+)
 
 # The fast path's first statement: row-lock the conversations nobody else holds, take their waiting flow jobs
 # (a conversation whose earlier flow job a worker is running is left to that worker, so messages keep their
@@ -126,6 +132,10 @@ _ACTIVE_CONTEXTS = (
     'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
     ' "nodeHistory", "engineState" FROM conversation_contexts'
     ' WHERE "conversationId" = ANY(%s) AND "isActive" = true ORDER BY "conversationId", "createdAt" DESC'
+)
+_JOB_ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS.replace(
+    'WHERE "conversationId" = ANY(%s)',
+    'WHERE ("conversationId" = ANY(%s) OR "conversationId" IN (SELECT "conversationId" FROM messages WHERE id = ANY(%s)))',
 )
 
 
@@ -367,9 +377,9 @@ async def process_inbound_many(
     message_ids = [m for _, ids in jobs for m in ids]
     # Pipeline mode: the lock and the reads after it go out in one round trip, the writes with the commit.
     async with context.transaction() as conn, conn.pipeline():
-        lock = await conn.execute(_CONVERSATION, (conversation_ids,))
+        lock = await conn.execute(_JOB_CONVERSATIONS, (conversation_ids, message_ids))
         inputs = await conn.execute(_MESSAGES, (message_ids,))
-        active = await conn.execute(_ACTIVE_CONTEXTS, (conversation_ids,))
+        active = await conn.execute(_JOB_ACTIVE_CONTEXTS, (conversation_ids, message_ids))
         bots = await conn.execute(_BOTS_OLDEST_FIRST)
         locked = {row[0]: item for row in await lock.fetchall() if (item := _locked_item(row)) is not None}
         with_replies, published = await _process(
