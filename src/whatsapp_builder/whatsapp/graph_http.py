@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 
 import httptools
 
-IDLE_SECONDS = 4.0  # an idle connection older than this is closed, not reused: servers close theirs (uvicorn: 5 s)
+# An idle connection older than this is closed, not reused. A server closing one first is noticed (EOF), and a
+# request that meets such a close before any answer goes once more on a new connection; a long idle time saves
+# the TLS handshake of every message at a trickle.
+IDLE_SECONDS = 30.0
 USER_AGENT = "WhatsAppBuilder"
 
 
