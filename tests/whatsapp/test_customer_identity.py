@@ -5,8 +5,6 @@ Signed webhook POSTs through the ASGI app, checked with psycopg against real Pos
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from pathlib import Path
@@ -14,25 +12,12 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
-APP_SECRET = "identity-test-secret"
-PHONE_NUMBER_ID = "106540352242922"
-DISPLAY = "15550783881"
+from tests.whatsapp.webhookkit import envelope, sign
+
 PHONE = "16505551234"
 ALICE, BERT = "US.1000000000000000001", "US.2000000000000000002"
 DEMO_FILE = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
-
-
-def envelope(value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PHONE_NUMBER_ID},
-            **value,
-        }}]}],
-    }
 
 
 def message(wamid: str, body: str, *, phone: str | None = None, bsuid: str | None = None,
@@ -56,19 +41,9 @@ def payload(*items: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
 
 async def post(client: httpx.AsyncClient, body: dict[str, Any]) -> None:
     raw = json.dumps(body).encode()
-    signature = "sha256=" + hmac.new(APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     response = await client.post("/webhooks/whatsapp", content=raw,
-                                 headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature})
+                                 headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)})
     assert response.status_code == 200, response.text
-
-
-@pytest.fixture
-async def configured(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    response = await client.put("/api/whatsapp-config", json={
-        "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "102290129340398", "accessToken": "EAAtoken",
-        "webhookVerifyToken": "verify", "appSecret": APP_SECRET})
-    assert response.status_code == 200
-    return client
 
 
 def customers(database_url: str) -> list[tuple[Any, ...]]:

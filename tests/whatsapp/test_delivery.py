@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import psycopg
@@ -28,6 +29,21 @@ async def _message_state(database_url: str, message_id: str) -> tuple[str, objec
     return str(row[0]), row[1]
 
 
+async def _send_refused(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, database_url: str, waiter, conversation: str, failure: str, body: str
+) -> dict[str, Any]:
+    """An operator's text that the simulator refuses with `failure`, once it is stored as failed."""
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": failure, "count": 1})
+    message: dict[str, Any] = (await client.post(f"/api/conversations/{conversation}/messages",
+                                                 json={"type": "text", "content": {"body": body}})).json()
+
+    async def failed() -> bool:
+        return (await _message_state(database_url, message["id"]))[0] == "failed"
+
+    await waiter(failed)
+    return message
+
+
 async def test_rate_limited_and_timed_out_sends_are_retried(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
     conversation = await _handed_off_conversation(loop, client)
     await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "http_429", "count": 1})
@@ -45,14 +61,7 @@ async def test_expired_token_fails_the_message_and_flags_the_config(
     loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
 ) -> None:
     conversation = await _handed_off_conversation(loop, client)
-    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_190", "count": 1})
-    message = (await client.post(f"/api/conversations/{conversation}/messages",
-                                 json={"type": "text", "content": {"body": "x"}})).json()
-
-    async def failed() -> bool:
-        return (await _message_state(database_url, message["id"]))[0] == "failed"
-
-    await waiter(failed)
+    message = await _send_refused(loop, client, database_url, waiter, conversation, "error_190", "x")
     _, error = await _message_state(database_url, message["id"])
     assert isinstance(error, dict) and error["code"] == 190
     config = (await client.get("/api/whatsapp-config")).json()
@@ -63,14 +72,7 @@ async def test_window_closed_at_the_api_fails_the_send(
     loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
 ) -> None:
     conversation = await _handed_off_conversation(loop, client)
-    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_131047", "count": 1})
-    message = (await client.post(f"/api/conversations/{conversation}/messages",
-                                 json={"type": "text", "content": {"body": "x"}})).json()
-
-    async def failed() -> bool:
-        return (await _message_state(database_url, message["id"]))[0] == "failed"
-
-    await waiter(failed)
+    message = await _send_refused(loop, client, database_url, waiter, conversation, "error_131047", "x")
     assert (await _message_state(database_url, message["id"]))[1]["code"] == 131047  # type: ignore[index]
 
 
@@ -182,14 +184,7 @@ async def test_a_reaction_to_a_message_that_is_not_ours_to_name_is_422(  # type:
     bobs = (await client.get(f"/api/conversations/{others[0]}/messages")).json()["items"][-1]
     assert bobs["direction"] == "inbound" and bobs["whatsappMessageId"]
 
-    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_131026", "count": 1})
-    failed = (await client.post(f"/api/conversations/{conversation}/messages",
-                                json={"type": "text", "content": {"body": "undeliverable"}})).json()
-
-    async def is_failed() -> bool:
-        return (await _message_state(database_url, failed["id"]))[0] == "failed"
-
-    await waiter(is_failed)
+    failed = await _send_refused(loop, client, database_url, waiter, conversation, "error_131026", "undeliverable")
     before = len(await loop.sent())
     for target, why in [
         (bobs["id"], "in this conversation"),  # another conversation's message

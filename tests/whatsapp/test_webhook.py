@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
-APP_SECRET = "webhook-test-secret"
-PHONE_NUMBER_ID = "106540352242922"
-DISPLAY = "15550783881"
-
-
-def sign(body: bytes, secret: str = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def envelope(value: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": DISPLAY, "phone_number_id": PHONE_NUMBER_ID},
-            **value,
-        }}]}],
-    }
+from tests.whatsapp.webhookkit import envelope, sign
 
 
 def text_from(wa_id: str, body: str, wamid: str, name: str = "Kerry Fisher", ts: int | None = None,
@@ -50,15 +30,6 @@ def status(wamid: str, state: str, recipient: str = "16505551234", errors: list[
     if errors:
         item["errors"] = errors
     return item
-
-
-@pytest.fixture
-async def configured(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    response = await client.put("/api/whatsapp-config", json={
-        "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "102290129340398", "accessToken": "EAAtoken",
-        "webhookVerifyToken": "my-verify-token", "appSecret": APP_SECRET})
-    assert response.status_code == 200
-    return client
 
 
 async def post(client: httpx.AsyncClient, payload: Any, *, signature: str | None = None,
