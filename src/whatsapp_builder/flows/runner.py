@@ -93,21 +93,22 @@ class _Plan:
     context_events: list[dict[str, Any]] = field(default_factory=list)
 
 
-# A conversation with its customer and business ends, for `_locked_item`.
-_CONVERSATION = (
+# A conversation with its customer and business ends, for `_locked_item`: the conversations `{where}` names,
+# row-locked in id order (two such transactions never deadlock on them).
+_CONVERSATIONS_WHERE = (
     'SELECT c.id, c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
     ' (SELECT p."userId" FROM conversation_participants p'
     '   WHERE p."conversationId" = c.id AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1),'
     ' u.name, u."phoneNumber"'
     ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId"'
-    " WHERE c.id = ANY(%s) ORDER BY c.id FOR UPDATE OF c"
+    " WHERE {where} ORDER BY c.id FOR UPDATE OF c"
 )
-# A worker's flow jobs: their conversations, and those their messages are in now. A conversation merged into
-# another while its job waited (ingest links a customer's two identities) has moved its messages there.
-_JOB_CONVERSATIONS = _CONVERSATION.replace(
-    "WHERE c.id = ANY(%s)",
-    'WHERE (c.id = ANY(%s) OR c.id IN (SELECT "conversationId" FROM messages WHERE id = ANY(%s)))',
-)
+# A worker's flow jobs name their conversations, and their messages the conversations they are in now: a
+# conversation merged into another while its job waited (ingest links a customer's two identities) has moved
+# its messages there.
+_OF_JOBS = 'IN (SELECT unnest(%s::uuid[]) UNION SELECT "conversationId" FROM messages WHERE id = ANY(%s))'
+_CONVERSATION = _CONVERSATIONS_WHERE.format(where="c.id = ANY(%s)")
+_JOB_CONVERSATIONS = _CONVERSATIONS_WHERE.format(where=f"c.id {_OF_JOBS}")
 
 # The fast path's first statement: row-lock the conversations nobody else holds, take their waiting flow jobs
 # (a conversation whose earlier flow job a worker is running is left to that worker, so messages keep their
@@ -128,15 +129,13 @@ _LOCK_AND_CLAIM = (
 
 _MESSAGES = 'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id'
 
-_ACTIVE_CONTEXTS = (
+_ACTIVE_CONTEXTS_WHERE = (
     'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
     ' "nodeHistory", "engineState" FROM conversation_contexts'
-    ' WHERE "conversationId" = ANY(%s) AND "isActive" = true ORDER BY "conversationId", "createdAt" DESC'
+    ' WHERE "conversationId" {where} AND "isActive" = true ORDER BY "conversationId", "createdAt" DESC'
 )
-_JOB_ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS.replace(
-    'WHERE "conversationId" = ANY(%s)',
-    'WHERE ("conversationId" = ANY(%s) OR "conversationId" IN (SELECT "conversationId" FROM messages WHERE id = ANY(%s)))',
-)
+_ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS_WHERE.format(where="= ANY(%s)")
+_JOB_ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS_WHERE.format(where=_OF_JOBS)
 
 
 def _locked_item(row: Sequence[Any]) -> _Locked | None:
