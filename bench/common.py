@@ -186,12 +186,24 @@ def wamid(tag: str, n: int) -> str:
 def text_messages_payload(items: list[tuple[str, str, str]], ts: int | None = None) -> dict[str, Any]:
     """One webhook POST with text messages [(wa_id, wamid, body)], shaped as Meta batches them."""
     stamp = str(ts or int(time.time()))
+    return _messages_payload([(wa_id, {"from": wa_id, "id": mid, "timestamp": stamp, "type": "text",
+                                       "text": {"body": body}}) for wa_id, mid, body in items])
+
+
+def button_reply_payload(wa_id: str, mid: str, button_id: str, title: str) -> dict[str, Any]:
+    """One webhook POST with a customer's press of a reply button, as Meta sends it."""
+    return _messages_payload([(wa_id, {
+        "from": wa_id, "id": mid, "timestamp": str(int(time.time())), "type": "interactive",
+        "interactive": {"type": "button_reply", "button_reply": {"id": button_id, "title": title}}})])
+
+
+def _messages_payload(items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     contacts, messages, seen = [], [], set()
-    for wa_id, mid, body in items:
+    for wa_id, message in items:
         if wa_id not in seen:
             seen.add(wa_id)
             contacts.append({"profile": {"name": f"Bench {wa_id[-4:]}"}, "wa_id": wa_id})
-        messages.append({"from": wa_id, "id": mid, "timestamp": stamp, "type": "text", "text": {"body": body}})
+        messages.append(message)
     return {"object": "whatsapp_business_account", "entry": [{"id": BUSINESS_ACCOUNT_ID, "changes": [{
         "field": "messages", "value": {
             "messaging_product": "whatsapp",

@@ -19,6 +19,7 @@ from bench.common import (
     CpuMeter,
     Env,
     Proc,
+    button_reply_payload,
     customer,
     fmt,
     free_port,
@@ -328,10 +329,42 @@ def items_per_batch(before: dict[str, dict[str, int]], after: dict[str, dict[str
     return out
 
 
-async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: float) -> StepResult:
+# Part b's two kinds of traffic: what each inbound message is, and what the demo bot answers.
+NEW = "new"  # 'hi' from a customer never seen before: a new user and conversation, 2 replies (welcome, menu)
+RETURNING = "returning"  # a customer at the menu presses "Order a pizza": 1 reply (the pizza list)
+SCENARIOS = (NEW, RETURNING)
+
+
+async def _bring_to_menu(stack: Stack, tag: str, numbers: list[str], limit: float) -> bool:
+    """Make `numbers` customers who said 'hi' and were shown the menu (not measured)."""
+    hello = [signed_body(text_messages_payload([(number, wamid("p" + tag, i), "hi")]))
+             for i, number in enumerate(numbers)]
+    url = f"{stack.server_url}/webhooks/whatsapp"
+    done = await closed_loop(url, lambda i: hello[i], concurrency=32, duration=limit, max_requests=len(numbers))
+    if done.ok < len(numbers):
+        log(f"preparing returning customers: only {done.ok}/{len(numbers)} webhooks accepted ({done.first_error})")
+        return False
+    deadline = time.monotonic() + limit
+    while (await _sim(stack, "GET", "/_bench/stats")).get("firstCount", 0) < len(numbers):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.25)
+    return await quiesce(stack, limit)
+
+
+async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: float,
+                   scenario: str = NEW) -> StepResult:
     n = max(1, int(rate * duration))
     numbers = [customer(tag, i) for i in range(n)]
-    bodies = [signed_body(text_messages_payload([(numbers[i], wamid("e" + tag, i), "hi")])) for i in range(n)]
+    if scenario == RETURNING:
+        await _sim(stack, "POST", "/_bench/take")
+        if not await _bring_to_menu(stack, tag, numbers, 120.0):
+            raise RuntimeError("could not bring the returning customers to the menu")
+        purge_jobs(stack.env)
+        bodies = [signed_body(button_reply_payload(numbers[i], wamid("r" + tag, i), "order", "Order a pizza"))
+                  for i in range(n)]
+    else:
+        bodies = [signed_body(text_messages_payload([(numbers[i], wamid("e" + tag, i), "hi")])) for i in range(n)]
     await _sim(stack, "POST", "/_bench/take")
     before = await _sim(stack, "GET", "/_bench/stats")
     batches_before = await batching_stats(stack)
@@ -385,7 +418,7 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
 def cpu_ms_text(cpu_ms: dict[str, float]) -> str:
     total = sum(cpu_ms.values())
     parts = ", ".join(f"{k.split(' ')[0]} {v:.1f}" for k, v in sorted(cpu_ms.items(), key=lambda kv: -kv[1]))
-    return f"**{total:.0f}** ({parts})"
+    return f"**{total:.1f}** ({parts})"
 
 
 def step_row(s: StepResult) -> str:
@@ -400,7 +433,7 @@ def batching_text(batching: dict[str, float]) -> str:
 
 
 async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: float, drain: float,
-                   quiet_limit: float, digit: int) -> tuple[list[StepResult], float | None]:
+                   quiet_limit: float, digit: int, scenario: str = NEW) -> tuple[list[StepResult], float | None]:
     results: list[StepResult] = []
     sustained = None
     for k, rate in enumerate(rates):
@@ -408,9 +441,9 @@ async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: flo
             log(f"e2e {variant}: system not idle before {rate}/s; stopping")
             break
         purge_jobs(stack.env)
-        step = await e2e_step(stack, f"{digit}{k}", rate, duration, drain)
+        step = await e2e_step(stack, f"{digit}{k}", rate, duration, drain, scenario)
         results.append(step)
-        log(f"e2e {variant} {rate:.0f}/s: replied {step.replied}/{step.n}, p50 {fmt(step.p50)} ms, "
+        log(f"e2e {variant}, {scenario} customers, {rate:.0f}/s: replied {step.replied}/{step.n}, p50 {fmt(step.p50)} ms, "
             f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}; "
             f"items per transaction {batching_text(step.batching)}")
         if not step.ok:
