@@ -173,6 +173,34 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   expect(errors).toEqual([]);
 });
 
+test('an operator writes first to a new customer with a template', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/inbox');
+  const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await page.getByLabel('Phone number').fill(`+${digits}`);
+  await page.getByLabel('Name').fill('Carol First');
+  await page.getByRole('button', { name: 'Open conversation' }).click();
+  await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
+  await expect(page.getByTestId('conversation-item').filter({ hasText: 'Carol First' })).toBeVisible();
+  await expect(page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' })).toBeVisible();
+  await page.getByRole('status').getByRole('button').first().click();
+  await page.getByLabel('Template name').fill('order_update');
+  await page.getByRole('button', { name: 'Send template' }).click();
+  await expect
+    .poll(async () => {
+      const res = await request.get(`${SIM}/_simulator/messages`);
+      const body = (await res.json()) as { items: { to: string; payload: { type: string } }[] };
+      return body.items.some((m) => m.to === digits && m.payload.type === 'template');
+    })
+    .toBe(true);
+  await expect(page.getByRole('dialog')).toBeHidden();
+  await expect(page.getByTestId('messages').locator('[data-direction="outbound"]')).toHaveCount(1);
+  await shot(page, 'inbox-write-first');
+  expect(errors).toEqual([]);
+});
+
 test('settings show the webhook and create a token once', async ({ page }) => {
   const errors = watchConsole(page);
   await signIn(page);

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 
-from whatsapp_builder.conversations import dashboard, sending, service
+from whatsapp_builder.conversations import dashboard, outreach, sending, service
 from whatsapp_builder.conversations.schemas import (
     ContextOut,
     ConversationCreate,
@@ -45,8 +45,27 @@ async def list_conversations(
     )
 
 
-@router.post("", response_model=ConversationDetail, status_code=status.HTTP_201_CREATED)
-async def create_conversation(session: SessionDep, body: ConversationCreate) -> ConversationDetail:
+@router.post(
+    "",
+    response_model=ConversationDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "The WhatsApp number already has a conversation with this customer: that one"},
+        409: {"description": "No WhatsApp number is connected"},
+    },
+)
+async def create_conversation(
+    context: ContextDep, session: SessionDep, body: ConversationCreate, response: Response
+) -> ConversationDetail:
+    """With `participantIds`: a conversation between these users. With `customerPhoneNumber`: the connected
+    WhatsApp number's conversation with that customer, made (201) or found (200), to write first; until the
+    customer answers, its 24-hour window is closed and only templates can be sent."""
+    if body.customer_phone_number is not None:
+        opened = await outreach.open_with_customer(context, body.customer_phone_number, body.customer_name)
+        if not opened.created:
+            response.status_code = status.HTTP_200_OK
+        return ConversationDetail.model_validate(await service.get_conversation(session, opened.conversation_id))
+    assert body.participant_ids is not None
     return ConversationDetail.model_validate(await service.create_conversation(session, body.participant_ids))
 
 

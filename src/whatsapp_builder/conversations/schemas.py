@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
 from whatsapp_builder.flows.nesting import cut_deep, json_depth_exceeds
-from whatsapp_builder.users.schemas import UserOut
+from whatsapp_builder.users.schemas import Name, PhoneNumber, UserOut
 
 
 class ConversationOut(CamelModel):
@@ -33,7 +33,20 @@ class ConversationDetail(ConversationOut):
 
 
 class ConversationCreate(CamelInput):
-    participant_ids: Annotated[list[uuid.UUID], Field(min_length=1, max_length=256)]
+    """Either `participantIds` (users, an internal conversation), or `customerPhoneNumber` (and optionally
+    `customerName`): the connected WhatsApp number's conversation with that customer, found or made."""
+
+    participant_ids: Annotated[list[uuid.UUID] | None, Field(min_length=1, max_length=256)] = None
+    customer_phone_number: PhoneNumber | None = None
+    customer_name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ConversationCreate:
+        if (self.participant_ids is None) == (self.customer_phone_number is None):
+            raise ValueError("give either participantIds or customerPhoneNumber")
+        if self.customer_name is not None and self.customer_phone_number is None:
+            raise ValueError("customerName goes with customerPhoneNumber")
+        return self
 
 
 class MessageOut(CamelModel):

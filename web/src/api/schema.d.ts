@@ -188,7 +188,12 @@ export interface paths {
         /** List Conversations */
         get: operations["list_conversations_api_conversations_get"];
         put?: never;
-        /** Create Conversation */
+        /**
+         * Create Conversation
+         * @description With `participantIds`: a conversation between these users. With `customerPhoneNumber`: the connected
+         *     WhatsApp number's conversation with that customer, made (201) or found (200), to write first; until the
+         *     customer answers, its 24-hour window is closed and only templates can be sent.
+         */
         post: operations["create_conversation_api_conversations_post"];
         delete?: never;
         options?: never;
@@ -745,10 +750,18 @@ export interface components {
                 [key: string]: unknown;
             };
         };
-        /** ConversationCreate */
+        /**
+         * ConversationCreate
+         * @description Either `participantIds` (users, an internal conversation), or `customerPhoneNumber` (and optionally
+         *     `customerName`): the connected WhatsApp number's conversation with that customer, found or made.
+         */
         ConversationCreate: {
+            /** Customername */
+            customerName?: string | null;
+            /** Customerphonenumber */
+            customerPhoneNumber?: string | null;
             /** Participantids */
-            participantIds: string[];
+            participantIds?: string[] | null;
         };
         /** ConversationDetail */
         ConversationDetail: {
@@ -1630,6 +1643,13 @@ export interface operations {
             };
         };
         responses: {
+            /** @description The WhatsApp number already has a conversation with this customer: that one */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Successful Response */
             201: {
                 headers: {
@@ -1638,6 +1658,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ConversationDetail"];
                 };
+            };
+            /** @description No WhatsApp number is connected */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -78,6 +78,7 @@ function useDebounced<T>(value: T, ms: number): T {
 
 function ConversationList({ selected }: { selected?: string }) {
   const [search, setSearch] = useState('');
+  const [starting, setStarting] = useState(false);
   const q = useDebounced(search.trim(), 300);
   const query = useInfiniteQuery({
     queryKey: keys.conversationList(q),
@@ -101,9 +102,15 @@ function ConversationList({ selected }: { selected?: string }) {
   return (
     <>
       <Box p="sm" style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}>
-        <Title order={1} size="h4" mb="xs">
-          Inbox
-        </Title>
+        <Group justify="space-between" mb="xs">
+          <Title order={1} size="h4">
+            Inbox
+          </Title>
+          <Button size="compact-sm" variant="light" onClick={() => setStarting(true)}>
+            New conversation
+          </Button>
+        </Group>
+        <NewConversationModal opened={starting} onClose={() => setStarting(false)} />
         <TextInput
           placeholder="Search by name or phone"
           aria-label="Search conversations"
@@ -473,6 +480,63 @@ function Composer({ id, windowOpen }: { id: string; windowOpen: boolean }) {
 }
 
 type SendBody = { type: string; content: Record<string, unknown> };
+
+/** Write first: the connected number's conversation with a customer, by phone number (made, or found). */
+function NewConversationModal({ opened, onClose }: { opened: boolean; onClose(): void }) {
+  const [phone, setPhone] = useState('');
+  const [name, setName] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const navigate = useNavigate();
+  const queryClient = useQueryClient();
+  const open = useMutation({
+    mutationFn: () =>
+      unwrap(api.POST('/api/conversations', { body: { customerPhoneNumber: phone.trim(), customerName: name.trim() || undefined } })),
+    onSuccess: (conversation) => {
+      void queryClient.invalidateQueries({ queryKey: keys.conversations });
+      setPhone('');
+      setName('');
+      setError(null);
+      onClose();
+      navigate(`/inbox/${conversation.id}`);
+    },
+    onError: (err) => setError(errorMessage(err)),
+  });
+  return (
+    <Modal opened={opened} onClose={onClose} title="New conversation">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!phone.trim()) return setError('The customer\'s WhatsApp number, with its country code');
+          open.mutate();
+        }}
+      >
+        <Stack>
+          <Text size="sm" c="dimmed">
+            Until the customer answers, WhatsApp only lets you send an approved template.
+          </Text>
+          <TextInput
+            label="Phone number"
+            placeholder="+14155550123"
+            value={phone}
+            onChange={(e) => setPhone(e.currentTarget.value)}
+            error={error}
+            withAsterisk
+            data-autofocus
+          />
+          <TextInput label="Name" description="For a customer not known yet" value={name} maxLength={100} onChange={(e) => setName(e.currentTarget.value)} />
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onClose}>
+              Cancel
+            </Button>
+            <Button type="submit" loading={open.isPending}>
+              Open conversation
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
 
 function MediaModal({ opened, onClose, onSend }: { opened: boolean; onClose(): void; onSend(b: SendBody): Promise<unknown> }) {
   const [type, setType] = useState<string>('image');
