@@ -14,7 +14,7 @@ import uvicorn
 
 from whatsapp_builder.app import create_app
 from whatsapp_builder.core.context import AppContext
-from whatsapp_builder.realtime.server import Realtime, create_realtime
+from whatsapp_builder.realtime.server import Realtime
 
 
 async def wait_for_health(url: str, limit: float = 20.0, alive: Callable[[], bool] = lambda: True) -> None:
@@ -41,12 +41,14 @@ def bound_socket() -> socket.socket:
 
 
 class RealtimeServer:
-    """`realtime.wrap(create_app(context))` served by uvicorn in the test's event loop."""
+    """The app with its Socket.IO server, as `serve` builds it (`create_asgi`), served by uvicorn in the test's
+    event loop: what the app publishes reaches the clients connected here."""
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
-        self.realtime: Realtime = create_realtime(context)
-        self.app = self.realtime.wrap(create_app(context))
+        inner = create_app(context)
+        self.realtime: Realtime = inner.state.realtime
+        self.app = self.realtime.wrap(inner)
         self._sock = bound_socket()
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)

@@ -13,7 +13,13 @@ def test_rooms_and_names() -> None:
     assert events.INBOX_ROOM == "inbox"
     assert events.conversation_room(cid) == f"conversation:{cid}"
     assert events.conversation_room(str(cid)) == f"conversation:{cid}"
-    assert events.EVENT_NAMES == ("message:created", "message:status", "conversation:updated", "context:updated")
+    assert events.EVENT_NAMES == (
+        "message:created", "message:status", "conversation:updated", "context:updated", "conversation:deleted"
+    )
+    gone = events.conversation_deleted(cid, None)
+    assert (gone.name, gone.payload, gone.rooms) == (
+        "conversation:deleted", {"id": str(cid), "mergedInto": None}, ("inbox", f"conversation:{cid}")
+    )
 
 
 def test_builders_address_inbox_and_conversation_with_json_payloads() -> None:

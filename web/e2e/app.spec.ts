@@ -201,6 +201,36 @@ test('an operator writes first to a new customer with a template', async ({ page
   expect(errors).toEqual([]);
 });
 
+test('a customer seen under two identities is merged, and the open conversation follows', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/inbox');
+  const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const bsuid = `US.${Date.now()}${Math.floor(Math.random() * 1000)}`;
+  // Known by phone number only (an operator wrote first)...
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await page.getByLabel('Phone number').fill(`+${digits}`);
+  await page.getByLabel('Name').fill('Dora Phone');
+  await page.getByRole('button', { name: 'Open conversation' }).click();
+  await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
+  const byPhone = page.url();
+  // ...then writing by username only: WhatsApp gives no number, only the business-scoped user id.
+  let r = await request.post(`${SIM}/_simulator/inbound`, { data: { userId: bsuid, username: 'dora', name: 'Dora Username', text: 'hello' } });
+  expect(r.ok()).toBeTruthy();
+  const second = page.getByTestId('conversation-item').filter({ hasText: 'Dora Username' });
+  await second.click();
+  await expect(page.getByTestId('messages')).toContainText('hello');
+  expect(page.url()).not.toBe(byPhone);
+  // A message with both links them: the open conversation is merged into the phone one, and the page follows.
+  r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: `+${digits}`, userId: bsuid, name: 'Dora Both', text: 'it is me' } });
+  expect(r.ok()).toBeTruthy();
+  await expect(page).toHaveURL(byPhone);
+  await expect(page.getByTestId('messages')).toContainText('it is me');
+  await expect(page.getByTestId('messages')).toContainText('hello');
+  await expect(second).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
 test('settings show the webhook and create a token once', async ({ page }) => {
   const errors = watchConsole(page);
   await signIn(page);

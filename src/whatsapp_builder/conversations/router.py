@@ -19,6 +19,7 @@ from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.core.schemas import Page
+from whatsapp_builder.realtime import events
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -75,8 +76,9 @@ async def get_conversation(session: SessionDep, conversation_id: uuid.UUID) -> C
 
 
 @router.delete("/{conversation_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_conversation(session: SessionDep, conversation_id: uuid.UUID) -> Response:
+async def delete_conversation(context: ContextDep, session: SessionDep, conversation_id: uuid.UUID) -> Response:
     await service.delete_conversation(session, conversation_id)
+    await context.publisher.publish([events.conversation_deleted(conversation_id, None)])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

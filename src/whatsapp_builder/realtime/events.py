@@ -24,8 +24,15 @@ MESSAGE_CREATED = "message:created"
 MESSAGE_STATUS = "message:status"
 CONVERSATION_UPDATED = "conversation:updated"
 CONTEXT_UPDATED = "context:updated"
+CONVERSATION_DELETED = "conversation:deleted"
 
-EVENT_NAMES: tuple[str, ...] = (MESSAGE_CREATED, MESSAGE_STATUS, CONVERSATION_UPDATED, CONTEXT_UPDATED)
+EVENT_NAMES: tuple[str, ...] = (
+    MESSAGE_CREATED,
+    MESSAGE_STATUS,
+    CONVERSATION_UPDATED,
+    CONTEXT_UPDATED,
+    CONVERSATION_DELETED,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,13 @@ def conversation_updated(conversation: Mapping[str, Any]) -> RealtimeEvent:
     """A conversation changed (last message, window, hand-off): an item of GET /api/conversations."""
     payload: dict[str, Any] = jsonable(conversation)
     return RealtimeEvent(CONVERSATION_UPDATED, payload, _rooms(payload["id"]))
+
+
+def conversation_deleted(conversation_id: uuid.UUID | str, merged_into: uuid.UUID | str | None) -> RealtimeEvent:
+    """A conversation is gone: deleted, or merged into `mergedInto` (a customer's two identities were linked, and
+    its messages, bot context and jobs moved there)."""
+    payload: dict[str, Any] = jsonable({"id": conversation_id, "mergedInto": merged_into})
+    return RealtimeEvent(CONVERSATION_DELETED, payload, _rooms(payload["id"]))
 
 
 def context_updated(conversation_id: uuid.UUID | str, context: Mapping[str, Any]) -> RealtimeEvent:

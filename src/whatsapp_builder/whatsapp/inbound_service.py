@@ -150,9 +150,11 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
             ],
         )
         live = context.live()
-        snapshots = await conversation_snapshots(conn, result.new_by_conversation) if live else []
+        changed = set(result.new_by_conversation) | set(result.merged_conversations.values())
+        snapshots = await conversation_snapshots(conn, changed) if live else []
     published: list[Any] = []
     if live:
+        published += [events.conversation_deleted(gone, into) for gone, into in result.merged_conversations.items()]
         published += [events.message_created(m) for m in result.new_messages]
         published += [events.conversation_updated(c) for c in snapshots]
         published += _status_events(result)

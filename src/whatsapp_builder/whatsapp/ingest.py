@@ -95,6 +95,8 @@ class IngestResult:
     # The new messages the chatbot answers: all but WhatsApp's own notices (NOT_FROM_THE_CUSTOMER).
     flow_inputs: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
+    # Conversations merged into another (a customer's two identities linked): {gone: where it went}.
+    merged_conversations: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 @functools.lru_cache(maxsize=16384)  # most messages come from customers seen lately; parsing costs 14 µs
@@ -238,7 +240,10 @@ def _merge_hint(rows: list[Any], pairs: list[_Customer]) -> bool:
 
 
 async def _customers(
-    conn: AsyncConnection[Any], messages: list[InboundMessage], business_ids: dict[str, uuid.UUID]
+    conn: AsyncConnection[Any],
+    messages: list[InboundMessage],
+    business_ids: dict[str, uuid.UUID],
+    merged: dict[uuid.UUID, uuid.UUID],
 ) -> dict[tuple[str, str], uuid.UUID]:
     """Find or create the customers (and fill `business_ids`, the business numbers' own users). Keys are
     `_Customer.key`; a message whose sender has no id here is a redelivery (already stored) and is skipped."""
@@ -273,7 +278,7 @@ async def _customers(
             known = _known_customers(rows, customers)
             if known is not None:
                 return known
-    return await _write_customers(conn, customers, rows)
+    return await _write_customers(conn, customers, rows, merged)
 
 
 # A phone number now sent with another BSUID was recycled (or its owner changed number, which gives a new BSUID):
@@ -300,7 +305,7 @@ _LEARN_PHONES = (
 
 
 async def _write_customers(
-    conn: AsyncConnection[Any], customers: list[_Customer], rows: list[Any]
+    conn: AsyncConnection[Any], customers: list[_Customer], rows: list[Any], merged: dict[uuid.UUID, uuid.UUID]
 ) -> dict[tuple[str, str], uuid.UUID]:
     """Create new customers, link BSUIDs and phone numbers, update profiles: a few set-based statements."""
     # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
@@ -314,7 +319,7 @@ async def _write_customers(
         if pairs:
             params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
             if _merge_hint(rows, pairs):
-                await _merge_users(conn, *params)
+                merged.update(await _merge_users(conn, *params))
             await conn.execute(_RELEASE_PHONES, params)
             await conn.execute(_LEARN_BSUIDS, params)
             await conn.execute(_LEARN_PHONES, params)
@@ -382,7 +387,9 @@ async def _write_customers(
     return ids
 
 
-async def _merge_users(conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None]) -> None:
+async def _merge_users(
+    conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None]
+) -> dict[uuid.UUID, uuid.UUID]:
     """Link a BSUID and a phone number that arrived together but are stored on two users: the user with the phone
     number (and no BSUID: a customer from before BSUIDs) stays, and the BSUID-only user is merged into it. Its
     conversations become the remaining user's; one with the same business number as a conversation the
@@ -397,7 +404,7 @@ async def _merge_users(conn: AsyncConnection[Any], phones: list[str | None], bsu
         )
     ).fetchall()
     if not pairs:
-        return
+        return {}
     sources = [uuid.UUID(str(r[0])) for r in pairs]
     targets = [uuid.UUID(str(r[1])) for r in pairs]
     target_of = dict(zip(sources, targets, strict=True))
@@ -454,6 +461,7 @@ async def _merge_users(conn: AsyncConnection[Any], phones: list[str | None], bsu
     )
     # Frees the BSUID for the remaining user (_LEARN_BSUIDS); the merged user's participations go with it.
     await conn.execute("DELETE FROM users WHERE id = ANY(%s)", (sources,))
+    return dict(merged)
 
 
 async def _merge_conversations(conn: AsyncConnection[Any], sources: list[uuid.UUID], targets: list[uuid.UUID]) -> None:
@@ -734,7 +742,7 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
     messages = _ingestible(batch)
     if messages:
         business_ids: dict[str, uuid.UUID] = {}
-        customer_ids = await _customers(conn, messages, business_ids)
+        customer_ids = await _customers(conn, messages, business_ids, result.merged_conversations)
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
         windows: dict[tuple[str, uuid.UUID], dt.datetime | None] = {}
         for m in messages:

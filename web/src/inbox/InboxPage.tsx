@@ -33,11 +33,25 @@ import { MessageBubble, type Status } from '../components/MessageBubble';
 import { relativeTime } from '../components/time';
 import { VariablesTable } from '../builder/TestPanel';
 import { addMessage, sortConversations, upsertConversation, type ConversationPages } from './cache';
-import { useConversationRoom } from './realtime';
+import { CONVERSATION_DELETED, useConversationRoom, type ConversationDeleted } from './realtime';
 
 export function InboxPage() {
   const { conversationId } = useParams();
   const narrow = useMediaQuery('(max-width: 48em)');
+  const navigate = useNavigate();
+  useEffect(() => {
+    // The open conversation is gone: follow it where it was merged (the same customer), else back to the list.
+    const onDeleted = (e: Event) => {
+      const { id, mergedInto } = (e as CustomEvent<ConversationDeleted>).detail;
+      if (id !== conversationId) return;
+      notifications.show({
+        message: mergedInto ? 'This conversation was merged into the customer\'s other one.' : 'This conversation was deleted.',
+      });
+      navigate(mergedInto ? `/inbox/${mergedInto}` : '/inbox', { replace: true });
+    };
+    window.addEventListener(CONVERSATION_DELETED, onDeleted);
+    return () => window.removeEventListener(CONVERSATION_DELETED, onDeleted);
+  }, [conversationId, navigate]);
   const showList = !narrow || !conversationId;
   const showConversation = !narrow || !!conversationId;
   return (

@@ -2,7 +2,17 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import type { Conversation, Message } from '../api/client';
 import { keys } from '../api/queries';
-import { addMessage, hasUnread, matchesSearch, sortConversations, updateStatus, upsertConversation, type ConversationPages, type MessagePages } from './cache';
+import {
+  addMessage,
+  hasUnread,
+  matchesSearch,
+  removeConversation,
+  sortConversations,
+  updateStatus,
+  upsertConversation,
+  type ConversationPages,
+  type MessagePages,
+} from './cache';
 
 const msg = (id: string, over: Partial<Message> = {}): Message =>
   ({
@@ -32,6 +42,14 @@ function setup() {
 }
 
 describe('live updates of the cache', () => {
+  it('drops a conversation that is gone from the lists and its messages', () => {
+    const qc = setup();
+    removeConversation(qc, 'c1');
+    const ids = qc.getQueryData<ConversationPages>(keys.conversations)!.pages.flatMap((p) => p.items.map((c) => c.id));
+    expect(ids).toEqual(['c2']);
+    expect(qc.getQueryData(keys.messages('c1'))).toBeUndefined();
+  });
+
   it('prepends a new message once, and moves its conversation preview', () => {
     const qc = setup();
     const m = msg('3', { timestamp: '2026-01-01T11:00:00Z', content: { body: 'newest' } });

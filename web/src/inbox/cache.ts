@@ -106,6 +106,14 @@ export function upsertConversation(qc: QueryClient, c: Conversation) {
   qc.setQueryData<ConversationDetail>(keys.conversation(c.id), (d) => (d ? { ...d, ...c } : d));
 }
 
+/** A conversation that is gone (deleted, or merged into another): out of every list, its own data dropped. */
+export function removeConversation(qc: QueryClient, id: string) {
+  qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (data) =>
+    data ? { ...data, pages: data.pages.map((p) => ({ ...p, items: p.items.filter((c) => c.id !== id) })) } : data,
+  );
+  for (const key of [keys.conversation(id), keys.messages(id), keys.context(id)]) qc.removeQueries({ queryKey: key, exact: true });
+}
+
 export function updateContext(qc: QueryClient, e: Partial<ContextInfo> & { conversationId: string }) {
   const prev = qc.getQueryData<ContextInfo | null>(keys.context(e.conversationId));
   if (prev && prev.chatbotId === e.chatbotId) qc.setQueryData(keys.context(e.conversationId), { ...prev, ...e });

@@ -5,7 +5,16 @@ import { io, type Socket } from 'socket.io-client';
 import { api, unwrap, type Conversation, type Message } from '../api/client';
 import { keys } from '../api/queries';
 import { getToken } from '../auth/token';
-import { addMessage, hasUnread, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
+import { addMessage, hasUnread, removeConversation, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
+
+/** A conversation is gone: `mergedInto` names the one that now holds its messages (the same customer). */
+export interface ConversationDeleted {
+  id: string;
+  mergedInto: string | null;
+}
+
+/** The window event the open conversation's page listens to, to move on when its conversation is gone. */
+export const CONVERSATION_DELETED = 'wab:conversation-deleted';
 
 interface Realtime {
   socket: Socket | null;
@@ -56,6 +65,11 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     });
     socket.on('conversation:updated', (c: Conversation) => upsertConversation(qc, c));
     socket.on('context:updated', (e: { conversationId: string; chatbotId: string }) => updateContext(qc, e));
+    socket.on('conversation:deleted', (e: ConversationDeleted) => {
+      removeConversation(qc, e.id);
+      if (e.mergedInto) void qc.invalidateQueries({ queryKey: keys.conversation(e.mergedInto) });
+      window.dispatchEvent(new CustomEvent<ConversationDeleted>(CONVERSATION_DELETED, { detail: e }));
+    });
     setState({ socket, connected: false });
     return () => {
       unreadTimers.forEach((t) => clearTimeout(t));
