@@ -16,8 +16,11 @@ from .rtkit import Client, RealtimeServer
 
 @pytest.fixture
 async def realtime_server(app_context: AppContext) -> AsyncIterator[RealtimeServer]:
-    # A context of its own (same engine and pool), without Redis whatever the environment says.
-    context = dataclasses.replace(app_context, settings=app_context.settings.model_copy(update={"redis_url": None}))
+    # A context of its own (same engine and pool), without Redis whatever the environment says, and with batchers
+    # of its own: an earlier test's were made for another context, whose publisher is not this server's.
+    context = dataclasses.replace(
+        app_context, settings=app_context.settings.model_copy(update={"redis_url": None}), batchers={}
+    )
     server = await RealtimeServer(context).start()
     yield server
     await server.stop()
