@@ -101,7 +101,7 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
                 stack.start_server(mode, workers)
                 for number, scenario in enumerate(scenarios):
                     results, sustained = await server_parts.e2e_ramp(
-                        stack, mode, rates, duration, drain, quiet, digit + 2 * number, scenario)
+                        stack, mode, rates, duration, drain, quiet, digit + 2 * number, scenario, args.keep_going)
                     parts.append(server_parts.e2e_table(f"{title}, {scenario} customers", results, sustained,
                                                         duration))
                     parts.append("")
@@ -227,6 +227,8 @@ def main() -> int:
     parser.add_argument("--profile-rate", type=float, default=0.0, help="profile at this rate (default: the first "
                         "rate not sustained)")
     parser.add_argument("--variants", default="all-in-one,split", help="part b's variants to run")
+    parser.add_argument("--keep-going", action="store_true", help="part b: go on to the next rate after one "
+                        "that was not sustained (e.g. --rates 1500,600 to see the system recover)")
     parser.add_argument("--scenarios", default="new,returning", help="part b's kinds of traffic: new customers "
                         "saying 'hi', returning customers pressing a button")
     args = parser.parse_args()

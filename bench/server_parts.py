@@ -433,7 +433,8 @@ def batching_text(batching: dict[str, float]) -> str:
 
 
 async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: float, drain: float,
-                   quiet_limit: float, digit: int, scenario: str = NEW) -> tuple[list[StepResult], float | None]:
+                   quiet_limit: float, digit: int, scenario: str = NEW,
+                   keep_going: bool = False) -> tuple[list[StepResult], float | None]:
     results: list[StepResult] = []
     sustained = None
     for k, rate in enumerate(rates):
@@ -447,6 +448,8 @@ async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: flo
             f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}; "
             f"items per transaction {batching_text(step.batching)}")
         if not step.ok:
+            if keep_going:
+                continue
             break
         sustained = rate
     return results, sustained

@@ -115,3 +115,58 @@ async def test_an_item_submitted_as_the_last_drain_ends_is_still_written() -> No
     other = asyncio.ensure_future(right_after())
     assert await batcher.submit(1) == 1
     assert await asyncio.wait_for(other, timeout=2) == 2
+
+
+async def test_a_later_stage_waits_while_the_first_one_is_backlogged_and_its_callers_gather() -> None:
+    """Webhooks first (whatsapp/fast_path.py): while callers of `first` wait longer than allowed, `second` takes no
+    new batch; when `first` catches up, `second` writes everything that gathered meanwhile in one batch."""
+    release = asyncio.Event()
+    first_calls: list[list[int]] = []
+    second_calls: list[list[int]] = []
+
+    async def slow_first(items: Sequence[int]) -> list[int]:
+        first_calls.append(list(items))
+        if len(first_calls) == 1:
+            await release.wait()
+        return list(items)
+
+    async def second_handler(items: Sequence[int]) -> list[int]:
+        second_calls.append(list(items))
+        return list(items)
+
+    first: GroupCommit[int, int] = GroupCommit(slow_first, max_in_flight=1)
+    second: GroupCommit[int, int] = GroupCommit(
+        second_handler, max_in_flight=1, before_batch=lambda: first.caught_up(0.0, 30.0)
+    )
+    blocking = asyncio.ensure_future(first.submit(0))
+    await asyncio.sleep(0)
+    backlog = asyncio.ensure_future(first.submit(1))  # waits behind the slow write: `first` is backlogged
+    await asyncio.sleep(0)
+    assert first.backlog_seconds() > 0
+    later = [asyncio.ensure_future(second.submit(i)) for i in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert second_calls == []  # held back while `first` has callers waiting
+    release.set()
+    assert await asyncio.gather(blocking, backlog, *later) == [0, 1, 0, 1, 2]
+    assert second_calls == [[0, 1, 2]]
+    assert first.backlog_seconds() == 0.0
+
+
+async def test_caught_up_gives_up_after_its_limit() -> None:
+    never = asyncio.Event()
+
+    async def stuck(items: Sequence[int]) -> list[int]:
+        await never.wait()
+        return list(items)
+
+    batcher: GroupCommit[int, int] = GroupCommit(stuck, max_in_flight=1)
+    held = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0)
+    waiting = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    await asyncio.wait_for(batcher.caught_up(0.0, 0.01), timeout=5)  # returns though the backlog remains
+    assert batcher.backlog_seconds() > 0
+    held.cancel()
+    waiting.cancel()
+    never.set()
