@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
+from tests.whatsapp.webhookkit import APP_SECRET, PHONE_NUMBER_ID, VERIFY_TOKEN, envelope, sign
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.whatsapp.fast_delivery import deliver_conversations
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 
@@ -201,3 +205,45 @@ async def test_a_reaction_to_a_message_that_is_not_ours_to_name_is_422(  # type:
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM messages WHERE type = 'reaction'").fetchone() == (0,)
     assert len(await loop.sent()) == before
+
+
+async def test_fast_delivery_never_sends_a_reply_ahead_of_one_someone_else_is_sending(
+    client: httpx.AsyncClient, database_url: str, app_context: AppContext
+) -> None:
+    """A conversation's sends keep their order: while another transaction holds its first send job, a fast
+    delivery batch takes none of the jobs behind it (it locks what it can in the same statement that reads the
+    queue, then does only the unbroken head of each queue)."""
+    # A closed loopback port as the Graph API: an attempted send fails at once and is postponed (attempts 1).
+    assert (await client.put("/api/whatsapp-config", json={
+        "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "1", "accessToken": "EAAtoken",
+        "webhookVerifyToken": VERIFY_TOKEN, "appSecret": APP_SECRET, "graphApiUrl": "http://127.0.0.1:9",
+    })).status_code == 200
+    app_context.active_config.invalidate()
+    raw = json.dumps(envelope({"contacts": [{"wa_id": "16505550100", "profile": {"name": "Ann"}}], "messages": [
+        {"from": "16505550100", "id": "wamid.ORDER1", "timestamp": str(int(time.time())), "type": "text",
+         "text": {"body": "hello"}}]})).encode()
+    assert (await client.post("/webhooks/whatsapp", content=raw, headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)})).status_code == 200
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    for body in ("first", "second"):
+        sent = await client.post(f"/api/conversations/{conversation}/messages",
+                                 json={"type": "text", "content": {"body": body}})
+        assert sent.status_code == 202
+    with psycopg.connect(database_url) as holder:
+        jobs = holder.execute("SELECT id FROM procrastinate_jobs WHERE lock = %s ORDER BY id",
+                              (f"send:{conversation}",)).fetchall()
+        assert len(jobs) >= 2
+        holder.execute("SELECT 1 FROM procrastinate_jobs WHERE id = %s FOR UPDATE", (jobs[0][0],))  # "sending"
+        await deliver_conversations(app_context, [uuid.UUID(conversation)])
+        holder.rollback()
+    with psycopg.connect(database_url) as conn:
+        attempts = conn.execute("SELECT attempts FROM procrastinate_jobs WHERE lock = %s ORDER BY id",
+                                (f"send:{conversation}",)).fetchall()
+        statuses = conn.execute("SELECT status::text FROM messages WHERE direction = 'outbound'").fetchall()
+    assert [a for (a,) in attempts] == [0] * len(jobs)  # none behind the held one was tried
+    assert {s for (s,) in statuses} == {"pending"}
+    # Once the first job is free, the queue is done from its head.
+    await deliver_conversations(app_context, [uuid.UUID(conversation)])
+    with psycopg.connect(database_url) as conn:
+        first = conn.execute("SELECT attempts FROM procrastinate_jobs WHERE id = %s", (jobs[0][0],)).fetchone()
+    assert first == (1,)  # tried (and postponed: nothing listens on port 9)

@@ -41,9 +41,13 @@ from whatsapp_builder.whatsapp.rate_limit import take_send_slots
 
 log = get_logger(__name__)
 
-# Each conversation's queue, with what its send jobs need of their messages (one round trip).
-_QUEUES = (
-    "SELECT j.id, j.lock, j.status::text, j.task_name, j.args->>'message_id', j.scheduled_at, j.attempts,"
+# Each conversation's queue, with what its send jobs need of their messages, and the jobs that could run now
+# row-locked (those someone else holds are skipped): one round trip. A job locked here but not done (one behind
+# a job someone else holds: see _take_jobs) stays queued; our lock only makes its next taker wait for our commit.
+_QUEUES_AND_TAKE = (
+    "WITH q AS MATERIALIZED ("
+    "SELECT j.id AS job_id, j.lock, j.status::text AS job_status, j.task_name, j.args->>'message_id',"
+    " j.scheduled_at, j.attempts,"
     ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
     ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
     f" {REACTED_WAMID_SQL}"
@@ -51,9 +55,13 @@ _QUEUES = (
     " LEFT JOIN messages m ON m.id = (j.args->>'message_id')::uuid"
     ' LEFT JOIN conversations c ON c.id = m."conversationId"'
     ' LEFT JOIN users u ON u.id = c."customerId"'
-    " WHERE j.lock = ANY(%s) AND j.status IN ('todo', 'doing') ORDER BY j.id"
+    " WHERE j.lock = ANY(%s) AND j.status IN ('todo', 'doing')),"
+    " taken AS (SELECT j.id FROM procrastinate_jobs j WHERE j.id IN (SELECT q.job_id FROM q"
+    " WHERE q.job_status = 'todo' AND q.task_name = ANY(%s)"
+    " AND (q.scheduled_at IS NULL OR q.scheduled_at <= now() OR q.attempts = 0))"
+    " AND j.status = 'todo' FOR UPDATE OF j SKIP LOCKED)"
+    " SELECT q.*, q.job_id IN (SELECT id FROM taken) FROM q ORDER BY q.job_id"
 )
-_TAKE = "SELECT id FROM procrastinate_jobs WHERE id = ANY(%s) AND status = 'todo' FOR UPDATE SKIP LOCKED"
 # Every outcome of a batch in one statement: sends recorded (only while still pending), customers' messages read,
 # early statuses taken from the backlog (applied after), and the jobs done deleted.
 _RECORD = (
@@ -110,13 +118,16 @@ async def _take_jobs(
     """Each conversation's ready jobs from the head of its queue, row-locked; none where someone else is at it.
     Fills `messages` with the jobs' messages."""
     owners = {send_lock(c): c for c in conversation_ids}
-    rows = await (await conn.execute(_QUEUES, (list(owners),))).fetchall()
+    rows = await (await conn.execute(_QUEUES_AND_TAKE, (list(owners), [DELIVER_MESSAGE, MARK_READ]))).fetchall()
     now = dt.datetime.now(dt.UTC)
     queues: dict[uuid.UUID, list[_Job]] = {}
     blocked: set[uuid.UUID] = set()
-    for job_id, lock, status, task, message_id, scheduled_at, attempts, *message in rows:
+    taken: set[int] = set()
+    for job_id, lock, status, task, message_id, scheduled_at, attempts, *message, locked in rows:
         if message[0] is not None:
             messages[message[0]] = tuple(message)
+        if locked:
+            taken.add(job_id)
         conversation_id = owners[lock]
         if conversation_id in blocked:
             continue
@@ -126,10 +137,6 @@ async def _take_jobs(
             blocked.add(conversation_id)  # a worker's job, a retry waiting for its backoff: keep the order
             continue
         queues.setdefault(conversation_id, []).append(_Job(job_id, conversation_id, task, uuid.UUID(str(message_id))))
-    wanted = [job.id for jobs in queues.values() for job in jobs]
-    if not wanted:
-        return {}
-    taken = {r[0] for r in await (await conn.execute(_TAKE, (wanted,))).fetchall()}
     held: dict[uuid.UUID, list[_Job]] = {}
     for conversation_id, jobs in queues.items():
         prefix = []
