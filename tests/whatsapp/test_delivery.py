@@ -107,7 +107,7 @@ async def test_a_batch_takes_its_send_slots_at_once_and_spills_into_the_next_sec
 async def test_fast_delivery_applies_a_status_that_arrived_before_the_send_was_recorded(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient, database_url: str, waiter, monkeypatch, app_context: AppContext
 ) -> None:
-    from whatsapp_builder.whatsapp.graph_client import GraphClient
+    from whatsapp_builder.whatsapp.graph_client import GraphClient, Sent
 
     conversation = await _handed_off_conversation(loop, client)
     before = app_context.batchers["deliveries"].items_written
@@ -115,10 +115,10 @@ async def test_fast_delivery_applies_a_status_that_arrived_before_the_send_was_r
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO whatsapp_status_backlog (\"whatsappMessageId\", status) VALUES ('wamid.EARLY', 'read')")
 
-    async def send_message(self: GraphClient, phone_number_id: str, access_token: str, payload: object) -> str:
-        return "wamid.EARLY"
+    async def send(self: GraphClient, phone_number_id: str, access_token: str, payload: object) -> Sent:
+        return Sent("wamid.EARLY")
 
-    monkeypatch.setattr(GraphClient, "send_message", send_message)
+    monkeypatch.setattr(GraphClient, "send", send)
     sent = await client.post(f"/api/conversations/{conversation}/messages",
                              json={"type": "text", "content": {"body": "hello again"}})
     assert sent.status_code == 202

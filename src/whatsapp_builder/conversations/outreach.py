@@ -2,8 +2,11 @@
 
 Webhooks make a conversation when a customer writes; a business that wants to write first (an order update, a
 reminder) needs one before the customer ever did. It is found or made exactly as ingest makes it (the unique
-pair of business number and customer, with both as participants), so the customer's answer lands in it. Its
-24-hour window stays closed until the customer writes: until then only a template can be sent (WhatsApp's rule).
+pair of business number and customer, with both as participants), so the customer's answer lands in it: by
+phone number, or by the BSUID WhatsApp named when it accepted our first send (whatsapp/fast_delivery.py). Not
+when WhatsApp knows the customer under another form of the number than the one typed (Mexico's 52 1 …): their
+answer then starts a conversation of its own. Its 24-hour window stays closed until the customer writes: until
+then only a template can be sent (WhatsApp's rule).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import Conflict, Unprocessable
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.ingest import NAME_LIMIT
+from whatsapp_builder.whatsapp.ingest import NAME_LIMIT, business_user_key
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,12 @@ class Opened:
     created: bool
 
 
-# The business number's own user: the one its conversations already have (ingest made it from a webhook's
-# display phone number), else one keyed like ingest keys a number it knows no display phone number of.
+# The business number's own user, as ingest knows it: the business participant of any of the number's
+# conversations (ingest made it from a webhook's display phone number; one index probe, any conversation will
+# do), else the one keyed by the phone number id, which ingest adopts when the number's first webhook arrives.
 _BUSINESS_USER = (
     'SELECT p."userId" FROM conversations c JOIN conversation_participants p ON p."conversationId" = c.id'
-    ' WHERE c."whatsappPhoneNumberId" = %s AND p."userId" IS DISTINCT FROM c."customerId"'
-    ' ORDER BY c."createdAt" LIMIT 1'
+    ' WHERE c."whatsappPhoneNumberId" = %s AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1'
 )
 
 
@@ -40,7 +43,7 @@ async def _business_user(conn: AsyncConnection[Any], phone_number_id: str) -> uu
     row = await (await conn.execute(_BUSINESS_USER, (phone_number_id,))).fetchone()
     if row is not None:
         return uuid.UUID(str(row[0]))
-    key = f"business.{phone_number_id}"[:160]
+    key = business_user_key(phone_number_id)
     await conn.execute(
         "INSERT INTO users (bsuid, name) VALUES (%s, %s) ON CONFLICT (bsuid) DO NOTHING",
         (key, f"Business {phone_number_id}"[:NAME_LIMIT]),

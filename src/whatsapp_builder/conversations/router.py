@@ -51,7 +51,10 @@ async def list_conversations(
     response_model=ConversationDetail,
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"description": "The WhatsApp number already has a conversation with this customer: that one"},
+        200: {
+            "model": ConversationDetail,
+            "description": "The WhatsApp number already has a conversation with this customer: that one",
+        },
         409: {"description": "No WhatsApp number is connected"},
     },
 )

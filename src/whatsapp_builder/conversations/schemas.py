@@ -40,6 +40,20 @@ class ConversationCreate(CamelInput):
     customer_phone_number: PhoneNumber | None = None
     customer_name: Name | None = None
 
+    @field_validator("customer_phone_number", mode="before")
+    @classmethod
+    def _international(cls, value: object) -> object:
+        # A number typed without its country code ("5551234567") would be read as one of another country's, and
+        # a template sent to a stranger: here, unlike in webhooks (WhatsApp's wa_id has no "+"), ask for it.
+        if isinstance(value, str) and not value.strip().startswith(("+", "00")):
+            raise ValueError("must start with + and the country code, e.g. +14155550123")
+        return value
+
+    @field_validator("customer_name", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _one_kind(self) -> ConversationCreate:
         if (self.participant_ids is None) == (self.customer_phone_number is None):

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.core.errors import Conflict, NotFound
 from whatsapp_builder.users.models import User
 from whatsapp_builder.users.schemas import UserCreate, UserUpdate
@@ -58,6 +59,10 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
     user = await get_user(session, user_id)
+    # A customer's conversations would go with them (the seed's cascade), with what the business sent there,
+    # even before the customer wrote anything (a conversation opened to write first): refuse instead.
+    if (await session.execute(select(Conversation.id).where(Conversation.customer_id == user_id).limit(1))).first():
+        raise Conflict("The user is a WhatsApp customer with conversations; delete their conversations first.")
     await session.delete(user)
     try:
         await session.commit()

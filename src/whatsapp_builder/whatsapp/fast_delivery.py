@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
@@ -36,6 +37,7 @@ from whatsapp_builder.whatsapp.delivery import (
     graph_payload,
 )
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
+from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_send_slots
 
@@ -81,6 +83,16 @@ _RECORD = (
     " UNION ALL SELECT 'read', id, \"conversationId\", 'read', wamid, NULL::jsonb FROM reads"
     " UNION ALL SELECT 'early', NULL::uuid, NULL::uuid, status, wamid, error FROM early"
 )
+# A customer known by phone number only (one an operator wrote to first, or from before BSUIDs) learns the BSUID
+# WhatsApp gave when accepting a send to them, unless another user has it: their answer, which may come with the
+# BSUID only, then finds them (whatsapp/ingest.py identifies customers by BSUID first).
+_LEARN_BSUID = (
+    'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
+    " FROM (SELECT DISTINCT ON ((r->>0)::uuid) (r->>0)::uuid, r->>1 FROM jsonb_array_elements(%s::jsonb) AS j(r))"
+    " AS x(conversation, bsuid) JOIN conversations c ON c.id = x.conversation"
+    ' WHERE u.id = c."customerId" AND u.bsuid IS NULL'
+    " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
+)
 _POSTPONE = (
     "UPDATE procrastinate_jobs j SET attempts = j.attempts + 1,"
     " scheduled_at = now() + make_interval(secs => (r->>1)::float8)"
@@ -110,6 +122,8 @@ class _Outcomes:
     config_errors: list[dict[str, Any]] = field(default_factory=list)
     # Jobs that met a temporary failure: (job id, seconds to wait), counted as their first attempt.
     postponed: list[tuple[int, float]] = field(default_factory=list)
+    # Customers known by phone number only, with the BSUID WhatsApp's answer to a send gave: (conversation, BSUID).
+    learned: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
 async def _take_jobs(
@@ -214,7 +228,7 @@ async def _send(
     except CannotSend as exc:
         return exc.error
     try:
-        wamid = await graph_client_for(context, config.graph_api_url).send_message(
+        sent = await graph_client_for(context, config.graph_api_url).send(
             config.phone_number_id, config.access_token, payload
         )
     except GraphApiError as exc:
@@ -228,7 +242,9 @@ async def _send(
             return _RETRY_LATER
         log.warning("send failed", message_id=str(job.message_id), code=exc.code, title=exc.title)
         return error
-    outcomes.sends.append((job.message_id, "sent", wamid, None))
+    outcomes.sends.append((job.message_id, "sent", sent.wamid, None))
+    if bsuid is None and sent.recipient_user_id is not None and len(sent.recipient_user_id) <= BSUID_LIMIT:
+        outcomes.learned.append((job.conversation_id, storable(sent.recipient_user_id)))
     return None
 
 
@@ -280,6 +296,16 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
     return unread_changed
 
 
+async def _learn_bsuids(context: AppContext, learned: list[tuple[uuid.UUID, str]]) -> None:
+    """After the commit, on its own: a failure here (another user took the BSUID meanwhile) must not undo the
+    record of messages already sent, which would have them sent again."""
+    try:
+        async with context.autocommit() as conn:
+            await conn.execute(_LEARN_BSUID, (json_rows(learned),))
+    except psycopg.Error as exc:
+        log.info("a customer's BSUID was not learned", error=str(exc))
+
+
 async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
     """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
     published: list[Any] = []
@@ -299,6 +325,8 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         unread_changed = await _record(conn, outcomes, published if live else None)
         if live and unread_changed:
             published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
+    if outcomes.learned:
+        await _learn_bsuids(context, outcomes.learned)
     for error in outcomes.config_errors[:1]:
         await flag_config(context, error)
     if published:

@@ -268,6 +268,15 @@ async def _request(
     return GraphResponse(answer.status_code, answer.content, answer.reason_phrase, answer.headers.get("retry-after"))
 
 
+@dataclass(frozen=True)
+class Sent:
+    """A send WhatsApp accepted: its message id, and the recipient's business-scoped user id (BSUID) when the
+    answer's `contacts` names it."""
+
+    wamid: str
+    recipient_user_id: str | None = None
+
+
 class GraphClient:
     """Calls ``{base_url}/{version}/{phone_number_id}/messages`` on one pooled HTTP client."""
 
@@ -296,12 +305,19 @@ class GraphClient:
 
     async def send_message(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> str:
         """Send ``payload`` (a Graph API message body); return the WhatsApp message id (``wamid.…``)."""
+        return (await self.send(phone_number_id, access_token, payload)).wamid
+
+    async def send(self, phone_number_id: str, access_token: str, payload: dict[str, Any]) -> Sent:
+        """Send ``payload``; return the WhatsApp message id and who WhatsApp says received it."""
         body = await self._post(phone_number_id, access_token, payload)
         messages = body.get("messages") if isinstance(body, dict) else None
         if isinstance(messages, list) and messages and isinstance(messages[0], dict):
             wamid = messages[0].get("id")
             if isinstance(wamid, str) and wamid:
-                return wamid
+                contacts = body.get("contacts")
+                contact = contacts[0] if isinstance(contacts, list) and contacts else None
+                user_id = contact.get("user_id") if isinstance(contact, dict) else None
+                return Sent(wamid, user_id if isinstance(user_id, str) and user_id else None)
         # The send may have been accepted: never retry blindly (it could be delivered twice).
         raise _bad_response(200, "no message id in the response")
 

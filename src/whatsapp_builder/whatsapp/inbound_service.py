@@ -150,7 +150,9 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
             ],
         )
         live = context.live()
-        changed = set(result.new_by_conversation) | set(result.merged_conversations.values())
+        changed = (
+            set(result.new_by_conversation) | set(result.merged_conversations.values()) | result.relinked_conversations
+        )
         snapshots = await conversation_snapshots(conn, changed) if live else []
     published: list[Any] = []
     if live:

@@ -97,6 +97,8 @@ class IngestResult:
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     # Conversations merged into another (a customer's two identities linked): {gone: where it went}.
     merged_conversations: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    # Conversations that stay but now have the linked customer (their name and phone number may show otherwise).
+    relinked_conversations: set[uuid.UUID] = field(default_factory=set)
 
 
 @functools.lru_cache(maxsize=16384)  # most messages come from customers seen lately; parsing costs 14 µs
@@ -129,14 +131,33 @@ class _Customer:
         return (self.name or self.username or self.phone or self.bsuid or "WhatsApp user")[:NAME_LIMIT]
 
 
+def business_user_key(phone_number_id: str) -> str:
+    """The BSUID column's key of a business number's own user known by its phone number id only."""
+    return f"business.{phone_number_id}"[:160]
+
+
 def _business_key(message: InboundMessage) -> tuple[str, str]:
     """How the business number's own user is found: ("phone", E.164) or ("bsuid", "business.<id>")."""
     phone = customer_phone(message.display_phone_number)
-    return ("phone", phone) if phone else ("bsuid", f"business.{message.phone_number_id}"[:160])
+    return ("phone", phone) if phone else ("bsuid", business_user_key(message.phone_number_id))
+
+
+# The user an operator's first message made for the number (conversations/outreach.py), before any webhook told
+# its display number: it becomes the one known by that number, rather than a second user for the same business.
+_ADOPT_BUSINESS_USER = (
+    'UPDATE users u SET "phoneNumber" = %s, "updatedAt" = now() WHERE u.bsuid = %s AND u."phoneNumber" IS NULL'
+    ' AND NOT EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = %s) RETURNING u.id'
+)
 
 
 async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) -> uuid.UUID:
     kind, key = _business_key(message)
+    if kind == "phone":
+        adopted = await (
+            await conn.execute(_ADOPT_BUSINESS_USER, (key, business_user_key(message.phone_number_id), key))
+        ).fetchone()
+        if adopted is not None:
+            return uuid.UUID(str(adopted[0]))
     phone, bsuid = (key, None) if kind == "phone" else (None, key)
     column = '"phoneNumber"' if kind == "phone" else "bsuid"
     name = f"Business {message.display_phone_number or message.phone_number_id}"[:NAME_LIMIT]
@@ -243,7 +264,7 @@ async def _customers(
     conn: AsyncConnection[Any],
     messages: list[InboundMessage],
     business_ids: dict[str, uuid.UUID],
-    merged: dict[uuid.UUID, uuid.UUID],
+    result: IngestResult,
 ) -> dict[tuple[str, str], uuid.UUID]:
     """Find or create the customers (and fill `business_ids`, the business numbers' own users). Keys are
     `_Customer.key`; a message whose sender has no id here is a redelivery (already stored) and is skipped."""
@@ -278,7 +299,7 @@ async def _customers(
             known = _known_customers(rows, customers)
             if known is not None:
                 return known
-    return await _write_customers(conn, customers, rows, merged)
+    return await _write_customers(conn, customers, rows, result)
 
 
 # A phone number now sent with another BSUID was recycled (or its owner changed number, which gives a new BSUID):
@@ -305,7 +326,7 @@ _LEARN_PHONES = (
 
 
 async def _write_customers(
-    conn: AsyncConnection[Any], customers: list[_Customer], rows: list[Any], merged: dict[uuid.UUID, uuid.UUID]
+    conn: AsyncConnection[Any], customers: list[_Customer], rows: list[Any], result: IngestResult
 ) -> dict[tuple[str, str], uuid.UUID]:
     """Create new customers, link BSUIDs and phone numbers, update profiles: a few set-based statements."""
     # Sorted, so that concurrent transactions upsert rows in the same order and cannot deadlock on each other.
@@ -319,7 +340,7 @@ async def _write_customers(
         if pairs:
             params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
             if _merge_hint(rows, pairs):
-                merged.update(await _merge_users(conn, *params))
+                await _merge_users(conn, *params, result)
             await conn.execute(_RELEASE_PHONES, params)
             await conn.execute(_LEARN_BSUIDS, params)
             await conn.execute(_LEARN_PHONES, params)
@@ -388,8 +409,8 @@ async def _write_customers(
 
 
 async def _merge_users(
-    conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None]
-) -> dict[uuid.UUID, uuid.UUID]:
+    conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None], result: IngestResult
+) -> None:
     """Link a BSUID and a phone number that arrived together but are stored on two users: the user with the phone
     number (and no BSUID: a customer from before BSUIDs) stays, and the BSUID-only user is merged into it. Its
     conversations become the remaining user's; one with the same business number as a conversation the
@@ -404,7 +425,7 @@ async def _merge_users(
         )
     ).fetchall()
     if not pairs:
-        return {}
+        return
     sources = [uuid.UUID(str(r[0])) for r in pairs]
     targets = [uuid.UUID(str(r[1])) for r in pairs]
     target_of = dict(zip(sources, targets, strict=True))
@@ -461,7 +482,8 @@ async def _merge_users(
     )
     # Frees the BSUID for the remaining user (_LEARN_BSUIDS); the merged user's participations go with it.
     await conn.execute("DELETE FROM users WHERE id = ANY(%s)", (sources,))
-    return dict(merged)
+    result.merged_conversations.update(merged)
+    result.relinked_conversations.update(m[0] for m in moved)
 
 
 async def _merge_conversations(conn: AsyncConnection[Any], sources: list[uuid.UUID], targets: list[uuid.UUID]) -> None:
@@ -742,7 +764,7 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
     messages = _ingestible(batch)
     if messages:
         business_ids: dict[str, uuid.UUID] = {}
-        customer_ids = await _customers(conn, messages, business_ids, result.merged_conversations)
+        customer_ids = await _customers(conn, messages, business_ids, result)
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
         windows: dict[tuple[str, uuid.UUID], dt.datetime | None] = {}
         for m in messages:

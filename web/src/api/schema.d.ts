@@ -1648,7 +1648,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ConversationDetail"];
+                };
             };
             /** @description Successful Response */
             201: {

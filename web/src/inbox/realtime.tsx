@@ -67,7 +67,11 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     socket.on('context:updated', (e: { conversationId: string; chatbotId: string }) => updateContext(qc, e));
     socket.on('conversation:deleted', (e: ConversationDeleted) => {
       removeConversation(qc, e.id);
-      if (e.mergedInto) void qc.invalidateQueries({ queryKey: keys.conversation(e.mergedInto) });
+      if (e.mergedInto) {
+        // the merged conversation's messages and bot context moved there, without events of their own
+        for (const key of [keys.conversation(e.mergedInto), keys.messages(e.mergedInto), keys.context(e.mergedInto)])
+          void qc.invalidateQueries({ queryKey: key });
+      }
       window.dispatchEvent(new CustomEvent<ConversationDeleted>(CONVERSATION_DELETED, { detail: e }));
     });
     setState({ socket, connected: false });
