@@ -8,9 +8,11 @@ import time
 
 import httpx
 import psycopg
+import pytest
 
 from tests.whatsapp.test_loop_realtime import _client, _collect
 from tests.whatsapp.webhookkit import APP_SECRET, DISPLAY, PHONE_NUMBER_ID, VERIFY_TOKEN, envelope, sign
+from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.simulator.payloads import fake_bsuid
 
 
@@ -75,11 +77,16 @@ async def test_writing_first_needs_a_connected_number_and_a_phone_number(client:
         assert response.status_code == 422, (body, response.text)
 
 
+@pytest.mark.parametrize("sender", ["fast path", "worker"])
 async def test_an_answer_with_only_the_bsuid_whatsapp_gave_at_the_send_lands_in_that_conversation(
-    loop, database_url: str, api_token: str  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext, database_url: str, api_token: str, sender: str  # type: ignore[no-untyped-def]
 ) -> None:
     """A customer who adopted a username answers without a phone number: WhatsApp's answer to our send named
-    their BSUID, which the customer learned, so their answer finds them."""
+    their BSUID, which the customer learned, so their answer finds them. Whichever sends: this process's fast
+    path, or a queue worker (a retry, `serve --no-workers`)."""
+    if sender == "worker":
+        app_context.hand_fresh_jobs_to_workers()
+        app_context.jobs.grace = 0
     client = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
     conversation = (await client.post("/api/conversations", json={"customerPhoneNumber": "+15557650001"})).json()
     template = await client.post(f"/api/conversations/{conversation['id']}/messages", json={
@@ -102,6 +109,7 @@ async def test_an_answer_with_only_the_bsuid_whatsapp_gave_at_the_send_lands_in_
     listed = (await client.get("/api/conversations")).json()["items"]
     assert [c["id"] for c in listed] == [conversation["id"]]
     await client.aclose()
+    app_context.enable_fast_path()
 
 
 async def test_one_business_user_for_the_number_whoever_comes_first(

@@ -9,16 +9,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
+from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbound import (
     OutboundValidationError,
     parse_outbound,
@@ -168,6 +171,27 @@ async def _transaction(context: AppContext) -> AsyncIterator[tuple[AsyncSession,
         await context.publisher.publish(published)
 
 
+_LEARN_BSUID = (
+    'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
+    " FROM (SELECT DISTINCT ON ((r->>0)::uuid) (r->>0)::uuid, r->>1 FROM jsonb_array_elements(%s::jsonb) AS j(r))"
+    " AS x(conversation, bsuid) JOIN conversations c ON c.id = x.conversation"
+    ' WHERE u.id = c."customerId" AND u.bsuid IS NULL'
+    " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
+)
+
+
+async def learn_bsuids(context: AppContext, learned: list[tuple[uuid.UUID, str]]) -> None:
+    """Give customers known only by phone number the BSUID a send's answer named (conversation, BSUID pairs).
+
+    After the commit, on its own: a failure here (another user took the BSUID meanwhile) must not undo the
+    record of messages already sent, which would have them sent again."""
+    try:
+        async with context.autocommit() as conn:
+            await conn.execute(_LEARN_BSUID, (json_rows(learned),))
+    except psycopg.Error as exc:
+        log.info("a customer's BSUID was not learned", error=str(exc))
+
+
 async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: int) -> None:
     """Send one pending message. Raises RetryLater for temporary failures while attempts remain."""
     async with context.sessions() as session:
@@ -175,6 +199,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         row = await (
             await conn.execute(
                 'SELECT m.type::text, m.content, m.status::text, c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
+                ' m."conversationId",'
                 f" {REACTED_WAMID_SQL}"
                 ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
                 ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = %s',
@@ -183,7 +208,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         ).fetchone()
     if row is None or row[2] != "pending":
         return  # deleted, or already done by an earlier run of this job
-    message_type, content, _, last_customer_at, phone, bsuid, reacted_wamid = row
+    message_type, content, _, last_customer_at, phone, bsuid, conversation_id, reacted_wamid = row
 
     async def fail(error: dict[str, Any]) -> None:
         await _finish(context, message_id, status="failed", error=error)
@@ -206,7 +231,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
     await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
     client = graph_client_for(context, config.graph_api_url)
     try:
-        wamid = await client.send_message(config.phone_number_id, config.access_token, payload)
+        sent = await client.send(config.phone_number_id, config.access_token, payload)
     except GraphApiError as exc:
         error = error_dict(exc)
         if exc.config_problem:
@@ -225,7 +250,9 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         log.warning("send failed", message_id=str(message_id), code=exc.code, title=exc.title)
         await fail(error)
         return
-    await _finish(context, message_id, status="sent", wamid=wamid)
+    await _finish(context, message_id, status="sent", wamid=sent.wamid)
+    if bsuid is None and sent.recipient_user_id is not None and len(sent.recipient_user_id) <= BSUID_LIMIT:
+        await learn_bsuids(context, [(conversation_id, storable(sent.recipient_user_id))])
 
 
 async def flag_config(context: AppContext, error: dict[str, Any]) -> None:

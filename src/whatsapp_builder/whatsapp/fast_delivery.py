@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
@@ -35,6 +34,7 @@ from whatsapp_builder.whatsapp.delivery import (
     flag_config,
     graph_client_for,
     graph_payload,
+    learn_bsuids,
 )
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
@@ -86,13 +86,6 @@ _RECORD = (
 # A customer known by phone number only (one an operator wrote to first, or from before BSUIDs) learns the BSUID
 # WhatsApp gave when accepting a send to them, unless another user has it: their answer, which may come with the
 # BSUID only, then finds them (whatsapp/ingest.py identifies customers by BSUID first).
-_LEARN_BSUID = (
-    'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
-    " FROM (SELECT DISTINCT ON ((r->>0)::uuid) (r->>0)::uuid, r->>1 FROM jsonb_array_elements(%s::jsonb) AS j(r))"
-    " AS x(conversation, bsuid) JOIN conversations c ON c.id = x.conversation"
-    ' WHERE u.id = c."customerId" AND u.bsuid IS NULL'
-    " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
-)
 _POSTPONE = (
     "UPDATE procrastinate_jobs j SET attempts = j.attempts + 1,"
     " scheduled_at = now() + make_interval(secs => (r->>1)::float8)"
@@ -296,16 +289,6 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
     return unread_changed
 
 
-async def _learn_bsuids(context: AppContext, learned: list[tuple[uuid.UUID, str]]) -> None:
-    """After the commit, on its own: a failure here (another user took the BSUID meanwhile) must not undo the
-    record of messages already sent, which would have them sent again."""
-    try:
-        async with context.autocommit() as conn:
-            await conn.execute(_LEARN_BSUID, (json_rows(learned),))
-    except psycopg.Error as exc:
-        log.info("a customer's BSUID was not learned", error=str(exc))
-
-
 async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
     """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
     published: list[Any] = []
@@ -326,7 +309,7 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         if live and unread_changed:
             published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
     if outcomes.learned:
-        await _learn_bsuids(context, outcomes.learned)
+        await learn_bsuids(context, outcomes.learned)
     for error in outcomes.config_errors[:1]:
         await flag_config(context, error)
     if published:
