@@ -36,6 +36,13 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
         conn = await raw_connection(session)
         if isinstance(message, ReactionMessage):
             payload["content"]["messageId"] = await _reacted_message_id(conn, conversation_id, message)
+        config = await context.active_config.get()
+        if config is not None and recipient.phone_number_id not in (None, config.phone_number_id):
+            raise Conflict(
+                f"This conversation is on WhatsApp number {recipient.phone_number_id}, which is not the connected"
+                " one: a reply must come from the number the customer wrote to.",
+                code="number_not_connected",
+            )
         if not is_template(message) and not is_window_open(recipient.last_customer_message_at):
             raise Conflict(
                 "The 24-hour customer service window is closed: only a template message can be sent.",

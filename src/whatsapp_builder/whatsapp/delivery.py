@@ -32,6 +32,17 @@ from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 log = get_logger(__name__)
 
+
+def number_not_connected_error(number: str) -> dict[str, Any]:
+    """Why a message of a conversation on another business number than the connected one is not sent: it must
+    go out from the number the customer wrote to, and only the connected one can send."""
+    return {
+        "code": "number_not_connected",
+        "title": f"The conversation is on WhatsApp number {number}, which is not the connected one",
+        "source": "local",
+    }
+
+
 WINDOW_CLOSED_ERROR = {
     "code": 131047,
     "title": "Re-engagement message",
@@ -171,6 +182,9 @@ async def _transaction(context: AppContext) -> AsyncIterator[tuple[AsyncSession,
         await context.publisher.publish(published)
 
 
+# A customer known by phone number only (one an operator wrote to first, or from before BSUIDs) learns the BSUID
+# WhatsApp gave when accepting a send to them, unless another user has it: their answer, which may come with the
+# BSUID only, then finds them (whatsapp/ingest.py identifies customers by BSUID first).
 _LEARN_BSUID = (
     'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
     " FROM (SELECT DISTINCT ON ((r->>0)::uuid) (r->>0)::uuid, r->>1 FROM jsonb_array_elements(%s::jsonb) AS j(r))"
@@ -199,7 +213,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         row = await (
             await conn.execute(
                 'SELECT m.type::text, m.content, m.status::text, c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
-                ' m."conversationId",'
+                ' m."conversationId", c."whatsappPhoneNumberId",'
                 f" {REACTED_WAMID_SQL}"
                 ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
                 ' LEFT JOIN users u ON u.id = c."customerId" WHERE m.id = %s',
@@ -208,7 +222,7 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         ).fetchone()
     if row is None or row[2] != "pending":
         return  # deleted, or already done by an earlier run of this job
-    message_type, content, _, last_customer_at, phone, bsuid, conversation_id, reacted_wamid = row
+    message_type, content, _, last_customer_at, phone, bsuid, conversation_id, number, reacted_wamid = row
 
     async def fail(error: dict[str, Any]) -> None:
         await _finish(context, message_id, status="failed", error=error)
@@ -222,6 +236,9 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
     config = await context.active_config.get()
     if config is None:
         await fail({"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
+        return
+    if number not in (None, config.phone_number_id):
+        await fail(number_not_connected_error(number))
         return
     try:
         payload = graph_payload(message_type, content, phone=phone, bsuid=bsuid, reacted_wamid=reacted_wamid)
@@ -271,16 +288,17 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
         conn = await raw_connection(session)
         row = await (
             await conn.execute(
-                'SELECT "conversationId", "whatsappMessageId", "timestamp" FROM messages'
-                " WHERE id = %s AND direction = 'inbound'",
+                'SELECT m."conversationId", m."whatsappMessageId", m."timestamp", c."whatsappPhoneNumberId"'
+                ' FROM messages m JOIN conversations c ON c.id = m."conversationId"'
+                " WHERE m.id = %s AND m.direction = 'inbound'",
                 (message_id,),
             )
         ).fetchone()
     if row is None or row[1] is None:
         return
-    conversation_id, wamid, stamp = row
+    conversation_id, wamid, stamp, number = row
     config = await context.active_config.get()
-    if config is not None:
+    if config is not None and number in (None, config.phone_number_id):
         try:
             await graph_client_for(context, config.graph_api_url).mark_as_read(
                 config.phone_number_id, config.access_token, wamid

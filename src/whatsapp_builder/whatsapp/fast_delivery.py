@@ -35,6 +35,7 @@ from whatsapp_builder.whatsapp.delivery import (
     graph_client_for,
     graph_payload,
     learn_bsuids,
+    number_not_connected_error,
 )
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
@@ -52,6 +53,7 @@ _QUEUES_AND_TAKE = (
     " j.scheduled_at, j.attempts,"
     ' m.id, m."conversationId", m.type::text, m.content, m.status::text, m.direction::text,'
     ' m."whatsappMessageId", m."timestamp", c."lastCustomerMessageAt", u."phoneNumber", u.bsuid,'
+    ' c."whatsappPhoneNumberId",'
     f" {REACTED_WAMID_SQL}"
     " FROM procrastinate_jobs j"
     " LEFT JOIN messages m ON m.id = (j.args->>'message_id')::uuid"
@@ -83,9 +85,6 @@ _RECORD = (
     " UNION ALL SELECT 'read', id, \"conversationId\", 'read', wamid, NULL::jsonb FROM reads"
     " UNION ALL SELECT 'early', NULL::uuid, NULL::uuid, status, wamid, error FROM early"
 )
-# A customer known by phone number only (one an operator wrote to first, or from before BSUIDs) learns the BSUID
-# WhatsApp gave when accepting a send to them, unless another user has it: their answer, which may come with the
-# BSUID only, then finds them (whatsapp/ingest.py identifies customers by BSUID first).
 _POSTPONE = (
     "UPDATE procrastinate_jobs j SET attempts = j.attempts + 1,"
     " scheduled_at = now() + make_interval(secs => (r->>1)::float8)"
@@ -180,7 +179,7 @@ async def _do_job(
     """One job; returns whether the conversation's next job may follow."""
     if job.task == MARK_READ:
         if row is not None and row[5] == "inbound" and row[6] is not None:
-            if config is not None:
+            if config is not None and row[11] in (None, config.phone_number_id):
                 try:
                     await graph_client_for(context, config.graph_api_url).mark_as_read(
                         config.phone_number_id, config.access_token, row[6]
@@ -209,13 +208,15 @@ async def _send(
     context: AppContext, config: ActiveConfig | None, job: _Job, row: tuple[Any, ...], outcomes: _Outcomes
 ) -> dict[str, Any] | None:
     """Send one pending message: None when sent (recorded in `outcomes`), else why it failed, or `_RETRY_LATER`."""
-    _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid, reacted_wamid = row
+    _, _, message_type, content, _, _, _, _, last_customer_at, phone, bsuid, number, reacted_wamid = row
     if phone is None and bsuid is None:
         return {"code": "no_recipient", "title": "The conversation has no WhatsApp customer", "source": "local"}
     if message_type != "template" and not is_window_open(last_customer_at):
         return WINDOW_CLOSED_ERROR
     if config is None:
         return {"code": "not_configured", "title": "No active WhatsApp config", "source": "local"}
+    if number not in (None, config.phone_number_id):
+        return number_not_connected_error(number)
     try:
         payload = graph_payload(message_type, content, phone=phone, bsuid=bsuid, reacted_wamid=reacted_wamid)
     except CannotSend as exc:

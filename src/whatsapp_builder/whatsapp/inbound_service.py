@@ -135,8 +135,10 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
         return await _store_statuses(context, batch)
     # Pipeline mode: statements whose results are not read (upserts, the flow jobs) go out without waiting for
     # their answers, so a delivery of new customers makes half the round trips.
+    config = await context.active_config.get()
+    connected_number = config.phone_number_id if config is not None else None
     async with context.transaction() as conn, conn.pipeline():
-        result = await ingest(conn, batch, context.ids)
+        result = await ingest(conn, batch, context.ids, connected_number)
         await context.jobs.defer(
             conn,
             [

@@ -47,6 +47,9 @@ def _storable_text(match: re.Match[str]) -> str:
 # WhatsApp's notices about a customer (e.g. "user changed number"), not messages from them: stored and shown,
 # but they neither open the 24-hour window nor run the chatbot (whatsapp-cloud-api.md: a customer's message does).
 NOT_FROM_THE_CUSTOMER = frozenset({"system"})
+# Not an answer to the chatbot either: a reaction (or taking one back) to an earlier message is the customer's, so
+# it opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it).
+NOT_FOR_THE_BOT = NOT_FROM_THE_CUSTOMER | {"reaction"}
 MAX_DEPTH = 64  # WhatsApp's payloads nest a few levels; deeper values are dropped, not a reason to fail
 
 
@@ -92,7 +95,7 @@ class IngestResult:
 
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    # The new messages the chatbot answers: all but WhatsApp's own notices (NOT_FROM_THE_CUSTOMER).
+    # The new messages the chatbot answers: all but WhatsApp's own notices and reactions (NOT_FOR_THE_BOT).
     flow_inputs: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     # Conversations merged into another (a customer's two identities linked): {gone: where it went}.
@@ -631,7 +634,7 @@ async def _store_messages(
     for conversation_id, message_ids in by_conversation.items():
         # RETURNING order is not guaranteed; ids are time ordered, so sorting restores arrival order.
         result.new_by_conversation[conversation_id] = sorted(message_ids)
-    notices = {uuid.UUID(str(row[0])) for row in inserted if row[3] in NOT_FROM_THE_CUSTOMER}
+    notices = {uuid.UUID(str(row[0])) for row in inserted if row[3] in NOT_FOR_THE_BOT}
     for conversation_id, message_ids in result.new_by_conversation.items():
         inputs = [m for m in message_ids if m not in notices]
         if inputs:
@@ -759,7 +762,12 @@ def ingestible_ids(batch: WebhookBatch) -> list[str]:
     return ids
 
 
-async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator) -> IngestResult:
+async def ingest(
+    conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Generator, connected_number: str | None
+) -> IngestResult:
+    """Store the batch. Only messages to `connected_number` (the active config's phone number id) go to the
+    chatbot: one to another number of the business (another number of the app, or the number connected before) is
+    stored and shown, but nothing can answer it from the number it was sent to."""
     result = IngestResult()
     messages = _ingestible(batch)
     if messages:
@@ -787,5 +795,8 @@ async def ingest(conn: AsyncConnection[Any], batch: WebhookBatch, ids: Uuid7Gene
             placed.append((m, pair, customer_id))
         conversations = await _conversations(conn, windows, business_ids)
         await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
+        elsewhere = {c for (number, _), c in conversations.items() if number != connected_number}
+        for conversation_id in elsewhere & result.flow_inputs.keys():
+            del result.flow_inputs[conversation_id]
     await apply_statuses(conn, batch.statuses, result)
     return result
