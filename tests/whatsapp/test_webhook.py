@@ -416,3 +416,17 @@ async def test_whatsapps_notices_are_stored_but_open_no_window_and_run_no_bot(
     with psycopg.connect(database_url) as conn:
         window = conn.execute('SELECT "lastCustomerMessageAt" IS NOT NULL, "isWindowOpen" FROM conversations').fetchone()
     assert window == (True, True) and counts(database_url)["procrastinate_jobs"] == 1
+
+
+async def test_a_message_that_cannot_be_stored_is_counted_as_neither_stored_nor_duplicate(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    unstorable = [
+        text_from("notaphone!!", "hi", "wamid.GARBAGE-SENDER"),
+        text_from("16505550007", "hi", "wamid." + "x" * 300),
+    ]
+    for payload in unstorable:
+        answer = await post(configured, payload)
+        assert answer.status_code == 200
+        assert answer.json() == {"status": "ok", "messages": 0, "duplicates": 0, "statuses": 0}
+    assert counts(database_url)["messages"] == 0

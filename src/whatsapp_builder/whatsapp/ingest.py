@@ -745,8 +745,18 @@ async def settle_missing_statuses(
 
 
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
-    cleaned = (_storable(m) for m in batch.messages)
-    return [m for m in cleaned if m is not None and (m.from_phone or m.from_user_id)]
+    kept = []
+    for message in batch.messages:
+        cleaned = _storable(message)
+        if cleaned is None or not (cleaned.from_phone or cleaned.from_user_id):
+            log.warning(
+                "message not stored: its id, its number's id or its sender's id is longer than WhatsApp's",
+                whatsapp_message_id=message.wa_message_id[:WAMID_LIMIT],
+                phone_number_id=message.phone_number_id[:WAMID_LIMIT],
+            )
+            continue
+        kept.append(cleaned)
+    return kept
 
 
 def ingestible_ids(batch: WebhookBatch) -> list[str]:
@@ -757,7 +767,8 @@ def ingestible_ids(batch: WebhookBatch) -> list[str]:
         if len(m.wa_message_id) > WAMID_LIMIT or len(m.phone_number_id) > WAMID_LIMIT:
             continue
         user_id = m.from_user_id if m.from_user_id and len(m.from_user_id) <= BSUID_LIMIT else None
-        if storable(m.from_phone) or storable(user_id):
+        # As ingest decides who the sender is (customer_phone is cached: the second call costs nothing).
+        if customer_phone(storable(m.from_phone)) or storable(user_id):
             ids.append(storable(m.wa_message_id))
     return ids
 
