@@ -412,3 +412,33 @@ async def test_updating_the_same_number_keeps_its_graph_api_address_unless_given
     assert cleared["graphApiUrl"] is None
     other = (await client.put("/api/whatsapp-config", json=base | {"phoneNumberId": "556"})).json()
     assert other["graphApiUrl"] is None
+
+
+async def test_a_value_of_the_wrong_type_or_a_null_that_means_nothing_is_422_and_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    """No "yes" for true, no 0 for false, and no null for a field that has no null value: a partial update
+    leaves a field out to keep it."""
+    bot = (await client.post("/api/chatbots", json={"name": "Bot"})).json()
+    user = (await client.post("/api/users", json={"phoneNumber": "+14155550121", "name": "Ann"})).json()
+    conversation = (await client.post("/api/conversations", json={"participantIds": [user["id"]]})).json()
+    for url, body in (
+        (f"/api/chatbots/{bot['id']}", {"isActive": "yes"}),
+        (f"/api/chatbots/{bot['id']}", {"isActive": 0}),
+        (f"/api/chatbots/{bot['id']}", {"name": None}),
+        (f"/api/chatbots/{bot['id']}", {"nodes": None}),
+        (f"/api/users/{user['id']}", {"name": None}),
+        (f"/api/users/{user['id']}", {"phoneNumber": None}),
+    ):
+        response = await client.patch(url, json=body)
+        assert response.status_code == 422, (url, body, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+    for value in ("yes", 1, None):
+        handoff = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": value})
+        assert handoff.status_code == 422, (value, handoff.text)
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is True
+    assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Ann"
+    assert (await client.get(f"/api/conversations/{conversation['id']}")).json()["isHandedOff"] is False
+    # Null where null is a value clears it.
+    cleared = await client.patch(f"/api/chatbots/{bot['id']}", json={"description": None, "isActive": False})
+    assert cleared.status_code == 200 and cleared.json()["isActive"] is False

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, StrictBool, field_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
@@ -35,7 +35,7 @@ class ChatbotCreate(CamelInput):
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
-    is_active: bool = True
+    is_active: StrictBool = True
     status: ChatbotStatus = ChatbotStatus.DRAFT
     metadata: Metadata = None
 
@@ -43,11 +43,13 @@ class ChatbotCreate(CamelInput):
 
 
 class ChatbotUpdate(CamelInput):
+    not_nullable = frozenset({"name", "nodes", "edges", "is_active", "status"})
+
     name: Annotated[str | None, Field(min_length=1, max_length=255)] = None
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems | None = None
     edges: GraphItems | None = None
-    is_active: bool | None = None
+    is_active: StrictBool | None = None
     status: ChatbotStatus | None = None
     metadata: Metadata = None
 
@@ -125,7 +127,7 @@ class TestRunRequest(CamelInput):
     )
     contact_name: Annotated[str | None, Field(max_length=100)] = "Test customer"
     contact_phone: Annotated[str | None, Field(max_length=20)] = "+15550000000"
-    published: bool = Field(default=False, description="Run the published graph instead of the draft")
+    published: StrictBool = Field(default=False, description="Run the published graph instead of the draft")
 
     @field_validator("inputs")
     @classmethod

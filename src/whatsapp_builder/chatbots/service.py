@@ -123,10 +123,8 @@ async def update_chatbot(
     session: AsyncSession, chatbot_id: uuid.UUID, data: ChatbotUpdate
 ) -> tuple[Chatbot, ValidationReport]:
     chatbot = await get_chatbot(session, chatbot_id)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True)  # nulls only where null is a value (ChatbotUpdate.not_nullable)
     for field, value in changes.items():
-        if value is None and field in {"name", "nodes", "edges", "is_active", "status"}:
-            continue
         setattr(chatbot, "metadata_" if field == "metadata" else field, value)
     if changes.get("status") == ChatbotStatus.ACTIVE:
         report = _publish(chatbot)

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
@@ -86,7 +86,7 @@ class SendMessage(CamelInput):
 
 
 class HandoffUpdate(CamelInput):
-    handed_off: bool
+    handed_off: StrictBool
 
 
 class ContextOut(CamelModel):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -14,9 +14,19 @@ class CamelModel(BaseModel):
 
 
 class CamelInput(CamelModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; so is an explicit null for a field
+    that can be left out (a partial update) but has no null value to be set to (`not_nullable`)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    not_nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_where_none_is_allowed(self) -> Self:
+        nulls = sorted(f for f in self.not_nullable & self.model_fields_set if getattr(self, f) is None)
+        if nulls:
+            names = ", ".join(to_camel(f) for f in nulls)
+            raise ValueError(f"{names} cannot be null: leave it out to keep its value")
+        return self
 
 
 ItemT = TypeVar("ItemT")

@@ -20,6 +20,8 @@ class UserCreate(CamelInput):
 
 
 class UserUpdate(CamelInput):
+    not_nullable = frozenset({"phone_number", "name"})
+
     phone_number: PhoneNumber | None = None
     name: Name | None = None
     avatar: Annotated[str | None, Field(default=None, max_length=500)] = None

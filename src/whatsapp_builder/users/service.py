@@ -45,11 +45,7 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
 
 async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
     user = await get_user(session, user_id)
-    changes = data.model_dump(exclude_unset=True)
-    if "name" in changes and changes["name"] is None:
-        changes.pop("name")
-    if "phone_number" in changes and changes["phone_number"] is None:
-        changes.pop("phone_number")
+    changes = data.model_dump(exclude_unset=True)  # no nulls but avatar's (UserUpdate.not_nullable)
     for field, value in changes.items():
         setattr(user, field, value)
     await _commit_unique(session, user.phone_number)
