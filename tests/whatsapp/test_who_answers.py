@@ -10,7 +10,7 @@ import psycopg
 
 from tests.conftest import SIMULATOR_APP_SECRET, Loop
 from tests.whatsapp.webhookkit import sign
-from whatsapp_builder.simulator.payloads import DEFAULT_PHONE_NUMBER_ID, build_inbound_webhook, text_message
+from whatsapp_builder.simulator.payloads import DEFAULT_PHONE_NUMBER_ID, build_inbound_webhook, fake_bsuid, text_message
 
 OTHER_NUMBER = "200000000000009"  # another number of the same app, not the connected one
 
@@ -70,3 +70,14 @@ async def test_a_reaction_is_not_an_answer_to_the_bot(loop: Loop, database_url: 
     with psycopg.connect(database_url) as conn:
         reactions = conn.execute("SELECT count(*) FROM messages WHERE type = 'reaction'").fetchone()
     assert reactions == (2,)  # stored, and shown in the inbox
+
+
+async def test_the_bot_calls_a_customer_without_a_name_by_their_username_never_by_their_ids(loop: Loop) -> None:
+    bsuid = fake_bsuid("15557770003")
+    await loop.say({"from": None, "userId": bsuid, "name": None, "text": "hi"})
+    await loop.say({"from": None, "userId": fake_bsuid("15557770004"), "name": None, "username": "ann", "text": "hi"})
+    await loop.say({"from": "+15557770005", "name": "   ", "text": "hi"})
+    sent = await loop.wait_sent(6)
+    welcomes = sorted(m["payload"]["text"]["body"] for m in sent if m["payload"]["type"] == "text")
+    assert welcomes == ["Hi ! Welcome to Pizza Place 🍕", "Hi ! Welcome to Pizza Place 🍕",
+                        "Hi ann! Welcome to Pizza Place 🍕"], welcomes

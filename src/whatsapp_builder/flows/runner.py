@@ -99,7 +99,11 @@ _CONVERSATIONS_WHERE = (
     'SELECT c.id, c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
     ' (SELECT p."userId" FROM conversation_participants p'
     '   WHERE p."conversationId" = c.id AND p."userId" IS DISTINCT FROM c."customerId" LIMIT 1),'
-    ' u.name, u."phoneNumber"'
+    # The name the bot calls the customer: not the stand-in the inbox shows for one WhatsApp gave no name (their
+    # phone number or, worse, their opaque BSUID: ingest's display_name), but their username, or nothing.
+    " CASE WHEN btrim(u.name) IN ('', coalesce(u.bsuid, ''), coalesce(u.\"phoneNumber\", ''))"
+    " THEN nullif(btrim(u.username), '') ELSE u.name END,"
+    ' u."phoneNumber"'
     ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId"'
     " WHERE {where} ORDER BY c.id FOR UPDATE OF c"
 )

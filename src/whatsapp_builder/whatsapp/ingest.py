@@ -179,7 +179,9 @@ def _batch_customers(messages: list[InboundMessage]) -> list[_Customer]:
     customers: dict[tuple[str, str], _Customer] = {}
     owners: dict[str, str] = {}
     for m in messages:
-        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, m.contact_name, m.contact_username)
+        # A profile name of blanks is no name: the inbox would show nothing, and a bot's greeting "Hi   !".
+        name = (m.contact_name or "").strip() or None
+        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, name, m.contact_username)
         if not (customer.phone or customer.bsuid):
             continue
         previous = customers.get(customer.key)
