@@ -30,8 +30,25 @@ async def test_revoked_token_is_refused(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/users", headers=other)).status_code == 200
     assert (await client.delete(f"/api/tokens/{created['id']}")).status_code == 204
     assert (await client.get("/api/users", headers=other)).status_code == 401
-    listed = (await client.get("/api/tokens")).json()
+    listed = (await client.get("/api/tokens")).json()["items"]
     assert all("token" not in t and "tokenHash" not in t for t in listed)
+    assert next(t for t in listed if t["id"] == created["id"])["revokedAt"] is not None
+
+
+async def test_tokens_page_newest_first_by_cursor(client: httpx.AsyncClient) -> None:
+    made = [(await client.post("/api/tokens", json={"name": f"t{i}"})).json()["id"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/api/tokens", params=params)).json()
+        seen += [t["id"] for t in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    # The fixture's own token came first, so it comes last; every token once.
+    assert seen[:5] == made[::-1] and len(seen) == len(set(seen)) == 6
+    assert (await client.get("/api/tokens", params={"cursor": "nonsense"})).status_code == 400
 
 
 async def test_tokens_are_stored_hashed(client: httpx.AsyncClient, database_url: str) -> None:
@@ -99,11 +116,20 @@ async def test_bad_user_input_is_422_naming_the_field(
     assert any(d["field"].startswith(field) for d in error["details"]), error
 
 
-@pytest.mark.parametrize("raw", [b"{", b"not json", b"\xff\xfe", b""])
+@pytest.mark.parametrize(
+    "raw",
+    [b"{", b"not json", b"\xff\xfe", b'{"name": "\xff"}', b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000],
+)
 async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> None:
+    """Bad syntax, bytes that are not UTF-8, nesting too deep to parse: all `malformed_json`."""
     response = await client.post("/api/users", content=raw, headers={"Content-Type": "application/json"})
-    assert response.status_code in (400, 422), response.text
-    assert "error" in response.json()
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+async def test_an_empty_body_is_a_validation_error(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/users", content=b"", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,14 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
 from whatsapp_builder.auth import service
+from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import SessionDep
 from whatsapp_builder.core.errors import NotFound
-from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, Page
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -32,9 +33,25 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The token itself. Shown only in this response.")
 
 
-@router.get("", response_model=list[TokenOut])
-async def list_tokens(session: SessionDep) -> list[TokenOut]:
-    return [TokenOut.model_validate(t) for t in await service.list_tokens(session)]
+@router.get("", response_model=Page[TokenOut])
+async def list_tokens(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
+) -> Page[TokenOut]:
+    """The API tokens, newest first (revoked ones too, with `revokedAt`)."""
+    before = None
+    if cursor is not None:
+        stamp, last_id = decode_time_id_cursor(cursor)
+        if stamp is None:
+            raise InvalidCursor("The cursor is not valid; use nextCursor from a previous page.")
+        before = (stamp, last_id)
+    tokens = await service.list_tokens(session, limit=limit + 1, before=before)
+    last = tokens[limit - 1] if len(tokens) > limit else None
+    return Page[TokenOut](
+        items=[TokenOut.model_validate(t) for t in tokens[:limit]],
+        next_cursor=encode_cursor(last.created_at, last.id) if last is not None else None,
+    )
 
 
 @router.post("", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)

@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.auth.models import ApiToken
@@ -36,9 +36,14 @@ async def find_valid_token(session: AsyncSession, token: str) -> ApiToken | None
     return result.scalar_one_or_none()
 
 
-async def list_tokens(session: AsyncSession) -> list[ApiToken]:
-    result = await session.execute(select(ApiToken).order_by(ApiToken.created_at.desc()))
-    return list(result.scalars())
+async def list_tokens(
+    session: AsyncSession, *, limit: int, before: tuple[dt.datetime, uuid.UUID] | None
+) -> list[ApiToken]:
+    """Newest first, `limit` of them, after the (createdAt, id) of the last one of the previous page."""
+    query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(tuple_(ApiToken.created_at, ApiToken.id) < tuple_(*before))
+    return list((await session.execute(query)).scalars())
 
 
 async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:

@@ -73,6 +73,7 @@ def error_response(status: int, code: str, message: str, details: list[Any] | No
     )
 
 
+FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 _STATUS_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -113,6 +114,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
+            # What FastAPI says when decoding failed other than as bad JSON syntax: bytes that are not UTF-8, or
+            # nesting so deep that the parser gives up (thousands of levels).
+            return error_response(
+                400,
+                "malformed_json",
+                "The request body is not JSON this server can read: not UTF-8, or nested too deeply.",
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail))
 

@@ -249,7 +249,11 @@ function WhatsAppSettings() {
 
 function TokenSettings() {
   const qc = useQueryClient();
-  const tokens = useQuery({ queryKey: keys.tokens, queryFn: () => unwrap(api.GET('/api/tokens')) as Promise<TokenInfo[]> });
+  // One page of 200, newest first: the tokens a team actively manages (older ones stay revocable by the API).
+  const tokens = useQuery({
+    queryKey: keys.tokens,
+    queryFn: async () => (await unwrap(api.GET('/api/tokens', { params: { query: { limit: 200 } } }))).items as TokenInfo[],
+  });
   const [name, setName] = useState('');
   const [created, setCreated] = useState<string | null>(null);
   const create = useMutation({
