@@ -123,6 +123,10 @@ def check_answer(text: str | None, rules: Mapping[str, Any]) -> Answer:
     kind = rules.get("type", "text")
     if kind == "number":
         number = parse_number(answer)
+        if number is not None and rules.get("wholeNumber") is True:
+            # "3", "+3" or "3.0", not "3.5" nor "1e1": someone answering a count writes its digits.
+            whole = isinstance(number, int) or ("e" not in answer.lower() and number.is_integer())
+            number = int(number) if whole else None
         return Answer(True, number) if number is not None and _range_ok(number, rules) else INVALID
     if kind == "date":
         iso = parse_date(answer)
@@ -146,9 +150,10 @@ def default_retry_prompt(rules: Mapping[str, Any]) -> str:
     kind = rules.get("type", "text")
     if kind == "number":
         low, high = parse_number(rules.get("min")), parse_number(rules.get("max"))
+        what = "a whole number" if rules.get("wholeNumber") is True else "a number"
         if low is not None and high is not None:
-            return f"Please answer with a number from {low} to {high}."
-        return "Please answer with a number."
+            return f"Please answer with {what} from {low} to {high}."
+        return f"Please answer with {what}."
     if kind == "email":
         return "Please enter a valid email address, like name@example.com."
     if kind == "phone":

@@ -131,6 +131,11 @@ QUESTION: Final = _node(
                 "maxLength": {"type": "integer", "title": "Maximum length", "minimum": 1, "maximum": 4096},
                 "min": {"type": "number", "title": "Minimum", "description": "Smallest accepted number."},
                 "max": {"type": "number", "title": "Maximum", "description": "Largest accepted number."},
+                "wholeNumber": {
+                    "type": "boolean",
+                    "title": "Whole numbers only",
+                    "description": "Refuse fractions and exponents (type `number`): for counts like a quantity.",
+                },
             },
             "required": ["type"],
         },
