@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
+import { createHmac } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -228,6 +229,33 @@ test('a customer seen under two identities is merged, and the open conversation 
   await expect(page.getByTestId('messages')).toContainText('it is me');
   await expect(page.getByTestId('messages')).toContainText('hello');
   await expect(second).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a customer who wrote to another number of the business: shown, read-only, no bot', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const now = Math.floor(Date.now() / 1000);
+  // A signed webhook, as Meta sends it, for a number of the same app that is not the one connected in Settings.
+  const body = JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: [{ id: '1', changes: [{ field: 'messages', value: {
+      messaging_product: 'whatsapp',
+      metadata: { display_phone_number: '15550002222', phone_number_id: '200000000000009' },
+      contacts: [{ wa_id: digits, profile: { name: 'Elsa Elsewhere' } }],
+      messages: [{ from: digits, id: `wamid.E2E${now}${digits}`, timestamp: String(now), type: 'text', text: { body: 'hi' } }],
+    } }] }],
+  });
+  const signature = 'sha256=' + createHmac('sha256', 'demo-app-secret').update(body).digest('hex');
+  const r = await request.post('/webhooks/whatsapp', { data: body, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': signature } });
+  expect(r.status()).toBe(200);
+  await page.goto('/inbox');
+  await page.getByTestId('conversation-item').filter({ hasText: 'Elsa Elsewhere' }).click();
+  await expect(page.getByTestId('messages')).toContainText('hi');
+  await expect(page.getByRole('status').filter({ hasText: 'Another WhatsApp number' })).toContainText('200000000000009');
+  await expect(page.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
+  await shot(page, 'inbox-other-number');
   expect(errors).toEqual([]);
 });
 

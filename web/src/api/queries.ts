@@ -19,6 +19,21 @@ export const keys = {
   daily: (days: number) => ['stats-daily', days] as const,
 };
 
+/** The connected WhatsApp config (secrets masked), or null when none is. */
+export function useWhatsAppConfig() {
+  return useQuery({
+    queryKey: keys.config,
+    queryFn: async () => {
+      try {
+        return await unwrap(api.GET('/api/whatsapp-config'));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+    },
+  });
+}
+
 export function useChatbots() {
   return useQuery({
     queryKey: keys.chatbots,

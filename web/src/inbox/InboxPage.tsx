@@ -27,7 +27,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError, errorMessage, unwrap, type Conversation, type Message } from '../api/client';
-import { keys } from '../api/queries';
+import { keys, useWhatsAppConfig } from '../api/queries';
 import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
 import { relativeTime } from '../components/time';
@@ -298,7 +298,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
           </Group>
         </Group>
         <MessageList id={id} />
-        <Composer id={id} windowOpen={c.isWindowOpen} />
+        <Composer id={id} windowOpen={c.isWindowOpen} number={c.whatsappPhoneNumberId ?? null} />
       </Box>
       {showContext && (
         <Box
@@ -405,10 +405,16 @@ function MessageList({ id }: { id: string }) {
   );
 }
 
-function Composer({ id, windowOpen }: { id: string; windowOpen: boolean }) {
+function Composer({ id, windowOpen, number }: { id: string; windowOpen: boolean; number: string | null }) {
   const qc = useQueryClient();
   const [text, setText] = useState('');
   const [closed, setClosed] = useState(false);
+  const [elsewhere, setElsewhere] = useState(false);
+  const config = useWhatsAppConfig();
+  const connected = config.data?.phoneNumberId;
+  // The customer wrote to another number of the business (or to the one connected before): replies must come
+  // from that number, which this config cannot send from; the server refuses them (409 number_not_connected).
+  const otherNumber = elsewhere || (number !== null && connected !== undefined && number !== connected);
   const [mediaOpen, setMediaOpen] = useState(false);
   const [templateOpen, setTemplateOpen] = useState(false);
   const send = useMutation({
@@ -420,6 +426,7 @@ function Composer({ id, windowOpen }: { id: string; windowOpen: boolean }) {
     },
     onError: (e) => {
       if (e instanceof ApiError && e.code === 'window_closed') setClosed(true);
+      else if (e instanceof ApiError && e.code === 'number_not_connected') setElsewhere(true);
       else notifications.show({ color: 'red', title: 'Not sent', message: errorMessage(e) });
     },
   });
@@ -434,6 +441,18 @@ function Composer({ id, windowOpen }: { id: string; windowOpen: boolean }) {
     }
   };
   const isClosed = closed || !windowOpen;
+  if (otherNumber) {
+    return (
+      <Box p="xs" style={{ borderTop: '1px solid var(--mantine-color-gray-3)' }}>
+        <Alert color="gray" p="xs" title="Another WhatsApp number" role="status">
+          <Text size="sm">
+            The customer wrote to another number of the business{number ? ` (phone number ID ${number})` : ''}, not the one connected in Settings.
+            Replies must come from the number they wrote to, so this conversation is read-only here and the bot does not answer it.
+          </Text>
+        </Alert>
+      </Box>
+    );
+  }
   return (
     <Box p="xs" style={{ borderTop: '1px solid var(--mantine-color-gray-3)' }}>
       {isClosed && (

@@ -20,8 +20,8 @@ import { modals } from '@mantine/modals';
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
-import { api, ApiError, errorMessage, unwrap, type TokenInfo } from '../api/client';
-import { keys } from '../api/queries';
+import { api, errorMessage, unwrap, type TokenInfo } from '../api/client';
+import { keys, useWhatsAppConfig } from '../api/queries';
 import { relativeTime } from '../components/time';
 
 export function SettingsPage() {
@@ -106,17 +106,7 @@ export function ConnectionTestResult({ result, error }: { result?: ConnectionTes
 
 function WhatsAppSettings() {
   const qc = useQueryClient();
-  const config = useQuery({
-    queryKey: keys.config,
-    queryFn: async () => {
-      try {
-        return await unwrap(api.GET('/api/whatsapp-config'));
-      } catch (e) {
-        if (e instanceof ApiError && e.status === 404) return null;
-        throw e;
-      }
-    },
-  });
+  const config = useWhatsAppConfig();
   const form = useForm({
     initialValues: { phoneNumberId: '', businessAccountId: '', accessToken: '', webhookVerifyToken: '', appSecret: '', graphApiUrl: '' },
     validate: {
