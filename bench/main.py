@@ -99,11 +99,18 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
                 log(f"server: {mode}")
                 server_parts.purge_jobs(env)
                 stack.start_server(mode, workers)
+                if args.inbox_clients:
+                    from bench.inbox_clients import InboxClients
+
+                    stack.inbox = InboxClients(stack.server_url, token, args.inbox_clients)
+                    await stack.inbox.start()
+                    log(f"{args.inbox_clients} inbox client(s) connected over Socket.IO")
                 for number, scenario in enumerate(scenarios):
                     results, sustained = await server_parts.e2e_ramp(
                         stack, mode, rates, duration, drain, quiet, digit + 2 * number, scenario, args.keep_going)
-                    parts.append(server_parts.e2e_table(f"{title}, {scenario} customers", results, sustained,
-                                                        duration))
+                    watched = f", {args.inbox_clients} inbox client(s) on Socket.IO" if args.inbox_clients else ""
+                    parts.append(server_parts.e2e_table(f"{title}, {scenario} customers{watched}", results,
+                                                        sustained, duration))
                     parts.append("")
                     figures["b"][f"{mode} {scenario}"] = {"sustained": sustained,
                                                           "steps": [r.__dict__ for r in results]}
@@ -121,6 +128,9 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
                         f"`bench/results/profile.svg`, raw stacks: `bench/results/profile.txt`)", "", top])
                     figures["profile"] = sections_profile
                 await server_parts.quiesce(stack, 20.0)  # let status webhooks in flight land
+                if stack.inbox is not None:
+                    await stack.inbox.stop()
+                    stack.inbox = None
                 stack.stop_server()
             parts.append(
                 "Every inbound 'hi' costs: 1 webhook POST, 1 flow job, 2 outbound messages with 2 delivery jobs "
@@ -229,6 +239,8 @@ def main() -> int:
     parser.add_argument("--variants", default="all-in-one,split", help="part b's variants to run")
     parser.add_argument("--keep-going", action="store_true", help="part b: go on to the next rate after one "
                         "that was not sustained (e.g. --rates 1500,600 to see the system recover)")
+    parser.add_argument("--inbox-clients", type=int, default=0, help="part b: operators watching the inbox "
+                        "(Socket.IO clients in the load generator), so that every live event is built and sent")
     parser.add_argument("--scenarios", default="new,returning", help="part b's kinds of traffic: new customers "
                         "saying 'hi', returning customers pressing a button")
     args = parser.parse_args()

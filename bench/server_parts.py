@@ -46,6 +46,7 @@ class Stack:
     workers: list[Proc] = field(default_factory=list)
     mode: str = ""
     token: str = ""
+    inbox: Any = None  # bench.inbox_clients.InboxClients while part b runs with --inbox-clients
 
     @property
     def server_url(self) -> str:
@@ -304,6 +305,7 @@ class StepResult:
     why: str = ""
     cpu_ms: dict[str, float] = field(default_factory=dict)
     batching: dict[str, float] = field(default_factory=dict)
+    live_events: dict[str, int] = field(default_factory=dict)  # received by the --inbox-clients, all together
 
 
 async def batching_stats(stack: Stack) -> dict[str, dict[str, int]]:
@@ -366,6 +368,8 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
     else:
         bodies = [signed_body(text_messages_payload([(numbers[i], wamid("e" + tag, i), "hi")])) for i in range(n)]
     await _sim(stack, "POST", "/_bench/take")
+    if stack.inbox is not None:
+        stack.inbox.take()
     before = await _sim(stack, "GET", "/_bench/stats")
     batches_before = await batching_stats(stack)
     cpu = CpuMeter(stack.cpu_groups())
@@ -412,7 +416,8 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
         late=load.late, status_posted=after["statusPosted"] - before["statusPosted"],
         status_ok=after["statusOk"] - before["statusOk"], status_p99=after["statusP99Ms"],
         sends=after["sends"] - before["sends"], reads=after["reads"] - before["reads"], cpu=usage,
-        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms, batching=batching)
+        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms, batching=batching,
+        live_events=stack.inbox.take() if stack.inbox is not None else {})
 
 
 def cpu_ms_text(cpu_ms: dict[str, float]) -> str:
@@ -446,7 +451,9 @@ async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: flo
         results.append(step)
         log(f"e2e {variant}, {scenario} customers, {rate:.0f}/s: replied {step.replied}/{step.n}, p50 {fmt(step.p50)} ms, "
             f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}; "
-            f"items per transaction {batching_text(step.batching)}")
+            f"items per transaction {batching_text(step.batching)}"
+            + (f"; live events to the inbox clients {sum(step.live_events.values())} {step.live_events}"
+               if stack.inbox is not None else ""))
         if not step.ok:
             if keep_going:
                 continue
