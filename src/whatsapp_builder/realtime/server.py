@@ -22,6 +22,7 @@ from starlette.types import ASGIApp
 
 from whatsapp_builder.auth.service import find_valid_token
 from whatsapp_builder.conversations.models import Conversation
+from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.realtime.after_commit import EventPublisher, NullPublisher
 from whatsapp_builder.realtime.events import INBOX_ROOM, RealtimeEvent, conversation_room
@@ -53,6 +54,27 @@ def _cors_origins(origins: str | Sequence[str] | None) -> str | list[str] | None
             return None
         origins = configured if configured == "*" else [o.strip() for o in configured.split(",") if o.strip()]
     return origins if isinstance(origins, str) else list(origins)
+
+
+class _FastJson:
+    """The JSON module python-socketio and python-engineio encode and decode packets with: orjson (core/fastjson)
+    instead of the standard library, which took a tenth of the server's time with an inbox open under load."""
+
+    @staticmethod
+    def dumps(value: Any, **_: Any) -> str:
+        return fastjson.dumps(value).decode()
+
+    @staticmethod
+    def loads(data: str | bytes, **_: Any) -> Any:
+        return fastjson.loads(data)
+
+
+class _JsonPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """Socket.IO packets without binary attachments. Every event payload is JSON made by realtime/events.py, so
+    the default's walk through each payload looking for bytes to send as attachments (every emit, every nested
+    value) finds nothing and only costs time."""
+
+    uses_binary_events = False
 
 
 def _rooms(event: RealtimeEvent) -> list[str]:
@@ -164,6 +186,8 @@ def create_realtime(
     sio = socketio.AsyncServer(
         async_mode="asgi",
         client_manager=manager,
+        serializer=_JsonPacket,
+        json=_FastJson,
         cors_allowed_origins=_cors_origins(cors_allowed_origins),
         logger=False,
         engineio_logger=False,
