@@ -270,7 +270,10 @@ test('settings show the webhook and create a token once', async ({ page }) => {
   await expect(page.getByRole('dialog')).toContainText('shown only once');
   await expect(page.getByRole('dialog').getByRole('textbox', { name: 'Token' })).toHaveValue(/^wab_/);
   await page.getByRole('button', { name: 'Done' }).click();
-  await expect(page.getByRole('table', { name: 'API tokens' })).toContainText('e2e token');
+  await expect(page.getByRole('dialog')).toHaveCount(0);
+  const tokens = page.getByRole('table', { name: 'API tokens' });
+  await expect(tokens).toContainText('e2e token');
+  await tokens.scrollIntoViewIfNeeded();
   await shot(page, 'settings');
   expect(errors).toEqual([]);
 });
