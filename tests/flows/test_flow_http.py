@@ -137,3 +137,22 @@ async def test_non_2xx_too_large_and_transport_errors() -> None:
         assert not boom.ok and boom.error and "ConnectError" in boom.error
         slow = await performer.perform(HttpRequestSpec(method="GET", url="http://127.0.0.1/slow"))
         assert not slow.ok and slow.error == "timeout"
+
+
+async def test_unicode_header_values_are_sent_and_unstorable_answers_are_mended() -> None:
+    """A templated header of a customer named Zoë goes out (UTF-8), and an answer holding U+0000 or NaN comes
+    back as values PostgreSQL can store in the context."""
+    seen: dict[str, bytes] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["header"] = dict(request.headers.raw)[b"X-Customer"]
+        return httpx.Response(200, content=b'{"a": NaN, "c": "\\u0000x", "d": "ok"}',
+                              headers={"Content-Type": "application/json"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        performer = SafeHttpPerformer(client, allow_private=True)
+        result = await performer.perform(
+            HttpRequestSpec(method="GET", url="http://127.0.0.1/x", headers={"X-Customer": "Zoë"}))
+    assert result.ok, result.error
+    assert seen["header"] == "Zoë".encode()
+    assert result.json == {"a": None, "c": "x", "d": "ok"} and "\x00" not in (result.text or "")

@@ -135,8 +135,10 @@ class SafeHttpPerformer:
 
     async def _perform(self, request: HttpRequestSpec) -> HttpResult:
         url, host = await self._target(request.url)
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        headers["Host"] = host
+        # Values as UTF-8 bytes: a templated value ("{{contact.name}}" of a customer named Zoë) is not ASCII, which
+        # httpx would refuse for a str.
+        headers = [(k.encode(), v.encode()) for k, v in request.headers.items() if k.lower() != "host"]
+        headers.append((b"Host", host.encode()))
         timeout = httpx.Timeout(max(0.1, min(request.timeout, 30.0)))
         content = request.body if request.json is None else None
         async with (
@@ -165,10 +167,14 @@ class SafeHttpPerformer:
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             parsed = None
         ok = 200 <= response.status_code < 300
+        # What PostgreSQL cannot store (U+0000, half a surrogate pair) mended as for webhooks: the answer goes into
+        # the context's variables, and a NUL there failed the whole turn.
+        from whatsapp_builder.whatsapp.ingest import storable
+
         return HttpResult(
             ok=ok,
             status=response.status_code,
-            json=parsed,
-            text=text,
+            json=storable(parsed),
+            text=storable(text),
             error=None if ok else f"HTTP {response.status_code}",
         )
