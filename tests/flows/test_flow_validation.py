@@ -56,6 +56,15 @@ def test_duplicate_node_ids_and_unknown_type() -> None:
     assert codes(nodes, []) == ["duplicate_node_id", "unknown_node_type"]
 
 
+def test_a_node_id_longer_than_the_context_column_is_refused() -> None:
+    """conversation_contexts."currentNodeId" is varchar(255): a conversation at a longer id would lose its place."""
+    long_id = "q" * 256
+    nodes = [node("start", "start"), node(long_id, "end")]
+    assert codes(nodes, [edge("start", long_id)]) == ["invalid_node", "edge_target_missing"]
+    fits = "q" * 255
+    assert codes([node("start", "start"), node(fits, "end")], [edge("start", fits)]) == []
+
+
 def test_schema_errors_one_problem_each_with_field_path() -> None:
     nodes = [
         node("start", "start"),

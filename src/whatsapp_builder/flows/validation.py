@@ -14,6 +14,8 @@ from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS
 
+NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
+
 MAX_LIST_ROWS = 10
 RUNNABLE_ERROR_CODES = frozenset({"invalid_url"})
 """Errors that block publishing but not running a graph published before they were checked: the engine copes
@@ -115,6 +117,15 @@ class _Checker:
             ident, node_type, data = node.get("id"), node.get("type"), node.get("data", {})
             if not isinstance(ident, str) or not ident:
                 self.error("invalid_node", f"node {index} has no string `id`", field=f"{where}.id")
+                continue
+            if len(ident) > NODE_ID_LIMIT:
+                # conversation_contexts."currentNodeId" is varchar(255): a longer id could not be stored as where a
+                # conversation is, and the bot would lose its place.
+                self.error(
+                    "invalid_node",
+                    f"node {index} has an id longer than {NODE_ID_LIMIT} characters",
+                    field=f"{where}.id",
+                )
                 continue
             if ident in self.nodes:
                 self.error("duplicate_node_id", f"node id {ident!r} is used more than once", node_id=ident)
