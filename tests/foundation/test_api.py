@@ -468,3 +468,18 @@ async def test_a_value_of_the_wrong_type_or_a_null_that_means_nothing_is_422_and
     # Null where null is a value clears it.
     cleared = await client.patch(f"/api/chatbots/{bot['id']}", json={"description": None, "isActive": False})
     assert cleared.status_code == 200 and cleared.json()["isActive"] is False
+
+
+async def test_a_chatbot_never_published_cannot_be_switched_on(client: httpx.AsyncClient) -> None:
+    nodes = [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+             {"id": "j", "type": "jump", "position": {"x": 0, "y": 0}, "data": {"targetNodeId": "nowhere"}}]
+    bot = (await client.post("/api/chatbots", json={"name": "Draft", "nodes": nodes, "isActive": False})).json()
+    refused = await client.patch(f"/api/chatbots/{bot['id']}", json={"isActive": True})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_published", refused.text
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is False
+    valid = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+                       {"id": "end", "type": "end", "position": {"x": 0, "y": 0}, "data": {"text": "Bye"}}],
+             "edges": [{"id": "e", "source": "start", "target": "end"}]}
+    good = (await client.post("/api/chatbots", json={"name": "Good", "isActive": False, **valid})).json()
+    published = await client.patch(f"/api/chatbots/{good['id']}", json={"isActive": True, "status": "active"})
+    assert published.status_code == 200 and published.json()["isActive"] is True

@@ -124,6 +124,12 @@ async def update_chatbot(
 ) -> tuple[Chatbot, ValidationReport]:
     chatbot = await get_chatbot(session, chatbot_id)
     changes = data.model_dump(exclude_unset=True)  # nulls only where null is a value (ChatbotUpdate.not_nullable)
+    switching_on = changes.get("is_active") is True and not chatbot.is_active
+    if switching_on and chatbot.published_nodes is None and changes.get("status") != ChatbotStatus.ACTIVE:
+        # Conversations run the published graph: switched on without one, the bot would look live and never answer.
+        raise Unprocessable(
+            "The chatbot has not been published yet: publish it (a valid graph) to switch it on.", code="not_published"
+        )
     for field, value in changes.items():
         setattr(chatbot, "metadata_" if field == "metadata" else field, value)
     if changes.get("status") == ChatbotStatus.ACTIVE:
