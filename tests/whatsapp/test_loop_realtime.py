@@ -117,3 +117,23 @@ async def test_events_are_built_only_while_someone_can_hear_them(loop, api_token
     finally:
         await client.disconnect()
     await wait_until(lambda: not app_context.live(), message="the server forgets the client")
+
+
+async def test_an_operator_taking_over_tells_the_bot_panel_the_bot_stopped(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)  # the bot waits at the menu
+    api = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
+    socket, events = await _client(loop.server.url, api_token)
+    try:
+        conversation = (await api.get("/api/conversations")).json()["items"][0]
+        taken = await api.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": True})
+        assert taken.status_code == 200
+        seen = await _collect(events, lambda s: any(e == "context:updated" for e, _ in s))
+    finally:
+        await socket.disconnect()
+        await api.aclose()
+    stopped = next(d for e, d in seen if e == "context:updated")
+    assert stopped["conversationId"] == conversation["id"] and stopped["isActive"] is False
+    assert stopped["endedReason"] == "handoff" and stopped["currentNodeId"] == "menu"

@@ -109,14 +109,33 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
             'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
             (handed_off, conversation_id),
         )
+        ended: list[Any] = []
         if handed_off:
-            await conn.execute(
-                'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
-                ' "engineState" = "engineState" || \'{"endedReason": "handoff"}\''
-                ' WHERE "conversationId" = %s AND "isActive"',
-                (conversation_id,),
-            )
+            ended = await (
+                await conn.execute(
+                    'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
+                    ' "engineState" = "engineState" || \'{"endedReason": "handoff"}\''
+                    ' WHERE "conversationId" = %s AND "isActive"'
+                    ' RETURNING id, "chatbotId", "currentNodeId", variables',
+                    (conversation_id,),
+                )
+            ).fetchall()
         snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
         await session.commit()
-    await context.publisher.publish([events.conversation_updated(snapshot)])
+    # The bot panel hears that the bot stopped, as when a flow's handoff node stops it (flows/runner.py).
+    stopped = [
+        events.context_updated(
+            conversation_id,
+            {
+                "chatbotId": chatbot_id,
+                "contextId": context_id,
+                "currentNodeId": node,
+                "variables": variables,
+                "isActive": False,
+                "endedReason": "handoff",
+            },
+        )
+        for context_id, chatbot_id, node, variables in ended
+    ]
+    await context.publisher.publish([*stopped, events.conversation_updated(snapshot)])
     return snapshot
