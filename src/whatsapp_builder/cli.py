@@ -324,7 +324,7 @@ def chatbot_import(
 @chatbot_app.command("export")
 def chatbot_export(
     chatbot_id: Annotated[str, typer.Argument(help="The chatbot's id.")],
-    file: Annotated[typer.FileTextWrite | None, typer.Argument(help="Where to write (default: stdout).")] = None,
+    file: Annotated[str | None, typer.Argument(help="Where to write (default: stdout).")] = None,
 ) -> None:
     """Write a chatbot as JSON (the format `chatbot import` and the API read)."""
     import json
@@ -353,7 +353,14 @@ def chatbot_export(
     if file is None:
         typer.echo(text, nl=False)
     else:
-        file.write(text)
+        from pathlib import Path
+
+        # Opened only now, by us: a path that cannot be written is an `error:` line, and the file is not created or
+        # emptied when the chatbot does not exist.
+        try:
+            Path(file).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"cannot write {file}: {exc.strerror or exc}") from exc
 
 
 def main() -> None:

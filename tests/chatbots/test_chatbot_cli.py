@@ -66,6 +66,9 @@ def test_import_activate_then_export(database_url: str, tmp_path: Path) -> None:
     written = json.loads(out.read_text(encoding="utf-8"))
     assert written["nodes"] == original["nodes"] and written["edges"] == original["edges"]
     assert written["name"] == original["name"] and written["metadata"] == original["metadata"]
+    nowhere = run_cli("chatbot", "export", chatbot_id, str(tmp_path / "missing" / "x.json"),
+                      database_url=database_url, tmp_path=tmp_path)
+    assert nowhere.returncode == 1 and nowhere.stderr.startswith("error: cannot write"), nowhere.stderr
 
 
 def test_import_of_an_invalid_file_lists_the_problems(database_url: str, tmp_path: Path) -> None:
