@@ -187,6 +187,12 @@ def test_semantic_rules() -> None:
     ]  # fmt: skip
 
 
+def test_a_text_question_no_answer_could_pass_is_an_error() -> None:
+    nodes, edges = chain(node("q", "question", text="?", variable="v",
+                              validation={"type": "text", "minLength": 10, "maxLength": 3}))
+    assert codes(nodes, edges) == ["invalid_range"]
+
+
 def test_bad_variable_names() -> None:
     nodes, edges = chain(node("q", "question", text="?", variable="1abc", validation={"type": "text"}))
     assert [p.field for p in validate_graph(nodes, edges).errors] == ["data.variable"]

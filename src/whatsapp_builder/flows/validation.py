@@ -431,6 +431,9 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         low, high = validation.get("min"), validation.get("max")
         if _is_number(low) and _is_number(high) and cast(float, low) > cast(float, high):
             yield "invalid_range", "`min` is greater than `max`", "data.validation"
+        shortest, longest = validation.get("minLength"), validation.get("maxLength")
+        if _is_number(shortest) and _is_number(longest) and cast(float, shortest) > cast(float, longest):
+            yield "invalid_range", "`minLength` is greater than `maxLength`: no answer could pass", "data.validation"
     if node.type == "condition":
         rules = data.get("rules")
         for index, rule in enumerate(rules if isinstance(rules, list) else []):
