@@ -137,3 +137,22 @@ async def test_an_operator_taking_over_tells_the_bot_panel_the_bot_stopped(loop,
     stopped = next(d for e, d in seen if e == "context:updated")
     assert stopped["conversationId"] == conversation["id"] and stopped["isActive"] is False
     assert stopped["endedReason"] == "handoff" and stopped["currentNodeId"] == "menu"
+
+
+async def test_renaming_a_customer_updates_their_conversations_in_the_inbox(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    api = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
+    socket, events = await _client(loop.server.url, api_token)
+    try:
+        conversation = (await api.get("/api/conversations")).json()["items"][0]
+        renamed = await api.patch(f"/api/users/{conversation['customerId']}", json={"name": "Alice Cooper"})
+        assert renamed.status_code == 200, renamed.text
+        seen = await _collect(events, lambda s: any(
+            e == "conversation:updated" and d.get("customerName") == "Alice Cooper" for e, d in s))
+    finally:
+        await socket.disconnect()
+        await api.aclose()
+    assert any(d["id"] == conversation["id"] for e, d in seen if e == "conversation:updated")

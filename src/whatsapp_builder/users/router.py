@@ -4,9 +4,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy import select
 
-from whatsapp_builder.core.deps import SessionDep
+from whatsapp_builder.conversations.models import Conversation
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.schemas import Page
+from whatsapp_builder.realtime import events
 from whatsapp_builder.users import service
 from whatsapp_builder.users.schemas import UserCreate, UserOut, UserUpdate
 
@@ -35,8 +39,14 @@ async def get_user(session: SessionDep, user_id: uuid.UUID) -> UserOut:
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-async def update_user(session: SessionDep, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
-    return UserOut.model_validate(await service.update_user(session, user_id, body))
+async def update_user(context: ContextDep, session: SessionDep, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
+    user = UserOut.model_validate(await service.update_user(session, user_id, body))
+    if context.live():
+        # The inbox shows a customer's name and number on their conversations: it hears of the change.
+        ids = (await session.execute(select(Conversation.id).where(Conversation.customer_id == user_id))).scalars()
+        snapshots = await conversation_snapshots(session, list(ids))
+        await context.publisher.publish([events.conversation_updated(c) for c in snapshots])
+    return user
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
