@@ -72,6 +72,27 @@ async def test_expired_token_fails_the_message_and_flags_the_config(
     assert config["lastError"]["code"] == 190
 
 
+async def test_a_successful_send_clears_the_config_error(
+    loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    conversation = await _handed_off_conversation(loop, client)
+
+    async def cleared() -> bool:
+        return (await client.get("/api/whatsapp-config")).json()["lastError"] is None
+
+    # A send taken straight after the commit (whatsapp/fast_delivery.py) ...
+    await _send_refused(loop, client, database_url, waiter, conversation, "error_190", "refused")
+    assert not await cleared()
+    await client.post(f"/api/conversations/{conversation}/messages", json={"type": "text", "content": {"body": "ok"}})
+    await waiter(cleared)
+    # ... and one that a worker retried after a 429 (whatsapp/delivery.py).
+    await _send_refused(loop, client, database_url, waiter, conversation, "error_190", "refused again")
+    assert not await cleared()
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "http_429", "count": 1})
+    await client.post(f"/api/conversations/{conversation}/messages", json={"type": "text", "content": {"body": "ok"}})
+    await waiter(cleared)
+
+
 async def test_window_closed_at_the_api_fails_the_send(
     loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
 ) -> None:

@@ -23,6 +23,8 @@ class ActiveConfig:
     webhook_verify_token: str
     app_secret: str | None
     graph_api_url: str | None = None
+    has_error: bool = False
+    """Whether `lastError` is set: the next successful send clears it."""
 
 
 def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
@@ -64,6 +66,7 @@ async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig
         webhook_verify_token=config.webhook_verify_token,
         app_secret=secrets.decrypt(config.app_secret) if config.app_secret else None,
         graph_api_url=config.graph_api_url,
+        has_error=config.last_error is not None,
     )
 
 

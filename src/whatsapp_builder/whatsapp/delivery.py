@@ -268,6 +268,8 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
         await fail(error)
         return
     await _finish(context, message_id, status="sent", wamid=sent.wamid)
+    if config.has_error:
+        await clear_config_error(context)
     if bsuid is None and sent.recipient_user_id is not None and len(sent.recipient_user_id) <= BSUID_LIMIT:
         await learn_bsuids(context, [(conversation_id, storable(sent.recipient_user_id))])
 
@@ -280,6 +282,16 @@ async def flag_config(context: AppContext, error: dict[str, Any]) -> None:
             (Jsonb(error | {"at": dt.datetime.now(dt.UTC).isoformat()}),),
         )
         await session.commit()
+    context.active_config.invalidate()
+
+
+async def clear_config_error(context: AppContext) -> None:
+    """WhatsApp accepted a send, so the credentials work again: the settings page stops showing the old error."""
+    async with context.sessions() as session:
+        conn = await raw_connection(session)
+        await conn.execute('UPDATE whatsapp_config SET "lastError" = NULL WHERE "isActive" AND "lastError" IS NOT NULL')
+        await session.commit()
+    context.active_config.invalidate()
 
 
 async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:

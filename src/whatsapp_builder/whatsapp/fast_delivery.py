@@ -30,6 +30,7 @@ from whatsapp_builder.whatsapp.delivery import (
     REACTED_WAMID_SQL,
     WINDOW_CLOSED_ERROR,
     CannotSend,
+    clear_config_error,
     error_dict,
     flag_config,
     graph_client_for,
@@ -313,5 +314,8 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         await learn_bsuids(context, outcomes.learned)
     for error in outcomes.config_errors[:1]:
         await flag_config(context, error)
+    accepted = any(status == "sent" for _, status, _, _ in outcomes.sends)
+    if config is not None and config.has_error and accepted and not outcomes.config_errors:
+        await clear_config_error(context)
     if published:
         await context.publisher.publish(published)
