@@ -483,3 +483,12 @@ async def test_a_chatbot_never_published_cannot_be_switched_on(client: httpx.Asy
     good = (await client.post("/api/chatbots", json={"name": "Good", "isActive": False, **valid})).json()
     published = await client.patch(f"/api/chatbots/{good['id']}", json={"isActive": True, "status": "active"})
     assert published.status_code == 200 and published.json()["isActive"] is True
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:port", "http://:8081"])
+async def test_a_graph_api_address_the_client_could_not_call_is_422(client: httpx.AsyncClient, url: str) -> None:
+    base = {"phoneNumberId": "555", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v"}
+    response = await client.put("/api/whatsapp-config", json=base | {"graphApiUrl": url})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "graphApiUrl"
+    assert (await client.get("/api/whatsapp-config")).status_code == 404

@@ -3,10 +3,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
+
+
+def _graph_api_url(value: str | None) -> str | None:
+    """A URL the Graph API client can call: http(s), a host, and a port if one is written."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if not parts.hostname:
+        raise ValueError("the URL has no host")
+    return value
+
 
 Id255 = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")]
 
@@ -23,7 +39,9 @@ class WhatsAppConfigPut(CamelInput):
         default=None,
         description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
-    graph_api_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = Field(
+    graph_api_url: Annotated[
+        str | None, Field(max_length=500, pattern=r"^https?://\S+$"), AfterValidator(_graph_api_url)
+    ] = Field(
         default=None,
         description="Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). "
         "Omitted on an update of the same number: kept.",
