@@ -275,8 +275,12 @@ def _read_chatbot_file(name: str, cap: int) -> ChatbotExport:
         text = raw.decode("utf-8-sig")  # an editor's byte order mark is fine
     except UnicodeDecodeError as exc:
         raise _fail(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+    def no_constants(name: str) -> None:
+        raise ValueError(f"{name} is not a JSON value")
+
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=no_constants)
     except RecursionError as exc:
         raise _fail(f"{name} is nested too deeply to be a chatbot file") from exc
     except ValueError as exc:

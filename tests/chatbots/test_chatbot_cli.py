@@ -129,6 +129,10 @@ def test_import_refuses_bad_files_in_one_line_each(database_url: str, tmp_path: 
     big.write_text(DEMO_FILE.read_text(encoding="utf-8") + " " * (1024 * 1024), encoding="utf-8")
     assert "WAB_API_MAX_BODY" in assert_clean_failure(
         run_cli("chatbot", "import", str(big), database_url=database_url, tmp_path=tmp_path))[0]
+    not_a_number = tmp_path / "nan.json"
+    not_a_number.write_text(DEMO_FILE.read_text(encoding="utf-8").replace('"x": 0', '"x": NaN', 1), encoding="utf-8")
+    assert "NaN is not a JSON value" in assert_clean_failure(
+        run_cli("chatbot", "import", str(not_a_number), database_url=database_url, tmp_path=tmp_path))[0]
     assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
 
 
