@@ -76,6 +76,26 @@ async def test_running_conversations_use_the_published_graph_not_the_draft(
     assert bodies(await loop.wait_sent(4))[2] == "Hello Alice, this is the draft"
 
 
+async def test_running_conversations_use_the_published_settings_not_the_drafts(
+    loop: Any, client: httpx.AsyncClient
+) -> None:
+    demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
+    assert demo["publishedMetadata"]["restartKeywords"] == ["restart", "menu"]
+    draft = demo["metadata"] | {"restartKeywords": ["again"]}
+    saved = await client.patch(f"/api/chatbots/{loop.chatbot_id}", json={"metadata": draft})
+    assert saved.status_code == 200 and saved.json()["publishedMetadata"]["restartKeywords"] == ["restart", "menu"]
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"text": "menu"})  # still the published restart keyword
+    assert bodies(await loop.wait_sent(4))[2:] == [WELCOME, MENU]
+
+    published = (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).json()
+    assert published["publishedMetadata"]["restartKeywords"] == ["again"]
+    await loop.say({"text": "again"})
+    assert bodies(await loop.wait_sent(6))[4:] == [WELCOME, MENU]
+
+
 async def test_restart_keyword_mid_flow_starts_over(loop: Any, database_url: str, waiter: Any) -> None:
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)

@@ -94,3 +94,20 @@ def test_concurrent_upgrades_take_turns(database_factory) -> None:  # type: igno
         thread.join(timeout=120)
     assert errors == []
     assert "head" in migrate.current(url)
+
+
+def test_chatbots_published_before_0016_keep_running_on_their_settings(  # type: ignore[no-untyped-def]
+    database_factory,
+) -> None:
+    url = database_factory.create()
+    migrate.upgrade(url, "0015_lean_job_triggers")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO chatbots (name, nodes, edges, metadata, "publishedNodes", "publishedEdges", "publishedAt")'
+            " VALUES ('live', '[]', '[]', '{\"restartKeywords\": [\"again\"]}', '[]', '[]', now()),"
+            " ('draft', '[]', '[]', '{\"restartKeywords\": [\"other\"]}', NULL, NULL, NULL)"
+        )
+    migrate.upgrade(url)
+    with psycopg.connect(url) as conn:
+        rows = dict(conn.execute('SELECT name, "publishedMetadata" FROM chatbots').fetchall())
+    assert rows == {"live": {"restartKeywords": ["again"]}, "draft": None}

@@ -37,6 +37,8 @@ class Chatbot(Base):
     # Extensions (migration 0010): the published graph that conversations run on.
     published_nodes: Mapped[list[Any] | None] = mapped_column("publishedNodes", JSONB, nullable=True)
     published_edges: Mapped[list[Any] | None] = mapped_column("publishedEdges", JSONB, nullable=True)
+    # Extension (migration 0016): the run-time settings taken with the published graph.
+    published_metadata: Mapped[dict[str, Any] | None] = mapped_column("publishedMetadata", JSONB, nullable=True)
     published_at: Mapped[dt.datetime | None] = mapped_column("publishedAt", DateTime(timezone=True), nullable=True)
     created_at: Mapped[dt.datetime] = created_at_column()
     updated_at: Mapped[dt.datetime] = updated_at_column()

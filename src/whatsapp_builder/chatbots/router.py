@@ -137,8 +137,10 @@ async def export_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResp
 async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UUID, body: TestRunRequest) -> TestRunOut:
     """Run the draft (or the published graph) on the given inputs: no WhatsApp, no real conversation touched."""
     chatbot = await service.get_chatbot(session, chatbot_id)
-    nodes, edges = (
-        (chatbot.published_nodes, chatbot.published_edges) if body.published else (chatbot.nodes, chatbot.edges)
+    nodes, edges, metadata = (
+        (chatbot.published_nodes, chatbot.published_edges, chatbot.published_metadata)
+        if body.published
+        else (chatbot.nodes, chatbot.edges, chatbot.metadata_)
     )
     if nodes is None:
         raise Unprocessable("The chatbot has not been published yet.", code="not_published")
@@ -150,7 +152,7 @@ async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UU
             edges,
             list(body.inputs),
             contact=ContactInfo(name=body.contact_name, phone=body.contact_phone),
-            settings=engine_settings(context, chatbot.metadata_),
+            settings=engine_settings(context, metadata),
             http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
         )
     except FlowGraphError as exc:

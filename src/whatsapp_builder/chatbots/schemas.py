@@ -80,6 +80,9 @@ class ChatbotOut(CamelModel):
     metadata: dict[str, Any] | None = Field(validation_alias="metadata_")
     published_nodes: list[Any] | None = None
     published_edges: list[Any] | None = None
+    published_metadata: dict[str, Any] | None = Field(
+        default=None, description="The settings conversations run with: `metadata` as it was when last published"
+    )
     published_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime

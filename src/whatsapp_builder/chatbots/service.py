@@ -63,6 +63,7 @@ _JSON_COLUMNS = (
     ("metadata_", "metadata"),
     ("published_nodes", "publishedNodes"),
     ("published_edges", "publishedEdges"),
+    ("published_metadata", "publishedMetadata"),
 )
 
 
@@ -96,6 +97,7 @@ def _publish(chatbot: Chatbot) -> ValidationReport:
         )
     chatbot.published_nodes = chatbot.nodes
     chatbot.published_edges = chatbot.edges
+    chatbot.published_metadata = chatbot.metadata_
     chatbot.published_at = dt.datetime.now(dt.UTC)
     chatbot.status = ChatbotStatus.ACTIVE
     return report

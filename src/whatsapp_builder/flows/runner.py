@@ -53,7 +53,7 @@ def engine_settings(context: AppContext, metadata: object) -> EngineSettings:
 
 
 _SELECT_BOTS = (
-    'SELECT id, "publishedNodes", "publishedEdges", metadata, "publishedAt" FROM chatbots'
+    'SELECT id, "publishedNodes", "publishedEdges", "publishedMetadata", "publishedAt" FROM chatbots'
     ' WHERE "isActive" = true AND status = \'active\' AND "publishedNodes" IS NOT NULL'
 )
 

@@ -600,6 +600,13 @@ export interface components {
             publishedAt?: string | null;
             /** Publishededges */
             publishedEdges?: unknown[] | null;
+            /**
+             * Publishedmetadata
+             * @description The settings conversations run with: `metadata` as it was when last published
+             */
+            publishedMetadata?: {
+                [key: string]: unknown;
+            } | null;
             /** Publishednodes */
             publishedNodes?: unknown[] | null;
             status: components["schemas"]["ChatbotStatus"];
@@ -642,6 +649,13 @@ export interface components {
             publishedAt?: string | null;
             /** Publishededges */
             publishedEdges?: unknown[] | null;
+            /**
+             * Publishedmetadata
+             * @description The settings conversations run with: `metadata` as it was when last published
+             */
+            publishedMetadata?: {
+                [key: string]: unknown;
+            } | null;
             /** Publishednodes */
             publishedNodes?: unknown[] | null;
             status: components["schemas"]["ChatbotStatus"];
