@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+import pytest
+
 from whatsapp_builder.flows import (
     ContextState,
     EngineSettings,
@@ -199,3 +201,50 @@ async def test_corrupted_waiting_marker_reenters_the_node() -> None:
     result = await bot.send("Ana")
     assert bodies(result) == ["Name?"] and result.state.waiting_for == "question"
     assert first.state.current_node_id == "q"
+
+
+_NAME = node("x", "question", text="Name?", variable="n", validation={"type": "text"})
+_PICK = node("x", "buttons", text="Pick", buttons=BUTTONS)
+_WAIT = node("x", "delay", seconds=60)
+
+
+def _graph_with(waiting_node: dict[str, object]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    nodes, edges = chain(waiting_node, node("e", "end", text="Bye {{n}}"))
+    if waiting_node["type"] == "buttons":
+        edges = [edge("start", "x"), edge("x", "e", "a"), edge("x", "e", "b")]
+    return nodes, edges
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "answer", "sent", "waiting"),
+    [
+        (_PICK, _NAME, {"buttonReply": {"id": "a", "title": "A"}}, ["Name?"], "question"),
+        (_NAME, _PICK, "Ana", ["Pick"], "buttons"),
+        (_NAME, _WAIT, "Ana", [], "delay"),
+        (_WAIT, _NAME, "Ana", ["Name?"], "question"),
+    ],
+    ids=["buttons-to-question", "question-to-buttons", "question-to-delay", "delay-to-question"],
+)
+async def test_a_waiting_node_republished_as_another_type_is_entered_afresh(
+    old: dict[str, object], new: dict[str, object], answer: object, sent: list[str], waiting: str
+) -> None:
+    """The customer never saw the new node: their message is no answer to it (nor the end of a new delay)."""
+    bot = Bot(graph_of(*_graph_with(old)))
+    await bot.send("hi")
+    assert bot.state is not None and bot.state.engine["waiting"] == old["type"]
+    bot.graph = graph_of(*_graph_with(new))
+    result = await bot.send(answer)  # type: ignore[arg-type]
+    assert bodies(result) == sent and result.state.is_active
+    assert result.state.current_node_id == "x" and result.state.engine["waiting"] == waiting
+    assert "n" not in result.state.variables
+    assert (result.wake_at is not None) == (waiting == "delay")
+
+
+async def test_a_delay_republished_as_a_question_asks_it_when_the_timer_fires() -> None:
+    bot = Bot(graph_of(*_graph_with(_WAIT)))
+    await bot.send("hi")
+    bot.graph = graph_of(*_graph_with(_NAME))
+    result = await bot.send(FlowInput(kind="timer"), now=NOW + timedelta(minutes=2))
+    assert bodies(result) == ["Name?"] and result.state.engine["waiting"] == "question"
+    assert result.state.variables["last_input"] == "hi"  # the timer is not a customer message
+    assert bodies(await bot.send("Ana")) == ["Bye Ana"]

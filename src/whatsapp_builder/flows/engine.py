@@ -257,9 +257,19 @@ async def run_turn(
         turn.finish("node_missing")
         return turn.result()
     waiting = state.engine.get("waiting")
+    if flow_input.kind == "timer" and waiting != "delay":
+        return _ignored(state, "timer ignored: not waiting on a delay")
+    node_type = graph.nodes[node_id].type
+    if isinstance(waiting, str) and waiting != node_type:
+        # Republished with another kind of node under this id: an answer to the old buttons is no answer to the
+        # new question (nor a customer's message the end of a new delay). Enter the new node as if arriving.
+        turn.ctx.log.append(f"node {node_id} is now a {node_type}, not the {waiting} it waited on: entering it")
+        if flow_input.kind != "timer":
+            turn.record_input(flow_input)
+        turn.state.engine.pop("timerTurns", None)
+        await turn.drive(node_id, None)
+        return turn.result()
     if flow_input.kind == "timer":
-        if waiting != "delay":
-            return _ignored(state, "timer ignored: not waiting on a delay")
         wake_at = _parse_time(state.engine.get("wakeAt"))
         if wake_at is not None and (wake_at - _utc(now)).total_seconds() > EARLY_TIMER_TOLERANCE_SECONDS:
             return _ignored(state, f"timer ignored: delay lasts until {wake_at.isoformat()}")
