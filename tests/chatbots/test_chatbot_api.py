@@ -202,7 +202,7 @@ async def test_duplicate_makes_a_draft_copy(client: httpx.AsyncClient) -> None:
     assert copy["name"] == "Original (copy)"
     assert copy["nodes"] == original["nodes"] and copy["edges"] == original["edges"]
     assert copy["metadata"] == {"sessionTimeoutMinutes": 5}
-    assert copy["status"] == "draft" and copy["publishedNodes"] is None
+    assert copy["status"] == "draft" and copy["isActive"] is False and copy["publishedNodes"] is None
     assert (await client.post(f"/api/chatbots/{uuid.uuid4()}/duplicate")).status_code == 404
 
 
@@ -210,7 +210,7 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
     imported = await client.post("/api/chatbots/import", json=demo())
     assert imported.status_code == 201, imported.text
     first = imported.json()
-    assert first["status"] == "draft"
+    assert first["status"] == "draft" and first["isActive"] is False  # nothing published: switched off
     exported = await client.get(f"/api/chatbots/{first['id']}/export")
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
@@ -223,7 +223,8 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
     second = again.json()
     assert second["id"] != first["id"]
     assert second["nodes"] == first["nodes"] and second["edges"] == first["edges"]
-    assert second["status"] == "active" and second["publishedNodes"] == first["nodes"]
+    assert second["status"] == "active" and second["isActive"] is True
+    assert second["publishedNodes"] == first["nodes"]
 
 
 async def test_import_and_activate_an_invalid_file_is_refused(client: httpx.AsyncClient, database_url: str) -> None:

@@ -168,7 +168,8 @@ async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate
             nodes=data.nodes,
             edges=data.edges,
             metadata=data.metadata,
-            is_active=True,
+            # A draft is switched off: it has no published graph to run, and the list should not show it live.
+            is_active=activate,
             status=ChatbotStatus.ACTIVE if activate else ChatbotStatus.DRAFT,
         ),
     )
