@@ -426,6 +426,10 @@ async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     spec = (await anon_client.get("/openapi.json")).json()
     assert "/api/conversations/{conversation_id}/messages" in spec["paths"]
     assert (await anon_client.get("/docs")).status_code == 200
+    # The token scheme is declared, so /docs can send requests with a token (its Authorize button).
+    assert spec["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
+    assert spec["paths"]["/api/conversations"]["get"]["security"] == [{"apiToken": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 async def test_updating_the_same_number_keeps_its_graph_api_address_unless_given(client: httpx.AsyncClient) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -72,7 +73,20 @@ class ApiAuthentication:
         await response(scope, receive, send)
 
 
-async def require_token(request: Request, context: ContextDep) -> ApiToken:
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiToken",
+    bearerFormat="wab_…",
+    description="An API token from `whatsapp-builder token create` or the Settings page.",
+)
+"""Declares the scheme in the OpenAPI document (the Authorize button of /docs); the check itself is above."""
+
+
+async def require_token(
+    request: Request,
+    context: ContextDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> ApiToken:
     record: ApiToken | None = getattr(request.state, TOKEN_STATE_KEY, None)
     if record is None:
         # Only when the app runs without `ApiAuthentication`: check here, as that middleware would have.
