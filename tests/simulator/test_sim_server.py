@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -399,3 +400,28 @@ async def test_the_production_transport_classifies_like_httpx(simulator: ServerT
         assert (info.value.type, info.value.retryable) == ("network", True)
     finally:
         await session.close()
+
+
+async def test_an_inbound_message_is_posted_again_when_the_connection_drops(make_sim: Any) -> None:
+    """A server that closes the connection without answering (a stale keep-alive connection) gets the same
+    message once more instead of the caller getting a 502."""
+    bodies: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        )
+        bodies.append(await reader.readexactly(length))
+        if len(bodies) > 1:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\nConnection: close\r\n\r\nEVENT_RECEIVED")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    sim = make_sim(f"http://127.0.0.1:{port}/webhooks/whatsapp")
+    async with server, httpx.AsyncClient() as http:
+        inbound = await http.post(f"{sim.url}/_simulator/inbound", json={"from": "+15551234567", "text": "hi"})
+    assert inbound.status_code == 200 and inbound.json()["status"] == 200, inbound.text
+    assert len(bodies) == 2 and bodies[0] == bodies[1]  # the same message, the same wamid

@@ -530,7 +530,12 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
             business_account_id=st.settings.business_account_id,
         )
         try:
-            response = await post_signed(st, payload, retries=0)
+            try:
+                response = await post_signed(st, payload, retries=0)
+            except WebhookUnreachable:
+                # Once more: a keep-alive connection the server closed just as we sent is no answer. The same
+                # message id, so a server that did store the first try keeps it once (as for Meta's redeliveries).
+                response = await post_signed(st, payload, retries=0)
         except WebhookUnreachable as exc:
             return JSONResponse(
                 {"status": None, "messageId": wamid, "body": None, "error": f"webhook unreachable: {exc}"},
