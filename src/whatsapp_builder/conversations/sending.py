@@ -126,14 +126,15 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
     stopped = [
         events.context_updated(
             conversation_id,
-            {
-                "chatbotId": chatbot_id,
-                "contextId": context_id,
-                "currentNodeId": node,
-                "variables": variables,
-                "isActive": False,
-                "endedReason": "handoff",
-            },
+            events.context_payload(
+                conversation_id,
+                chatbot_id=chatbot_id,
+                context_id=context_id,
+                current_node_id=node,
+                variables=variables,
+                is_active=False,
+                ended_reason="handoff",
+            ),
         )
         for context_id, chatbot_id, node, variables in ended
     ]

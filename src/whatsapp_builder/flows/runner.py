@@ -255,15 +255,15 @@ async def _turn(
             "context ended", conversation_id=str(conversation_id), reason=result.ended_reason, trace=result.log[-3:]
         )
     plan.context_events.append(
-        {
-            "conversationId": str(conversation_id),
-            "chatbotId": str(bot.id),
-            "contextId": str(context_id),
-            "currentNodeId": result.state.current_node_id,
-            "variables": result.state.variables,
-            "isActive": result.state.is_active,
-            "endedReason": result.ended_reason,
-        }
+        events.context_payload(
+            conversation_id,
+            chatbot_id=bot.id,
+            context_id=context_id,
+            current_node_id=result.state.current_node_id,
+            variables=result.state.variables,
+            is_active=result.state.is_active,
+            ended_reason=result.ended_reason,
+        )
     )
     plan.replies.setdefault(conversation_id, []).extend((m.type, m.content) for m in result.outgoing)
     item.active = ActiveContext(context_id, bot.id, result.state) if result.state.is_active else None

@@ -112,6 +112,28 @@ def conversation_deleted(conversation_id: uuid.UUID | str, merged_into: uuid.UUI
     return RealtimeEvent(CONVERSATION_DELETED, payload, _rooms(payload["id"]))
 
 
+def context_payload(
+    conversation_id: uuid.UUID | str,
+    *,
+    chatbot_id: uuid.UUID | str,
+    context_id: uuid.UUID | str,
+    current_node_id: str | None,
+    variables: Mapping[str, Any],
+    is_active: bool,
+    ended_reason: str | None,
+) -> dict[str, Any]:
+    """The documented shape of a `context:updated` payload, wherever the bot's state changed."""
+    return {
+        "conversationId": str(conversation_id),
+        "chatbotId": str(chatbot_id),
+        "contextId": str(context_id),
+        "currentNodeId": current_node_id,
+        "variables": variables,
+        "isActive": is_active,
+        "endedReason": ended_reason,
+    }
+
+
 def context_updated(conversation_id: uuid.UUID | str, context: Mapping[str, Any]) -> RealtimeEvent:
     """The bot's state in a conversation changed: `{conversationId, chatbotId, currentNodeId, variables, isActive}`."""
     payload: dict[str, Any] = jsonable({**context, "conversationId": conversation_id})
