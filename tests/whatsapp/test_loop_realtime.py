@@ -63,6 +63,7 @@ async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_t
         assert "conversation:updated" in names and "context:updated" in names
         context = next(d for e, d in seen if e == "context:updated")
         assert context["currentNodeId"] == "menu" and context["isActive"] is True
+        assert context["nodeHistory"][-1] == "menu" and context["updatedAt"].endswith("Z")
         statuses = {(d["id"], d["status"]) for e, d in seen if e == "message:status"}
         for reply in replies:
             assert (reply["id"], "sent") in statuses or (reply["id"], "read") in statuses
@@ -137,6 +138,12 @@ async def test_an_operator_taking_over_tells_the_bot_panel_the_bot_stopped(loop,
     stopped = next(d for e, d in seen if e == "context:updated")
     assert stopped["conversationId"] == conversation["id"] and stopped["isActive"] is False
     assert stopped["endedReason"] == "handoff" and stopped["currentNodeId"] == "menu"
+    # The panel's Path and "last change" come from the event as they would from a reload.
+    async with httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"}) as api:
+        stored = (await api.get(f"/api/conversations/{conversation['id']}/context")).json()
+    assert stopped["contextId"] == stored["id"]
+    for field in ("nodeHistory", "updatedAt", "variables", "chatbotId"):
+        assert stopped[field] == stored[field], field
 
 
 async def test_renaming_a_customer_updates_their_conversations_in_the_inbox(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]

@@ -116,7 +116,7 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
                     'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
                     ' "engineState" = "engineState" || \'{"endedReason": "handoff"}\''
                     ' WHERE "conversationId" = %s AND "isActive"'
-                    ' RETURNING id, "chatbotId", "currentNodeId", variables',
+                    ' RETURNING id, "chatbotId", "currentNodeId", variables, "nodeHistory", "updatedAt"',
                     (conversation_id,),
                 )
             ).fetchall()
@@ -132,11 +132,13 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
                 context_id=context_id,
                 current_node_id=node,
                 variables=variables,
+                node_history=history,
                 is_active=False,
                 ended_reason="handoff",
+                updated_at=updated_at,
             ),
         )
-        for context_id, chatbot_id, node, variables in ended
+        for context_id, chatbot_id, node, variables, history, updated_at in ended
     ]
     await context.publisher.publish([*stopped, events.conversation_updated(snapshot)])
     return snapshot

@@ -261,8 +261,10 @@ async def _turn(
             context_id=context_id,
             current_node_id=result.state.current_node_id,
             variables=result.state.variables,
+            node_history=result.state.node_history,
             is_active=result.state.is_active,
             ended_reason=result.ended_reason,
+            updated_at=now,
         )
     )
     plan.replies.setdefault(conversation_id, []).extend((m.type, m.content) for m in result.outgoing)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -119,8 +119,10 @@ def context_payload(
     context_id: uuid.UUID | str,
     current_node_id: str | None,
     variables: Mapping[str, Any],
+    node_history: Sequence[str],
     is_active: bool,
     ended_reason: str | None,
+    updated_at: dt.datetime,
 ) -> dict[str, Any]:
     """The documented shape of a `context:updated` payload, wherever the bot's state changed."""
     return {
@@ -129,8 +131,10 @@ def context_payload(
         "contextId": str(context_id),
         "currentNodeId": current_node_id,
         "variables": variables,
+        "nodeHistory": list(node_history),
         "isActive": is_active,
         "endedReason": ended_reason,
+        "updatedAt": api_time(updated_at),
     }
 
 

@@ -1,6 +1,6 @@
 import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
-import type { Conversation, Message } from '../api/client';
+import type { ContextInfo, Conversation, Message } from '../api/client';
 import { keys } from '../api/queries';
 import {
   addMessage,
@@ -8,6 +8,7 @@ import {
   matchesSearch,
   removeConversation,
   sortConversations,
+  updateContext,
   updateStatus,
   upsertConversation,
   type ConversationPages,
@@ -105,5 +106,31 @@ describe('live updates of the cache', () => {
     expect(matchesSearch({ customerName: null, customerPhone: '+55 11 9999' }, '119')).toBe(true);
     expect(hasUnread(qc, 'c4')).toBe(true);
     expect(hasUnread(qc, 'c5')).toBe(false);
+  });
+});
+
+describe('updateContext', () => {
+  const ctx = { id: 'k1', conversationId: 'c1', chatbotId: 'b1', currentNodeId: 'menu', variables: {}, nodeHistory: ['start', 'menu'],
+    isActive: true, endedReason: null, createdAt: '2026-01-01T10:00:00Z', updatedAt: '2026-01-01T10:00:00Z' } as ContextInfo;
+
+  it('patches the panel with the path and time of the same context', () => {
+    const qc = new QueryClient();
+    qc.setQueryData(keys.context('c1'), ctx);
+    updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k1', currentNodeId: 'size',
+      nodeHistory: ['start', 'menu', 'size'], updatedAt: '2026-01-01T10:01:00Z' });
+    const now = qc.getQueryData<ContextInfo>(keys.context('c1'));
+    expect(now?.nodeHistory).toEqual(['start', 'menu', 'size']);
+    expect(now?.updatedAt).toBe('2026-01-01T10:01:00Z');
+    expect(now?.id).toBe('k1');
+    expect(now?.createdAt).toBe(ctx.createdAt);
+    expect(now && 'contextId' in now).toBe(false);
+  });
+
+  it('refetches when another context of the same bot started', () => {
+    const qc = new QueryClient();
+    qc.setQueryData(keys.context('c1'), ctx);
+    updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k2', currentNodeId: 'start' });
+    expect(qc.getQueryState(keys.context('c1'))?.isInvalidated).toBe(true);
+    expect(qc.getQueryData<ContextInfo>(keys.context('c1'))?.currentNodeId).toBe('menu');
   });
 });

@@ -114,10 +114,16 @@ export function removeConversation(qc: QueryClient, id: string) {
   for (const key of [keys.conversation(id), keys.messages(id), keys.context(id)]) qc.removeQueries({ queryKey: key, exact: true });
 }
 
-export function updateContext(qc: QueryClient, e: Partial<ContextInfo> & { conversationId: string }) {
+export function updateContext(
+  qc: QueryClient,
+  e: Partial<ContextInfo> & { conversationId: string; contextId?: string },
+) {
   const prev = qc.getQueryData<ContextInfo | null>(keys.context(e.conversationId));
-  if (prev && prev.chatbotId === e.chatbotId) qc.setQueryData(keys.context(e.conversationId), { ...prev, ...e });
-  else void qc.invalidateQueries({ queryKey: keys.context(e.conversationId) });
+  const { contextId, ...fields } = e;
+  // Another context (a restart, another bot) has its own createdAt: fetch it rather than patch the old one.
+  if (prev && prev.chatbotId === e.chatbotId && (contextId === undefined || contextId === prev.id)) {
+    qc.setQueryData(keys.context(e.conversationId), { ...prev, ...fields });
+  } else void qc.invalidateQueries({ queryKey: keys.context(e.conversationId) });
 }
 
 /** Newest first, by last message time. */

@@ -64,7 +64,7 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
       if (e.status === 'read') refreshUnread(e.conversationId);
     });
     socket.on('conversation:updated', (c: Conversation) => upsertConversation(qc, c));
-    socket.on('context:updated', (e: { conversationId: string; chatbotId: string }) => updateContext(qc, e));
+    socket.on('context:updated', (e: { conversationId: string; chatbotId: string; contextId?: string }) => updateContext(qc, e));
     socket.on('conversation:deleted', (e: ConversationDeleted) => {
       removeConversation(qc, e.id);
       if (e.mergedInto) {
