@@ -35,6 +35,28 @@ async def test_revoked_token_is_refused(client: httpx.AsyncClient) -> None:
     assert next(t for t in listed if t["id"] == created["id"])["revokedAt"] is not None
 
 
+async def test_a_token_in_use_shows_when_it_was_last_used(client: httpx.AsyncClient, database_url: str) -> None:
+    created = (await client.post("/api/tokens", json={"name": "used"})).json()
+    assert created["lastUsedAt"] is None
+    other = {"Authorization": f"Bearer {created['token']}"}
+    assert (await client.get("/api/users", headers=other)).status_code == 200
+    listed = {t["id"]: t for t in (await client.get("/api/tokens")).json()["items"]}
+    first = listed[created["id"]]["lastUsedAt"]
+    assert first is not None
+    # Within the minute, further requests leave it alone (no write per request); after it, they move it.
+    assert (await client.get("/api/users", headers=other)).status_code == 200
+    listed = {t["id"]: t for t in (await client.get("/api/tokens")).json()["items"]}
+    assert listed[created["id"]]["lastUsedAt"] == first
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            """UPDATE api_tokens SET "lastUsedAt" = "lastUsedAt" - interval '2 minutes' WHERE id = %s""",
+            (created["id"],),
+        )
+    assert (await client.get("/api/users", headers=other)).status_code == 200
+    listed = {t["id"]: t for t in (await client.get("/api/tokens")).json()["items"]}
+    assert listed[created["id"]]["lastUsedAt"] > first
+
+
 async def test_tokens_page_newest_first_by_cursor(client: httpx.AsyncClient) -> None:
     made = [(await client.post("/api/tokens", json={"name": f"t{i}"})).json()["id"] for i in range(5)]
     seen: list[str] = []

@@ -35,6 +35,7 @@ async def authenticate(context: AppContext, authorization: str) -> ApiToken:
         raise Unauthorized("Send an API token as 'Authorization: Bearer <token>' (whatsapp-builder token create).")
     async with context.sessions() as session:
         record = await find_valid_token(session, token.strip())
+        await session.commit()
     if record is None:
         raise Unauthorized("The API token is not valid or has been revoked.")
     return record

@@ -27,13 +27,23 @@ async def create_token(session: AsyncSession, name: str) -> tuple[ApiToken, str]
     return record, token
 
 
+LAST_USED_PRECISION = dt.timedelta(minutes=1)
+"""How stale a token's `lastUsedAt` may get: a busy client writes it once a minute, not on every request."""
+
+
 async def find_valid_token(session: AsyncSession, token: str) -> ApiToken | None:
+    """The unrevoked token, its `lastUsedAt` moved to now when older than `LAST_USED_PRECISION` (the caller
+    commits)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     result = await session.execute(
         select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
     )
-    return result.scalar_one_or_none()
+    record = result.scalar_one_or_none()
+    now = dt.datetime.now(dt.UTC)
+    if record is not None and (record.last_used_at is None or now - record.last_used_at >= LAST_USED_PRECISION):
+        await session.execute(update(ApiToken).where(ApiToken.id == record.id).values(last_used_at=now))
+    return record
 
 
 async def list_tokens(

@@ -160,6 +160,7 @@ class Realtime:
         try:
             async with self.context.sessions() as session:
                 record = await find_valid_token(session, token)
+                await session.commit()
         except Exception:
             logger.exception("realtime: token check failed")
             raise SocketConnectionRefused("unavailable") from None
