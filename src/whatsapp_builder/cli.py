@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -71,6 +73,9 @@ def serve(
     from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.db import migrate
 
+    # The port first: a second `serve` on a busy port must stop before it touches the database (it would
+    # otherwise revoke the running server's sign-in link).
+    listener = _listen(host, port)
     settings = _settings()
     database_url = _database_url(settings)
     try:
@@ -100,7 +105,21 @@ def serve(
         f"  WhatsApp webhook:    http://{shown_host}:{port}/webhooks/whatsapp\n"
     )
     tune_garbage_collector()
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(application, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a clear error when the port is taken or the address is not ours."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048, dualstack_ipv6=host == "::")
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(
+                f"port {port} on {host} is already in use (another whatsapp-builder serve?): stop it, or use --port"
+            ) from None
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 @db_app.command("upgrade")
@@ -242,11 +261,20 @@ def demo(
     simulator_url: Annotated[str, typer.Option(help="Where the simulator listens.")] = "http://127.0.0.1:8081",
 ) -> None:
     """Create, if absent, the demo WhatsApp config (using the simulator) and the demo chatbot, active."""
+    from pydantic import ValidationError
+
     from whatsapp_builder.demo import install_demo
 
     settings = _settings()
-    result = _with_context(settings, lambda context: install_demo(context, simulator_url))
-    typer.echo(("created" if result.config_created else "kept") + " the WhatsApp config", err=True)
+    try:
+        result = _with_context(settings, lambda context: install_demo(context, simulator_url))
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+        raise _fail(f"--simulator-url {simulator_url!r} is not an http(s) URL the server can call: {reason}") from None
+    if result.config_moved:
+        typer.echo(f"pointed the demo WhatsApp config at {simulator_url}", err=True)
+    else:
+        typer.echo(("created" if result.config_created else "kept") + " the WhatsApp config", err=True)
     typer.echo(("created" if result.chatbot_created else "kept") + " the demo chatbot", err=True)
     typer.echo(result.chatbot_id)
 

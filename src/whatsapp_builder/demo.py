@@ -1,6 +1,7 @@
 """`whatsapp-builder demo`: the demo WhatsApp config (pointing at the local simulator) and the demo chatbot.
 
-Safe to run twice: an existing active config and an existing demo chatbot are left as they are.
+Safe to run twice: an existing active config and an existing demo chatbot are left as they are, except that the
+demo config (the demo's phone number id) is pointed at the simulator URL given, should it have moved.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ DEMO_VERIFY_TOKEN = "demo-verify-token"
 @dataclass(frozen=True)
 class DemoResult:
     config_created: bool
+    config_moved: bool
     chatbot_id: str
     chatbot_created: bool
 
@@ -44,22 +46,25 @@ def load_demo_chatbot() -> dict[str, Any]:
 
 
 async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
+    wanted = WhatsAppConfigPut(
+        phone_number_id=DEMO_PHONE_NUMBER_ID,
+        business_account_id=DEMO_BUSINESS_ACCOUNT_ID,
+        access_token=DEMO_ACCESS_TOKEN,
+        webhook_verify_token=DEMO_VERIFY_TOKEN,
+        app_secret=DEMO_APP_SECRET,
+        graph_api_url=simulator_url,
+    )
     async with context.sessions() as session:
-        config_created = False
-        if await get_active(session) is None:
-            await put_active(
-                session,
-                context.secrets,
-                WhatsAppConfigPut(
-                    phone_number_id=DEMO_PHONE_NUMBER_ID,
-                    business_account_id=DEMO_BUSINESS_ACCOUNT_ID,
-                    access_token=DEMO_ACCESS_TOKEN,
-                    webhook_verify_token=DEMO_VERIFY_TOKEN,
-                    app_secret=DEMO_APP_SECRET,
-                    graph_api_url=simulator_url,
-                ),
-            )
+        config_created = config_moved = False
+        current = await get_active(session)
+        if current is None:
+            await put_active(session, context.secrets, wanted)
             config_created = True
+        elif current.phone_number_id == DEMO_PHONE_NUMBER_ID and current.graph_api_url != wanted.graph_api_url:
+            # The demo config follows the simulator (`make run SIMULATOR_PORT=…`); a real number's is left alone.
+            current.graph_api_url = wanted.graph_api_url
+            await session.commit()
+            config_moved = True
         data = ChatbotExport.model_validate(load_demo_chatbot())
         existing = (
             (await session.execute(select(Chatbot).where(Chatbot.name == data.name).order_by(Chatbot.created_at)))
@@ -67,6 +72,6 @@ async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
             .first()
         )
         if existing is not None:
-            return DemoResult(config_created, str(existing.id), False)
+            return DemoResult(config_created, config_moved, str(existing.id), False)
         chatbot = await import_chatbot(session, data, activate=True)
-        return DemoResult(config_created, str(chatbot.id), True)
+        return DemoResult(config_created, config_moved, str(chatbot.id), True)

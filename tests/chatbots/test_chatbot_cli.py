@@ -51,6 +51,25 @@ def test_demo_is_idempotent(database_url: str, tmp_path: Path) -> None:
         (chatbot_id, "active", True, True)]
 
 
+def test_demo_follows_the_simulator_port_but_leaves_a_real_number_alone(database_url: str, tmp_path: Path) -> None:
+    url = 'SELECT "graphApiUrl" FROM whatsapp_config WHERE "isActive"'
+    assert run_cli("demo", "--simulator-url", "http://127.0.0.1:18081",
+                   database_url=database_url, tmp_path=tmp_path).returncode == 0
+    moved = run_cli("demo", "--simulator-url", "http://127.0.0.1:18082", database_url=database_url, tmp_path=tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    assert "pointed the demo WhatsApp config at http://127.0.0.1:18082" in moved.stderr
+    assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
+    bad = run_cli("demo", "--simulator-url", "not a url", database_url=database_url, tmp_path=tmp_path)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr and "simulator" in bad.stderr.lower()
+    assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
+    # A business's own number (another phone number id) keeps its Graph API address.
+    with psycopg.connect(database_url) as conn:
+        conn.execute("""UPDATE whatsapp_config SET "phoneNumberId" = '123456789012345', "graphApiUrl" = NULL""")
+    kept = run_cli("demo", "--simulator-url", "http://127.0.0.1:18083", database_url=database_url, tmp_path=tmp_path)
+    assert kept.returncode == 0 and "kept the WhatsApp config" in kept.stderr
+    assert rows(database_url, url) == [(None,)]
+
+
 def test_import_activate_then_export(database_url: str, tmp_path: Path) -> None:
     imported = run_cli("chatbot", "import", str(DEMO_FILE), "--activate", database_url=database_url, tmp_path=tmp_path)
     assert imported.returncode == 0, imported.stderr

@@ -111,3 +111,19 @@ def test_embedded_postgres_stops_when_serve_is_terminated(tmp_path: Path) -> Non
             server.wait()
         if postmaster_pid.exists():  # left behind by a failure: do not leak a server into the machine
             os.kill(int(postmaster_pid.read_text().splitlines()[0]), signal.SIGTERM)
+
+
+def test_serve_on_a_busy_port_fails_before_touching_the_running_server(database_url: str, tmp_path: Path) -> None:
+    """`make run` started twice: the second must not revoke the first's sign-in link, nor say it is running."""
+    import socket
+
+    first = run_cli("token", "create", "--name", "sign-in link (serve)", database_url=database_url, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), database_url=database_url, tmp_path=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "running" not in result.stdout
+    with psycopg.connect(database_url) as conn:  # no sign-in link made, none revoked
+        assert conn.execute('SELECT count(*), count("revokedAt") FROM api_tokens').fetchone() == (1, 0)
