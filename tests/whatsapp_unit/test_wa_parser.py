@@ -441,6 +441,35 @@ def test_malformed_pieces_become_problems_and_the_rest_survives() -> None:
     assert "entry[0].changes[0].value.statuses[0]" in paths
 
 
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image", "image": {"mime_type": "image/jpeg"}},
+        {"type": "document", "document": {"id": 42.5, "filename": "a.pdf"}},
+        {"type": "location", "location": {"latitude": "north", "longitude": 2.35}},
+        {"type": "location", "location": {"latitude": 48.85}},
+        {"type": "location", "location": {"latitude": 91, "longitude": 2.35}},
+        {"type": "reaction", "reaction": {"message_id": "wamid.A", "emoji": {"x": 1}}},
+        {"type": "reaction", "reaction": {"emoji": "👍"}},
+        {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"title": "Yes"}}},
+        {"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": None, "title": "A"}}},
+        {"type": "button", "button": {}},
+    ],
+)
+def test_a_known_kind_without_what_makes_it_that_kind_is_kept_as_unsupported(part: dict[str, Any]) -> None:
+    batch = parse_webhook(inbound(part))
+    assert [m.wa_message_id for m in batch.messages] == ["wamid.ID1"]
+    message = batch.messages[0]
+    assert message.type == "unsupported" and message.content["originalType"] == part["type"]
+    assert [p.path for p in batch.problems] == ["entry[0].changes[0].value.messages[0]"]
+
+
+def test_a_removed_reaction_is_still_a_reaction() -> None:
+    for reaction in ({"message_id": "wamid.A"}, {"message_id": "wamid.A", "emoji": ""}):
+        message = only_message(inbound({"type": "reaction", "reaction": reaction}))
+        assert (message.type, message.content) == ("reaction", {"messageId": "wamid.A", "emoji": None})
+
+
 def test_message_without_sender_and_no_contacts_is_a_problem() -> None:
     payload = envelope({"messages": [{"id": "wamid.X", "type": "text", "text": {"body": "x"}}]})
     batch = parse_webhook(payload)

@@ -172,6 +172,13 @@ def _require_obj(msg: dict[str, Any], key: str) -> dict[str, Any]:
     return obj
 
 
+def _require_str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = _str(obj.get(key))
+    if not value:
+        raise _Malformed(f"{where}.{key} missing or not a string")
+    return value
+
+
 def _text_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, "text")
     body = _str(obj.get("body"))
@@ -182,7 +189,8 @@ def _text_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _media_content(kind: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, kind)
-    content: dict[str, Any] = {"id": _str(obj.get("id")), "mimeType": _str(obj.get("mime_type"))}
+    # Without its media id an inbound image or document cannot be fetched: it is not one.
+    content: dict[str, Any] = {"id": _require_str(obj, "id", kind), "mimeType": _str(obj.get("mime_type"))}
     _set_if(content, "sha256", _str(obj.get("sha256")))
     _set_if(content, "caption", _str(obj.get("caption")))
     _set_if(content, "filename", _str(obj.get("filename")))
@@ -198,10 +206,16 @@ def _interactive_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     sub = _str(obj.get("type"))
     if sub == "button_reply":
         reply = _require_obj(obj, "button_reply")
-        return "interactive", {"buttonId": _str(reply.get("id")), "title": _str(reply.get("title"))}
+        return "interactive", {
+            "buttonId": _require_str(reply, "id", "button_reply"),
+            "title": _str(reply.get("title")),
+        }
     if sub == "list_reply":
         reply = _require_obj(obj, "list_reply")
-        content: dict[str, Any] = {"listRowId": _str(reply.get("id")), "title": _str(reply.get("title"))}
+        content: dict[str, Any] = {
+            "listRowId": _require_str(reply, "id", "list_reply"),
+            "title": _str(reply.get("title")),
+        }
         _set_if(content, "description", _str(reply.get("description")))
         return "interactive", content
     if sub == "nfm_reply":
@@ -219,13 +233,19 @@ def _interactive_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def _button_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, "button")
-    return "button", {"buttonId": _str(obj.get("payload")), "title": _str(obj.get("text"))}
+    payload, text = _str(obj.get("payload")), _str(obj.get("text"))
+    if not payload and not text:
+        raise _Malformed("button has neither payload nor text")
+    return "button", {"buttonId": payload, "title": text}
 
 
 def _reaction_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, "reaction")
-    emoji = _str(obj.get("emoji"))
-    return "reaction", {"messageId": _str(obj.get("message_id")), "emoji": emoji or None}
+    raw_emoji = obj.get("emoji")
+    if raw_emoji is not None and not isinstance(raw_emoji, str):
+        raise _Malformed("reaction.emoji is not a string")
+    emoji = _str(raw_emoji)  # absent or empty: the customer removed their reaction
+    return "reaction", {"messageId": _require_str(obj, "message_id", "reaction"), "emoji": emoji or None}
 
 
 def _number(value: object) -> float | None:
@@ -244,10 +264,10 @@ def _number(value: object) -> float | None:
 
 def _location_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, "location")
-    content: dict[str, Any] = {
-        "latitude": _number(obj.get("latitude")),
-        "longitude": _number(obj.get("longitude")),
-    }
+    latitude, longitude = _number(obj.get("latitude")), _number(obj.get("longitude"))
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise _Malformed("location.latitude/longitude missing or not coordinates")
+    content: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
     for key in ("name", "address", "url"):
         _set_if(content, key, _str(obj.get(key)))
     return "location", content
