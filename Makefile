@@ -35,7 +35,7 @@ run: $(INSTALLED) webui
 	@$(BIN)/whatsapp-builder simulator --host 127.0.0.1 --port $(SIMULATOR_PORT) \
 	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/whatsapp & sim=$$!; \
 	  trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \
-	  echo "Simulator: http://127.0.0.1:$(SIMULATOR_PORT)  (talk to the bot: $(BIN)/whatsapp-builder simulator send $(SEND_HINT)--text hi)"; \
+	  echo "Simulator: http://127.0.0.1:$(SIMULATOR_PORT)  (talk to the bot: $(BIN)/whatsapp-builder simulator send $(SEND_HINT)--name Alice --text hi)"; \
 	  $(BIN)/whatsapp-builder serve --host $(HOST) --port $(PORT)
 
 webui:

@@ -29,6 +29,14 @@ def test_cli_send_text_button_and_list(simulator: Any, receiver: Any) -> None:
     assert {m.contact_name for m in messages} == {"Alice"}
 
 
+def test_cli_send_without_a_name_sends_no_profile_name(simulator: Any, receiver: Any) -> None:
+    """So a customer the operator renamed (or who wrote with another name) is not renamed by a test message."""
+    result = runner.invoke(simulator_app, ["send", "--simulator-url", simulator.url, "--text", "hi"])
+    assert result.exit_code == 0, result.output
+    [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
+    assert message.contact_name is None and message.from_phone == "15551234567"
+
+
 def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:
     base = ["send", "--simulator-url", simulator.url]
     for args in (

@@ -75,7 +75,10 @@ def send(
         str, typer.Option(envvar="WAB_SIMULATOR_URL", help="Base URL of a running simulator.")
     ] = "http://127.0.0.1:8081",
     from_: Annotated[str, typer.Option("--from", help="The customer's phone number.")] = "+15551234567",
-    name: Annotated[str, typer.Option(help="The customer's profile name.")] = "Alice",
+    name: Annotated[
+        str | None,
+        typer.Option(help="The customer's profile name (left out by default, so a known customer keeps theirs)."),
+    ] = None,
     user_id: Annotated[str | None, typer.Option(help="The customer's business-scoped user id.")] = None,
     text: Annotated[str | None, typer.Option(help="Send a text message.")] = None,
     button: Annotated[str | None, typer.Option(help="Press a reply button: ID:TITLE.")] = None,
@@ -86,7 +89,9 @@ def send(
     chosen = [x for x in (text, button, list_row) if x is not None]
     if len(chosen) != 1:
         raise typer.BadParameter("give exactly one of --text, --button, --list-row")
-    body: dict[str, Any] = {"from": from_, "name": name}
+    body: dict[str, Any] = {"from": from_}
+    if name is not None:
+        body["name"] = name
     if user_id:
         body["userId"] = user_id
     if reply_to:
