@@ -1,12 +1,29 @@
 /// <reference types="vitest/config" />
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
+
+/** Swagger UI's files beside the app (swagger-ui/), so the server's /docs works on a machine without internet. */
+function swaggerUi(): Plugin {
+  const dist = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  return {
+    name: 'wab-swagger-ui',
+    apply: 'build',
+    generateBundle() {
+      for (const file of ['swagger-ui-bundle.js', 'swagger-ui.css', 'LICENSE', 'NOTICE']) {
+        this.emitFile({ type: 'asset', fileName: `swagger-ui/${file}`, source: readFileSync(join(dist, file)) });
+      }
+    },
+  };
+}
 
 const backend = process.env.WAB_BACKEND ?? 'http://127.0.0.1:8000';
 
 export default defineConfig({
   base: '/',
-  plugins: [react()],
+  plugins: [react(), swaggerUi()],
   build: {
     outDir: '../src/whatsapp_builder/webui',
     emptyOutDir: true,

@@ -28,7 +28,7 @@ from whatsapp_builder.jobs.tasks import register_tasks, run_worker
 from whatsapp_builder.realtime.after_commit import install_event_hooks
 from whatsapp_builder.realtime.server import Realtime, create_realtime
 from whatsapp_builder.users.router import router as users_router
-from whatsapp_builder.webui_routes import install_webui
+from whatsapp_builder.webui_routes import install_api_docs, install_webui
 from whatsapp_builder.whatsapp.config_router import router as whatsapp_config_router
 from whatsapp_builder.whatsapp.webhook_intake import WebhookLane
 from whatsapp_builder.whatsapp.webhook_router import router as webhook_router
@@ -88,6 +88,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         version="0.1.0",
         description="Design WhatsApp chatbot flows, run them on the Cloud API, and answer customers live.",
         lifespan=lifespan,
+        docs_url=None,  # install_api_docs: Swagger UI served from here, not a CDN
     )
     app.state.context = context
     app.state.realtime = realtime
@@ -116,6 +117,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         api.include_router(router)
     app.include_router(api)
     app.include_router(webhook_router)
+    install_api_docs(app)
     install_webui(app)  # last: it answers every path the API does not
 
     settings = context.settings

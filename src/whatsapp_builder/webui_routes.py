@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from whatsapp_builder.core.errors import error_response
@@ -18,6 +19,32 @@ NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <h1>WhatsApp Builder</h1>
 <p>The web app has not been built. <code>make run</code> builds it (it needs Node.js 20+ and npm).</p>
 <p>The API works without it: see <a href="/docs">/docs</a>.</p></body></html>"""
+
+
+SWAGGER_UI_DIR = "swagger-ui"
+"""Where the web build puts Swagger UI's files (web/vite.config.ts), so /docs needs no CDN."""
+FAVICON = (
+    "data:image/svg+xml,<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
+    "<circle cx='8' cy='8' r='8' fill='%2325d366'/></svg>"
+)
+
+
+def install_api_docs(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
+    """/docs: Swagger UI from the web build's own copy when built, else from FastAPI's default CDN."""
+    local = webui_dir / SWAGGER_UI_DIR
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        title = f"{app.title} - API"
+        if (local / "swagger-ui-bundle.js").is_file() and (local / "swagger-ui.css").is_file():
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=title,
+                swagger_js_url=f"/{SWAGGER_UI_DIR}/swagger-ui-bundle.js",
+                swagger_css_url=f"/{SWAGGER_UI_DIR}/swagger-ui.css",
+                swagger_favicon_url=FAVICON,
+            )
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=title)
 
 
 def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:

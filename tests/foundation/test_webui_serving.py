@@ -51,3 +51,28 @@ async def test_without_a_build_the_page_says_how_to_build(tmp_path: Path) -> Non
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         page = await client.get("/")
     assert page.status_code == 200 and "make run" in page.text
+
+
+async def test_api_docs_use_the_builds_own_swagger_ui_and_fall_back_to_the_cdn(tmp_path: Path) -> None:
+    from whatsapp_builder.webui_routes import install_api_docs
+
+    def docs_app(webui: Path) -> FastAPI:
+        app = FastAPI(docs_url=None)
+        install_api_docs(app, webui)
+        install_webui(app, webui)
+        return app
+
+    (tmp_path / "swagger-ui").mkdir()
+    (tmp_path / "swagger-ui" / "swagger-ui-bundle.js").write_text("window.SwaggerUIBundle = () => {};")
+    (tmp_path / "swagger-ui" / "swagger-ui.css").write_text("body {}")
+    (tmp_path / "index.html").write_text("<!doctype html><div id=root></div>")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=docs_app(tmp_path)), base_url="http://t") as client:
+        page = (await client.get("/docs")).text
+        assert '"/swagger-ui/swagger-ui-bundle.js"' in page and '"/swagger-ui/swagger-ui.css"' in page
+        assert "cdn" not in page and "https://" not in page
+        assert (await client.get("/swagger-ui/swagger-ui-bundle.js")).text.startswith("window.SwaggerUIBundle")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=docs_app(tmp_path / "missing")), base_url="http://t"
+    ) as client:
+        page = (await client.get("/docs")).text
+        assert "cdn.jsdelivr.net" in page and "/openapi.json" in page

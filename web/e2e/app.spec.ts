@@ -373,3 +373,23 @@ test('phone width: the chatbots list and the inbox stay usable', async ({ page }
   await expect(page.getByRole('heading', { name: 'Inbox' })).toBeVisible();
   await shot(page, 'phone-inbox');
 });
+
+test('the API reference at /docs works with no internet (Swagger UI is served by the app)', async ({ page, baseURL }) => {
+  const errors = watchConsole(page);
+  const own = new URL(baseURL!).host;
+  const outside: string[] = [];
+  await page.route('**/*', (route) => {
+    const url = new URL(route.request().url());
+    if (url.protocol.startsWith('http') && url.host !== own) {
+      outside.push(url.href);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  await page.goto('/docs');
+  await expect(page.getByRole('button', { name: /Authorize/ })).toBeVisible();
+  await expect(page.getByText('/api/conversations/{conversation_id}/messages').first()).toBeVisible();
+  expect(outside).toEqual([]);
+  await shot(page, 'api-docs');
+  expect(errors).toEqual([]);
+});
