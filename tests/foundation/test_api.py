@@ -113,6 +113,9 @@ async def test_users_page_by_cursor(client: httpx.AsyncClient) -> None:
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 5
+    for bad in ("@@@", "nonsense", "1"):
+        refused = await client.get("/api/users", params={"cursor": bad})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor", bad
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.core.cursor import InvalidCursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.realtime import events
@@ -21,9 +22,15 @@ router = APIRouter(prefix="/users", tags=["users"])
 async def list_users(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[uuid.UUID | None, Query(description="nextCursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
 ) -> Page[UserOut]:
-    users = await service.list_users(session, limit=limit + 1, after=cursor)
+    after = None
+    if cursor is not None:
+        try:
+            after = uuid.UUID(cursor)
+        except ValueError:
+            raise InvalidCursor("The cursor is not valid; use nextCursor from a previous page.") from None
+    users = await service.list_users(session, limit=limit + 1, after=after)
     next_cursor = str(users[limit - 1].id) if len(users) > limit else None
     return Page[UserOut](items=[UserOut.model_validate(u) for u in users[:limit]], next_cursor=next_cursor)
 
