@@ -410,3 +410,23 @@ async def test_settings_stored_beyond_what_the_engine_can_use_do_not_stop_the_bo
     await loop.say({"text": "hi"})
     sent = await loop.wait_sent(2)
     assert _bodies(sent)[0].startswith("Hi Alice!")
+
+
+async def test_a_customer_opening_the_chat_gets_the_welcome_once(
+    loop, client: httpx.AsyncClient  # type: ignore[no-untyped-def]
+) -> None:
+    """WhatsApp's request_welcome (a customer opens the chat for the first time) opens the 24-hour window and
+    starts the bot; one arriving while the bot is under way changes nothing."""
+    await loop.say({"requestWelcome": True})
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place \U0001f355", "What would you like to do?"]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isWindowOpen"] is True
+    messages = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
+    assert [(m["type"], m["content"]) for m in messages if m["direction"] == "inbound"] == [
+        ("system", {"kind": "request_welcome"})]
+
+    await loop.say({"requestWelcome": True})
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    sent = await loop.wait_sent(3)
+    assert len(sent) == 3 and sent[2]["payload"]["interactive"]["type"] == "list"

@@ -238,6 +238,9 @@ async def run_turn(
     if not state.is_active:
         reason = state.ended_reason
         return TurnResult(state, [], False, reason, None, 0, ["context is not active; pass None to start anew"])
+    if flow_input.kind == "welcome":
+        # WhatsApp asks for a welcome when a customer opens the chat; a conversation under way has had its own.
+        return _ignored(state, "welcome request ignored: the conversation is under way")
     turn = _Turn(_context(graph, state, contact, now, settings, http))
     if is_expired(state, now, settings):
         turn.ctx.log.append("session timed out")

@@ -279,7 +279,8 @@ async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item:
     last_message: uuid.UUID | None = None
     for message_id, flow_input in item.inputs:
         _, handed_off = await _turn(context, plan, bots, item, flow_input, now)
-        last_message = message_id or last_message
+        if flow_input.kind != "welcome":  # opening the chat is no message the customer could see as read
+            last_message = message_id or last_message
         if handed_off:
             break
     if last_message is not None:

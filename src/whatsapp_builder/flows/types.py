@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-InputKind = Literal["text", "button", "list", "media", "other", "timer", "start"]
+InputKind = Literal["text", "button", "list", "media", "other", "timer", "start", "welcome"]
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 ENDED_REASONS = (
@@ -69,6 +69,8 @@ class FlowInput:
             return cls(kind="other", text=_str_or_none(body.get("title")))
         if kind in MEDIA_TYPES:
             return cls(kind="media", text=_str_or_none(body.get("caption")))
+        if kind == "system" and body.get("kind") == "request_welcome":
+            return cls(kind="welcome")
         return cls(kind="other")
 
     @classmethod

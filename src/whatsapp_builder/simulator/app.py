@@ -299,7 +299,8 @@ class _Location(BaseModel):
 
 
 class InboundRequest(BaseModel):
-    """What a simulated customer sends: exactly one of text, buttonReply, listReply, image, location."""
+    """What a simulated customer sends: exactly one of text, buttonReply, listReply, image, location,
+    requestWelcome (true: the customer opens the chat for the first time)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -312,6 +313,7 @@ class InboundRequest(BaseModel):
     list_reply: _Reply | None = Field(default=None, alias="listReply")
     image: _Image | None = None
     location: _Location | None = None
+    request_welcome: Literal[True] | None = Field(default=None, alias="requestWelcome")
     context_message_id: str | None = Field(default=None, alias="contextMessageId")
 
     @model_validator(mode="after")
@@ -320,9 +322,9 @@ class InboundRequest(BaseModel):
             raise ValueError("'from' (phone number) or 'userId' (BSUID) is required")
         if self.from_ is not None and not payloads.phone_digits(self.from_):
             raise ValueError("'from' must be a phone number")
-        kinds = [self.text, self.button_reply, self.list_reply, self.image, self.location]
+        kinds = [self.text, self.button_reply, self.list_reply, self.image, self.location, self.request_welcome]
         if sum(k is not None for k in kinds) != 1:
-            raise ValueError("give exactly one of text, buttonReply, listReply, image, location")
+            raise ValueError("give exactly one of text, buttonReply, listReply, image, location, requestWelcome")
         return self
 
     def message_part(self) -> dict[str, Any]:
@@ -333,6 +335,8 @@ class InboundRequest(BaseModel):
         if self.list_reply is not None:
             r = self.list_reply
             return payloads.list_reply_message(r.id, r.title, r.description)
+        if self.request_welcome:
+            return payloads.request_welcome_message()
         if self.image is not None:
             return payloads.image_message(media_id=self.image.id, link=self.image.link, caption=self.image.caption)
         assert self.location is not None

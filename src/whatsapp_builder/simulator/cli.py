@@ -84,11 +84,14 @@ def send(
     button: Annotated[str | None, typer.Option(help="Press a reply button: ID:TITLE.")] = None,
     list_row: Annotated[str | None, typer.Option(help="Pick a list row: ID:TITLE.")] = None,
     reply_to: Annotated[str | None, typer.Option(help="Quote this WhatsApp message id.")] = None,
+    welcome: Annotated[
+        bool, typer.Option("--welcome", help="Open the chat for the first time (WhatsApp's request_welcome).")
+    ] = False,
 ) -> None:
     """Make a simulated customer send a message (through a running simulator) and print the result."""
-    chosen = [x for x in (text, button, list_row) if x is not None]
+    chosen = [x for x in (text, button, list_row, True if welcome else None) if x is not None]
     if len(chosen) != 1:
-        raise typer.BadParameter("give exactly one of --text, --button, --list-row")
+        raise typer.BadParameter("give exactly one of --text, --button, --list-row, --welcome")
     body: dict[str, Any] = {"from": from_}
     if name is not None:
         body["name"] = name
@@ -96,7 +99,9 @@ def send(
         body["userId"] = user_id
     if reply_to:
         body["contextMessageId"] = reply_to
-    if text is not None:
+    if welcome:
+        body["requestWelcome"] = True
+    elif text is not None:
         if not text:
             raise typer.BadParameter("must not be empty", param_hint="--text")
         body["text"] = text

@@ -64,6 +64,11 @@ def text_message(body: str) -> dict[str, Any]:
     return {"type": "text", "text": {"body": body}}
 
 
+def request_welcome_message() -> dict[str, Any]:
+    """The customer opened the chat for the first time (WhatsApp's welcome-message trigger)."""
+    return {"type": "request_welcome"}
+
+
 def button_reply_message(button_id: str, title: str) -> dict[str, Any]:
     return {
         "type": "interactive",

@@ -44,12 +44,24 @@ def _storable_text(match: re.Match[str]) -> str:
     return "" if match.group() == "\x00" else "\ufffd"
 
 
-# WhatsApp's notices about a customer (e.g. "user changed number"), not messages from them: stored and shown,
-# but they neither open the 24-hour window nor run the chatbot (whatsapp-cloud-api.md: a customer's message does).
-NOT_FROM_THE_CUSTOMER = frozenset({"system"})
-# Not an answer to the chatbot either: a reaction (or taking one back) to an earlier message is the customer's, so
-# it opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it).
-NOT_FOR_THE_BOT = NOT_FROM_THE_CUSTOMER | {"reaction"}
+# A customer opening a chat with the business for the first time (`request_welcome`): stored as a system message,
+# but unlike WhatsApp's other notices it opens the 24-hour window (for a welcome reply) and starts the chatbot.
+WELCOME_REQUEST = "request_welcome"
+
+
+def is_notice(message_type: str, content: Any) -> bool:
+    """WhatsApp's notices about a customer (e.g. "user changed number"), not messages from them: stored and
+    shown, but they neither open the 24-hour window nor run the chatbot (whatsapp-cloud-api.md: a customer's
+    message does)."""
+    return message_type == "system" and not (isinstance(content, dict) and content.get("kind") == WELCOME_REQUEST)
+
+
+def is_for_the_bot(message_type: str, content: Any) -> bool:
+    """Not notices, nor reactions: a reaction (or taking one back) to an earlier message is the customer's, so it
+    opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it)."""
+    return message_type != "reaction" and not is_notice(message_type, content)
+
+
 MAX_DEPTH = 64  # WhatsApp's payloads nest a few levels; deeper values are dropped, not a reason to fail
 
 
@@ -95,7 +107,7 @@ class IngestResult:
 
     new_messages: list[dict[str, Any]] = field(default_factory=list)
     new_by_conversation: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
-    # The new messages the chatbot answers: all but WhatsApp's own notices and reactions (NOT_FOR_THE_BOT).
+    # The new messages the chatbot answers: all but WhatsApp's own notices and reactions (is_for_the_bot).
     flow_inputs: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
     status_changes: list[dict[str, Any]] = field(default_factory=list)
     # Conversations merged into another (a customer's two identities linked): {gone: where it went}.
@@ -636,7 +648,11 @@ async def _store_messages(
     for conversation_id, message_ids in by_conversation.items():
         # RETURNING order is not guaranteed; ids are time ordered, so sorting restores arrival order.
         result.new_by_conversation[conversation_id] = sorted(message_ids)
-    notices = {uuid.UUID(str(row[0])) for row in inserted if row[3] in NOT_FOR_THE_BOT}
+    notices = {
+        message_id
+        for message_id, message_type in ((uuid.UUID(str(row[0])), row[3]) for row in inserted)
+        if not is_for_the_bot(message_type, contents[message_id])
+    }
     for conversation_id, message_ids in result.new_by_conversation.items():
         inputs = [m for m in message_ids if m not in notices]
         if inputs:
@@ -801,7 +817,7 @@ async def ingest(
             if customer_id is None:
                 continue  # a redelivery (see _customers)
             pair = (m.phone_number_id, customer_id)
-            if m.type in NOT_FROM_THE_CUSTOMER:
+            if is_notice(m.type, m.content):
                 windows.setdefault(pair, None)  # the conversation, but not the window
             else:
                 windows[pair] = max(windows.get(pair) or m.timestamp, m.timestamp)

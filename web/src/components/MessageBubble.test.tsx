@@ -20,6 +20,8 @@ const cases: [string, unknown, RegExp][] = [
   ['contacts', { contacts: [{ name: { formatted_name: 'Bob Smith' }, phones: [{ phone: '+4912345' }] }] }, /Bob Smith/],
   ['template', { name: 'order_update', language: 'en_US', bodyParameters: ['42'] }, /order_update/],
   ['unsupported', { originalType: 'poll', errors: [], raw: {} }, /Unsupported message \(poll\)/],
+  ['system', { kind: 'request_welcome' }, /Opened the chat for the first time/],
+  ['system', { kind: 'user_changed_number', body: 'Kim changed their number' }, /Kim changed their number/],
 ];
 
 describe('MessageBubble', () => {

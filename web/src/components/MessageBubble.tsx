@@ -170,6 +170,14 @@ function MessageContent({
         </Stack>
       );
     }
+    case 'system':
+      return (
+        <Text size="sm" fs="italic" c="dimmed">
+          {c.kind === 'request_welcome'
+            ? 'Opened the chat for the first time'
+            : s(c.body) || `WhatsApp notice${c.kind ? ` (${s(c.kind)})` : ''}`}
+        </Text>
+      );
     case 'unsupported':
       return (
         <Text size="sm" fs="italic" c="dimmed">
