@@ -430,3 +430,37 @@ async def test_a_customer_opening_the_chat_gets_the_welcome_once(
     await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
     sent = await loop.wait_sent(3)
     assert len(sent) == 3 and sent[2]["payload"]["interactive"]["type"] == "list"
+
+
+async def test_an_operator_reading_a_handed_off_conversation_clears_its_unread_count(
+    loop, client: httpx.AsyncClient, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    await client.post(f"/api/conversations/{conversation}/handoff", json={"handedOff": True})
+    first = await loop.say({"text": "is anyone there?"})
+    second = await loop.say({"text": "hello??"})
+
+    async def unread() -> int:
+        return int((await client.get(f"/api/conversations/{conversation}")).json()["unreadCount"])
+
+    async def two_unread() -> bool:
+        return await unread() == 2  # the bot is silent, so nothing marks them read
+
+    await waiter(two_unread, message="two unread messages")
+    answer = await client.post(f"/api/conversations/{conversation}/read")
+    assert answer.status_code == 200 and answer.json()["unreadCount"] == 0
+    assert {m["status"] for m in (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
+            if m["direction"] == "inbound"} == {"read"}
+
+    async def receipt() -> bool:
+        reads = (await loop.http.get(loop.simulator.url + "/_simulator/reads")).json()["items"]
+        return any(r.get("messageId") == second["messageId"] for r in reads)
+
+    await waiter(receipt, message="WhatsApp is told the newest message was read")
+    assert first["messageId"] != second["messageId"]
+    again = await client.post(f"/api/conversations/{conversation}/read")
+    assert again.status_code == 200 and again.json()["unreadCount"] == 0
+    missing = await client.post("/api/conversations/0193a2f0-11aa-7b2c-8d3e-4f5061728394/read")
+    assert missing.status_code == 404

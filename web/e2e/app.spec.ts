@@ -314,6 +314,11 @@ test('the inbox searches customers on the server and counts unread messages', as
   await expect(list).toContainText(`Carla ${tag}`);
   await page.getByLabel('Search conversations').fill(phone.slice(-7));
   await expect(list.getByTestId('conversation-item')).toHaveCount(1);
+  // opening it is reading it: the badge clears, the server counts nothing unread, the customer gets blue ticks
+  await list.getByTestId('conversation-item').click();
+  await expect(page.getByText('hello??')).toBeVisible();
+  await expect(list.getByTestId('unread-count')).toHaveCount(0);
+  await expect.poll(unread).toBe(0);
   await page.getByLabel('Search conversations').fill(`nobody-${tag}`);
   await expect(page.getByText('No conversation matches.')).toBeVisible();
   expect(errors).toEqual([]);

@@ -129,6 +129,13 @@ async def set_handoff(context: ContextDep, conversation_id: uuid.UUID, body: Han
     return ConversationOut.model_validate(await sending.set_handoff(context, conversation_id, body.handed_off))
 
 
+@router.post("/{conversation_id}/read", response_model=ConversationOut)
+async def mark_read(context: ContextDep, conversation_id: uuid.UUID) -> ConversationOut:
+    """The operator has read the conversation: its customer messages become `read` (unreadCount 0) and WhatsApp
+    shows the customer blue ticks. Safe to repeat."""
+    return ConversationOut.model_validate(await sending.mark_conversation_read(context, conversation_id))
+
+
 @router.get("/{conversation_id}/context", response_model=ContextOut)
 async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> ContextOut:
     """The bot's context here: the active one (current node, variables), else the last one that ended

@@ -100,6 +100,33 @@ async def _reacted_message_id(conn: AsyncConnection[Any], conversation_id: uuid.
     return str(target)
 
 
+async def mark_conversation_read(context: AppContext, conversation_id: uuid.UUID) -> dict[str, Any]:
+    """An operator has read the conversation: its customer messages are read in the inbox at once, and WhatsApp
+    is told (blue ticks for the customer) by the same read-receipt job the bot's replies queue."""
+    async with context.sessions() as session:
+        await load_recipient(session, conversation_id)
+        conn = await raw_connection(session)
+        rows = await (
+            await conn.execute(
+                "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
+                " WHERE \"conversationId\" = %s AND direction = 'inbound' AND status <> 'read'"
+                ' RETURNING id, "whatsappMessageId", "timestamp"',
+                (conversation_id,),
+            )
+        ).fetchall()
+        if rows:
+            newest = max(rows, key=lambda r: (r[2], r[0]))
+            await queue_mark_read(context, session, conversation_id, newest[0])
+        snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
+        await session.commit()
+    if rows:
+        await context.publisher.publish(
+            [events.message_status(r[0], conversation_id, "read", r[1], None) for r in rows]
+            + [events.conversation_updated(snapshot)]
+        )
+    return snapshot
+
+
 async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_off: bool) -> dict[str, Any]:
     """Take over (the bot's running context ends and it stays silent) or hand back to the bot."""
     async with context.sessions() as session:

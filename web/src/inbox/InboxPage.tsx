@@ -238,6 +238,27 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
     },
     onError: (e) => notifications.show({ color: 'red', title: 'Could not change the hand-off', message: errorMessage(e) }),
   });
+  // The operator is looking at it: the customer's messages are read (the badge clears, the customer sees blue
+  // ticks). Again whenever a new message arrives while it is open and the tab is visible.
+  const unread = detail.data?.unreadCount ?? 0;
+  const markRead = useMutation({
+    mutationFn: () => unwrap(api.POST('/api/conversations/{conversation_id}/read', { params: { path: { conversation_id: id } } })),
+    onSuccess: (c) => upsertConversation(qc, c),
+  });
+  const { mutate: readNow } = markRead;
+  useEffect(() => {
+    if (unread <= 0) return;
+    // Once per new count (a failed call is not repeated in a loop; the next message tries again).
+    let done = false;
+    const read = () => {
+      if (done || document.visibilityState !== 'visible') return;
+      done = true;
+      readNow();
+    };
+    read();
+    document.addEventListener('visibilitychange', read);
+    return () => document.removeEventListener('visibilitychange', read);
+  }, [unread, readNow]);
   // keep the list entry in step when the detail loads
   useEffect(() => {
     if (detail.data)
