@@ -134,6 +134,36 @@ async def test_question_rejects(validation: dict[str, Any], answer: str) -> None
     assert len(result.outgoing) == 1  # a retry prompt
 
 
+@pytest.mark.parametrize(
+    ("customer", "answer", "stored"),
+    [
+        ("+41791234567", "079 123 45 67", "+41791234567"),  # a Swiss customer writes a Swiss mobile nationally
+        ("+41791234567", "+44 20 7946 0958", "+442079460958"),  # an international one is international anywhere
+        ("+447911123456", "020 7946 0958", "+442079460958"),
+        ("+15551234567", "(415) 555-0123", "+14155550123"),
+        ("+41791234567", "41 79 123 45 67", "+41791234567"),  # international without its plus
+        (None, "+41 79 123 45 67", "+41791234567"),
+    ],
+)
+async def test_a_phone_question_reads_numbers_as_the_customers_country_writes_them(
+    customer: str | None, answer: str, stored: str
+) -> None:
+    nodes, edges = chain(question(type="phone"), node("e", "end"))
+    bot = Bot(graph_of(nodes, edges), contact=ContactInfo(name="Ana", phone=customer))
+    await bot.send("hi")
+    result = await bot.send(answer)
+    assert result.state.variables.get("answer") == stored
+
+
+@pytest.mark.parametrize(("customer", "answer"), [(None, "079 123 45 67"), ("+41791234567", "0000"),
+                                                  ("+41791234567", "+41 12")])
+async def test_a_phone_question_refuses_what_no_country_makes_a_number(customer: str | None, answer: str) -> None:
+    bot = Bot(graph_of(*chain(question(type="phone"), node("e", "end"))), contact=ContactInfo(name="A", phone=customer))
+    await bot.send("hi")
+    result = await bot.send(answer)
+    assert result.state.waiting_for == "question" and "answer" not in result.state.variables
+
+
 async def test_question_retries_then_gives_up() -> None:
     nodes, edges = chain(question(type="number", retryPrompt="A number, {{contact.name}}!", maxRetries=3))
     nodes.append(node("human", "handoff", text="Let me get someone"))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import phonenumbers
+
 from whatsapp_builder.flows import patterns
 
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
@@ -70,14 +72,43 @@ def parse_date(text: str) -> str | None:
     return None
 
 
-def parse_phone(text: str) -> str | None:
+def parse_phone(text: str, default_region: str | None = None) -> str | None:
+    """A phone number in E.164. International forms (+41…, 0041…) always; a national one ("079 123 45 67")
+    when `default_region` (the customer's own country, from their WhatsApp number) says which country it is in."""
     cleaned = re.sub(r"[\s().\-/]", "", text)
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     digits = cleaned[1:] if cleaned.startswith("+") else cleaned
-    if not digits.isascii() or not digits.isdigit() or not 7 <= len(digits) <= 15 or digits.startswith("0"):
+    if not digits.isascii() or not digits.isdigit() or not 6 <= len(digits) <= 15:
         return None
-    return "+" + digits
+    candidates: list[tuple[str, str | None]] = []
+    if cleaned.startswith("+"):
+        candidates.append((cleaned, None))
+    else:
+        if default_region is not None:
+            candidates.append((digits, default_region))  # national first: "0791234567" in Switzerland
+        if not digits.startswith("0"):
+            candidates.append(("+" + digits, None))  # "41791234567": international without its plus
+    for number, region in candidates:
+        try:
+            parsed = phonenumbers.parse(number, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+def region_of(phone: str | None) -> str | None:
+    """The country ("CH") of an E.164 number, for reading a customer's national numbers; None when unknown."""
+    if not phone:
+        return None
+    try:
+        # By country code (the main country of +1 is US): the customer's own number need not be a valid one.
+        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(phone, None).country_code)
+    except phonenumbers.NumberParseException:
+        return None
+    return region if region and region != "ZZ" else None
 
 
 def _length_ok(text: str, rules: Mapping[str, Any]) -> bool:
@@ -113,8 +144,9 @@ def _full_match(pattern: object, text: str) -> bool:
     return patterns.full_match(pattern, text)
 
 
-def check_answer(text: str | None, rules: Mapping[str, Any]) -> Answer:
-    """Validate ``text`` against a question's ``validation`` and return the value to store."""
+def check_answer(text: str | None, rules: Mapping[str, Any], *, customer_phone: str | None = None) -> Answer:
+    """Validate ``text`` against a question's ``validation`` and return the value to store. ``customer_phone``
+    (E.164) lets a phone question accept a number written as the customer's country writes it."""
     if text is None:
         return INVALID
     answer = text.strip()
@@ -132,7 +164,7 @@ def check_answer(text: str | None, rules: Mapping[str, Any]) -> Answer:
         iso = parse_date(answer)
         return Answer(True, iso) if iso is not None else INVALID
     if kind == "phone":
-        phone = parse_phone(answer)
+        phone = parse_phone(answer, region_of(customer_phone))
         return Answer(True, phone) if phone is not None else INVALID
     if kind == "options":
         return _match_option(answer, rules.get("options"))

@@ -26,7 +26,7 @@ async def enter_question(ctx: TurnContext, node: FlowNode) -> Outcome:
 
 async def resume_question(ctx: TurnContext, node: FlowNode, flow_input: FlowInput) -> Outcome:
     rules = _rules(node)
-    answer = check_answer(flow_input.text, rules)
+    answer = check_answer(flow_input.text, rules, customer_phone=ctx.contact.phone)
     if answer.valid:
         variable = node.data.get("variable")
         if isinstance(variable, str) and variable:
