@@ -24,6 +24,7 @@ import {
   MiniMap,
   ReactFlow,
   ReactFlowProvider,
+  useNodesInitialized,
   useReactFlow,
   type Edge,
 } from '@xyflow/react';
@@ -355,6 +356,32 @@ function Palette() {
   );
 }
 
+/** Below this zoom a node's text is too small to read. */
+const READABLE_ZOOM = 0.7;
+
+/**
+ * Open the canvas on the whole flow when it fits at a readable size; a larger flow opens at a readable zoom on
+ * its start node instead (at the left, centred vertically), as a reader starts there. Once, when the nodes have
+ * been measured; the minimap and the fit-view button still show the whole.
+ */
+function useReadableOpening(canvasRef: React.RefObject<HTMLDivElement | null>) {
+  const rf = useReactFlow();
+  const initialized = useNodesInitialized();
+  const placed = useRef(false);
+  useEffect(() => {
+    if (!initialized || placed.current) return;
+    placed.current = true;
+    void rf.fitView({ padding: 0.2, maxZoom: 1 }).then(() => {
+      const box = canvasRef.current?.getBoundingClientRect();
+      const start = rf.getNodes().find((n) => n.type === 'start');
+      if (!box || !start || rf.getZoom() >= READABLE_ZOOM) return;
+      const zoom = 0.85;
+      const height = start.measured?.height ?? 60;
+      void rf.setViewport({ x: 40 - start.position.x * zoom, y: box.height / 2 - (start.position.y + height / 2) * zoom, zoom });
+    });
+  }, [initialized, rf, canvasRef]);
+}
+
 const nodeTypesMap = Object.fromEntries(NODE_TYPES.map((t) => [t, FlowNodeView]));
 
 function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[]; onSelectNode(): void; narrow: boolean }) {
@@ -365,6 +392,8 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
   const onEdgesChange = useFlow((s) => s.onEdgesChange);
   const connect = useFlow((s) => s.connect);
   const rf = useReactFlow();
+  const canvasRef = useRef<HTMLDivElement>(null);
+  useReadableOpening(canvasRef);
 
   const shownEdges: Edge[] = useMemo(() => {
     const byEdge = new Map<string, CanvasProblem>();
@@ -406,6 +435,7 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
   return (
     <>
       <ReactFlow
+        ref={canvasRef}
         nodes={nodes}
         edges={shownEdges}
         nodeTypes={nodeTypesMap}
@@ -419,8 +449,6 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
         }}
         onNodeClick={onSelectNode}
         deleteKeyCode={null}
-        fitView
-        fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
         minZoom={0.1}
         defaultEdgeOptions={{ type: 'smoothstep' }}
         proOptions={{ hideAttribution: true }}
