@@ -104,10 +104,13 @@ def region_of(phone: str | None) -> str | None:
     if not phone:
         return None
     try:
-        # By country code (the main country of +1 is US): the customer's own number need not be a valid one.
-        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(phone, None).country_code)
+        country_code = phonenumbers.parse(phone, None).country_code
     except phonenumbers.NumberParseException:
         return None
+    if country_code is None:
+        return None
+    # By country code (the main country of +1 is US): the customer's own number need not be a valid one.
+    region = phonenumbers.region_code_for_country_code(country_code)
     return region if region and region != "ZZ" else None
 
 
