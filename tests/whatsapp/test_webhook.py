@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from tests.whatsapp.webhookkit import envelope, sign
+from tests.whatsapp.webhookkit import PHONE_NUMBER_ID, envelope, sign
 
 
 def text_from(wa_id: str, body: str, wamid: str, name: str = "Kerry Fisher", ts: int | None = None,
@@ -430,3 +430,27 @@ async def test_a_message_that_cannot_be_stored_is_counted_as_neither_stored_nor_
         assert answer.status_code == 200
         assert answer.json() == {"status": "ok", "messages": 0, "duplicates": 0, "statuses": 0}
     assert counts(database_url)["messages"] == 0
+
+
+async def test_a_number_too_large_for_a_float_is_stored_without_losing_the_batch(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    huge = "1" + "0" * 400  # written by hand: JSON allows it, and so must we
+    now = str(int(time.time()))
+    body = (
+        '{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{'
+        '"messaging_product":"whatsapp","metadata":{"phone_number_id":"' + PHONE_NUMBER_ID + '","display_phone_number":"1"},'
+        '"contacts":[{"wa_id":"15554000077","profile":{"name":"Big"}}],"messages":['
+        f'{{"from":"15554000077","id":"wamid.a","timestamp":"{now}","type":"text","text":{{"body":"hi"}}}},'
+        f'{{"from":"15554000077","id":"wamid.b","timestamp":"{now}","type":"location",'
+        f'"location":{{"latitude":{huge},"longitude":5}}}},'
+        f'{{"from":"15554000077","id":"wamid.c","timestamp":{huge},"type":"text","text":{{"body":"late"}}}}],'
+        f'"statuses":[{{"id":"wamid.x","status":"read","timestamp":{huge},"recipient_id":"15554000077"}}]'
+        "}}]}]}"
+    ).encode()
+    answer = await post(configured, None, raw=body)
+    assert answer.status_code == 200, answer.text
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute(
+            'SELECT "whatsappMessageId", type::text FROM messages ORDER BY "whatsappMessageId"').fetchall()
+    assert stored == [("wamid.a", "text"), ("wamid.b", "unsupported"), ("wamid.c", "text")]

@@ -492,3 +492,24 @@ def test_round_trip_through_json() -> None:
     payload = inbound({"type": "text", "text": {"body": "hé"}})
     m = only_message(json.loads(json.dumps(payload)))
     assert m.content == {"body": "hé"}
+
+
+def test_an_integer_too_large_for_a_float_costs_only_its_own_item() -> None:
+    """JSON allows 10**400; float() of it raises OverflowError, which once threw away the whole batch."""
+    huge = 10**400
+    value = {
+        "contacts": [contact()],
+        "messages": [
+            {"from": "16505551234", "id": "wamid.OK", "timestamp": TS, "type": "text", "text": {"body": "hi"}},
+            {"from": "16505551234", "id": "wamid.LAT", "timestamp": TS, "type": "location",
+             "location": {"latitude": huge, "longitude": 5}},
+            {"from": "16505551234", "id": "wamid.TS", "timestamp": huge, "type": "text", "text": {"body": "late"}},
+        ],
+        "statuses": [{"id": "wamid.S", "status": "read", "timestamp": huge, "recipient_id": "16505551234"}],
+    }
+    batch = parse_webhook(json.loads(json.dumps(envelope(value))))
+    assert batch.is_whatsapp_payload
+    assert [(m.wa_message_id, m.type) for m in batch.messages] == [
+        ("wamid.OK", "text"), ("wamid.LAT", "unsupported"), ("wamid.TS", "text")]
+    assert abs((batch.messages[2].timestamp - datetime.now(tz=UTC)).total_seconds()) < 60
+    assert [s.wa_message_id for s in batch.statuses] == ["wamid.S"]

@@ -115,20 +115,23 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _float(value: object) -> float | None:
+    """A finite float from a JSON number or a numeric string; None otherwise (an integer too large for a float,
+    10**400, included: JSON allows it, and float() would raise OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        result = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return result if math.isfinite(result) else None
+
+
 def _timestamp(value: object) -> datetime:
     """UTC datetime from unix seconds (string or number); now() when missing, unusable or in the future (a
     message cannot come from there, and its time would hold the customer's 24-hour window open)."""
-    seconds: float | None = None
-    if isinstance(value, bool):
-        seconds = None
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        try:
-            seconds = float(value.strip())
-        except ValueError:
-            seconds = None
-    if seconds is not None and math.isfinite(seconds) and seconds >= 0:
+    seconds = _float(value)
+    if seconds is not None and seconds >= 0:
         now = datetime.now(tz=UTC)
         try:
             return min(datetime.fromtimestamp(seconds, tz=UTC), now)
@@ -248,23 +251,9 @@ def _reaction_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "reaction", {"messageId": _require_str(obj, "message_id", "reaction"), "emoji": emoji or None}
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            result = float(value)
-        except ValueError:
-            return None
-        return result if math.isfinite(result) else None
-    return None
-
-
 def _location_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     obj = _require_obj(msg, "location")
-    latitude, longitude = _number(obj.get("latitude")), _number(obj.get("longitude"))
+    latitude, longitude = _float(obj.get("latitude")), _float(obj.get("longitude"))
     if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise _Malformed("location.latitude/longitude missing or not coordinates")
     content: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
@@ -500,9 +489,17 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
         return
     contacts = _contacts(value)
     for i, msg in enumerate(_list(value.get("messages"))):
-        _parse_message(out, f"{path}.value.messages[{i}]", msg, phone_number_id, display, contacts)
+        item = f"{path}.value.messages[{i}]"
+        try:
+            _parse_message(out, item, msg, phone_number_id, display, contacts)
+        except Exception as exc:  # a safety net per item: one odd message must not cost the batch
+            out.problem(item, f"unexpected parser error: {type(exc).__name__}; skipped")
     for i, status in enumerate(_list(value.get("statuses"))):
-        _parse_status(out, f"{path}.value.statuses[{i}]", status, phone_number_id)
+        item = f"{path}.value.statuses[{i}]"
+        try:
+            _parse_status(out, item, status, phone_number_id)
+        except Exception as exc:
+            out.problem(item, f"unexpected parser error: {type(exc).__name__}; skipped")
 
 
 def _parse(payload: object, out: _Collector) -> bool:
@@ -523,7 +520,10 @@ def _parse(payload: object, out: _Collector) -> bool:
             out.problem(f"entry[{i}]", "entry is not an object")
             continue
         for j, change in enumerate(_list(entry.get("changes"))):
-            _parse_change(out, f"entry[{i}].changes[{j}]", change)
+            try:
+                _parse_change(out, f"entry[{i}].changes[{j}]", change)
+            except Exception as exc:  # as above, per change
+                out.problem(f"entry[{i}].changes[{j}]", f"unexpected parser error: {type(exc).__name__}; skipped")
     return True
 
 
