@@ -275,8 +275,9 @@ async def test_chatbot_crud(client: httpx.AsyncClient) -> None:
     )
     assert created.status_code == 201, created.text
     bot = created.json()
+    # A draft is not switched on: it has nothing published to run.
     assert (
-        bot["nodes"] == nodes and bot["isActive"] is True and bot["metadata"] == {"sessionTimeoutMinutes": 5}
+        bot["nodes"] == nodes and bot["isActive"] is False and bot["metadata"] == {"sessionTimeoutMinutes": 5}
     )
     patched = await client.patch(f"/api/chatbots/{bot['id']}", json={"isActive": False, "status": "archived"})
     assert patched.json()["isActive"] is False and patched.json()["status"] == "archived"
@@ -491,12 +492,12 @@ async def test_a_value_of_the_wrong_type_or_a_null_that_means_nothing_is_422_and
     for value in ("yes", 1, None):
         handoff = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": value})
         assert handoff.status_code == 422, (value, handoff.text)
-    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is True
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is False
     assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Ann"
     assert (await client.get(f"/api/conversations/{conversation['id']}")).json()["isHandedOff"] is False
     # Null where null is a value clears it.
     cleared = await client.patch(f"/api/chatbots/{bot['id']}", json={"description": None, "isActive": False})
-    assert cleared.status_code == 200 and cleared.json()["isActive"] is False
+    assert cleared.status_code == 200 and cleared.json()["isActive"] is False and cleared.json()["description"] is None
 
 
 async def test_a_chatbot_never_published_cannot_be_switched_on(client: httpx.AsyncClient) -> None:
@@ -512,6 +513,24 @@ async def test_a_chatbot_never_published_cannot_be_switched_on(client: httpx.Asy
     good = (await client.post("/api/chatbots", json={"name": "Good", "isActive": False, **valid})).json()
     published = await client.patch(f"/api/chatbots/{good['id']}", json={"isActive": True, "status": "active"})
     assert published.status_code == 200 and published.json()["isActive"] is True
+
+
+async def test_a_new_draft_is_off_and_its_first_publish_switches_it_on(client: httpx.AsyncClient) -> None:
+    valid = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
+                       {"id": "end", "type": "end", "position": {"x": 0, "y": 0}, "data": {"text": "Bye"}}],
+             "edges": [{"id": "e", "source": "start", "target": "end"}]}
+    refused = await client.post("/api/chatbots", json={"name": "On?", "isActive": True, **valid})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_published", refused.text
+    draft = (await client.post("/api/chatbots", json={"name": "Draft", **valid})).json()
+    assert (draft["status"], draft["isActive"]) == ("draft", False)
+    first = (await client.post(f"/api/chatbots/{draft['id']}/publish")).json()
+    assert (first["status"], first["isActive"]) == ("active", True)
+    # Switched off by its operator, a later publish leaves it off.
+    assert (await client.patch(f"/api/chatbots/{draft['id']}", json={"isActive": False})).status_code == 200
+    again = (await client.post(f"/api/chatbots/{draft['id']}/publish")).json()
+    assert again["isActive"] is False and again["publishedAt"] >= first["publishedAt"]
+    live = await client.post("/api/chatbots", json={"name": "Live", "status": "active", **valid})
+    assert live.status_code == 201 and live.json()["isActive"] is True
 
 
 @pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:port", "http://:8081"])

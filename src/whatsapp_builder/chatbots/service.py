@@ -103,13 +103,23 @@ def _publish(chatbot: Chatbot) -> ValidationReport:
     return report
 
 
+def _not_published() -> Unprocessable:
+    # Conversations run the published graph: switched on without one, the bot would look live and never answer.
+    return Unprocessable(
+        "The chatbot has not been published yet: publish it (a valid graph) to switch it on.", code="not_published"
+    )
+
+
 async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Chatbot, ValidationReport]:
+    published = data.status is ChatbotStatus.ACTIVE
+    if data.is_active and not published:
+        raise _not_published()
     chatbot = Chatbot(
         name=data.name,
         description=data.description,
         nodes=data.nodes,
         edges=data.edges,
-        is_active=data.is_active,
+        is_active=published if data.is_active is None else data.is_active,
         status=data.status,
         metadata_=data.metadata,
     )
@@ -128,10 +138,7 @@ async def update_chatbot(
     changes = data.model_dump(exclude_unset=True)  # nulls only where null is a value (ChatbotUpdate.not_nullable)
     switching_on = changes.get("is_active") is True and not chatbot.is_active
     if switching_on and chatbot.published_nodes is None and changes.get("status") != ChatbotStatus.ACTIVE:
-        # Conversations run the published graph: switched on without one, the bot would look live and never answer.
-        raise Unprocessable(
-            "The chatbot has not been published yet: publish it (a valid graph) to switch it on.", code="not_published"
-        )
+        raise _not_published()
     for field, value in changes.items():
         setattr(chatbot, "metadata_" if field == "metadata" else field, value)
     if changes.get("status") == ChatbotStatus.ACTIVE:
@@ -145,8 +152,13 @@ async def update_chatbot(
 
 
 async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
+    """Publish the draft. A first publish also switches the chatbot on (it goes live); after that, whether it is
+    on stays the operator's choice."""
     chatbot = await get_chatbot(session, chatbot_id)
+    first = chatbot.published_nodes is None
     _publish(chatbot)
+    if first:
+        chatbot.is_active = True
     check_nesting(chatbot)
     await session.commit()
     await session.refresh(chatbot)

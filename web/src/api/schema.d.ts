@@ -553,9 +553,9 @@ export interface components {
             }[];
             /**
              * Isactive
-             * @default true
+             * @description Switched on only when created published (`status: active`); a draft cannot be (422).
              */
-            isActive: boolean;
+            isActive?: boolean | null;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;

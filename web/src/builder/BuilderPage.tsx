@@ -142,7 +142,11 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
       setPublishErrors(null);
       setPublishedAt(out.publishedAt ?? new Date().toISOString());
       void qc.invalidateQueries({ queryKey: keys.chatbots });
-      notifications.show({ color: 'green', title: 'Published', message: `${chatbot.name} now answers customers with this version.` });
+      notifications.show(
+        out.isActive
+          ? { color: 'green', title: 'Published', message: `${chatbot.name} now answers customers with this version.` }
+          : { color: 'yellow', title: 'Published, but switched off', message: `Switch ${chatbot.name} on in Chatbots for it to answer customers.` },
+      );
     } catch (e) {
       if (e instanceof ApiError && e.code === 'invalid_flow') {
         const details = (e.details as Problem[]).filter((d) => d && typeof d === 'object');
