@@ -513,3 +513,18 @@ def test_an_integer_too_large_for_a_float_costs_only_its_own_item() -> None:
         ("wamid.OK", "text"), ("wamid.LAT", "unsupported"), ("wamid.TS", "text")]
     assert abs((batch.messages[2].timestamp - datetime.now(tz=UTC)).total_seconds()) < 60
     assert [s.wa_message_id for s in batch.statuses] == ["wamid.S"]
+
+
+@pytest.mark.parametrize("bad", ["US.\u00001", "US.12 34", "U.123", "US.", "USA.123", "US.12-34", 12345, "x" * 200])
+def test_a_malformed_business_scoped_user_id_is_not_trusted(bad: Any) -> None:
+    """A mended BSUID ("US.\\u00001" → "US.1") would be another customer: the message goes by its phone alone."""
+    message = only_message(inbound({"type": "text", "text": {"body": "hi"}}, from_user_id=bad))
+    assert message.from_user_id == "US.13491208655302741918"  # the contact's, matched by the phone number
+    payload = envelope({"contacts": [contact(user_id=bad)],  # type: ignore[arg-type]
+                        "messages": [{"from": "16505551234", "id": "wamid.B", "timestamp": TS, "type": "text",
+                                      "text": {"body": "hi"}}]})
+    assert only_message(payload).from_user_id is None
+    for good in ("BR.1502576394655843", "US.ENT.1234abcd"):
+        payload = envelope({"contacts": [contact(user_id=good)], "messages": [
+            {"from": "16505551234", "id": "wamid.G", "timestamp": TS, "type": "text", "text": {"body": "hi"}}]})
+        assert only_message(payload).from_user_id == good

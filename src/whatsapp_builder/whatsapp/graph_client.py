@@ -18,6 +18,7 @@ import httpx
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.whatsapp.error_titles import error_title
 from whatsapp_builder.whatsapp.graph_http import GraphHttp, HttpTransportError
+from whatsapp_builder.whatsapp.parser import valid_bsuid
 
 # whatsapp-cloud-api.md, "Errors that decide retry or fail"
 RETRYABLE_CODES = frozenset({130429, 131056, 80007, 131000, 1, 2, 131016})
@@ -316,8 +317,7 @@ class GraphClient:
             if isinstance(wamid, str) and wamid:
                 contacts = body.get("contacts")
                 contact = contacts[0] if isinstance(contacts, list) and contacts else None
-                user_id = contact.get("user_id") if isinstance(contact, dict) else None
-                return Sent(wamid, user_id if isinstance(user_id, str) and user_id else None)
+                return Sent(wamid, valid_bsuid(contact.get("user_id")) if isinstance(contact, dict) else None)
         # The send may have been accepted: never retry blindly (it could be delivered twice).
         raise _bad_response(200, "no message id in the response")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,17 @@ def _int(value: object) -> int | None:
         except ValueError:
             return None
     return None
+
+
+# Meta's business-scoped user id: a two-letter country code, a dot, alphanumerics ("BR.1502576394655843"; a
+# parent one "US.ENT.…"). Anything else is not trusted as one (mended, "US.\u00001" would become another customer).
+_BSUID = re.compile(r"[A-Za-z]{2}(?:\.[A-Za-z0-9]+){1,3}")
+BSUID_MAX = 160
+
+
+def valid_bsuid(value: object) -> str | None:
+    text = _str(value)
+    return text if text and len(text) <= BSUID_MAX and _BSUID.fullmatch(text) else None
 
 
 def _dict(value: object) -> dict[str, Any] | None:
@@ -368,7 +380,7 @@ def _contacts(value: dict[str, Any]) -> list[_Contact]:
         result.append(
             _Contact(
                 wa_id=_str(obj.get("wa_id")),
-                user_id=_str(obj.get("user_id")),
+                user_id=valid_bsuid(obj.get("user_id")),
                 name=_str(profile.get("name")),
                 username=_str(profile.get("username")),
             )
@@ -410,7 +422,7 @@ def _parse_message(
         out.problem(path, "message without an id")
         return
     phone = _str(msg.get("from")) or None
-    user_id = _str(msg.get("from_user_id")) or None
+    user_id = valid_bsuid(msg.get("from_user_id"))
     contact = _match_contact(contacts, phone, user_id)
     if contact is not None:
         user_id = user_id or contact.user_id
@@ -457,7 +469,7 @@ def _parse_status(out: _Collector, path: str, raw: object, phone_number_id: str)
             status=status,
             timestamp=_timestamp(obj.get("timestamp")),
             recipient_id=_str(obj.get("recipient_id")),
-            recipient_user_id=_str(obj.get("recipient_user_id")),
+            recipient_user_id=valid_bsuid(obj.get("recipient_user_id")),
             errors=[normalize_error(e) for e in _list(obj.get("errors"))],
         )
     )
