@@ -289,9 +289,11 @@ async def test_chatbot_crud(client: httpx.AsyncClient) -> None:
     assert (await client.get(f"/api/chatbots/{bot['id']}")).status_code == 404
 
 
-async def _conversation_with_messages(client: httpx.AsyncClient, database_url: str, count: int) -> str:
-    a = (await client.post("/api/users", json={"phoneNumber": "+14155550111", "name": "A"})).json()
-    b = (await client.post("/api/users", json={"phoneNumber": "+14155550112", "name": "B"})).json()
+async def _conversation_with_messages(
+    client: httpx.AsyncClient, database_url: str, count: int, phones: tuple[str, str] = ("+14155550111", "+14155550112")
+) -> str:
+    a = (await client.post("/api/users", json={"phoneNumber": phones[0], "name": "A"})).json()
+    b = (await client.post("/api/users", json={"phoneNumber": phones[1], "name": "B"})).json()
     conversation = await client.post("/api/conversations", json={"participantIds": [a["id"], b["id"]]})
     assert conversation.status_code == 201, conversation.text
     conv_id: str = conversation.json()["id"]
@@ -361,6 +363,20 @@ async def test_conversation_messages_page_by_cursor_and_delete_cascades(
     assert conflicting.status_code == 422 and conflicting.json()["error"]["code"] == "validation_error"
     bad = await client.get(f"/api/conversations/{conv_id}/messages", params={"cursor": "garbage!"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+    # A cursor belongs to its list: another conversation's, or the inbox's, is refused, not read as a position.
+    other = await _conversation_with_messages(client, database_url, 3, phones=("+14155550113", "+14155550114"))
+    other_cursor = (await client.get(f"/api/conversations/{other}/messages", params={"limit": 1})).json()["nextCursor"]
+    inbox_cursor = (await client.get("/api/conversations", params={"limit": 1})).json()["nextCursor"]
+    tokens_cursor = (await client.get("/api/tokens", params={"limit": 1})).json()["nextCursor"]
+    assert other_cursor and inbox_cursor
+    for foreign in (other_cursor, inbox_cursor):
+        refused = await client.get(f"/api/conversations/{conv_id}/messages", params={"cursor": foreign})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor"
+    refused = await client.get("/api/conversations", params={"cursor": first["nextCursor"]})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor"
+    if tokens_cursor:
+        assert (await client.get("/api/chatbots", params={"cursor": tokens_cursor})).status_code == 400
+    assert (await client.delete(f"/api/conversations/{other}")).status_code == 204
 
     assert (await client.delete(f"/api/conversations/{conv_id}")).status_code == 204
     with psycopg.connect(database_url) as conn:

@@ -42,7 +42,7 @@ async def list_tokens(
     """The API tokens, newest first (revoked ones too, with `revokedAt`)."""
     before = None
     if cursor is not None:
-        stamp, last_id = decode_time_id_cursor(cursor)
+        stamp, last_id = decode_time_id_cursor(cursor, scope="tokens")
         if stamp is None:
             raise InvalidCursor("The cursor is not valid; use nextCursor from a previous page.")
         before = (stamp, last_id)
@@ -50,7 +50,7 @@ async def list_tokens(
     last = tokens[limit - 1] if len(tokens) > limit else None
     return Page[TokenOut](
         items=[TokenOut.model_validate(t) for t in tokens[:limit]],
-        next_cursor=encode_cursor(last.created_at, last.id) if last is not None else None,
+        next_cursor=encode_cursor(last.created_at, last.id, scope="tokens") if last is not None else None,
     )
 
 

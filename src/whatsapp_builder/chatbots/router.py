@@ -58,7 +58,7 @@ async def list_chatbots(
 ) -> Page[ChatbotSummary]:
     after = None
     if cursor is not None:
-        stamp, last_id = decode_time_id_cursor(cursor)
+        stamp, last_id = decode_time_id_cursor(cursor, scope="chatbots")
         if stamp is None:
             raise InvalidCursor("The cursor is not valid; use nextCursor from a previous page.")
         after = (stamp, last_id)
@@ -66,7 +66,7 @@ async def list_chatbots(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.created_at, last.id)
+        next_cursor = encode_cursor(last.created_at, last.id, scope="chatbots")
     return Page[ChatbotSummary](items=rows[:limit], next_cursor=next_cursor)
 
 

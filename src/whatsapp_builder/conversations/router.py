@@ -35,12 +35,12 @@ async def list_conversations(
         str | None, Query(max_length=100, description="Only customers whose name or phone contains this")
     ] = None,
 ) -> Page[ConversationOut]:
-    after = decode_time_id_cursor(cursor) if cursor else None
+    after = decode_time_id_cursor(cursor, scope="conversations") if cursor else None
     rows = await service.list_conversations(session, limit=limit + 1, after=after, search=q.strip() if q else None)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.last_message_at, last.id)
+        next_cursor = encode_cursor(last.last_message_at, last.id, scope="conversations")
     return Page[ConversationOut](
         items=[ConversationOut.model_validate(c) for c in rows[:limit]], next_cursor=next_cursor
     )
@@ -99,12 +99,12 @@ async def list_messages(
             details=[{"field": "before", "message": "differs from cursor", "type": "conflicting_cursor"}],
         )
     position = cursor or before
-    before_key = decode_time_id_cursor(position) if position else None
+    before_key = decode_time_id_cursor(position, scope=f"messages:{conversation_id}") if position else None
     rows = await service.list_messages(session, conversation_id, limit=limit + 1, before=before_key)
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.timestamp, last.id)
+        next_cursor = encode_cursor(last.timestamp, last.id, scope=f"messages:{conversation_id}")
     return Page[MessageOut](items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor)
 
 
