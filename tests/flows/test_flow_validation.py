@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from whatsapp_builder.flows import NODE_SCHEMAS, FlowGraphError, compile_graph, validate_graph
+from whatsapp_builder.flows import NODE_SCHEMAS, FlowGraphError, compile_graph, patterns, validate_graph
 from whatsapp_builder.flows.validation import Problem
 
 from .flowkit import chain, edge, node
@@ -161,6 +161,22 @@ def test_invalid_regexes() -> None:
         ("invalid_regex", "data.validation.pattern"),
         ("invalid_regex", "data.rules.0.value"),
     ]
+
+
+def test_patterns_whose_counted_repeats_would_expand_to_gigabytes_are_refused_without_compiling() -> None:
+    """regex.compile expands a{1000000000} in memory: that once took a server to 23 GB and the OOM killer."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for pattern in ("a{1000000000}", "(a{1000}){1000}", "x{99999999999999999999}", "((a{100}){100}){2}"):
+        nodes, edges = chain(node("q", "question", text="?", variable="v", validation={"type": "regex", "pattern": pattern}))
+        assert [(p.code, p.field) for p in validate_graph(nodes, edges).errors] == [
+            ("invalid_regex", "data.validation.pattern")], pattern
+        assert patterns.full_match(pattern, "aaa") is False  # stored before the check: never compiled at run time
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB: nothing was expanded
+    for pattern in (r"\d{3}-\d{4}", ".{0,500}", r"(\d{1,3}\.){3}\d{1,3}", "[A-Z]{2}[0-9A-Z]{1,30}", "a{b}", "[{]{3}"):
+        assert patterns.is_valid(pattern), pattern
+    assert patterns.full_match(r"(\d{1,3}\.){3}\d{1,3}", "10.0.0.1")
 
 
 def test_semantic_rules() -> None:
