@@ -189,6 +189,13 @@ async def test_validate_endpoint_checks_without_saving(client: httpx.AsyncClient
     assert demo_report.json() == {"errors": [], "warnings": []}
     too_many = [node(f"n{i}", "message", text="x") for i in range(2001)]
     assert (await client.post("/api/flows/validate", json={"name": "x", "nodes": too_many})).status_code == 422
+    # A graph alone is enough (no name needed); text that is no text (half a surrogate pair) is a 422, not a 500.
+    nameless = await client.post("/api/flows/validate", json=broken_graph())
+    assert nameless.status_code == 200 and nameless.json() == bad.json()
+    half = b'{"nodes": [{"id": "q", "type": "question", "position": {"x": 0, "y": 0}, "data": {"text": "?",' \
+           b' "variable": "v", "validation": {"type": "regex", "pattern": "\\ud800"}}}], "edges": []}'
+    refused = await client.post("/api/flows/validate", content=half, headers={"Content-Type": "application/json"})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", refused.text
     assert count(database_url, "SELECT count(*) FROM chatbots") == 0
 
 
@@ -403,3 +410,22 @@ async def test_test_run_refuses_ill_typed_input_values(client: httpx.AsyncClient
                  {"type": "text", "content": {"body": "x"}}):
         accepted = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", good]})
         assert accepted.status_code == 200, (good, accepted.text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"inputs": ["hi", "\\ud800"]}',
+        b'{"inputs": [{"buttonId": "\\udfff"}]}',
+        b'{"inputs": ["hi"], "contactName": "Ana \\ud83d"}',
+    ],
+)
+async def test_test_run_with_half_a_surrogate_pair_is_422_not_500(client: httpx.AsyncClient, body: bytes) -> None:
+    chatbot = (await client.post("/api/chatbots/import", json=demo())).json()
+    response = await client.post(
+        f"/api/chatbots/{chatbot['id']}/test-run", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    again = await client.post(f"/api/chatbots/{chatbot['id']}/test-run", json={"inputs": ["hi"]})
+    assert again.status_code == 200

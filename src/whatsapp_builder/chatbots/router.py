@@ -15,6 +15,7 @@ from whatsapp_builder.chatbots.schemas import (
     ChatbotSaved,
     ChatbotSummary,
     ChatbotUpdate,
+    FlowValidateRequest,
     TestRunOut,
     TestRunRequest,
     ValidationOut,
@@ -45,7 +46,7 @@ async def node_types() -> dict[str, Any]:
 
 
 @flows_router.post("/validate", response_model=ValidationOut)
-async def validate_flow(body: ChatbotExport) -> ValidationOut:
+async def validate_flow(body: FlowValidateRequest) -> ValidationOut:
     """Validate a graph without saving it."""
     return ValidationOut.model_validate(validate_graph(body.nodes, body.edges).to_dict())
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, StrictBool, field_validator
+from pydantic import AfterValidator, Field, StrictBool, field_validator, model_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
-from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, utf8_text
 from whatsapp_builder.flows.bot_settings import metadata_problems
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 
@@ -109,6 +109,22 @@ class ChatbotExport(CamelInput):
     _metadata = field_validator("metadata")(_usable_metadata)
 
 
+class FlowValidateRequest(CamelInput):
+    """A graph to check without saving it: `nodes` and `edges`; an export file's other fields are allowed."""
+
+    name: Annotated[str | None, Field(max_length=255)] = None
+    description: Annotated[str | None, Field(max_length=10_000)] = None
+    nodes: GraphItems = Field(default_factory=list)
+    edges: GraphItems = Field(default_factory=list)
+    metadata: Metadata = None
+
+    @model_validator(mode="after")
+    def _text(self) -> Self:
+        if not (utf8_text(self.nodes) and utf8_text(self.edges)):
+            raise ValueError("the graph holds half a surrogate pair, which is no text")
+        return self
+
+
 # A test-run input object: what says its kind, and what may come with it (flows/types.py FlowInput.from_test_input).
 _INPUT_KINDS = frozenset({"buttonId", "listRowId", "text", "body", "timer", "kind", "type"})
 _INPUT_KEYS = _INPUT_KINDS | {"title", "content"}
@@ -151,7 +167,16 @@ class TestRunRequest(CamelInput):
                         raise ValueError(f"input {index}: `{key}` must be {described}")
                 if json_depth_exceeds(item):
                     raise ValueError(f"input {index} is nested more than {MAX_JSON_DEPTH} levels deep")
+            if not utf8_text(item):
+                raise ValueError(f"input {index} holds half a surrogate pair, which is no text")
         return inputs
+
+    @field_validator("contact_name", "contact_phone")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is not None and not utf8_text(value):
+            raise ValueError("holds half a surrogate pair, which is no text")
+        return value
 
 
 class TestRunOut(CamelModel):

@@ -42,3 +42,19 @@ def api_time(value: dt.datetime) -> str:
     real-time events) use it, so that a client can compare an event's times with a REST item's as strings."""
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def utf8_text(value: object) -> bool:
+    """Whether every string in `value` (keys included) can be written as UTF-8: half a surrogate pair ("\\ud800"
+    in JSON) cannot, so it can be neither stored nor answered."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(utf8_text(k) and utf8_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(utf8_text(v) for v in value)
+    return True

@@ -891,6 +891,28 @@ export interface components {
             /** Whatsappphonenumberid */
             whatsappPhoneNumberId?: string | null;
         };
+        /**
+         * FlowValidateRequest
+         * @description A graph to check without saving it: `nodes` and `edges`; an export file's other fields are allowed.
+         */
+        FlowValidateRequest: {
+            /** Description */
+            description?: string | null;
+            /** Edges */
+            edges?: {
+                [key: string]: unknown;
+            }[];
+            /** Metadata */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /** Name */
+            name?: string | null;
+            /** Nodes */
+            nodes?: {
+                [key: string]: unknown;
+            }[];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -1989,7 +2011,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ChatbotExport"];
+                "application/json": components["schemas"]["FlowValidateRequest"];
             };
         };
         responses: {
