@@ -258,16 +258,24 @@ def worker(
 
 @app.command()
 def demo(
-    simulator_url: Annotated[str, typer.Option(help="Where the simulator listens.")] = "http://127.0.0.1:8081",
+    simulator_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the simulator listens [default: http://127.0.0.1:8081 for a new config]. Given, it also"
+            " re-points an existing demo config (make run passes SIMULATOR_PORT's)."
+        ),
+    ] = None,
 ) -> None:
     """Create, if absent, the demo WhatsApp config (using the simulator) and the demo chatbot, active."""
     from pydantic import ValidationError
 
-    from whatsapp_builder.demo import install_demo
+    from whatsapp_builder.demo import DEFAULT_SIMULATOR_URL, install_demo
 
     settings = _settings()
+    given = simulator_url is not None
+    simulator_url = simulator_url or DEFAULT_SIMULATOR_URL
     try:
-        result = _with_context(settings, lambda context: install_demo(context, simulator_url))
+        result = _with_context(settings, lambda context: install_demo(context, simulator_url, moved=given))
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"] if exc.errors() else str(exc)
         raise _fail(f"--simulator-url {simulator_url!r} is not an http(s) URL the server can call: {reason}") from None

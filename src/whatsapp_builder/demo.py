@@ -1,7 +1,7 @@
 """`whatsapp-builder demo`: the demo WhatsApp config (pointing at the local simulator) and the demo chatbot.
 
 Safe to run twice: an existing active config and an existing demo chatbot are left as they are, except that the
-demo config (the demo's phone number id) is pointed at the simulator URL given, should it have moved.
+demo config (the demo's phone number id) is pointed at a simulator URL given explicitly, should it have moved.
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ def load_demo_chatbot() -> dict[str, Any]:
     return dict(json.loads(source.read_text(encoding="utf-8")))
 
 
-async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
+DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8081"
+
+
+async def install_demo(context: AppContext, simulator_url: str, *, moved: bool = False) -> DemoResult:
+    """The demo config (pointing at `simulator_url`) and chatbot, if absent. With `moved` (the URL was given,
+    not defaulted), an existing demo config is pointed at `simulator_url` too."""
     wanted = WhatsAppConfigPut(
         phone_number_id=DEMO_PHONE_NUMBER_ID,
         business_account_id=DEMO_BUSINESS_ACCOUNT_ID,
@@ -60,7 +65,9 @@ async def install_demo(context: AppContext, simulator_url: str) -> DemoResult:
         if current is None:
             await put_active(session, context.secrets, wanted)
             config_created = True
-        elif current.phone_number_id == DEMO_PHONE_NUMBER_ID and current.graph_api_url != wanted.graph_api_url:
+        elif (
+            moved and current.phone_number_id == DEMO_PHONE_NUMBER_ID and current.graph_api_url != wanted.graph_api_url
+        ):
             # The demo config follows the simulator (`make run SIMULATOR_PORT=…`); a real number's is left alone.
             current.graph_api_url = wanted.graph_api_url
             await session.commit()

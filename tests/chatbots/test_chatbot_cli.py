@@ -59,6 +59,10 @@ def test_demo_follows_the_simulator_port_but_leaves_a_real_number_alone(database
     assert moved.returncode == 0, moved.stderr
     assert "pointed the demo WhatsApp config at http://127.0.0.1:18082" in moved.stderr
     assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
+    # Bare, as the README's table shows it, it keeps the address (`make run` on other ports set it).
+    bare = run_cli("demo", database_url=database_url, tmp_path=tmp_path)
+    assert bare.returncode == 0 and "kept the WhatsApp config" in bare.stderr
+    assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
     bad = run_cli("demo", "--simulator-url", "not a url", database_url=database_url, tmp_path=tmp_path)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "simulator" in bad.stderr.lower()
     assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
