@@ -141,3 +141,5 @@ def test_the_embedded_database_prints_no_platform_warnings(tmp_path: Path, monke
         os.kill(int(postmaster_pid.read_text().splitlines()[0]), signal.SIGTERM)
     assert result.returncode == 0, result.stderr
     assert "Warning" not in result.stderr and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr
+    # Where the new database is made is said (once): a command run from another folder would make another one.
+    assert f"creating a new embedded PostgreSQL in {tmp_path / 'data' / 'postgres'}" in result.stderr

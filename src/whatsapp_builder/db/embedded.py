@@ -19,6 +19,14 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
     The server listens on a Unix socket only and stops when the last process using it exits.
     """
+    if not (data_dir / "postgres").exists():
+        # Said once, when it is made: the folder is relative to where the command runs (WAB_DATA_DIR, ./data), and
+        # a command run from elsewhere would otherwise work silently on a database of its own.
+        print(
+            f"note: creating a new embedded PostgreSQL in {(data_dir / 'postgres').resolve()}"
+            " (set WAB_DATA_DIR to use another folder, or DATABASE_URL for your own server)",
+            file=sys.stderr,
+        )
     with warnings.catch_warnings():
         # platformdirs' "XDG_RUNTIME_DIR is not set" on servers and containers: noise on every command's output.
         warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
