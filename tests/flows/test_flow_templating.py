@@ -66,3 +66,11 @@ def test_truncate() -> None:
     assert len(truncate("x" * 5000, 4096)) == 4096
     assert truncate("ab   cdef", 5) == "ab" + ELLIPSIS
     assert truncate("abc", 0) == ""
+
+
+def test_a_fallback_stands_in_for_a_missing_or_empty_value() -> None:
+    nameless = Scope({"empty": "", "zero": 0}, ContactInfo())
+    assert render("Hi {{contact.name | there}}!", nameless) == "Hi there!"
+    assert render("Hi {{ contact.name|there }}!", SCOPE) == "Hi Ana Lima!"
+    assert render("[{{empty | none}}] [{{zero | none}}] [{{missing |}}]", nameless) == "[none] [0] []"
+    assert render("{{a | b | c}}", nameless) == "{{a | b | c}}"  # not a placeholder: left as written

@@ -9,7 +9,8 @@ from typing import Any, cast
 
 from whatsapp_builder.flows.types import ContactInfo
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*\}\}")
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)\s*(?:\|([^{}|]*))?\}\}")
+"""`{{name}}`, or `{{name | fallback}}`: the fallback text (trimmed) when the value is missing or empty."""
 ELLIPSIS = "\u2026"
 _MISSING = object()
 
@@ -81,10 +82,17 @@ def to_text(value: Any) -> str:
 
 
 def render(template: object, scope: Scope) -> str:
-    """Replace every ``{{name}}`` with the variable's text; missing variables become ``""``."""
+    """Replace every ``{{name}}`` with the variable's text; missing variables become ``""``, or the fallback of
+    ``{{name | fallback}}`` (which also stands in for an empty text)."""
     if not isinstance(template, str):
         return to_text(template)
-    return PLACEHOLDER.sub(lambda match: to_text(scope.lookup(match.group(1))), template)
+
+    def placeholder(match: re.Match[str]) -> str:
+        text = to_text(scope.lookup(match.group(1)))
+        fallback = match.group(2)
+        return text if text or fallback is None else fallback.strip()
+
+    return PLACEHOLDER.sub(placeholder, template)
 
 
 def render_value(value: Any, scope: Scope) -> Any:
