@@ -182,6 +182,11 @@ async def test_without_a_valid_token_malformed_json_is_401_not_400(
 async def test_with_a_valid_token_malformed_json_is_400_and_good_json_works(client: httpx.AsyncClient) -> None:
     bad = await client.post("/api/users", content=b"{not json", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "malformed_json"
+    [detail] = bad.json()["error"]["details"]
+    assert detail["field"] == "" and detail["message"].endswith("at character 1"), detail  # a place, not a field
+    huge = await client.post("/api/users", content=b'{"name": ' + b"9" * 5000 + b"}",
+                             headers={"Content-Type": "application/json"})
+    assert huge.status_code == 400 and "number too long" in huge.json()["error"]["message"]
     invalid = await client.post("/api/users", json={"name": "Ana"})
     assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "validation_error"
     created = await client.post("/api/users", json={"name": "Ana", "phoneNumber": "+14155550177"})

@@ -94,7 +94,12 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
     malformed = False
     for err in exc.errors():
         if err.get("type") == "json_invalid":
+            # Its location is ("body", <character offset>): no field, a place in the text.
             malformed = True
+            where = [p for p in err.get("loc", ()) if p != "body"]
+            at = f" at character {where[-1]}" if where and isinstance(where[-1], int) else ""
+            details.append({"field": "", "message": f"{err.get('msg', 'invalid JSON')}{at}", "type": "json_invalid"})
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
     return malformed, details
@@ -120,7 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(
                 400,
                 "malformed_json",
-                "The request body is not JSON this server can read: not UTF-8, or nested too deeply.",
+                "The request body is not JSON this server can read: not UTF-8, nested too deeply, or holding a"
+                " number too long to read.",
             )
         code = _STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail))
