@@ -64,6 +64,11 @@ async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_t
         context = next(d for e, d in seen if e == "context:updated")
         assert context["currentNodeId"] == "menu" and context["isActive"] is True
         assert context["nodeHistory"][-1] == "menu" and context["updatedAt"].endswith("Z")
+        stored = (await loop.http.get(
+            f"{loop.server.url}/api/conversations/{context['conversationId']}/context",
+            headers={"Authorization": f"Bearer {api_token}"})).json()
+        assert (stored["id"], stored["updatedAt"], stored["nodeHistory"]) == (
+            context["contextId"], context["updatedAt"], context["nodeHistory"])  # the same time, to the µs
         statuses = {(d["id"], d["status"]) for e, d in seen if e == "message:status"}
         for reply in replies:
             assert (reply["id"], "sent") in statuses or (reply["id"], "read") in statuses

@@ -91,6 +91,8 @@ class _Plan:
     handoffs: set[uuid.UUID] = field(default_factory=set)
     answered: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     context_events: list[dict[str, Any]] = field(default_factory=list)
+    # The time of the plan's turns, written as the contexts' updatedAt: the same as their `context:updated` says.
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
 # A conversation with its customer and business ends, for `_locked_item`: the conversations `{where}` names,
@@ -305,23 +307,23 @@ def _context_values(write: _ContextWrite) -> tuple[Any, ...]:
 _CONTEXT_COLUMNS = "(r->>3)::varchar, r->4, r->5, (r->>6)::boolean, r->7"
 
 
-async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite]) -> None:
+async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite], now: dt.datetime) -> None:
     updates = [w for w in writes if not w.is_new]
     inserts = [w for w in writes if w.is_new]
     if updates:
         await conn.execute(
             'UPDATE conversation_contexts c SET ("currentNodeId", variables, "nodeHistory", "isActive",'
-            f' "engineState", "updatedAt") = ({_CONTEXT_COLUMNS}, now())'
+            f' "engineState", "updatedAt") = ({_CONTEXT_COLUMNS}, %s)'
             " FROM jsonb_array_elements(%s::jsonb) AS x(r) WHERE c.id = (r->>0)::uuid",
-            (json_rows(_context_values(w) for w in updates),),
+            (now, json_rows(_context_values(w) for w in updates)),
         )
     if inserts:
         await conn.execute(
             'INSERT INTO conversation_contexts (id, "conversationId", "chatbotId", "currentNodeId", variables,'
-            ' "nodeHistory", "isActive", "engineState")'
-            f" SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, {_CONTEXT_COLUMNS}"
+            ' "nodeHistory", "isActive", "engineState", "updatedAt")'
+            f" SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, {_CONTEXT_COLUMNS}, %s"
             " FROM jsonb_array_elements(%s::jsonb) AS x(r)",
-            (json_rows(_context_values(w) for w in inserts),),
+            (now, json_rows(_context_values(w) for w in inserts)),
         )
 
 
@@ -332,7 +334,7 @@ async def _apply(
     send, and the events to publish. Nothing here waits for an answer unless events are wanted, so in pipeline
     mode the writes go out together with the commit."""
     live = context.live()
-    await _write_contexts(conn, list(plan.contexts.values()))
+    await _write_contexts(conn, list(plan.contexts.values()), plan.now)
     recipients = {cid: item.recipient for cid, item in locked.items()}
     jobs: list[JobSpec] = []
     with_replies = sorted(cid for cid, replies in plan.replies.items() if replies)
@@ -439,9 +441,8 @@ async def _process(
     plan = _Plan()
     if running:
         bots = _published_bots(context, bot_rows)
-        now = dt.datetime.now(dt.UTC)
         for item in running.values():
-            await _run(context, plan, bots, item, now)
+            await _run(context, plan, bots, item, plan.now)
     return await _apply(context, conn, locked, plan)
 
 
@@ -466,7 +467,7 @@ async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_
             _published_bots(context, await bots.fetchall()),
             item,
             FlowInput.timer(),
-            dt.datetime.now(dt.UTC),
+            plan.now,
         )
         _, published = await _apply(context, conn, locked, plan)
     await _publish(context, published)
