@@ -433,3 +433,14 @@ def test_loop_detection_copes_with_large_graphs() -> None:
     assert code == "endless_loop" and node_id == "n0" and message.count("'n") == 10
     line = ring_edges[:-1]
     assert loop_warnings(ring, line) == []
+
+
+def test_blank_option_titles_and_media_urls_that_are_no_web_address() -> None:
+    nodes, edges = chain(
+        node("m", "message", media={"type": "image", "url": "javascript:alert(1)"}),
+        node("b", "buttons", text="Pick", buttons=[{"id": "a", "title": "   "}, {"id": "b", "title": "B"}]),
+    )
+    problems = [(p.code, p.field) for p in validate_graph(nodes, edges).errors]
+    assert ("invalid_url", "data.media.url") in problems and ("blank_title", "data.buttons.0.title") in problems
+    templated, _ = chain(node("m", "message", media={"type": "image", "url": "{{picture}}"}))
+    assert "invalid_url" not in [p.code for p in validate_graph(templated, []).errors]

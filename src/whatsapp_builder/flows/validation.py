@@ -17,9 +17,10 @@ from whatsapp_builder.flows.schemas import NODE_SCHEMAS
 NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
 
 MAX_LIST_ROWS = 10
-RUNNABLE_ERROR_CODES = frozenset({"invalid_url"})
+RUNNABLE_ERROR_CODES = frozenset({"invalid_url", "blank_title"})
 """Errors that block publishing but not running a graph published before they were checked: the engine copes
-with them (an http_request node with a non-http URL takes its `error` exit), so such a chatbot keeps working."""
+with them (an http_request node with a non-http URL takes its `error` exit, a media message with one fails at
+WhatsApp, a blank option title is sent as its id), so such a chatbot keeps working."""
 
 
 @dataclass(frozen=True)
@@ -405,6 +406,9 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         ids = option_ids(node.type, data)
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             yield "duplicate_option_id", f"option id {dup!r} is used more than once", "data"
+        for where, title in _option_titles(node.type, data):
+            if not title.strip():
+                yield "blank_title", "an option's title is only spaces: WhatsApp shows nothing to tap", where
     if node.type == "list":
         sections = data.get("sections")
         if len(option_ids("list", data)) > MAX_LIST_ROWS:
@@ -451,6 +455,27 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         problem = _url_problem(url) if isinstance(url, str) and url.strip() else None
         if problem is not None:
             yield "invalid_url", problem, "data.url"
+    media = data.get("media")
+    if node.type == "message" and isinstance(media, dict) and isinstance(media.get("url"), str):
+        problem = _url_problem(media["url"]) if media["url"].strip() else None
+        if problem is not None:
+            yield "invalid_url", problem, "data.media.url"
+
+
+def _option_titles(node_type: str, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, title) of each button, or of each list row, whose title is a string."""
+    if node_type == "buttons":
+        buttons = data.get("buttons")
+        for index, button in enumerate(buttons if isinstance(buttons, list) else []):
+            if isinstance(button, dict) and isinstance(button.get("title"), str):
+                yield f"data.buttons.{index}.title", button["title"]
+        return
+    sections = data.get("sections")
+    for s_index, section in enumerate(sections if isinstance(sections, list) else []):
+        rows = section.get("rows") if isinstance(section, dict) else None
+        for r_index, row in enumerate(rows if isinstance(rows, list) else []):
+            if isinstance(row, dict) and isinstance(row.get("title"), str):
+                yield f"data.sections.{s_index}.rows.{r_index}.title", row["title"]
 
 
 def validate_graph(nodes: object, edges: object) -> ValidationReport:
