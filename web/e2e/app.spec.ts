@@ -123,10 +123,13 @@ test('chat with the demo bot in the test panel', async ({ page }) => {
   await page.getByRole('menuitem', { name: /Margherita/ }).click();
   await expect(transcript).toContainText('How many Margherita pizzas');
   await expect(page.getByTestId('node-quantity')).toHaveClass(/current/);
+  await expect(page.getByTestId('node-quantity')).toBeInViewport(); // the canvas follows the run
   await input.fill('2');
   await input.press('Enter');
   await expect(transcript).toContainText('Your order of 2 x Margherita is confirmed');
   await expect(page.getByRole('table', { name: 'Variables' })).toContainText('Margherita');
+  await expect(page.getByTestId('node-done')).toBeInViewport({ ratio: 1 });
+  await page.waitForTimeout(400); // the pan's animation, for the screenshot
   await shot(page, 'test-panel');
   expect(errors).toEqual([]);
 });
@@ -396,5 +399,31 @@ test('the API reference at /docs works with no internet (Swagger UI is served by
   await expect(page.getByText('/api/conversations/{conversation_id}/messages').first()).toBeVisible();
   expect(outside).toEqual([]);
   await shot(page, 'api-docs');
+  expect(errors).toEqual([]);
+});
+
+test('a chatbot imported without positions opens laid out, not stacked on one spot', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
+  const nodes = [
+    { id: 'start', type: 'start', data: { keywords: ['stacked'] } },
+    { id: 'ask', type: 'buttons', data: { text: 'Pick one', buttons: [{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }] } },
+    { id: 'bye', type: 'end', data: { text: 'Bye' } },
+  ];
+  const edges = [
+    { id: 'e1', source: 'start', target: 'ask' },
+    { id: 'e2', source: 'ask', target: 'bye', sourceHandle: 'a' },
+  ];
+  const made = await request.post('/api/chatbots/import', { data: { name: 'No positions', nodes, edges }, headers: { authorization: `Bearer ${token}` } });
+  expect(made.ok()).toBeTruthy();
+  await page.goto(`/chatbots/${((await made.json()) as { id: string }).id}`);
+  const boxes = await Promise.all(['start', 'ask', 'bye'].map(async (id) => (await page.getByTestId(`node-${id}`).boundingBox())!));
+  for (let i = 0; i < boxes.length; i++)
+    for (let j = i + 1; j < boxes.length; j++) {
+      const [a, b] = [boxes[i], boxes[j]];
+      const overlap = a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+      expect(overlap, `nodes ${i} and ${j} overlap`).toBe(false);
+    }
   expect(errors).toEqual([]);
 });

@@ -29,7 +29,7 @@ import {
   type Edge,
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
+import { useCallback, useContext, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { useStore } from 'zustand';
 import { api, ApiError, errorMessage, unwrap, type Chatbot, type Problem, type Validation } from '../api/client';
@@ -37,6 +37,7 @@ import { keys, useChatbot, useNodeTypes, usePatchChatbot, type NodeTypes } from 
 import { DecorationsContext, FlowStoreContext, useFlow, useFlowStore, type CanvasDecorations, type CanvasProblem } from './context';
 import classes from './flow.module.css';
 import { FlowNodeView } from './FlowNodeView';
+import { autoLayout } from './layout';
 import { deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, serializeGraph } from './model';
 import { SchemaForm } from './SchemaForm';
 import { createFlowStore, type FlowStore } from './store';
@@ -73,7 +74,10 @@ type SaveState = 'saved' | 'pending' | 'saving' | 'error';
 function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) {
   const [store] = useState<FlowStore>(() => {
     const g = deserializeGraph(chatbot.nodes, chatbot.edges);
-    return createFlowStore(g);
+    // A flow written by hand or by a script may carry no positions: every node on one spot, the start hidden
+    // under the others. Lay it out once (saved with the next edit).
+    const stacked = g.nodes.length > 1 && g.nodes.every((n) => n.position.x === g.nodes[0].position.x && n.position.y === g.nodes[0].position.y);
+    return createFlowStore(stacked ? { ...g, nodes: autoLayout(g.nodes, g.edges) } : g);
   });
   const qc = useQueryClient();
   const patch = usePatchChatbot();
@@ -386,6 +390,24 @@ function useReadableOpening(canvasRef: React.RefObject<HTMLDivElement | null>) {
   }, [initialized, rf, canvasRef]);
 }
 
+/** While a test run moves through the flow, keep the node it stopped at in view (panning, not zooming). */
+function useFollowCurrentNode(canvasRef: React.RefObject<HTMLDivElement | null>) {
+  const rf = useReactFlow();
+  const { currentNodeId } = useContext(DecorationsContext);
+  useEffect(() => {
+    const node = currentNodeId ? rf.getNode(currentNodeId) : undefined;
+    const box = canvasRef.current?.getBoundingClientRect();
+    if (!node || !box) return;
+    const { x, y, zoom } = rf.getViewport();
+    const w = node.measured?.width ?? 240;
+    const h = node.measured?.height ?? 80;
+    const left = node.position.x * zoom + x;
+    const top = node.position.y * zoom + y;
+    if (left >= 0 && top >= 0 && left + w * zoom <= box.width && top + h * zoom <= box.height) return;
+    void rf.setCenter(node.position.x + w / 2, node.position.y + h / 2, { zoom, duration: 300 });
+  }, [currentNodeId, rf, canvasRef]);
+}
+
 const nodeTypesMap = Object.fromEntries(NODE_TYPES.map((t) => [t, FlowNodeView]));
 
 function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[]; onSelectNode(): void; narrow: boolean }) {
@@ -398,6 +420,7 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
   const rf = useReactFlow();
   const canvasRef = useRef<HTMLDivElement>(null);
   useReadableOpening(canvasRef);
+  useFollowCurrentNode(canvasRef);
 
   const shownEdges: Edge[] = useMemo(() => {
     const byEdge = new Map<string, CanvasProblem>();
