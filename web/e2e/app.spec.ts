@@ -65,7 +65,21 @@ test('sign in with the printed link, and out again', async ({ page }) => {
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/chatbots');
   await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByTestId('signed-out-expired')).toHaveCount(0); // signing out is no expiry
   expect(errors).toEqual([]);
+});
+
+test('a token the server no longer accepts (serve restarted) signs out with the reason', async ({ page }) => {
+  await signIn(page);
+  await page.evaluate(() => localStorage.setItem('wab.token', 'wab_revoked-or-from-before-a-restart'));
+  await page.goto('/inbox');
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByTestId('signed-out-expired')).toContainText('printed a new sign-in link');
+  await shot(page, 'signed-out');
+  await page.goto(LOGIN_URL);
+  await expect(page).toHaveURL(/\/inbox$/); // back where the expiry found it
+  await page.getByRole('banner').getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByTestId('signed-out-expired')).toHaveCount(0);
 });
 
 test('build a flow by dragging and connecting, then publish it', async ({ page }) => {

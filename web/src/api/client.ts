@@ -48,7 +48,7 @@ const auth: Middleware = {
     return request;
   },
   onResponse({ response }) {
-    if (response.status === 401 && getToken()) clearToken();
+    if (response.status === 401 && getToken()) clearToken(true);
     return response;
   },
 };
@@ -73,7 +73,7 @@ export async function rawFetch<T>(path: string, init: RequestInit = {}): Promise
   const text = await response.text();
   const body: unknown = text ? safeJson(text) : undefined;
   if (!response.ok) {
-    if (response.status === 401 && token) clearToken();
+    if (response.status === 401 && token) clearToken(true);
     throw toApiError(response.status, body);
   }
   return body as T;

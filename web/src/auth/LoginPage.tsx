@@ -2,7 +2,7 @@ import { Alert, Anchor, Button, Center, Code, Paper, PasswordInput, Stack, Text,
 import { useEffect, useState } from 'react';
 import { useLocation, useNavigate } from 'react-router-dom';
 import { errorMessage } from '../api/client';
-import { clearToken, consumeTokenFromLocation, getToken, setToken } from './token';
+import { clearToken, consumeTokenFromLocation, getToken, setToken, wasSignedOutExpired } from './token';
 
 /** Checks a token against the API: GET /api/tokens answers 200 only with a valid token. */
 export async function checkToken(token: string): Promise<boolean> {
@@ -19,6 +19,7 @@ export function LoginPage() {
   const [value, setValue] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [expired] = useState(wasSignedOutExpired);
 
   // The sign-in link: /login#token=… — keep the token, strip it from the address bar.
   // (Also when the link is opened in a tab that already shows /login: only the fragment changes then.)
@@ -72,6 +73,13 @@ export function LoginPage() {
               Open the link that <Code>whatsapp-builder serve</Code> prints, or paste an API token from{' '}
               <Code>whatsapp-builder token create</Code>.
             </Text>
+            {expired && !error && (
+              <Alert color="yellow" title="You were signed out" data-testid="signed-out-expired">
+                The server no longer accepts the token this browser used: it was revoked, or{' '}
+                <Code>whatsapp-builder serve</Code> restarted and printed a new sign-in link (each start makes a new
+                one). Open that new link, or paste a token.
+              </Alert>
+            )}
             <PasswordInput label="API token" placeholder="wab_…" value={value} onChange={(e) => setValue(e.currentTarget.value)} autoFocus />
             {error && (
               <Alert color="red" role="alert">

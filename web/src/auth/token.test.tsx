@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Route, Routes } from 'react-router-dom';
 import { renderUI } from '../test/render';
 import { LoginPage } from './LoginPage';
-import { clearToken, consumeTokenFromLocation, getToken, parseTokenFragment, setToken } from './token';
+import { clearToken, consumeTokenFromLocation, getToken, parseTokenFragment, setToken, wasSignedOutExpired } from './token';
 import userEvent from '@testing-library/user-event';
 
 describe('token handling', () => {
@@ -56,5 +56,18 @@ describe('token handling', () => {
     await waitFor(() => expect(screen.getByText('chatbots page')).toBeInTheDocument());
     expect(getToken()).toBe('good');
     expect(fetchMock).toHaveBeenCalledWith('/api/tokens', expect.anything());
+  });
+});
+
+describe('signed out by the server', () => {
+  it('is remembered until the next sign-in', () => {
+    setToken('wab_old');
+    clearToken(true);
+    expect(getToken()).toBeNull();
+    expect(wasSignedOutExpired()).toBe(true);
+    setToken('wab_new');
+    expect(wasSignedOutExpired()).toBe(false);
+    clearToken();
+    expect(wasSignedOutExpired()).toBe(false);
   });
 });

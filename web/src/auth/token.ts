@@ -12,12 +12,35 @@ export function getToken(): string | null {
 
 export function setToken(token: string): void {
   localStorage.setItem(KEY, token.trim());
+  try {
+    sessionStorage.removeItem('wab.signedOut');
+  } catch {
+    /* nothing to forget */
+  }
   listeners.forEach((l) => l());
 }
 
-export function clearToken(): void {
+const SIGNED_OUT = 'wab.signedOut';
+
+/** Forget the token; `expired` when the server refused it (the sign-in page then says why). */
+export function clearToken(expired = false): void {
   localStorage.removeItem(KEY);
+  try {
+    if (expired) sessionStorage.setItem(SIGNED_OUT, 'expired');
+    else sessionStorage.removeItem(SIGNED_OUT);
+  } catch {
+    /* storage unavailable: the sign-in page just says less */
+  }
   listeners.forEach((l) => l());
+}
+
+/** Whether the last sign-out was the server refusing the token (until the next sign-in). */
+export function wasSignedOutExpired(): boolean {
+  try {
+    return sessionStorage.getItem(SIGNED_OUT) === 'expired';
+  } catch {
+    return false;
+  }
 }
 
 export function subscribeToken(listener: () => void): () => void {
