@@ -429,3 +429,13 @@ async def test_test_run_with_half_a_surrogate_pair_is_422_not_500(client: httpx.
     assert response.json()["error"]["code"] == "validation_error"
     again = await client.post(f"/api/chatbots/{chatbot['id']}/test-run", json={"inputs": ["hi"]})
     assert again.status_code == 200
+
+
+async def test_a_chatbot_name_is_trimmed_and_never_only_spaces(client: httpx.AsyncClient) -> None:
+    for body in ({"name": "   "}, {"name": "\t\n"}):
+        refused = await client.post("/api/chatbots", json=body)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error"
+    made = (await client.post("/api/chatbots", json={"name": "  Support  "})).json()
+    assert made["name"] == "Support"
+    assert (await client.patch(f"/api/chatbots/{made['id']}", json={"name": "  "})).status_code == 422
+    assert (await client.post("/api/chatbots/import", json={**demo(), "name": " "})).status_code == 422

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, StrictBool, field_validator, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.core.schemas import CamelInput, CamelModel, utf8_text
@@ -30,8 +30,12 @@ def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     return metadata
 
 
+ChatbotName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+"""A name shown in lists: trimmed, and not only spaces."""
+
+
 class ChatbotCreate(CamelInput):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: ChatbotName
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
@@ -48,7 +52,7 @@ class ChatbotCreate(CamelInput):
 class ChatbotUpdate(CamelInput):
     not_nullable = frozenset({"name", "nodes", "edges", "is_active", "status"})
 
-    name: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    name: ChatbotName | None = None
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems | None = None
     edges: GraphItems | None = None
@@ -100,7 +104,7 @@ class ChatbotSaved(ChatbotOut):
 class ChatbotExport(CamelInput):
     """The import/export file: the same JSON for the API, the CLI and examples/demo-chatbot.json."""
 
-    name: Annotated[str, Field(min_length=1, max_length=255)]
+    name: ChatbotName
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
