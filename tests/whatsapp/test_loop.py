@@ -325,6 +325,30 @@ async def test_a_temporary_send_failure_waits_for_its_backoff_instead_of_being_s
         app_context.enable_fast_path()
 
 
+async def test_a_lane_started_after_the_jobs_were_queued_still_takes_them(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext
+) -> None:
+    """A worker starting (or reconnecting its LISTEN) after fresh jobs were committed missed their notification:
+    it looks through the queue once when it starts listening, not a poll interval later (an hour here)."""
+    import asyncio
+
+    from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
+
+    app_context.hand_fresh_jobs_to_workers()
+    app_context.jobs.grace = 3600  # the queue's own workers would take them only after this
+    try:
+        await loop.say({"text": "hi"})  # stored and queued; nobody is listening yet
+        lane = asyncio.create_task(FreshJobLane(app_context, poll_seconds=3600).run())
+        try:
+            sent = await loop.wait_sent(2, limit=10)
+            assert sent[0]["payload"]["text"]["body"].startswith("Hi Alice!")
+        finally:
+            lane.cancel()
+            await asyncio.gather(lane, return_exceptions=True)
+    finally:
+        app_context.enable_fast_path()
+
+
 async def test_many_customers_at_once_are_answered_in_shared_transactions(  # type: ignore[no-untyped-def]
     loop, database_url: str, app_context: AppContext
 ) -> None:

@@ -89,6 +89,10 @@ class FreshJobLane:
                     libpq_url(self._context.database_url), autocommit=True
                 ) as connection:
                     await connection.execute(f"LISTEN {FRESH_JOBS_CHANNEL}")
+                    # Jobs committed before this LISTEN took effect (at start, or while reconnecting) were named
+                    # in notifications no one heard: look through the table once now rather than a poll later.
+                    self._search = True
+                    self._wake.set()
                     async for notification in connection.notifies():
                         self._note(notification.payload)
                         self._wake.set()
