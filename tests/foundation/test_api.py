@@ -280,9 +280,8 @@ async def test_chatbot_crud(client: httpx.AsyncClient) -> None:
     )
     assert created.status_code == 201, created.text
     bot = created.json()
-    # A draft is not switched on: it has nothing published to run.
-    assert (
-        bot["nodes"] == nodes and bot["isActive"] is False and bot["metadata"] == {"sessionTimeoutMinutes": 5}
+    assert (  # the seed's default: active (it runs once published)
+        bot["nodes"] == nodes and bot["isActive"] is True and bot["metadata"] == {"sessionTimeoutMinutes": 5}
     )
     patched = await client.patch(f"/api/chatbots/{bot['id']}", json={"isActive": False, "status": "archived"})
     assert patched.json()["isActive"] is False and patched.json()["status"] == "archived"
@@ -513,7 +512,7 @@ async def test_a_value_of_the_wrong_type_or_a_null_that_means_nothing_is_422_and
     for value in ("yes", 1, None):
         handoff = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": value})
         assert handoff.status_code == 422, (value, handoff.text)
-    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is False
+    assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["isActive"] is True
     assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Ann"
     assert (await client.get(f"/api/conversations/{conversation['id']}")).json()["isHandedOff"] is False
     # Null where null is a value clears it.
@@ -536,16 +535,16 @@ async def test_a_chatbot_never_published_cannot_be_switched_on(client: httpx.Asy
     assert published.status_code == 200 and published.json()["isActive"] is True
 
 
-async def test_a_new_draft_is_off_and_its_first_publish_switches_it_on(client: httpx.AsyncClient) -> None:
+async def test_a_switched_off_draft_is_switched_on_by_its_first_publish(client: httpx.AsyncClient) -> None:
     valid = {"nodes": [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}},
                        {"id": "end", "type": "end", "position": {"x": 0, "y": 0}, "data": {"text": "Bye"}}],
              "edges": [{"id": "e", "source": "start", "target": "end"}]}
-    refused = await client.post("/api/chatbots", json={"name": "On?", "isActive": True, **valid})
-    assert refused.status_code == 422 and refused.json()["error"]["code"] == "not_published", refused.text
-    draft = (await client.post("/api/chatbots", json={"name": "Draft", **valid})).json()
+    default = (await client.post("/api/chatbots", json={"name": "Default", **valid})).json()
+    assert (default["status"], default["isActive"]) == ("draft", True)  # the seed's defaults
+    draft = (await client.post("/api/chatbots", json={"name": "Draft", "isActive": False, **valid})).json()
     assert (draft["status"], draft["isActive"]) == ("draft", False)
     first = (await client.post(f"/api/chatbots/{draft['id']}/publish")).json()
-    assert (first["status"], first["isActive"]) == ("active", True)
+    assert (first["status"], first["isActive"]) == ("active", True)  # publishing it is putting it live
     # Switched off by its operator, a later publish leaves it off.
     assert (await client.patch(f"/api/chatbots/{draft['id']}", json={"isActive": False})).status_code == 200
     again = (await client.post(f"/api/chatbots/{draft['id']}/publish")).json()

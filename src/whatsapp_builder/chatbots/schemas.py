@@ -39,9 +39,10 @@ class ChatbotCreate(CamelInput):
     description: Annotated[str | None, Field(max_length=10_000)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
-    is_active: StrictBool | None = Field(
-        default=None,
-        description="Switched on only when created published (`status: active`); a draft cannot be (422).",
+    is_active: StrictBool = Field(
+        default=True,
+        description="The seed's default; conversations run a chatbot that is active *and* published "
+        "(`status: active` here, or POST …/publish later).",
     )
     status: ChatbotStatus = ChatbotStatus.DRAFT
     metadata: Metadata = None

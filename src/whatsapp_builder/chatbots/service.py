@@ -111,15 +111,12 @@ def _not_published() -> Unprocessable:
 
 
 async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Chatbot, ValidationReport]:
-    published = data.status is ChatbotStatus.ACTIVE
-    if data.is_active and not published:
-        raise _not_published()
     chatbot = Chatbot(
         name=data.name,
         description=data.description,
         nodes=data.nodes,
         edges=data.edges,
-        is_active=published if data.is_active is None else data.is_active,
+        is_active=data.is_active,
         status=data.status,
         metadata_=data.metadata,
     )

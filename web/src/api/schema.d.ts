@@ -553,9 +553,10 @@ export interface components {
             }[];
             /**
              * Isactive
-             * @description Switched on only when created published (`status: active`); a draft cannot be (422).
+             * @description The seed's default; conversations run a chatbot that is active *and* published (`status: active` here, or POST …/publish later).
+             * @default true
              */
-            isActive?: boolean | null;
+            isActive: boolean;
             /** Metadata */
             metadata?: {
                 [key: string]: unknown;
