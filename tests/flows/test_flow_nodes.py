@@ -143,6 +143,8 @@ async def test_question_rejects(validation: dict[str, Any], answer: str) -> None
         ("+15551234567", "(415) 555-0123", "+14155550123"),
         ("+41791234567", "41 79 123 45 67", "+41791234567"),  # international without its plus
         (None, "+41 79 123 45 67", "+41791234567"),
+        ("+15551234567", "+1234567890", "+1234567890"),  # international forms are taken as written, as before
+        ("+15551234567", "4155550123", "+14155550123"),  # national, not "+4155550123"
     ],
 )
 async def test_a_phone_question_reads_numbers_as_the_customers_country_writes_them(

@@ -73,30 +73,26 @@ def parse_date(text: str) -> str | None:
 
 
 def parse_phone(text: str, default_region: str | None = None) -> str | None:
-    """A phone number in E.164. International forms (+41…, 0041…) always; a national one ("079 123 45 67")
-    when `default_region` (the customer's own country, from their WhatsApp number) says which country it is in."""
+    """A phone number as `+` and digits. International forms (+41…, 0041…, or the digits alone) are taken as
+    written: `+` and 7–15 digits. A national form ("079 123 45 67", "(415) 555-0123") is read in
+    `default_region` (the customer's own country, from their WhatsApp number) when it is a possible number
+    there, and given in E.164."""
     cleaned = re.sub(r"[\s().\-/]", "", text)
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     digits = cleaned[1:] if cleaned.startswith("+") else cleaned
-    if not digits.isascii() or not digits.isdigit() or not 6 <= len(digits) <= 15:
+    if not digits.isascii() or not digits.isdigit():
         return None
-    candidates: list[tuple[str, str | None]] = []
-    if cleaned.startswith("+"):
-        candidates.append((cleaned, None))
-    else:
-        if default_region is not None:
-            candidates.append((digits, default_region))  # national first: "0791234567" in Switzerland
-        if not digits.startswith("0"):
-            candidates.append(("+" + digits, None))  # "41791234567": international without its plus
-    for number, region in candidates:
+    if not cleaned.startswith("+") and default_region is not None:
         try:
-            parsed = phonenumbers.parse(number, region)
+            national = phonenumbers.parse(digits, default_region)
         except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_possible_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return None
+            national = None
+        if national is not None and phonenumbers.is_possible_number(national):
+            return phonenumbers.format_number(national, phonenumbers.PhoneNumberFormat.E164)
+    if not 7 <= len(digits) <= 15 or digits.startswith("0"):
+        return None
+    return "+" + digits
 
 
 def region_of(phone: str | None) -> str | None:
