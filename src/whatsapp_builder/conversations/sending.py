@@ -22,7 +22,7 @@ from whatsapp_builder.whatsapp.outbound import (
     is_template,
     parse_outbound,
 )
-from whatsapp_builder.whatsapp.outbox import load_recipient, queue_mark_read, queue_outbound
+from whatsapp_builder.whatsapp.outbox import load_recipient, mark_inbound_read, queue_mark_read, queue_outbound
 
 
 async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body: dict[str, Any]) -> dict[str, Any]:
@@ -106,14 +106,7 @@ async def mark_conversation_read(context: AppContext, conversation_id: uuid.UUID
     async with context.sessions() as session:
         await load_recipient(session, conversation_id)
         conn = await raw_connection(session)
-        rows = await (
-            await conn.execute(
-                "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
-                " WHERE \"conversationId\" = %s AND direction = 'inbound' AND status <> 'read'"
-                ' RETURNING id, "whatsappMessageId", "timestamp"',
-                (conversation_id,),
-            )
-        ).fetchall()
+        rows = await mark_inbound_read(conn, conversation_id)
         if rows:
             newest = max(rows, key=lambda r: (r[2], r[0]))
             await queue_mark_read(context, session, conversation_id, newest[0])

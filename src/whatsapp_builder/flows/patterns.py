@@ -8,6 +8,8 @@ match.
 
 from __future__ import annotations
 
+import functools
+
 import regex
 
 from whatsapp_builder.logging import get_logger
@@ -27,6 +29,7 @@ the regex module expands `a{1000000000}` in memory when it compiles it (gigabyte
 _COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
 
 
+@functools.lru_cache(maxsize=1024)  # a flow's few patterns, checked again at every match
 def repeat_cost(pattern: str) -> int:
     """The largest product of counted repeats (`{n}`, `{n,m}`) along any nesting of groups in `pattern`."""
     frames = [0]  # per open group: the largest cost of an element in it so far

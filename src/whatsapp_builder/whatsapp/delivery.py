@@ -28,6 +28,7 @@ from whatsapp_builder.whatsapp.outbound import (
     reaction_target,
     to_graph_payload,
 )
+from whatsapp_builder.whatsapp.outbox import mark_inbound_read
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 
 log = get_logger(__name__)
@@ -319,14 +320,7 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
             log.info("mark as read failed", message_id=str(message_id), code=exc.code)
     async with _transaction(context) as (session, published):
         conn = await raw_connection(session)
-        rows = await (
-            await conn.execute(
-                "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
-                ' WHERE "conversationId" = %s AND direction = \'inbound\' AND "timestamp" <= %s'
-                " AND status <> 'read' RETURNING id, \"whatsappMessageId\"",
-                (conversation_id, stamp),
-            )
-        ).fetchall()
+        rows = await mark_inbound_read(conn, conversation_id, up_to=stamp)
         published.extend(events.message_status(str(r[0]), str(conversation_id), "read", r[1], None) for r in rows)
         if rows and context.live():
             # The unread count changed.

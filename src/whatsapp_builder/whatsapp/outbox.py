@@ -155,6 +155,23 @@ async def queue_mark_read(
     await context.jobs.defer(session, mark_read_jobs(context, [(conversation_id, message_id)]))
 
 
+async def mark_inbound_read(
+    conn: psycopg.AsyncConnection[Any], conversation_id: uuid.UUID, *, up_to: dt.datetime | None = None
+) -> list[tuple[uuid.UUID, str | None, dt.datetime]]:
+    """Mark the customer's messages of a conversation read in the inbox (all of them, or those up to `up_to`);
+    returns `(id, whatsappMessageId, timestamp)` of those that changed."""
+    rows = await (
+        await conn.execute(
+            "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
+            " WHERE \"conversationId\" = %s AND direction = 'inbound' AND status <> 'read'"
+            + (' AND "timestamp" <= %s' if up_to is not None else "")
+            + ' RETURNING id, "whatsappMessageId", "timestamp"',
+            (conversation_id, up_to) if up_to is not None else (conversation_id,),
+        )
+    ).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
 def mark_read_jobs(context: AppContext, reads: list[tuple[uuid.UUID, uuid.UUID]]) -> list[JobSpec]:
     """Read-receipt jobs for `(conversation id, message id)`; defer them after the replies of the same turn."""
     if not context.settings.mark_read:

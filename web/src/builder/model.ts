@@ -222,12 +222,20 @@ export function deserializeGraph(rawNodes: unknown[], rawEdges: unknown[]): { no
     },
     data: (n.data && typeof n.data === 'object' ? n.data : {}) as NodeData,
   }));
-  const edges = asArray(rawEdges).map((e) => ({
-    id: str(e.id),
-    source: str(e.source),
-    target: str(e.target),
-    sourceHandle: normHandle(e.sourceHandle as string | null | undefined),
-  }));
+  // React Flow tells edges apart by id: one saved through the API without an id (or with a repeated one) gets a
+  // fresh one here, and keeps it from the next save on.
+  const edgeIds = new Set<string>();
+  const edges = asArray(rawEdges).map((e) => {
+    let id = str(e.id);
+    if (!id || edgeIds.has(id)) id = newId(`e_${str(e.source)}_${str(e.target)}`, edgeIds);
+    edgeIds.add(id);
+    return {
+      id,
+      source: str(e.source),
+      target: str(e.target),
+      sourceHandle: normHandle(e.sourceHandle as string | null | undefined),
+    };
+  });
   return { nodes, edges };
 }
 

@@ -154,6 +154,22 @@ describe('flow model', () => {
     });
   });
 
+  it('gives edges saved without an id (or with a repeated one) ids of their own', () => {
+    const { edges } = deserializeGraph(
+      [],
+      [
+        { source: 'a', target: 'b' },
+        { id: 'x', source: 'b', target: 'c' },
+        { id: 'x', source: 'c', target: 'd' },
+        { id: '', source: 'a', target: 'b', sourceHandle: 'no' },
+      ],
+    );
+    const ids = edges.map((e) => e.id);
+    expect(ids[1]).toBe('x');
+    expect(new Set(ids).size).toBe(4);
+    expect(ids.every((id) => id.length > 0)).toBe(true);
+  });
+
   it('collects the variables a graph sets', () => {
     const { nodes } = deserializeGraph(
       [
