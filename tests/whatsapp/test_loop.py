@@ -87,9 +87,19 @@ async def test_talk_to_a_human_hands_off_and_the_operator_answers(
     assert response.status_code == 202, response.text
     pending = response.json()
     assert pending["status"] == "pending" and pending["direction"] == "outbound"
+    assert pending["sentBy"] == "operator"
     sent = await loop.wait_sent(4)
     assert sent[3]["payload"]["text"]["body"] == "Hi Alice, Sam here. How can I help?"
     assert len(await loop.sent()) == 4  # and nothing from the bot
+    # The inbox tells who wrote each message: the bot's replies and the operator's both come from the business.
+    listed = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
+    # (WhatsApp's timestamps have whole seconds, so within one second a customer's message may list before the
+    # reply it answers: compared as counts.)
+    assert sorted((m["direction"], m["sentBy"]) for m in listed) == sorted(
+        [("inbound", "customer")] * 3 + [("outbound", "bot")] * 3 + [("outbound", "operator")]
+    )
+    assert listed[0]["sentBy"] == "operator" and listed[0]["id"] == pending["id"]
+    assert len({m["senderId"] for m in listed if m["direction"] == "outbound"}) == 1
 
     # Handing back: the next message starts the bot again.
     back = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": False})

@@ -60,6 +60,7 @@ async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_t
         replies = [d for e, d in seen if e == "message:created" and d["direction"] == "outbound"]
         assert inbound and inbound[0]["content"] == {"body": "hi"}
         assert [r["status"] for r in replies] == ["pending", "pending"]
+        assert inbound[0]["sentBy"] == "customer" and [r["sentBy"] for r in replies] == ["bot", "bot"]
         assert "conversation:updated" in names and "context:updated" in names
         context = next(d for e, d in seen if e == "context:updated")
         assert context["currentNodeId"] == "menu" and context["isActive"] is True

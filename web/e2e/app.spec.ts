@@ -164,6 +164,7 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   // the bot's reply reaches "read" (blue ticks) through status webhooks, live
   await expect(messages.locator('[data-direction="outbound"] [data-status="read"]').first()).toBeVisible({ timeout: 20_000 });
   await expect(page.getByLabel('Bot context')).toContainText('menu');
+  await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: 'Welcome to Pizza Place' }).getByTestId('sent-by')).toHaveText('Bot');
   await shot(page, 'inbox');
 
   await page.getByRole('button', { name: 'Take over' }).click();
@@ -177,6 +178,7 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: text }).locator('[data-status="read"]')).toBeVisible({
     timeout: 20_000,
   });
+  await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: text }).getByTestId('sent-by')).toHaveText('Operator');
   // it reached the simulator (the stand-in for the customer's phone)
   await expect
     .poll(async () => {

@@ -50,6 +50,14 @@ class MessageDirection(enum.StrEnum):
     OUTBOUND = "outbound"
 
 
+class MessageAuthor(enum.StrEnum):
+    """Who wrote a message: the customer, a chatbot's flow, or an operator (the inbox or the API)."""
+
+    CUSTOMER = "customer"
+    BOT = "bot"
+    OPERATOR = "operator"
+
+
 class MessageStatus(enum.StrEnum):
     # The seed's three, plus the outbox's `pending` (committed, not yet accepted by WhatsApp) and `failed`.
     PENDING = "pending"
@@ -137,6 +145,9 @@ class Message(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column("error", JSONB, nullable=True)
     direction: Mapped[MessageDirection | None] = mapped_column(
         "direction", pg_enum(MessageDirection, "message_direction"), nullable=True
+    )
+    sent_by: Mapped[MessageAuthor | None] = mapped_column(
+        "sentBy", pg_enum(MessageAuthor, "message_author"), nullable=True
     )
 
     __table_args__ = (

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StrictBool, field_validator, model_validator
 
-from whatsapp_builder.conversations.models import MessageDirection, MessageStatus, MessageType
+from whatsapp_builder.conversations.models import MessageAuthor, MessageDirection, MessageStatus, MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel
 from whatsapp_builder.flows.nesting import cut_deep, json_depth_exceeds
 from whatsapp_builder.users.schemas import Name, PhoneNumber, UserOut
@@ -74,6 +74,7 @@ class MessageOut(CamelModel):
     whatsapp_message_id: str | None
     error: dict[str, Any] | None
     direction: MessageDirection | None = None
+    sent_by: MessageAuthor | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 

@@ -55,7 +55,9 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
                 (conversation_id,),
             )
         ).fetchone()
-        queued = await queue_outbound(context, session, recipient, [(payload["type"], payload["content"])])
+        queued = await queue_outbound(
+            context, session, recipient, [(payload["type"], payload["content"])], sent_by="operator"
+        )
         if last_inbound is not None:
             await queue_mark_read(context, session, conversation_id, last_inbound[0])
         snapshots = await conversation_snapshots(session, [conversation_id])

@@ -339,7 +339,12 @@ async def _apply(
     jobs: list[JobSpec] = []
     with_replies = sorted(cid for cid, replies in plan.replies.items() if replies)
     queued = await queue_outbound_many(
-        context, conn, [(recipients[cid], plan.replies[cid]) for cid in with_replies], jobs=jobs, returning=live
+        context,
+        conn,
+        [(recipients[cid], plan.replies[cid]) for cid in with_replies],
+        sent_by="bot",
+        jobs=jobs,
+        returning=live,
     )
     reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
     # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).

@@ -613,9 +613,9 @@ async def _store_messages(
     inserted = await (
         await conn.execute(
             'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp",'
-            ' "whatsappMessageId", direction)'
+            ' "whatsappMessageId", direction, "sentBy")'
             " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'delivered',"
-            " (r->>5)::timestamptz, r->>6, 'inbound' FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n)"
+            " (r->>5)::timestamptz, r->>6, 'inbound', 'customer' FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n)"
             " ORDER BY n"
             ' ON CONFLICT ("whatsappMessageId") DO NOTHING'
             # Not `content`: it is what was just written, and reading it back means decoding JSON again.
@@ -641,6 +641,7 @@ async def _store_messages(
                 "whatsappMessageId": row[6],
                 "error": None,
                 "direction": "inbound",
+                "sentBy": "customer",
                 "createdAt": api_time(row[7]),
                 "updatedAt": api_time(row[8]),
             }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +19,9 @@ from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.jobs.queue import SEND_QUEUE, JobSpec, raw_connection
+
+Author = Literal["bot", "operator"]
+"""Who wrote an outbound message (`messages.sentBy`): a chatbot's flow, or an operator through the API."""
 
 DELIVER_MESSAGE = "deliver_message"
 MARK_READ = "mark_read"
@@ -65,10 +68,11 @@ async def queue_outbound(
     recipient: Recipient,
     messages: list[tuple[str, dict[str, Any]]],
     *,
+    sent_by: Author,
     now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Insert `(type, content)` messages as pending outbound and defer their delivery, in order."""
-    return await queue_outbound_many(context, session, [(recipient, messages)], now=now)
+    return await queue_outbound_many(context, session, [(recipient, messages)], sent_by=sent_by, now=now)
 
 
 async def queue_outbound_many(
@@ -76,6 +80,7 @@ async def queue_outbound_many(
     session: AsyncSession | psycopg.AsyncConnection[Any],
     batches: list[tuple[Recipient, list[tuple[str, dict[str, Any]]]]],
     *,
+    sent_by: Author,
     now: dt.datetime | None = None,
     jobs: list[JobSpec] | None = None,
     returning: bool = True,
@@ -103,9 +108,9 @@ async def queue_outbound_many(
         return []
     conn = await raw_connection(session)
     insert = await conn.execute(
-        'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction)'
-        " SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
-        " (r->>5)::timestamptz, 'outbound' FROM jsonb_array_elements(%s::jsonb) AS x(r)"
+        'INSERT INTO messages (id, "conversationId", "senderId", type, content, status, "timestamp", direction,'
+        " \"sentBy\") SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, (r->>3)::message_type, r->4, 'pending',"
+        " (r->>5)::timestamptz, 'outbound', %s::message_author FROM jsonb_array_elements(%s::jsonb) AS x(r)"
         # Not `content`: it is what was just written, and reading it back means decoding JSON again.
         + (
             ' RETURNING id, "conversationId", "senderId", type::text, status::text, "timestamp",'
@@ -113,7 +118,7 @@ async def queue_outbound_many(
             if returning
             else ""
         ),
-        (json_rows(rows_in),),
+        (sent_by, json_rows(rows_in)),
     )
     rows = await insert.fetchall() if returning else []
     context.statistics.grew(len(rows_in))
@@ -126,10 +131,12 @@ async def queue_outbound_many(
     else:
         jobs.extend(specs)
     contents = {row[0]: row[4] for row in rows_in}
-    return sorted((message_row(r, contents[r[0]]) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"]))
+    return sorted(
+        (message_row(r, contents[r[0]], sent_by) for r in rows), key=lambda m: (m["conversationId"], m["timestamp"])
+    )
 
 
-def message_row(row: Any, content: dict[str, Any]) -> dict[str, Any]:
+def message_row(row: Any, content: dict[str, Any], sent_by: Author) -> dict[str, Any]:
     """A RETURNING row (id, conversationId, senderId, type, status, timestamp, whatsappMessageId, error,
     createdAt, updatedAt) and its content, as the API shows a message."""
     return {
@@ -143,6 +150,7 @@ def message_row(row: Any, content: dict[str, Any]) -> dict[str, Any]:
         "whatsappMessageId": row[6],
         "error": row[7],
         "direction": "outbound",
+        "sentBy": sent_by,
         "createdAt": api_time(row[8]),
         "updatedAt": api_time(row[9]),
     }

@@ -925,6 +925,12 @@ export interface components {
             handedOff: boolean;
         };
         /**
+         * MessageAuthor
+         * @description Who wrote a message: the customer, a chatbot's flow, or an operator (the inbox or the API).
+         * @enum {string}
+         */
+        MessageAuthor: "customer" | "bot" | "operator";
+        /**
          * MessageDirection
          * @enum {string}
          */
@@ -958,6 +964,7 @@ export interface components {
              * Format: uuid
              */
             senderId: string;
+            sentBy?: components["schemas"]["MessageAuthor"] | null;
             status: components["schemas"]["MessageStatus"];
             /**
              * Timestamp

@@ -57,6 +57,18 @@ describe('MessageBubble', () => {
     expect(screen.queryByLabelText('Read')).toBeNull();
   });
 
+  it('says whether the bot or an operator wrote an outbound message', () => {
+    renderUI(
+      <>
+        <MessageBubble type="text" content={{ body: 'from the flow' }} direction="outbound" sentBy="bot" />
+        <MessageBubble type="text" content={{ body: 'from a person' }} direction="outbound" sentBy="operator" />
+        <MessageBubble type="text" content={{ body: 'from the customer' }} direction="inbound" sentBy="customer" />
+        <MessageBubble type="text" content={{ body: 'older' }} direction="outbound" sentBy={null} />
+      </>,
+    );
+    expect(screen.getAllByTestId('sent-by').map((e) => e.textContent)).toEqual(['Bot', 'Operator']);
+  });
+
   it('makes reply buttons clickable when asked', () => {
     const onReply = vi.fn();
     renderUI(

@@ -17,13 +17,17 @@ export interface BubbleProps {
   status?: Status | null;
   error?: Obj | null;
   timestamp?: string | null;
+  /** Who wrote it (`sentBy`): outbound ones say whether the bot or an operator did. */
+  sentBy?: string | null;
   /** Makes reply buttons and list rows clickable (the test panel). */
   onReply?(reply: { buttonId: string; title: string } | { listRowId: string; title: string }): void;
   /** Disables reply buttons of an old message. */
   repliesDisabled?: boolean;
 }
 
-export function MessageBubble({ type, content, direction, status, error, timestamp, onReply, repliesDisabled }: BubbleProps) {
+const AUTHORS: Record<string, string> = { bot: 'Bot', operator: 'Operator' };
+
+export function MessageBubble({ type, content, direction, status, error, timestamp, sentBy, onReply, repliesDisabled }: BubbleProps) {
   const c = (content && typeof content === 'object' ? content : {}) as Obj;
   const mine = direction === 'outbound';
   return (
@@ -31,6 +35,11 @@ export function MessageBubble({ type, content, direction, status, error, timesta
       <Box className={`${classes.bubble} ${mine ? classes.bubbleOut : classes.bubbleIn}`}>
         <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} />
         <Group gap={4} justify="flex-end" className={classes.meta}>
+          {mine && sentBy && AUTHORS[sentBy] && (
+            <Text size="10px" c="dimmed" fw={600} data-testid="sent-by" data-sent-by={sentBy}>
+              {AUTHORS[sentBy]}
+            </Text>
+          )}
           {timestamp && <Text size="10px" c="dimmed">{formatTime(timestamp)}</Text>}
           {mine && status && <Ticks status={status} error={error} />}
         </Group>

@@ -420,6 +420,7 @@ function MessageList({ id }: { id: string }) {
           status={m.status as Status}
           error={m.error}
           timestamp={m.timestamp}
+          sentBy={m.sentBy}
         />
       ))}
     </div>
