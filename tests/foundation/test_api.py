@@ -391,6 +391,45 @@ async def test_conversation_messages_page_by_cursor_and_delete_cascades(
     assert counts == (0, 0, 0)
 
 
+async def test_a_reconnecting_client_catches_up_after_the_last_message_it_saw(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    conv_id = await _conversation_with_messages(client, database_url, 12)
+    newest_first = (await client.get(f"/api/conversations/{conv_id}/messages", params={"limit": 200})).json()["items"]
+    timeline = list(reversed(newest_first))  # m1 .. m5, tie, .. m12 (13 messages)
+    seen = timeline[3]  # the client had everything up to and including this one
+
+    caught_up: list[str] = []
+    after: str | None = seen["id"]
+    for _ in range(10):  # an ignored `after` would return the same page for ever
+        page = (await client.get(f"/api/conversations/{conv_id}/messages", params={"after": after, "limit": 3})).json()
+        caught_up += [m["id"] for m in page["items"]]
+        after = page["nextCursor"]
+        if after is None:
+            break
+    assert caught_up == [m["id"] for m in timeline[4:]]  # oldest first, nothing skipped or repeated (the tie too)
+    newest = timeline[-1]["id"]
+    assert (await client.get(f"/api/conversations/{conv_id}/messages", params={"after": newest})).json() == {
+        "items": [],
+        "nextCursor": None,
+    }
+
+    other = await _conversation_with_messages(client, database_url, 2, phones=("+14155550115", "+14155550116"))
+    foreign = (await client.get(f"/api/conversations/{other}/messages")).json()["items"][0]["id"]
+    for bad in (foreign, "not-an-id", "00000000-0000-0000-0000-000000000000"):
+        refused = await client.get(f"/api/conversations/{conv_id}/messages", params={"after": bad})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor", bad
+    missing = await client.get(
+        "/api/conversations/00000000-0000-0000-0000-000000000001/messages", params={"after": "not-an-id"}
+    )
+    assert missing.status_code == 404
+    first = (await client.get(f"/api/conversations/{conv_id}/messages", params={"limit": 2})).json()
+    both = await client.get(
+        f"/api/conversations/{conv_id}/messages", params={"after": seen["id"], "cursor": first["nextCursor"]}
+    )
+    assert both.status_code == 422
+
+
 async def test_inbox_lists_newest_first_with_empty_conversations_last(
     client: httpx.AsyncClient, database_url: str
 ) -> None:

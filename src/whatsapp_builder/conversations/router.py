@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations import dashboard, outreach, sending, service
 from whatsapp_builder.conversations.schemas import (
@@ -15,7 +16,7 @@ from whatsapp_builder.conversations.schemas import (
     MessageOut,
     SendMessage,
 )
-from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
+from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.core.schemas import Page
@@ -92,12 +93,26 @@ async def list_messages(
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page: messages older than it")] = None,
     before: Annotated[str | None, Query(description="The same as `cursor` (its older name)")] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            description="Catching up: the id of the newest message you have; returns the messages after it,"
+            " oldest first (continue with ?after=<nextCursor>)"
+        ),
+    ] = None,
 ) -> Page[MessageOut]:
     if cursor and before and cursor != before:
         raise Unprocessable(
             "Give the page's cursor once: ?cursor= (or ?before=, its older name).",
             details=[{"field": "before", "message": "differs from cursor", "type": "conflicting_cursor"}],
         )
+    if after is not None:
+        if cursor or before:
+            raise Unprocessable(
+                "?after= reads forward from a message, ?cursor= backward: give one of them.",
+                details=[{"field": "after", "message": "given with cursor", "type": "conflicting_cursor"}],
+            )
+        return await _messages_after(session, conversation_id, after, limit)
     position = cursor or before
     before_key = decode_time_id_cursor(position, scope=f"messages:{conversation_id}") if position else None
     rows = await service.list_messages(session, conversation_id, limit=limit + 1, before=before_key)
@@ -106,6 +121,25 @@ async def list_messages(
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.timestamp, last.id, scope=f"messages:{conversation_id}")
     return Page[MessageOut](items=[MessageOut.model_validate(m) for m in rows[:limit]], next_cursor=next_cursor)
+
+
+async def _messages_after(
+    session: AsyncSession, conversation_id: uuid.UUID, after: str, limit: int
+) -> Page[MessageOut]:
+    unknown = InvalidCursor(
+        "?after= takes the id of a message of this conversation (the newest one you have); this is none."
+        " If the conversation was merged into another, load that one."
+    )
+    try:
+        after_id = uuid.UUID(after)
+    except ValueError:
+        after_id = uuid.UUID(int=0)  # no message's id: a 400, once the conversation is known to exist (else 404)
+    rows = await service.list_messages_after(session, conversation_id, after=after_id, limit=limit + 1)
+    if rows is None:
+        raise unknown
+    more = len(rows) > limit
+    items = [MessageOut.model_validate(m) for m in rows[:limit]]
+    return Page[MessageOut](items=items, next_cursor=str(rows[limit - 1].id) if more else None)
 
 
 @router.post(

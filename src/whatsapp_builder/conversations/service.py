@@ -133,6 +133,32 @@ async def list_messages(
     return list((await session.execute(query)).scalars())
 
 
+async def list_messages_after(
+    session: AsyncSession, conversation_id: uuid.UUID, *, after: uuid.UUID, limit: int
+) -> list[Message] | None:
+    """Oldest first: the messages that come after the message `after` in the conversation's order (timestamp,
+    then id), for a client catching up. None when `after` is not a message of this conversation."""
+    await ensure_conversation_exists(session, conversation_id)
+    seen = (
+        await session.execute(
+            select(Message.timestamp).where(Message.id == after, Message.conversation_id == conversation_id)
+        )
+    ).scalar_one_or_none()
+    if seen is None:
+        return None
+    query = (
+        select(Message)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.timestamp >= seen,
+            or_(Message.timestamp > seen, Message.id > after),
+        )
+        .order_by(Message.timestamp, Message.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
 async def latest_context(session: AsyncSession, conversation_id: uuid.UUID) -> ConversationContext | None:
     """The active context, else the one that ended last (to show why the bot stopped)."""
     context = await active_context(session, conversation_id)

@@ -1888,6 +1888,8 @@ export interface operations {
                 cursor?: string | null;
                 /** @description The same as `cursor` (its older name) */
                 before?: string | null;
+                /** @description Catching up: the id of the newest message you have; returns the messages after it, oldest first (continue with ?after=<nextCursor>) */
+                after?: string | null;
             };
             header?: never;
             path: {
