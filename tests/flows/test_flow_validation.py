@@ -444,3 +444,20 @@ def test_blank_option_titles_and_media_urls_that_are_no_web_address() -> None:
     assert ("invalid_url", "data.media.url") in problems and ("blank_title", "data.buttons.0.title") in problems
     templated, _ = chain(node("m", "message", media={"type": "image", "url": "{{picture}}"}))
     assert "invalid_url" not in [p.code for p in validate_graph(templated, []).errors]
+
+
+def test_option_titles_equal_but_for_case_are_a_warning() -> None:
+    nodes, edges = chain(
+        node("b", "buttons", text="Pick", buttons=[{"id": "a", "title": "Yes"}, {"id": "b", "title": " yes "}]),
+        node(
+            "l",
+            "list",
+            text="Pick",
+            button="Open",
+            sections=[{"title": "S", "rows": [{"id": "r1", "title": "Small"}, {"id": "r2", "title": "Large"}]}],
+        ),
+    )
+    report = validate_graph(nodes, edges)
+    clashes = [(p.code, p.node_id, p.field) for p in report.warnings if p.code == "duplicate_title"]
+    assert clashes == [("duplicate_title", "b", "data.buttons.1.title")]
+    assert "duplicate_title" not in [p.code for p in report.errors]  # it still saves and publishes

@@ -201,6 +201,8 @@ class _Checker:
         # errors above already name those).
         for code, message, where in _semantic_problems(node):
             self.error(code, message, node_id=node.id, field=where)
+        for message, where in _title_clashes(node):
+            self.warning("duplicate_title", message, node_id=node.id, field=where)
 
     # -- graph ----------------------------------------------------------------------------------------------
     def check_graph(self) -> None:
@@ -460,6 +462,26 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         problem = _url_problem(media["url"]) if media["url"].strip() else None
         if problem is not None:
             yield "invalid_url", problem, "data.media.url"
+
+
+def _title_clashes(node: _Node) -> Iterator[tuple[str, str]]:
+    """Options whose titles are equal but for case and surrounding spaces: a customer who types the title instead
+    of tapping always gets the first of them (typed answers are matched so, nodes/choices.py)."""
+    if node.type not in ("buttons", "list"):
+        return
+    first: dict[str, str] = {}
+    for where, title in _option_titles(node.type, node.data):
+        key = title.strip().casefold()
+        if not key:
+            continue
+        if key in first:
+            yield (
+                f"title {title!r} is the same as {first[key]!r} when typed (case and surrounding spaces aside):"
+                " a customer who types it always gets the first",
+                where,
+            )
+        else:
+            first[key] = title
 
 
 def _option_titles(node_type: str, data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
