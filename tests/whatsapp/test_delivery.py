@@ -268,3 +268,26 @@ async def test_fast_delivery_never_sends_a_reply_ahead_of_one_someone_else_is_se
     with psycopg.connect(database_url) as conn:
         first = conn.execute("SELECT attempts FROM procrastinate_jobs WHERE id = %s", (jobs[0][0],)).fetchone()
     assert first == (1,)  # tried (and postponed: nothing listens on port 9)
+
+
+async def test_a_refused_send_followed_by_an_accepted_one_in_the_same_turn_leaves_no_config_error(
+    loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    # The bot's welcome is refused for the token (190), the menu right after it is accepted: the credentials work.
+    await loop.http.post(loop.simulator.url + "/_simulator/failures", json={"mode": "error_190", "count": 1})
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(1)
+
+    async def settled() -> bool:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT status::text FROM messages WHERE direction = 'outbound' ORDER BY \"timestamp\""
+            ).fetchall()
+        return [r[0] for r in rows] in (["failed", "sent"], ["failed", "delivered"], ["failed", "read"])
+
+    await waiter(settled)
+
+    async def cleared() -> bool:
+        return (await client.get("/api/whatsapp-config")).json()["lastError"] is None
+
+    await waiter(cleared)

@@ -312,10 +312,12 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
             published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
     if outcomes.learned:
         await learn_bsuids(context, outcomes.learned)
-    for error in outcomes.config_errors[:1]:
-        await flag_config(context, error)
+    # A send WhatsApp accepted shows the credentials work, also when another send of the batch was refused for
+    # them (a token renewed meanwhile, a passing failure): the settings page shows the error only while it lasts.
     accepted = any(status == "sent" for _, status, _, _ in outcomes.sends)
-    if config is not None and config.has_error and accepted and not outcomes.config_errors:
+    if outcomes.config_errors and not accepted:
+        await flag_config(context, outcomes.config_errors[0])
+    elif config is not None and config.has_error and accepted:
         await clear_config_error(context)
     if published:
         await context.publisher.publish(published)
