@@ -37,6 +37,19 @@ def test_cli_send_without_a_name_sends_no_profile_name(simulator: Any, receiver:
     assert message.contact_name is None and message.from_phone == "15551234567"
 
 
+def test_cli_send_with_only_a_user_id_is_a_customer_without_a_phone_number(simulator: Any, receiver: Any) -> None:
+    """Not the default number with a new id: that would take a known customer's number (the recycled-number rule)."""
+    args = ["send", "--simulator-url", simulator.url, "--user-id", "US.31337", "--text", "hi"]
+    result = runner.invoke(simulator_app, args)
+    assert result.exit_code == 0, result.output
+    [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
+    assert message.from_phone is None and message.from_user_id == "US.31337"
+    both = ["send", "--simulator-url", simulator.url, "--from", "+15550001111", "--user-id", "US.4", "--text", "x"]
+    assert runner.invoke(simulator_app, both).exit_code == 0
+    message = [m for item in receiver.items for m in parse_webhook(item.payload).messages][-1]
+    assert (message.from_phone, message.from_user_id) == ("15550001111", "US.4")
+
+
 def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:
     base = ["send", "--simulator-url", simulator.url]
     for args in (
@@ -45,6 +58,7 @@ def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:
         [*base, "--button", "no-colon"],
         [*base, "--list-row", ":Title"],
         [*base, "--from", "abc", "--text", "hi"],
+        [*base, "--from", " ", "--user-id", "US.1", "--text", "hi"],
     ):
         result = runner.invoke(simulator_app, args)
         assert result.exit_code != 0, args

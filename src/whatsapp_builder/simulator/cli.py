@@ -62,6 +62,9 @@ def run(
     uvicorn.run(application, host=host, port=port, log_level="info")
 
 
+DEFAULT_CUSTOMER_NUMBER = "+15551234567"
+
+
 def _pair(value: str, option: str) -> dict[str, str]:
     ident, sep, title = value.partition(":")
     if not sep or not ident.strip() or not title.strip():
@@ -74,7 +77,14 @@ def send(
     simulator_url: Annotated[
         str, typer.Option(envvar="WAB_SIMULATOR_URL", help="Base URL of a running simulator.")
     ] = "http://127.0.0.1:8081",
-    from_: Annotated[str, typer.Option("--from", help="The customer's phone number.")] = "+15551234567",
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="The customer's phone number (default +15551234567; with --user-id, none: a customer known only"
+            " by that id, as WhatsApp sends for one who hides their number).",
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option(help="The customer's profile name (left out by default, so a known customer keeps theirs)."),
@@ -92,7 +102,15 @@ def send(
     chosen = [x for x in (text, button, list_row, True if welcome else None) if x is not None]
     if len(chosen) != 1:
         raise typer.BadParameter("give exactly one of --text, --button, --list-row, --welcome")
-    body: dict[str, Any] = {"from": from_}
+    if from_ is not None and not from_.strip():
+        raise typer.BadParameter(
+            "must not be empty (leave it out, with --user-id, for no phone number)", param_hint="--from"
+        )
+    body: dict[str, Any] = {}
+    if from_ is not None:
+        body["from"] = from_
+    elif not user_id:
+        body["from"] = DEFAULT_CUSTOMER_NUMBER
     if name is not None:
         body["name"] = name
     if user_id:
