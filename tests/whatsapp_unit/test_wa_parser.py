@@ -163,6 +163,16 @@ def test_text_message_fields() -> None:
             {"buttonId": "STOP", "title": "Stop promotions"},
         ),
         (
+            {"type": "button", "button": {"text": "Yes"}},
+            "button",
+            {"buttonId": "Yes", "title": "Yes"},
+        ),
+        (
+            {"type": "button", "button": {"payload": "YES_PAYLOAD"}},
+            "button",
+            {"buttonId": "YES_PAYLOAD", "title": "YES_PAYLOAD"},
+        ),
+        (
             {"type": "reaction", "reaction": {"message_id": "wamid.OUT", "emoji": "\U0001f44d"}},
             "reaction",
             {"messageId": "wamid.OUT", "emoji": "\U0001f44d"},

@@ -251,7 +251,9 @@ def _button_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     payload, text = _str(obj.get("payload")), _str(obj.get("text"))
     if not payload and not text:
         raise _Malformed("button has neither payload nor text")
-    return "button", {"buttonId": payload, "title": text}
+    # A template's quick-reply button sent without a payload comes back with its text as the payload (Meta's
+    # default): one without either id is read the same way, never stored with a null id.
+    return "button", {"buttonId": payload or text, "title": text or payload}
 
 
 def _reaction_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
