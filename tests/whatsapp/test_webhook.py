@@ -70,7 +70,19 @@ async def test_signature_is_checked_before_anything_is_stored(
     assert garbage.status_code == 403
     tampered = await post(configured, None, raw=body.replace(b"hi", b"ho"), signature=sign(body))
     assert tampered.status_code == 403
+    # Unsigned is 401 first, whatever else is wrong: a body over the size limit, an empty signature header.
+    big = b"x" * (4 * 1024 * 1024)
+    assert (await configured.post("/webhooks/whatsapp", content=big)).status_code == 401
+    empty = await configured.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": " "})
+    assert empty.status_code == 401 and empty.json()["error"]["code"] == "unauthorized"
     assert counts(database_url)["messages"] == 0
+
+
+async def test_unsigned_is_401_also_before_whatsapp_is_connected(client: httpx.AsyncClient) -> None:
+    body = json.dumps(text_from("16505551234", "hi", "wamid.NOCONF")).encode()
+    assert (await client.post("/webhooks/whatsapp", content=body)).status_code == 401
+    signed = await client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": sign(body)})
+    assert signed.status_code == 403  # signed, but there is no app secret to check it with
 
 
 async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, database_url: str) -> None:

@@ -118,7 +118,8 @@ class BodySizeLimit:
                     "message": f"The request body exceeds {cap} bytes.",
                     "details": [],
                 }
-            }
+            },
+            separators=(",", ":"),  # as every other error body
         ).encode()
         await send(
             {

@@ -37,6 +37,8 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
 async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
     """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
     anything else makes Meta deliver it again."""
+    if signature is None or not signature.strip():
+        return _MISSING_SIGNATURE
     try:
         config = await context.active_config.get()
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
@@ -47,7 +49,7 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
         return _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
     check = verify(body, signature, config.app_secret)
     if check is SignatureCheck.MISSING:
-        return _error(401, "unauthorized", f"Missing {SIGNATURE_HEADER} header.")
+        return _MISSING_SIGNATURE
     if check is not SignatureCheck.OK:
         return _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
     try:
@@ -75,6 +77,9 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     }
 
 
+_MISSING_SIGNATURE = _error(401, "unauthorized", f"Missing {SIGNATURE_HEADER} header.")
+
+
 class WebhookLane:
     """Serves `POST /webhooks/whatsapp` without the framework; `matches` says which requests are its own."""
 
@@ -88,13 +93,19 @@ class WebhookLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         signature: str | None = None
+        too_large = False
         for name, value in scope["headers"]:
             if name == b"content-length":
-                if value.isdigit() and int(value) > self.cap:
-                    await BodySizeLimit.reject(send, self.cap)
-                    return
+                too_large = value.isdigit() and int(value) > self.cap
             elif name == _SIGNATURE_HEADER_KEY:
                 signature = value.decode("latin-1")
+        # Unsigned is refused first, whatever the body (Meta signs every delivery), and without reading it.
+        if signature is None or not signature.strip():
+            await self._answer(send, *_MISSING_SIGNATURE)
+            return
+        if too_large:
+            await BodySizeLimit.reject(send, self.cap)
+            return
         try:
             raw = await read_body(receive, self.cap)
         except BodyTooLarge:
@@ -108,6 +119,10 @@ class WebhookLane:
             # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
             log.exception("webhook failed")
             status, payload = _error(500, "internal_error", "The delivery could not be processed.")
+        await self._answer(send, status, payload)
+
+    @staticmethod
+    async def _answer(send: Send, status: int, payload: dict[str, Any]) -> None:
         body = fastjson.dumps(payload)
         await send(
             {
