@@ -498,3 +498,54 @@ async def test_an_operator_reading_a_handed_off_conversation_clears_its_unread_c
     assert again.status_code == 200 and again.json()["unreadCount"] == 0
     missing = await client.post("/api/conversations/0193a2f0-11aa-7b2c-8d3e-4f5061728394/read")
     assert missing.status_code == 404
+
+
+async def test_a_message_delivered_after_its_window_gets_no_blue_ticks_and_stays_unread(
+    loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    """Meta retries a webhook for days: the bot's replies to a message sent 25 hours ago are refused (window
+    closed), so the customer must not see it read, and the operator sees it unread (a template can answer)."""
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from whatsapp_builder.demo import DEMO_PHONE_NUMBER_ID
+
+    from tests.conftest import SIMULATOR_APP_SECRET
+
+    sent_at = int(time.time()) - 25 * 3600
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000001", "phone_number_id": DEMO_PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Late"}, "wa_id": "15550800001"}],
+        "messages": [{"from": "15550800001", "id": "wamid.LATE1", "timestamp": str(sent_at), "type": "text",
+                      "text": {"body": "hi"}}],
+    }}]}]}
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SIMULATOR_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = await loop.http.post(loop.server.url + "/webhooks/whatsapp", content=body,
+                                    headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+    assert response.status_code == 200, response.text
+
+    async def replies_refused() -> bool:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute("SELECT status::text, error->>'code' FROM messages WHERE direction = 'outbound'"
+                                ).fetchall()
+        return len(rows) == 2 and all(r == ("failed", "131047") for r in rows)
+
+    await waiter(replies_refused)
+    # The jobs of that turn are all done (nothing left queued) ...
+    async def queue_empty() -> bool:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')"
+                                ).fetchone() == (0,)
+
+    await waiter(queue_empty)
+    # ... and the customer's message was not marked read, here or on WhatsApp.
+    reads = (await loop.http.get(loop.simulator.url + "/_simulator/reads")).json()["items"]
+    assert reads == []
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT status::text FROM messages WHERE direction = 'inbound'").fetchone() == ("delivered",)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["unreadCount"] == 1 and conversation["isWindowOpen"] is False

@@ -16,6 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
+from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
@@ -346,7 +347,13 @@ async def _apply(
         jobs=jobs,
         returning=live,
     )
-    reads = [(cid, plan.answered[cid]) for cid in with_replies if cid in plan.answered]
+    # Blue ticks only where the replies can go out: a message WhatsApp delivered after its 24 hours (a late
+    # retry) gets replies that are refused, and stays unread for an operator, who can answer with a template.
+    reads = [
+        (cid, plan.answered[cid])
+        for cid in with_replies
+        if cid in plan.answered and is_window_open(recipients[cid].last_customer_message_at, plan.now)
+    ]
     # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).
     await context.jobs.defer(conn, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
     if plan.handoffs:
