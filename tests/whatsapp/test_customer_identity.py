@@ -255,3 +255,64 @@ async def test_a_workers_flow_job_for_a_conversation_merged_away_answers_in_the_
         replies = conn.execute("SELECT count(*) FROM messages WHERE direction = 'outbound' AND \"conversationId\" = %s",
                                (remaining,)).fetchone()
     assert replies is not None and replies[0] >= 1
+
+
+def system_notice(wamid: str, kind: str, *, old_phone: str | None, previous: str | None, new_phone: str | None,
+                  new_bsuid: str | None) -> dict[str, Any]:
+    """WhatsApp's system message for a changed number or BSUID (no contacts array, as Meta documents it)."""
+    system: dict[str, Any] = {"type": kind, "body": "User Kerry changed their number"}
+    if new_phone:
+        system["wa_id"] = new_phone
+    if new_bsuid:
+        system["user_id"] = new_bsuid
+    if previous:
+        system["previous_user_id"] = previous
+    item: dict[str, Any] = {"id": wamid, "timestamp": str(int(time.time())), "type": "system", "system": system}
+    if old_phone:
+        item["from"] = old_phone
+    return envelope({"messages": [item]})
+
+
+async def test_a_customer_who_changes_number_stays_one_customer_in_one_conversation(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    await post(configured, payload(message("wamid.CN1", "hi", phone=PHONE, bsuid=ALICE)))
+    first = conversation_of(database_url, "wamid.CN1")
+    new_phone, new_bsuid = "16505559999", "US.3000000000000000003"
+    notice = system_notice("wamid.CN2", "user_changed_number", old_phone=PHONE, previous=ALICE,
+                           new_phone=new_phone, new_bsuid=new_bsuid)
+    await post(configured, notice)
+    assert conversation_of(database_url, "wamid.CN2") == first  # the notice is shown where the customer was
+    assert customers(database_url) == [("+" + new_phone, new_bsuid, "Kerry")]
+    # The customer's next message, from the new number and BSUID, lands in the same conversation ...
+    await post(configured, payload(message("wamid.CN3", "order", phone=new_phone, bsuid=new_bsuid)))
+    assert conversation_of(database_url, "wamid.CN3") == first
+    assert len(customers(database_url)) == 1
+    # ... and the old number, which the customer left, is no one's now (it may be given to someone else).
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute('SELECT count(*) FROM users WHERE "phoneNumber" = %s', ("+" + PHONE,)).fetchone() == (0,)
+    # A redelivery of the notice a week later changes nothing, even if the number moved on since.
+    await post(configured, payload(message("wamid.CN4", "hi", phone=PHONE, bsuid=BERT, name="Bert")))
+    await post(configured, notice)
+    assert sorted(c[:2] for c in customers(database_url)) == [("+" + PHONE, BERT), ("+" + new_phone, new_bsuid)]
+
+
+async def test_a_changed_bsuid_alone_is_followed(configured: httpx.AsyncClient, database_url: str) -> None:
+    await post(configured, payload(message("wamid.CU1", "hi", bsuid=ALICE)))
+    first = conversation_of(database_url, "wamid.CU1")
+    new_bsuid = "US.4000000000000000004"
+    await post(configured, system_notice("wamid.CU2", "user_changed_user_id", old_phone=None, previous=ALICE,
+                                         new_phone=None, new_bsuid=new_bsuid))
+    assert customers(database_url) == [(None, new_bsuid, "Kerry")]
+    await post(configured, payload(message("wamid.CU3", "more", bsuid=new_bsuid)))
+    assert conversation_of(database_url, "wamid.CU3") == first
+
+
+async def test_a_new_number_already_someone_elses_is_left_alone(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    await post(configured, payload(message("wamid.CT1", "hi", phone=PHONE, bsuid=ALICE)))
+    await post(configured, payload(message("wamid.CT2", "hi", phone="16505550000", bsuid=BERT, name="Bert")))
+    await post(configured, system_notice("wamid.CT3", "user_changed_number", old_phone=PHONE, previous=ALICE,
+                                         new_phone="16505550000", new_bsuid=BERT))
+    assert sorted(c[:2] for c in customers(database_url)) == [("+16505550000", BERT), ("+" + PHONE, ALICE)]

@@ -25,7 +25,7 @@ from whatsapp_builder.core.phone import normalize_e164
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.logging import get_logger
-from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch
+from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch, valid_bsuid
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
 
 log = get_logger(__name__)
@@ -763,10 +763,61 @@ async def settle_missing_statuses(
         )
 
 
+IDENTITY_CHANGES = ("user_changed_number", "user_changed_user_id")
+
+
+def _identity_change(message: InboundMessage) -> tuple[str | None, str | None] | None:
+    """For WhatsApp's notice that a customer changed number (`user_changed_number`, with the new `wa_id` and
+    BSUID) or BSUID (`user_changed_user_id`): (new phone in E.164, new BSUID). None for any other message."""
+    if message.type != "system" or message.content.get("kind") not in IDENTITY_CHANGES:
+        return None
+    wa_id = message.content.get("waId")
+    new_phone = customer_phone(wa_id) if isinstance(wa_id, str) else None
+    new_bsuid = valid_bsuid(message.content.get("userId"))
+    new_bsuid = new_bsuid if new_bsuid and len(new_bsuid) <= BSUID_LIMIT else None
+    return (new_phone, new_bsuid) if new_phone or new_bsuid else None
+
+
+def _from_previous_identity(message: InboundMessage) -> InboundMessage:
+    """The notice of an identity change speaks about the customer as they were: it is the old user's (by
+    `previous_user_id`, else by the number it comes from), whatever new id the message carries."""
+    if _identity_change(message) is None:
+        return message
+    previous = valid_bsuid(message.content.get("previousUserId"))
+    if previous and len(previous) <= BSUID_LIMIT:
+        return replace(message, from_user_id=previous)
+    return replace(message, from_user_id=None) if message.from_phone else message
+
+
+# The customer of an identity change takes the new number and BSUID, each only if no other user holds it (a
+# user made by a message from the new identity that came before the notice keeps it; they stay two users).
+_FOLLOW_IDENTITY = (
+    "UPDATE users u SET"
+    ' "phoneNumber" = CASE WHEN %(phone)s::varchar IS NOT NULL AND NOT EXISTS'
+    ' (SELECT 1 FROM users o WHERE o."phoneNumber" = %(phone)s AND o.id <> u.id) THEN %(phone)s'
+    ' ELSE u."phoneNumber" END,'
+    " bsuid = CASE WHEN %(bsuid)s::varchar IS NOT NULL AND NOT EXISTS"
+    " (SELECT 1 FROM users o WHERE o.bsuid = %(bsuid)s AND o.id <> u.id) THEN %(bsuid)s ELSE u.bsuid END,"
+    ' "updatedAt" = now() WHERE u.id = %(id)s RETURNING "phoneNumber", bsuid'
+)
+
+
+async def _follow_identity_changes(
+    conn: AsyncConnection[Any], changes: list[tuple[uuid.UUID, str | None, str | None]]
+) -> None:
+    for user_id, phone, bsuid in changes:
+        row = await (await conn.execute(_FOLLOW_IDENTITY, {"id": user_id, "phone": phone, "bsuid": bsuid})).fetchone()
+        if row is not None and ((phone and row[0] != phone) or (bsuid and row[1] != bsuid)):
+            log.warning(
+                "a customer's new number or WhatsApp user id is already another user's; left as it is",
+                user_id=str(user_id),
+            )
+
+
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
     kept = []
     for message in batch.messages:
-        cleaned = _storable(message)
+        cleaned = _storable(_from_previous_identity(message))
         if cleaned is None or not (cleaned.from_phone or cleaned.from_user_id):
             log.warning(
                 "message not stored: its id, its number's id or its sender's id is longer than WhatsApp's",
@@ -825,6 +876,15 @@ async def ingest(
             placed.append((m, pair, customer_id))
         conversations = await _conversations(conn, windows, business_ids)
         await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
+        # Only notices stored now (not redelivered): a week-old redelivery must not take back a number.
+        stored_now = {m["whatsappMessageId"] for m in result.new_messages}
+        changes = [
+            (sender, *change)
+            for m, _, sender in placed
+            if (change := _identity_change(m)) is not None and m.wa_message_id in stored_now
+        ]
+        if changes:
+            await _follow_identity_changes(conn, changes)
         elsewhere = {c for (number, _), c in conversations.items() if number != connected_number}
         for conversation_id in elsewhere & result.flow_inputs.keys():
             del result.flow_inputs[conversation_id]

@@ -429,6 +429,10 @@ def _parse_message(
     if contact is not None:
         user_id = user_id or contact.user_id
         phone = phone or contact.wa_id
+    if phone is None and user_id is None and msg.get("type") == "system":
+        # A changed BSUID with no phone number to share: the notice names the customer by their previous BSUID.
+        system = msg.get("system")
+        user_id = valid_bsuid(system.get("previous_user_id")) if isinstance(system, dict) else None
     if phone is None and user_id is None:
         out.problem(path, "message without a sender (no 'from' nor 'from_user_id')")
         return
