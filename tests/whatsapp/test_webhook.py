@@ -262,6 +262,15 @@ async def test_status_for_an_unknown_id_is_acknowledged_and_applied_when_the_id_
         assert conn.execute("SELECT status::text FROM whatsapp_status_backlog").fetchall() == [("delivered",)]
 
 
+async def test_a_waiting_status_keeps_only_its_own_error(configured: httpx.AsyncClient, database_url: str) -> None:
+    failed = status("wamid.LATE2", "failed", errors=[{"code": 131026, "title": "Message undeliverable"}])
+    assert (await post(configured, envelope({"statuses": [failed]}))).status_code == 200
+    assert (await post(configured, envelope({"statuses": [status("wamid.LATE2", "read")]}))).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT status::text, error FROM whatsapp_status_backlog").fetchone()
+    assert row == ("read", None)
+
+
 async def test_webhook_without_config_is_refused(client: httpx.AsyncClient, database_url: str) -> None:
     response = await post(client, text_from("16505551234", "hi", "wamid.NOCONF"))
     assert response.status_code == 403

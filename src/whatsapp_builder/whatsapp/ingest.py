@@ -752,8 +752,9 @@ async def settle_missing_statuses(
         await conn.execute(
             'INSERT INTO whatsapp_status_backlog ("whatsappMessageId", status, error)'
             " SELECT w, s::message_status, e FROM unnest(%s::varchar[], %s::text[], %s::jsonb[]) AS x(w, s, e)"
-            ' ON CONFLICT ("whatsappMessageId") DO UPDATE SET status = EXCLUDED.status,'
-            " error = coalesce(EXCLUDED.error, whatsapp_status_backlog.error)"
+            # The error goes with the status it came with: a `read` after a `failed` is read, without it (as on a
+            # stored message).
+            ' ON CONFLICT ("whatsappMessageId") DO UPDATE SET status = EXCLUDED.status, error = EXCLUDED.error'
             " WHERE status_rank(EXCLUDED.status::text) > status_rank(whatsapp_status_backlog.status::text)",
             (
                 unknown,
