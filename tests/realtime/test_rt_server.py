@@ -119,6 +119,27 @@ async def test_rooms_route_events(
     assert watcher.events.empty() and inbox_only.events.empty()
 
 
+async def test_status_events_never_move_a_message_backwards(
+    realtime_server: RealtimeServer, make_client: MakeClient, api_token: str, database_url: str
+) -> None:
+    """Two transactions may publish in the other order than they committed (a send recorded as sent, its status
+    webhook's delivered): the stale, lower status is not sent to clients."""
+    client = await make_client(realtime_server.url, {"token": api_token})
+    conversation = insert_conversation(database_url)
+    message = str(uuid.uuid4())
+    realtime = realtime_server.realtime
+    for status in ("delivered", "sent", "read", "delivered"):
+        await realtime.publish([events.message_status(message, conversation, status, "wamid.X", None)])
+    marker = events.conversation_updated({"id": conversation, "lastMessage": "marker"})
+    await realtime.publish([marker])
+    seen = [await client.next_event() for _ in range(3)]
+    assert [(name, payload.get("status")) for name, payload in seen] == [
+        ("message:status", "delivered"),
+        ("message:status", "read"),
+        ("conversation:updated", None),
+    ]
+
+
 async def test_after_commit_reaches_clients_and_rollback_emits_nothing(
     realtime_server: RealtimeServer, make_client: MakeClient, api_token: str, app_context: AppContext
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -142,3 +143,33 @@ def context_updated(conversation_id: uuid.UUID | str, context: Mapping[str, Any]
     """The bot's state in a conversation changed: `{conversationId, chatbotId, currentNodeId, variables, isActive}`."""
     payload: dict[str, Any] = jsonable({**context, "conversationId": conversation_id})
     return RealtimeEvent(CONTEXT_UPDATED, payload, _rooms(payload["conversationId"]))
+
+
+# As the database's status_rank(): a message's status only moves up this order.
+STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
+
+
+class ForwardStatuses:
+    """Drops a `message:status` event that would move a message backwards from one this process already
+    published. Two transactions can commit in one order and publish in the other (a send recorded as `sent`, a
+    status webhook's `delivered` for it right after): the stored status is the higher one, so the later, lower
+    event is stale. Remembers the last `limit` messages."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._ranks: OrderedDict[str, int] = OrderedDict()
+
+    def keep(self, events: Sequence[RealtimeEvent]) -> list[RealtimeEvent]:
+        kept = []
+        for event in events:
+            if event.name == MESSAGE_STATUS:
+                message_id = str(event.payload.get("id"))
+                rank = STATUS_RANK.get(str(event.payload.get("status")), -1)
+                if rank < self._ranks.get(message_id, -1):
+                    continue
+                self._ranks[message_id] = rank
+                self._ranks.move_to_end(message_id)
+                if len(self._ranks) > self.limit:
+                    self._ranks.popitem(last=False)
+            kept.append(event)
+        return kept

@@ -26,7 +26,7 @@ from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.realtime.after_commit import EventPublisher, NullPublisher
-from whatsapp_builder.realtime.events import INBOX_ROOM, RealtimeEvent, conversation_room
+from whatsapp_builder.realtime.events import INBOX_ROOM, ForwardStatuses, RealtimeEvent, conversation_room
 from whatsapp_builder.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class Realtime:
         self.sio = sio
         self.manager = manager
         self._clients: set[str] = set()
+        self._forward = ForwardStatuses()
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
         sio.on(JOIN_EVENT, self._join)
@@ -135,7 +136,7 @@ class Realtime:
 
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
         """Emit each event once to every client in any of its rooms (on every process, through Redis)."""
-        for item in events:
+        for item in self._forward.keep(events):
             await self.sio.emit(item.name, item.payload, to=_rooms(item))
 
     def listening(self) -> bool:
@@ -228,9 +229,10 @@ class RedisPublisher:
 
     def __init__(self, redis_url: str, channel: str | None = None) -> None:
         self.manager: Any = socketio.AsyncRedisManager(redis_url, channel=realtime_channel(channel), write_only=True)
+        self._forward = ForwardStatuses()
 
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
-        for item in events:
+        for item in self._forward.keep(events):
             await self.manager.emit(item.name, item.payload, namespace="/", room=_rooms(item))
 
     def listening(self) -> bool:
