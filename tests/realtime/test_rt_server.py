@@ -41,7 +41,8 @@ async def test_valid_token_connects(realtime_server: RealtimeServer, make_client
     assert client.sio.connected
 
 
-@pytest.mark.parametrize("auth", [None, {}, {"token": ""}, {"token": 42}, "wab_notadict", {"token": "wab_" + "x" * 43}])
+@pytest.mark.parametrize("auth", [None, {}, {"token": ""}, {"token": 42}, "wab_notadict", {"token": "wab_" + "x" * 43},
+                                  {"token": "wab_\ud800"}, {"token": "wab_\u00e9t\u00e9"}])
 async def test_missing_or_bad_token_is_refused(realtime_server: RealtimeServer, auth: Any) -> None:
     client = Client()
     with pytest.raises(socketio.exceptions.ConnectionError):

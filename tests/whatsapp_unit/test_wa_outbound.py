@@ -313,3 +313,12 @@ def test_a_stored_reaction_whose_message_has_no_whatsapp_id_fails_before_the_cal
     assert info.value.error["source"] == "local" and "WhatsApp id" in info.value.error["title"]
     sent = graph_payload("reaction", content, phone="+1555", bsuid=None, reacted_wamid="wamid.Y")
     assert sent["reaction"] == {"message_id": "wamid.Y", "emoji": "x"} and sent["to"] == "1555"
+
+
+def test_booleans_are_booleans_and_titles_are_not_blank() -> None:
+    for value in ("yes", 0, 1, "false"):
+        assert fields_of({"type": "text", "content": {"body": "hi", "previewUrl": value}}) == ["content.previewUrl"]
+    assert ok({"type": "text", "content": {"body": "hi", "previewUrl": True}}).content.preview_url is True
+    assert fields_of(btn_msg(buttons=[{"id": "a", "title": "   "}])) == ["content.buttons.0.title"]
+    blank_row = {"sections": [{"rows": [{"id": "r", "title": " \t"}]}]}
+    assert fields_of(list_msg(**blank_row)) == ["content.sections.0.rows.0.title"]

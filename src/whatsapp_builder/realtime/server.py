@@ -156,7 +156,8 @@ class Realtime:
 
     async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(token, str) or not token:
+        # Our tokens are ASCII: anything else (half a surrogate pair, say) is no token, not a failed check.
+        if not isinstance(token, str) or not token or not token.isascii():
             raise SocketConnectionRefused("unauthorized")
         try:
             async with self.context.sessions() as session:

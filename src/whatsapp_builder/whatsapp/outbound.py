@@ -14,9 +14,11 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -60,9 +62,19 @@ class _Content(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be only spaces: WhatsApp would show nothing to tap")
+    return value
+
+
+# A title of only spaces: refused here, as the flow validator's `blank_title` refuses it in a chatbot.
+Title = Annotated[str, AfterValidator(_not_blank)]
+
+
 class TextContent(_Content):
     body: str = Field(min_length=1, max_length=TEXT_BODY_MAX)
-    preview_url: bool = False
+    preview_url: StrictBool = False
 
 
 def _check_http_url(value: str | None) -> str | None:
@@ -110,7 +122,7 @@ class DocumentContent(_MediaContent):
 
 class ReplyButton(_Content):
     id: str = Field(min_length=1, max_length=BUTTON_ID_MAX)
-    title: str = Field(min_length=1, max_length=BUTTON_TITLE_MAX)
+    title: Title = Field(min_length=1, max_length=BUTTON_TITLE_MAX)
 
 
 class ButtonsContent(_Content):
@@ -131,7 +143,7 @@ class ButtonsContent(_Content):
 
 class ListRow(_Content):
     id: str = Field(min_length=1, max_length=ROW_ID_MAX)
-    title: str = Field(min_length=1, max_length=ROW_TITLE_MAX)
+    title: Title = Field(min_length=1, max_length=ROW_TITLE_MAX)
     description: str | None = Field(default=None, max_length=ROW_DESCRIPTION_MAX)
 
 
