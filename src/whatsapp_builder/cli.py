@@ -45,8 +45,17 @@ def _settings() -> Settings:
 
 
 def _database_url(settings: Settings) -> str:
+    from sqlalchemy.exc import ArgumentError
+
+    from whatsapp_builder.db.urls import sqlalchemy_url
     from whatsapp_builder.runtime import resolve_database_url
 
+    if settings.database_url:
+        try:
+            sqlalchemy_url(settings.database_url)
+        except (ValueError, ArgumentError) as exc:
+            typer.echo(f"error: DATABASE_URL is not a postgresql:// URL: {exc}", err=True)
+            raise typer.Exit(2) from None
     try:
         return resolve_database_url(settings)
     except Exception as exc:
@@ -127,9 +136,9 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Apply migrations up to REVISION (default: head)."""
     from whatsapp_builder.db import migrate
 
-    settings = _settings()
+    database_url = _database_url(_settings())
     try:
-        migrate.upgrade(_database_url(settings), revision)
+        migrate.upgrade(database_url, revision)
     except Exception as exc:
         raise _fail(f"upgrade failed: {exc}") from exc
     typer.echo(f"upgraded to {revision}")
@@ -140,9 +149,9 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     """Revert migrations down to REVISION."""
     from whatsapp_builder.db import migrate
 
-    settings = _settings()
+    database_url = _database_url(_settings())
     try:
-        migrate.downgrade(_database_url(settings), revision)
+        migrate.downgrade(database_url, revision)
     except Exception as exc:
         raise _fail(f"downgrade failed: {exc}") from exc
     typer.echo(f"downgraded to {revision}")
@@ -153,9 +162,9 @@ def db_current() -> None:
     """Print the database's current revision."""
     from whatsapp_builder.db import migrate
 
-    settings = _settings()
+    database_url = _database_url(_settings())
     try:
-        typer.echo(migrate.current(_database_url(settings)) or "(no revision: empty database)")
+        typer.echo(migrate.current(database_url) or "(no revision: empty database)")
     except Exception as exc:
         raise _fail(f"cannot read the revision: {exc}") from exc
 
@@ -404,6 +413,14 @@ def chatbot_export(
 
 
 def main() -> None:
+    # Bytes the terminal's encoding cannot decode reach argv as lone surrogates, which no database, HTTP body
+    # or file here can hold: one clear message instead of an encoder's traceback further down.
+    for position, argument in enumerate(sys.argv[1:], start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            typer.echo(f"error: argument {position} is not valid UTF-8 text", err=True)
+            sys.exit(2)
     try:
         app()
     except KeyboardInterrupt:

@@ -54,6 +54,15 @@ def test_bad_input_exits_non_zero_without_a_traceback(database_url: str, tmp_pat
     assert "error:" in unreachable.stderr
     not_postgres = run_cli("db", "current", database_url="mysql://x@localhost/db", tmp_path=tmp_path)
     assert not_postgres.returncode != 0 and "Traceback" not in not_postgres.stderr
+    for args in (("token", "create"), ("db", "upgrade"), ("demo",)):
+        wrong_url = run_cli(*args, database_url="mysql://x@localhost/db", tmp_path=tmp_path)
+        assert wrong_url.returncode == 2 and "Traceback" not in wrong_url.stderr, args
+        assert "postgresql://" in wrong_url.stderr
+    # Bytes that are not UTF-8 (a Latin-1 terminal): one clear line, whichever command gets them.
+    for args in (("token", "create", "--name", "a\udcffb"), ("simulator", "send", "--text", "a\udcffb")):
+        not_utf8 = run_cli(*args, database_url=database_url, tmp_path=tmp_path)
+        assert not_utf8.returncode == 2 and "Traceback" not in not_utf8.stderr, args
+        assert "not valid UTF-8" in not_utf8.stderr
     bad_revision = run_cli("db", "downgrade", "nonsense", database_url=database_url, tmp_path=tmp_path)
     assert bad_revision.returncode != 0 and "Traceback" not in bad_revision.stderr
     unknown = run_cli("frobnicate", database_url=database_url, tmp_path=tmp_path)
