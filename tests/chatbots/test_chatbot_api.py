@@ -402,12 +402,14 @@ async def test_test_run_refuses_ill_typed_input_values(client: httpx.AsyncClient
     draft = await create(client, **valid_graph())
     for bad in ({"buttonId": {"x": 1}}, {"listRowId": ["a"]}, {"buttonId": 5}, {"buttonId": None},
                 {"buttonId": "b", "title": 3}, {"text": ["hi"]}, {"body": 1}, {"timer": "yes"},
-                {"type": "text", "content": "hi"}, {"type": 1}):
+                {"type": "text", "content": "hi"}, {"type": 1}, {"type": "bogus"}, {"kind": "dance"},
+                {"buttonId": "order", "listRowId": "x"}, {"buttonId": "b", "timer": True}):
         refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", bad]})
         assert refused.status_code == 422, (bad, refused.text)
         assert refused.json()["error"]["code"] == "validation_error", refused.text
     for good in ({"buttonId": "b", "title": "B"}, {"listRowId": "r"}, {"text": "x"}, {"timer": True},
-                 {"type": "text", "content": {"body": "x"}}):
+                 {"type": "text", "content": {"body": "x"}}, {"kind": "timer"}, {"type": "location",
+                 "content": {"latitude": 1, "longitude": 2}}):
         accepted = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", good]})
         assert accepted.status_code == 200, (good, accepted.text)
 

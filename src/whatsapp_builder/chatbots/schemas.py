@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator, model_validator
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
+from whatsapp_builder.conversations.models import MessageType
 from whatsapp_builder.core.schemas import CamelInput, CamelModel, utf8_text
 from whatsapp_builder.flows.bot_settings import metadata_problems
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
@@ -147,6 +148,10 @@ _INPUT_TYPES: dict[str, tuple[type, str]] = {
 }
 
 
+_MESSAGE_KINDS = frozenset(kind.value for kind in MessageType)
+_INPUT_KIND_NAMES = frozenset({"text", "button", "list", "timer"})
+
+
 class TestRunRequest(CamelInput):
     inputs: Annotated[list[str | dict[str, Any]], Field(max_length=200)] = Field(
         description='Customer inputs in order: text, or {"buttonId": ...}, {"listRowId": ...}. The first one is '
@@ -170,6 +175,15 @@ class TestRunRequest(CamelInput):
                     expected, described = _INPUT_TYPES[key]
                     if not isinstance(value, expected):
                         raise ValueError(f"input {index}: `{key}` must be {described}")
+                chosen = [key for key in ("buttonId", "listRowId", "timer") if key in item]
+                if len(chosen) > 1:
+                    raise ValueError(f"input {index}: give one of {', '.join(chosen)}, not several")
+                if "type" in item and item["type"] not in _MESSAGE_KINDS:
+                    raise ValueError(
+                        f"input {index}: `type` must be a message type ({', '.join(sorted(_MESSAGE_KINDS))})"
+                    )
+                if "kind" in item and item["kind"] not in _INPUT_KIND_NAMES:
+                    raise ValueError(f"input {index}: `kind` must be one of {', '.join(sorted(_INPUT_KIND_NAMES))}")
                 if json_depth_exceeds(item):
                     raise ValueError(f"input {index} is nested more than {MAX_JSON_DEPTH} levels deep")
             if not utf8_text(item):
