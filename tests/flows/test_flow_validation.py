@@ -461,3 +461,15 @@ def test_option_titles_equal_but_for_case_are_a_warning() -> None:
     clashes = [(p.code, p.node_id, p.field) for p in report.warnings if p.code == "duplicate_title"]
     assert clashes == [("duplicate_title", "b", "data.buttons.1.title")]
     assert "duplicate_title" not in [p.code for p in report.errors]  # it still saves and publishes
+
+
+def test_an_edge_to_a_node_refused_for_its_type_says_so() -> None:
+    nodes = [node("start", "start"), {"id": "odd", "type": "hologram", "data": {}}]
+    edges = [edge("start", "odd")]
+    problems = {p.code: p.message for p in validate_graph(nodes, edges).errors}
+    assert "cannot be used" in problems["edge_target_missing"]
+    assert "unknown_node_type" in problems
+    nodes2, edges2 = chain(node("m", "message", text="x"))
+    edges2.append(edge("m", "ghost"))
+    ghost = [p.message for p in validate_graph(nodes2, edges2).errors if p.code == "edge_target_missing"]
+    assert ghost and "does not exist" in ghost[0]

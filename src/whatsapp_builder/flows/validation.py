@@ -95,6 +95,7 @@ class _Checker:
     def __init__(self) -> None:
         self.report = ValidationReport()
         self.nodes: dict[str, _Node] = {}
+        self.unusable: set[str] = set()  # ids of nodes refused above (too long, unknown type): not "missing"
         self.edges: list[_Edge] = []
         self.validators = {t: Draft202012Validator(s) for t, s in NODE_SCHEMAS.items()}
 
@@ -120,6 +121,7 @@ class _Checker:
                 self.error("invalid_node", f"node {index} has no string `id`", field=f"{where}.id")
                 continue
             if len(ident) > NODE_ID_LIMIT:
+                self.unusable.add(ident)
                 # conversation_contexts."currentNodeId" is varchar(255): a longer id could not be stored as where a
                 # conversation is, and the bot would lose its place.
                 self.error(
@@ -132,6 +134,7 @@ class _Checker:
                 self.error("duplicate_node_id", f"node id {ident!r} is used more than once", node_id=ident)
                 continue
             if not isinstance(node_type, str) or node_type not in NODE_SCHEMAS:
+                self.unusable.add(ident)
                 self.error(
                     "unknown_node_type",
                     f"node {ident!r} has unknown type {_short(node_type)}",
@@ -233,9 +236,9 @@ class _Checker:
         where = {"edge_id": edge.id}
         source = self.nodes.get(edge.source)
         if source is None:
-            self.error("edge_source_missing", f"edge source {edge.source!r} does not exist", **where)
+            self.error("edge_source_missing", f"edge source {edge.source!r} {self._absent(edge.source)}", **where)
         if edge.target not in self.nodes:
-            self.error("edge_target_missing", f"edge target {edge.target!r} does not exist", **where)
+            self.error("edge_target_missing", f"edge target {edge.target!r} {self._absent(edge.target)}", **where)
         if source is None:
             return
         handles = source_handles(source.type, source.data)
@@ -256,6 +259,11 @@ class _Checker:
                 **where,
             )
         taken[key] = edge.id
+
+    def _absent(self, ident: str) -> str:
+        if ident in self.unusable:
+            return "is a node that cannot be used (see that node's own error)"
+        return "does not exist"
 
     def successors(self, node_id: str) -> Iterator[str]:
         for edge in self.edges:
