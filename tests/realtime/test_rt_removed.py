@@ -63,3 +63,17 @@ async def test_a_merged_conversation_is_announced_with_where_it_went(
         assert (await api.delete(f"/api/conversations/{by_phone}")).status_code == 204
         _, deleted = await _until(watcher, "conversation:deleted")
         assert deleted == {"id": by_phone, "mergedInto": None}
+
+
+async def test_a_conversation_created_between_users_is_announced(
+    realtime_server: RealtimeServer, make_client: Any, api_token: str
+) -> None:
+    async with httpx.AsyncClient(base_url=realtime_server.url, headers={"Authorization": f"Bearer {api_token}"}) as api:
+        users = [(await api.post("/api/users", json={"phoneNumber": phone, "name": name})).json()["id"]
+                 for phone, name in (("+14155550181", "Ann"), ("+14155550182", "Ben"))]
+        watcher = await make_client(realtime_server.url, {"token": api_token})
+        created = await api.post("/api/conversations", json={"participantIds": users})
+        assert created.status_code == 201, created.text
+        _, announced = await _until(watcher, "conversation:updated")
+        listed = (await api.get("/api/conversations")).json()["items"]
+        assert announced == next(c for c in listed if c["id"] == created.json()["id"])

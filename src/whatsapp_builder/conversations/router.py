@@ -16,6 +16,7 @@ from whatsapp_builder.conversations.schemas import (
     MessageOut,
     SendMessage,
 )
+from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable
@@ -71,7 +72,12 @@ async def create_conversation(
             response.status_code = status.HTTP_200_OK
         return ConversationDetail.model_validate(await service.get_conversation(session, opened.conversation_id))
     assert body.participant_ids is not None
-    return ConversationDetail.model_validate(await service.create_conversation(session, body.participant_ids))
+    created = await service.create_conversation(session, body.participant_ids)
+    if context.live():
+        # Committed: the inbox hears of it as of one opened by an operator writing first.
+        snapshots = await conversation_snapshots(session, [created.id])
+        await context.publisher.publish([events.conversation_updated(s) for s in snapshots])
+    return ConversationDetail.model_validate(created)
 
 
 @router.get("/{conversation_id}", response_model=ConversationDetail)
