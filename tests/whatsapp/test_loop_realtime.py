@@ -169,3 +169,27 @@ async def test_renaming_a_customer_updates_their_conversations_in_the_inbox(loop
         await socket.disconnect()
         await api.aclose()
     assert any(d["id"] == conversation["id"] for e, d in seen if e == "conversation:updated")
+
+
+async def test_a_bot_switched_off_mid_conversation_tells_the_bot_panel_it_stopped(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)  # the bot waits at the menu
+    api = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
+    socket, events = await _client(loop.server.url, api_token)
+    try:
+        conversation = (await api.get("/api/conversations")).json()["items"][0]
+        running = (await api.get(f"/api/conversations/{conversation['id']}/context")).json()
+        off = await api.patch(f"/api/chatbots/{loop.chatbot_id}", json={"isActive": False})
+        assert off.status_code == 200, off.text
+        await loop.say({"text": "are you there?"})
+        seen = await _collect(events, lambda s: any(e == "context:updated" for e, _ in s))
+        stored = (await api.get(f"/api/conversations/{conversation['id']}/context")).json()
+    finally:
+        await socket.disconnect()
+        await api.aclose()
+    stopped = next(d for e, d in seen if e == "context:updated")
+    assert stopped["contextId"] == running["id"] and stopped["isActive"] is False
+    assert stopped["endedReason"] == "chatbot_unavailable"
+    assert (stored["id"], stored["isActive"], stored["updatedAt"]) == (running["id"], False, stopped["updatedAt"])

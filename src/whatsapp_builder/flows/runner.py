@@ -198,6 +198,20 @@ def _end(plan: _Plan, conversation_id: uuid.UUID, active: ActiveContext, reason:
     plan.contexts[active.id] = _ContextWrite(
         active.id, conversation_id, active.chatbot_id, ended, previous.is_new if previous else False
     )
+    # The bot panel hears that this context stopped, before any event of the one that may follow it.
+    plan.context_events.append(
+        events.context_payload(
+            conversation_id,
+            chatbot_id=active.chatbot_id,
+            context_id=active.id,
+            current_node_id=ended.current_node_id,
+            variables=ended.variables,
+            node_history=ended.node_history,
+            is_active=False,
+            ended_reason=reason,
+            updated_at=plan.now,
+        )
+    )
 
 
 async def _turn(
