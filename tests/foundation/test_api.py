@@ -113,7 +113,9 @@ async def test_users_page_by_cursor(client: httpx.AsyncClient) -> None:
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 5
-    for bad in ("@@@", "nonsense", "1"):
+    tokens_cursor = (await client.get("/api/tokens", params={"limit": 1})).json()["nextCursor"]
+    foreign = [seen[0], "00000000-0000-0000-0000-000000000000"] + ([tokens_cursor] if tokens_cursor else [])
+    for bad in ("@@@", "nonsense", "1", *foreign):  # a user id is not a cursor
         refused = await client.get("/api/users", params={"cursor": bad})
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor", bad
 

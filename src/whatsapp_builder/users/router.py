@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
-from whatsapp_builder.core.cursor import InvalidCursor
+from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.realtime import events
@@ -16,6 +16,7 @@ from whatsapp_builder.users import service
 from whatsapp_builder.users.schemas import UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
+USERS_SCOPE = "users"
 
 
 @router.get("", response_model=Page[UserOut], response_model_by_alias=True)
@@ -24,14 +25,11 @@ async def list_users(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
 ) -> Page[UserOut]:
-    after = None
-    if cursor is not None:
-        try:
-            after = uuid.UUID(cursor)
-        except ValueError:
-            raise InvalidCursor("The cursor is not valid; use nextCursor from a previous page.") from None
+    # Ordered by id (the primary key's index: any page costs the same); the cursor is opaque and bound to this
+    # list, like every other list's, so a user id or another list's cursor is refused rather than read.
+    after = decode_time_id_cursor(cursor, scope=USERS_SCOPE)[1] if cursor is not None else None
     users = await service.list_users(session, limit=limit + 1, after=after)
-    next_cursor = str(users[limit - 1].id) if len(users) > limit else None
+    next_cursor = encode_cursor(None, users[limit - 1].id, scope=USERS_SCOPE) if len(users) > limit else None
     return Page[UserOut](items=[UserOut.model_validate(u) for u in users[:limit]], next_cursor=next_cursor)
 
 
