@@ -91,7 +91,12 @@ async def test_user_crud_normalises_phone_numbers(client: httpx.AsyncClient) -> 
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "conflict"
 
-    patched = await client.patch(f"/api/users/{user['id']}", json={"name": "Ada L."})
+    for bad in ({"name": "   "}, {"avatar": "javascript:alert(1)"}, {"avatar": "/relative.png"}):
+        refused = await client.patch(f"/api/users/{user['id']}", json=bad)
+        assert refused.status_code == 422, bad
+    blank = await client.post("/api/users", json={"phoneNumber": "+14155550199", "name": " \t "})
+    assert blank.status_code == 422
+    patched = await client.patch(f"/api/users/{user['id']}", json={"name": "  Ada L. ", "avatar": "https://x.test/a.png"})
     assert patched.status_code == 200 and patched.json()["name"] == "Ada L."
     assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Ada L."
     assert (await client.delete(f"/api/users/{user['id']}")).status_code == 204

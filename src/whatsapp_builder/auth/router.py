@@ -12,12 +12,13 @@ from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, e
 from whatsapp_builder.core.deps import SessionDep
 from whatsapp_builder.core.errors import NotFound
 from whatsapp_builder.core.schemas import CamelInput, CamelModel, Page
+from whatsapp_builder.users.schemas import Name
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
 class TokenCreate(CamelInput):
-    name: Annotated[str, Field(min_length=1, max_length=100)] = "api"
+    name: Name = "api"
 
 
 class TokenOut(CamelModel):
