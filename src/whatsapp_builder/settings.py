@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,7 +22,9 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, validation_alias="WAB_SECRET_KEY")
     graph_api_url: str = "https://graph.facebook.com"
     graph_api_version: str = "v23.0"
-    redis_url: str | None = None
+    redis_url: str | None = Field(
+        default=None, description="redis://host:port/db (or rediss://, unix://): events reach every server process."
+    )
     log_level: str = Field(default="INFO", validation_alias="WAB_LOG_LEVEL")
     log_json: bool = Field(default=False, validation_alias="WAB_LOG_JSON")
 
@@ -50,6 +53,18 @@ class Settings(BaseSettings):
     flow_http_allow_private: bool = Field(default=False, validation_alias="WAB_FLOW_HTTP_ALLOW_PRIVATE")
     send_rate_per_second: int = Field(default=80, ge=1, le=10_000, validation_alias="WAB_SEND_RATE_PER_SECOND")
     mark_read: bool = Field(default=True, validation_alias="WAB_MARK_READ")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Checked at start: a typo would otherwise start a server whose events reach no other process, with
+        only a log line every few seconds to say so."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("redis", "rediss", "unix") or not (parts.netloc or parts.path):
+            raise ValueError("REDIS_URL must be a redis://host:port/db URL (or rediss://, unix://)")
+        return value.strip()
 
     @cached_property
     def resolved_data_dir(self) -> Path:

@@ -152,3 +152,23 @@ def test_the_embedded_database_prints_no_platform_warnings(tmp_path: Path, monke
     assert "Warning" not in result.stderr and "XDG_RUNTIME_DIR" not in result.stderr, result.stderr
     # Where the new database is made is said (once): a command run from another folder would make another one.
     assert f"creating a new embedded PostgreSQL in {tmp_path / 'data' / 'postgres'}" in result.stderr
+
+
+def test_a_redis_url_that_is_no_redis_url_stops_the_start(database_url: str, tmp_path: Path) -> None:
+    """A typo would otherwise start a server whose events reach no other process."""
+    env_before = os.environ.get("REDIS_URL")
+    os.environ["REDIS_URL"] = "notaurl"
+    try:
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        result = run_cli("serve", "--port", str(port), database_url=database_url, tmp_path=tmp_path)
+    finally:
+        if env_before is None:
+            del os.environ["REDIS_URL"]
+        else:
+            os.environ["REDIS_URL"] = env_before
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "REDIS_URL must be a redis://" in result.stderr
