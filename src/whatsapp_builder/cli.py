@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -120,15 +119,12 @@ def serve(
 
 def _listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or a clear error when the port is taken or the address is not ours."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    from whatsapp_builder.core.listen import PortUnavailable, listen
+
     try:
-        return socket.create_server((host, port), family=family, backlog=2048, dualstack_ipv6=host == "::")
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise _fail(
-                f"port {port} on {host} is already in use (another whatsapp-builder serve?): stop it, or use --port"
-            ) from None
-        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        return listen(host, port, what="whatsapp-builder serve")
+    except PortUnavailable as exc:
+        raise _fail(str(exc)) from None
 
 
 @db_app.command("upgrade")

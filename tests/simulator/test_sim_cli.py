@@ -70,3 +70,17 @@ def test_cli_unreachable_simulator() -> None:
     result = runner.invoke(simulator_app, ["send", "--simulator-url", "http://127.0.0.1:9", "--text", "hi"])
     assert result.exit_code == 1
     assert "cannot reach the simulator" in result.output
+
+
+def test_simulator_start_refuses_a_busy_port_and_a_bad_webhook_url() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(simulator_app, ["--port", str(port)])
+    assert result.exit_code == 1 and "already in use" in result.output
+    assert not isinstance(result.exception, (OSError, SystemError))
+    bad = runner.invoke(simulator_app, ["--port", "1", "--webhook-url", "notaurl"])
+    assert bad.exit_code == 2 and "--webhook-url" in bad.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import httpx
 import typer
@@ -47,8 +48,21 @@ def run(
         return
     import uvicorn
 
+    from whatsapp_builder.core.listen import PortUnavailable, listen
     from whatsapp_builder.simulator.app import create_simulator_app
 
+    parts = urlsplit(webhook_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise typer.BadParameter(
+            "must be an http(s) URL, e.g. http://127.0.0.1:8000/webhooks/whatsapp", param_hint="--webhook-url"
+        )
+    if not 1 <= port <= 65535:
+        raise typer.BadParameter("must be 1 to 65535", param_hint="--port")
+    try:
+        listener = listen(host, port, what="simulator")
+    except PortUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     settings = SimulatorSettings(
         webhook_url=webhook_url,
         app_secret=app_secret,
@@ -59,7 +73,8 @@ def run(
     typer.echo(f"WhatsApp Cloud API simulator on http://{host}:{port} -> webhooks to {webhook_url}")
     application = create_simulator_app(settings)
     tune_garbage_collector()
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 DEFAULT_CUSTOMER_NUMBER = "+15551234567"
