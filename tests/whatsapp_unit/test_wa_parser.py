@@ -487,6 +487,13 @@ def test_message_without_sender_and_no_contacts_is_a_problem() -> None:
     assert batch.problems[0].path == "entry[0].changes[0].value.messages[0]"
 
 
+def test_a_message_whose_id_is_blank_is_a_problem() -> None:
+    for wamid in ("", "   ", "\t"):
+        item = {"from": "15551234567", "id": wamid, "type": "text", "text": {"body": "x"}}
+        batch = parse_webhook(envelope({"messages": [item]}))
+        assert batch.messages == [] and batch.problems[0].message == "message without an id", repr(wamid)
+
+
 def test_not_whatsapp_and_other_fields() -> None:
     assert parse_webhook({"object": "page", "entry": []}).is_whatsapp_payload is False
     assert parse_webhook([1, 2]).problems

@@ -420,7 +420,8 @@ def _parse_message(
         out.problem(path, "message is not an object")
         return
     wa_message_id = _str(msg.get("id"))
-    if not wa_message_id:
+    if not wa_message_id or not wa_message_id.strip():
+        # Blanks are no id either: stored, they would make every later blank-id message a "redelivery".
         out.problem(path, "message without an id")
         return
     phone = _str(msg.get("from")) or None
