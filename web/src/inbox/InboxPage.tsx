@@ -32,7 +32,7 @@ import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
 import { relativeTime } from '../components/time';
 import { VariablesTable } from '../builder/TestPanel';
-import { addMessage, sortConversations, upsertConversation, type ConversationPages } from './cache';
+import { addMessage, displayOrder, sortConversations, upsertConversation, type ConversationPages } from './cache';
 import { CONVERSATION_DELETED, useConversationRoom, type ConversationDeleted } from './realtime';
 
 export function InboxPage() {
@@ -355,7 +355,7 @@ function MessageList({ id }: { id: string }) {
   const messages = useMemo(() => {
     const list = query.data?.pages.flatMap((p) => p.items) ?? [];
     const seen = new Set<string>();
-    return list.filter((m) => (seen.has(m.id) ? false : (seen.add(m.id), true))).reverse();
+    return displayOrder(list.filter((m) => (seen.has(m.id) ? false : (seen.add(m.id), true))));
   }, [query.data]);
 
   const box = useRef<HTMLDivElement>(null);

@@ -4,6 +4,7 @@ import type { ContextInfo, Conversation, Message } from '../api/client';
 import { keys } from '../api/queries';
 import {
   addMessage,
+  displayOrder,
   hasUnread,
   matchesSearch,
   removeConversation,
@@ -132,5 +133,18 @@ describe('updateContext', () => {
     updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k2', currentNodeId: 'start' });
     expect(qc.getQueryState(keys.context('c1'))?.isInvalidated).toBe(true);
     expect(qc.getQueryData<ContextInfo>(keys.context('c1'))?.currentNodeId).toBe('menu');
+  });
+});
+
+describe('displayOrder', () => {
+  it('puts a quick answer after the bot message it answers, though WhatsApp gave it the same whole second', () => {
+    const hi = msg('m1', { timestamp: '2026-12-06T02:28:54Z', createdAt: '2026-12-06T02:28:54.010000Z' });
+    const welcome = msg('m2', { timestamp: '2026-12-06T02:28:54.886722Z', createdAt: '2026-12-06T02:28:54.886000Z' });
+    const menu = msg('m3', { timestamp: '2026-12-06T02:28:54.886723Z', createdAt: '2026-12-06T02:28:54.886000Z' });
+    const tap = msg('m4', { timestamp: '2026-12-06T02:28:54Z', createdAt: '2026-12-06T02:28:55.300000Z' });
+    const late = msg('m0', { timestamp: '2026-12-05T10:00:00Z', createdAt: '2026-12-06T02:29:00Z' });
+    // The API lists newest first by timestamp: tap and hi (…54Z) below the replies (…54.886Z).
+    const apiOrder = [menu, welcome, tap, hi, late].reverse();
+    expect(displayOrder(apiOrder).map((m) => m.id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
   });
 });

@@ -139,3 +139,15 @@ export function hasUnread(qc: QueryClient, conversationId: string): boolean {
     .getQueriesData<ConversationPages>({ queryKey: keys.conversations })
     .some(([, d]) => d?.pages.some((p) => p.items.some((c) => c.id === conversationId && (c.unreadCount ?? 0) > 0)));
 }
+
+/**
+ * The conversation's messages oldest first, as shown. WhatsApp's `timestamp` of a customer's message has whole
+ * seconds, our replies' have microseconds: a customer who answers within the same second (a quick tap on a button)
+ * would list above the bot message they answered. So within one second, messages go by when the server stored
+ * them (`createdAt`); across seconds, by `timestamp`, as the API lists them.
+ */
+export function displayOrder(messages: Message[]): Message[] {
+  const second = (m: Message) => Math.floor(Date.parse(m.timestamp) / 1000);
+  const stored = (m: Message) => Date.parse(m.createdAt);
+  return [...messages].sort((a, b) => second(a) - second(b) || stored(a) - stored(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
