@@ -510,9 +510,8 @@ async def test_a_message_delivered_after_its_window_gets_no_blue_ticks_and_stays
     import json
     import time
 
-    from whatsapp_builder.demo import DEMO_PHONE_NUMBER_ID
-
     from tests.conftest import SIMULATOR_APP_SECRET
+    from whatsapp_builder.demo import DEMO_PHONE_NUMBER_ID
 
     sent_at = int(time.time()) - 25 * 3600
     payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
