@@ -137,6 +137,20 @@ async def test_redelivery_stores_nothing_twice_and_runs_no_flow_twice(
     assert counts(database_url)["procrastinate_jobs"] == 1
 
 
+async def test_one_id_twice_in_one_post_is_stored_once_and_counted_as_a_duplicate(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    first = text_from("16505551234", "first copy", "wamid.TWICE")
+    second = text_from("16505551234", "second copy", "wamid.TWICE")
+    both = envelope({"contacts": first["entry"][0]["changes"][0]["value"]["contacts"],
+                     "messages": [first["entry"][0]["changes"][0]["value"]["messages"][0],
+                                  second["entry"][0]["changes"][0]["value"]["messages"][0]]})
+    response = await post(configured, both)
+    assert response.status_code == 200
+    assert (response.json()["messages"], response.json()["duplicates"]) == (1, 1)
+    assert counts(database_url)["messages"] == 1
+
+
 async def test_profile_name_changes_are_kept(configured: httpx.AsyncClient, database_url: str) -> None:
     await post(configured, text_from("16505551234", "a", "wamid.N1", name="Old Name"))
     await post(configured, text_from("16505551234", "b", "wamid.N2", name="New Name"))

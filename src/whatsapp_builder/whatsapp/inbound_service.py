@@ -92,11 +92,14 @@ async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch])
     stored: list[StoredDelivery] = []
     for batch in batches:
         candidates = ingestible_ids(batch)
-        mine = [w for w in candidates if w in new_wamids]
-        new_wamids.difference_update(mine)
+        mine = 0
+        for wamid in candidates:  # one id twice in a POST: stored once, the second copy is a duplicate
+            if wamid in new_wamids:
+                new_wamids.discard(wamid)
+                mine += 1
         status_ids = {s.wa_message_id for s in batch.statuses} & moved
         moved.difference_update(status_ids)
-        stored.append(StoredDelivery(len(mine), len(candidates) - len(mine), len(status_ids)))
+        stored.append(StoredDelivery(mine, len(candidates) - mine, len(status_ids)))
     return stored
 
 
