@@ -277,6 +277,11 @@ async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         assert (await client.get(f"/api/{path}/not-a-uuid")).status_code == 422
     assert (await client.get(f"/api/conversations/{uuid.uuid4()}/messages")).status_code == 404
+    # Fields are named as the API spells names (camelCase), with where they were: path or query.
+    bad_id = (await client.get("/api/conversations/not-a-uuid/messages")).json()["error"]["details"]
+    assert [d["field"] for d in bad_id] == ["path.conversationId"]
+    bad_limit = (await client.get("/api/conversations", params={"limit": 0})).json()["error"]["details"]
+    assert [d["field"] for d in bad_limit] == ["query.limit"]
 
 
 async def test_chatbot_crud(client: httpx.AsyncClient) -> None:

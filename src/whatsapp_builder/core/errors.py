@@ -8,6 +8,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -101,6 +102,8 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
             details.append({"field": "", "message": f"{err.get('msg', 'invalid JSON')}{at}", "type": "json_invalid"})
             continue
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        if len(loc) > 1 and loc[0] in ("path", "query", "header"):
+            loc[1] = to_camel(loc[1])  # `path.conversationId`, as the API spells every name (not conversation_id)
         details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
     return malformed, details
 
