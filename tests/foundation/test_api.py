@@ -560,6 +560,8 @@ async def test_a_value_of_the_wrong_type_or_a_null_that_means_nothing_is_422_and
         response = await client.patch(url, json=body)
         assert response.status_code == 422, (url, body, response.text)
         assert response.json()["error"]["code"] == "validation_error"
+        # The detail names the field (a null is refused per field, not for the body as a whole).
+        assert [d["field"] for d in response.json()["error"]["details"]] == list(body), response.text
     for value in ("yes", 1, None):
         handoff = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": value})
         assert handoff.status_code == 422, (value, handoff.text)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -20,13 +20,13 @@ class CamelInput(CamelModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
     not_nullable: ClassVar[frozenset[str]] = frozenset()
 
-    @model_validator(mode="after")
-    def _no_null_where_none_is_allowed(self) -> Self:
-        nulls = sorted(f for f in self.not_nullable & self.model_fields_set if getattr(self, f) is None)
-        if nulls:
-            names = ", ".join(to_camel(f) for f in nulls)
-            raise ValueError(f"{names} cannot be null: leave it out to keep its value")
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_null_where_none_is_allowed(cls, value: Any, info: ValidationInfo) -> Any:
+        # Per field, so that the error names it (a model-level error has no field). Runs only for values given.
+        if value is None and info.field_name in cls.not_nullable:
+            raise ValueError("cannot be null: leave it out to keep its value")
+        return value
 
 
 ItemT = TypeVar("ItemT")
