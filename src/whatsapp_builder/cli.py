@@ -359,9 +359,10 @@ def chatbot_import(
         typer.echo(_with_context(settings, work))
     except AppError as exc:
         details = "".join(
-            f"\n  - {d.get('nodeId') or d.get('edgeId') or d.get('field') or ''}: {d.get('message')}"
+            f"\n  - {where}: {d.get('message')}" if where else f"\n  - {d.get('message')}"
             for d in exc.details
             if isinstance(d, dict)
+            for where in [d.get("nodeId") or d.get("edgeId") or d.get("field") or ""]
         )
         raise _fail(f"{exc.message}{details}") from exc
 
