@@ -97,11 +97,23 @@ test('build a flow by dragging and connecting, then publish it', async ({ page }
   await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
   await page.getByRole('button', { name: 'Publish' }).click();
   await expect(page.getByText('Published', { exact: true }).first()).toBeVisible();
+  // the side panel's tabs answer a plain click (the close button's row lies over the tab bar)
+  for (const name of ['Problems', 'Test', 'Node']) {
+    await page.getByRole('tab', { name }).click({ timeout: 5_000 });
+    await expect(page.getByRole('tab', { name })).toHaveAttribute('aria-selected', 'true');
+  }
   await shot(page, 'flow-builder');
   // it was stored: reload shows the same graph
   await page.reload();
   await expect(page.getByTestId('node-message_1')).toContainText('Welcome to the e2e shop!');
   await expect(page.locator('.react-flow__edge')).toHaveCount(1);
+  // an edit after publishing is a draft until published again, and the header says so
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
+  await page.getByTestId('node-message_1').click();
+  await page.getByRole('textbox', { name: /^Text/ }).fill('Welcome back to the e2e shop!');
+  await expect(page.getByTestId('publish-state')).toHaveText('unpublished changes');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
   expect(errors).toEqual([]);
 });
 

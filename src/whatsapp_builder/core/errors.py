@@ -104,7 +104,8 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if len(loc) > 1 and loc[0] in ("path", "query", "header"):
             loc[1] = to_camel(loc[1])  # `path.conversationId`, as the API spells every name (not conversation_id)
-        details.append({"field": ".".join(loc), "message": str(err.get("msg", "invalid")), "type": err.get("type")})
+        message = str(err.get("msg", "invalid")).removeprefix("Value error, ")  # pydantic's prefix for our checks
+        details.append({"field": ".".join(loc), "message": message, "type": err.get("type")})
     return malformed, details
 
 

@@ -87,8 +87,20 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** What to tell a person: the error's message, and what its details say about which value and why. */
 export function errorMessage(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
+  if (e instanceof ApiError) {
+    const parts = e.details
+      .filter((d): d is { field?: unknown; message?: unknown } => !!d && typeof d === 'object')
+      .map((d) => {
+        const message = typeof d.message === 'string' ? d.message : '';
+        const field = typeof d.field === 'string' ? d.field : '';
+        return message && field ? `${field}: ${message}` : message;
+      })
+      .filter(Boolean);
+    if (!parts.length) return e.message;
+    return `${e.message} ${parts.slice(0, 3).join('; ')}${parts.length > 3 ? ` (and ${parts.length - 3} more)` : ''}`;
+  }
   if (e instanceof Error) return e.message;
   return String(e);
 }

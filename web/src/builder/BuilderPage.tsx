@@ -37,8 +37,8 @@ import { keys, useChatbot, useNodeTypes, usePatchChatbot, type NodeTypes } from 
 import { DecorationsContext, FlowStoreContext, useFlow, useFlowStore, type CanvasDecorations, type CanvasProblem } from './context';
 import classes from './flow.module.css';
 import { FlowNodeView } from './FlowNodeView';
-import { autoLayout } from './layout';
-import { deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, serializeGraph } from './model';
+import { autoLayout, freePosition } from './layout';
+import { behaviourKey, deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, plural, serializeGraph } from './model';
 import { SchemaForm } from './SchemaForm';
 import { createFlowStore, type FlowStore } from './store';
 import { TestPanel } from './TestPanel';
@@ -91,6 +91,14 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const [statsOn, setStatsOn] = useState(false);
   const [publishing, setPublishing] = useState(false);
   const [publishedAt, setPublishedAt] = useState(chatbot.publishedAt ?? null);
+  // What customers run, to tell whether the draft differs from it ("unpublished changes").
+  const [publishedKey, setPublishedKey] = useState(() => behaviourKey(chatbot.publishedNodes, chatbot.publishedEdges));
+  const draftKey = useMemo(() => {
+    void version; // changes with every edit of the graph
+    const s = store.getState();
+    const g = serializeGraph(s.nodes, s.edges);
+    return behaviourKey(g.nodes, g.edges);
+  }, [store, version]);
   const savedVersion = useRef(0);
   const inflight = useRef<Promise<void> | null>(null);
   const narrow = useMediaQuery('(max-width: 48em)');
@@ -145,19 +153,30 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
       const out = await unwrap(api.POST('/api/chatbots/{chatbot_id}/publish', { params: { path: { chatbot_id: chatbot.id } } }));
       setPublishErrors(null);
       setPublishedAt(out.publishedAt ?? new Date().toISOString());
+      setPublishedKey(behaviourKey(out.publishedNodes, out.publishedEdges));
       void qc.invalidateQueries({ queryKey: keys.chatbots });
       notifications.show(
         out.isActive
           ? { color: 'green', title: 'Published', message: `${chatbot.name} now answers customers with this version.` }
           : { color: 'yellow', title: 'Published, but switched off', message: `Switch ${chatbot.name} on in Chatbots for it to answer customers.` },
       );
+      const warnings = validation?.warnings ?? [];
+      if (warnings.length) {
+        // Advice, not errors: it is live, but something may not work as meant (an unreachable node, a loop).
+        setShowProblems(true);
+        notifications.show({
+          color: 'orange',
+          title: plural(warnings.length, 'warning'),
+          message: `${warnings[0].message}${warnings.length > 1 ? ` (and ${warnings.length - 1} more in Problems)` : ''}`,
+        });
+      }
     } catch (e) {
       if (e instanceof ApiError && e.code === 'invalid_flow') {
         const details = (e.details as Problem[]).filter((d) => d && typeof d === 'object');
         setPublishErrors(details);
         setShowProblems(true);
         setTab('problems');
-        notifications.show({ color: 'red', title: 'Not published', message: `${details.length} problem(s) to fix first.` });
+        notifications.show({ color: 'red', title: 'Not published', message: `${plural(details.length, 'problem')} to fix first.` });
       } else if (!(e instanceof ApiError && e.status === 0)) {
         notifications.show({ color: 'red', title: 'Could not publish', message: errorMessage(e) });
       }
@@ -221,16 +240,26 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
         <Stack gap={0} h="calc(100dvh - var(--app-shell-header-height, 56px))">
           <Group justify="space-between" px="sm" py={6} wrap="wrap" gap="xs" style={{ borderBottom: '1px solid var(--mantine-color-gray-3)' }}>
             <Group gap="xs" wrap="nowrap" style={{ minWidth: 0 }}>
-              <Title order={2} size="h4" style={{ overflow: "hidden", textOverflow: "ellipsis", whiteSpace: "nowrap" }}>
+              <Title order={2} size="h4" dir="auto" title={chatbot.name} style={{ overflow: 'hidden', textOverflow: 'ellipsis', whiteSpace: 'nowrap', minWidth: 0 }}>
                 {chatbot.name}
               </Title>
               <SaveBadge state={saveState} />
-              {publishedAt ? (
-                <Badge variant="light" color="green" title={`Published ${new Date(publishedAt).toLocaleString()}`}>
+              {publishedAt && publishedKey !== null && draftKey !== publishedKey ? (
+                <Badge
+                  variant="light"
+                  color="orange"
+                  style={{ flexShrink: 0 }}
+                  data-testid="publish-state"
+                  title={`Customers still get the version published ${new Date(publishedAt).toLocaleString()}. Publish to put these changes live.`}
+                >
+                  unpublished changes
+                </Badge>
+              ) : publishedAt ? (
+                <Badge variant="light" color="green" style={{ flexShrink: 0 }} data-testid="publish-state" title={`Published ${new Date(publishedAt).toLocaleString()}`}>
                   published
                 </Badge>
               ) : (
-                <Badge variant="light" color="gray">
+                <Badge variant="light" color="gray" style={{ flexShrink: 0 }} data-testid="publish-state">
                   never published
                 </Badge>
               )}
@@ -251,7 +280,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
                 color="green"
                 loading={publishing}
                 onClick={publish}
-                title={liveErrors ? `${liveErrors} error(s) in the draft` : undefined}
+                title={liveErrors ? `${plural(liveErrors, 'error')} in the draft` : undefined}
               >
                 Publish
               </Button>
@@ -264,8 +293,9 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
             </Box>
             {!narrow && tab && (
               <Box w={380} p="xs" style={{ borderLeft: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
-                <Group justify="flex-end" mb={-30} style={{ zIndex: 1 }}>
-                  <ActionIcon variant="subtle" aria-label="Close the side panel" onClick={() => setTab(null)}>
+                {/* Lies over the tab bar's right end: it lets clicks through, except on the button itself. */}
+                <Group justify="flex-end" mb={-30} style={{ zIndex: 1, pointerEvents: 'none' }}>
+                  <ActionIcon variant="subtle" aria-label="Close the side panel" onClick={() => setTab(null)} style={{ pointerEvents: 'auto' }}>
                     ✕
                   </ActionIcon>
                 </Group>
@@ -293,7 +323,7 @@ function SaveBadge({ state }: { state: SaveState }) {
   } as const;
   const [color, label] = map[state];
   return (
-    <Badge variant="dot" color={color} aria-live="polite" data-testid="save-state">
+    <Badge variant="dot" color={color} aria-live="polite" data-testid="save-state" style={{ flexShrink: 0 }}>
       {label}
     </Badge>
   );
@@ -326,7 +356,7 @@ function Palette() {
     const el = document.querySelector('.react-flow');
     const rect = el?.getBoundingClientRect();
     const pos = rect ? rf.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 }) : { x: 0, y: 0 };
-    store.getState().addNode(type, pos);
+    store.getState().addNode(type, freePosition(store.getState().nodes, { x: pos.x - 110, y: pos.y - 30 }));
   };
   return (
     <ScrollArea w={170} p="xs" style={{ borderRight: '1px solid var(--mantine-color-gray-3)' }} aria-label="Node palette">
@@ -497,7 +527,7 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
                   key={t}
                   onClick={() => {
                     const pos = rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
-                    store.getState().addNode(t, pos);
+                    store.getState().addNode(t, freePosition(store.getState().nodes, { x: pos.x - 110, y: pos.y - 30 }));
                   }}
                 >
                   {NODE_LABELS[t]}
@@ -572,7 +602,7 @@ function ProblemsList({ problems, validation, onShow }: { problems: CanvasProble
     return (
       <Stack p="sm" gap="xs">
         <Text size="sm" c="dimmed">
-          {n ? `The draft has ${validation?.errors.length ?? 0} error(s) and ${validation?.warnings.length ?? 0} warning(s).` : 'No problems found in the draft.'}
+          {n ? `The draft has ${plural(validation?.errors.length ?? 0, 'error')} and ${plural(validation?.warnings.length ?? 0, 'warning')}.` : 'No problems found in the draft.'}
         </Text>
         {n > 0 && (
           <Button size="xs" variant="light" onClick={onShow}>

@@ -19,3 +19,24 @@ export function autoLayout(nodes: FlowNode[], edges: FlowEdge[]): FlowNode[] {
     return p ? { ...n, position: { x: Math.round(p.x - w / 2), y: Math.round(p.y - h / 2) } } : n;
   });
 }
+
+/**
+ * Where a node added by a click (not dropped) goes: `wanted`, or the first spot below it, then to its right,
+ * that no node covers, so that nodes added one after another do not stack on one spot and hide each other.
+ */
+export function freePosition(nodes: FlowNode[], wanted: { x: number; y: number }): { x: number; y: number } {
+  const overlaps = (x: number, y: number) =>
+    nodes.some((n) => {
+      const w = n.measured?.width ?? DEFAULT_W;
+      const h = n.measured?.height ?? DEFAULT_H;
+      return x < n.position.x + w && x + DEFAULT_W > n.position.x && y < n.position.y + h && y + DEFAULT_H > n.position.y;
+    });
+  for (let column = 0; column < 8; column++) {
+    for (let row = 0; row < 8; row++) {
+      const x = Math.round(wanted.x + column * (DEFAULT_W + 40));
+      const y = Math.round(wanted.y + row * (DEFAULT_H + 30));
+      if (!overlaps(x, y)) return { x, y };
+    }
+  }
+  return { x: Math.round(wanted.x), y: Math.round(wanted.y) };
+}

@@ -245,3 +245,31 @@ export function newId(prefix: string, taken: Set<string>): string {
     if (!taken.has(id)) return id;
   }
 }
+
+/** JSON with object keys sorted: the database returns a JSONB object's keys in its own order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object')
+    return `{${Object.keys(value as Obj)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Obj)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(value ?? null);
+}
+
+/**
+ * What a graph does, as one string: nodes (id, type, data) and edges (source, exit, target), without positions or
+ * edge ids, which change nothing for customers. Equal keys mean the draft behaves as the published version.
+ */
+export function behaviourKey(rawNodes: unknown[] | null | undefined, rawEdges: unknown[] | null | undefined): string | null {
+  if (!rawNodes) return null;
+  const g = deserializeGraph(rawNodes, rawEdges ?? []);
+  const nodes = g.nodes.map((n) => canonical([n.id, n.type, n.data])).sort();
+  const edges = g.edges.map((e) => canonical([e.source, e.sourceHandle ?? null, e.target])).sort();
+  return `${nodes.join('\n')}\n--\n${edges.join('\n')}`;
+}
+
+/** "1 warning", "2 warnings", "0 errors". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

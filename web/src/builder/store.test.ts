@@ -183,3 +183,41 @@ describe('flow model', () => {
     expect(graphVariables(nodes)).toEqual(['choice', 'code', 'contact.name', 'contact.phone', 'email', 'last_input', 'order.total', 'temp']);
   });
 });
+
+describe('freePosition', () => {
+  it('places nodes added one after another beside each other, not on one spot', async () => {
+    const { freePosition } = await import('./layout');
+    const nodes: { id: string; type: string; position: { x: number; y: number }; data: object }[] = [];
+    const placed = [];
+    for (let i = 0; i < 4; i++) {
+      const p = freePosition(nodes as never, { x: 100, y: 100 });
+      placed.push(p);
+      nodes.push({ id: `n${i}`, type: 'message', position: p, data: {} });
+    }
+    expect(placed[0]).toEqual({ x: 100, y: 100 });
+    expect(new Set(placed.map((p) => `${p.x},${p.y}`)).size).toBe(4);
+    for (const [i, a] of placed.entries())
+      for (const b of placed.slice(i + 1)) expect(Math.abs(a.x - b.x) >= 240 || Math.abs(a.y - b.y) >= 110).toBe(true);
+  });
+});
+
+describe('behaviourKey', () => {
+  it('changes with what customers get, not with positions, edge ids or key order', async () => {
+    const { behaviourKey } = await import('./model');
+    const published = behaviourKey(
+      [{ id: 's', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: ['hi'], b: 1 } }, { id: 'm', type: 'message', data: { text: 'Hello' } }],
+      [{ id: 'e1', source: 's', target: 'm', sourceHandle: null }],
+    );
+    const moved = behaviourKey(
+      [{ id: 'm', type: 'message', position: { x: 500, y: 9 }, data: { text: 'Hello' } }, { id: 's', type: 'start', data: { b: 1, triggerKeywords: ['hi'] } }],
+      [{ id: 'other-id', source: 's', target: 'm' }],
+    );
+    const edited = behaviourKey(
+      [{ id: 's', type: 'start', data: { triggerKeywords: ['hi'], b: 1 } }, { id: 'm', type: 'message', data: { text: 'Hello!' } }],
+      [{ id: 'e1', source: 's', target: 'm' }],
+    );
+    expect(moved).toBe(published);
+    expect(edited).not.toBe(published);
+    expect(behaviourKey(null, null)).toBeNull();
+  });
+});

@@ -231,7 +231,8 @@ export function ChatbotsPage() {
               {list.data.map((c) => (
                 <Table.Tr key={c.id}>
                   <Table.Td>
-                    <Text component={Link} to={`/chatbots/${c.id}`} fw={600} c="teal.9">
+                    {/* A long name without spaces is cut, or it would push every other column off screen. */}
+                    <Text component={Link} to={`/chatbots/${c.id}`} fw={600} c="teal.9" truncate="end" maw={380} display="block" title={c.name} dir="auto">
                       {c.name}
                     </Text>
                     {c.description && (

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError, errorMessage } from './client';
+
+describe('errorMessage', () => {
+  it('says which value was refused and why, not only that the request was not valid', () => {
+    const refused = new ApiError(422, 'validation_error', 'The request is not valid.', [
+      { field: 'customerPhoneNumber', message: 'must start with + and the country code, e.g. +14155550123', type: 'value_error' },
+    ]);
+    expect(errorMessage(refused)).toBe(
+      'The request is not valid. customerPhoneNumber: must start with + and the country code, e.g. +14155550123',
+    );
+  });
+
+  it('keeps it short when many values were refused, and copes with odd details', () => {
+    const many = new ApiError(422, 'validation_error', 'Bad.', [
+      { field: 'a', message: '1' },
+      { field: '', message: 'whole body' },
+      'not an object',
+      { field: 'c', message: '3' },
+      { field: 'd', message: '4' },
+    ]);
+    expect(errorMessage(many)).toBe('Bad. a: 1; whole body; c: 3 (and 1 more)');
+    expect(errorMessage(new ApiError(404, 'not_found', 'No such chatbot.'))).toBe('No such chatbot.');
+  });
+});
