@@ -178,7 +178,7 @@ function ConversationList({ selected }: { selected?: string }) {
                 }}
               >
                 <Group justify="space-between" wrap="nowrap" gap="xs">
-                  <Text fw={unread ? 800 : 600} size="sm" truncate>
+                  <Text fw={unread ? 800 : 600} size="sm" truncate dir="auto">
                     {name}
                   </Text>
                   <Text size="xs" c={unread ? 'teal.8' : 'dimmed'} fw={unread ? 700 : undefined} style={{ flexShrink: 0 }}>
@@ -186,7 +186,7 @@ function ConversationList({ selected }: { selected?: string }) {
                   </Text>
                 </Group>
                 <Group justify="space-between" wrap="nowrap" gap="xs">
-                  <Text size="xs" c="dimmed" truncate>
+                  <Text size="xs" c="dimmed" truncate dir="auto">
                     {c.lastMessage ?? phone}
                   </Text>
                   <Group gap={4} wrap="nowrap" style={{ flexShrink: 0 }}>
@@ -292,7 +292,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
               </ActionIcon>
             )}
             <div style={{ minWidth: 0 }}>
-              <Text fw={700} truncate>
+              <Text fw={700} truncate dir="auto">
                 {c.customerName || customer?.name || c.customerPhone || customer?.phoneNumber || 'Customer'}
               </Text>
               <Text size="xs" c="dimmed" truncate>
@@ -373,6 +373,22 @@ function MessageList({ id }: { id: string }) {
       anchor.current = null;
     } else if (atBottom.current) el.scrollTop = el.scrollHeight;
   }, [newest, oldest, messages.length]);
+
+  // An image or video gets its height only once loaded, after the scroll above: follow it down if at the bottom.
+  // (`load` does not bubble; a capturing listener on the list hears it for every bubble's media.)
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const follow = () => {
+      if (atBottom.current && !anchor.current) el.scrollTop = el.scrollHeight;
+    };
+    el.addEventListener('load', follow, true);
+    el.addEventListener('loadedmetadata', follow, true);
+    return () => {
+      el.removeEventListener('load', follow, true);
+      el.removeEventListener('loadedmetadata', follow, true);
+    };
+  }, []);
 
   const onScroll = () => {
     const el = box.current;

@@ -26,6 +26,13 @@ describe('ConnectionTestResult', () => {
     expect(alert).toHaveTextContent('Error code 190 · HTTP 401');
   });
 
+  it('says WhatsApp was not reached when nothing answered', () => {
+    renderUI(<ConnectionTestResult result={{ ok: false, error: { title: 'Could not reach the Graph API', message: 'Connection refused' } }} />);
+    const alert = screen.getByRole('alert');
+    expect(alert).toHaveTextContent('Could not reach WhatsApp');
+    expect(alert).not.toHaveTextContent('refused the connection');
+  });
+
   it('shows a failed request', () => {
     renderUI(<ConnectionTestResult error={new ApiError(404, 'not_found', 'No WhatsApp config is set.')} />);
     expect(screen.getByRole('alert')).toHaveTextContent('No WhatsApp config is set.');

@@ -88,8 +88,10 @@ export function ConnectionTestResult({ result, error }: { result?: ConnectionTes
       </Alert>
     );
   const e = result.error ?? {};
+  // No HTTP answer at all (a wrong Graph API URL, no network, a timeout): nothing refused, nothing was reached.
+  const unreached = e.httpStatus == null && e.code == null;
   return (
-    <Alert color="red" title="WhatsApp refused the connection" role="alert" data-testid="connection-test">
+    <Alert color="red" title={unreached ? 'Could not reach WhatsApp' : 'WhatsApp refused the connection'} role="alert" data-testid="connection-test">
       <Stack gap={4}>
         <Text size="sm" fw={600}>
           {e.title || e.message || 'Unknown error'}
