@@ -267,7 +267,7 @@ def demo(
         str | None,
         typer.Option(
             help="Where the simulator listens [default: http://127.0.0.1:8081 for a new config]. Given, it also"
-            " re-points an existing demo config (make run passes SIMULATOR_PORT's)."
+            " re-points an existing demo config and restores its simulator credentials (make run passes SIMULATOR_PORT's)."
         ),
     ] = None,
 ) -> None:

@@ -20,6 +20,7 @@ from whatsapp_builder.chatbots.service import import_chatbot
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigPut
 from whatsapp_builder.whatsapp.config_service import get_active, put_active
+from whatsapp_builder.whatsapp.models import WhatsAppConfig
 
 DEMO_PHONE_NUMBER_ID = "100000000000001"
 DEMO_BUSINESS_ACCOUNT_ID = "100000000000002"
@@ -48,6 +49,23 @@ def load_demo_chatbot() -> dict[str, Any]:
 DEFAULT_SIMULATOR_URL = "http://127.0.0.1:8081"
 
 
+def _is_demo(context: AppContext, current: WhatsAppConfig, wanted: WhatsAppConfigPut) -> bool:
+    """Whether the stored config is the demo's as `wanted` has it (URL, verify token and both secrets)."""
+
+    def plain(secret: str | None) -> str | None:
+        try:
+            return context.secrets.decrypt(secret) if secret else None
+        except Exception:  # stored under another secret key: not readable, so not the demo's
+            return None
+
+    return (
+        current.graph_api_url == wanted.graph_api_url
+        and current.webhook_verify_token == wanted.webhook_verify_token
+        and plain(current.access_token) == wanted.access_token
+        and plain(current.app_secret) == wanted.app_secret
+    )
+
+
 async def install_demo(context: AppContext, simulator_url: str, *, moved: bool = False) -> DemoResult:
     """The demo config (pointing at `simulator_url`) and chatbot, if absent. With `moved` (the URL was given,
     not defaulted), an existing demo config is pointed at `simulator_url` too."""
@@ -65,12 +83,10 @@ async def install_demo(context: AppContext, simulator_url: str, *, moved: bool =
         if current is None:
             await put_active(session, context.secrets, wanted)
             config_created = True
-        elif (
-            moved and current.phone_number_id == DEMO_PHONE_NUMBER_ID and current.graph_api_url != wanted.graph_api_url
-        ):
-            # The demo config follows the simulator (`make run SIMULATOR_PORT=…`); a real number's is left alone.
-            current.graph_api_url = wanted.graph_api_url
-            await session.commit()
+        elif moved and current.phone_number_id == DEMO_PHONE_NUMBER_ID and not _is_demo(context, current, wanted):
+            # The demo config follows the simulator (`make run SIMULATOR_PORT=…`) and gets back the simulator's
+            # credentials if they were edited (the demo number works with no others); a real number's is left alone.
+            await put_active(session, context.secrets, wanted)
             config_moved = True
         data = ChatbotExport.model_validate(load_demo_chatbot())
         existing = (

@@ -63,6 +63,16 @@ def test_demo_follows_the_simulator_port_but_leaves_a_real_number_alone(database
     bare = run_cli("demo", database_url=database_url, tmp_path=tmp_path)
     assert bare.returncode == 0 and "kept the WhatsApp config" in bare.stderr
     assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
+    # Credentials edited by hand (the demo number works with the simulator's only) are put back, once.
+    with psycopg.connect(database_url) as conn:
+        conn.execute('UPDATE whatsapp_config SET "accessToken" = \'edited\', "webhookVerifyToken" = \'edited\'')
+    reset = run_cli("demo", "--simulator-url", "http://127.0.0.1:18082", database_url=database_url, tmp_path=tmp_path)
+    assert reset.returncode == 0 and "pointed the demo WhatsApp config" in reset.stderr, reset.stderr
+    token = 'SELECT "accessToken", "webhookVerifyToken" FROM whatsapp_config WHERE "isActive"'
+    [(stored_token, verify_token)] = rows(database_url, token)
+    assert stored_token != "edited" and verify_token != "edited"
+    again = run_cli("demo", "--simulator-url", "http://127.0.0.1:18082", database_url=database_url, tmp_path=tmp_path)
+    assert "kept the WhatsApp config" in again.stderr and rows(database_url, token) == [(stored_token, verify_token)]
     bad = run_cli("demo", "--simulator-url", "not a url", database_url=database_url, tmp_path=tmp_path)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr and "simulator" in bad.stderr.lower()
     assert rows(database_url, url) == [("http://127.0.0.1:18082",)]
