@@ -306,7 +306,11 @@ async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.
     assert [c["id"] for c in found] == [maria["id"]]
     by_phone = (await configured.get("/api/conversations", params={"q": "550202"})).json()["items"]
     assert [c["customerName"] for c in by_phone] == ["Juan Perez"]
+    for written in ("+1 650-555-0202", "(650) 555 0202", "555-0202"):  # as people write numbers
+        found = (await configured.get("/api/conversations", params={"q": written})).json()["items"]
+        assert [c["customerName"] for c in found] == ["Juan Perez"], written
     assert (await configured.get("/api/conversations", params={"q": "100%_"})).json()["items"] == []
+    assert (await configured.get("/api/conversations", params={"q": "1-"})).json()["items"] == []
 
 
 async def test_values_postgresql_cannot_store_are_cleaned_not_retried_forever(

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -28,9 +29,21 @@ from whatsapp_builder.users.models import User
 TimeKey = tuple[dt.datetime | None, uuid.UUID]
 
 
+_PHONE_LIKE = re.compile(r"[+\d\s().\-]+")
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _matching_customers(search: str) -> Any:
-    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    return select(User.id).where(or_(User.name.ilike(pattern), User.phone_number.like(pattern)))
+    pattern = _like(search)
+    conditions = [User.name.ilike(pattern), User.phone_number.like(pattern)]
+    digits = "".join(ch for ch in search if ch.isdigit())
+    if _PHONE_LIKE.fullmatch(search.strip()) and len(digits) >= 3:
+        # A number as people write it ("+1 555-010-0002", "(555) 010"): numbers are stored as digits after "+".
+        conditions.append(User.phone_number.like(_like(digits)))
+    return select(User.id).where(or_(*conditions))
 
 
 async def list_conversations(
