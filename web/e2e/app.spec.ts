@@ -455,3 +455,14 @@ test('a chatbot imported without positions opens laid out, not stacked on one sp
     }
   expect(errors).toEqual([]);
 });
+
+test('importing a broken chatbot file says what must be fixed before it can go live', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/chatbots');
+  const broken = { name: `Broken import ${Date.now()}`, nodes: [{ id: 'a' }], edges: [] };
+  await page.locator('input[type=file]').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(broken)) });
+  await expect(page.getByText(`Imported ${broken.name}, with`)).toBeVisible();
+  await expect(page.getByText('before publishing')).toBeVisible();
+  expect(errors).toEqual([]);
+});

@@ -102,8 +102,19 @@ export function ChatbotsPage() {
     try {
       const body = JSON.parse(await file.text());
       const c = await unwrap(api.POST('/api/chatbots/import', { params: { query: { activate: false } }, body }));
-      notifications.show({ color: 'green', message: `Imported ${c.name}.` });
       void refresh();
+      // A file is imported as a draft whatever it holds; say at once what must be fixed before it can go live.
+      const report = await unwrap(api.GET('/api/chatbots/{chatbot_id}/validate', { params: { path: { chatbot_id: c.id } } })).catch(() => null);
+      const errors = report?.errors ?? [];
+      notifications.show(
+        errors.length
+          ? {
+              color: 'yellow',
+              title: `Imported ${c.name}, with ${errors.length === 1 ? '1 problem' : `${errors.length} problems`}`,
+              message: `${errors[0].message}. Open it to fix ${errors.length === 1 ? 'it' : 'them'} before publishing.`,
+            }
+          : { color: 'green', message: `Imported ${c.name}.` },
+      );
     } catch (e) {
       notifications.show({
         color: 'red',
