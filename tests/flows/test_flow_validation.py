@@ -473,3 +473,14 @@ def test_an_edge_to_a_node_refused_for_its_type_says_so() -> None:
     edges2.append(edge("m", "ghost"))
     ghost = [p.message for p in validate_graph(nodes2, edges2).errors if p.code == "edge_target_missing"]
     assert ghost and "does not exist" in ghost[0]
+
+
+def test_a_brace_pair_that_opens_no_placeholder_is_a_warning() -> None:
+    nodes, edges = chain(
+        node("m", "message", text="Welcome {{contact.name | there}}! {{"),
+        node("q", "question", text="Code?", variable="code", validation={"type": "regex", "regex": "[a-z]{2}"}),
+        node("h", "http_request", url="https://x.test/{{id}}", method="POST", body='{"a": {"b": {{n}}}}'),
+        node("t", "message", text="Hi {{ first name }}"),
+    )
+    found = [(p.node_id, p.field) for p in validate_graph(nodes, edges).warnings if p.code == "template_syntax"]
+    assert sorted(found) == [("m", "data.text"), ("t", "data.text")]

@@ -13,6 +13,7 @@ from jsonschema.exceptions import ValidationError
 from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS
+from whatsapp_builder.flows.templating import PLACEHOLDER
 
 NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
 
@@ -206,6 +207,14 @@ class _Checker:
             self.error(code, message, node_id=node.id, field=where)
         for message, where in _title_clashes(node):
             self.warning("duplicate_title", message, node_id=node.id, field=where)
+        for where, text in _broken_placeholders(node.data):
+            self.warning(
+                "template_syntax",
+                f"{_short(text)} has a `{{{{` that opens no placeholder: customers get it as typed"
+                " (a placeholder is {{name}} or {{name | fallback}})",
+                node_id=node.id,
+                field=where,
+            )
 
     # -- graph ----------------------------------------------------------------------------------------------
     def check_graph(self) -> None:
@@ -470,6 +479,24 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         problem = _url_problem(media["url"]) if media["url"].strip() else None
         if problem is not None:
             yield "invalid_url", problem, "data.media.url"
+
+
+_NOT_TEMPLATES = frozenset({"regex", "pattern"})  # regular expressions: their braces are repeats, not placeholders
+
+
+def _broken_placeholders(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(field, text) of strings in a node's data with a `{{` left once the placeholders are taken out."""
+    stack: list[tuple[str, object]] = [("data", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            rest = PLACEHOLDER.sub("", value)
+            if "{{" in rest:  # (a lone `}}` is common in a JSON body: only an opening is taken for a typo)
+                yield where, value
+        elif isinstance(value, Mapping):
+            stack.extend((f"{where}.{k}", v) for k, v in value.items() if k not in _NOT_TEMPLATES)
+        elif isinstance(value, list):
+            stack.extend((f"{where}.{i}", v) for i, v in enumerate(value))
 
 
 def _title_clashes(node: _Node) -> Iterator[tuple[str, str]]:
