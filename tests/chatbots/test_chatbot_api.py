@@ -441,3 +441,23 @@ async def test_a_chatbot_name_is_trimmed_and_never_only_spaces(client: httpx.Asy
     assert made["name"] == "Support"
     assert (await client.patch(f"/api/chatbots/{made['id']}", json={"name": "  "})).status_code == 422
     assert (await client.post("/api/chatbots/import", json={**demo(), "name": " "})).status_code == 422
+
+
+async def test_a_keyword_an_older_active_chatbot_answers_is_a_warning(client: httpx.AsyncClient) -> None:
+    older = await create(client, name="Older", **valid_graph())
+    assert (await client.post(f"/api/chatbots/{older['id']}/publish")).status_code == 200
+    newer = await create(client, name="Newer", **valid_graph())  # its start keyword is "hi" too
+    taken = [w for w in newer["validation"]["warnings"] if w["code"] == "keyword_taken"]
+    assert len(taken) == 1 and "'hi'" in taken[0]["message"] and "'Older'" in taken[0]["message"]
+    assert taken[0]["nodeId"] == "start"
+    checked = (await client.get(f"/api/chatbots/{newer['id']}/validate")).json()
+    assert [w["code"] for w in checked["warnings"]].count("keyword_taken") == 1
+    # The older one is not warned (it answers), nor is a newer one once the older is switched off.
+    assert "keyword_taken" not in [w["code"] for w in (await client.get(f"/api/chatbots/{older['id']}/validate")).json()["warnings"]]
+    assert (await client.patch(f"/api/chatbots/{older['id']}", json={"isActive": False})).status_code == 200
+    again = (await client.get(f"/api/chatbots/{newer['id']}/validate")).json()
+    assert "keyword_taken" not in [w["code"] for w in again["warnings"]]
+    graph = valid_graph()
+    graph["nodes"][0]["data"]["triggerKeywords"] = ["pizza"]
+    other = await client.patch(f"/api/chatbots/{newer['id']}", json=graph)
+    assert "keyword_taken" not in [w["code"] for w in other.json()["validation"]["warnings"]]

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.chatbots import service
 from whatsapp_builder.chatbots.models import Chatbot
@@ -35,7 +36,8 @@ router = APIRouter(prefix="/chatbots", tags=["chatbots"])
 flows_router = APIRouter(prefix="/flows", tags=["chatbots"])
 
 
-def _saved(chatbot: Chatbot, report: ValidationReport) -> ChatbotSaved:
+async def _saved(session: AsyncSession, chatbot: Chatbot, report: ValidationReport) -> ChatbotSaved:
+    report.warnings.extend(await service.keyword_conflicts(session, chatbot))
     return ChatbotSaved(**ChatbotOut.model_validate(chatbot).model_dump(), validation=report.to_dict())
 
 
@@ -74,7 +76,7 @@ async def list_chatbots(
 @router.post("", response_model=ChatbotSaved, status_code=status.HTTP_201_CREATED)
 async def create_chatbot(session: SessionDep, body: ChatbotCreate) -> ChatbotSaved:
     """Create a chatbot. A draft is saved with its problems listed; `status: active` publishes it (422 if invalid)."""
-    return _saved(*await service.create_chatbot(session, body))
+    return await _saved(session, *await service.create_chatbot(session, body))
 
 
 @router.post("/import", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)
@@ -99,7 +101,7 @@ async def get_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONRespons
 @router.patch("/{chatbot_id}", response_model=ChatbotSaved)
 async def update_chatbot(session: SessionDep, chatbot_id: uuid.UUID, body: ChatbotUpdate) -> ChatbotSaved:
     """Save the draft (conversations keep running on the published graph); `status: active` publishes it."""
-    return _saved(*await service.update_chatbot(session, chatbot_id, body))
+    return await _saved(session, *await service.update_chatbot(session, chatbot_id, body))
 
 
 @router.delete("/{chatbot_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -117,7 +119,7 @@ async def publish_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> Chatbot
 @router.get("/{chatbot_id}/validate", response_model=ValidationOut)
 async def validate_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ValidationOut:
     chatbot = await service.get_chatbot(session, chatbot_id)
-    return ValidationOut.model_validate(validate_graph(chatbot.nodes, chatbot.edges).to_dict())
+    return ValidationOut.model_validate((await service.validation_report(session, chatbot)).to_dict())
 
 
 @router.post("/{chatbot_id}/duplicate", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)

@@ -14,7 +14,7 @@ from whatsapp_builder.conversations.models import ConversationContext
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
-from whatsapp_builder.flows.validation import ValidationReport, validate_graph
+from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
 
 
 async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
@@ -225,3 +225,60 @@ async def chatbot_stats(session: AsyncSession, chatbot_id: uuid.UUID) -> dict[st
         for h, node, active, reason in rows.all()
     ]
     return aggregate(snapshots).to_dict()
+
+
+def _start_keywords(nodes: object) -> tuple[str | None, list[str]]:
+    """The start node's id and trigger keywords as the engine compares them (flows/graph.py), from raw nodes."""
+    if not isinstance(nodes, list):
+        return None, []
+    for node in nodes:
+        if isinstance(node, dict) and node.get("type") == "start":
+            data = node.get("data")
+            raw = data.get("triggerKeywords") if isinstance(data, dict) else None
+            ident = node.get("id") if isinstance(node.get("id"), str) else None
+            if isinstance(raw, list):
+                return ident, [w for w in (" ".join(k.split()).casefold() for k in raw if isinstance(k, str)) if w]
+            return ident, []
+    return None, []
+
+
+async def keyword_conflicts(session: AsyncSession, chatbot: Chatbot) -> list[Problem]:
+    """Warnings for start keywords of this draft that an older active chatbot also has: a customer who writes
+    one gets that chatbot (the oldest match answers, flows/runner.py), never this one."""
+    start, keywords = _start_keywords(chatbot.nodes)
+    mine = set(keywords)
+    if not mine:
+        return []
+    others = (
+        await session.execute(
+            select(Chatbot.name, Chatbot.published_nodes)
+            .where(
+                Chatbot.id != chatbot.id,
+                Chatbot.is_active.is_(True),
+                Chatbot.published_nodes.is_not(None),
+                tuple_(Chatbot.created_at, Chatbot.id) < tuple_(chatbot.created_at, chatbot.id),
+            )
+            .order_by(Chatbot.created_at, Chatbot.id)
+        )
+    ).all()
+    problems: list[Problem] = []
+    for name, nodes in others:
+        for keyword in sorted(mine & set(_start_keywords(nodes)[1])):
+            problems.append(
+                Problem(
+                    "keyword_taken",
+                    f"keyword {keyword!r} also starts chatbot {name!r}, which is older and active: customers who"
+                    " write it get that chatbot, not this one",
+                    node_id=start,
+                    field="data.triggerKeywords",
+                )
+            )
+            mine.discard(keyword)
+    return problems
+
+
+async def validation_report(session: AsyncSession, chatbot: Chatbot) -> ValidationReport:
+    """The draft's own problems, and its keywords that an older active chatbot answers instead."""
+    report = validate_graph(chatbot.nodes, chatbot.edges)
+    report.warnings.extend(await keyword_conflicts(session, chatbot))
+    return report
