@@ -179,8 +179,11 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: 'Welcome to Pizza Place' }).getByTestId('sent-by')).toHaveText('Bot');
   await shot(page, 'inbox');
 
+  // the composer warns that the bot answers too, until an operator takes over
+  await expect(page.getByTestId('bot-running-hint')).toBeVisible();
   await page.getByRole('button', { name: 'Take over' }).click();
   await expect(page.getByRole('button', { name: 'Hand back to bot' })).toBeVisible();
+  await expect(page.getByTestId('bot-running-hint')).toHaveCount(0);
   // the bot's context has ended: the panel keeps showing it, with the reason
   await expect(page.getByTestId('context-ended')).toContainText('handoff');
   const text = `Hello Bob, a human here ${Date.now()}`;

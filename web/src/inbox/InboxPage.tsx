@@ -319,7 +319,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
           </Group>
         </Group>
         <MessageList id={id} />
-        <Composer id={id} windowOpen={c.isWindowOpen} number={c.whatsappPhoneNumberId ?? null} />
+        <Composer id={id} windowOpen={c.isWindowOpen} number={c.whatsappPhoneNumberId ?? null} handedOff={c.isHandedOff} />
       </Box>
       {showContext && (
         <Box
@@ -443,8 +443,10 @@ function MessageList({ id }: { id: string }) {
   );
 }
 
-function Composer({ id, windowOpen, number }: { id: string; windowOpen: boolean; number: string | null }) {
+function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpen: boolean; number: string | null; handedOff: boolean }) {
   const qc = useQueryClient();
+  const bot = useBotContext(id);
+  const botRunning = !handedOff && !!bot.data?.isActive;
   const [text, setText] = useState('');
   const [closed, setClosed] = useState(false);
   const [elsewhere, setElsewhere] = useState(false);
@@ -503,6 +505,11 @@ function Composer({ id, windowOpen, number }: { id: string; windowOpen: boolean;
             Send a template
           </Button>
         </Alert>
+      )}
+      {botRunning && !isClosed && (
+        <Text size="xs" c="dimmed" mb={4} data-testid="bot-running-hint">
+          The bot is running here and answers the customer's next message too. Take over to answer alone.
+        </Text>
       )}
       <form
         onSubmit={(e) => {
@@ -694,8 +701,9 @@ const ENDED_REASONS: Record<string, string> = {
   chatbot_unavailable: 'the chatbot was switched off, archived or deleted',
 };
 
-function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
-  const ctx = useQuery({
+/** The conversation's bot context (the running one, else the last that ended); null when no bot ever ran. */
+function useBotContext(id: string) {
+  return useQuery({
     queryKey: keys.context(id),
     queryFn: async () => {
       try {
@@ -706,6 +714,10 @@ function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
       }
     },
   });
+}
+
+function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
+  const ctx = useBotContext(id);
   return (
     <Stack gap="xs" aria-label="Bot context">
       <Group justify="space-between">
