@@ -49,6 +49,9 @@ async def test_an_operator_writes_first_and_the_customers_answer_lands_in_that_c
     assert template.status_code == 202, template.text
     sent = await loop.wait_sent(1)
     assert sent[0]["payload"]["type"] == "template" and sent[0]["to"] == "15551234567"
+    # The inbox's preview names the template, not just its kind.
+    preview = (await client.get(f"/api/conversations/{conversation['id']}")).json()["lastMessage"]
+    assert preview == "[template: order_update]"
 
     await loop.say({"text": "hi"})
     await loop.wait_sent(3)  # the template, then the demo bot's welcome and menu
