@@ -182,12 +182,12 @@ function ConversationList({ selected }: { selected?: string }) {
                     {name}
                   </Text>
                   <Text size="xs" c={unread ? 'teal.8' : 'dimmed'} fw={unread ? 700 : undefined} style={{ flexShrink: 0 }}>
-                    {relativeTime(c.lastMessageAt)}
+                    {c.lastMessageAt ? relativeTime(c.lastMessageAt) : 'new'}
                   </Text>
                 </Group>
                 <Group justify="space-between" wrap="nowrap" gap="xs">
                   <Text size="xs" c="dimmed" truncate dir="auto">
-                    {c.lastMessage ?? phone}
+                    {c.lastMessage ?? (name === phone ? 'No messages yet' : phone)}
                   </Text>
                   <Group gap={4} wrap="nowrap" style={{ flexShrink: 0 }}>
                     {c.isHandedOff && (
