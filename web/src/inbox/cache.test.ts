@@ -5,6 +5,7 @@ import { keys } from '../api/queries';
 import {
   addMessage,
   displayOrder,
+  messagePreview,
   hasUnread,
   matchesSearch,
   removeConversation,
@@ -146,5 +147,15 @@ describe('displayOrder', () => {
     // The API lists newest first by timestamp: tap and hi (…54Z) below the replies (…54.886Z).
     const apiOrder = [menu, welcome, tap, hi, late].reverse();
     expect(displayOrder(apiOrder).map((m) => m.id)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+  });
+});
+
+describe('messagePreview', () => {
+  it('previews as the server does: text, caption, title, emoji, a named template or location, else the kind', () => {
+    expect(messagePreview({ type: 'text', content: { body: 'hi' } })).toBe('hi');
+    expect(messagePreview({ type: 'image', content: { url: 'https://x.test/a.jpg', caption: 'A cat' } })).toBe('A cat');
+    expect(messagePreview({ type: 'template', content: { name: 'order_update', language: 'en_US' } })).toBe('[template: order_update]');
+    expect(messagePreview({ type: 'location', content: { latitude: 1, longitude: 2 } })).toBe('[location]');
+    expect(messagePreview({ type: 'sticker', content: null })).toBe('[sticker]');
   });
 });

@@ -23,9 +23,16 @@ export function addMessage(qc: QueryClient, m: Message) {
   touchConversation(qc, m);
 }
 
+/** The list's preview of a message, as the server writes it (message_preview in the migrations). */
+export function messagePreview(m: Pick<Message, 'type' | 'content'>): string {
+  const c = (m.content && typeof m.content === 'object' ? m.content : {}) as Record<string, unknown>;
+  for (const key of ['body', 'caption', 'title', 'emoji']) if (typeof c[key] === 'string' && c[key]) return (c[key] as string).slice(0, 1000);
+  if ((m.type === 'template' || m.type === 'location') && typeof c.name === 'string' && c.name) return `[${m.type}: ${c.name}]`.slice(0, 1000);
+  return `[${m.type}]`;
+}
+
 /** A new message moves its conversation's preview (the server's conversation:updated may come later, or not). */
 function touchConversation(qc: QueryClient, m: Message) {
-  const body = (m.content as { body?: unknown } | null)?.body;
   qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (data) => {
     if (!data) return data;
     return {
@@ -35,7 +42,7 @@ function touchConversation(qc: QueryClient, m: Message) {
         items: p.items.map((c) => {
           if (c.id !== m.conversationId) return c;
           if (c.lastMessageAt && new Date(c.lastMessageAt).getTime() > new Date(m.timestamp).getTime()) return c;
-          return { ...c, lastMessageAt: m.timestamp, lastMessage: typeof body === 'string' ? body : c.lastMessage };
+          return { ...c, lastMessageAt: m.timestamp, lastMessage: messagePreview(m) };
         }),
       })),
     };
