@@ -286,7 +286,7 @@ function TokenSettings() {
           }}
         >
           <Group align="flex-end" wrap="wrap">
-            <TextInput label="New token name" placeholder="e.g. CRM integration" value={name} maxLength={100} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} miw={200} />
+            <TextInput label="New token name" description='Left empty, it is named "web".' placeholder="e.g. CRM integration" value={name} maxLength={100} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} miw={200} />
             <Button type="submit" loading={create.isPending}>
               Create token
             </Button>
