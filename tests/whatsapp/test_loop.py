@@ -178,6 +178,12 @@ async def test_operator_sends_are_validated_and_respect_the_window(
     assert (await client.post(f"/api/conversations/{conversation}/messages", json=long_title)).status_code == 422
     assert (await client.post(f"/api/conversations/{conversation}/messages",
                               json={"type": "text", "content": {"body": "x" * 4097}})).status_code == 422
+    # Text PostgreSQL cannot hold is refused with the field named, not by the database with none.
+    nul = {"type": "interactive", "content": {"kind": "buttons", "body": "Pick",
+                                              "buttons": [{"id": "a", "title": "A\u0000"}]}}
+    refused = await client.post(f"/api/conversations/{conversation}/messages", json=nul)
+    assert refused.status_code == 422
+    assert "content.buttons.0.title" in refused.json()["error"]["details"][0]["message"]
 
     # Close the window: the customer last wrote 25 hours ago.
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -483,8 +489,13 @@ async def test_an_operator_reading_a_handed_off_conversation_clears_its_unread_c
         return await unread() == 2  # the bot is silent, so nothing marks them read
 
     await waiter(two_unread, message="two unread messages")
+    before = (await client.get(f"/api/conversations/{conversation}")).json()["updatedAt"]
     answer = await client.post(f"/api/conversations/{conversation}/read")
     assert answer.status_code == 200 and answer.json()["unreadCount"] == 0
+    import datetime as dt
+
+    # Changed (its unread count), so a newer updatedAt.
+    assert dt.datetime.fromisoformat(answer.json()["updatedAt"]) > dt.datetime.fromisoformat(before)
     assert {m["status"] for m in (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
             if m["direction"] == "inbound"} == {"read"}
 

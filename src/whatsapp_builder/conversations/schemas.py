@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictBool, field_validator, model_validator
 
 from whatsapp_builder.conversations.models import MessageAuthor, MessageDirection, MessageStatus, MessageType
-from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, utf8_text
 from whatsapp_builder.flows.nesting import cut_deep, json_depth_exceeds
 from whatsapp_builder.users.schemas import Name, PhoneNumber, UserOut
 
@@ -84,6 +84,32 @@ class SendMessage(CamelInput):
 
     type: Annotated[str, Field(min_length=1, max_length=32)]
     content: dict[str, Any]
+
+    @field_validator("content")
+    @classmethod
+    def _storable_text(cls, content: dict[str, Any]) -> dict[str, Any]:
+        # PostgreSQL text holds neither U+0000 nor half a surrogate pair: say where, before the database refuses
+        # the whole message with no field named.
+        where = _unstorable_text(content, "content")
+        if where is not None:
+            raise ValueError(f"{where} holds U+0000 or half a surrogate pair, which cannot be stored or sent")
+        return content
+
+
+def _unstorable_text(value: object, where: str) -> str | None:
+    if isinstance(value, str):
+        return where if "\x00" in value or not utf8_text(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable_text(key, where) or _unstorable_text(item, f"{where}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{where}.{index}")
+            if found:
+                return found
+    return None
 
 
 class HandoffUpdate(CamelInput):
