@@ -308,11 +308,31 @@ async def test_a_changed_bsuid_alone_is_followed(configured: httpx.AsyncClient, 
     assert conversation_of(database_url, "wamid.CU3") == first
 
 
-async def test_a_new_number_already_someone_elses_is_left_alone(
+async def test_a_customer_seen_under_the_new_identity_before_the_notice_is_merged(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:
-    await post(configured, payload(message("wamid.CT1", "hi", phone=PHONE, bsuid=ALICE)))
-    await post(configured, payload(message("wamid.CT2", "hi", phone="16505550000", bsuid=BERT, name="Bert")))
+    """The customer wrote from their new number (and new BSUID) before WhatsApp's notice arrived: two users, two
+    conversations, until the notice says they are one. Then the new one is merged into the old one."""
+    new_phone, new_bsuid = "16505550000", "US.5000000000000000005"
+    await post(configured, payload(message("wamid.CT1", "hi", phone=PHONE, bsuid=ALICE, ts=int(time.time()) - 60)))
+    first = conversation_of(database_url, "wamid.CT1")
+    await post(configured, payload(message("wamid.CT2", "it's me", phone=new_phone, bsuid=new_bsuid)))
+    assert conversation_of(database_url, "wamid.CT2") != first
     await post(configured, system_notice("wamid.CT3", "user_changed_number", old_phone=PHONE, previous=ALICE,
-                                         new_phone="16505550000", new_bsuid=BERT))
-    assert sorted(c[:2] for c in customers(database_url)) == [("+16505550000", BERT), ("+" + PHONE, ALICE)]
+                                         new_phone=new_phone, new_bsuid=new_bsuid))
+    assert customers(database_url) == [("+" + new_phone, new_bsuid, "Kerry")]
+    assert {conversation_of(database_url, w) for w in ("wamid.CT1", "wamid.CT2", "wamid.CT3")} == {first}
+    listed = (await configured.get("/api/conversations")).json()["items"]
+    assert [c["id"] for c in listed] == [str(first)]
+
+
+async def test_a_new_number_that_was_someone_elses_is_taken_from_them(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """WhatsApp recycles numbers: the number's earlier owner (another BSUID) gives it up, as on a message."""
+    await post(configured, payload(message("wamid.CR1", "hi", phone=PHONE, bsuid=ALICE)))
+    await post(configured, payload(message("wamid.CR2", "hi", phone="16505550000", bsuid=BERT, name="Bert")))
+    new_bsuid = "US.6000000000000000006"
+    await post(configured, system_notice("wamid.CR3", "user_changed_number", old_phone=PHONE, previous=ALICE,
+                                         new_phone="16505550000", new_bsuid=new_bsuid))
+    assert {c[:2] for c in customers(database_url)} == {("+16505550000", new_bsuid), (None, BERT)}

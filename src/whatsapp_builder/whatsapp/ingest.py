@@ -443,8 +443,13 @@ async def _merge_users(
     ).fetchall()
     if not pairs:
         return
-    sources = [uuid.UUID(str(r[0])) for r in pairs]
-    targets = [uuid.UUID(str(r[1])) for r in pairs]
+    await _merge_user_pairs(conn, [uuid.UUID(str(r[0])) for r in pairs], [uuid.UUID(str(r[1])) for r in pairs], result)
+
+
+async def _merge_user_pairs(
+    conn: AsyncConnection[Any], sources: list[uuid.UUID], targets: list[uuid.UUID], result: IngestResult
+) -> None:
+    """Merge each user of `sources` (already row-locked) into the user at the same place in `targets`."""
     target_of = dict(zip(sources, targets, strict=True))
     # Row-lock every conversation involved (in id order): a worker answering one of them finishes first.
     conversations = await (
@@ -790,8 +795,8 @@ def _from_previous_identity(message: InboundMessage) -> InboundMessage:
     return replace(message, from_user_id=None) if message.from_phone else message
 
 
-# The customer of an identity change takes the new number and BSUID, each only if no other user holds it (a
-# user made by a message from the new identity that came before the notice keeps it; they stay two users).
+# The customer of an identity change takes the new number and BSUID (a user still holding either, after the merge
+# and the release below, keeps it: then they stay two users, with a warning).
 _FOLLOW_IDENTITY = (
     "UPDATE users u SET"
     ' "phoneNumber" = CASE WHEN %(phone)s::varchar IS NOT NULL AND NOT EXISTS'
@@ -804,15 +809,49 @@ _FOLLOW_IDENTITY = (
 
 
 async def _follow_identity_changes(
-    conn: AsyncConnection[Any], changes: list[tuple[uuid.UUID, str | None, str | None]]
+    conn: AsyncConnection[Any], changes: list[tuple[uuid.UUID, str | None, str | None]], result: IngestResult
 ) -> None:
     for user_id, phone, bsuid in changes:
+        if bsuid is not None:
+            # A user with the new BSUID is this customer, seen under the new identity before the notice came (a
+            # BSUID is one person's): merged into the customer, so there is one conversation with everything.
+            held = await (
+                await conn.execute(
+                    "SELECT id FROM users WHERE id IN (%s, (SELECT o.id FROM users o WHERE o.bsuid = %s))"
+                    " ORDER BY id FOR UPDATE",
+                    (user_id, bsuid),
+                )
+            ).fetchall()
+            others = [uuid.UUID(str(r[0])) for r in held if uuid.UUID(str(r[0])) != user_id]
+            if others:
+                await _merge_user_pairs(conn, others, [user_id] * len(others), result)
+        if phone is not None:
+            # Someone else with the new number had it before (WhatsApp recycles numbers): they give it up.
+            await conn.execute(
+                'UPDATE users SET "phoneNumber" = NULL, "updatedAt" = now()'
+                ' WHERE "phoneNumber" = %s AND id <> %s AND bsuid IS NOT NULL',
+                (phone, user_id),
+            )
         row = await (await conn.execute(_FOLLOW_IDENTITY, {"id": user_id, "phone": phone, "bsuid": bsuid})).fetchone()
         if row is not None and ((phone and row[0] != phone) or (bsuid and row[1] != bsuid)):
             log.warning(
                 "a customer's new number or WhatsApp user id is already another user's; left as it is",
                 user_id=str(user_id),
             )
+
+
+def _follow_merges(result: IngestResult) -> None:
+    """After a merge that came after this batch's messages were stored (an identity change), they and their flow
+    inputs belong to the conversation they were merged into."""
+    into = result.merged_conversations
+    for table in (result.new_by_conversation, result.flow_inputs):
+        for gone in [c for c in table if c in into]:
+            ids = table.pop(gone)
+            table[into[gone]] = sorted({*table.get(into[gone], []), *ids})
+    for message in result.new_messages:
+        moved = into.get(uuid.UUID(message["conversationId"]))
+        if moved is not None:
+            message["conversationId"] = str(moved)
 
 
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
@@ -885,7 +924,8 @@ async def ingest(
             if (change := _identity_change(m)) is not None and m.wa_message_id in stored_now
         ]
         if changes:
-            await _follow_identity_changes(conn, changes)
+            await _follow_identity_changes(conn, changes, result)
+            _follow_merges(result)
         elsewhere = {c for (number, _), c in conversations.items() if number != connected_number}
         for conversation_id in elsewhere & result.flow_inputs.keys():
             del result.flow_inputs[conversation_id]
