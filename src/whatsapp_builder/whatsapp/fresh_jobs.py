@@ -42,6 +42,7 @@ _FRESH = (
 )
 _PREFIXES = {FLOWS_QUEUE: "flow:", SEND_QUEUE: "send:"}
 BATCH = 500
+STOP_SECONDS = 10.0
 
 
 class FreshJobLane:
@@ -75,10 +76,22 @@ class FreshJobLane:
                 except (psycopg.Error, OSError) as exc:
                     log.warning("fresh-job lane could not look for jobs; trying again", error=str(exc))
         finally:
-            listener.cancel()
-            for task in [listener, *self._tasks]:
-                task.cancel()
-            await asyncio.gather(listener, *self._tasks, return_exceptions=True)
+            await self._stop([listener, *self._tasks])
+
+    @staticmethod
+    async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+        """Cancel the lane's tasks and wait for them, but not for ever: a task that does not end within
+        STOP_SECONDS (a database call that ignores its cancellation) is left, with a warning naming where it
+        waits, rather than keeping a worker from shutting down. Its jobs stay in the queue for the workers."""
+        for task in tasks:
+            task.cancel()
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in pending:
+            frames = task.get_stack(limit=3)
+            where = "; ".join(f"{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})" for f in frames)
+            log.warning("fresh-job lane task did not stop when cancelled; left behind", task=task.get_name(), at=where)
 
     async def _listen(self) -> None:
         """Note the conversations each notification names and wake the lane; a lost connection is made again
