@@ -12,6 +12,7 @@ from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
 from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
 from whatsapp_builder.conversations.models import ConversationContext
 from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.flows.graph import keyword_key
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
@@ -237,7 +238,7 @@ def _start_keywords(nodes: object) -> tuple[str | None, list[str]]:
             raw = data.get("triggerKeywords") if isinstance(data, dict) else None
             ident = node.get("id") if isinstance(node.get("id"), str) else None
             if isinstance(raw, list):
-                return ident, [w for w in (" ".join(k.split()).casefold() for k in raw if isinstance(k, str)) if w]
+                return ident, [w for w in (keyword_key(k) for k in raw if isinstance(k, str)) if w]
             return ident, []
     return None, []
 

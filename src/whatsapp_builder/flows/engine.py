@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from whatsapp_builder.flows.graph import FlowGraph
+from whatsapp_builder.flows.graph import FlowGraph, keyword_key
 from whatsapp_builder.flows.http import HttpPerformer
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
@@ -54,8 +54,8 @@ def is_expired(state: ContextState | None, now: datetime, settings: EngineSettin
 def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
     if flow_input.kind != "text" or flow_input.text is None:
         return False
-    text = " ".join(flow_input.text.split()).casefold()
-    return bool(text) and any(text == " ".join(k.split()).casefold() for k in settings.restart_keywords)
+    text = keyword_key(flow_input.text)
+    return bool(text) and any(text == keyword_key(k) for k in settings.restart_keywords)
 
 
 def new_state(graph: FlowGraph, now: datetime) -> ContextState:

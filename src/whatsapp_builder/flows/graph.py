@@ -48,7 +48,7 @@ class FlowGraph:
         raw = self.nodes[self.start_node_id].data.get("triggerKeywords")
         if not isinstance(raw, list):
             return []
-        words = (" ".join(k.split()).casefold() for k in raw if isinstance(k, str))
+        words = (keyword_key(k) for k in raw if isinstance(k, str))
         return [w for w in words if w]
 
 
@@ -78,11 +78,16 @@ def compile_graph(nodes: object, edges: object) -> FlowGraph:
     return FlowGraph(nodes=node_map, edges=edge_map, start_node_id=start)
 
 
+def keyword_key(text: str) -> str:
+    """A keyword or a message as keywords are compared: spaces collapsed, case folded."""
+    return " ".join(text.split()).casefold()
+
+
 def start_matches(graph: FlowGraph, text: str | None) -> bool:
     """Whether ``text`` triggers this chatbot: equals a keyword, or starts with one and a space."""
     if not isinstance(text, str):
         return False
-    message = " ".join(text.split()).casefold()
+    message = keyword_key(text)
     if not message:
         return False
     return any(message == k or message.startswith(k + " ") for k in graph.trigger_keywords())

@@ -199,18 +199,28 @@ def _end(plan: _Plan, conversation_id: uuid.UUID, active: ActiveContext, reason:
         active.id, conversation_id, active.chatbot_id, ended, previous.is_new if previous else False
     )
     # The bot panel hears that this context stopped, before any event of the one that may follow it.
-    plan.context_events.append(
-        events.context_payload(
-            conversation_id,
-            chatbot_id=active.chatbot_id,
-            context_id=active.id,
-            current_node_id=ended.current_node_id,
-            variables=ended.variables,
-            node_history=ended.node_history,
-            is_active=False,
-            ended_reason=reason,
-            updated_at=plan.now,
-        )
+    plan.context_events.append(_context_event(conversation_id, active.chatbot_id, active.id, ended, reason, plan.now))
+
+
+def _context_event(
+    conversation_id: uuid.UUID,
+    chatbot_id: uuid.UUID,
+    context_id: uuid.UUID,
+    state: ContextState,
+    ended_reason: str | None,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """The `context:updated` payload of a context written with this state at `now`."""
+    return events.context_payload(
+        conversation_id,
+        chatbot_id=chatbot_id,
+        context_id=context_id,
+        current_node_id=state.current_node_id,
+        variables=state.variables,
+        node_history=state.node_history,
+        is_active=state.is_active,
+        ended_reason=ended_reason,
+        updated_at=now,
     )
 
 
@@ -272,17 +282,7 @@ async def _turn(
             "context ended", conversation_id=str(conversation_id), reason=result.ended_reason, trace=result.log[-3:]
         )
     plan.context_events.append(
-        events.context_payload(
-            conversation_id,
-            chatbot_id=bot.id,
-            context_id=context_id,
-            current_node_id=result.state.current_node_id,
-            variables=result.state.variables,
-            node_history=result.state.node_history,
-            is_active=result.state.is_active,
-            ended_reason=result.ended_reason,
-            updated_at=now,
-        )
+        _context_event(conversation_id, bot.id, context_id, result.state, result.ended_reason, now)
     )
     plan.replies.setdefault(conversation_id, []).extend((m.type, m.content) for m in result.outgoing)
     item.active = ActiveContext(context_id, bot.id, result.state) if result.state.is_active else None

@@ -916,16 +916,14 @@ async def ingest(
             placed.append((m, pair, customer_id))
         conversations = await _conversations(conn, windows, business_ids)
         await _store_messages(conn, [(m, conversations[pair], sender) for m, pair, sender in placed], ids, result)
-        # Only notices stored now (not redelivered): a week-old redelivery must not take back a number.
-        stored_now = {m["whatsappMessageId"] for m in result.new_messages}
-        changes = [
-            (sender, *change)
-            for m, _, sender in placed
-            if (change := _identity_change(m)) is not None and m.wa_message_id in stored_now
-        ]
-        if changes:
-            await _follow_identity_changes(conn, changes, result)
-            _follow_merges(result)
+        changed = [(m, sender, change) for m, _, sender in placed if (change := _identity_change(m)) is not None]
+        if changed:
+            # Only notices stored now (not redelivered): a week-old redelivery must not take back a number.
+            stored_now = {m["whatsappMessageId"] for m in result.new_messages}
+            changes = [(sender, *change) for m, sender, change in changed if m.wa_message_id in stored_now]
+            if changes:
+                await _follow_identity_changes(conn, changes, result)
+                _follow_merges(result)
         elsewhere = {c for (number, _), c in conversations.items() if number != connected_number}
         for conversation_id in elsewhere & result.flow_inputs.keys():
             del result.flow_inputs[conversation_id]

@@ -96,8 +96,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const draftKey = useMemo(() => {
     void version; // changes with every edit of the graph
     const s = store.getState();
-    const g = serializeGraph(s.nodes, s.edges);
-    return behaviourKey(g.nodes, g.edges);
+    return behaviourKey(s.nodes, s.edges);
   }, [store, version]);
   const savedVersion = useRef(0);
   const inflight = useRef<Promise<void> | null>(null);
@@ -349,6 +348,11 @@ function UndoRedo() {
   );
 }
 
+/** A node added by a click: centred on `center` (flow coordinates), or moved to the nearest free spot. */
+function addNodeNear(store: FlowStore, type: string, center: { x: number; y: number }) {
+  store.getState().addNode(type, freePosition(store.getState().nodes, { x: center.x - 110, y: center.y - 30 }));
+}
+
 function Palette() {
   const store = useFlowStore();
   const rf = useReactFlow();
@@ -356,7 +360,7 @@ function Palette() {
     const el = document.querySelector('.react-flow');
     const rect = el?.getBoundingClientRect();
     const pos = rect ? rf.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 }) : { x: 0, y: 0 };
-    store.getState().addNode(type, freePosition(store.getState().nodes, { x: pos.x - 110, y: pos.y - 30 }));
+    addNodeNear(store, type, pos);
   };
   return (
     <ScrollArea w={170} p="xs" style={{ borderRight: '1px solid var(--mantine-color-gray-3)' }} aria-label="Node palette">
@@ -527,7 +531,7 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
                   key={t}
                   onClick={() => {
                     const pos = rf.screenToFlowPosition({ x: window.innerWidth / 2, y: window.innerHeight / 2 });
-                    store.getState().addNode(t, freePosition(store.getState().nodes, { x: pos.x - 110, y: pos.y - 30 }));
+                    addNodeNear(store, t, pos);
                   }}
                 >
                   {NODE_LABELS[t]}
