@@ -84,3 +84,53 @@ def test_simulator_start_refuses_a_busy_port_and_a_bad_webhook_url() -> None:
     assert not isinstance(result.exception, (OSError, SystemError))
     bad = runner.invoke(simulator_app, ["--port", "1", "--webhook-url", "notaurl"])
     assert bad.exit_code == 2 and "--webhook-url" in bad.output
+
+
+def test_simulator_command_keeps_its_history_limit_and_logs_requests_only_when_asked(tmp_path: Any) -> None:
+    """`--history-limit` bounds what `/_simulator/messages` keeps; requests are not logged unless `--access-log`
+    (a load test's thousands of sends a second would flood the terminal, or block on a pipe no one reads)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    def run(*extra: str) -> str:
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        log = tmp_path / f"sim-{port}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "whatsapp_builder", "simulator", "--port", str(port), *extra],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{url}/_simulator/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.05)  # polling the starting process, bounded by the deadline
+            body = {"messaging_product": "whatsapp", "to": "15550001234", "type": "text", "text": {"body": "x"}}
+            auth = {"Authorization": "Bearer demo-access-token"}
+            for n in range(3):
+                body["text"] = {"body": str(n)}
+                assert httpx.post(f"{url}/v23.0/100000000000001/messages", json=body, headers=auth).status_code == 200
+            items = httpx.get(f"{url}/_simulator/messages").json()["items"]
+            assert [item["payload"]["text"]["body"] for item in items] == ["1", "2"]
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+        return log.read_text()
+
+    quiet = run("--history-limit", "2", "--webhook-url", "http://127.0.0.1:9/webhooks/whatsapp")
+    assert "POST /v23.0" not in quiet and "simulator on http://127.0.0.1" in quiet
+    logged = run("--history-limit", "2", "--access-log", "--webhook-url", "http://127.0.0.1:9/webhooks/whatsapp")
+    assert "POST /v23.0/100000000000001/messages" in logged

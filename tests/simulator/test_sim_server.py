@@ -63,6 +63,49 @@ async def test_send_returns_wamid_and_signed_statuses_arrive(
         assert (await http.get(f"{simulator.url}/_simulator/messages")).json()["items"] == []
 
 
+async def test_history_keeps_the_newest_sends_and_finds_them_by_recipient_and_time(
+    make_sim: Any, webhook_url: str
+) -> None:
+    """The history keeps `history_limit` sends; lookups by recipient and by time see exactly what is kept."""
+    sim = make_sim(webhook_url, history_limit=3, send_statuses=False)
+    bsuid = "US.13491208655302741918"
+    bodies = [
+        text_payload("one", to="+15550000001"),
+        to_graph_payload(parse_outbound({"type": "text", "content": {"body": "two"}}), recipient=bsuid),
+        text_payload("three", to="+15550000001"),
+    ]
+    async with httpx.AsyncClient() as http:
+
+        async def send(body: dict[str, Any]) -> str:
+            answer = await http.post(f"{sim.url}/v23.0/{PNID}/messages", json=body, headers=AUTH)
+            return str(answer.json()["messages"][0]["id"])
+
+        async def listed(**params: str) -> list[str]:
+            items = (await http.get(f"{sim.url}/_simulator/messages", params=params)).json()["items"]
+            return [item["payload"]["text"]["body"] for item in items]
+
+        for body in bodies:
+            await send(body)
+        middle = datetime.now(tz=UTC)
+        await send(text_payload("four", to="+15550000002"))  # the first send is forgotten
+
+        assert await listed() == ["two", "three", "four"]
+        assert await listed(to="+1 555 000 0001") == ["three"]
+        assert await listed(to=bsuid) == ["two"]
+        assert await listed(to="15550000002") == ["four"]
+        assert await listed(since=middle.isoformat()) == ["four"]
+        assert await listed(to="+15550000001", since=middle.isoformat()) == []
+        health = (await http.get(f"{sim.url}/_simulator/health")).json()
+        assert health["messages"] == 3
+
+        for n in range(5, 9):  # every earlier send goes; the index forgets them too
+            await send(text_payload(str(n), to="+15550000003"))
+        assert await listed() == ["6", "7", "8"]
+        assert await listed(to="+15550000001") == []
+        assert await listed(to=bsuid) == []
+        assert await listed(to="+15550000003") == ["6", "7", "8"]
+
+
 async def test_send_to_bsuid_recipient(wait: Any, simulator: ServerThread, receiver: Receiver) -> None:
     msg = parse_outbound({"type": "text", "content": {"body": "hi"}})
     payload = to_graph_payload(msg, recipient="US.13491208655302741918")

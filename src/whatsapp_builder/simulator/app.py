@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.limits import read_body
 from whatsapp_builder.simulator import payloads
+from whatsapp_builder.simulator.history import SendHistory, recipient_keys
 from whatsapp_builder.simulator.settings import SimulatorSettings
 from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, sign
@@ -109,7 +109,7 @@ class SimulatorState:
     """Everything the simulator remembers; one per app instance."""
 
     settings: SimulatorSettings
-    messages: deque[dict[str, Any]]
+    messages: SendHistory
     reads: deque[dict[str, Any]]
     failure: _Failure | None = None
     http: aiohttp.ClientSession | None = None
@@ -436,7 +436,7 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
     settings = settings or SimulatorSettings()
     state = SimulatorState(
         settings=settings,
-        messages=deque(maxlen=settings.history_limit),
+        messages=SendHistory(settings.history_limit),
         reads=deque(maxlen=settings.history_limit),
     )
 
@@ -490,16 +490,15 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
         request: Request,
         to: Annotated[str | None, Query()] = None,
         since: Annotated[datetime | None, Query()] = None,
-    ) -> dict[str, Any]:
-        st = _state(request)
-        items = list(st.messages)
+    ) -> Response:
+        recipients = None
         if to:
             digits = payloads.phone_digits(to)
-            items = [m for m in items if m["recipient"] == to or (digits and m["to"] == digits)]
+            recipients = recipient_keys(None, to) + (recipient_keys(digits, None) if digits else [])
+        since_epoch = None
         if since is not None:
-            since_utc = since if since.tzinfo else since.replace(tzinfo=UTC)
-            items = [m for m in items if datetime.fromisoformat(m["receivedAt"]) >= since_utc]
-        return {"items": items}
+            since_epoch = (since if since.tzinfo else since.replace(tzinfo=UTC)).timestamp()
+        return _json({"items": _state(request).messages.find(recipients, since_epoch)})
 
     @app.get("/_simulator/reads")
     async def list_reads(request: Request) -> dict[str, Any]:
@@ -604,6 +603,7 @@ def _accept(state: SimulatorState, version: str, body: dict[str, Any]) -> Respon
     to_digits = payloads.phone_digits(to) if isinstance(to, str) and payloads.phone_digits(to) else None
     recipient = body.get("recipient") if isinstance(body.get("recipient"), str) else None
     recipient_user_id = recipient or (payloads.fake_bsuid(to_digits) if to_digits else None)
+    received = datetime.now(tz=UTC)
     record: dict[str, Any] = {
         "wamid": wamid,
         "to": to_digits,
@@ -612,10 +612,10 @@ def _accept(state: SimulatorState, version: str, body: dict[str, Any]) -> Respon
         "type": body.get("type", "text"),
         "payload": body,
         "version": version,
-        "receivedAt": datetime.now(tz=UTC).isoformat(),
-        "timestamp": int(time.time()),
+        "receivedAt": received.isoformat(),
+        "timestamp": int(received.timestamp()),
     }
-    state.messages.append(record)
+    state.messages.append(record, received.timestamp(), recipient_keys(to_digits, recipient))
     contact: dict[str, Any] = {"input": to if to_digits else recipient}
     if to_digits:
         contact["wa_id"] = to_digits

@@ -42,6 +42,20 @@ def run(
         float,
         typer.Option(envvar="WAB_SIMULATOR_STATUS_DELAY", min=0.0, help="Seconds between status webhooks."),
     ] = 0.0,
+    history_limit: Annotated[
+        int,
+        typer.Option(
+            envvar="WAB_SIMULATOR_HISTORY_LIMIT", min=1, help="Sends kept for GET /_simulator/messages (oldest go)."
+        ),
+    ] = _DEFAULTS.history_limit,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            envvar="WAB_SIMULATOR_ACCESS_LOG",
+            help="Print a line for every HTTP request (off: under load it costs CPU and floods the terminal).",
+        ),
+    ] = False,
 ) -> None:
     """Run the simulator (when no subcommand is given)."""
     if ctx.invoked_subcommand is not None:
@@ -69,11 +83,12 @@ def run(
         access_token=access_token,
         phone_number_id=phone_number_id,
         status_delay_seconds=status_delay,
+        history_limit=history_limit,
     )
     typer.echo(f"WhatsApp Cloud API simulator on http://{host}:{port} -> webhooks to {webhook_url}")
     application = create_simulator_app(settings)
     tune_garbage_collector()
-    config = uvicorn.Config(application, host=host, port=port, log_level="info")
+    config = uvicorn.Config(application, host=host, port=port, log_level="info", access_log=access_log)
     uvicorn.Server(config).run(sockets=[listener])
 
 

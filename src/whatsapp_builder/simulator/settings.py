@@ -22,7 +22,8 @@ class SimulatorSettings(BaseModel):
     status_batch_max: int = Field(default=200, ge=1, le=1000)
     status_posts_in_flight: int = Field(default=2, ge=1, le=64)
     auto_read: bool = True
-    history_limit: int = Field(default=10000, ge=1)
+    # Sends kept for `GET /_simulator/messages` (1.5 to 3 KB each); as many mark-as-read calls are kept.
+    history_limit: int = Field(default=50_000, ge=1)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_retries: int = Field(default=3, ge=0)
     webhook_retry_base_seconds: float = Field(default=0.25, ge=0)
