@@ -47,6 +47,8 @@ def test_demo_is_idempotent(database_url: str, tmp_path: Path) -> None:
     assert uuid.UUID(chatbot_id) and last_line(second) == chatbot_id
     assert "created the demo chatbot" in first.stderr and "kept the demo chatbot" in second.stderr
     assert rows(database_url, "SELECT count(*) FROM whatsapp_config") == [(1,)]
+    # The simulator has no throughput limit: the demo number is not held at Meta's starting 80 a second.
+    assert rows(database_url, 'SELECT "messagesPerSecond" FROM whatsapp_config') == [(10_000,)]
     assert rows(database_url, 'SELECT id::text, status::text, "isActive", "publishedNodes" IS NOT NULL FROM chatbots') == [
         (chatbot_id, "active", True, True)]
 

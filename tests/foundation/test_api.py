@@ -519,6 +519,30 @@ async def test_whatsapp_config_is_masked_encrypted_and_single(
     assert (await client.get("/api/whatsapp-config")).status_code == 404
 
 
+async def test_a_number_has_its_own_sending_limit(client: httpx.AsyncClient, database_url: str) -> None:
+    """`messagesPerSecond`: Meta's tier of this number; null is the server's default; kept when omitted."""
+    base = {"phoneNumberId": "777", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v"}
+    default = (await client.put("/api/whatsapp-config", json=base)).json()
+    assert default["messagesPerSecond"] is None
+    tier = (await client.put("/api/whatsapp-config", json=base | {"messagesPerSecond": 1000})).json()
+    assert tier["messagesPerSecond"] == 1000 and tier["id"] == default["id"]
+    assert (await client.put("/api/whatsapp-config", json=base)).json()["messagesPerSecond"] == 1000
+    for bad in (0, 10_001, "80", 1.5, True):
+        refused = await client.put("/api/whatsapp-config", json=base | {"messagesPerSecond": bad})
+        assert refused.status_code == 422, bad
+        assert refused.json()["error"]["details"][0]["field"] == "messagesPerSecond"
+    assert (await client.get("/api/whatsapp-config")).json()["messagesPerSecond"] == 1000
+    assert (await client.put("/api/whatsapp-config", json=base | {"messagesPerSecond": None})).json()[
+        "messagesPerSecond"
+    ] is None
+    # Another number starts from the server's default, whatever the last one had.
+    await client.put("/api/whatsapp-config", json=base | {"messagesPerSecond": 500})
+    other = (await client.put("/api/whatsapp-config", json=base | {"phoneNumberId": "778"})).json()
+    assert other["messagesPerSecond"] is None
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute('UPDATE whatsapp_config SET "messagesPerSecond" = 0')
+
+
 async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     spec = (await anon_client.get("/openapi.json")).json()
     assert "/api/conversations/{conversation_id}/messages" in spec["paths"]

@@ -112,6 +112,22 @@ async def test_the_send_limit_is_shared_per_number(app_context: AppContext, data
     assert time.time() - started >= 1.0
 
 
+async def test_sends_keep_to_the_numbers_own_limit(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    """A number at 1 message a second: three operator messages take more than a second to go out (the demo's
+    own limit, 10,000, would send them at once)."""
+    conversation = await _handed_off_conversation(loop, client)
+    config = (await client.get("/api/whatsapp-config")).json()
+    keep = {k: config[k] for k in ("phoneNumberId", "businessAccountId", "webhookVerifyToken")}
+    assert (await client.put("/api/whatsapp-config", json=keep | {"messagesPerSecond": 1})).status_code == 200
+    started = time.monotonic()
+    for n in range(3):
+        body = {"type": "text", "content": {"body": f"limited {n}"}}
+        assert (await client.post(f"/api/conversations/{conversation}/messages", json=body)).status_code == 202
+    sent = await loop.wait_sent(5)
+    assert time.monotonic() - started > 1.0
+    assert [m["payload"]["text"]["body"] for m in sent[2:]] == ["limited 0", "limited 1", "limited 2"]
+
+
 async def test_a_batch_takes_its_send_slots_at_once_and_spills_into_the_next_second(
     app_context: AppContext, database_url: str
 ) -> None:

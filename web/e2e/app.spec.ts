@@ -392,6 +392,17 @@ test('settings: test the WhatsApp connection against the simulator', async ({ pa
   await signIn(page);
   await page.goto('/settings');
   await expect(page.getByRole('textbox', { name: 'Callback URL' })).toBeVisible();
+  // The number's sending limit: the demo's 10,000 (the simulator has none), changed and saved, then put back.
+  const rate = page.getByRole('textbox', { name: 'Messages per second' });
+  await expect(rate).toHaveValue('10,000');
+  await rate.fill('1000');
+  await page.getByRole('button', { name: 'Save connection' }).click();
+  await expect(page.getByText('WhatsApp connection saved.')).toBeVisible();
+  await page.reload();
+  await expect(rate).toHaveValue('1,000');
+  await rate.fill('10000');
+  await page.getByRole('button', { name: 'Save connection' }).click();
+  await expect(page.getByText('WhatsApp connection saved.').first()).toBeVisible();
   await page.getByRole('button', { name: 'Test connection' }).click();
   const result = page.getByTestId('connection-test');
   await expect(result).toContainText('Connected to WhatsApp');

@@ -46,6 +46,11 @@ class WhatsAppConfigPut(CamelInput):
         description="Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). "
         "Omitted on an update of the same number: kept.",
     )
+    messages_per_second: Annotated[int | None, Field(ge=1, le=10_000, strict=True)] = Field(
+        default=None,
+        description="This number's sending limit (Meta's throughput tier: 80 to start, up to 1,000); null uses the "
+        "server's WAB_SEND_RATE_PER_SECOND. Omitted on an update of the same number: kept.",
+    )
 
 
 class WhatsAppConfigOut(CamelModel):
@@ -56,6 +61,7 @@ class WhatsAppConfigOut(CamelModel):
     webhook_verify_token: str
     app_secret: str | None = Field(description="Always masked")
     graph_api_url: str | None
+    messages_per_second: int | None = Field(description="Null: the server's default (WAB_SEND_RATE_PER_SECOND)")
     last_error: dict[str, Any] | None = Field(description="Set when WhatsApp rejected the credentials")
     is_active: bool
     created_at: dt.datetime

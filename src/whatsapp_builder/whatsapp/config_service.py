@@ -23,8 +23,14 @@ class ActiveConfig:
     webhook_verify_token: str
     app_secret: str | None
     graph_api_url: str | None = None
+    messages_per_second: int | None = None
+    """This number's sending limit; None: the server's default."""
     has_error: bool = False
     """Whether `lastError` is set: the next successful send clears it."""
+
+    def send_rate(self, default: int) -> int:
+        """Sends a second this number may make: its own limit, else the server's `default`."""
+        return self.messages_per_second or default
 
 
 def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
@@ -36,6 +42,7 @@ def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
         webhook_verify_token=config.webhook_verify_token,
         app_secret=mask(config.app_secret),
         graph_api_url=config.graph_api_url,
+        messages_per_second=config.messages_per_second,
         last_error=config.last_error,
         is_active=config.is_active,
         created_at=config.created_at,
@@ -66,6 +73,7 @@ async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig
         webhook_verify_token=config.webhook_verify_token,
         app_secret=secrets.decrypt(config.app_secret) if config.app_secret else None,
         graph_api_url=config.graph_api_url,
+        messages_per_second=config.messages_per_second,
         has_error=config.last_error is not None,
     )
 
@@ -90,6 +98,8 @@ async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppCo
     if "graph_api_url" in data.model_fields_set or config is not current:
         # Like the secrets: an update of the same number keeps its Graph API address unless it names one.
         config.graph_api_url = data.graph_api_url
+    if "messages_per_second" in data.model_fields_set or config is not current:
+        config.messages_per_second = data.messages_per_second
     config.last_error = None
     if data.access_token is not None:
         config.access_token = secrets.encrypt(data.access_token)

@@ -246,7 +246,9 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
     except CannotSend as exc:
         await fail(exc.error)
         return
-    await take_send_slot(context.engine, config.phone_number_id, context.settings.send_rate_per_second)
+    await take_send_slot(
+        context.engine, config.phone_number_id, config.send_rate(context.settings.send_rate_per_second)
+    )
     client = graph_client_for(context, config.graph_api_url)
     try:
         sent = await client.send(config.phone_number_id, config.access_token, payload)

@@ -303,7 +303,8 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         config = await context.active_config.get()
         sends = sum(1 for jobs in held.values() for job in jobs if job.task == DELIVER_MESSAGE)
         if config is not None and sends:
-            await take_send_slots(context.engine, config.phone_number_id, context.settings.send_rate_per_second, sends)
+            per_second = config.send_rate(context.settings.send_rate_per_second)
+            await take_send_slots(context.engine, config.phone_number_id, per_second, sends)
         outcomes = _Outcomes()
         await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
         live = context.live()

@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, Index, String, Text, text
+from sqlalchemy import Boolean, CheckConstraint, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,8 +28,11 @@ class WhatsAppConfig(Base):
     graph_api_url: Mapped[str | None] = mapped_column("graphApiUrl", String(500), nullable=True)
     last_error: Mapped[dict[str, Any] | None] = mapped_column("lastError", JSONB, nullable=True)
     updated_at: Mapped[dt.datetime] = updated_at_column()
+    # Extension (migration 0019): this number's sending limit; null means the server's WAB_SEND_RATE_PER_SECOND.
+    messages_per_second: Mapped[int | None] = mapped_column("messagesPerSecond", Integer, nullable=True)
 
     __table_args__ = (
+        CheckConstraint('"messagesPerSecond" BETWEEN 1 AND 10000', name="messages_per_second_range"),
         Index(
             "uq_whatsapp_config_one_active",
             "isActive",

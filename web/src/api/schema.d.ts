@@ -1239,6 +1239,11 @@ export interface components {
             lastError: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Messagespersecond
+             * @description Null: the server's default (WAB_SEND_RATE_PER_SECOND)
+             */
+            messagesPerSecond: number | null;
             /** Phonenumberid */
             phoneNumberId: string;
             /**
@@ -1268,6 +1273,11 @@ export interface components {
              * @description Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). Omitted on an update of the same number: kept.
              */
             graphApiUrl?: string | null;
+            /**
+             * Messagespersecond
+             * @description This number's sending limit (Meta's throughput tier: 80 to start, up to 1,000); null uses the server's WAB_SEND_RATE_PER_SECOND. Omitted on an update of the same number: kept.
+             */
+            messagesPerSecond?: number | null;
             /** Phonenumberid */
             phoneNumberId: string;
             /** Webhookverifytoken */

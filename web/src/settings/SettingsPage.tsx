@@ -6,6 +6,7 @@ import {
   CopyButton,
   Group,
   Modal,
+  NumberInput,
   Paper,
   PasswordInput,
   Skeleton,
@@ -110,12 +111,22 @@ function WhatsAppSettings() {
   const qc = useQueryClient();
   const config = useWhatsAppConfig();
   const form = useForm({
-    initialValues: { phoneNumberId: '', businessAccountId: '', accessToken: '', webhookVerifyToken: '', appSecret: '', graphApiUrl: '' },
+    initialValues: {
+      phoneNumberId: '',
+      businessAccountId: '',
+      accessToken: '',
+      webhookVerifyToken: '',
+      appSecret: '',
+      graphApiUrl: '',
+      messagesPerSecond: '' as number | string,
+    },
     validate: {
       phoneNumberId: (v) => (v.trim() ? null : 'Required'),
       businessAccountId: (v) => (v.trim() ? null : 'Required'),
       webhookVerifyToken: (v) => (v.trim() ? null : 'Required'),
       graphApiUrl: (v) => (!v || /^https?:\/\/\S+$/.test(v) ? null : 'An http(s) URL'),
+      messagesPerSecond: (v) =>
+        v === '' || (Number.isInteger(Number(v)) && Number(v) >= 1 && Number(v) <= 10000) ? null : 'A whole number from 1 to 10,000',
     },
   });
   useEffect(() => {
@@ -125,6 +136,7 @@ function WhatsAppSettings() {
         businessAccountId: config.data.businessAccountId,
         webhookVerifyToken: config.data.webhookVerifyToken,
         graphApiUrl: config.data.graphApiUrl ?? '',
+        messagesPerSecond: config.data.messagesPerSecond ?? '',
         accessToken: '',
         appSecret: '',
       });
@@ -143,6 +155,8 @@ function WhatsAppSettings() {
             accessToken: v.accessToken || null,
             appSecret: v.appSecret || null,
             graphApiUrl: v.graphApiUrl || null,
+            // empty: the server's default (WAB_SEND_RATE_PER_SECOND)
+            messagesPerSecond: v.messagesPerSecond === '' ? null : Number(v.messagesPerSecond),
           },
         }),
       ),
@@ -205,7 +219,21 @@ function WhatsAppSettings() {
                 {...form.getInputProps('appSecret')}
               />
               <TextInput label="Webhook verify token" withAsterisk description="Any secret string; enter the same one in Meta's webhook settings." {...form.getInputProps('webhookVerifyToken')} />
-              <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." {...form.getInputProps('graphApiUrl')} />
+              <Group grow align="flex-start" wrap="wrap">
+                <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." miw={220} {...form.getInputProps('graphApiUrl')} />
+                <NumberInput
+                  label="Messages per second"
+                  placeholder="Server default"
+                  description="Your number's tier in WhatsApp Manager (80 to 1,000)."
+                  min={1}
+                  max={10000}
+                  allowDecimal={false}
+                  allowNegative={false}
+                  thousandSeparator=","
+                  miw={220}
+                  {...form.getInputProps('messagesPerSecond')}
+                />
+              </Group>
               <Group justify="flex-end">
                 <Button
                   variant="default"
