@@ -307,3 +307,56 @@ async def test_a_refused_send_followed_by_an_accepted_one_in_the_same_turn_leave
         return (await client.get("/api/whatsapp-config")).json()["lastError"] is None
 
     await waiter(cleared)
+
+
+async def test_a_backlog_goes_out_one_seconds_budget_per_transaction(
+    client: httpx.AsyncClient, database_url: str, app_context: AppContext
+) -> None:
+    """At 3 messages a second, a batch of 8 waiting sends takes 3 (one conversation after the other, each in
+    order) and leaves the rest queued for the next seconds, instead of holding its transaction while the
+    limit spreads all 8 over three seconds and then sending them at once."""
+    from tests.conftest import LiveServer
+    from whatsapp_builder.simulator import SimulatorSettings, create_simulator_app
+
+    simulator = await LiveServer(create_simulator_app(SimulatorSettings(
+        webhook_url="http://127.0.0.1:9/webhooks/whatsapp", app_secret=APP_SECRET, send_statuses=False))).start()
+    try:
+        assert (await client.put("/api/whatsapp-config", json={
+            "phoneNumberId": "100000000000001", "businessAccountId": "1", "accessToken": "demo-access-token",
+            "webhookVerifyToken": VERIFY_TOKEN, "appSecret": APP_SECRET, "graphApiUrl": simulator.url,
+            "messagesPerSecond": 3})).status_code == 200
+        app_context.active_config.invalidate()
+        conversations = []
+        for phone in ("16505550101", "16505550102"):
+            opened = await client.post("/api/conversations", json={"customerPhoneNumber": f"+{phone}"})
+            assert opened.status_code in (200, 201), opened.text
+            conversations.append(opened.json()["id"])
+        for _ in range(4):
+            for conversation in conversations:
+                body = {"type": "template", "content": {"name": "order_update", "language": "en_US"}}
+                assert (await client.post(f"/api/conversations/{conversation}/messages", json=body)).status_code == 202
+        ids = [uuid.UUID(c) for c in conversations]
+
+        async def sent() -> list[str]:
+            async with httpx.AsyncClient() as http:
+                items = (await http.get(simulator.url + "/_simulator/messages")).json()["items"]
+            return [str(item["to"]) for item in items]
+
+        left = await deliver_conversations(app_context, ids)
+        assert left == set(ids)
+        assert await sent() == ["16505550101", "16505550102", "16505550101"]
+        with psycopg.connect(database_url) as conn:
+            pending = conn.execute("SELECT count(*) FROM messages WHERE status = 'pending'").fetchone()
+        assert pending == (5,)
+        for _ in range(5):  # each takes the next second's 3
+            if not left:
+                break
+            left = await deliver_conversations(app_context, sorted(left))
+        assert not left
+        to = await sent()
+        assert sorted(to) == ["16505550101"] * 4 + ["16505550102"] * 4
+        with psycopg.connect(database_url) as conn:
+            statuses = conn.execute("SELECT status::text, count(*) FROM messages GROUP BY 1").fetchall()
+        assert statuses == [("sent", 8)]
+    finally:
+        await simulator.stop()

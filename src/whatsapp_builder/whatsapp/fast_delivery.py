@@ -41,7 +41,7 @@ from whatsapp_builder.whatsapp.delivery import (
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
-from whatsapp_builder.whatsapp.rate_limit import take_send_slots
+from whatsapp_builder.whatsapp.rate_limit import take_available_send_slots
 
 log = get_logger(__name__)
 
@@ -291,20 +291,55 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
     return unread_changed
 
 
-async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> None:
-    """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process."""
+def _within_budget(held: dict[uuid.UUID, list[_Job]], budget: int) -> set[uuid.UUID]:
+    """Cut each conversation's jobs in `held` to a prefix so that at most `budget` messages go (read receipts
+    are not messages), a message from each conversation in turn; returns the conversations with jobs left."""
+    taken = dict.fromkeys(held, 0)
+    while True:
+        for conversation_id, jobs in held.items():
+            n = taken[conversation_id]
+            while n < len(jobs) and jobs[n].task != DELIVER_MESSAGE:
+                n += 1
+            if n < len(jobs) and budget > 0:
+                n, budget = n + 1, budget - 1
+            taken[conversation_id] = n
+        if budget <= 0 or all(taken[c] == len(jobs) for c, jobs in held.items()):
+            break
+    left: set[uuid.UUID] = set()
+    for conversation_id, jobs in list(held.items()):
+        n = taken[conversation_id]
+        while n < len(jobs) and jobs[n].task != DELIVER_MESSAGE:
+            n += 1  # a read receipt right after the last message taken goes with it
+        if n < len(jobs):
+            left.add(conversation_id)
+        if n:
+            held[conversation_id] = jobs[:n]
+        else:
+            del held[conversation_id]
+    return left
+
+
+async def deliver_conversations(context: AppContext, conversation_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Do the waiting send jobs (deliveries, read receipts) of these conversations, in order, in this process, as
+    many as the number's sending limit lets go now. Returns the conversations with jobs left for later."""
     published: list[Any] = []
+    left: set[uuid.UUID] = set()
     # Pipeline mode: BEGIN goes out with the first read, and the recording statements with the commit.
     async with context.transaction() as conn, conn.pipeline():
         messages: dict[uuid.UUID, tuple[Any, ...]] = {}
         held = await _take_jobs(conn, conversation_ids, messages)
         if not held:
-            return
+            return left
         config = await context.active_config.get()
         sends = sum(1 for jobs in held.values() for job in jobs if job.task == DELIVER_MESSAGE)
         if config is not None and sends:
+            # Only what this second's budget allows: a backlog (a broadcast, a burst of customers) goes out at the
+            # number's rate, a second's worth per transaction, instead of waiting in one transaction for all of it
+            # and then leaving at once.
             per_second = config.send_rate(context.settings.send_rate_per_second)
-            await take_send_slots(context.engine, config.phone_number_id, per_second, sends)
+            granted = await take_available_send_slots(context.engine, config.phone_number_id, per_second, sends)
+            if granted < sends:
+                left = _within_budget(held, granted)
         outcomes = _Outcomes()
         await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
         live = context.live()
@@ -322,3 +357,4 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         await clear_config_error(context)
     if published:
         await context.publisher.publish(published)
+    return left

@@ -56,7 +56,9 @@ def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
 
 def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
     async def deliveries(conversation_ids: Sequence[uuid.UUID]) -> list[None]:
-        await deliver_conversations(context, sorted(set(conversation_ids)))
+        left = await deliver_conversations(context, sorted(set(conversation_ids)))
+        for conversation_id in left:  # beyond this second's sending limit: in a later batch
+            context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
         return [None] * len(conversation_ids)
 
     # Several in flight: a batch waits on the Graph API, holding one database connection meanwhile. A failed
