@@ -3,6 +3,8 @@ the bot's replies are delivered through the outbox, and status webhooks move the
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import psycopg
 
@@ -559,3 +561,32 @@ async def test_a_message_delivered_after_its_window_gets_no_blue_ticks_and_stays
         assert conn.execute("SELECT status::text FROM messages WHERE direction = 'inbound'").fetchone() == ("delivered",)
     conversation = (await client.get("/api/conversations")).json()["items"][0]
     assert conversation["unreadCount"] == 1 and conversation["isWindowOpen"] is False
+
+
+async def test_a_reply_queued_while_the_one_before_it_is_being_sent_goes_right_after_it(  # type: ignore[no-untyped-def]
+    loop, app_context, monkeypatch
+) -> None:
+    """A customer's second message while the bot's first answer is still at the Graph API: its replies go as soon
+    as that batch is done, not after the workers' grace (set to two minutes here, so only the fast path can send
+    within the test's deadline)."""
+    from whatsapp_builder.whatsapp.graph_client import GraphClient
+
+    app_context.jobs.grace = 120.0
+    release = asyncio.Event()
+    held = asyncio.Event()
+    original = GraphClient.send
+
+    async def send(self: GraphClient, *args: object, **kwargs: object) -> object:
+        if not held.is_set():  # the first send of the first answer waits at "Meta"
+            held.set()
+            await release.wait()
+        return await original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GraphClient, "send", send)
+    await loop.say({"text": "hi"})
+    await asyncio.wait_for(held.wait(), 10)
+    await loop.say({"buttonReply": {"id": "hours", "title": "Opening hours"}})  # its replies queue behind
+    release.set()
+    sent = await loop.wait_sent(4, limit=10)
+    assert _bodies(sent)[:2] == ["Hi Alice! Welcome to Pizza Place \U0001f355", "What would you like to do?"]
+    assert "open" in _bodies(sent)[2].lower()

@@ -54,25 +54,43 @@ def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
     )
 
 
-def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
+def _delivery_stage(context: AppContext) -> GroupCommit[uuid.UUID, None]:
+    # Conversations in a batch in flight here, and those asked for again meanwhile: a batch takes none of a
+    # conversation's jobs while another holds the first of them (their order), so a reply queued while the one
+    # before it is being sent (a customer's second message right after the first) would wait for a worker's
+    # grace. It goes in a batch of its own as soon as the one in flight is done instead.
+    busy: set[uuid.UUID] = set()
+    again: set[uuid.UUID] = set()
+
     async def deliveries(conversation_ids: Sequence[uuid.UUID]) -> list[None]:
-        left = await deliver_conversations(context, sorted(set(conversation_ids)))
-        for conversation_id in left:  # beyond this second's sending limit: in a later batch
-            context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
+        asked = set(conversation_ids)
+        again.update(asked & busy)
+        mine = sorted(asked - busy)
+        busy.update(mine)
+        left: set[uuid.UUID] = set()
+        try:
+            left = await deliver_conversations(context, mine) if mine else set()
+        finally:
+            busy.difference_update(mine)
+            # Beyond this second's sending limit, or asked for while this batch had them: in a later batch.
+            for conversation_id in left | (again & set(mine)):
+                again.discard(conversation_id)
+                context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
         return [None] * len(conversation_ids)
 
     # Several in flight: a batch waits on the Graph API, holding one database connection meanwhile. A failed
     # batch is not retried here: some of its messages may have been sent; the workers take over its jobs.
-    return context.batcher(
-        "deliveries",
-        lambda: GroupCommit(
-            deliveries,
-            max_batch=100,
-            max_in_flight=4,
-            isolate=lambda exc: False,
-            before_batch=_webhooks_first(context),
-        ),
+    return GroupCommit(
+        deliveries,
+        max_batch=100,
+        max_in_flight=4,
+        isolate=lambda exc: False,
+        before_batch=_webhooks_first(context),
     )
+
+
+def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
+    return context.batcher("deliveries", lambda: _delivery_stage(context))
 
 
 def _worker_flows(context: AppContext) -> GroupCommit[tuple[uuid.UUID, list[uuid.UUID]], bool]:
