@@ -493,3 +493,22 @@ async def test_a_number_too_large_for_a_float_is_stored_without_losing_the_batch
         stored = conn.execute(
             'SELECT "whatsappMessageId", type::text FROM messages ORDER BY "whatsappMessageId"').fetchall()
     assert stored == [("wamid.a", "text"), ("wamid.b", "unsupported"), ("wamid.c", "text")]
+
+
+async def test_thousands_of_statuses_for_unknown_ids_in_concurrent_posts_are_all_kept(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Each POST within Meta's batch size (1,000 updates), several at once sharing a transaction: the early-status
+    locks they take stay within PostgreSQL's lock table (one lock per id made every POST of the group a 503, and
+    the customer messages in them with it)."""
+    import asyncio
+
+    payloads = [
+        envelope({"statuses": [status(f"wamid.EARLY{p}_{i}", "delivered") for i in range(1000)]}) for p in range(24)
+    ]
+    payloads.append(text_from("16505550777", "still here", "wamid.AMONG-THEM"))
+    responses = await asyncio.gather(*(post(configured, p) for p in payloads))
+    assert [r.status_code for r in responses] == [200] * len(payloads), [r.text for r in responses if r.is_error]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone() == (24_000,)
+        assert conn.execute("SELECT count(*) FROM messages").fetchone() == (1,)

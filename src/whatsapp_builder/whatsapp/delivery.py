@@ -30,6 +30,7 @@ from whatsapp_builder.whatsapp.outbound import (
 )
 from whatsapp_builder.whatsapp.outbox import mark_inbound_read
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
+from whatsapp_builder.whatsapp.statuses import lock_wamids
 
 log = get_logger(__name__)
 
@@ -142,7 +143,7 @@ async def _finish(
         if wamid is not None:
             # Serialises with a status webhook for the same id (whatsapp/ingest.py): whichever commits second
             # sees the other's row, so an early status can never be stranded in the backlog.
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (wamid,))
+            await lock_wamids(conn, [wamid])
         row = await (
             await conn.execute(
                 'UPDATE messages SET status = %s::message_status, "whatsappMessageId" = coalesce(%s, "whatsappMessageId"),'

@@ -42,6 +42,7 @@ from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
 from whatsapp_builder.whatsapp.rate_limit import take_available_send_slots
+from whatsapp_builder.whatsapp.statuses import lock_wamids
 
 log = get_logger(__name__)
 
@@ -250,10 +251,7 @@ async def _record(conn: AsyncConnection[Any], outcomes: _Outcomes, published: li
     if wamids:
         # Serialises with a status webhook for the same ids (whatsapp/ingest.py): whichever commits second
         # sees the other's row, so an early status can never be stranded in the backlog.
-        await conn.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w",
-            (wamids,),
-        )
+        await lock_wamids(conn, wamids)
     if outcomes.postponed:
         # A first attempt that failed: neither the fast path nor a lane takes it again before its backoff; a
         # worker retries it then, with the queue's own backoff from there on.

@@ -26,7 +26,7 @@ from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch, valid_bsuid
-from whatsapp_builder.whatsapp.statuses import ReducedStatus, reduce_statuses
+from whatsapp_builder.whatsapp.statuses import ReducedStatus, lock_wamids, reduce_statuses
 
 log = get_logger(__name__)
 
@@ -749,9 +749,7 @@ async def settle_missing_statuses(
     # An id not visible yet may be in the sender's uncommitted transaction (delivery._finish). Take the id's
     # lock, which the sender holds until it commits, then look again: whichever of the two commits second
     # sees the other's row, so an early status is never stranded in the backlog.
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(w, 0)) FROM unnest(%s::text[]) AS w ORDER BY w", (missing,)
-    )
+    await lock_wamids(conn, missing)
     unknown = await move_statuses(conn, {w: reduced[w] for w in missing}, result)
     if unknown:
         await conn.execute(

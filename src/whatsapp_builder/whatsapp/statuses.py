@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import AsyncConnection
+
 from whatsapp_builder.whatsapp.error_titles import error_title
 
 STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
@@ -53,3 +55,21 @@ def reduce_statuses(items: Iterable[tuple[str, str, list[dict[str, Any]]]]) -> d
         if current is None or STATUS_RANK[status] > STATUS_RANK[current.status]:
             best[wamid] = ReducedStatus(status, error_from_status(errors) if status == "failed" else None)
     return best
+
+
+# A status that arrives before its send is recorded, and the sender recording it, serialise on a lock per
+# WhatsApp id (see ingest.settle_missing_statuses): whichever commits second sees the other's row. Ids share
+# WAMID_LOCK_BUCKETS advisory locks of their own class, so a webhook with thousands of unknown ids (Meta sends
+# up to about 1,000 updates a POST, and concurrent POSTs share a transaction) takes at most that many locks:
+# one lock per id overflowed PostgreSQL's shared lock table ("out of shared memory") and refused the webhook.
+WAMID_LOCK_CLASS = 0x5741_4201
+WAMID_LOCK_BUCKETS = 256
+_LOCK_WAMIDS = (
+    "SELECT pg_advisory_xact_lock(%s, b) FROM (SELECT DISTINCT (hashtextextended(w, 0) & %s)::int AS b"
+    " FROM unnest(%s::text[]) AS w) AS buckets ORDER BY b"  # one order for everyone: no deadlock
+)
+
+
+async def lock_wamids(conn: AsyncConnection[Any], wamids: Iterable[str]) -> None:
+    """Take (until the transaction ends) the locks of these WhatsApp ids' buckets."""
+    await conn.execute(_LOCK_WAMIDS, (WAMID_LOCK_CLASS, WAMID_LOCK_BUCKETS - 1, list(wamids)))
