@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.whatsapp.webhookkit import PHONE_NUMBER_ID, envelope, sign
 
@@ -458,16 +459,21 @@ async def test_whatsapps_notices_are_stored_but_open_no_window_and_run_no_bot(
 
 
 async def test_a_message_that_cannot_be_stored_is_counted_as_neither_stored_nor_duplicate(
-    configured: httpx.AsyncClient, database_url: str
+    configured: httpx.AsyncClient, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Acknowledged (a redelivery would not make it storable) and logged with the reason, also when it is the
+    only message of its POST."""
     unstorable = [
-        text_from("notaphone!!", "hi", "wamid.GARBAGE-SENDER"),
-        text_from("16505550007", "hi", "wamid." + "x" * 300),
+        (text_from("notaphone!!", "hi", "wamid.GARBAGE-SENDER"), "neither a phone number nor"),
+        (text_from("16505550007", "hi", "wamid." + "x" * 300), "its id is longer than WhatsApp's"),
     ]
-    for payload in unstorable:
+    for payload, reason in unstorable:
+        capsys.readouterr()
         answer = await post(configured, payload)
         assert answer.status_code == 200
         assert answer.json() == {"status": "ok", "messages": 0, "duplicates": 0, "statuses": 0}
+        logged = capsys.readouterr()
+        assert "message not stored" in logged.out + logged.err and reason in logged.out + logged.err, logged
     assert counts(database_url)["messages"] == 0
 
 

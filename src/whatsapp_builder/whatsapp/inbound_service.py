@@ -26,6 +26,7 @@ from whatsapp_builder.whatsapp.ingest import (
     IngestResult,
     ingest,
     ingestible_ids,
+    log_not_stored,
     move_statuses,
     reduce_batch_statuses,
     settle_missing_statuses,
@@ -135,6 +136,8 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
     from whatsapp_builder.whatsapp import fast_path
 
     if not ingestible_ids(batch):
+        for message in batch.messages:  # none can be stored: say why, as ingest does when some can
+            log_not_stored(message)
         return await _store_statuses(context, batch)
     # Pipeline mode: statements whose results are not read (upserts, the flow jobs) go out without waiting for
     # their answers, so a delivery of new customers makes half the round trips.

@@ -861,30 +861,42 @@ def _follow_merges(result: IngestResult) -> None:
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
     kept = []
     for message in batch.messages:
-        cleaned = _storable(_from_previous_identity(message))
-        if cleaned is None or not (cleaned.from_phone or cleaned.from_user_id):
-            log.warning(
-                "message not stored: its id, its number's id or its sender's id is longer than WhatsApp's",
-                whatsapp_message_id=message.wa_message_id[:WAMID_LIMIT],
-                phone_number_id=message.phone_number_id[:WAMID_LIMIT],
-            )
+        message = _from_previous_identity(message)
+        cleaned = _storable(message) if why_not_stored(message) is None else None
+        if cleaned is None:
+            log_not_stored(message)
             continue
         kept.append(cleaned)
     return kept
 
 
+def why_not_stored(message: InboundMessage) -> str | None:
+    """Why ingest cannot store this message (its ids do not fit, or no customer can be told from it), or None."""
+    if len(message.wa_message_id) > WAMID_LIMIT:
+        return "its id is longer than WhatsApp's"
+    if len(message.phone_number_id) > WAMID_LIMIT:
+        return "its business number's id is longer than WhatsApp's"
+    user_id = message.from_user_id if message.from_user_id and len(message.from_user_id) <= BSUID_LIMIT else None
+    # As ingest decides who the sender is (customer_phone is cached: the second call costs nothing).
+    if customer_phone(storable(message.from_phone)) or storable(user_id):
+        return None
+    return "its sender has neither a phone number nor a business-scoped user id (BSUID) that can be stored"
+
+
+def log_not_stored(message: InboundMessage) -> None:
+    log.warning(
+        "message not stored",
+        reason=why_not_stored(message),
+        whatsapp_message_id=message.wa_message_id[:WAMID_LIMIT],
+        phone_number_id=message.phone_number_id[:WAMID_LIMIT],
+        sender=(message.from_phone or "")[:40],
+    )
+
+
 def ingestible_ids(batch: WebhookBatch) -> list[str]:
     """The WhatsApp ids of the batch's messages that ingest stores (or finds already stored), as stored. Cheap:
     it does not clean the messages' contents, which only ingest needs."""
-    ids = []
-    for m in batch.messages:
-        if len(m.wa_message_id) > WAMID_LIMIT or len(m.phone_number_id) > WAMID_LIMIT:
-            continue
-        user_id = m.from_user_id if m.from_user_id and len(m.from_user_id) <= BSUID_LIMIT else None
-        # As ingest decides who the sender is (customer_phone is cached: the second call costs nothing).
-        if customer_phone(storable(m.from_phone)) or storable(user_id):
-            ids.append(storable(m.wa_message_id))
-    return ids
+    return [storable(m.wa_message_id) for m in batch.messages if why_not_stored(m) is None]
 
 
 async def ingest(

@@ -435,7 +435,7 @@ def _parse_message(
         system = msg.get("system")
         user_id = valid_bsuid(system.get("previous_user_id")) if isinstance(system, dict) else None
     if phone is None and user_id is None:
-        out.problem(path, "message without a sender (no 'from' nor 'from_user_id')")
+        out.problem(path, "message without a sender (no 'from' nor a valid 'from_user_id')")
         return
     try:
         kind, content = message_content(msg)
