@@ -81,8 +81,7 @@ def serve(
     from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.db import migrate
 
-    # The port first: a second `serve` on a busy port must stop before it touches the database (it would
-    # otherwise revoke the running server's sign-in link).
+    # The port first: a second `serve` on a busy port must stop before it touches the database.
     listener = _listen(host, port)
     settings = _settings()
     database_url = _database_url(settings)
@@ -90,17 +89,17 @@ def serve(
         migrate.upgrade(database_url)
     except Exception as exc:
         raise _fail(f"migrations failed: {exc}") from exc
-    from whatsapp_builder.auth.service import rotate_sign_in_token
+    from whatsapp_builder.auth.service import sign_in_token
 
-    async def sign_in_token() -> str:
+    async def link_token() -> str:
         link_context = AppContext.create(settings, database_url)
         try:
             async with link_context.sessions() as session:
-                return await rotate_sign_in_token(session)
+                return await sign_in_token(session, settings.resolved_data_dir)
         finally:
             await link_context.close()
 
-    token = asyncio.run(sign_in_token())
+    token = asyncio.run(link_token())
     context = AppContext.create(settings, database_url)
     if no_workers:
         context.hand_fresh_jobs_to_workers()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+
+from whatsapp_builder.core.context import AppContext
 
 
 async def test_health_needs_no_token(anon_client: httpx.AsyncClient) -> None:
@@ -637,3 +640,32 @@ async def test_a_graph_api_address_the_client_could_not_call_is_422(client: http
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"][0]["field"] == "graphApiUrl"
     assert (await client.get("/api/whatsapp-config")).status_code == 404
+
+
+async def test_the_sign_in_link_survives_restarts_and_other_processes_until_revoked(
+    client: httpx.AsyncClient, app_context: AppContext, tmp_path: Path
+) -> None:
+    """`serve` prints the token kept in its data folder while it is valid: restarting, or starting a second
+    process, signs no operator out; revoking it makes the next start print a new one."""
+    from whatsapp_builder.auth.service import sign_in_token
+
+    async def started(folder: Path) -> str:
+        async with app_context.sessions() as session:
+            return await sign_in_token(session, folder)
+
+    first = await started(tmp_path)
+    assert (tmp_path / "sign-in.token").stat().st_mode & 0o077 == 0
+    assert await started(tmp_path) == first  # a restart
+    elsewhere = tmp_path / "other-host"
+    elsewhere.mkdir()
+    second = await started(elsewhere)  # another host's process, with its own data folder
+    assert second != first
+    for token in (first, second):
+        assert (await client.get("/api/users", headers={"Authorization": f"Bearer {token}"})).status_code == 200
+    listed = (await client.get("/api/tokens")).json()["items"]
+    [link] = [t for t in listed if t["prefix"] == first[: len(t["prefix"])] and t["name"] == "sign-in link (serve)"]
+    assert (await client.delete(f"/api/tokens/{link['id']}")).status_code == 204
+    renewed = await started(tmp_path)
+    assert renewed not in (first, second)
+    assert (await client.get("/api/users", headers={"Authorization": f"Bearer {renewed}"})).status_code == 200
+    assert (await client.get("/api/users", headers={"Authorization": f"Bearer {second}"})).status_code == 200

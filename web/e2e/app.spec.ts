@@ -69,12 +69,12 @@ test('sign in with the printed link, and out again', async ({ page }) => {
   expect(errors).toEqual([]);
 });
 
-test('a token the server no longer accepts (serve restarted) signs out with the reason', async ({ page }) => {
+test('a token the server no longer accepts (revoked) signs out with the reason', async ({ page }) => {
   await signIn(page);
   await page.evaluate(() => localStorage.setItem('wab.token', 'wab_revoked-or-from-before-a-restart'));
   await page.goto('/inbox');
   await expect(page).toHaveURL(/\/login/);
-  await expect(page.getByTestId('signed-out-expired')).toContainText('printed a new sign-in link');
+  await expect(page.getByTestId('signed-out-expired')).toContainText('prints now');
   await shot(page, 'signed-out');
   await page.goto(LOGIN_URL);
   await expect(page).toHaveURL(/\/inbox$/); // back where the expiry found it

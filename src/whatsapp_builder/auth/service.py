@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from pathlib import Path
 
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,15 +68,25 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
 
 
 SIGN_IN_TOKEN_NAME = "sign-in link (serve)"
+SIGN_IN_TOKEN_FILE = "sign-in.token"
 
 
-async def rotate_sign_in_token(session: AsyncSession) -> str:
-    """A fresh token for the link `serve` prints; the previous link's token stops working."""
-    await session.execute(
-        update(ApiToken)
-        .where(ApiToken.name == SIGN_IN_TOKEN_NAME, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=dt.datetime.now(dt.UTC))
-    )
+async def sign_in_token(session: AsyncSession, data_dir: Path) -> str:
+    """The token of the link `serve` prints: the one kept in the data folder while the database still accepts
+    it, else a new one, kept there. A restart, or another `serve` on the same folder, prints the same link and
+    signs no one out (each start used to revoke the previous link, and so every other process's); revoking the
+    token (Settings, `DELETE /api/tokens/{id}`) makes the next start print a new one."""
+    kept = data_dir / SIGN_IN_TOKEN_FILE
+    if kept.is_file():
+        token = kept.read_text(encoding="utf-8", errors="replace").strip()
+        if await find_valid_token(session, token) is not None:
+            await session.commit()
+            return token
     _, token = await create_token(session, SIGN_IN_TOKEN_NAME)
     await session.commit()
+    written = kept.with_suffix(".tmp")
+    written.unlink(missing_ok=True)
+    written.touch(mode=0o600)
+    written.write_text(token, encoding="utf-8")
+    written.replace(kept)
     return token

@@ -75,9 +75,8 @@ export function LoginPage() {
             </Text>
             {expired && !error && (
               <Alert color="yellow" title="You were signed out" data-testid="signed-out-expired">
-                The server no longer accepts the token this browser used: it was revoked, or{' '}
-                <Code>whatsapp-builder serve</Code> restarted and printed a new sign-in link (each start makes a new
-                one). Open that new link, or paste a token.
+                The server no longer accepts the token this browser used: it was revoked, or the server now uses
+                another database. Open the link <Code>whatsapp-builder serve</Code> prints now, or paste a token.
               </Alert>
             )}
             <PasswordInput label="API token" placeholder="wab_…" value={value} onChange={(e) => setValue(e.currentTarget.value)} autoFocus />
