@@ -410,6 +410,8 @@ async def test_a_reconnecting_client_catches_up_after_the_last_message_it_saw(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
     conv_id = await _conversation_with_messages(client, database_url, 12)
+    with psycopg.connect(database_url, autocommit=True) as conn:  # stored in the order they were sent
+        conn.execute('UPDATE messages SET "createdAt" = "timestamp" WHERE "conversationId" = %s', (conv_id,))
     newest_first = (await client.get(f"/api/conversations/{conv_id}/messages", params={"limit": 200})).json()["items"]
     timeline = list(reversed(newest_first))  # m1 .. m5, tie, .. m12 (13 messages)
     seen = timeline[3]  # the client had everything up to and including this one
@@ -428,6 +430,22 @@ async def test_a_reconnecting_client_catches_up_after_the_last_message_it_saw(
         "items": [],
         "nextCursor": None,
     }
+    # What was stored after the last message seen, whatever its WhatsApp timestamp: a customer's tap in the same
+    # second as the bot's reply (customers' timestamps have whole seconds), and a message Meta delivered late.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        sender = conn.execute('SELECT "senderId" FROM messages WHERE id = %s', (newest,)).fetchone()
+        assert sender is not None
+        added = conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", content, "timestamp", "createdAt") VALUES'
+            " (%(c)s, %(s)s, '{\"body\": \"reply\"}', '2026-01-01 00:01:00.5+00', '2026-01-01 00:01:00.5+00'),"
+            " (%(c)s, %(s)s, '{\"body\": \"tap\"}', '2026-01-01 00:01:00+00', '2026-01-01 00:01:00.7+00'),"
+            " (%(c)s, %(s)s, '{\"body\": \"late\"}', '2026-01-01 00:00:30+00', '2026-01-01 00:01:01+00')"
+            " RETURNING id, content->>'body'",
+            {"c": conv_id, "s": sender[0]},
+        ).fetchall()
+    reply = next(str(i) for i, body in added if body == "reply")
+    missed = (await client.get(f"/api/conversations/{conv_id}/messages", params={"after": reply})).json()
+    assert [m["content"]["body"] for m in missed["items"]] == ["tap", "late"]
 
     other = await _conversation_with_messages(client, database_url, 2, phones=("+14155550115", "+14155550116"))
     foreign = (await client.get(f"/api/conversations/{other}/messages")).json()["items"][0]["id"]

@@ -102,8 +102,8 @@ async def list_messages(
     after: Annotated[
         str | None,
         Query(
-            description="Catching up: the id of the newest message you have; returns the messages after it,"
-            " oldest first (continue with ?after=<nextCursor>)"
+            description="Catching up: the id of the last message you received; returns the messages stored"
+            " after it, in the order they were stored (continue with ?after=<nextCursor>)"
         ),
     ] = None,
 ) -> Page[MessageOut]:

@@ -149,12 +149,15 @@ async def list_messages(
 async def list_messages_after(
     session: AsyncSession, conversation_id: uuid.UUID, *, after: uuid.UUID, limit: int
 ) -> list[Message] | None:
-    """Oldest first: the messages that come after the message `after` in the conversation's order (timestamp,
-    then id), for a client catching up. None when `after` is not a message of this conversation."""
+    """For a client catching up: the messages of this conversation stored after the message `after`, in the
+    order they were stored (`createdAt`, then id), not by WhatsApp's `timestamp`. A customer's timestamp has
+    whole seconds and a late delivery an old one, so by timestamp a tap stored after the bot's reply (within
+    the same second) or a message Meta retried would sort before the newest message the client had, and be
+    missed. None when `after` is not a message of this conversation."""
     await ensure_conversation_exists(session, conversation_id)
     seen = (
         await session.execute(
-            select(Message.timestamp).where(Message.id == after, Message.conversation_id == conversation_id)
+            select(Message.created_at).where(Message.id == after, Message.conversation_id == conversation_id)
         )
     ).scalar_one_or_none()
     if seen is None:
@@ -163,10 +166,10 @@ async def list_messages_after(
         select(Message)
         .where(
             Message.conversation_id == conversation_id,
-            Message.timestamp >= seen,
-            or_(Message.timestamp > seen, Message.id > after),
+            Message.created_at >= seen,
+            or_(Message.created_at > seen, Message.id > after),
         )
-        .order_by(Message.timestamp, Message.id)
+        .order_by(Message.created_at, Message.id)
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())

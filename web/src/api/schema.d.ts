@@ -1898,7 +1898,7 @@ export interface operations {
                 cursor?: string | null;
                 /** @description The same as `cursor` (its older name) */
                 before?: string | null;
-                /** @description Catching up: the id of the newest message you have; returns the messages after it, oldest first (continue with ?after=<nextCursor>) */
+                /** @description Catching up: the id of the last message you received; returns the messages stored after it, in the order they were stored (continue with ?after=<nextCursor>) */
                 after?: string | null;
             };
             header?: never;
