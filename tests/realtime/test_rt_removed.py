@@ -77,3 +77,43 @@ async def test_a_conversation_created_between_users_is_announced(
         _, announced = await _until(watcher, "conversation:updated")
         listed = (await api.get("/api/conversations")).json()["items"]
         assert announced == next(c for c in listed if c["id"] == created.json()["id"])
+
+
+async def test_a_window_that_closes_with_time_is_announced_once(
+    realtime_server: RealtimeServer, make_client: Any, api_token: str, database_url: str
+) -> None:
+    """Nothing changes when 24 hours pass, so the minute's maintenance job announces the windows that closed in
+    the minute before it (each by exactly one run), and REST and the inbox agree."""
+    import datetime as dt
+
+    import psycopg
+
+    from whatsapp_builder.conversations.window_closing import announce_closed_windows
+
+    async with httpx.AsyncClient(base_url=realtime_server.url, headers={"Authorization": f"Bearer {api_token}"}) as api:
+        assert (await api.put("/api/whatsapp-config", json={
+            "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "1", "accessToken": "EAAtoken",
+            "webhookVerifyToken": VERIFY_TOKEN, "appSecret": APP_SECRET})).status_code == 200
+        raw = json.dumps(payload(message("wamid.W1", "hello", phone=PHONE, ts=int(time.time())))).encode()
+        assert (await api.post("/webhooks/whatsapp", content=raw, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": sign(raw)})).status_code == 200
+        [conversation] = (await api.get("/api/conversations")).json()["items"]
+        assert conversation["isWindowOpen"] is True
+        run = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        with psycopg.connect(database_url, autocommit=True) as conn:  # its customer wrote 24 h 30 s before the run
+            conn.execute('UPDATE conversations SET "lastCustomerMessageAt" = %s WHERE id = %s',
+                         (run - dt.timedelta(hours=24, seconds=30), conversation["id"]))
+
+        watcher = await make_client(realtime_server.url, {"token": api_token})
+        context = realtime_server.context
+        assert await announce_closed_windows(context, run - dt.timedelta(minutes=2), run - dt.timedelta(minutes=1)) == []
+        assert [str(c) for c in await announce_closed_windows(context, run - dt.timedelta(minutes=1), run)] == [
+            conversation["id"]]
+        _, closed = await _until(watcher, "conversation:updated")
+        assert closed["id"] == conversation["id"] and closed["isWindowOpen"] is False
+        def parsed(value: str) -> dt.datetime:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+        assert parsed(closed["updatedAt"]) > parsed(conversation["updatedAt"])
+        assert (await api.get(f"/api/conversations/{conversation['id']}")).json()["isWindowOpen"] is False
+        assert await announce_closed_windows(context, run, run + dt.timedelta(minutes=1)) == []  # the next run

@@ -12,6 +12,7 @@ from procrastinate import JobContext
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.worker import Worker
 
+from whatsapp_builder.conversations.window_closing import announce_closed_windows
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.flows import runner
 from whatsapp_builder.flows.runner import RESUME_DELAY
@@ -67,6 +68,9 @@ def register_tasks(context: AppContext) -> None:
     @app.periodic(cron="* * * * *", periodic_id="maintenance")
     @app.task(name="maintenance", queue=MAINTENANCE_QUEUE, queueing_lock="maintenance")
     async def maintenance(timestamp: int) -> None:
+        # The minute before this run's: each window that closed is announced by exactly one run.
+        minute = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+        await announce_closed_windows(context, minute - dt.timedelta(minutes=1), minute)
         await prune_send_windows(context.engine)
         async with context.engine.begin() as connection:
             from sqlalchemy import text
