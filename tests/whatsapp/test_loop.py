@@ -590,3 +590,32 @@ async def test_a_reply_queued_while_the_one_before_it_is_being_sent_goes_right_a
     sent = await loop.wait_sent(4, limit=10)
     assert _bodies(sent)[:2] == ["Hi Alice! Welcome to Pizza Place \U0001f355", "What would you like to do?"]
     assert "open" in _bodies(sent)[2].lower()
+
+
+async def test_handing_back_resumes_the_bot_where_the_take_over_stopped_it(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    """An operator takes over while the bot waits for a pizza from its list, then hands back: the customer's
+    tap on the list they were shown carries on the order (a bot that stopped by itself starts anew instead,
+    see test_talk_to_a_human_hands_off_and_the_operator_answers)."""
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+    taken = await client.post(f"/api/conversations/{conversation}/handoff", json={"handedOff": True})
+    assert taken.status_code == 200
+    paused = (await client.get(f"/api/conversations/{conversation}/context")).json()
+    assert paused["isActive"] is False and paused["endedReason"] == "handoff"
+    back = await client.post(f"/api/conversations/{conversation}/handoff", json={"handedOff": False})
+    assert back.status_code == 200 and back.json()["isHandedOff"] is False
+    resumed = (await client.get(f"/api/conversations/{conversation}/context")).json()
+    assert resumed["isActive"] is True and resumed["endedReason"] is None
+    assert resumed["id"] == paused["id"] and resumed["currentNodeId"] == paused["currentNodeId"]
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    sent = await loop.wait_sent(4)
+    assert "How many Veggie pizzas" in _bodies(sent)[3]
+    # Handing back twice changes nothing more.
+    again = await client.post(f"/api/conversations/{conversation}/handoff", json={"handedOff": False})
+    assert again.status_code == 200
+    assert (await client.get(f"/api/conversations/{conversation}/context")).json()["id"] == paused["id"]

@@ -124,8 +124,28 @@ async def mark_conversation_read(context: AppContext, conversation_id: uuid.UUID
     return snapshot
 
 
+_CONTEXT_RETURNING = ' RETURNING id, "chatbotId", "currentNodeId", variables, "nodeHistory", "updatedAt"'
+# Taking over ends the running context; one that waited for the customer's answer is marked as paused there.
+_TAKE_OVER = (
+    'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
+    " \"engineState\" = \"engineState\" || jsonb_build_object('endedReason', 'handoff',"
+    " 'pausedByOperator', coalesce(\"engineState\"->>'waiting' IN ('question', 'buttons', 'list'), false))"
+    ' WHERE "conversationId" = %s AND "isActive"' + _CONTEXT_RETURNING
+)
+# Handing back resumes the context the take-over paused (the conversation's latest), waiting for the same answer.
+# A bot that stopped by itself (a handoff node, the end), or that was waiting on a delay, starts anew instead.
+_HAND_BACK = (
+    'UPDATE conversation_contexts x SET "isActive" = true, "updatedAt" = now(),'
+    " \"engineState\" = x.\"engineState\" - 'endedReason' - 'pausedByOperator'"
+    ' WHERE x.id = (SELECT l.id FROM conversation_contexts l WHERE l."conversationId" = %s'
+    ' ORDER BY l."createdAt" DESC, l.id DESC LIMIT 1)'
+    " AND NOT x.\"isActive\" AND x.\"engineState\"->>'pausedByOperator' = 'true'" + _CONTEXT_RETURNING
+)
+
+
 async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_off: bool) -> dict[str, Any]:
-    """Take over (the bot's running context ends and it stays silent) or hand back to the bot."""
+    """Take over (the bot's running context ends and it stays silent) or hand back to the bot (which carries on
+    where the take-over stopped it, when it was waiting for the customer's answer)."""
     async with context.sessions() as session:
         await load_recipient(session, conversation_id, lock=True)
         conn = await raw_connection(session)
@@ -133,21 +153,12 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
             'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
             (handed_off, conversation_id),
         )
-        ended: list[Any] = []
-        if handed_off:
-            ended = await (
-                await conn.execute(
-                    'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
-                    ' "engineState" = "engineState" || \'{"endedReason": "handoff"}\''
-                    ' WHERE "conversationId" = %s AND "isActive"'
-                    ' RETURNING id, "chatbotId", "currentNodeId", variables, "nodeHistory", "updatedAt"',
-                    (conversation_id,),
-                )
-            ).fetchall()
+        changed = await (await conn.execute(_TAKE_OVER if handed_off else _HAND_BACK, (conversation_id,))).fetchall()
         snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
         await session.commit()
-    # The bot panel hears that the bot stopped, as when a flow's handoff node stops it (flows/runner.py).
-    stopped = [
+    # The bot panel hears that the bot stopped (as when a flow's handoff node stops it, flows/runner.py) or
+    # carries on.
+    contexts = [
         events.context_updated(
             conversation_id,
             events.context_payload(
@@ -157,12 +168,12 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
                 current_node_id=node,
                 variables=variables,
                 node_history=history,
-                is_active=False,
-                ended_reason="handoff",
+                is_active=not handed_off,
+                ended_reason="handoff" if handed_off else None,
                 updated_at=updated_at,
             ),
         )
-        for context_id, chatbot_id, node, variables, history, updated_at in ended
+        for context_id, chatbot_id, node, variables, history, updated_at in changed
     ]
-    await context.publisher.publish([*stopped, events.conversation_updated(snapshot)])
+    await context.publisher.publish([*contexts, events.conversation_updated(snapshot)])
     return snapshot
