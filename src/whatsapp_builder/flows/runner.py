@@ -461,10 +461,17 @@ async def _process(
     active: Sequence[Sequence[Any]],
     bot_rows: Sequence[Sequence[Any]],
 ) -> tuple[list[uuid.UUID], list[Any]]:
-    running = {c: item for c, item in locked.items() if not item.recipient.is_handed_off}
+    plan = _Plan()
+    # Not while a human has the conversation, nor when its 24-hour window is already closed (WhatsApp delivered
+    # the message more than a day late, after retrying): no reply could go, and the flow would move on to wait
+    # for answers to questions the customer never got. The message stays unread for an operator's template.
+    running = {
+        c: item
+        for c, item in locked.items()
+        if not item.recipient.is_handed_off and is_window_open(item.recipient.last_customer_message_at, plan.now)
+    }
     _add_inputs(running, inputs)
     _add_active(running, active)
-    plan = _Plan()
     if running:
         bots = _published_bots(context, bot_rows)
         for item in running.values():
