@@ -75,6 +75,13 @@ async def test_variables_and_last_input() -> None:
     assert bodies(result) == ["Bye Bob"]
 
 
+async def test_last_input_is_empty_after_a_message_without_text() -> None:
+    """A sticker after a captioned image: {{last_input}} is not the caption any more."""
+    bot = Bot(graph_of(*waiting_graph()))
+    assert (await bot.send(FlowInput(kind="media", text="look"))).state.variables["last_input"] == "look"
+    assert (await bot.send(FlowInput(kind="media"))).state.variables["last_input"] == ""
+
+
 async def test_session_timeout() -> None:
     settings = EngineSettings(session_timeout=timedelta(minutes=30))
     bot = Bot(graph_of(*waiting_graph()), settings=settings)
@@ -190,7 +197,9 @@ async def test_new_context_with_none_state_and_other_inputs() -> None:
         result = await run_turn(
             graph, None, flow_input, contact=CONTACT, now=NOW, settings=EngineSettings(), http=FakeHttp()
         )
-        assert result.state.current_node_id == "q" and "last_input" not in result.state.variables
+        assert result.state.current_node_id == "q"
+        # A customer's message without text (media without a caption) leaves it empty; no message, unset.
+        assert result.state.variables.get("last_input") == ("" if flow_input.kind == "media" else None)
 
 
 async def test_corrupted_waiting_marker_reenters_the_node() -> None:

@@ -91,8 +91,9 @@ class _Turn:
 
     def record_input(self, flow_input: FlowInput) -> None:
         self.state.engine["lastActivityAt"] = _utc(self.ctx.now).isoformat()
-        if flow_input.kind in CUSTOMER_KINDS and flow_input.text is not None:
-            self.state.variables["last_input"] = flow_input.text
+        if flow_input.kind in CUSTOMER_KINDS:
+            # A sticker or a location has no text: empty, not the text of an earlier message.
+            self.state.variables["last_input"] = flow_input.text or ""
 
     def finish(self, reason: str) -> None:
         self.ended = reason
