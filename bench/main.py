@@ -79,6 +79,8 @@ async def run_all(args: argparse.Namespace, env: Env, names: dict[str, str], tok
             if args.rates:
                 rates = [float(r) for r in args.rates.split(",") if r.strip()]
             duration, drain, quiet = (3.0, 4.0, 30.0) if quick else (10.0, 5.0, 60.0)
+            if args.step_seconds:
+                duration = args.step_seconds
             scenarios = [x for x in server_parts.SCENARIOS if x in args.scenarios.split(",")]
             parts = [
                 "### b. End to end: signed webhooks at rising open-loop rates; latency = webhook POST (scheduled "
@@ -237,6 +239,8 @@ def main() -> int:
     parser.add_argument("--profile-rate", type=float, default=0.0, help="profile at this rate (default: the first "
                         "rate not sustained)")
     parser.add_argument("--variants", default="all-in-one,split", help="part b's variants to run")
+    parser.add_argument("--step-seconds", type=float, default=0.0, help="part b: seconds of load per rate "
+                        "(default 10): longer steps show whether a rate holds once a backlog has formed")
     parser.add_argument("--keep-going", action="store_true", help="part b: go on to the next rate after one "
                         "that was not sustained (e.g. --rates 1500,600 to see the system recover)")
     parser.add_argument("--inbox-clients", type=int, default=0, help="part b: operators watching the inbox "
