@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpResult
+from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpResult, patterns
 from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
 from whatsapp_builder.flows.templating import Scope
 
@@ -517,6 +517,25 @@ async def test_a_pattern_that_backtracks_forever_counts_as_no_match_at_once() ->
     assert bodies(await bot.send("a" * 40 + "!")) == ["Again?"] and time.monotonic() - started < 2
     assert bot.state is not None and "code" not in bot.state.variables
     assert bodies(await bot.send("aaaa")) == [] and bot.state.variables["code"] == "aaaa"
+
+
+async def test_many_slow_patterns_in_a_loop_share_one_time_budget_per_turn() -> None:
+    """Each match stops after 50 ms, but twenty rules that a jump brings back fifty times would hold the event
+    loop for most of a minute: a turn's patterns share TURN_PATTERN_SECONDS, then count as no match."""
+    import time
+
+    rules = [{"variable": "last_input", "operator": "matches_regex", "value": rf"(\w+\s?)+${n}"} for n in range(20)]
+    nodes = [
+        node("start", "start"),
+        node("c", "condition", match="any", rules=rules),
+        node("again", "jump", targetNodeId="c"),
+        node("t", "end", text="T"),
+    ]
+    edges = [edge("start", "c"), edge("c", "t", "true"), edge("c", "again", "false")]
+    started = time.monotonic()
+    result = await Bot(graph_of(nodes, edges)).send("redos " + "a" * 4080 + "!")
+    assert time.monotonic() - started < 2 * patterns.TURN_PATTERN_SECONDS + 1
+    assert result.ended_reason == "step_limit" and bodies(result) == []
 
 
 async def test_a_media_url_over_2048_characters_after_templating_is_not_sent() -> None:

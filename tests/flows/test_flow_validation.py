@@ -168,7 +168,9 @@ def test_patterns_whose_counted_repeats_would_expand_to_gigabytes_are_refused_wi
     import resource
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for pattern in ("a{1000000000}", "(a{1000}){1000}", "x{99999999999999999999}", "((a{100}){100}){2}"):
+    forty = "".join(f"{letter}{{9999}}" for letter in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN")
+    for pattern in ("a{1000000000}", "(a{1000}){1000}", "x{99999999999999999999}", "((a{100}){100}){2}", forty,
+                    "a{6000}b{6000}", "(a{6000})(b{6000})"):
         nodes, edges = chain(node("q", "question", text="?", variable="v", validation={"type": "regex", "pattern": pattern}))
         assert [(p.code, p.field) for p in validate_graph(nodes, edges).errors] == [
             ("invalid_regex", "data.validation.pattern")], pattern

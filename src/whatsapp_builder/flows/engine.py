@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.graph import FlowGraph, keyword_key
 from whatsapp_builder.flows.http import HttpPerformer
 from whatsapp_builder.flows.nodes import handler_for
@@ -231,6 +232,20 @@ async def run_turn(
 
     The given state is never mutated; the result holds the new one.
     """
+    with patterns.turn_budget():
+        return await _run_turn(graph, state, flow_input, contact=contact, now=now, settings=settings, http=http)
+
+
+async def _run_turn(
+    graph: FlowGraph,
+    state: ContextState | None,
+    flow_input: FlowInput,
+    *,
+    contact: ContactInfo,
+    now: datetime,
+    settings: EngineSettings,
+    http: HttpPerformer,
+) -> TurnResult:
     if state is None:
         turn = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
         await _start(turn, flow_input)

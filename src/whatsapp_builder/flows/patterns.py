@@ -9,6 +9,10 @@ match.
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import regex
 
@@ -22,23 +26,35 @@ log = get_logger(__name__)
 _ERRORS = (regex.error, RecursionError, OverflowError, ValueError, TypeError, MemoryError)
 
 MAX_REPEAT_COST = 10_000
-"""The most characters one piece of a pattern may stand for through counted repeats, nested ones multiplied:
-the regex module expands `a{1000000000}` in memory when it compiles it (gigabytes: a server killed), and
-`(a{1000}){1000}` takes a second and 140 MB. A phone number, `.{0,500}` or an IPv4 address are far below."""
+"""The most characters a pattern may stand for through counted repeats, summed along it and nested ones
+multiplied: the regex module expands `a{1000000000}` in memory when it compiles it (gigabytes: a server
+killed), `(a{1000}){1000}` takes a second and 140 MB, and forty `a{9999}` in a row take 0.3 s and 55 MB that
+its cache keeps. A phone number, `.{0,500}` or an IPv4 address are far below."""
+
+TURN_PATTERN_SECONDS = 0.25
+"""The time all of a turn's matches may take together: each stops after PATTERN_TIMEOUT_SECONDS, but a flow can
+run many (twenty rules in a condition that a jump brings back fifty times), all on the event loop."""
 
 _COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
+_TURN_BUDGET: ContextVar[list[float] | None] = ContextVar("pattern_budget", default=None)
 
 
 @functools.lru_cache(maxsize=1024)  # a flow's few patterns, checked again at every match
 def repeat_cost(pattern: str) -> int:
-    """The largest product of counted repeats (`{n}`, `{n,m}`) along any nesting of groups in `pattern`."""
-    frames = [0]  # per open group: the largest cost of an element in it so far
-    last = 0  # the cost of the element just before (a quantifier multiplies it); 0 when there is none
+    """What `pattern` expands to through counted repeats (`{n}`, `{n,m}`): element costs summed along it (the
+    branches of an alternation too: an upper bound), a repeat multiplying the element before it."""
+    frames = [[0, 0]]  # per open group: [the cost of its elements so far, the cost of the element just before]
+
+    def element(cost: int) -> None:
+        frame = frames[-1]
+        frame[0], frame[1] = frame[0] + frame[1], cost
+
     i = 0
     while i < len(pattern):
         char = pattern[i]
         if char == "\\":
-            last, i = 1, i + 2
+            element(1)
+            i += 2
         elif char == "[":
             end = i + 1
             if end < len(pattern) and pattern[end] == "^":
@@ -47,22 +63,35 @@ def repeat_cost(pattern: str) -> int:
                 end += 1
             while end < len(pattern) and pattern[end] != "]":
                 end += 2 if pattern[end] == "\\" else 1
-            last, i = 1, end + 1
+            element(1)
+            i = end + 1
         elif char == "(":
-            frames.append(0)
-            last, i = 0, i + 1
-        elif char == ")" and len(frames) > 1:
-            last = max(frames.pop(), 1)
+            element(0)
+            frames.append([0, 0])
             i += 1
-        elif char == "{" and last and (match := _COUNTED_REPEAT.match(pattern, i)) and (match[1] or match[2]):
+        elif char == ")" and len(frames) > 1:
+            total, last = frames.pop()
+            element(max(total + last, 1))
+            i += 1
+        elif char == "{" and frames[-1][1] and (match := _COUNTED_REPEAT.match(pattern, i)) and (match[1] or match[2]):
             low, high = match[1], match[2]
             count = max(int(low or 0), int(high or 0) if high else 0)
-            last = last * max(count, 1)
+            frames[-1][1] *= max(count, 1)
             i = match.end()
         else:
-            last, i = 1, i + 1
-        frames[-1] = max(frames[-1], last)
-    return max(frames)
+            element(1)
+            i += 1
+    return sum(total + last for total, last in frames)
+
+
+@contextmanager
+def turn_budget(seconds: float = TURN_PATTERN_SECONDS) -> Iterator[None]:
+    """Within this block (one turn of a flow), matches share `seconds`; once spent, a match counts as none."""
+    token = _TURN_BUDGET.set([seconds])
+    try:
+        yield
+    finally:
+        _TURN_BUDGET.reset(token)
 
 
 def is_valid(pattern: str) -> bool:
@@ -78,15 +107,25 @@ def is_valid(pattern: str) -> bool:
 
 def _matches(pattern: str, text: str, *, whole: bool) -> bool:
     match = regex.fullmatch if whole else regex.search
+    budget = _TURN_BUDGET.get()
+    timeout = PATTERN_TIMEOUT_SECONDS if budget is None else min(PATTERN_TIMEOUT_SECONDS, budget[0])
+    if timeout <= 0:
+        return False  # the turn's time for patterns is spent (said once, when it ran out)
+    started = time.perf_counter()
     try:
         if repeat_cost(pattern) > MAX_REPEAT_COST:  # saved before this check existed: never compile it
             return False
-        return match(pattern, text[:MAX_SUBJECT], timeout=PATTERN_TIMEOUT_SECONDS) is not None
+        return match(pattern, text[:MAX_SUBJECT], timeout=timeout) is not None
     except TimeoutError:
         log.warning("a chatbot's pattern took too long; counted as no match", pattern=pattern[:200])
         return False
     except _ERRORS:
         return False
+    finally:
+        if budget is not None:
+            before, budget[0] = budget[0], budget[0] - (time.perf_counter() - started)
+            if budget[0] <= 0 < before:
+                log.warning("a turn's patterns took too long; its further matches count as none")
 
 
 def search(pattern: str, text: str) -> bool:
