@@ -414,6 +414,39 @@ async def test_http_request_string_body_and_errors() -> None:
     assert bodies(await Bot(graph_of(nodes, edges), http=refused).send("hi")) == ["bad "]
 
 
+async def test_a_turns_http_requests_share_one_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An http_request whose error exit loops back to it: each request times out, and once the turn's
+    TURN_HTTP_SECONDS are spent the node fails at once instead of waiting fifty times its timeout."""
+    from whatsapp_builder.flows.nodes import http_request
+
+    clock = [1000.0]
+    monkeypatch.setattr(http_request.time, "monotonic", lambda: clock[0])
+
+    class TimingOut(FakeHttp):
+        async def perform(self, request: Any) -> HttpResult:
+            self.requests.append(request)
+            clock[0] += request.timeout  # as long as its timeout, then no answer
+            return HttpResult(ok=False, error="timeout")
+
+    http = TimingOut()
+    nodes = [node("start", "start"), node("h", "http_request", method="GET", url="https://slow.example", timeoutSeconds=12),
+             node("again", "jump", targetNodeId="h")]
+    edges = [edge("start", "h"), edge("h", "again", "error")]
+    result = await Bot(graph_of(nodes, edges), http=http).send("hi")
+    assert [r.timeout for r in http.requests] == [12, 12, 6]  # 30 s in all, the last one cut to what was left
+    assert result.ended_reason == "step_limit"
+
+
+async def test_a_response_value_too_big_for_a_variable_is_null() -> None:
+    big = {"rows": ["x" * 1000] * 100}  # about 100 KB as JSON
+    http = FakeHttp(HttpResult(ok=True, status=200, json={"small": {"a": 1}, "big": big}))
+    nodes, edges = http_graph(method="GET", url="https://x", responseMapping=[
+        {"variable": "small", "path": "small"}, {"variable": "big", "path": "big"}, {"variable": "all", "path": ""}])
+    result = await Bot(graph_of(nodes, edges), http=http).send("hi")
+    assert result.state.variables["small"] == {"a": 1}
+    assert result.state.variables["big"] is None and result.state.variables["all"] is None
+
+
 async def test_http_performer_that_raises_is_an_error_branch() -> None:
     class Broken:
         async def perform(self, request: Any) -> HttpResult:

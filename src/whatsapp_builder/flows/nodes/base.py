@@ -59,6 +59,7 @@ class TurnContext:
     http: HttpPerformer
     outgoing: list[OutgoingMessage] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    http_seconds: float = 0.0  # spent on this turn's http_request nodes (see nodes/http_request.py)
 
     @property
     def scope(self) -> Scope:

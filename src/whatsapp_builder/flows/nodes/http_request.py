@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
+from whatsapp_builder.core import fastjson
 from whatsapp_builder.flows.graph import FlowNode
 from whatsapp_builder.flows.http import HttpRequestSpec, HttpResult
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, cut_deep, json_depth_exceeds
@@ -13,6 +16,12 @@ from whatsapp_builder.flows.templating import get_path, render_value
 
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 30.0
+TURN_HTTP_SECONDS = 30.0
+"""The time all of a turn's requests may take together: an http_request whose error exit loops back to it would
+otherwise hold the turn (and the transaction of every conversation in its batch) fifty times its timeout."""
+MAX_MAPPED_BYTES = 64 * 1024
+"""The most a response value may take (as JSON) in a variable: variables live in the context row, in every
+event and every page that shows it (thirty mappings of a 1 MB response made a 28 MB context)."""
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -55,7 +64,13 @@ async def _perform(ctx: TurnContext, request: HttpRequestSpec) -> HttpResult:
 
 async def enter_http_request(ctx: TurnContext, node: FlowNode) -> Outcome:
     request = build_request(ctx, node.data)
-    result = await _perform(ctx, request)
+    left = TURN_HTTP_SECONDS - ctx.http_seconds
+    if left < 0.1:
+        result = HttpResult(ok=False, error="this turn's time for HTTP requests is spent")
+    else:
+        started = time.monotonic()
+        result = await _perform(ctx, replace(request, timeout=min(request.timeout, left)))
+        ctx.http_seconds += time.monotonic() - started
     status = result.status if isinstance(result.status, int) else None
     success = bool(result.ok) and (status is None or 200 <= status < 300)
     status_variable = node.data.get("statusVariable")
@@ -73,6 +88,9 @@ async def enter_http_request(ctx: TurnContext, node: FlowNode) -> Outcome:
                         # Stored deeper, the context could not be served (API, test runs) nor saved reliably.
                         ctx.log.append(f"http_request {node.id}: {variable} cut to {MAX_JSON_DEPTH} levels of nesting")
                         value = cut_deep(value)
+                    if value is not None and len(fastjson.dumps(value)) > MAX_MAPPED_BYTES:
+                        ctx.log.append(f"http_request {node.id}: {variable} over {MAX_MAPPED_BYTES} bytes: null")
+                        value = None
                     ctx.set_variable(variable, value)
     ctx.log.append(
         f"http_request {node.id}: {request.method} {request.url} -> "
