@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from typing import Annotated, Any, Self
 
@@ -17,6 +18,49 @@ def _shallow(value: Any) -> Any:
     """Refuse values nested deeper than MAX_JSON_DEPTH: they could be stored, but not served or exported again."""
     if json_depth_exceeds(value):
         raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)")
+    unstorable = _unstorable_at(value, "")
+    if unstorable is not None:
+        raise ValueError(unstorable)
+    return value
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "holds U+0000 (NUL), which PostgreSQL cannot store"
+    if not utf8_text(text):
+        return "holds half a surrogate pair, which is no text"
+    return None
+
+
+def _unstorable_at(value: Any, path: str) -> str | None:
+    """Where `value` holds what PostgreSQL's JSON cannot store (U+0000, half a surrogate pair, NaN or an
+    infinity), as "at <path>: <why>"; None when nothing does. (Depth is bounded by _shallow's check first.)"""
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return f"at {path or 'the value'}: {problem}" if problem else None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"at {path or 'the value'}: {value} is not a JSON number"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            problem = _text_problem(str(key))
+            if problem:
+                return f"at {where!r} (a key): {problem}"
+            found = _unstorable_at(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_at(item, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def _storable_text(value: str | None) -> str | None:
+    problem = _text_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -31,13 +75,15 @@ def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
     return metadata
 
 
-ChatbotName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+ChatbotName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_storable_text)
+]
 """A name shown in lists: trimmed, and not only spaces."""
 
 
 class ChatbotCreate(CamelInput):
     name: ChatbotName
-    description: Annotated[str | None, Field(max_length=10_000)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     is_active: StrictBool = Field(
@@ -55,7 +101,7 @@ class ChatbotUpdate(CamelInput):
     not_nullable = frozenset({"name", "nodes", "edges", "is_active", "status"})
 
     name: ChatbotName | None = None
-    description: Annotated[str | None, Field(max_length=10_000)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
     nodes: GraphItems | None = None
     edges: GraphItems | None = None
     is_active: StrictBool | None = None
@@ -107,7 +153,7 @@ class ChatbotExport(CamelInput):
     """The import/export file: the same JSON for the API, the CLI and examples/demo-chatbot.json."""
 
     name: ChatbotName
-    description: Annotated[str | None, Field(max_length=10_000)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     metadata: Metadata = None
@@ -119,7 +165,7 @@ class FlowValidateRequest(CamelInput):
     """A graph to check without saving it: `nodes` and `edges`; an export file's other fields are allowed."""
 
     name: Annotated[str | None, Field(max_length=255)] = None
-    description: Annotated[str | None, Field(max_length=10_000)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     metadata: Metadata = None
