@@ -380,6 +380,7 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
         {"restartKeywords": "restart"},
         {"restartKeywords": ["ok", 3]},
         {"restartKeywords": ["x" * 101]},
+        {"restartKeywords": ["ok", "  "]},
     ],
 )
 async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncClient, metadata: dict[str, Any]) -> None:

@@ -374,6 +374,12 @@ def test_ill_typed_data_skips_only_the_checks_that_read_it() -> None:
         ("javascript:alert(1)", False),
         ("api.example.com/orders", False),
         ("//api.example.com/", False),
+        ("http://", False),
+        ("http:/x", False),
+        ("https://exa mple.com/", False),
+        ("http://user@", False),
+        ("http://localhost:8080/x", True),
+        ("https://[::1]/", True),
     ],
 )
 def test_http_request_urls_must_be_http_or_https(url: str, ok: bool) -> None:
@@ -440,10 +446,12 @@ def test_loop_detection_copes_with_large_graphs() -> None:
 def test_blank_option_titles_and_media_urls_that_are_no_web_address() -> None:
     nodes, edges = chain(
         node("m", "message", media={"type": "image", "url": "javascript:alert(1)"}),
-        node("b", "buttons", text="Pick", buttons=[{"id": "a", "title": "   "}, {"id": "b", "title": "B"}]),
+        node("b", "buttons", text="Pick", buttons=[{"id": "a", "title": "   "}, {"id": "b", "title": "\u200b\u200b"},
+                                                    {"id": "c", "title": "C"}]),
     )
     problems = [(p.code, p.field) for p in validate_graph(nodes, edges).errors]
     assert ("invalid_url", "data.media.url") in problems and ("blank_title", "data.buttons.0.title") in problems
+    assert ("blank_title", "data.buttons.1.title") in problems  # zero-width characters show nothing either
     templated, _ = chain(node("m", "message", media={"type": "image", "url": "{{picture}}"}))
     assert "invalid_url" not in [p.code for p in validate_graph(templated, []).errors]
 
@@ -486,3 +494,11 @@ def test_a_brace_pair_that_opens_no_placeholder_is_a_warning() -> None:
     )
     found = [(p.node_id, p.field) for p in validate_graph(nodes, edges).warnings if p.code == "template_syntax"]
     assert sorted(found) == [("m", "data.text"), ("t", "data.text")]
+
+
+def test_a_jump_can_target_any_node_id_a_node_may_have() -> None:
+    """Node ids may be 255 characters (the context's currentNodeId column): a jump names one as long."""
+    target = "n" * 255
+    nodes, edges = chain(node("j", "jump", targetNodeId=target))
+    nodes.append(node(target, "end", text="here"))
+    assert validate_graph(nodes, edges).errors == []

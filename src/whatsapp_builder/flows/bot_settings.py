@@ -42,11 +42,11 @@ def metadata_problems(metadata: dict[str, Any] | None) -> list[str]:
     if keywords is not None and not (
         isinstance(keywords, list)
         and len(keywords) <= MAX_RESTART_KEYWORDS
-        and all(isinstance(k, str) and 0 < len(k) <= MAX_KEYWORD_LENGTH for k in keywords)
+        and all(isinstance(k, str) and k.strip() and len(k) <= MAX_KEYWORD_LENGTH for k in keywords)
     ):
         problems.append(
             f"restartKeywords must be a list of at most {MAX_RESTART_KEYWORDS} texts of 1 to {MAX_KEYWORD_LENGTH}"
-            " characters"
+            " characters, not only spaces"
         )
     return problems
 

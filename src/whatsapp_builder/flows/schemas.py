@@ -349,7 +349,7 @@ DELAY: Final = _node(
 JUMP: Final = _node(
     "Jump",
     "Continues at another node, without an edge.",
-    {"targetNodeId": {"type": "string", "title": "Target node", "minLength": 1, "maxLength": 200}},
+    {"targetNodeId": {"type": "string", "title": "Target node", "minLength": 1, "maxLength": 255}},
     ["targetNodeId"],
 )
 

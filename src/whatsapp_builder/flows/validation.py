@@ -400,6 +400,14 @@ def _is_number(value: object) -> bool:
 _SCHEME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"))
+
+
+def _visible(text: str) -> bool:
+    """Whether `text` shows anything: not only spaces, nor zero-width characters (which WhatsApp shows as nothing)."""
+    return bool(text.translate(_INVISIBLE).strip())
+
+
 def _url_problem(url: str) -> str | None:
     """Why a templated http_request URL can never be fetched, judging by its scheme; None when it can, or when a
     placeholder may supply the scheme (`{{base_url}}/orders`)."""
@@ -414,6 +422,13 @@ def _url_problem(url: str) -> str | None:
         return f"URL {_short(text)} has no scheme: it must start with http:// or https://"
     if scheme not in ("http", "https"):
         return f"URL scheme {scheme!r} is not allowed: only http and https"
+    if placeholder < 0:
+        rest = text[len(scheme) + 1 :]
+        host = rest[2:].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0] if rest.startswith("//") else ""
+        if not host or host.startswith(":") or host.endswith("@"):
+            return f"URL {_short(text)} names no host: write http(s)://host/path"
+        if any(c.isspace() for c in text):
+            return f"URL {_short(text)} holds spaces: write them as %20"
     return None
 
 
@@ -426,7 +441,7 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
         for dup in sorted({i for i in ids if ids.count(i) > 1}):
             yield "duplicate_option_id", f"option id {dup!r} is used more than once", "data"
         for where, title in _option_titles(node.type, data):
-            if not title.strip():
+            if not _visible(title):
                 yield "blank_title", "an option's title is only spaces: WhatsApp shows nothing to tap", where
     if node.type == "list":
         sections = data.get("sections")
