@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from whatsapp_builder.chatbots.schemas import ChatbotExport
     from whatsapp_builder.core.context import AppContext
 
+KEEP_ALIVE_SECONDS = 75
+
 app = typer.Typer(
     help="WhatsApp Builder: chatbot flows on the WhatsApp Cloud API.",
     no_args_is_help=True,
@@ -112,7 +114,12 @@ def serve(
         f"  WhatsApp webhook:    http://{shown_host}:{port}/webhooks/whatsapp\n"
     )
     tune_garbage_collector()
-    config = uvicorn.Config(application, host=host, port=port, log_config=None, access_log=False)
+    # Idle keep-alive connections stay open 75 s (uvicorn's default is 5 s): longer than load balancers' and
+    # webhook senders' idle timeouts (60 s is common), so they never reuse a connection the server just closed,
+    # which loses that request ("connection reset").
+    config = uvicorn.Config(
+        application, host=host, port=port, log_config=None, access_log=False, timeout_keep_alive=KEEP_ALIVE_SECONDS
+    )
     uvicorn.Server(config).run(sockets=[listener])
 
 
