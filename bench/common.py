@@ -115,11 +115,16 @@ class Env:
     data_dir: Path
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     procs: list[Proc] = field(default_factory=list)
+    # The embedded PostgreSQL in data_dir (as `make run` uses it): the child processes get no DATABASE_URL and
+    # join that server themselves; database_url is the bench's own way in.
+    embedded: bool = False
 
     def environ(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop("DATABASE_URL", None)
+        if not self.embedded:
+            env["DATABASE_URL"] = self.database_url
         env.update({
-            "DATABASE_URL": self.database_url,
             "WAB_SECRET_KEY": self.secret_key,
             "WAB_DATA_DIR": str(self.data_dir),
             "WAB_LOG_LEVEL": "WARNING",

