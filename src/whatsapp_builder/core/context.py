@@ -84,7 +84,18 @@ class AppContext:
         fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
         self.inline.enabled = enabled
         self.jobs.grace = self.settings.fast_path_grace_seconds if enabled else None
+        self.jobs.lag = self.fast_path_lag if enabled else None
         self.jobs.announce = False
+
+    def fast_path_lag(self) -> float:
+        """About how long fresh work now waits in this process's fast path before its transaction begins: for
+        a place (InlineRunner), then for a flow batch and for a delivery batch (0 when it keeps up)."""
+        lag = self.inline.lag_seconds()
+        for stage in ("flows", "deliveries", "worker-flows"):
+            batcher = self.batchers.get(stage)
+            if batcher is not None:
+                lag += batcher.backlog_seconds()
+        return lag
 
     def hand_fresh_jobs_to_workers(self) -> None:
         """This process does no jobs (`serve --no-workers`): the `worker` processes' lanes do its fresh ones at
@@ -92,6 +103,7 @@ class AppContext:
         fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
         self.inline.enabled = False
         self.jobs.grace = self.settings.fast_path_grace_seconds
+        self.jobs.lag = None
         self.jobs.announce = True
 
     def live(self) -> bool:

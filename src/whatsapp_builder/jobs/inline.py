@@ -9,6 +9,8 @@ gets it, and a crash leaves it to the workers.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from whatsapp_builder.logging import get_logger
@@ -24,6 +26,8 @@ class InlineRunner:
         self._concurrency = concurrency
         self._semaphore: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # When each piece of work still waiting for a place was submitted, oldest first (see lag_seconds).
+        self._queued: deque[float] = deque()
 
     def submit(self, work: Callable[[], Awaitable[None]]) -> None:
         if not self.enabled:
@@ -32,15 +36,26 @@ class InlineRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def lag_seconds(self) -> float:
+        """How long the oldest piece of work still waiting for a place has waited (0 when none waits)."""
+        return time.monotonic() - self._queued[0] if self._queued else 0.0
+
     async def _run(self, work: Callable[[], Awaitable[None]]) -> None:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self._concurrency)
-        async with self._semaphore:
-            try:
-                await work()
-            except Exception:
-                # Whatever it did not finish is still a job in the queue: a worker takes it over.
-                log.exception("in-process job failed; the queue will retry it")
+        # The semaphore wakes its waiters in order, so the oldest submission is the first to leave the queue.
+        self._queued.append(time.monotonic())
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self._queued.popleft()
+        try:
+            await work()
+        except Exception:
+            # Whatever it did not finish is still a job in the queue: a worker takes it over.
+            log.exception("in-process job failed; the queue will retry it")
+        finally:
+            self._semaphore.release()
 
     async def drain(self) -> None:
         while self._tasks:

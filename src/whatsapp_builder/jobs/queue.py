@@ -9,7 +9,7 @@ other); jobs with different locks run in parallel.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,9 @@ SEND_QUEUE = "send"
 TIMERS_QUEUE = "timers"
 MAINTENANCE_QUEUE = "maintenance"
 FAST_PATH_QUEUES = frozenset({FLOWS_QUEUE, SEND_QUEUE})
+# The most a fast-path backlog adds to a fresh job's grace: what a job waits for a worker if the process that
+# queued it dies while that far behind.
+MAX_LAG_GRACE = 120.0
 # Workers' fresh-job lanes listen here (whatsapp/fresh_jobs.py); sent at commit by processes without a fast path.
 FRESH_JOBS_CHANNEL = "wab_fresh_jobs"
 
@@ -58,9 +61,20 @@ class JobQueue:
         # `grace` seconds ahead, so that workers only take them if the fast path has not within that time
         # (a crash, a temporary failure). The fast path takes them at once (attempts = 0).
         self.grace: float | None = None
+        # How far behind the fast path is (0 when it keeps up): past its capacity, fresh jobs wait in its memory
+        # longer than the grace, and workers fetching them one at a time would race it for every one and do them
+        # at a fraction of its speed. Their grace grows with this lag instead (see fresh_job_grace).
+        self.lag: Callable[[], float] | None = None
         # Set in a process that does no jobs (`serve --no-workers`): its transactions that defer flow or send
         # jobs also notify FRESH_JOBS_CHANNEL, so that a worker's lane takes them at once.
         self.announce = False
+
+    def fresh_job_grace(self) -> float:
+        """Seconds ahead that fresh fast-path jobs are deferred: the grace, plus twice the fast path's lag (a job
+        joining a backlog waits about as long as the oldest one in it has), at most MAX_LAG_GRACE more."""
+        grace = self.grace or 0.0
+        lag = self.lag() if self.lag is not None else 0.0
+        return grace + min(2 * lag, MAX_LAG_GRACE) if lag > 0 else grace
 
     async def open(self) -> None:
         if not self._opened:
@@ -84,7 +98,7 @@ class JobQueue:
         connection = await raw_connection(session)
         later = None
         if self.grace:
-            later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.grace)
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.fresh_job_grace())
         await connection.execute(
             "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, scheduled_at)"
             " SELECT r->>0, r->>1, r->>2, r->3, (r->>4)::timestamptz"
