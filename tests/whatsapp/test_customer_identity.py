@@ -336,3 +336,78 @@ async def test_a_new_number_that_was_someone_elses_is_taken_from_them(
     await post(configured, system_notice("wamid.CR3", "user_changed_number", old_phone=PHONE, previous=ALICE,
                                          new_phone="16505550000", new_bsuid=new_bsuid))
     assert {c[:2] for c in customers(database_url)} == {("+16505550000", new_bsuid), (None, BERT)}
+
+
+def _notice_at(notice: dict[str, Any], ts: int) -> dict[str, Any]:
+    notice["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(ts)
+    return notice
+
+
+async def test_late_messages_from_the_identity_a_customer_left_are_still_theirs(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Meta delivers late and out of order: after the notice, a message written before the change (or a redelivery
+    of an earlier one, or of the notice) still comes from the old number and BSUID. It is the customer's who moved,
+    in their conversation: not a new customer with a conversation of its own (the bot would greet a number they
+    left)."""
+    now = int(time.time())
+    await post(configured, payload(message("wamid.LT1", "hi", phone=PHONE, bsuid=ALICE, ts=now - 60)))
+    first = conversation_of(database_url, "wamid.LT1")
+    new_phone, new_bsuid = "16505558888", "US.7000000000000000007"
+    notice = _notice_at(system_notice("wamid.LT2", "user_changed_number", old_phone=PHONE, previous=ALICE,
+                                      new_phone=new_phone, new_bsuid=new_bsuid), now)
+    await post(configured, notice)
+    mover = [("+" + new_phone, new_bsuid, "Kerry")]
+    assert customers(database_url) == mover
+    before = snapshot(database_url)
+    await post(configured, notice)  # the notice again
+    await post(configured, payload(message("wamid.LT1", "hi", phone=PHONE, bsuid=ALICE, ts=now - 60)))  # and LT1
+    assert snapshot(database_url) == before
+    # Written before the change, delivered after the notice: the customer's, in their conversation.
+    await post(configured, payload(message("wamid.LT3", "one more thing", phone=PHONE, bsuid=ALICE, ts=now - 5)))
+    assert customers(database_url) == mover
+    assert conversation_of(database_url, "wamid.LT3") == first
+    listed = (await configured.get("/api/conversations")).json()["items"]
+    assert [c["id"] for c in listed] == [str(first)]
+    # The old number's next owner (another BSUID) is someone else.
+    await post(configured, payload(message("wamid.LT4", "hello", phone=PHONE, bsuid=BERT, name="Bert", ts=now + 1)))
+    assert customers(database_url) == [("+" + PHONE, BERT, "Bert"), *mover]
+    assert conversation_of(database_url, "wamid.LT4") != first
+
+
+async def test_a_number_left_by_a_customer_known_by_phone_only_is_theirs_until_the_change(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Without BSUIDs only the time tells: a message from the old number written before the notice is the mover's;
+    one written after it is from whoever has the number now."""
+    now = int(time.time())
+    await post(configured, payload(message("wamid.LP1", "hi", phone=PHONE, ts=now - 60)))
+    first = conversation_of(database_url, "wamid.LP1")
+    new_phone = "16505557777"
+    notice = _notice_at(system_notice("wamid.LP2", "user_changed_number", old_phone=PHONE, previous=None,
+                                      new_phone=new_phone, new_bsuid=None), now - 10)
+    await post(configured, notice)
+    assert customers(database_url) == [("+" + new_phone, None, "Kerry")]
+    before = snapshot(database_url)
+    await post(configured, notice)
+    assert snapshot(database_url) == before
+    await post(configured, payload(message("wamid.LP3", "late", phone=PHONE, ts=now - 20)))
+    assert conversation_of(database_url, "wamid.LP3") == first
+    assert customers(database_url) == [("+" + new_phone, None, "Kerry")]
+    await post(configured, payload(message("wamid.LP4", "new owner", phone=PHONE, name="Nina", ts=now)))
+    assert conversation_of(database_url, "wamid.LP4") != first
+    assert customers(database_url) == [("+" + new_phone, None, "Kerry"), ("+" + PHONE, None, "Nina")]
+
+
+async def test_a_message_from_a_bsuid_left_with_user_changed_user_id_is_the_customers(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.LU1", "hi", bsuid=ALICE, ts=now - 60)))
+    first = conversation_of(database_url, "wamid.LU1")
+    new_bsuid = "US.8000000000000000008"
+    await post(configured, _notice_at(system_notice("wamid.LU2", "user_changed_user_id", old_phone=None,
+                                                    previous=ALICE, new_phone=None, new_bsuid=new_bsuid), now))
+    await post(configured, payload(message("wamid.LU3", "late", bsuid=ALICE, ts=now - 30)))
+    assert conversation_of(database_url, "wamid.LU3") == first
+    assert customers(database_url) == [(None, new_bsuid, "Kerry")]

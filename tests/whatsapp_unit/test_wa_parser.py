@@ -545,3 +545,10 @@ def test_a_malformed_business_scoped_user_id_is_not_trusted(bad: Any) -> None:
         payload = envelope({"contacts": [contact(user_id=good)], "messages": [
             {"from": "16505551234", "id": "wamid.G", "timestamp": TS, "type": "text", "text": {"body": "hi"}}]})
         assert only_message(payload).from_user_id == good
+
+
+@pytest.mark.parametrize("ancient", ["0", 0, "1", 86_400, "1000000000"])
+def test_a_timestamp_from_before_whatsapp_is_taken_as_the_time_of_receipt(ancient: Any) -> None:
+    """Taken as it is, 0 made a message from 1970: its 24-hour window closed at once, and the bot never answered."""
+    message = only_message(inbound({"type": "text", "text": {"body": "hi"}}, timestamp=ancient))
+    assert abs((message.timestamp - datetime.now(tz=UTC)).total_seconds()) < 60

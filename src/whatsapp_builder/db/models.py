@@ -11,7 +11,7 @@ from whatsapp_builder.conversations.models import (
     conversation_participants,
 )
 from whatsapp_builder.db.base import Base
-from whatsapp_builder.users.models import User
+from whatsapp_builder.users.models import PreviousIdentity, User
 from whatsapp_builder.whatsapp.models import WhatsAppConfig
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "Conversation",
     "ConversationContext",
     "Message",
+    "PreviousIdentity",
     "SendWindow",
     "StatusBacklog",
     "User",

@@ -502,6 +502,11 @@ async def _merge_user_pairs(
         " WHERE u.id = m.target AND u.username IS NULL AND s.username IS NOT NULL",
         users,
     )
+    await conn.execute(
+        'UPDATE user_previous_identities r SET "userId" = m.target'
+        ' FROM unnest(%s::uuid[], %s::uuid[]) AS m(source, target) WHERE r."userId" = m.source',
+        users,
+    )
     # Frees the BSUID for the remaining user (_LEARN_BSUIDS); the merged user's participations go with it.
     await conn.execute("DELETE FROM users WHERE id = ANY(%s)", (sources,))
     result.merged_conversations.update(merged)
@@ -813,9 +818,11 @@ _FOLLOW_IDENTITY = (
 
 
 async def _follow_identity_changes(
-    conn: AsyncConnection[Any], changes: list[tuple[uuid.UUID, str | None, str | None]], result: IngestResult
+    conn: AsyncConnection[Any],
+    changes: list[tuple[uuid.UUID, str | None, str | None, dt.datetime]],
+    result: IngestResult,
 ) -> None:
-    for user_id, phone, bsuid in changes:
+    for user_id, phone, bsuid, changed_at in changes:
         if bsuid is not None:
             # A user with the new BSUID is this customer, seen under the new identity before the notice came (a
             # BSUID is one person's): merged into the customer, so there is one conversation with everything.
@@ -836,7 +843,19 @@ async def _follow_identity_changes(
                 ' WHERE "phoneNumber" = %s AND id <> %s AND bsuid IS NOT NULL',
                 (phone, user_id),
             )
+        before = await (
+            await conn.execute('SELECT "phoneNumber", bsuid FROM users WHERE id = %s FOR UPDATE', (user_id,))
+        ).fetchone()
         row = await (await conn.execute(_FOLLOW_IDENTITY, {"id": user_id, "phone": phone, "bsuid": bsuid})).fetchone()
+        if before is not None and row is not None:
+            left_phone = before[0] if before[0] is not None and before[0] != row[0] else None
+            left_bsuid = before[1] if before[1] is not None and before[1] != row[1] else None
+            if left_phone or left_bsuid:
+                await conn.execute(
+                    'INSERT INTO user_previous_identities ("userId", "phoneNumber", bsuid, "changedAt")'
+                    " VALUES (%s, %s, %s, %s)",
+                    (user_id, left_phone, left_bsuid, changed_at),
+                )
         if row is not None and ((phone and row[0] != phone) or (bsuid and row[1] != bsuid)):
             log.warning(
                 "a customer's new number or WhatsApp user id is already another user's; left as it is",
@@ -856,6 +875,42 @@ def _follow_merges(result: IngestResult) -> None:
         moved = into.get(uuid.UUID(message["conversationId"]))
         if moved is not None:
             message["conversationId"] = str(moved)
+
+
+async def _as_current_identities(conn: AsyncConnection[Any], messages: list[InboundMessage]) -> list[InboundMessage]:
+    """Messages from a phone number or BSUID a customer left (user_previous_identities), as from who they are now.
+
+    A BSUID is one person's for good, so whatever comes from a left one is theirs. A phone number is recycled, so a
+    message from a left number without a BSUID is theirs only when written before they left it; a message from it
+    with a BSUID that is not a left one is from the number's next owner, and stays theirs."""
+    phones = sorted({p for m in messages if not m.from_user_id and (p := customer_phone(m.from_phone))})
+    bsuids = sorted({m.from_user_id for m in messages if m.from_user_id})
+    rows = await (
+        await conn.execute(
+            'SELECT r."phoneNumber", r.bsuid, r."changedAt", u."phoneNumber", u.bsuid'
+            ' FROM user_previous_identities r JOIN users u ON u.id = r."userId"'
+            ' WHERE r.bsuid = ANY(%s) OR r."phoneNumber" = ANY(%s) ORDER BY r."changedAt", r.id',
+            (bsuids, phones),
+        )
+    ).fetchall()
+    if not rows:
+        return messages
+    by_bsuid = {str(r[1]): (r[3], r[4]) for r in rows if r[1] is not None}
+    phone_leavers: dict[str, list[tuple[dt.datetime, tuple[str | None, str | None]]]] = {}
+    for r in rows:
+        if r[0] is not None:
+            phone_leavers.setdefault(str(r[0]), []).append((r[2], (r[3], r[4])))
+    current: list[InboundMessage] = []
+    for m in messages:
+        now_as: tuple[str | None, str | None] | None = None
+        if m.from_user_id:
+            now_as = by_bsuid.get(m.from_user_id)
+        elif (phone := customer_phone(m.from_phone)) is not None:
+            now_as = next((who for left_at, who in phone_leavers.get(phone, []) if m.timestamp <= left_at), None)
+        if now_as is not None and (now_as[0] or now_as[1]):
+            m = replace(m, from_phone=now_as[0], from_user_id=now_as[1])
+        current.append(m)
+    return current
 
 
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
@@ -908,6 +963,7 @@ async def ingest(
     result = IngestResult()
     messages = _ingestible(batch)
     if messages:
+        messages = await _as_current_identities(conn, messages)
         business_ids: dict[str, uuid.UUID] = {}
         customer_ids = await _customers(conn, messages, business_ids, result)
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
@@ -936,7 +992,7 @@ async def ingest(
         if changed:
             # Only notices stored now (not redelivered): a week-old redelivery must not take back a number.
             stored_now = {m["whatsappMessageId"] for m in result.new_messages}
-            changes = [(sender, *change) for m, sender, change in changed if m.wa_message_id in stored_now]
+            changes = [(sender, *change, m.timestamp) for m, sender, change in changed if m.wa_message_id in stored_now]
             if changes:
                 await _follow_identity_changes(conn, changes, result)
                 _follow_merges(result)

@@ -139,11 +139,16 @@ def _float(value: object) -> float | None:
     return result if math.isfinite(result) else None
 
 
+# 2009-01-01: no WhatsApp message is older (a 0 or a small number is a bug on the sender's side, and would close the
+# customer's window at once).
+_EARLIEST_TIMESTAMP = 1_230_768_000
+
+
 def _timestamp(value: object) -> datetime:
-    """UTC datetime from unix seconds (string or number); now() when missing, unusable or in the future (a
-    message cannot come from there, and its time would hold the customer's 24-hour window open)."""
+    """UTC datetime from unix seconds (string or number); now() when missing, unusable, older than WhatsApp or in
+    the future (a message cannot come from there, and its time would hold the customer's 24-hour window open)."""
     seconds = _float(value)
-    if seconds is not None and seconds >= 0:
+    if seconds is not None and seconds >= _EARLIEST_TIMESTAMP:
         now = datetime.now(tz=UTC)
         try:
             return min(datetime.fromtimestamp(seconds, tz=UTC), now)
