@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.whatsapp.webhookkit import PHONE_NUMBER_ID, envelope, sign
+from tests.whatsapp.webhookkit import DISPLAY, PHONE_NUMBER_ID, envelope, sign
 
 
 def text_from(wa_id: str, body: str, wamid: str, name: str = "Kerry Fisher", ts: int | None = None,
@@ -466,6 +466,9 @@ async def test_a_message_that_cannot_be_stored_is_counted_as_neither_stored_nor_
     unstorable = [
         (text_from("notaphone!!", "hi", "wamid.GARBAGE-SENDER"), "neither a phone number nor"),
         (text_from("16505550007", "hi", "wamid." + "x" * 300), "its id is longer than WhatsApp's"),
+        # Twice: the second one used to merge the customer it made into the business's own user.
+        (text_from(DISPLAY, "hi", "wamid.SELF1"), "its sender is the business number itself"),
+        (text_from(DISPLAY, "again", "wamid.SELF2", user_id="US.15550783881"), "its sender is the business number itself"),
     ]
     for payload, reason in unstorable:
         capsys.readouterr()

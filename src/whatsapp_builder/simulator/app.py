@@ -519,6 +519,15 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.post("/_simulator/inbound")
     async def inbound(spec: InboundRequest, request: Request) -> JSONResponse:
         st = _state(request)
+        if spec.from_ is not None and payloads.phone_digits(spec.from_) == st.settings.display_phone_number:
+            # WhatsApp has no such message, and the server would not store it (the sender is the business).
+            return JSONResponse(
+                {
+                    "error": f"'from' is the business number itself (+{st.settings.display_phone_number}, the "
+                    "simulated business's display number): a customer writes from another number"
+                },
+                status_code=422,
+            )
         wamid = payloads.new_wamid()
         payload = payloads.build_inbound_webhook(
             spec.message_part(),

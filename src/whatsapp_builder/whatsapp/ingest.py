@@ -933,7 +933,11 @@ def why_not_stored(message: InboundMessage) -> str | None:
         return "its business number's id is longer than WhatsApp's"
     user_id = message.from_user_id if message.from_user_id and len(message.from_user_id) <= BSUID_LIMIT else None
     # As ingest decides who the sender is (customer_phone is cached: the second call costs nothing).
-    if customer_phone(storable(message.from_phone)) or storable(user_id):
+    phone = customer_phone(storable(message.from_phone))
+    if phone is not None and phone == customer_phone(message.display_phone_number):
+        # No customer writes from the business's own number; taken as one, it was merged with the business's user.
+        return "its sender is the business number itself"
+    if phone or storable(user_id):
         return None
     return "its sender has neither a phone number nor a business-scoped user id (BSUID) that can be stored"
 
