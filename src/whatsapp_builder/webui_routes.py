@@ -58,8 +58,12 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
         if not index.is_file():
             return HTMLResponse(NOT_BUILT)
         if path:
-            candidate = (webui_dir / path).resolve()
-            if candidate.is_file() and candidate.is_relative_to(root):
+            try:
+                candidate: Path | None = (webui_dir / path).resolve()
+                found = candidate is not None and candidate.is_file() and candidate.is_relative_to(root)
+            except (OSError, ValueError):  # a NUL byte in the path, or a name longer than the system allows
+                candidate, found = None, False
+            if found and candidate is not None:
                 immutable = path.startswith("assets/")
                 cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
                 return FileResponse(candidate, headers={"Cache-Control": cache})

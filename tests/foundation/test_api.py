@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -123,7 +124,9 @@ async def test_users_page_by_cursor(client: httpx.AsyncClient) -> None:
     assert len(seen) == len(set(seen)) == 5
     tokens_cursor = (await client.get("/api/tokens", params={"limit": 1})).json()["nextCursor"]
     foreign = [seen[0], "00000000-0000-0000-0000-000000000000"] + ([tokens_cursor] if tokens_cursor else [])
-    for bad in ("@@@", "nonsense", "1", *foreign):  # a user id is not a cursor
+    nested = base64.urlsafe_b64encode(b"[" * 1200 + b"]" * 1200).decode()  # decoding it overflowed the stack
+    long = base64.urlsafe_b64encode(json.dumps(["2026-01-01T00:00:00+00:00", seen[0], "users" + " " * 2000]).encode())
+    for bad in ("@@@", "nonsense", "1", nested, long.decode(), *foreign):  # a user id is not a cursor
         refused = await client.get("/api/users", params={"cursor": bad})
         assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor", bad
 
@@ -233,6 +236,9 @@ async def test_the_token_is_looked_up_once_per_request(
         ("/api/users", {"name": "Nul\u0000Name", "phoneNumber": "+14155550142"}),
         ("/api/chatbots", {"name": "Bot\u0000", "nodes": [], "edges": []}),
         ("/api/chatbots", {"name": "Bot", "description": "half \ud800 pair", "nodes": [], "edges": []}),
+        ("/api/users", {"name": "Half \ud800", "phoneNumber": "+14155550143"}),
+        ("/api/tokens", {"name": "x\udfff"}),
+        ("/api/conversations", {"customerPhoneNumber": "+14155550144", "customerName": "\udfff"}),
     ],
 )
 async def test_text_postgresql_cannot_store_is_422_and_stores_nothing(
@@ -687,3 +693,13 @@ async def test_the_sign_in_link_survives_restarts_and_other_processes_until_revo
     assert renewed not in (first, second)
     assert (await client.get("/api/users", headers={"Authorization": f"Bearer {renewed}"})).status_code == 200
     assert (await client.get("/api/users", headers={"Authorization": f"Bearer {second}"})).status_code == 200
+
+
+async def test_renaming_a_user_to_half_a_surrogate_pair_is_422(client: httpx.AsyncClient) -> None:
+    user = (await client.post("/api/users", json={"name": "Bo", "phoneNumber": "+14155550145"})).json()
+    response = await client.patch(
+        f"/api/users/{user['id']}", content=b'{"name": "B\\ud800"}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "name"
+    assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Bo"

@@ -76,3 +76,14 @@ async def test_api_docs_use_the_builds_own_swagger_ui_and_fall_back_to_the_cdn(t
     ) as client:
         page = (await client.get("/docs")).text
         assert "cdn.jsdelivr.net" in page and "/openapi.json" in page
+
+
+async def test_a_path_no_file_can_have_is_not_a_500(tmp_path: Path) -> None:
+    """A NUL byte, or a name longer than the file system allows, made the file lookup raise: 404 (a file's name) or
+    the page (a client route), as for any other path with no file."""
+    transport = httpx.ASGITransport(app=_app(tmp_path))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/assets/a.js%00")).status_code == 404
+        assert (await client.get("/a%00b")).status_code == 200
+        assert (await client.get("/" + "a" * 5000)).status_code == 200
+        assert (await client.get("/" + "a" * 5000 + ".js")).status_code == 404

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.conversations.models import MessageType
-from whatsapp_builder.core.schemas import CamelInput, CamelModel, utf8_text
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, storable_text, text_problem, utf8_text
 from whatsapp_builder.flows.bot_settings import metadata_problems
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 
@@ -24,26 +24,18 @@ def _shallow(value: Any) -> Any:
     return value
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "holds U+0000 (NUL), which PostgreSQL cannot store"
-    if not utf8_text(text):
-        return "holds half a surrogate pair, which is no text"
-    return None
-
-
 def _unstorable_at(value: Any, path: str) -> str | None:
     """Where `value` holds what PostgreSQL's JSON cannot store (U+0000, half a surrogate pair, NaN or an
     infinity), as "at <path>: <why>"; None when nothing does. (Depth is bounded by _shallow's check first.)"""
     if isinstance(value, str):
-        problem = _text_problem(value)
+        problem = text_problem(value)
         return f"at {path or 'the value'}: {problem}" if problem else None
     if isinstance(value, float) and not math.isfinite(value):
         return f"at {path or 'the value'}: {value} is not a JSON number"
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            problem = _text_problem(str(key))
+            problem = text_problem(str(key))
             if problem:
                 return f"at {where!r} (a key): {problem}"
             found = _unstorable_at(item, where)
@@ -55,13 +47,6 @@ def _unstorable_at(value: Any, path: str) -> str | None:
             if found:
                 return found
     return None
-
-
-def _storable_text(value: str | None) -> str | None:
-    problem = _text_problem(value) if value is not None else None
-    if problem:
-        raise ValueError(problem)
-    return value
 
 
 GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000), AfterValidator(_shallow)]
@@ -76,14 +61,14 @@ def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 ChatbotName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(_storable_text)
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(storable_text)
 ]
 """A name shown in lists: trimmed, and not only spaces."""
 
 
 class ChatbotCreate(CamelInput):
     name: ChatbotName
-    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     is_active: StrictBool = Field(
@@ -101,7 +86,7 @@ class ChatbotUpdate(CamelInput):
     not_nullable = frozenset({"name", "nodes", "edges", "is_active", "status"})
 
     name: ChatbotName | None = None
-    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(storable_text)] = None
     nodes: GraphItems | None = None
     edges: GraphItems | None = None
     is_active: StrictBool | None = None
@@ -153,7 +138,7 @@ class ChatbotExport(CamelInput):
     """The import/export file: the same JSON for the API, the CLI and examples/demo-chatbot.json."""
 
     name: ChatbotName
-    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     metadata: Metadata = None
@@ -165,7 +150,7 @@ class FlowValidateRequest(CamelInput):
     """A graph to check without saving it: `nodes` and `edges`; an export file's other fields are allowed."""
 
     name: Annotated[str | None, Field(max_length=255)] = None
-    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(_storable_text)] = None
+    description: Annotated[str | None, Field(max_length=10_000), AfterValidator(storable_text)] = None
     nodes: GraphItems = Field(default_factory=list)
     edges: GraphItems = Field(default_factory=list)
     metadata: Metadata = None

@@ -10,6 +10,9 @@ import uuid
 
 from whatsapp_builder.core.errors import AppError
 
+# Ours are under 200 characters (a time, a UUID and a scope naming at most a conversation).
+MAX_CURSOR_LENGTH = 1024
+
 
 class InvalidCursor(AppError):
     status_code = 400
@@ -27,6 +30,8 @@ def encode_cursor(stamp: dt.datetime | None, row_id: uuid.UUID, *, scope: str) -
 def decode_time_id_cursor(cursor: str, *, scope: str) -> tuple[dt.datetime | None, uuid.UUID]:
     """Decode a `(timestamp or null, id)` cursor of the list `scope`; any tampering, or a cursor of another
     list, is a 400, never a 500 nor a page of the wrong list."""
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor("The cursor is not valid for this list; use nextCursor from its previous page.")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         parts = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -36,5 +41,6 @@ def decode_time_id_cursor(cursor: str, *, scope: str) -> tuple[dt.datetime | Non
         if stamp is not None and stamp.tzinfo is None:
             raise ValueError("cursor time must carry a time zone")
         return stamp, uuid.UUID(str(parts[1]))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # RecursionError: JSON nested thousands deep (a crafted cursor of a few KB).
+    except (ValueError, TypeError, RecursionError, binascii.Error, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidCursor("The cursor is not valid for this list; use nextCursor from its previous page.") from exc

@@ -153,6 +153,11 @@ def install_error_handlers(app: FastAPI) -> None:
         # Hot paths (sending, batches) speak psycopg directly: its errors arrive without SQLAlchemy's wrapper.
         return database_error_response(exc)
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def unencodable_text(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # The schemas refuse such text with the field named; this is for any they miss (psycopg cannot send it).
+        return error_response(422, "validation_error", "A value cannot be stored: text holding half a surrogate pair.")
+
     @app.exception_handler(PoolTimeout)
     async def pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
         return database_error_response(exc)

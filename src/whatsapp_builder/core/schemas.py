@@ -58,3 +58,21 @@ def utf8_text(value: object) -> bool:
     if isinstance(value, list):
         return all(utf8_text(v) for v in value)
     return True
+
+
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text` (U+0000, half a surrogate pair), or None."""
+    if "\x00" in text:
+        return "holds U+0000 (NUL), which PostgreSQL cannot store"
+    if not utf8_text(text):
+        return "holds half a surrogate pair, which is no text"
+    return None
+
+
+def storable_text(value: str | None) -> str | None:
+    """A pydantic AfterValidator: refuse text PostgreSQL cannot store, with the reason (a 422 naming the field,
+    where the database would refuse it with none, or psycopg fail to encode it with a 500)."""
+    problem = text_problem(value) if value is not None else None
+    if problem:
+        raise ValueError(problem)
+    return value

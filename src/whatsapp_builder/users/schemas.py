@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from whatsapp_builder.core.phone import normalize_e164
-from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, storable_text
 
 
 def _stripped(value: object) -> object:
@@ -26,7 +26,7 @@ def _web_address(value: str | None) -> str | None:
 # International, with or without the "+" (WhatsApp's wa_id form, "14155550123", is the same number).
 PhoneNumber = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(normalize_e164)]
 # Trimmed: a name of only spaces is no name (the inbox would show nothing).
-Name = Annotated[str, BeforeValidator(_stripped), Field(min_length=1, max_length=100)]
+Name = Annotated[str, BeforeValidator(_stripped), Field(min_length=1, max_length=100), AfterValidator(storable_text)]
 Avatar = Annotated[str | None, Field(default=None, max_length=500), AfterValidator(_web_address)]
 
 
