@@ -47,6 +47,15 @@ def install_api_docs(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
         return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=title)
 
 
+def _file_under(root: Path, webui_dir: Path, path: str) -> Path | None:
+    """The file at `path` in the build (never outside it), or None."""
+    try:
+        candidate = (webui_dir / path).resolve()
+        return candidate if candidate.is_file() and candidate.is_relative_to(root) else None
+    except (OSError, ValueError):  # a NUL byte in the path, or a name longer than the system allows
+        return None
+
+
 def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
     index = webui_dir / "index.html"
     root = webui_dir.resolve()
@@ -58,12 +67,8 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
         if not index.is_file():
             return HTMLResponse(NOT_BUILT)
         if path:
-            try:
-                candidate: Path | None = (webui_dir / path).resolve()
-                found = candidate is not None and candidate.is_file() and candidate.is_relative_to(root)
-            except (OSError, ValueError):  # a NUL byte in the path, or a name longer than the system allows
-                candidate, found = None, False
-            if found and candidate is not None:
+            candidate = _file_under(root, webui_dir, path)
+            if candidate is not None:
                 immutable = path.startswith("assets/")
                 cache = "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
                 return FileResponse(candidate, headers={"Cache-Control": cache})
