@@ -138,11 +138,15 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Apply migrations up to REVISION (default: head)."""
     from whatsapp_builder.db import migrate
 
+    if not revision.strip():
+        raise _fail("give a revision: e.g. head, +1, or an id", 2)
     database_url = _database_url(_settings())
     try:
         migrate.upgrade(database_url, revision)
     except Exception as exc:
-        raise _fail(f"upgrade failed: {exc}") from exc
+        raise _fail(
+            f"upgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
+        ) from exc
     typer.echo(f"upgraded to {revision}")
 
 
@@ -151,11 +155,15 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     """Revert migrations down to REVISION."""
     from whatsapp_builder.db import migrate
 
+    if not revision.strip():
+        raise _fail("give a revision: e.g. -1, base, or an id from `db current`", 2)
     database_url = _database_url(_settings())
     try:
         migrate.downgrade(database_url, revision)
     except Exception as exc:
-        raise _fail(f"downgrade failed: {exc}") from exc
+        raise _fail(
+            f"downgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
+        ) from exc
     typer.echo(f"downgraded to {revision}")
 
 
@@ -178,11 +186,15 @@ def token_create(name: Annotated[str, typer.Option(help="A label for the token."
     from whatsapp_builder.core.context import AppContext
     from whatsapp_builder.db import migrate
 
+    name = name.strip()  # as the API does: a name of only spaces is no name
     if not 1 <= len(name) <= 100:
-        raise _fail("--name must be 1 to 100 characters", 2)
+        raise _fail("--name must be 1 to 100 characters, not only spaces", 2)
     settings = _settings()
     database_url = _database_url(settings)
-    migrate.upgrade(database_url)
+    try:
+        migrate.upgrade(database_url)
+    except Exception as exc:
+        raise _fail(f"migrations failed: {exc}") from exc
 
     async def run() -> str:
         context = AppContext.create(settings, database_url)
@@ -307,6 +319,8 @@ def _read_chatbot_file(name: str, cap: int) -> ChatbotExport:
 
     from whatsapp_builder.chatbots.schemas import ChatbotExport
 
+    if not name.strip():
+        raise _fail("give the path of a chatbot file", 2)
     try:
         with Path(name).open("rb") as handle:
             raw = handle.read(cap + 1)
@@ -424,7 +438,12 @@ def main() -> None:
         except UnicodeEncodeError:
             typer.echo(f"error: argument {position} is not valid UTF-8 text", err=True)
             sys.exit(2)
+    from whatsapp_builder.settings import DataDirUnusable
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except DataDirUnusable as exc:  # wherever a command first needed the folder
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

@@ -11,6 +11,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class DataDirUnusable(RuntimeError):
+    """The data folder (or the secret key in it) cannot be made, read or written: a setting to change."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
@@ -69,7 +73,13 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_data_dir(self) -> Path:
         path = self.data_dir.expanduser().resolve()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirUnusable(
+                f"the data folder {path} cannot be made ({exc.strerror or exc}): set WAB_DATA_DIR to a folder "
+                "this user can write"
+            ) from exc
         return path
 
     def resolved_secret_key(self) -> str:
@@ -77,9 +87,15 @@ class Settings(BaseSettings):
         if self.secret_key:
             return self.secret_key
         key_file = self.resolved_data_dir / "secret.key"
-        if key_file.exists():
-            return key_file.read_text().strip()
-        key = secrets.token_urlsafe(32)
-        key_file.touch(mode=0o600)
-        key_file.write_text(key)
+        try:
+            if key_file.exists():
+                return key_file.read_text().strip()
+            key = secrets.token_urlsafe(32)
+            key_file.touch(mode=0o600)
+            key_file.write_text(key)
+        except OSError as exc:
+            raise DataDirUnusable(
+                f"the secret key {key_file} cannot be read or made ({exc.strerror or exc}): set WAB_SECRET_KEY, or "
+                "WAB_DATA_DIR to a folder this user can write"
+            ) from exc
         return key

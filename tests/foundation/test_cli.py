@@ -14,9 +14,11 @@ import pytest
 from whatsapp_builder.auth.service import hash_token
 
 
-def run_cli(*args: str, database_url: str | None, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
-    env["WAB_DATA_DIR"] = str(tmp_path / "data")
+def run_cli(
+    *args: str, database_url: str | None, tmp_path: Path, data_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "WAB_SECRET_KEY")}
+    env["WAB_DATA_DIR"] = str(data_dir or tmp_path / "data")
     env["WAB_LOG_LEVEL"] = "WARNING"
     if database_url:
         env["DATABASE_URL"] = database_url
@@ -172,3 +174,22 @@ def test_a_redis_url_that_is_no_redis_url_stops_the_start(database_url: str, tmp
             os.environ["REDIS_URL"] = env_before
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "REDIS_URL must be a redis://" in result.stderr
+
+
+def test_settings_and_arguments_that_cannot_work_are_one_line_each(database_url: str, tmp_path: Path) -> None:
+    """Found by the bad-input audit: each of these printed a traceback, or succeeded doing nothing."""
+    unwritable = tmp_path / "file"
+    unwritable.write_text("not a folder")
+    for args in (("token", "create"), ("demo",)):
+        env_dir = run_cli(*args, database_url=database_url, tmp_path=tmp_path, data_dir=unwritable / "sub")
+        assert env_dir.returncode == 1 and "Traceback" not in env_dir.stderr, (args, env_dir.stderr)
+        assert "WAB_DATA_DIR" in env_dir.stderr
+    dead = run_cli("token", "create", database_url="postgresql://nobody@127.0.0.1:1/none", tmp_path=tmp_path)
+    assert dead.returncode == 1 and "Traceback" not in dead.stderr and "error:" in dead.stderr
+    blank = run_cli("token", "create", "--name", "   ", database_url=database_url, tmp_path=tmp_path)
+    assert blank.returncode == 2 and "only spaces" in blank.stderr
+    for args in (("db", "downgrade", ""), ("db", "upgrade", " "), ("chatbot", "import", "")):
+        empty = run_cli(*args, database_url=database_url, tmp_path=tmp_path)
+        assert empty.returncode == 2 and "give" in empty.stderr, (args, empty.stderr)
+    beyond = run_cli("db", "upgrade", "heads+5", database_url=database_url, tmp_path=tmp_path)
+    assert beyond.returncode == 1 and beyond.stderr.strip() != "error: upgrade failed:", beyond.stderr
