@@ -570,6 +570,24 @@ async def test_a_number_has_its_own_sending_limit(client: httpx.AsyncClient, dat
         conn.execute('UPDATE whatsapp_config SET "messagesPerSecond" = 0')
 
 
+async def test_a_config_that_could_never_send_is_refused(client: httpx.AsyncClient) -> None:
+    """The phone number id is a path segment of every Graph API call ("../../x?" sent the token elsewhere), and the
+    token an Authorization header (a line break or a non-ASCII letter failed every send): both refused at PUT."""
+    base = {"phoneNumberId": "777", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v",
+            "appSecret": "s"}
+    bad = [
+        ("phoneNumberId", "../../_simulator/reset?x="), ("phoneNumberId", "%2e%2e"), ("phoneNumberId", "a/b#c"),
+        ("businessAccountId", "1/2"), ("accessToken", "a\nb"), ("accessToken", "a b"), ("accessToken", "\u00e9\u20ac"),
+        ("accessToken", "a\u007fb"), ("appSecret", " \t"), ("webhookVerifyToken", "   "),
+    ]
+    for field, value in bad:
+        refused = await client.put("/api/whatsapp-config", json=base | {field: value})
+        assert refused.status_code == 422, (field, value, refused.text)
+        assert refused.json()["error"]["details"][0]["field"] == field
+    assert (await client.get("/api/whatsapp-config")).status_code == 404
+    assert (await client.put("/api/whatsapp-config", json=base)).status_code == 200
+
+
 async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     spec = (await anon_client.get("/openapi.json")).json()
     assert "/api/conversations/{conversation_id}/messages" in spec["paths"]

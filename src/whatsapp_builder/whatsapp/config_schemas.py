@@ -24,18 +24,40 @@ def _graph_api_url(value: str | None) -> str | None:
     return value
 
 
-Id255 = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^\S+$")]
+def _meta_id(value: str) -> str:
+    # Meta's ids are numbers; this one becomes a path segment of every Graph API call (a "../x?" would send the
+    # access token to another endpoint).
+    if not value.isascii() or not value.isdigit():
+        raise ValueError("must be the numeric id Meta shows (WhatsApp Manager, API Setup)")
+    return value
+
+
+def _sendable_token(value: str | None) -> str | None:
+    # It travels in an Authorization header: a space, a line break or a non-ASCII letter is no token, and every
+    # send would fail on it.
+    if value is not None and not all("!" <= ch <= "~" for ch in value):
+        raise ValueError("must be the token as Meta shows it: letters, digits and symbols, no spaces")
+    return value
+
+
+def _not_blank(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be only spaces")
+    return value
+
+
+MetaId = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_meta_id)]
 
 
 class WhatsAppConfigPut(CamelInput):
-    phone_number_id: Id255
-    business_account_id: Id255
-    access_token: Annotated[str | None, Field(min_length=1, max_length=4096)] = Field(
+    phone_number_id: MetaId
+    business_account_id: MetaId
+    access_token: Annotated[str | None, Field(min_length=1, max_length=4096), AfterValidator(_sendable_token)] = Field(
         default=None,
         description="Write-only. Omit to keep the token already stored for this phone number id.",
     )
-    webhook_verify_token: Annotated[str, Field(min_length=1, max_length=255)]
-    app_secret: Annotated[str | None, Field(min_length=1, max_length=1024)] = Field(
+    webhook_verify_token: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
+    app_secret: Annotated[str | None, Field(min_length=1, max_length=1024), AfterValidator(_not_blank)] = Field(
         default=None,
         description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
