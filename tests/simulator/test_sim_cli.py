@@ -44,10 +44,10 @@ def test_cli_send_with_only_a_user_id_is_a_customer_without_a_phone_number(simul
     assert result.exit_code == 0, result.output
     [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
     assert message.from_phone is None and message.from_user_id == "US.31337"
-    both = ["send", "--simulator-url", simulator.url, "--from", "+15550001111", "--user-id", "US.4", "--text", "x"]
+    both = ["send", "--simulator-url", simulator.url, "--from", "+15550002222", "--user-id", "US.4", "--text", "x"]
     assert runner.invoke(simulator_app, both).exit_code == 0
     message = [m for item in receiver.items for m in parse_webhook(item.payload).messages][-1]
-    assert (message.from_phone, message.from_user_id) == ("15550001111", "US.4")
+    assert (message.from_phone, message.from_user_id) == ("15550002222", "US.4")
 
 
 def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:

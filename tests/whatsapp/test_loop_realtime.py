@@ -70,6 +70,13 @@ async def test_inbound_replies_and_statuses_reach_a_connected_client(loop, api_t
             headers={"Authorization": f"Bearer {api_token}"})).json()
         assert (stored["id"], stored["updatedAt"], stored["nodeHistory"]) == (
             context["contextId"], context["updatedAt"], context["nodeHistory"])  # the same time, to the µs
+        # The bot's reply marks "hi" read: that conversation:updated (unread 0) is newer than the one before it
+        # (unread 1), so a client that keeps the newest copy by `updatedAt` does not keep the stale badge.
+        updates = [d for e, d in seen if e == "conversation:updated" and d["id"] == inbound[0]["conversationId"]]
+        assert [u["unreadCount"] for u in updates][-1] == 0 and 1 in [u["unreadCount"] for u in updates]
+        for before, after in zip(updates, updates[1:], strict=False):
+            if after["unreadCount"] != before["unreadCount"]:
+                assert after["updatedAt"] > before["updatedAt"], (before, after)
         statuses = {(d["id"], d["status"]) for e, d in seen if e == "message:status"}
         for reply in replies:
             assert (reply["id"], "sent") in statuses or (reply["id"], "read") in statuses

@@ -112,8 +112,6 @@ async def mark_conversation_read(context: AppContext, conversation_id: uuid.UUID
         if rows:
             newest = max(rows, key=lambda r: (r[2], r[0]))
             await queue_mark_read(context, session, conversation_id, newest[0])
-            # Its unread count changed: a client comparing `updatedAt` must see a newer conversation.
-            await conn.execute('UPDATE conversations SET "updatedAt" = now() WHERE id = %s', (conversation_id,))
         snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
         await session.commit()
     if rows:

@@ -87,6 +87,7 @@ _RECORD = (
     " UNION ALL SELECT 'read', id, \"conversationId\", 'read', wamid, NULL::jsonb FROM reads"
     " UNION ALL SELECT 'early', NULL::uuid, NULL::uuid, status, wamid, error FROM early"
 )
+_TOUCH = 'UPDATE conversations SET "updatedAt" = now() WHERE id = ANY(%s)'
 _POSTPONE = (
     "UPDATE procrastinate_jobs j SET attempts = j.attempts + 1,"
     " scheduled_at = now() + make_interval(secs => (r->>1)::float8)"
@@ -342,8 +343,15 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
         await asyncio.gather(*(_send_chain(context, config, jobs, messages, outcomes) for jobs in held.values()))
         live = context.live()
         unread_changed = await _record(conn, outcomes, published if live else None)
-        if live and unread_changed:
-            published.extend(events.conversation_updated(s) for s in await conversation_snapshots(conn, unread_changed))
+    if unread_changed:
+        # Their unread counts changed: a client comparing `updatedAt` must see newer conversations. After the
+        # commit, in a statement of its own: the transaction above holds message rows and their status locks,
+        # which a webhook's transaction takes after its conversations' rows (a deadlock, taken in that order).
+        async with context.autocommit() as conn:
+            await conn.execute(_TOUCH, (sorted(unread_changed),))
+            if live:
+                snapshots = await conversation_snapshots(conn, unread_changed)
+                published.extend(events.conversation_updated(s) for s in snapshots)
     if outcomes.learned:
         await learn_bsuids(context, outcomes.learned)
     # A send WhatsApp accepted shows the credentials work, also when another send of the batch was refused for

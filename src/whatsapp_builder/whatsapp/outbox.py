@@ -166,8 +166,8 @@ async def queue_mark_read(
 async def mark_inbound_read(
     conn: psycopg.AsyncConnection[Any], conversation_id: uuid.UUID, *, up_to: dt.datetime | None = None
 ) -> list[tuple[uuid.UUID, str | None, dt.datetime]]:
-    """Mark the customer's messages of a conversation read in the inbox (all of them, or those up to `up_to`);
-    returns `(id, whatsappMessageId, timestamp)` of those that changed."""
+    """Mark the customer's messages of a conversation read in the inbox (all of them, or those up to `up_to`), and
+    move the conversation's `updatedAt` when any changed; returns `(id, whatsappMessageId, timestamp)` of those."""
     rows = await (
         await conn.execute(
             "UPDATE messages SET status = 'read', \"updatedAt\" = now()"
@@ -177,6 +177,9 @@ async def mark_inbound_read(
             (conversation_id, up_to) if up_to is not None else (conversation_id,),
         )
     ).fetchall()
+    if rows:
+        # Its unread count changed: a client comparing `updatedAt` must see a newer conversation.
+        await conn.execute('UPDATE conversations SET "updatedAt" = now() WHERE id = %s', (conversation_id,))
     return [(r[0], r[1], r[2]) for r in rows]
 
 
