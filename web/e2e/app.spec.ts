@@ -392,6 +392,13 @@ test('settings: test the WhatsApp connection against the simulator', async ({ pa
   await signIn(page);
   await page.goto('/settings');
   await expect(page.getByRole('textbox', { name: 'Callback URL' })).toBeVisible();
+  // Meta's ids are numbers: anything else is refused before it is sent (it would become part of a Graph API path).
+  const phoneId = page.getByRole('textbox', { name: 'Phone number ID' });
+  const saved = await phoneId.inputValue();
+  await phoneId.fill('../123');
+  await page.getByRole('button', { name: 'Save connection' }).click();
+  await expect(page.getByText('Digits only, as Meta shows it')).toBeVisible();
+  await phoneId.fill(saved);
   // The number's sending limit: the demo's 10,000 (the simulator has none), changed and saved, then put back.
   const rate = page.getByRole('textbox', { name: 'Messages per second' });
   await expect(rate).toHaveValue('10,000');

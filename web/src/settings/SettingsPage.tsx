@@ -121,8 +121,8 @@ function WhatsAppSettings() {
       messagesPerSecond: '' as number | string,
     },
     validate: {
-      phoneNumberId: (v) => (v.trim() ? null : 'Required'),
-      businessAccountId: (v) => (v.trim() ? null : 'Required'),
+      phoneNumberId: (v) => (!v.trim() ? 'Required' : /^\d+$/.test(v.trim()) ? null : 'Digits only, as Meta shows it'),
+      businessAccountId: (v) => (!v.trim() ? 'Required' : /^\d+$/.test(v.trim()) ? null : 'Digits only, as Meta shows it'),
       webhookVerifyToken: (v) => (v.trim() ? null : 'Required'),
       graphApiUrl: (v) => (!v || /^https?:\/\/\S+$/.test(v) ? null : 'An http(s) URL'),
       messagesPerSecond: (v) =>
@@ -152,8 +152,9 @@ function WhatsAppSettings() {
             businessAccountId: v.businessAccountId.trim(),
             webhookVerifyToken: v.webhookVerifyToken.trim(),
             // secrets are write-only: empty keeps the stored one
-            accessToken: v.accessToken || null,
-            appSecret: v.appSecret || null,
+            // pasted from Meta's pages, often with a line break or a space around it
+            accessToken: v.accessToken.trim() || null,
+            appSecret: v.appSecret.trim() || null,
             graphApiUrl: v.graphApiUrl || null,
             // empty: the server's default (WAB_SEND_RATE_PER_SECOND)
             messagesPerSecond: v.messagesPerSecond === '' ? null : Number(v.messagesPerSecond),
