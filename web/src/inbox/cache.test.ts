@@ -94,6 +94,14 @@ describe('live updates of the cache', () => {
     expect(list[0].isHandedOff).toBe(true);
   });
 
+  it('keeps the newer copy when conversation:updated events arrive out of order', () => {
+    const qc = setup();
+    upsertConversation(qc, conv('c1', '2026-01-01T12:00:00Z', { unreadCount: 0, updatedAt: '2026-01-01T12:00:00.5Z' }));
+    upsertConversation(qc, conv('c1', '2026-01-01T12:00:00Z', { unreadCount: 1, updatedAt: '2026-01-01T12:00:00.25Z' }));
+    const held = qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items.find((c) => c.id === 'c1');
+    expect(held?.unreadCount).toBe(0);
+  });
+
   it('updates searched lists too, adding only conversations that match the search', () => {
     const qc = setup();
     const empty = { pages: [{ items: [] as Conversation[], nextCursor: null }], pageParams: [null] };

@@ -94,6 +94,13 @@ export function matchesSearch(c: Pick<Conversation, 'customerName' | 'customerPh
   return name.includes(q) || (q.replace(/[\s+]/g, '') !== '' && phone.includes(q.replace(/[\s+]/g, '')));
 }
 
+/** Whether `held` is a newer state of the conversation than `incoming` (events of different server stages or
+ * processes can arrive out of order; times are compared parsed, since the fraction's digits vary). */
+function newer(held: { updatedAt?: string | null } | undefined, incoming: { updatedAt?: string | null }): boolean {
+  if (!held?.updatedAt || !incoming.updatedAt) return false;
+  return new Date(held.updatedAt).getTime() > new Date(incoming.updatedAt).getTime();
+}
+
 export function upsertConversation(qc: QueryClient, c: Conversation) {
   for (const [key, data] of qc.getQueriesData<ConversationPages>({ queryKey: keys.conversations })) {
     if (!data) continue;
@@ -103,14 +110,14 @@ export function upsertConversation(qc: QueryClient, c: Conversation) {
       items: p.items.map((x) => {
         if (x.id !== c.id) return x;
         found = true;
-        return { ...x, ...c };
+        return newer(x, c) ? x : { ...x, ...c };
       }),
     }));
     if (!found && pages.length && matchesSearch({ customerName: c.customerName, customerPhone: c.customerPhone }, listSearch(key)))
       pages[0] = { ...pages[0], items: [c, ...pages[0].items] };
     qc.setQueryData<ConversationPages>(key, { ...data, pages });
   }
-  qc.setQueryData<ConversationDetail>(keys.conversation(c.id), (d) => (d ? { ...d, ...c } : d));
+  qc.setQueryData<ConversationDetail>(keys.conversation(c.id), (d) => (d && !newer(d, c) ? { ...d, ...c } : d));
 }
 
 /** A conversation that is gone (deleted, or merged into another): out of every list, its own data dropped. */
