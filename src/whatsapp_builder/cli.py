@@ -133,7 +133,7 @@ def _listen(host: str, port: int) -> socket.socket:
         raise _fail(str(exc)) from None
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", context_settings={"ignore_unknown_options": True})
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations up to REVISION (default: head)."""
     from whatsapp_builder.db import migrate
@@ -147,10 +147,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
         raise _fail(
             f"upgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
         ) from exc
-    typer.echo(f"upgraded to {revision}")
+    # Said as it is: an upgrade "to" a revision the database is already past changes nothing.
+    typer.echo(f"now at {migrate.current(database_url) or revision}")
 
 
-@db_app.command("downgrade")
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
     """Revert migrations down to REVISION."""
     from whatsapp_builder.db import migrate
@@ -164,7 +165,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
         raise _fail(
             f"downgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
         ) from exc
-    typer.echo(f"downgraded to {revision}")
+    typer.echo(f"now at {migrate.current(database_url) or 'base (no revision)'}")
 
 
 @db_app.command("current")

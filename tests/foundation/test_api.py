@@ -579,6 +579,7 @@ async def test_a_config_that_could_never_send_is_refused(client: httpx.AsyncClie
         ("phoneNumberId", "../../_simulator/reset?x="), ("phoneNumberId", "%2e%2e"), ("phoneNumberId", "a/b#c"),
         ("businessAccountId", "1/2"), ("accessToken", "a\nb"), ("accessToken", "a b"), ("accessToken", "\u00e9\u20ac"),
         ("accessToken", "a\u007fb"), ("appSecret", " \t"), ("webhookVerifyToken", "   "),
+        ("webhookVerifyToken", "v\u0000"), ("graphApiUrl", "http://h/\u0000"),
     ]
     for field, value in bad:
         refused = await client.put("/api/whatsapp-config", json=base | {field: value})

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -193,3 +194,17 @@ def test_settings_and_arguments_that_cannot_work_are_one_line_each(database_url:
         assert empty.returncode == 2 and "give" in empty.stderr, (args, empty.stderr)
     beyond = run_cli("db", "upgrade", "heads+5", database_url=database_url, tmp_path=tmp_path)
     assert beyond.returncode == 1 and beyond.stderr.strip() != "error: upgrade failed:", beyond.stderr
+
+
+def test_db_downgrade_one_step_and_back(database_factory: Any, tmp_path: Path) -> None:
+    """`db downgrade -1` as docs/schema.md writes it (click took "-1" for an unknown option), and the output says
+    where the database is, also after an "upgrade" to a revision it is already past."""
+    url = database_factory.create()
+    assert "(head)" in run_cli("db", "upgrade", database_url=url, tmp_path=tmp_path).stdout
+    back = run_cli("db", "downgrade", "-1", database_url=url, tmp_path=tmp_path)
+    assert back.returncode == 0, back.stderr
+    assert "(head)" not in back.stdout and back.stdout.startswith("now at ")
+    again = run_cli("db", "upgrade", "+1", database_url=url, tmp_path=tmp_path)
+    assert again.returncode == 0 and "(head)" in again.stdout, again.stderr
+    past = run_cli("db", "upgrade", back.stdout.split()[-1], database_url=url, tmp_path=tmp_path)
+    assert past.returncode == 0 and "(head)" in past.stdout

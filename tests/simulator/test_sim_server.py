@@ -379,8 +379,9 @@ async def test_inbound_bsuid_only_customer(simulator: ServerThread, receiver: Re
         assert response.status_code == 200
         for bad in ({"from": "+1555", "text": "a", "buttonReply": {"id": "x", "title": "y"}}, {"text": "a"}, {}):
             assert (await http.post(f"{simulator.url}/_simulator/inbound", json=bad)).status_code == 422
-        itself = await http.post(f"{simulator.url}/_simulator/inbound", json={"from": "+15550001111", "text": "a"})
-        assert itself.status_code == 422 and "the business number itself" in itself.json()["error"]
+        for business in ("+15550001111", "0015550001111", "+1 (555) 000-1111"):  # written as the server reads it
+            itself = await http.post(f"{simulator.url}/_simulator/inbound", json={"from": business, "text": "a"})
+            assert itself.status_code == 422 and "the business number itself" in itself.json()["error"], business
     (msg,) = parse_webhook(receiver.items[0].payload).messages
     assert (msg.from_phone, msg.from_user_id, msg.contact_username) == (None, "BR.1502576394655843", "@jo")
 

@@ -28,6 +28,7 @@ from whatsapp_builder.simulator import payloads
 from whatsapp_builder.simulator.history import SendHistory, recipient_keys
 from whatsapp_builder.simulator.settings import SimulatorSettings
 from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
+from whatsapp_builder.whatsapp.ingest import customer_phone
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger("whatsapp_builder.simulator")
@@ -519,7 +520,9 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
     @app.post("/_simulator/inbound")
     async def inbound(spec: InboundRequest, request: Request) -> JSONResponse:
         st = _state(request)
-        if spec.from_ is not None and payloads.phone_digits(spec.from_) == st.settings.display_phone_number:
+        if spec.from_ is not None and customer_phone(payloads.phone_digits(spec.from_)) == customer_phone(
+            st.settings.display_phone_number
+        ):
             # WhatsApp has no such message, and the server would not store it (the sender is the business).
             return JSONResponse(
                 {

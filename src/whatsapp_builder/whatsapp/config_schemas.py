@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
-from whatsapp_builder.core.schemas import CamelInput, CamelModel
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, storable_text
 
 
 def _graph_api_url(value: str | None) -> str | None:
@@ -56,13 +56,18 @@ class WhatsAppConfigPut(CamelInput):
         default=None,
         description="Write-only. Omit to keep the token already stored for this phone number id.",
     )
-    webhook_verify_token: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_not_blank)]
+    webhook_verify_token: Annotated[
+        str, Field(min_length=1, max_length=255), AfterValidator(_not_blank), AfterValidator(storable_text)
+    ]
     app_secret: Annotated[str | None, Field(min_length=1, max_length=1024), AfterValidator(_not_blank)] = Field(
         default=None,
         description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
     graph_api_url: Annotated[
-        str | None, Field(max_length=500, pattern=r"^https?://\S+$"), AfterValidator(_graph_api_url)
+        str | None,
+        Field(max_length=500, pattern=r"^https?://\S+$"),
+        AfterValidator(storable_text),
+        AfterValidator(_graph_api_url),
     ] = Field(
         default=None,
         description="Where this number's Graph API calls go; null uses GRAPH_API_URL (the demo uses the simulator). "
