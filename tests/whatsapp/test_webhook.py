@@ -521,3 +521,32 @@ async def test_thousands_of_statuses_for_unknown_ids_in_concurrent_posts_are_all
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM whatsapp_status_backlog").fetchone() == (24_000,)
         assert conn.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+
+
+async def test_a_number_of_the_business_writing_to_another_of_its_numbers_is_not_a_customer(
+    configured: httpx.AsyncClient, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Taken as a customer, the business's own user (the sender) became the customer of a conversation with the
+    other number and took the sender's profile name, which then showed on every reply it had sent."""
+    assert (await post(configured, text_from("16505550001", "hi", "wamid.CUST1", name="Ann"))).status_code == 200
+    before = counts(database_url)
+    with psycopg.connect(database_url) as conn:
+        business = conn.execute('SELECT id, name FROM users WHERE "phoneNumber" = %s', ("+" + DISPLAY,)).fetchone()
+    assert business is not None
+    other_number = text_from(DISPLAY, "hello other me", "wamid.SELF-OTHER", name="Me", user_id="US.15550783881")
+    value = other_number["entry"][0]["changes"][0]["value"]
+    value["metadata"] = {"display_phone_number": "15550009999", "phone_number_id": "999000999"}
+    value["messages"].append({"from": "16505550002", "id": "wamid.CUST2", "timestamp": str(int(time.time())),
+                              "type": "text", "text": {"body": "hi other"}})
+    value["contacts"].append({"profile": {"name": "Bea"}, "wa_id": "16505550002"})
+    capsys.readouterr()
+    answer = await post(configured, other_number)
+    assert answer.status_code == 200 and answer.json()["messages"] == 1  # Bea's, not the business's own
+    assert "a business number of this account" in "".join(capsys.readouterr())
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT id, name FROM users WHERE id = %s", (business[0],)).fetchone() == business
+        assert conn.execute("SELECT count(*) FROM messages WHERE \"whatsappMessageId\" = 'wamid.SELF-OTHER'"
+                            ).fetchone() == (0,)
+        customers = conn.execute('SELECT count(*) FROM conversations WHERE "customerId" = %s', (business[0],)).fetchone()
+    assert customers == (0,)
+    assert counts(database_url)["messages"] == before["messages"] + 1

@@ -219,8 +219,11 @@ async def _lookup_users(
     return list(
         await (
             await conn.execute(
-                'SELECT id, "phoneNumber", bsuid, name, username FROM users'
-                ' WHERE "phoneNumber" = ANY(%s) OR bsuid = ANY(%s)',
+                'SELECT u.id, u."phoneNumber", u.bsuid, u.name, u.username,'
+                # The business side of a conversation (a number of this account): never a customer.
+                ' EXISTS (SELECT 1 FROM conversation_participants p JOIN conversations c ON c.id = p."conversationId"'
+                '  WHERE p."userId" = u.id AND c."customerId" IS DISTINCT FROM u.id)'
+                ' FROM users u WHERE u."phoneNumber" = ANY(%s) OR u.bsuid = ANY(%s)',
                 (phones, bsuids),
             )
         ).fetchall()
@@ -288,6 +291,24 @@ async def _customers(
     customers = _batch_customers(messages)
     businesses = {m.phone_number_id: _business_key(m) for m in messages}
     rows = await _lookup_users(conn, customers, list(set(businesses.values())))
+    ours = {str(v) for r in rows if r[5] for v in (r[1], r[2]) if v is not None}
+    if ours:
+        # One number of the business writing to another of its numbers: taken as a customer, the business's own
+        # user would become that conversation's customer and take the sender's profile. Not stored.
+        for m in messages:
+            if customer_phone(m.from_phone) in ours or m.from_user_id in ours:
+                log.warning(
+                    "message not stored",
+                    reason="its sender is a business number of this account",
+                    whatsapp_message_id=m.wa_message_id,
+                )
+        customers = [c for c in customers if c.phone not in ours and c.bsuid not in ours]
+        messages = [m for m in messages if customer_phone(m.from_phone) not in ours and m.from_user_id not in ours]
+        rows = [
+            r
+            for r in rows
+            if not r[5] or any(k == ("phone", r[1]) or k == ("bsuid", r[2]) for k in businesses.values())
+        ]
     found = {("phone", str(r[1])): r[0] for r in rows if r[1] is not None}
     found |= {("bsuid", str(r[2])): r[0] for r in rows if r[2] is not None}
     for phone_number_id, key in businesses.items():
