@@ -550,3 +550,16 @@ async def test_a_number_of_the_business_writing_to_another_of_its_numbers_is_not
         customers = conn.execute('SELECT count(*) FROM conversations WHERE "customerId" = %s', (business[0],)).fetchone()
     assert customers == (0,)
     assert counts(database_url)["messages"] == before["messages"] + 1
+
+
+async def test_a_customer_in_a_conversation_made_from_participants_is_still_a_customer(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """A conversation made from a list of participants has no customer: being in one does not make a customer
+    the business side (whose messages are not stored)."""
+    ana = (await configured.post("/api/users", json={"name": "Ana", "phoneNumber": "+16505550003"})).json()
+    bo = (await configured.post("/api/users", json={"name": "Bo", "phoneNumber": "+16505550004"})).json()
+    made = await configured.post("/api/conversations", json={"participantIds": [ana["id"], bo["id"]]})
+    assert made.status_code in (200, 201), made.text
+    answer = await post(configured, text_from("16505550003", "hi", "wamid.ANA1", name="Ana"))
+    assert answer.status_code == 200 and answer.json()["messages"] == 1

@@ -220,9 +220,10 @@ async def _lookup_users(
         await (
             await conn.execute(
                 'SELECT u.id, u."phoneNumber", u.bsuid, u.name, u.username,'
-                # The business side of a conversation (a number of this account): never a customer.
+                # The business side of a WhatsApp conversation (a number of this account): never a customer. (A
+                # conversation made from a list of participants has no customer: its members are anyone.)
                 ' EXISTS (SELECT 1 FROM conversation_participants p JOIN conversations c ON c.id = p."conversationId"'
-                '  WHERE p."userId" = u.id AND c."customerId" IS DISTINCT FROM u.id)'
+                '  WHERE p."userId" = u.id AND c."customerId" <> u.id AND c."whatsappPhoneNumberId" IS NOT NULL)'
                 ' FROM users u WHERE u."phoneNumber" = ANY(%s) OR u.bsuid = ANY(%s)',
                 (phones, bsuids),
             )
