@@ -64,6 +64,11 @@ def _database_url(settings: Settings) -> str:
         raise typer.Exit(1) from exc
 
 
+def _migration_error(exc: Exception, revision: str) -> str:
+    # Alembic says nothing (a bare AssertionError) for a step beyond the head or below base.
+    return str(exc) or f"cannot go to {revision!r} from here ({type(exc).__name__})"
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -144,9 +149,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     try:
         migrate.upgrade(database_url, revision)
     except Exception as exc:
-        raise _fail(
-            f"upgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
-        ) from exc
+        raise _fail(f"upgrade failed: {_migration_error(exc, revision)}") from exc
     # Said as it is: an upgrade "to" a revision the database is already past changes nothing.
     typer.echo(f"now at {migrate.current(database_url) or revision}")
 
@@ -162,9 +165,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
     try:
         migrate.downgrade(database_url, revision)
     except Exception as exc:
-        raise _fail(
-            f"downgrade failed: {str(exc) or f'cannot go to {revision!r} from here ({type(exc).__name__})'}"
-        ) from exc
+        raise _fail(f"downgrade failed: {_migration_error(exc, revision)}") from exc
     typer.echo(f"now at {migrate.current(database_url) or 'base (no revision)'}")
 
 

@@ -24,11 +24,11 @@ from starlette.types import Receive, Scope, Send
 
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.limits import read_body
+from whatsapp_builder.core.phone import customer_phone
 from whatsapp_builder.simulator import payloads
 from whatsapp_builder.simulator.history import SendHistory, recipient_keys
 from whatsapp_builder.simulator.settings import SimulatorSettings
 from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
-from whatsapp_builder.whatsapp.ingest import customer_phone
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, sign
 
 logger = logging.getLogger("whatsapp_builder.simulator")

@@ -8,7 +8,6 @@ or late status never moves a message backwards.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import re
 import uuid
@@ -21,7 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 
 from whatsapp_builder.core.ids import Uuid7Generator
-from whatsapp_builder.core.phone import normalize_e164
+from whatsapp_builder.core.phone import customer_phone
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.logging import get_logger
@@ -114,18 +113,6 @@ class IngestResult:
     merged_conversations: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     # Conversations that stay but now have the linked customer (their name and phone number may show otherwise).
     relinked_conversations: set[uuid.UUID] = field(default_factory=set)
-
-
-@functools.lru_cache(maxsize=16384)  # most messages come from customers seen lately; parsing costs 14 µs
-def customer_phone(raw: str | None) -> str | None:
-    """WhatsApp's `wa_id` (digits) as the users table stores it (E.164), or None when it is not a number."""
-    if not raw:
-        return None
-    try:
-        return normalize_e164(raw)
-    except ValueError:
-        digits = "+" + "".join(ch for ch in raw if ch.isdigit())
-        return digits if 2 < len(digits) <= 20 else None
 
 
 @dataclass
