@@ -257,3 +257,62 @@ async def test_a_delay_republished_as_a_question_asks_it_when_the_timer_fires() 
     assert bodies(result) == ["Name?"] and result.state.engine["waiting"] == "question"
     assert result.state.variables["last_input"] == "hi"  # the timer is not a customer message
     assert bodies(await bot.send("Ana")) == ["Bye Ana"]
+
+
+def _menu_then_question() -> Bot:
+    """A menu (buttons), then a sizes list, then a question: the shape of the demo's order path."""
+    nodes, edges = chain(
+        node("menu", "buttons", text="Menu", buttons=[{"id": "order", "title": "Order"}, {"id": "hours", "title": "H"}]),
+        node("size", "list", text="Size?", buttonLabel="Sizes", sections=[{"rows": [{"id": "s", "title": "Small"}, {"id": "l", "title": "L"}]}]),
+        node("qty", "question", text="How many?", variable="qty", validation={"type": "number"}),
+        node("end", "end", text="Done: {{qty}}"),
+    )
+    edges = [e for e in edges if e["source"] not in ("menu", "size")]
+    edges += [edge("menu", "size", "order"), edge("menu", "menu", "hours"), edge("size", "qty", "s"), edge("size", "qty", "l")]
+    return Bot(graph_of(nodes, edges))
+
+
+def tap(kind: str, option: str, quoted: str | None) -> FlowInput:
+    """A tap as the runner hands it over: `quoted` says which of the bot's prompts WhatsApp said it answers."""
+    if kind == "button":
+        return FlowInput(kind="button", text=option, button_id=option, reply_to="wamid.x", quoted_prompt=quoted)  # type: ignore[arg-type]
+    return FlowInput(kind="list", text=option, list_row_id=option, reply_to="wamid.x", quoted_prompt=quoted)  # type: ignore[arg-type]
+
+
+async def test_a_tap_on_an_earlier_prompt_is_no_answer_to_the_question_asked_now() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    await bot.send(tap("button", "order", "latest"))
+    waiting = await bot.send(tap("list", "s", "latest"))
+    assert bodies(waiting) == ["How many?"]
+    before = bot.state
+    # The customer taps the size again (a double tap), then scrolls up to the menu: neither answers "How many?".
+    for stale in (tap("list", "s", "earlier"), tap("button", "hours", "earlier")):
+        result = await bot.send(stale)
+        assert result.outgoing == [] and "earlier prompt ignored" in result.log[0]
+        assert bot.state == before  # not even the last input or the activity time moved
+    done = await bot.send("2")
+    assert bodies(done) == ["Done: 2"]
+
+
+async def test_a_tap_on_an_earlier_prompt_that_is_asked_again_now_is_an_answer() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    again = await bot.send(tap("button", "hours", "latest"))  # "hours" loops back to the menu: asked anew
+    assert bodies(again) == ["Menu"]
+    # The first copy of the menu is an earlier prompt, but its options are the ones asked now.
+    result = await bot.send(tap("button", "order", "earlier"))
+    assert bodies(result) == ["Size?"]
+
+
+async def test_taps_without_a_known_prompt_behave_as_before() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    # Not quoting a prompt of the bot's (no context, or one the runner did not find): an unknown option is asked again.
+    result = await bot.send(tap("button", "nope", None))
+    assert bodies(result) == ["Menu"]
+    # Quoting the newest prompt with an option it no longer has (the flow was republished): asked again too.
+    result = await bot.send(tap("button", "gone", "latest"))
+    assert bodies(result) == ["Menu"]
+    # But an unknown option of an earlier prompt is ignored.
+    assert (await bot.send(tap("button", "gone", "earlier"))).outgoing == []

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.graph import FlowGraph, keyword_key
+from whatsapp_builder.flows.graph import FlowGraph, FlowNode, keyword_key
 from whatsapp_builder.flows.http import HttpPerformer
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
+from whatsapp_builder.flows.nodes.choices import option_ids
 from whatsapp_builder.flows.types import (
     ContactInfo,
     ContextState,
@@ -214,6 +215,23 @@ async def _start(turn: _Turn, flow_input: FlowInput) -> None:
     await turn.drive(turn.ctx.graph.start_node_id, None)
 
 
+def _is_stale_tap(node: FlowNode, waiting: object, flow_input: FlowInput) -> bool:
+    """A tap on one of the bot's earlier prompts that is no answer to the node waiting now: the customer tapped
+    twice, or scrolled up to an old menu. Taken as an answer it would be a wrong answer to another question (a
+    question node would store the button's title), so it is ignored. A tap on the newest prompt is always an
+    answer: if its option is gone (the flow was republished), the node asks again."""
+    tapped = flow_input.tapped_id
+    if tapped is None or flow_input.quoted_prompt is None or waiting != node.type:
+        return False  # (a node republished as another kind is entered afresh, below)
+    if waiting not in ("buttons", "list", "question"):
+        return False
+    if node.type in ("buttons", "list"):
+        if tapped in option_ids(node):
+            return False
+        return flow_input.quoted_prompt == "earlier"
+    return True
+
+
 def _ignored(state: ContextState, reason: str) -> TurnResult:
     return TurnResult(state, [], False, None, None, 0, [reason])
 
@@ -276,6 +294,10 @@ async def _run_turn(
         turn.finish("node_missing")
         return turn.result()
     waiting = state.engine.get("waiting")
+    if _is_stale_tap(graph.nodes[node_id], waiting, flow_input):
+        return _ignored(
+            state, f"tap on {flow_input.tapped_id!r} of an earlier prompt ignored: node {node_id} asks something else"
+        )
     if flow_input.kind == "timer" and waiting != "delay":
         return _ignored(state, "timer ignored: not waiting on a delay")
     node_type = graph.nodes[node_id].type

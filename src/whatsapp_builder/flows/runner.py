@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -23,7 +23,7 @@ from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_se
 from whatsapp_builder.flows.engine import is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
-from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput
+from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
 from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
@@ -294,8 +294,15 @@ async def _turn(
 async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item: _Locked, now: dt.datetime) -> None:
     """The conversation's inputs in order; a hand-off leaves the rest of them to the human."""
     last_message: uuid.UUID | None = None
+    replies = plan.replies.setdefault(item.recipient.conversation_id, [])
+    prompted = False
     for message_id, flow_input in item.inputs:
+        if prompted and flow_input.quoted_prompt == "latest":
+            # An earlier input of this batch made the bot ask anew: the prompt this tap quotes is no longer the newest.
+            flow_input = replace(flow_input, quoted_prompt="earlier")
+        sent = len(replies)
         _, handed_off = await _turn(context, plan, bots, item, flow_input, now)
+        prompted = prompted or any(kind == "interactive" for kind, _ in replies[sent:])
         if flow_input.kind != "welcome":  # opening the chat is no message the customer could see as read
             last_message = message_id or last_message
         if handed_off:
@@ -453,6 +460,34 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
     return with_replies
 
 
+# The bot's interactive messages that taps quote, and whether each is the newest the bot sent in its conversation.
+_QUOTED_PROMPTS = (
+    'SELECT m."whatsappMessageId", m."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
+    ' WHERE n."conversationId" = m."conversationId" AND n."timestamp" > m."timestamp"'
+    " AND n.\"sentBy\" = 'bot' AND n.type = 'interactive') FROM messages m"
+    " WHERE m.\"whatsappMessageId\" = ANY(%s) AND m.\"sentBy\" = 'bot' AND m.type = 'interactive'"
+)
+
+
+async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
+    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`) with
+    whether that prompt is the newest: the engine ignores taps on earlier prompts that answer nothing now."""
+    quoted = sorted({fi.reply_to for item in running.values() for _, fi in item.inputs if fi.tapped_id and fi.reply_to})
+    if not quoted:
+        return
+    rows = await (await conn.execute(_QUOTED_PROMPTS, (quoted,))).fetchall()
+    prompts: dict[tuple[str, uuid.UUID], QuotedPrompt] = {
+        (wamid, conversation_id): "latest" if newest else "earlier" for wamid, conversation_id, newest in rows
+    }
+    for conversation_id, item in running.items():
+        item.inputs = [
+            (message_id, replace(fi, quoted_prompt=prompts.get((fi.reply_to, conversation_id))))
+            if fi.tapped_id and fi.reply_to
+            else (message_id, fi)
+            for message_id, fi in item.inputs
+        ]
+
+
 async def _process(
     context: AppContext,
     conn: AsyncConnection[Any],
@@ -471,6 +506,7 @@ async def _process(
         if not item.recipient.is_handed_off and is_window_open(item.recipient.last_customer_message_at, plan.now)
     }
     _add_inputs(running, inputs)
+    await _find_quoted_prompts(conn, running)
     _add_active(running, active)
     if running:
         bots = _published_bots(context, bot_rows)

@@ -9,6 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 InputKind = Literal["text", "button", "list", "media", "other", "timer", "start", "welcome"]
+# Which of the bot's interactive messages a tap answers, as WhatsApp tells it (`context.id`): the newest one the
+# bot sent in the conversation, or an earlier one (the customer scrolled up, or tapped twice).
+QuotedPrompt = Literal["latest", "earlier"]
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 ENDED_REASONS = (
@@ -42,6 +45,15 @@ class FlowInput:
     text: str | None = None
     button_id: str | None = None
     list_row_id: str | None = None
+    # The WhatsApp id of the message this one replies to, and (found by the runner) whether that message is a
+    # prompt of the bot's: the engine ignores a tap on an earlier prompt that does not answer the current one.
+    reply_to: str | None = None
+    quoted_prompt: QuotedPrompt | None = None
+
+    @property
+    def tapped_id(self) -> str | None:
+        """The id of the button or list row the customer tapped, if this is a tap."""
+        return self.button_id if self.kind == "button" else self.list_row_id if self.kind == "list" else None
 
     @classmethod
     def text_input(cls, text: str) -> FlowInput:
@@ -59,13 +71,14 @@ class FlowInput:
         if kind == "text":
             return cls(kind="text", text=_str_or_none(body.get("body")))
         if kind in ("interactive", "button"):
+            reply_to = _str_or_none(body.get("replyTo"))
             row_id = _str_or_none(body.get("listRowId"))
             if row_id is not None:
-                return cls(kind="list", text=_str_or_none(body.get("title")), list_row_id=row_id)
+                return cls(kind="list", text=_str_or_none(body.get("title")), list_row_id=row_id, reply_to=reply_to)
             button_id = _str_or_none(body.get("buttonId"))
             if button_id is not None or kind == "button":
                 title = _str_or_none(body.get("title"))
-                return cls(kind="button", text=title, button_id=button_id)
+                return cls(kind="button", text=title, button_id=button_id, reply_to=reply_to)
             return cls(kind="other", text=_str_or_none(body.get("title")))
         if kind in MEDIA_TYPES:
             return cls(kind="media", text=_str_or_none(body.get("caption")))

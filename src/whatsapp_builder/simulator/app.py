@@ -539,7 +539,7 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
             name=spec.name,
             username=spec.username,
             wamid=wamid,
-            context_message_id=spec.context_message_id,
+            context_message_id=spec.context_message_id or _tapped_prompt(st, spec),
             phone_number_id=st.settings.phone_number_id,
             display_phone_number=st.settings.display_phone_number,
             business_account_id=st.settings.business_account_id,
@@ -585,6 +585,31 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _tapped_prompt(state: SimulatorState, spec: InboundRequest) -> str | None:
+    """The message a tap answers, as WhatsApp names it in `context.id`: the newest interactive message sent to
+    this customer that offers the tapped button or list row (None when none does)."""
+    reply, kind = (spec.button_reply, "button") if spec.button_reply is not None else (spec.list_reply, "list")
+    if reply is None:
+        return None
+    digits = payloads.phone_digits(spec.from_) if spec.from_ else None
+    for record in reversed(state.messages.find(recipient_keys(digits, spec.user_id))):
+        payload = record["payload"]
+        interactive = payload.get("interactive") if record["type"] == "interactive" else None
+        if isinstance(interactive, dict) and interactive.get("type") == kind and reply.id in _offered(interactive):
+            return str(record["wamid"])
+    return None
+
+
+def _offered(interactive: dict[str, Any]) -> set[str]:
+    """The button and row ids of an interactive message as the Graph API received it."""
+    action = interactive.get("action")
+    if not isinstance(action, dict):
+        return set()
+    items = [b.get("reply") for b in action.get("buttons") or [] if isinstance(b, dict)]
+    items += [row for s in action.get("sections") or [] if isinstance(s, dict) for row in s.get("rows") or []]
+    return {item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)}
 
 
 def _mark_read(state: SimulatorState, body: dict[str, Any]) -> Response:
