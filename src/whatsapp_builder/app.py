@@ -71,6 +71,9 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
             # The fast path does this process's own fresh jobs; waking the workers on each one would only
             # make them race it. They poll for the rest (retries, timers, jobs from other processes).
             worker = asyncio.create_task(run_worker(context, name="serve-worker", listen=False))
+        elif context.lane_lag is not None:
+            # `serve --no-workers`: hear how far behind the workers' lanes are (jobs/lane_lag.py).
+            worker = asyncio.create_task(context.lane_lag.listen(context.database_url))
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -251,6 +252,7 @@ def worker(
 ) -> None:
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
     from whatsapp_builder.core.runtime import tune_garbage_collector
+    from whatsapp_builder.jobs.lane_lag import report_lane_lag
     from whatsapp_builder.jobs.tasks import register_tasks, run_worker
     from whatsapp_builder.realtime.server import create_publisher_for_worker
     from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
@@ -267,12 +269,17 @@ def worker(
         typer.echo("worker running (Ctrl+C to stop)", err=True)
         # Beside procrastinate's workers: the fresh jobs of `serve --no-workers` processes, many per transaction.
         lane = asyncio.create_task(FreshJobLane(context, poll_seconds=settings.worker_poll_seconds).run())
+        # How far behind that lane is, for those processes' grace (jobs/lane_lag.py).
+        report = asyncio.create_task(
+            report_lane_lag(context, f"{socket.gethostname()}:{os.getpid()}", context.fast_path_lag)
+        )
         try:
             await run_worker(context, concurrency=concurrency, name="worker")
         finally:
-            lane.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lane
+            for task in (lane, report):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             close = getattr(context.publisher, "close", None)
             if close is not None:
                 await close()

@@ -303,6 +303,49 @@ async def test_a_workers_lane_finds_fresh_jobs_no_notification_named(  # type: i
         app_context.enable_fast_path()
 
 
+async def test_a_serve_without_workers_keeps_fresh_jobs_longer_while_the_workers_lanes_are_behind(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext, database_url: str
+) -> None:
+    """Split mode: the workers' lanes report their lag over PostgreSQL, and `serve --no-workers` grows the grace of
+    the fresh jobs it defers with it, as all-in-one `serve` does with its own fast path's lag."""
+    from whatsapp_builder.jobs.lane_lag import report_lane_lag
+
+    app_context.hand_fresh_jobs_to_workers()
+    app_context.jobs.grace = grace = 30.0  # nothing here takes the jobs: they stay to be looked at
+    assert app_context.lane_lag is not None
+    listener = asyncio.create_task(app_context.lane_lag.listen(database_url))
+    reported = [7.5]
+    reporter = asyncio.create_task(report_lane_lag(app_context, "w1", lambda: reported[0], every=0.05))
+
+    def ahead() -> float:
+        """How far ahead the newest flow job is scheduled."""
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT extract(epoch FROM scheduled_at - now()) FROM procrastinate_jobs"
+                               " WHERE task_name = 'process_inbound' ORDER BY id DESC LIMIT 1").fetchone()
+        assert row is not None
+        return float(row[0])
+
+    try:
+        async def heard(seconds: float) -> bool:
+            return app_context.jobs.fresh_job_grace() == grace + seconds
+
+        from tests.conftest import wait_until_async
+
+        await wait_until_async(lambda: heard(15.0), message="the lane's lag heard")
+        await loop.say({"from": "+15554100001", "name": "Behind", "text": "hi"})
+        assert ahead() >= grace + 15.0 - 1
+        reported[0] = 0.0  # caught up
+        await wait_until_async(lambda: heard(0.0), message="the lane caught up")
+        await loop.say({"from": "+15554100002", "name": "Caught up", "text": "hi"})
+        assert grace - 1 <= ahead() < grace + 1
+    finally:
+        for task in (reporter, listener):
+            task.cancel()
+        await asyncio.gather(reporter, listener, return_exceptions=True)
+        app_context.enable_fast_path()
+        app_context.lane_lag = None
+
+
 async def test_a_temporary_send_failure_waits_for_its_backoff_instead_of_being_sent_again_at_once(  # type: ignore[no-untyped-def]
     loop, app_context: AppContext, database_url: str, waiter
 ) -> None:

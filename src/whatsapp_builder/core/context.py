@@ -24,6 +24,7 @@ from whatsapp_builder.db.engine import create_engine, create_session_factory
 from whatsapp_builder.db.urls import libpq_url
 from whatsapp_builder.flows.catalog import BotCatalog
 from whatsapp_builder.jobs.inline import InlineRunner
+from whatsapp_builder.jobs.lane_lag import LaneLag
 from whatsapp_builder.jobs.queue import JobQueue
 from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
@@ -75,6 +76,8 @@ class AppContext:
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     statistics: TableStatistics = field(init=False)
+    # What the workers' lanes report of their lag, heard by a `serve --no-workers` (see hand_fresh_jobs_to_workers).
+    lane_lag: LaneLag | None = None
 
     def __post_init__(self) -> None:
         self.statistics = TableStatistics(self.autocommit)
@@ -103,7 +106,9 @@ class AppContext:
         fallback, deferred by `WAB_FAST_PATH_GRACE` seconds."""
         self.inline.enabled = False
         self.jobs.grace = self.settings.fast_path_grace_seconds
-        self.jobs.lag = None
+        # Past their capacity the grace grows with the lanes' lag, as they report it (jobs/lane_lag.py).
+        self.lane_lag = LaneLag()
+        self.jobs.lag = self.lane_lag.current
         self.jobs.announce = True
 
     def live(self) -> bool:
