@@ -177,6 +177,13 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   await expect(messages.locator('[data-direction="outbound"] [data-status="read"]').first()).toBeVisible({ timeout: 20_000 });
   await expect(page.getByLabel('Bot context')).toContainText('menu');
   await expect(messages.locator('[data-direction="outbound"]').filter({ hasText: 'Welcome to Pizza Place' }).getByTestId('sent-by')).toHaveText('Bot');
+  // a tap shows which message it answers (WhatsApp's context, which the simulator fills as the phone does)
+  const tap = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, buttonReply: { id: 'order', title: 'Order a pizza' } } });
+  expect(tap.ok()).toBeTruthy();
+  await expect(messages).toContainText('Which pizza would you like?');
+  await expect(messages.locator('[data-direction="inbound"]').filter({ hasText: 'Order a pizza' }).getByTestId('quote')).toHaveText(
+    'What would you like to do?',
+  );
   await shot(page, 'inbox');
 
   // the composer warns that the bot answers too, until an operator takes over

@@ -23,16 +23,23 @@ export interface BubbleProps {
   onReply?(reply: { buttonId: string; title: string } | { listRowId: string; title: string }): void;
   /** Disables reply buttons of an old message. */
   repliesDisabled?: boolean;
+  /** What this message replies or reacts to (WhatsApp's `context`): a preview of that message's text. */
+  quote?: string | null;
 }
 
 const AUTHORS: Record<string, string> = { bot: 'Bot', operator: 'Operator' };
 
-export function MessageBubble({ type, content, direction, status, error, timestamp, sentBy, onReply, repliesDisabled }: BubbleProps) {
+export function MessageBubble({ type, content, direction, status, error, timestamp, sentBy, onReply, repliesDisabled, quote }: BubbleProps) {
   const c = (content && typeof content === 'object' ? content : {}) as Obj;
   const mine = direction === 'outbound';
   return (
     <Box className={`${classes.row} ${mine ? classes.out : classes.in}`} data-testid="bubble" data-type={type} data-direction={direction}>
       <Box className={`${classes.bubble} ${mine ? classes.bubbleOut : classes.bubbleIn}`}>
+        {quote != null && (
+          <Text size="xs" c="dimmed" lineClamp={2} className={classes.quote} data-testid="quote" aria-label={`${type === 'reaction' ? 'Reacting' : 'Replying'} to: ${quote}`}>
+            {quote}
+          </Text>
+        )}
         <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} />
         <Group gap={4} justify="flex-end" className={classes.meta}>
           {mine && sentBy && AUTHORS[sentBy] && (

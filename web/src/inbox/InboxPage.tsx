@@ -32,7 +32,7 @@ import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
 import { relativeTime } from '../components/time';
 import { VariablesTable } from '../builder/TestPanel';
-import { addMessage, displayOrder, sortConversations, upsertConversation, type ConversationPages } from './cache';
+import { addMessage, displayOrder, quoteOf, sortConversations, upsertConversation, type ConversationPages } from './cache';
 import { CONVERSATION_DELETED, useConversationRoom, type ConversationDeleted } from './realtime';
 
 export function InboxPage() {
@@ -357,6 +357,7 @@ function MessageList({ id }: { id: string }) {
     const seen = new Set<string>();
     return displayOrder(list.filter((m) => (seen.has(m.id) ? false : (seen.add(m.id), true))));
   }, [query.data]);
+  const byWhatsAppId = useMemo(() => new Map(messages.flatMap((m) => (m.whatsappMessageId ? [[m.whatsappMessageId, m] as const] : []))), [messages]);
 
   const box = useRef<HTMLDivElement>(null);
   const anchor = useRef<{ height: number; top: number } | null>(null);
@@ -437,6 +438,7 @@ function MessageList({ id }: { id: string }) {
           error={m.error}
           timestamp={m.timestamp}
           sentBy={m.sentBy}
+          quote={quoteOf(m, byWhatsAppId)}
         />
       ))}
     </div>

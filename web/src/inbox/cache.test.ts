@@ -7,6 +7,7 @@ import {
   displayOrder,
   messagePreview,
   hasUnread,
+  quoteOf,
   matchesSearch,
   removeConversation,
   sortConversations,
@@ -165,5 +166,22 @@ describe('messagePreview', () => {
     expect(messagePreview({ type: 'template', content: { name: 'order_update', language: 'en_US' } })).toBe('[template: order_update]');
     expect(messagePreview({ type: 'location', content: { latitude: 1, longitude: 2 } })).toBe('[location]');
     expect(messagePreview({ type: 'sticker', content: null })).toBe('[sticker]');
+  });
+});
+
+describe('quoteOf', () => {
+  const menu: Pick<Message, 'type' | 'content'> = { type: 'interactive', content: { kind: 'buttons', body: 'What would you like to do?' } };
+  const known = new Map([['wamid.MENU', menu]]);
+  it("shows what a tap, a reply or a reaction answers, by WhatsApp's message id", () => {
+    expect(quoteOf({ type: 'interactive', content: { buttonId: 'order', title: 'Order', replyTo: 'wamid.MENU' } }, known)).toBe(
+      'What would you like to do?',
+    );
+    expect(quoteOf({ type: 'reaction', content: { messageId: 'wamid.MENU', emoji: '👍' } }, known)).toBe('What would you like to do?');
+  });
+  it('says so when the quoted message is not loaded, and nothing when none is quoted', () => {
+    expect(quoteOf({ type: 'text', content: { body: 'yes', replyTo: 'wamid.OLD' } }, known)).toBe('An earlier message');
+    expect(quoteOf({ type: 'text', content: { body: 'hi' } }, known)).toBeNull();
+    expect(quoteOf({ type: 'text', content: null }, known)).toBeNull();
+    expect(quoteOf({ type: 'reaction', content: { emoji: '👍', replyTo: 'wamid.MENU' } }, known)).toBeNull();
   });
 });

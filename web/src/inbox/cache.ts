@@ -31,6 +31,16 @@ export function messagePreview(m: Pick<Message, 'type' | 'content'>): string {
   return `[${m.type}]`;
 }
 
+/** What a message replies or reacts to (WhatsApp's `context.id`, or a reaction's message), as the inbox shows it
+ * above the message: that message's preview, "An earlier message" when it is not loaded, null for none. */
+export function quoteOf(m: Pick<Message, 'type' | 'content'>, byWhatsAppId: ReadonlyMap<string, Pick<Message, 'type' | 'content'>>): string | null {
+  const c = (m.content && typeof m.content === 'object' ? m.content : {}) as Record<string, unknown>;
+  const ref = m.type === 'reaction' ? c.messageId : c.replyTo;
+  if (typeof ref !== 'string' || !ref) return null;
+  const found = byWhatsAppId.get(ref);
+  return found ? messagePreview(found) : 'An earlier message';
+}
+
 /** A new message moves its conversation's preview (the server's conversation:updated may come later, or not). */
 function touchConversation(qc: QueryClient, m: Message) {
   qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (data) => {
