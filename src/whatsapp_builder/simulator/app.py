@@ -652,7 +652,8 @@ def _accept(state: SimulatorState, version: str, body: dict[str, Any]) -> Respon
         "receivedAt": received.isoformat(),
         "timestamp": int(received.timestamp()),
     }
-    state.messages.append(record, received.timestamp(), recipient_keys(to_digits, recipient))
+    # Under the customer's phone number and BSUID both: WhatsApp knows them as one person, whichever a send named.
+    state.messages.append(record, received.timestamp(), recipient_keys(to_digits, recipient_user_id))
     contact: dict[str, Any] = {"input": to if to_digits else recipient}
     if to_digits:
         contact["wa_id"] = to_digits

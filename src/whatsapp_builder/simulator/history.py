@@ -96,4 +96,4 @@ def recipient_keys(to_digits: str | None, recipient: str | None) -> list[str]:
 
 
 def _keys(record: dict[str, Any]) -> list[str]:
-    return recipient_keys(record.get("to"), record.get("recipient"))
+    return recipient_keys(record.get("to"), record.get("recipientUserId") or record.get("recipient"))
