@@ -262,6 +262,32 @@ def test_text_message_fields() -> None:
             {"originalType": "edit", "errors": []},
         ),
         ({"type": "hologram", "hologram": {}}, "unsupported", {"originalType": "hologram", "errors": []}),
+        # Numbers shared with the WhatsApp Business app: the customer deleted or edited a message.
+        (
+            {"type": "revoke", "revoke": {"original_message_id": "wamid.ORIG"}},
+            "system",
+            {"kind": "revoke", "originalMessageId": "wamid.ORIG"},
+        ),
+        (
+            {
+                "type": "edit",
+                "edit": {
+                    "original_message_id": "wamid.ORIG",
+                    "message": {"context": {"id": "wamid.Q"}, "type": "text", "text": {"body": "3 please"}},
+                },
+            },
+            "system",
+            {
+                "kind": "edit",
+                "originalMessageId": "wamid.ORIG",
+                "message": {"type": "text", "content": {"body": "3 please", "replyTo": "wamid.Q"}},
+            },
+        ),
+        (
+            {"type": "edit", "edit": {"original_message_id": "wamid.ORIG", "message": "not an object"}},
+            "system",
+            {"kind": "edit", "originalMessageId": "wamid.ORIG"},
+        ),
     ],
 )
 def test_message_kinds(part: dict[str, Any], kind: str, content: dict[str, Any]) -> None:
@@ -464,6 +490,8 @@ def test_malformed_pieces_become_problems_and_the_rest_survives() -> None:
         {"type": "interactive", "interactive": {"type": "button_reply", "button_reply": {"title": "Yes"}}},
         {"type": "interactive", "interactive": {"type": "list_reply", "list_reply": {"id": None, "title": "A"}}},
         {"type": "button", "button": {}},
+        {"type": "revoke", "revoke": {}},
+        {"type": "edit", "edit": {"message": {"type": "text", "text": {"body": "x"}}}},
     ],
 )
 def test_a_known_kind_without_what_makes_it_that_kind_is_kept_as_unsupported(part: dict[str, Any]) -> None:

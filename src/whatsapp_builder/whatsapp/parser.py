@@ -308,6 +308,23 @@ def _system_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return "system", content
 
 
+def _revoke_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The customer deleted one of their messages (numbers shared with the WhatsApp Business app): a notice."""
+    obj = _require_obj(msg, "revoke")
+    return "system", {"kind": "revoke", "originalMessageId": _require_str(obj, "original_message_id", "revoke")}
+
+
+def _edit_content(msg: dict[str, Any], depth: int) -> tuple[str, dict[str, Any]]:
+    """The customer edited one of their messages: a notice holding the new version, parsed as a message is."""
+    obj = _require_obj(msg, "edit")
+    content: dict[str, Any] = {"kind": "edit", "originalMessageId": _require_str(obj, "original_message_id", "edit")}
+    inner = _dict(obj.get("message"))
+    if inner is not None and depth == 0:
+        kind, inner_content = message_content(inner, depth + 1)
+        content["message"] = {"type": kind, "content": inner_content}
+    return "system", content
+
+
 def _unsupported_content(msg_type: str, msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     original = msg_type
     detail = _dict(msg.get("unsupported"))
@@ -319,7 +336,7 @@ def _unsupported_content(msg_type: str, msg: dict[str, Any]) -> tuple[str, dict[
     }
 
 
-def message_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def message_content(msg: dict[str, Any], depth: int = 0) -> tuple[str, dict[str, Any]]:
     """Map one raw ``messages[]`` item to our (type, content). Raises `_Malformed`."""
     msg_type = _str(msg.get("type")) or "unknown"
     kind: str
@@ -344,6 +361,10 @@ def message_content(msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         kind, content = _system_content(msg)
     elif msg_type == "request_welcome":
         kind, content = "system", {"kind": "request_welcome"}
+    elif msg_type == "revoke":
+        kind, content = _revoke_content(msg)
+    elif msg_type == "edit":
+        kind, content = _edit_content(msg, depth)
     else:
         kind, content = _unsupported_content(msg_type, msg)
     context = _dict(msg.get("context"))

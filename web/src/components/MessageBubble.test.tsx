@@ -22,6 +22,8 @@ const cases: [string, unknown, RegExp][] = [
   ['unsupported', { originalType: 'poll', errors: [], raw: {} }, /Unsupported message \(poll\)/],
   ['system', { kind: 'request_welcome' }, /Opened the chat for the first time/],
   ['system', { kind: 'user_changed_number', body: 'Kim changed their number' }, /Kim changed their number/],
+  ['system', { kind: 'revoke', originalMessageId: 'wamid.1' }, /Deleted this message/],
+  ['system', { kind: 'edit', originalMessageId: 'wamid.1', message: { type: 'text', content: { body: '3 please' } } }, /Edited this message to: 3 please/],
 ];
 
 describe('MessageBubble', () => {

@@ -186,14 +186,21 @@ function MessageContent({
         </Stack>
       );
     }
-    case 'system':
+    case 'system': {
+      const edited = (c.message && typeof c.message === 'object' ? c.message : {}) as Obj;
+      const editedTo = (edited.content && typeof edited.content === 'object' ? edited.content : {}) as Obj;
       return (
         <Text size="sm" fs="italic" c="dimmed">
           {c.kind === 'request_welcome'
             ? 'Opened the chat for the first time'
-            : s(c.body) || `WhatsApp notice${c.kind ? ` (${s(c.kind)})` : ''}`}
+            : c.kind === 'revoke'
+              ? 'Deleted this message'
+              : c.kind === 'edit'
+                ? `Edited this message${s(editedTo.body) || s(editedTo.caption) ? ` to: ${s(editedTo.body) || s(editedTo.caption)}` : ''}`
+                : s(c.body) || `WhatsApp notice${c.kind ? ` (${s(c.kind)})` : ''}`}
         </Text>
       );
+    }
     case 'unsupported':
       return (
         <Text size="sm" fs="italic" c="dimmed">

@@ -177,6 +177,7 @@ describe('quoteOf', () => {
       'What would you like to do?',
     );
     expect(quoteOf({ type: 'reaction', content: { messageId: 'wamid.MENU', emoji: '👍' } }, known)).toBe('What would you like to do?');
+    expect(quoteOf({ type: 'system', content: { kind: 'revoke', originalMessageId: 'wamid.MENU' } }, known)).toBe('What would you like to do?');
   });
   it('says so when the quoted message is not loaded, and nothing when none is quoted', () => {
     expect(quoteOf({ type: 'text', content: { body: 'yes', replyTo: 'wamid.OLD' } }, known)).toBe('An earlier message');

@@ -31,11 +31,12 @@ export function messagePreview(m: Pick<Message, 'type' | 'content'>): string {
   return `[${m.type}]`;
 }
 
-/** What a message replies or reacts to (WhatsApp's `context.id`, or a reaction's message), as the inbox shows it
+/** What a message replies or reacts to (WhatsApp's `context.id`, a reaction's message, the message a customer
+ * deleted or edited), as the inbox shows it
  * above the message: that message's preview, "An earlier message" when it is not loaded, null for none. */
 export function quoteOf(m: Pick<Message, 'type' | 'content'>, byWhatsAppId: ReadonlyMap<string, Pick<Message, 'type' | 'content'>>): string | null {
   const c = (m.content && typeof m.content === 'object' ? m.content : {}) as Record<string, unknown>;
-  const ref = m.type === 'reaction' ? c.messageId : c.replyTo;
+  const ref = m.type === 'reaction' ? c.messageId : m.type === 'system' ? c.originalMessageId : c.replyTo;
   if (typeof ref !== 'string' || !ref) return null;
   const found = byWhatsAppId.get(ref);
   return found ? messagePreview(found) : 'An earlier message';
