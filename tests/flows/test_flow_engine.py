@@ -316,3 +316,36 @@ async def test_taps_without_a_known_prompt_behave_as_before() -> None:
     assert bodies(result) == ["Menu"]
     # But an unknown option of an earlier prompt is ignored.
     assert (await bot.send(tap("button", "gone", "earlier"))).outgoing == []
+
+
+async def test_a_tap_on_the_newest_prompt_answers_a_question_and_a_repeated_tap_answers_nothing() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    await bot.send(tap("button", "order", "latest"))
+    await bot.send(tap("list", "s", "latest"))
+    # The list is still the bot's newest interactive message (the question is text): the customer picked another
+    # size there. It counts, as text, and is no number: the question says so.
+    result = await bot.send(tap("list", "l", "latest"))
+    assert bodies(result) == ["Please answer with a number."] and result.state.variables["last_input"] == "l"
+    # The same size tapped again on that list: a double tap.
+    repeated = await bot.send(tap("list", "l", "repeat"))
+    assert repeated.outgoing == [] and "ignored" in repeated.log[0]
+    # A repeat is ignored even where its option is asked now (a menu the flow came back to).
+    menu = _menu_then_question()
+    await menu.send("hi")
+    assert bodies(await menu.send(tap("button", "hours", "latest"))) == ["Menu"]
+    assert (await menu.send(tap("button", "hours", "repeat"))).outgoing == []
+
+
+async def test_a_message_written_before_one_already_taken_answers_nothing() -> None:
+    bot = _menu_then_question()
+    await bot.send(FlowInput(kind="text", text="hi", written_at=NOW))
+    await bot.send(tap("button", "order", "latest"))
+    await bot.send(FlowInput(kind="list", text="S", list_row_id="s", written_at=NOW + timedelta(minutes=1)))
+    before = bot.state
+    # WhatsApp retried a "7" for three days: written long before the question it would now answer.
+    late = await bot.send(FlowInput(kind="text", text="7", written_at=NOW - timedelta(days=3)))
+    assert late.outgoing == [] and "delivered late" in late.log[0] and bot.state == before
+    # A few seconds out of order is WhatsApp's ordinary disorder (whole-second timestamps): still an answer.
+    done = await bot.send(FlowInput(kind="text", text="2", written_at=NOW + timedelta(seconds=55)))
+    assert bodies(done) == ["Done: 2"]

@@ -771,3 +771,87 @@ async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> N
     assert sent[2]["payload"]["interactive"]["type"] == "list"
     assert "How many Veggie pizzas" in _bodies(sent)[3]
     assert len(await loop.sent()) == 4
+
+
+def _signed_post(loop, value_messages: list[dict[str, object]], phone: str = "15551234567"):  # type: ignore[no-untyped-def]
+    """A signed messages webhook from `phone` holding these `messages[]` items, as WhatsApp posts it."""
+    import hashlib
+    import hmac
+    import json
+
+    from tests.conftest import SIMULATOR_APP_SECRET
+    from whatsapp_builder.demo import DEMO_PHONE_NUMBER_ID
+
+    payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": DEMO_PHONE_NUMBER_ID},
+        "contacts": [{"profile": {"name": "Alice"}, "wa_id": phone}],
+        "messages": [{"from": phone} | m for m in value_messages],
+    }}]}]}
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SIMULATOR_APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return loop.http.post(loop.server.url + "/webhooks/whatsapp", content=body,
+                          headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+
+
+async def test_the_same_button_tapped_twice_on_a_menu_the_flow_came_back_to_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
+    await loop.say({"text": "hi"})
+    first_menu = (await loop.wait_sent(2))[1]
+    hours = {"buttonReply": {"id": "hours", "title": "Opening hours"}, "contextMessageId": first_menu["wamid"]}
+    await loop.say(hours)
+    sent = await loop.wait_sent(4)  # the hours, and the menu again
+    assert _bodies(sent)[2:] == ["We are open every day from 11:00 to 23:00.", "What would you like to do?"]
+    # The second tap of the double tap: the same button of the same (first) menu. "hours" is an option of the menu
+    # asked now, but that tap was answered already.
+    await loop.say(hours)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4] == "Which pizza would you like?"
+    assert len(await loop.sent()) == 5
+
+
+async def test_a_message_whatsapp_delivers_days_late_does_not_answer_the_question_asked_since(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    import time
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    await loop.wait_sent(4)
+    # A "7" written three days ago, which WhatsApp kept retrying: it was written before the question existed.
+    late = await _signed_post(loop, [{"id": "wamid.LATE7", "timestamp": str(int(time.time()) - 3 * 86400),
+                                      "type": "text", "text": {"body": "7"}}])
+    assert late.status_code == 200
+    # A deletion (numbers shared with the WhatsApp Business app) is no answer either, and spends no retry.
+    revoke = await _signed_post(loop, [{"id": "wamid.REVOKE1", "timestamp": str(int(time.time())), "type": "revoke",
+                                        "revoke": {"original_message_id": "wamid.LATE7"}}])
+    assert revoke.status_code == 200
+    await loop.say({"text": "2"})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
+    assert len(await loop.sent()) == 5
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    listed = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
+    stored = {m["whatsappMessageId"]: m for m in listed}
+    assert stored["wamid.LATE7"]["content"] == {"body": "7"}  # kept, where it was written, for the operators
+    assert stored["wamid.REVOKE1"]["type"] == "system"
+    assert stored["wamid.REVOKE1"]["content"] == {"kind": "revoke", "originalMessageId": "wamid.LATE7"}
+
+
+async def test_a_customer_known_only_by_their_user_id_taps_with_the_prompt_quoted(loop, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    from whatsapp_builder.simulator import payloads
+
+    await loop.say({"text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    # The same customer hides their number: WhatsApp sends their BSUID alone, and still quotes the tapped menu.
+    user_id = payloads.fake_bsuid(payloads.phone_digits("+15551234567"))
+    tapped = await loop.say({"from": None, "userId": user_id, "buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    with psycopg.connect(database_url) as conn:
+        quoted = conn.execute(
+            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
+        ).fetchone()
+    assert quoted == (menu["wamid"],)

@@ -6,7 +6,7 @@ nodes. The caller loads and stores the state and sends the messages.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.graph import FlowGraph, FlowNode, keyword_key
@@ -25,6 +25,9 @@ from whatsapp_builder.flows.types import (
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
 EARLY_TIMER_TOLERANCE_SECONDS = 1.0
+# How much earlier than the last message taken a customer's message may be written and still count: WhatsApp's
+# timestamps are whole seconds, and it does not promise to deliver in order.
+LATE_INPUT_SLACK = timedelta(seconds=10)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -93,6 +96,10 @@ class _Turn:
 
     def record_input(self, flow_input: FlowInput) -> None:
         self.state.engine["lastActivityAt"] = _utc(self.ctx.now).isoformat()
+        if flow_input.written_at is not None:
+            last = _parse_time(self.state.engine.get("lastInputAt"))
+            written = _utc(flow_input.written_at)
+            self.state.engine["lastInputAt"] = max(written, last or written).isoformat()
         if flow_input.kind in CUSTOMER_KINDS:
             # A sticker or a location has no text: empty, not the text of an earlier message.
             self.state.variables["last_input"] = flow_input.text or ""
@@ -216,20 +223,31 @@ async def _start(turn: _Turn, flow_input: FlowInput) -> None:
 
 
 def _is_stale_tap(node: FlowNode, waiting: object, flow_input: FlowInput) -> bool:
-    """A tap on one of the bot's earlier prompts that is no answer to the node waiting now: the customer tapped
-    twice, or scrolled up to an old menu. Taken as an answer it would be a wrong answer to another question (a
-    question node would store the button's title), so it is ignored. A tap on the newest prompt is always an
-    answer: if its option is gone (the flow was republished), the node asks again."""
+    """A tap that answers nothing now: the same option tapped again on the same message (a double tap), or a tap
+    on one of the bot's earlier prompts that is no option of the node waiting now (the customer scrolled up to an
+    old menu). Taken as an answer it would be a wrong answer to another question (a question node would store the
+    button's title), so it is ignored. A tap on the newest prompt is an answer: if its option is gone (the flow
+    was republished) a buttons or list node asks again, and a question takes its title as the text."""
     tapped = flow_input.tapped_id
-    if tapped is None or flow_input.quoted_prompt is None or waiting != node.type:
-        return False  # (a node republished as another kind is entered afresh, below)
-    if waiting not in ("buttons", "list", "question"):
+    if tapped is None or flow_input.quoted_prompt is None:
         return False
+    if flow_input.quoted_prompt == "repeat":
+        return True
+    if flow_input.quoted_prompt == "latest" or waiting != node.type:
+        return False  # (a node republished as another kind is entered afresh, below)
     if node.type in ("buttons", "list"):
-        if tapped in option_ids(node):
-            return False
-        return flow_input.quoted_prompt == "earlier"
-    return True
+        return tapped not in option_ids(node)
+    return node.type == "question"
+
+
+def _is_late(state: ContextState, flow_input: FlowInput) -> bool:
+    """Whether the customer wrote this before a message the context already took, by more than LATE_INPUT_SLACK:
+    WhatsApp delivered it late (after retrying, days later at worst), so the question waiting now was asked after
+    it was written and it cannot be the answer."""
+    if flow_input.kind not in CUSTOMER_KINDS or flow_input.written_at is None:
+        return False
+    last = _parse_time(state.engine.get("lastInputAt"))
+    return last is not None and _utc(flow_input.written_at) < last - LATE_INPUT_SLACK
 
 
 def _ignored(state: ContextState, reason: str) -> TurnResult:
@@ -275,6 +293,10 @@ async def _run_turn(
     if flow_input.kind == "welcome":
         # WhatsApp asks for a welcome when a customer opens the chat; a conversation under way has had its own.
         return _ignored(state, "welcome request ignored: the conversation is under way")
+    if _is_late(state, flow_input):
+        return _ignored(
+            state, "message written before one the bot already took (delivered late): it answers nothing now"
+        )
     turn = _Turn(_context(graph, state, contact, now, settings, http))
     if is_expired(state, now, settings):
         turn.ctx.log.append("session timed out")

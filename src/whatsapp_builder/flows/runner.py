@@ -8,6 +8,7 @@ replies (as pending outbound messages with their delivery jobs) and timers are w
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -128,13 +129,16 @@ _LOCK_AND_CLAIM = (
     " AND j.status = 'todo' AND j.task_name = %s"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing')"
     " RETURNING j.lock, j.args)"
-    ' SELECT l.*, cl.lock, m.id, m."conversationId", m.type::text, m.content FROM locked l'
+    ' SELECT l.*, cl.lock, m.id, m."conversationId", m.type::text, m.content, m."timestamp" FROM locked l'
     " LEFT JOIN claimed cl ON cl.lock = 'flow:' || l.id"
     " LEFT JOIN LATERAL jsonb_array_elements_text(cl.args->'message_ids') AS x(id) ON true"
     ' LEFT JOIN messages m ON m.id = x.id::uuid ORDER BY m."timestamp", m.id'
 )
 
-_MESSAGES = 'SELECT id, "conversationId", type::text, content FROM messages WHERE id = ANY(%s) ORDER BY "timestamp", id'
+_MESSAGES = (
+    'SELECT id, "conversationId", type::text, content, "timestamp" FROM messages WHERE id = ANY(%s)'
+    ' ORDER BY "timestamp", id'
+)
 
 _ACTIVE_CONTEXTS_WHERE = (
     'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
@@ -156,10 +160,12 @@ def _locked_item(row: Sequence[Any]) -> _Locked | None:
 
 
 def _add_inputs(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]]) -> None:
-    """Each conversation's inputs from (message id, conversation id, type, content) rows in arrival order."""
-    for message_id, conversation_id, message_type, content in rows:
+    """Each conversation's inputs from (message id, conversation id, type, content, timestamp) rows in arrival
+    order."""
+    for message_id, conversation_id, message_type, content, written_at in rows:
         if message_id is not None and conversation_id in locked:
-            locked[conversation_id].inputs.append((message_id, FlowInput.from_message(message_type, content)))
+            flow_input = replace(FlowInput.from_message(message_type, content), written_at=written_at)
+            locked[conversation_id].inputs.append((message_id, flow_input))
 
 
 def _add_active(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]]) -> None:
@@ -234,6 +240,8 @@ async def _turn(
 ) -> tuple[bool, bool]:
     """One input through the conversation's bot: returns (ran, handed off)."""
     conversation_id = item.recipient.conversation_id
+    if flow_input.quoted_prompt == "repeat" and item.active is None:
+        return False, False  # a double tap on the last question of a finished flow starts nothing
     active = item.active
     by_id = {b.id: b for b in bots}
     bot: PublishedBot | None = None
@@ -460,29 +468,43 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
     return with_replies
 
 
-# The bot's interactive messages that taps quote, and whether each is the newest the bot sent in its conversation.
+# For taps (message id, quoted WhatsApp id, option tapped) that quote one of the bot's interactive messages: that
+# message's conversation, whether it is the newest the bot sent there, and whether the customer tapped this same
+# option on it before (an earlier stored message: ids are time-ordered).
 _QUOTED_PROMPTS = (
-    'SELECT m."whatsappMessageId", m."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
-    ' WHERE n."conversationId" = m."conversationId" AND n."timestamp" > m."timestamp"'
-    " AND n.\"sentBy\" = 'bot' AND n.type = 'interactive') FROM messages m"
-    " WHERE m.\"whatsappMessageId\" = ANY(%s) AND m.\"sentBy\" = 'bot' AND m.type = 'interactive'"
+    'SELECT x.id, p."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
+    ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp"'
+    " AND n.\"sentBy\" = 'bot' AND n.type = 'interactive'),"
+    ' EXISTS (SELECT 1 FROM messages r WHERE r."conversationId" = p."conversationId" AND r.id < x.id'
+    " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
+    " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped)"
+    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text)"
+    ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
+    " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
 )
 
 
 async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`) with
-    whether that prompt is the newest: the engine ignores taps on earlier prompts that answer nothing now."""
-    quoted = sorted({fi.reply_to for item in running.values() for _, fi in item.inputs if fi.tapped_id and fi.reply_to})
-    if not quoted:
+    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`): a repeat
+    of a tap already made on it, the newest prompt, or an earlier one. The engine ignores repeats, and taps on
+    earlier prompts that answer nothing now."""
+    taps = [
+        {"id": str(message_id), "reply_to": fi.reply_to, "tapped": fi.tapped_id}
+        for item in running.values()
+        for message_id, fi in item.inputs
+        if message_id is not None and fi.tapped_id and fi.reply_to
+    ]
+    if not taps:
         return
-    rows = await (await conn.execute(_QUOTED_PROMPTS, (quoted,))).fetchall()
-    prompts: dict[tuple[str, uuid.UUID], QuotedPrompt] = {
-        (wamid, conversation_id): "latest" if newest else "earlier" for wamid, conversation_id, newest in rows
+    rows = await (await conn.execute(_QUOTED_PROMPTS, (json.dumps(taps),))).fetchall()
+    quoted: dict[tuple[uuid.UUID, uuid.UUID], QuotedPrompt] = {
+        (message_id, conversation_id): "repeat" if repeated else "latest" if newest else "earlier"
+        for message_id, conversation_id, newest, repeated in rows
     }
     for conversation_id, item in running.items():
         item.inputs = [
-            (message_id, replace(fi, quoted_prompt=prompts.get((fi.reply_to, conversation_id))))
-            if fi.tapped_id and fi.reply_to
+            (message_id, replace(fi, quoted_prompt=quoted[(message_id, conversation_id)]))
+            if message_id is not None and (message_id, conversation_id) in quoted
             else (message_id, fi)
             for message_id, fi in item.inputs
         ]

@@ -10,8 +10,9 @@ from typing import Any, Literal, cast
 
 InputKind = Literal["text", "button", "list", "media", "other", "timer", "start", "welcome"]
 # Which of the bot's interactive messages a tap answers, as WhatsApp tells it (`context.id`): the newest one the
-# bot sent in the conversation, or an earlier one (the customer scrolled up, or tapped twice).
-QuotedPrompt = Literal["latest", "earlier"]
+# bot sent in the conversation, an earlier one (the customer scrolled up), or one on which the customer already
+# tapped this same option (a double tap).
+QuotedPrompt = Literal["latest", "earlier", "repeat"]
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 ENDED_REASONS = (
@@ -49,6 +50,8 @@ class FlowInput:
     # prompt of the bot's: the engine ignores a tap on an earlier prompt that does not answer the current one.
     reply_to: str | None = None
     quoted_prompt: QuotedPrompt | None = None
+    # When the customer wrote it (WhatsApp's timestamp): one written before a message already answered came late.
+    written_at: datetime | None = None
 
     @property
     def tapped_id(self) -> str | None:
