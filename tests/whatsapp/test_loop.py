@@ -724,17 +724,19 @@ async def test_a_double_tap_or_a_tap_on_an_old_menu_does_not_answer_the_question
         ).fetchone()
     assert quoted == (sent[1]["wamid"],)
 
-    # The customer taps the pizza again, then scrolls up and taps "Opening hours" on the first menu. Neither is a
-    # number of pizzas: without this, each got "please enter a number" and counted as a failed try.
+    # The customer taps the pizza again (a double tap), then scrolls up and taps "Opening hours" on the first
+    # menu. Neither is a number of pizzas: without this, each got "please enter a number" and counted as a failed
+    # try. The double tap gets nothing; the old menu's tap gets the question again.
     await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
     await loop.say({"buttonReply": {"id": "hours", "title": "Opening hours"}})
     await loop.say({"text": "2"})
-    sent = await loop.wait_sent(5)
-    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Pepperoni is confirmed")
+    sent = await loop.wait_sent(6)
+    assert "How many Pepperoni pizzas" in _bodies(sent)[4]
+    assert _bodies(sent)[5].startswith("Thanks Alice! Your order of 2 x Pepperoni is confirmed")
     conversation = (await client.get("/api/conversations")).json()["items"][0]
     listed = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
     assert sum(m["direction"] == "inbound" for m in listed) == 6  # both taps are kept for the operator
-    assert len(await loop.sent()) == 5
+    assert len(await loop.sent()) == 6
 
 
 async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]

@@ -7,13 +7,13 @@ nodes. The caller loads and stores the state and sends the messages.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.graph import FlowGraph, FlowNode, keyword_key
 from whatsapp_builder.flows.http import HttpPerformer
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
-from whatsapp_builder.flows.nodes.choices import option_ids
 from whatsapp_builder.flows.types import (
     ContactInfo,
     ContextState,
@@ -222,22 +222,21 @@ async def _start(turn: _Turn, flow_input: FlowInput) -> None:
     await turn.drive(turn.ctx.graph.start_node_id, None)
 
 
-def _is_stale_tap(node: FlowNode, waiting: object, flow_input: FlowInput) -> bool:
-    """A tap that answers nothing now: the same option tapped again on the same message (a double tap), or a tap
-    on one of the bot's earlier prompts that is no option of the node waiting now (the customer scrolled up to an
-    old menu). Taken as an answer it would be a wrong answer to another question (a question node would store the
-    button's title), so it is ignored. A tap on the newest prompt is an answer: if its option is gone (the flow
-    was republished) a buttons or list node asks again, and a question takes its title as the text."""
-    tapped = flow_input.tapped_id
-    if tapped is None or flow_input.quoted_prompt is None:
-        return False
+def _stale_tap(node: FlowNode, waiting: object, flow_input: FlowInput) -> Literal["repeat", "earlier"] | None:
+    """Whether a tap is no answer to the node waiting now, and why.
+
+    "repeat": the same option tapped again on the same message (a double tap). "earlier": a tap on one of the
+    bot's earlier prompts (the customer scrolled up to an old menu) while a question waits, which would otherwise
+    store the button's title as the answer and spend a try. A tap on an earlier prompt while buttons or a list
+    wait is an answer if the node offers that option (a menu the flow came back to), else the node asks again as
+    for any other answer; a tap on the newest prompt is always an answer."""
+    if flow_input.tapped_id is None or flow_input.quoted_prompt is None:
+        return None
     if flow_input.quoted_prompt == "repeat":
-        return True
-    if flow_input.quoted_prompt == "latest" or waiting != node.type:
-        return False  # (a node republished as another kind is entered afresh, below)
-    if node.type in ("buttons", "list"):
-        return tapped not in option_ids(node)
-    return node.type == "question"
+        return "repeat"
+    if flow_input.quoted_prompt == "earlier" and waiting == node.type == "question":
+        return "earlier"
+    return None
 
 
 def _is_late(state: ContextState, flow_input: FlowInput) -> bool:
@@ -316,10 +315,15 @@ async def _run_turn(
         turn.finish("node_missing")
         return turn.result()
     waiting = state.engine.get("waiting")
-    if _is_stale_tap(graph.nodes[node_id], waiting, flow_input):
-        return _ignored(
-            state, f"tap on {flow_input.tapped_id!r} of an earlier prompt ignored: node {node_id} asks something else"
-        )
+    stale = _stale_tap(graph.nodes[node_id], waiting, flow_input)
+    if stale == "repeat":
+        return _ignored(state, f"tap on {flow_input.tapped_id!r} ignored: the same option of that message again")
+    if stale == "earlier":
+        # Not an answer, and not a failed try either: the customer is shown the question they have to answer.
+        turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} of an earlier prompt: asking question {node_id} again")
+        turn.state.engine["lastActivityAt"] = _utc(now).isoformat()
+        turn.ctx.send_text(graph.nodes[node_id].data.get("text"))
+        return turn.result()
     if flow_input.kind == "timer" and waiting != "delay":
         return _ignored(state, "timer ignored: not waiting on a delay")
     node_type = graph.nodes[node_id].type

@@ -45,13 +45,6 @@ def truncate_id(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def option_ids(node: FlowNode) -> set[str]:
-    """The ids a customer can tap on this buttons or list node."""
-    items = _objects(node.data.get("buttons"))
-    items += [row for section in _objects(node.data.get("sections")) for row in _objects(section.get("rows"))]
-    return {item["id"] for item in items if isinstance(item.get("id"), str)}
-
-
 def _buttons(ctx: TurnContext, node: FlowNode) -> list[tuple[str, str]]:
     return [
         (str(b.get("id")), _title(ctx, b, BUTTON_TITLE_LIMIT))
