@@ -24,7 +24,7 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.deps import ContextDep
 from whatsapp_builder.core.errors import install_error_handlers
 from whatsapp_builder.core.limits import BodySizeLimit
-from whatsapp_builder.jobs.tasks import register_tasks, run_worker
+from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
 from whatsapp_builder.realtime.after_commit import install_event_hooks
 from whatsapp_builder.realtime.server import Realtime, create_realtime
 from whatsapp_builder.users.router import router as users_router
@@ -70,7 +70,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         if run_workers:
             # The fast path does this process's own fresh jobs; waking the workers on each one would only
             # make them race it. They poll for the rest (retries, timers, jobs from other processes).
-            worker = asyncio.create_task(run_worker(context, name="serve-worker", listen=False))
+            worker = asyncio.create_task(keep_worker_running(context, name="serve-worker", listen=False))
         elif context.lane_lag is not None:
             # `serve --no-workers`: hear how far behind the workers' lanes are (jobs/lane_lag.py).
             worker = asyncio.create_task(context.lane_lag.listen(context.database_url))

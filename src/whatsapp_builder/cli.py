@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -98,11 +99,20 @@ def serve(
     except Exception as exc:
         raise _fail(f"migrations failed: {exc}") from exc
     from whatsapp_builder.auth.service import sign_in_token
+    from whatsapp_builder.whatsapp.config_service import unreadable_secrets
 
     async def link_token() -> str:
         link_context = AppContext.create(settings, database_url)
         try:
             async with link_context.sessions() as session:
+                unreadable = await unreadable_secrets(session, link_context.secrets)
+                if unreadable is not None:
+                    # Started all the same: saving the config again on the Settings page is one way out.
+                    typer.echo(
+                        f"warning: {unreadable}: webhooks and sends fail until this process has the key the config"
+                        " was saved with (WAB_SECRET_KEY), or the config is saved again on the Settings page",
+                        err=True,
+                    )
                 return await sign_in_token(session, settings.resolved_data_dir)
         finally:
             await link_context.close()
@@ -253,8 +263,9 @@ def worker(
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
     from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.jobs.lane_lag import report_lane_lag
-    from whatsapp_builder.jobs.tasks import register_tasks, run_worker
+    from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
     from whatsapp_builder.realtime.server import create_publisher_for_worker
+    from whatsapp_builder.whatsapp.config_service import unreadable_secrets
     from whatsapp_builder.whatsapp.fresh_jobs import FreshJobLane
 
     settings = _settings()
@@ -266,7 +277,16 @@ def worker(
         context.enable_fast_path()
         register_tasks(context)
         await context.open()
-        typer.echo("worker running (Ctrl+C to stop)", err=True)
+        async with context.sessions() as session:
+            unreadable = await unreadable_secrets(session, context.secrets)
+        if unreadable is not None:
+            # Every send and read receipt it took would fail: better no worker than one that loses them.
+            raise _fail(f"{unreadable}: give every process the same WAB_SECRET_KEY (docs/deploy.md)", 2)
+        # SIGTERM (systemd, Docker, Kubernetes) stops it as Ctrl+C does: no new jobs, the running ones finish.
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        typer.echo("worker running (Ctrl+C or SIGTERM to stop)", err=True)
         # Beside procrastinate's workers: the fresh jobs of `serve --no-workers` processes, many per transaction.
         lane = asyncio.create_task(FreshJobLane(context, poll_seconds=settings.worker_poll_seconds).run())
         # How far behind that lane is, for those processes' grace (jobs/lane_lag.py).
@@ -274,7 +294,7 @@ def worker(
             report_lane_lag(context, f"{socket.gethostname()}:{os.getpid()}", context.fast_path_lag)
         )
         try:
-            await run_worker(context, concurrency=concurrency, name="worker")
+            await keep_worker_running(context, concurrency=concurrency, name="worker")
         finally:
             for task in (lane, report):
                 task.cancel()
@@ -284,8 +304,9 @@ def worker(
             if close is not None:
                 await close()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):  # Ctrl+C, SIGTERM: asked to stop
         _with_context(settings, work)
+    typer.echo("worker stopped", err=True)
 
 
 @app.command()
@@ -293,7 +314,7 @@ def demo(
     simulator_url: Annotated[
         str | None,
         typer.Option(
-            help="Where the simulator listens [default: http://127.0.0.1:8081 for a new config]. Given, it also"
+            help="Where the simulator listens (default http://127.0.0.1:8081 for a new config). Given, it also"
             " re-points an existing demo config and restores its simulator credentials (make run passes SIMULATOR_PORT's)."
         ),
     ] = None,

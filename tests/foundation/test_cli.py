@@ -208,3 +208,88 @@ def test_db_downgrade_one_step_and_back(database_factory: Any, tmp_path: Path) -
     assert again.returncode == 0 and "(head)" in again.stdout, again.stderr
     past = run_cli("db", "upgrade", back.stdout.split()[-1], database_url=url, tmp_path=tmp_path)
     assert past.returncode == 0 and "(head)" in past.stdout
+
+
+def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
+    database_factory: Any, tmp_path: Path
+) -> None:
+    """A PostgreSQL restart or failover stopped a `worker` for good (procrastinate stops a worker whose LISTEN
+    connection fails), and it exited 0, so `Restart=on-failure` left nobody doing jobs. SIGTERM, which service
+    managers send, killed it without its graceful stop."""
+    import contextlib
+    import queue
+    import signal
+    import threading
+    import time
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from whatsapp_builder.db import migrate
+
+    database_url = database_factory.create()  # its own: the outage must not reach the other tests' connections
+    migrate.upgrade(database_url)
+    name = str(conninfo_to_dict(database_url)["dbname"])
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "WAB_SECRET_KEY")}
+    env |= {"WAB_DATA_DIR": str(tmp_path / "data"), "WAB_LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "whatsapp_builder", "worker"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+    assert worker.stderr is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in worker.stderr], daemon=True).start()  # type: ignore[union-attr]
+
+    def wait_for_line(text: str, limit: float = 60, *, running: bool = True) -> None:
+        deadline = time.monotonic() + limit
+        while not any(text in line for line in seen):
+            assert not running or worker.poll() is None, "".join(seen)
+            assert time.monotonic() < deadline, f"no {text!r} in:\n" + "".join(seen)
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=0.2))
+
+    def registered_workers() -> int:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_registered(count: int) -> None:
+        deadline = time.monotonic() + 60
+        while registered_workers() != count:
+            assert time.monotonic() < deadline, "".join(seen)
+            time.sleep(0.1)
+
+    try:
+        wait_for_line("worker running")
+        wait_registered(1)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            try:
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                wait_for_line("stopping worker")  # procrastinate's own word: its LISTEN connection is gone
+            finally:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        wait_for_line("job worker stopped; starting it again")
+        assert worker.poll() is None  # still there, and doing jobs again once it could reconnect:
+        with psycopg.connect(database_url) as conn:  # (its registration of before the outage, left behind)
+            conn.execute("DELETE FROM procrastinate_workers")
+        wait_registered(1)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        wait_for_line("worker stopped", limit=10, running=False)
+        assert registered_workers() == 0  # it unregistered: the graceful stop ran
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_worker_with_another_secret_key_refuses_to_start(database_url: str, tmp_path: Path) -> None:
+    """A host without the deployment's WAB_SECRET_KEY (it makes its own) cannot read the access token: every send
+    and read receipt it took failed for good, and the messages stayed pending with no error shown."""
+    saved = run_cli("demo", database_url=database_url, tmp_path=tmp_path, data_dir=tmp_path / "first-host")
+    assert saved.returncode == 0, saved.stderr
+    other = run_cli("worker", database_url=database_url, tmp_path=tmp_path, data_dir=tmp_path / "second-host")
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "WAB_SECRET_KEY" in other.stderr and "worker running" not in other.stderr

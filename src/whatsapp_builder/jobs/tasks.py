@@ -119,3 +119,32 @@ async def run_worker(
         install_signal_handlers=False,
     )
     await worker.run()  # type: ignore[no-untyped-call]
+
+
+# Waits between restarts of a worker that stopped on its own: doubling from the first, up to the last.
+RESTART_SECONDS = (1.0, 30.0)
+# A worker that ran this long before it stopped starts again after the shortest wait.
+STEADY_SECONDS = 60.0
+
+
+async def keep_worker_running(
+    context: AppContext, *, concurrency: int | None = None, name: str = "worker", listen: bool = True
+) -> None:
+    """`run_worker` until cancelled, started again whenever it stops on its own.
+
+    Procrastinate's worker stops itself when one of its side tasks fails: its listener (LISTEN for new jobs) does
+    when the database goes away for a moment (a restart, a failover). The process would then carry on, or exit 0,
+    with nobody doing jobs. So it is started again, after a wait that grows while it keeps failing."""
+    wait, longest = RESTART_SECONDS
+    while True:
+        started = asyncio.get_running_loop().time()
+        try:
+            await run_worker(context, concurrency=concurrency, name=name, listen=listen)
+            reason = "it stopped (its database connection failed)"
+        except Exception as exc:  # the database unreachable as it starts or unregisters: same cure
+            reason = f"{type(exc).__name__}: {exc}"
+        if asyncio.get_running_loop().time() - started >= STEADY_SECONDS:
+            wait = RESTART_SECONDS[0]
+        log.warning("job worker stopped; starting it again", worker=name, reason=reason, in_seconds=wait)
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, longest)

@@ -78,6 +78,16 @@ async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig
     )
 
 
+async def unreadable_secrets(session: AsyncSession, secrets: SecretBox) -> str | None:
+    """Why the active config's secrets cannot be read with this process's key (None when they can, or when there
+    is no config): it was saved by a process with another WAB_SECRET_KEY."""
+    try:
+        await load_active(session, secrets)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppConfigPut) -> WhatsAppConfig:
     """Make `data` the one active config: update it in place for the same number, else replace the old one."""
     current = await get_active(session)

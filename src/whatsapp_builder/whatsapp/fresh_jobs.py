@@ -43,6 +43,7 @@ _FRESH = (
 _PREFIXES = {FLOWS_QUEUE: "flow:", SEND_QUEUE: "send:"}
 BATCH = 500
 STOP_SECONDS = 10.0
+DRAIN_SECONDS = 10.0
 
 
 class FreshJobLane:
@@ -76,6 +77,11 @@ class FreshJobLane:
                 except (psycopg.Error, OSError) as exc:
                     log.warning("fresh-job lane could not look for jobs; trying again", error=str(exc))
         finally:
+            # Stopping (SIGTERM, Ctrl+C): the conversations under way finish first, for a while, so that replies
+            # already sent are recorded as sent, rather than sent again by whoever takes their jobs next.
+            listener.cancel()
+            if self._tasks:
+                await asyncio.wait(list(self._tasks), timeout=DRAIN_SECONDS)
             await self._stop([listener, *self._tasks])
 
     @staticmethod
