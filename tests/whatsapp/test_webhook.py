@@ -563,3 +563,21 @@ async def test_a_customer_in_a_conversation_made_from_participants_is_still_a_cu
     assert made.status_code in (200, 201), made.text
     answer = await post(configured, text_from("16505550003", "hi", "wamid.ANA1", name="Ana"))
     assert answer.status_code == 200 and answer.json()["messages"] == 1
+
+
+async def test_the_first_webhooks_after_a_database_restart_are_stored(
+    configured: httpx.AsyncClient, database_url: str, app_context: Any
+) -> None:
+    """A restart or failover leaves the pool holding connections to a server that went away; the webhooks that
+    met them answered 503 (Meta retries, but a sender that does not, loses them) while /healthz said ok."""
+    for i in range(4):  # several connections in the pool
+        assert (await post(configured, text_from(f"1650555{i:04d}", "hi", f"wamid.WARM{i}"))).status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                               " WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+    assert killed is not None and killed[0] >= 1
+    for i in range(4):
+        response = await post(configured, text_from(f"1650556{i:04d}", "hi", f"wamid.AFTER{i}"))
+        assert response.status_code == 200, response.text
+    assert counts(database_url)["messages"] == 8
+    await app_context.hot_pool.check()  # the connections of this process that were in use then, for the next tests

@@ -6,6 +6,8 @@ Created by the app factory (or a worker) and passed along; nothing here lives at
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -76,6 +78,7 @@ class AppContext:
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     statistics: TableStatistics = field(init=False)
+    _pool_check: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     # What the workers' lanes report of their lag, heard by a `serve --no-workers` (see hand_fresh_jobs_to_workers).
     lane_lag: LaneLag | None = None
 
@@ -169,25 +172,42 @@ class AppContext:
         """A connection of the hot-path pool in a transaction: committed when the block ends, rolled back when
         it raises."""
         await self.hot_pool.open()  # no-op once open; a context used without open() opens it here
-        async with self.hot_pool.connection() as connection:
-            yield connection
+        try:
+            async with self.hot_pool.connection() as connection:
+                yield connection
+        except psycopg.OperationalError:
+            self._check_hot_pool_soon()
+            raise
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A connection of the hot-path pool in autocommit mode: each statement is its own transaction, with no
         BEGIN/COMMIT round trips."""
         await self.hot_pool.open()
-        async with self.hot_pool.connection() as connection:
-            await connection.set_autocommit(True)
-            try:
-                yield connection
-            finally:
+        try:
+            async with self.hot_pool.connection() as connection:
+                await connection.set_autocommit(True)
                 try:
-                    await connection.set_autocommit(False)
-                except psycopg.Error:
-                    await (
-                        connection.close()
-                    )  # never hand an autocommit connection to a transaction(); the pool replaces it
+                    yield connection
+                finally:
+                    try:
+                        await connection.set_autocommit(False)
+                    except psycopg.Error:
+                        # Never hand an autocommit connection to a transaction(); the pool replaces it.
+                        await connection.close()
+        except psycopg.OperationalError:
+            self._check_hot_pool_soon()
+            raise
+
+    def _check_hot_pool_soon(self) -> None:
+        """After a connection failed (the database restarted, or a failover), test the pool's idle connections in
+        the background and replace the broken ones, so that each is not found broken by a transaction of its own."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.get_running_loop().create_task(self._check_hot_pool())
+
+    async def _check_hot_pool(self) -> None:
+        with contextlib.suppress(psycopg.Error, psycopg_pool.PoolClosed, OSError):
+            await self.hot_pool.check()
 
     async def close(self) -> None:
         for batcher in self.batchers.values():

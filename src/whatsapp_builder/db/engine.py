@@ -16,7 +16,9 @@ def create_engine(settings: Settings, database_url: str) -> AsyncEngine:
         # SQLAlchemy's pool has no idle eviction; recycling by age bounds how long an idle connection lives.
         pool_recycle=settings.db_idle_timeout_seconds,
         pool_timeout=settings.db_connect_timeout_seconds,
-        pool_pre_ping=False,
+        # A connection the database dropped (a restart, a failover) is replaced at checkout instead of failing the
+        # request that drew it. These sessions serve the API, not the webhook, flow and delivery paths.
+        pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, round(settings.db_connect_timeout_seconds))},
     )
 

@@ -78,6 +78,7 @@ async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch])
         statuses=[s for b in batches for s in b.statuses],
         is_whatsapp_payload=True,
     )
+    reconnected = False
     for attempt in range(DEADLOCK_RETRIES):
         try:
             result = await store_delivery(context, merged)
@@ -86,6 +87,15 @@ async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch])
             if attempt + 1 == DEADLOCK_RETRIES:
                 raise
             log.info("webhook batch met a deadlock; writing it again", attempt=attempt + 1)
+        except psycopg.OperationalError as exc:
+            # After a database restart or failover, the pool still holds connections to the server that went
+            # away, and the first transaction on each fails: check them all (broken ones are replaced), and write
+            # the batch once more (storing is idempotent: a commit that did happen stores nothing twice).
+            if reconnected:
+                raise
+            reconnected = True
+            log.info("webhook batch lost its database connection; writing it again", error=str(exc))
+            await context.hot_pool.check()
     if result.new_messages:
         context.statistics.grew(len(result.new_messages))
     new_wamids = {m["whatsappMessageId"] for m in result.new_messages}
