@@ -857,3 +857,29 @@ async def test_a_customer_known_only_by_their_user_id_taps_with_the_prompt_quote
             "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
         ).fetchone()
     assert quoted == (menu["wamid"],)
+
+
+async def test_the_same_button_of_an_old_menu_tapped_again_later_is_meant(loop) -> None:  # type: ignore[no-untyped-def]
+    """Only a quick second tap is a double tap: the same option of an old message used again later (scrolled up
+    to, minutes after) is an answer."""
+    import time
+
+    now = int(time.time())
+
+    def tap(wamid: str, written: int, menu: str) -> dict[str, object]:
+        return {"id": wamid, "timestamp": str(written), "context": {"from": "15550001111", "id": menu},
+                "type": "interactive",
+                "interactive": {"type": "button_reply", "button_reply": {"id": "hours", "title": "Opening hours"}}}
+
+    assert (await _signed_post(loop, [{"id": "wamid.HI", "timestamp": str(now - 100), "type": "text",
+                                       "text": {"body": "hi"}}])).status_code == 200
+    menu = str((await loop.wait_sent(2))[1]["wamid"])
+    assert (await _signed_post(loop, [tap("wamid.T1", now - 90, menu)])).status_code == 200
+    await loop.wait_sent(4)  # the hours and the menu again
+    assert (await _signed_post(loop, [tap("wamid.T2", now, menu)])).status_code == 200  # 90 s later: meant
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[4:] == ["We are open every day from 11:00 to 23:00.", "What would you like to do?"]
+    assert (await _signed_post(loop, [tap("wamid.T3", now + 1, menu)])).status_code == 200  # a second later: double
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[6] == "Which pizza would you like?" and len(await loop.sent()) == 7

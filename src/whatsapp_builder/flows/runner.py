@@ -34,6 +34,8 @@ from whatsapp_builder.whatsapp.outbox import Recipient, mark_read_jobs, queue_ou
 log = get_logger(__name__)
 
 RESUME_DELAY = "resume_delay"
+# How soon after a tap the same option tapped again on the same message is a double tap (ignored).
+REPEAT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -468,17 +470,19 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
     return with_replies
 
 
-# For taps (message id, quoted WhatsApp id, option tapped) that quote one of the bot's interactive messages: that
-# message's conversation, whether it is the newest the bot sent there, and whether the customer tapped this same
-# option on it before (an earlier stored message: ids are time-ordered).
+# For taps (message id, quoted WhatsApp id, option tapped, when written) that quote one of the bot's interactive
+# messages: that message's conversation, whether it is the newest the bot sent there, and whether the customer
+# tapped this same option on it just before (an earlier stored message, ids being time-ordered, written at most
+# REPEAT_SECONDS before): a double tap. The same option tapped again later is meant (an old menu used again).
 _QUOTED_PROMPTS = (
     'SELECT x.id, p."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
     ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp"'
     " AND n.\"sentBy\" = 'bot' AND n.type = 'interactive'),"
     ' EXISTS (SELECT 1 FROM messages r WHERE r."conversationId" = p."conversationId" AND r.id < x.id'
     " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
-    " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped)"
-    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text)"
+    " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
+    ' AND r."timestamp" >= x.written_at - make_interval(secs => %s))'
+    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
 )
@@ -489,14 +493,19 @@ async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UU
     of a tap already made on it, the newest prompt, or an earlier one. The engine ignores repeats, and taps on
     earlier prompts that answer nothing now."""
     taps = [
-        {"id": str(message_id), "reply_to": fi.reply_to, "tapped": fi.tapped_id}
+        {
+            "id": str(message_id),
+            "reply_to": fi.reply_to,
+            "tapped": fi.tapped_id,
+            "written_at": fi.written_at.isoformat() if fi.written_at else None,
+        }
         for item in running.values()
         for message_id, fi in item.inputs
         if message_id is not None and fi.tapped_id and fi.reply_to
     ]
     if not taps:
         return
-    rows = await (await conn.execute(_QUOTED_PROMPTS, (json.dumps(taps),))).fetchall()
+    rows = await (await conn.execute(_QUOTED_PROMPTS, (REPEAT_SECONDS, json.dumps(taps)))).fetchall()
     quoted: dict[tuple[uuid.UUID, uuid.UUID], QuotedPrompt] = {
         (message_id, conversation_id): "repeat" if repeated else "latest" if newest else "earlier"
         for message_id, conversation_id, newest, repeated in rows
