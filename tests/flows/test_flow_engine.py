@@ -272,41 +272,54 @@ def _menu_then_question() -> Bot:
     return Bot(graph_of(nodes, edges))
 
 
-def tap(kind: str, option: str, quoted: str | None) -> FlowInput:
-    """A tap as the runner hands it over: `quoted` says which of the bot's prompts WhatsApp said it answers."""
-    if kind == "button":
-        return FlowInput(kind="button", text=option, button_id=option, reply_to="wamid.x", quoted_prompt=quoted)  # type: ignore[arg-type]
-    return FlowInput(kind="list", text=option, list_row_id=option, reply_to="wamid.x", quoted_prompt=quoted)  # type: ignore[arg-type]
+def tap(kind: str, option: str, quoted: str | None, on: str = "wamid.menu", seconds: int = 0) -> FlowInput:
+    """A tap as the runner hands it over: the prompt it was made `on` (WhatsApp's context.id), which of the bot's
+    prompts that is (`quoted`), and when it was written (`seconds` after NOW)."""
+    written = NOW + timedelta(seconds=seconds)
+    ids = {"button_id": option} if kind == "button" else {"list_row_id": option}
+    return FlowInput(kind=kind, text=option, reply_to=on, quoted_prompt=quoted, written_at=written, **ids)  # type: ignore[arg-type]
 
 
-async def test_a_tap_on_an_earlier_prompt_is_no_answer_to_the_question_asked_now() -> None:
+async def test_a_double_tap_answers_nothing_but_the_same_option_tapped_again_later_does() -> None:
     bot = _menu_then_question()
     await bot.send("hi")
-    await bot.send(tap("button", "order", "latest"))
-    waiting = await bot.send(tap("list", "s", "latest"))
-    assert bodies(waiting) == ["How many?"]
+    assert bodies(await bot.send(tap("button", "hours", "latest", seconds=1))) == ["Menu"]  # the menu, anew
+    before = bot.state
+    double = await bot.send(tap("button", "hours", "earlier", seconds=2))  # the first menu again, at once
+    assert double.outgoing == [] and "same option" in double.log[0] and bot.state == before
+    # A minute later, scrolled up to that first menu: meant, and the menu the flow came back to offers it.
+    assert bodies(await bot.send(tap("button", "hours", "earlier", seconds=62))) == ["Menu"]
+
+
+async def test_an_earlier_answer_changed_on_its_prompt_takes_the_flow_back_there() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    await bot.send(tap("button", "order", "latest", seconds=1))
+    assert bodies(await bot.send(tap("list", "s", "latest", on="wamid.sizes", seconds=2))) == ["How many?"]
+    # The question waits; the customer picks another size on the list instead: the list takes it, and the
+    # question is asked again for that size, rather than "L" being a wrong number of pizzas.
+    changed = await bot.send(tap("list", "l", "latest", on="wamid.sizes", seconds=5))
+    assert bodies(changed) == ["How many?"]
+    assert changed.state.node_history[-3:] == ["qty", "size", "qty"] and changed.state.engine["retries"] == 0
+    # Scrolled up to the menu: "H" was asked there (the menu loops on it).
+    assert bodies(await bot.send(tap("button", "hours", "earlier", seconds=9))) == ["Menu"]
+    assert bodies(await bot.send(tap("button", "order", "latest", on="wamid.menu2", seconds=12))) == ["Size?"]
+    await bot.send(tap("list", "s", "latest", on="wamid.sizes2", seconds=15))
+    assert bodies(await bot.send("2")) == ["Done: 2"]
+
+
+async def test_a_tap_no_step_of_the_context_asked_gets_the_question_again_and_spends_no_try() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    await bot.send(tap("button", "order", "latest", seconds=1))
+    await bot.send(tap("list", "s", "latest", on="wamid.sizes", seconds=2))
     before = bot.state
     assert before is not None
-    # The size tapped again on the same list (a double tap): nothing at all.
-    repeated = await bot.send(tap("list", "s", "repeat"))
-    assert repeated.outgoing == [] and "same option" in repeated.log[0] and bot.state == before
-    # The customer scrolls up to the menu and taps "H": no answer to "How many?", nor a failed try (which would
-    # store "H" and say "Please answer with a number"); the question is asked again.
-    reminded = await bot.send(tap("button", "hours", "earlier"))
+    # An option of a message of an earlier run of the flow, or of a node since removed: asked again.
+    reminded = await bot.send(tap("button", "gone", "earlier", on="wamid.old", seconds=5))
     assert bodies(reminded) == ["How many?"]
-    assert reminded.state.variables == before.variables and reminded.state.engine["retries"] == before.engine["retries"]
-    done = await bot.send("2")
-    assert bodies(done) == ["Done: 2"]
-
-
-async def test_a_tap_on_an_earlier_prompt_that_is_asked_again_now_is_an_answer() -> None:
-    bot = _menu_then_question()
-    await bot.send("hi")
-    again = await bot.send(tap("button", "hours", "latest"))  # "hours" loops back to the menu: asked anew
-    assert bodies(again) == ["Menu"]
-    # The first copy of the menu is an earlier prompt, but its options are the ones asked now.
-    result = await bot.send(tap("button", "order", "earlier"))
-    assert bodies(result) == ["Size?"]
+    assert reminded.state.variables == before.variables and reminded.state.engine["retries"] == 0
+    assert bodies(await bot.send("2")) == ["Done: 2"]
 
 
 async def test_taps_without_a_known_prompt_behave_as_before() -> None:
@@ -316,36 +329,15 @@ async def test_taps_without_a_known_prompt_behave_as_before() -> None:
     result = await bot.send(tap("button", "nope", None))
     assert bodies(result) == ["Menu"]
     # Quoting the newest prompt with an option it no longer has (the flow was republished): asked again too.
-    result = await bot.send(tap("button", "gone", "latest"))
-    assert bodies(result) == ["Menu"]
-    # And so is an option of an earlier prompt that the menu asked now does not have.
-    assert bodies(await bot.send(tap("button", "gone", "earlier"))) == ["Menu"]
-
-
-async def test_a_tap_on_the_newest_prompt_answers_a_question_and_a_repeated_tap_answers_nothing() -> None:
-    bot = _menu_then_question()
-    await bot.send("hi")
-    await bot.send(tap("button", "order", "latest"))
-    await bot.send(tap("list", "s", "latest"))
-    # The list is still the bot's newest interactive message (the question is text): the customer picked another
-    # size there. It counts, as text, and is no number: the question says so.
-    result = await bot.send(tap("list", "l", "latest"))
-    assert bodies(result) == ["Please answer with a number."] and result.state.variables["last_input"] == "l"
-    # The same size tapped again on that list: a double tap.
-    repeated = await bot.send(tap("list", "l", "repeat"))
-    assert repeated.outgoing == [] and "ignored" in repeated.log[0]
-    # A repeat is ignored even where its option is asked now (a menu the flow came back to).
-    menu = _menu_then_question()
-    await menu.send("hi")
-    assert bodies(await menu.send(tap("button", "hours", "latest"))) == ["Menu"]
-    assert (await menu.send(tap("button", "hours", "repeat"))).outgoing == []
+    assert bodies(await bot.send(tap("button", "gone", "latest", seconds=1))) == ["Menu"]
+    assert bodies(await bot.send(tap("button", "gone2", "earlier", on="wamid.other", seconds=2))) == ["Menu"]
 
 
 async def test_a_message_written_before_one_already_taken_answers_nothing() -> None:
     bot = _menu_then_question()
     await bot.send(FlowInput(kind="text", text="hi", written_at=NOW))
-    await bot.send(tap("button", "order", "latest"))
-    await bot.send(FlowInput(kind="list", text="S", list_row_id="s", written_at=NOW + timedelta(minutes=1)))
+    await bot.send(tap("button", "order", "latest", seconds=10))
+    await bot.send(tap("list", "s", "latest", on="wamid.sizes", seconds=60))
     before = bot.state
     # WhatsApp retried a "7" for three days: written long before the question it would now answer.
     late = await bot.send(FlowInput(kind="text", text="7", written_at=NOW - timedelta(days=3)))

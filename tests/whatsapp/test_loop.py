@@ -707,7 +707,7 @@ async def test_while_the_fast_path_is_behind_fresh_jobs_are_kept_from_the_worker
     assert sorted(str(item["to"]) for item in sent) == sorted(phone.lstrip("+") for phone in customers for _ in (0, 1))
 
 
-async def test_a_double_tap_or_a_tap_on_an_old_menu_does_not_answer_the_question_asked_now(  # type: ignore[no-untyped-def]
+async def test_a_double_tap_answers_nothing_and_a_changed_mind_on_the_list_is_taken(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient, database_url: str
 ) -> None:
     await loop.say({"text": "hi"})
@@ -724,19 +724,37 @@ async def test_a_double_tap_or_a_tap_on_an_old_menu_does_not_answer_the_question
         ).fetchone()
     assert quoted == (sent[1]["wamid"],)
 
-    # The customer taps the pizza again (a double tap), then scrolls up and taps "Opening hours" on the first
-    # menu. Neither is a number of pizzas: without this, each got "please enter a number" and counted as a failed
-    # try. The double tap gets nothing; the old menu's tap gets the question again.
+    # The customer taps the pizza again (a double tap): nothing. Without this, it got "please enter a number" and
+    # counted as a failed try.
     await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
-    await loop.say({"buttonReply": {"id": "hours", "title": "Opening hours"}})
+    # Then they change their mind on that same list: the list takes it, and asks the quantity for that pizza.
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    sent = await loop.wait_sent(5)
+    assert "How many Veggie pizzas" in _bodies(sent)[4]
     await loop.say({"text": "2"})
     sent = await loop.wait_sent(6)
-    assert "How many Pepperoni pizzas" in _bodies(sent)[4]
-    assert _bodies(sent)[5].startswith("Thanks Alice! Your order of 2 x Pepperoni is confirmed")
+    assert _bodies(sent)[5].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
     conversation = (await client.get("/api/conversations")).json()["items"][0]
     listed = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
-    assert sum(m["direction"] == "inbound" for m in listed) == 6  # both taps are kept for the operator
+    assert sum(m["direction"] == "inbound" for m in listed) == 6  # the double tap is kept for the operator
     assert len(await loop.sent()) == 6
+
+
+async def test_talk_to_a_human_on_the_first_menu_while_a_question_waits_reaches_a_human(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    await loop.say({"text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
+    await loop.wait_sent(4)
+    # Scrolled up to the first menu: the menu takes the tap, and the flow goes on from there.
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to a human"}, "contextMessageId": menu["wamid"]})
+    sent = await loop.wait_sent(5)
+    assert "a member of our team will answer you" in _bodies(sent)[4]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
 
 
 async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
@@ -883,3 +901,20 @@ async def test_the_same_button_of_an_old_menu_tapped_again_later_is_meant(loop) 
     await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
     sent = await loop.wait_sent(7)
     assert _bodies(sent)[6] == "Which pizza would you like?" and len(await loop.sent()) == 7
+
+
+async def test_a_customer_who_wrote_by_user_id_then_taps_from_their_number_has_the_prompt_quoted(  # type: ignore[no-untyped-def]
+    loop, database_url: str
+) -> None:
+    from whatsapp_builder.simulator import payloads
+
+    user_id = payloads.fake_bsuid(payloads.phone_digits("+15551234567"))
+    await loop.say({"from": None, "userId": user_id, "text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    tapped = await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    with psycopg.connect(database_url) as conn:
+        quoted = conn.execute(
+            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
+        ).fetchone()
+    assert quoted == (menu["wamid"],)

@@ -580,3 +580,12 @@ def test_a_timestamp_from_before_whatsapp_is_taken_as_the_time_of_receipt(ancien
     """Taken as it is, 0 made a message from 1970: its 24-hour window closed at once, and the bot never answered."""
     message = only_message(inbound({"type": "text", "text": {"body": "hi"}}, timestamp=ancient))
     assert abs((message.timestamp - datetime.now(tz=UTC)).total_seconds()) < 60
+
+
+def test_a_deletion_or_an_edit_is_never_an_answer_for_a_bot_even_malformed() -> None:
+    from whatsapp_builder.whatsapp.ingest import is_for_the_bot
+
+    assert not is_for_the_bot("system", {"kind": "revoke", "originalMessageId": "wamid.A"})
+    assert not is_for_the_bot("unsupported", {"originalType": "revoke", "errors": []})
+    assert not is_for_the_bot("unsupported", {"originalType": "edit", "errors": []})
+    assert is_for_the_bot("unsupported", {"originalType": "hologram", "errors": []})

@@ -7,10 +7,10 @@ nodes. The caller loads and stores the state and sends the messages.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.graph import FlowGraph, FlowNode, keyword_key
+from whatsapp_builder.flows.graph import FlowGraph, keyword_key
+from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
@@ -28,6 +28,8 @@ EARLY_TIMER_TOLERANCE_SECONDS = 1.0
 # How much earlier than the last message taken a customer's message may be written and still count: WhatsApp's
 # timestamps are whole seconds, and it does not promise to deliver in order.
 LATE_INPUT_SLACK = timedelta(seconds=10)
+# How soon after a tap the context took the same option tapped again on the same message is a double tap.
+DOUBLE_TAP_SECONDS = 30
 
 
 def _utc(moment: datetime) -> datetime:
@@ -94,8 +96,19 @@ class _Turn:
     def state(self) -> ContextState:
         return self.ctx.state
 
+    def note_tap(self, flow_input: FlowInput) -> None:
+        """Remember the tap this context took (WhatsApp's message and the option), to know its double."""
+        if flow_input.tapped_id is not None and flow_input.reply_to is not None:
+            at = flow_input.written_at or self.ctx.now
+            self.state.engine["lastTap"] = {
+                "replyTo": flow_input.reply_to,
+                "id": flow_input.tapped_id,
+                "at": _utc(at).isoformat(),
+            }
+
     def record_input(self, flow_input: FlowInput) -> None:
         self.state.engine["lastActivityAt"] = _utc(self.ctx.now).isoformat()
+        self.note_tap(flow_input)
         if flow_input.written_at is not None:
             last = _parse_time(self.state.engine.get("lastInputAt"))
             written = _utc(flow_input.written_at)
@@ -222,20 +235,35 @@ async def _start(turn: _Turn, flow_input: FlowInput) -> None:
     await turn.drive(turn.ctx.graph.start_node_id, None)
 
 
-def _stale_tap(node: FlowNode, waiting: object, flow_input: FlowInput) -> Literal["repeat", "earlier"] | None:
-    """Whether a tap is no answer to the node waiting now, and why.
+def _is_double_tap(state: ContextState, flow_input: FlowInput) -> bool:
+    """The same option tapped again on the same message within DOUBLE_TAP_SECONDS of the tap this context took."""
+    last = state.engine.get("lastTap")
+    if flow_input.tapped_id is None or flow_input.reply_to is None or not isinstance(last, dict):
+        return False
+    if last.get("replyTo") != flow_input.reply_to or last.get("id") != flow_input.tapped_id:
+        return False
+    taken = _parse_time(last.get("at"))
+    written = _utc(flow_input.written_at) if flow_input.written_at is not None else None
+    return taken is None or written is None or abs((written - taken).total_seconds()) <= DOUBLE_TAP_SECONDS
 
-    "repeat": the same option tapped again on the same message (a double tap). "earlier": a tap on one of the
-    bot's earlier prompts (the customer scrolled up to an old menu) while a question waits, which would otherwise
-    store the button's title as the answer and spend a try. A tap on an earlier prompt while buttons or a list
-    wait is an answer if the node offers that option (a menu the flow came back to), else the node asks again as
-    for any other answer; a tap on the newest prompt is always an answer."""
-    if flow_input.tapped_id is None or flow_input.quoted_prompt is None:
+
+def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowInput, waiting: str) -> str | None:
+    """For a tap on one of the bot's prompts that the node waiting now does not offer: the node of this context
+    that asked it (the most recent in its path offering the tapped option), for the customer who scrolled up to an
+    earlier question and changed their answer."""
+    tapped = flow_input.tapped_id
+    node_id = state.current_node_id
+    if tapped is None or flow_input.quoted_prompt is None or node_id is None:
         return None
-    if flow_input.quoted_prompt == "repeat":
-        return "repeat"
-    if flow_input.quoted_prompt == "earlier" and waiting == node.type == "question":
-        return "earlier"
+    node = graph.nodes[node_id]
+    if waiting != node.type or waiting not in ("buttons", "list", "question"):
+        return None
+    if tapped in option_ids(node.type, node.data):
+        return None
+    for earlier in reversed(state.node_history):
+        candidate = graph.nodes.get(earlier)
+        if earlier != node_id and candidate is not None and tapped in option_ids(candidate.type, candidate.data):
+            return earlier
     return None
 
 
@@ -315,13 +343,22 @@ async def _run_turn(
         turn.finish("node_missing")
         return turn.result()
     waiting = state.engine.get("waiting")
-    stale = _stale_tap(graph.nodes[node_id], waiting, flow_input)
-    if stale == "repeat":
+    if _is_double_tap(state, flow_input):
         return _ignored(state, f"tap on {flow_input.tapped_id!r} ignored: the same option of that message again")
-    if stale == "earlier":
-        # Not an answer, and not a failed try either: the customer is shown the question they have to answer.
+    if isinstance(waiting, str) and (back := _node_asked_earlier(graph, state, flow_input, waiting)) is not None:
+        # The customer changed an earlier answer: that question takes the tap, and the flow goes on from there.
+        turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} answers node {back}, asked earlier: back there")
+        turn.record_input(flow_input)
+        turn.visit(back)
+        turn.state.engine["waiting"] = graph.nodes[back].type
+        await turn.resume(flow_input)
+        return turn.result()
+    if flow_input.tapped_id is not None and flow_input.quoted_prompt == "earlier" and waiting == "question":
+        # A tap on an old message that no step of this context asked: no answer to the question, nor a failed
+        # try; the customer is shown the question they have to answer.
         turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} of an earlier prompt: asking question {node_id} again")
         turn.state.engine["lastActivityAt"] = _utc(now).isoformat()
+        turn.note_tap(flow_input)
         turn.ctx.send_text(graph.nodes[node_id].data.get("text"))
         return turn.result()
     if flow_input.kind == "timer" and waiting != "delay":

@@ -21,7 +21,7 @@ from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
-from whatsapp_builder.flows.engine import is_expired, run_turn
+from whatsapp_builder.flows.engine import DOUBLE_TAP_SECONDS, is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
@@ -34,8 +34,6 @@ from whatsapp_builder.whatsapp.outbox import Recipient, mark_read_jobs, queue_ou
 log = get_logger(__name__)
 
 RESUME_DELAY = "resume_delay"
-# How soon after a tap the same option tapped again on the same message is a double tap (ignored).
-REPEAT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -242,7 +240,7 @@ async def _turn(
 ) -> tuple[bool, bool]:
     """One input through the conversation's bot: returns (ran, handed off)."""
     conversation_id = item.recipient.conversation_id
-    if flow_input.quoted_prompt == "repeat" and item.active is None:
+    if flow_input.tapped_before and item.active is None:
         return False, False  # a double tap on the last question of a finished flow starts nothing
     active = item.active
     by_id = {b.id: b for b in bots}
@@ -473,7 +471,7 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
 # For taps (message id, quoted WhatsApp id, option tapped, when written) that quote one of the bot's interactive
 # messages: that message's conversation, whether it is the newest the bot sent there, and whether the customer
 # tapped this same option on it just before (an earlier stored message, ids being time-ordered, written at most
-# REPEAT_SECONDS before): a double tap. The same option tapped again later is meant (an old menu used again).
+# DOUBLE_TAP_SECONDS before): a double tap. The same option tapped again later is meant (an old menu used again).
 _QUOTED_PROMPTS = (
     'SELECT x.id, p."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
     ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp"'
@@ -489,9 +487,8 @@ _QUOTED_PROMPTS = (
 
 
 async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`): a repeat
-    of a tap already made on it, the newest prompt, or an earlier one. The engine ignores repeats, and taps on
-    earlier prompts that answer nothing now."""
+    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`): whether
+    that prompt is the newest or an earlier one, and whether the same option was tapped on it moments before."""
     taps = [
         {
             "id": str(message_id),
@@ -505,15 +502,15 @@ async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UU
     ]
     if not taps:
         return
-    rows = await (await conn.execute(_QUOTED_PROMPTS, (REPEAT_SECONDS, json.dumps(taps)))).fetchall()
-    quoted: dict[tuple[uuid.UUID, uuid.UUID], QuotedPrompt] = {
-        (message_id, conversation_id): "repeat" if repeated else "latest" if newest else "earlier"
+    rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, json.dumps(taps)))).fetchall()
+    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool]] = {
+        (message_id, conversation_id): ("latest" if newest else "earlier", repeated)
         for message_id, conversation_id, newest, repeated in rows
     }
     for conversation_id, item in running.items():
         item.inputs = [
-            (message_id, replace(fi, quoted_prompt=quoted[(message_id, conversation_id)]))
-            if message_id is not None and (message_id, conversation_id) in quoted
+            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1]))
+            if message_id is not None and (q := quoted.get((message_id, conversation_id))) is not None
             else (message_id, fi)
             for message_id, fi in item.inputs
         ]

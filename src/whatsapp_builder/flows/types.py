@@ -10,9 +10,8 @@ from typing import Any, Literal, cast
 
 InputKind = Literal["text", "button", "list", "media", "other", "timer", "start", "welcome"]
 # Which of the bot's interactive messages a tap answers, as WhatsApp tells it (`context.id`): the newest one the
-# bot sent in the conversation, an earlier one (the customer scrolled up), or one on which the customer already
-# tapped this same option (a double tap).
-QuotedPrompt = Literal["latest", "earlier", "repeat"]
+# bot sent in the conversation, or an earlier one (the customer scrolled up).
+QuotedPrompt = Literal["latest", "earlier"]
 
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 ENDED_REASONS = (
@@ -50,6 +49,9 @@ class FlowInput:
     # prompt of the bot's: the engine ignores a tap on an earlier prompt that does not answer the current one.
     reply_to: str | None = None
     quoted_prompt: QuotedPrompt | None = None
+    # Found by the runner: the customer tapped this same option on the same message moments before (a double
+    # tap); what it does when no context is active (the engine knows the taps its context took).
+    tapped_before: bool = False
     # When the customer wrote it (WhatsApp's timestamp): one written before a message already answered came late.
     written_at: datetime | None = None
 

@@ -594,7 +594,9 @@ def _tapped_prompt(state: SimulatorState, spec: InboundRequest) -> str | None:
     if reply is None:
         return None
     digits = payloads.phone_digits(spec.from_) if spec.from_ else None
-    for record in reversed(state.messages.find(recipient_keys(digits, spec.user_id))):
+    # The BSUID the webhook will carry (given, or derived from the number): sends may have named either.
+    user_id = spec.user_id or (payloads.fake_bsuid(digits) if digits else None)
+    for record in reversed(state.messages.find(recipient_keys(digits, user_id))):
         payload = record["payload"]
         interactive = payload.get("interactive") if record["type"] == "interactive" else None
         if isinstance(interactive, dict) and interactive.get("type") == kind and reply.id in _offered(interactive):

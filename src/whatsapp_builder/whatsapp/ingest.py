@@ -58,7 +58,12 @@ def is_notice(message_type: str, content: Any) -> bool:
 def is_for_the_bot(message_type: str, content: Any) -> bool:
     """Not notices, nor reactions: a reaction (or taking one back) to an earlier message is the customer's, so it
     opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it)."""
+    if isinstance(content, dict) and message_type == "unsupported" and content.get("originalType") in _NOT_ANSWERS:
+        return False  # a deletion or an edit WhatsApp sent malformed: still no answer to a question
     return message_type != "reaction" and not is_notice(message_type, content)
+
+
+_NOT_ANSWERS = frozenset({"revoke", "edit"})
 
 
 MAX_DEPTH = 64  # WhatsApp's payloads nest a few levels; deeper values are dropped, not a reason to fail

@@ -357,7 +357,11 @@ function MessageList({ id }: { id: string }) {
     const seen = new Set<string>();
     return displayOrder(list.filter((m) => (seen.has(m.id) ? false : (seen.add(m.id), true))));
   }, [query.data]);
-  const byWhatsAppId = useMemo(() => new Map(messages.flatMap((m) => (m.whatsappMessageId ? [[m.whatsappMessageId, m] as const] : []))), [messages]);
+  // By WhatsApp's id (customers' replies and reactions name it) and by ours (an operator's reaction names ours).
+  const byWhatsAppId = useMemo(
+    () => new Map(messages.flatMap((m) => [[m.id, m] as const, ...(m.whatsappMessageId ? [[m.whatsappMessageId, m] as const] : [])])),
+    [messages],
+  );
 
   const box = useRef<HTMLDivElement>(null);
   const anchor = useRef<{ height: number; top: number } | null>(null);

@@ -178,6 +178,9 @@ describe('quoteOf', () => {
     );
     expect(quoteOf({ type: 'reaction', content: { messageId: 'wamid.MENU', emoji: '👍' } }, known)).toBe('What would you like to do?');
     expect(quoteOf({ type: 'system', content: { kind: 'revoke', originalMessageId: 'wamid.MENU' } }, known)).toBe('What would you like to do?');
+    // An operator's reaction names our id of the message (the inbox's map holds both ids).
+    const both = new Map([...known, ['0193-our-id', menu]]);
+    expect(quoteOf({ type: 'reaction', content: { messageId: '0193-our-id', emoji: '👍' } }, both)).toBe('What would you like to do?');
   });
   it('says so when the quoted message is not loaded, and nothing when none is quoted', () => {
     expect(quoteOf({ type: 'text', content: { body: 'yes', replyTo: 'wamid.OLD' } }, known)).toBe('An earlier message');
