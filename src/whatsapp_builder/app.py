@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -48,6 +47,9 @@ class WhatsAppBuilderApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+WORKER_STOP_SECONDS = 30.0
+
+
 def create_app(context: AppContext, *, own_context: bool = False, run_workers: bool = False) -> FastAPI:
     """Build the app around `context`.
 
@@ -79,8 +81,11 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
         finally:
             if worker is not None:
                 worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await worker
+                # Its running jobs finish first; but a stop must end, whatever the database does meanwhile.
+                stopped, _pending = await asyncio.wait({worker}, timeout=WORKER_STOP_SECONDS)
+                for task in stopped:
+                    if not task.cancelled():
+                        task.exception()  # retrieved: it ended as asked, whatever it raised on the way
             if own_context:
                 await realtime.close()
                 await context.close()

@@ -71,6 +71,10 @@ def _migration_error(exc: Exception, revision: str) -> str:
     return str(exc) or f"cannot go to {revision!r} from here ({type(exc).__name__})"
 
 
+# The most a stopping `worker` waits for its fresh-job lane (whose own drain and stop take up to 10 s each).
+STOP_WAIT_SECONDS = 25.0
+
+
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -298,8 +302,8 @@ def worker(
         finally:
             for task in (lane, report):
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # The lane lets its batches under way finish, for a while; never wait for ever (a stop must end).
+            await asyncio.wait({lane, report}, timeout=STOP_WAIT_SECONDS)
             close = getattr(context.publisher, "close", None)
             if close is not None:
                 await close()

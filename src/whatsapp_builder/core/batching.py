@@ -84,7 +84,8 @@ class GroupCommit(Generic[T, R]):
             if remaining <= 0:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._written.wait(), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: see FreshJobLane.run
+                    await self._written.wait()
 
     async def _drain(self) -> None:
         try:

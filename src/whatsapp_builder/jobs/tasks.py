@@ -136,13 +136,20 @@ async def keep_worker_running(
     when the database goes away for a moment (a restart, a failover). The process would then carry on, or exit 0,
     with nobody doing jobs. So it is started again, after a wait that grows while it keeps failing."""
     wait, longest = RESTART_SECONDS
+    current = asyncio.current_task()
     while True:
         started = asyncio.get_running_loop().time()
         try:
             await run_worker(context, concurrency=concurrency, name=name, listen=listen)
             reason = "it stopped (its database connection failed)"
         except Exception as exc:  # the database unreachable as it starts or unregisters: same cure
+            if current is not None and current.cancelling():
+                # Asked to stop, while the database was gone: procrastinate's failure to unregister took the
+                # place of the cancellation. Stopping is what was asked.
+                raise asyncio.CancelledError from exc
             reason = f"{type(exc).__name__}: {exc}"
+        if current is not None and current.cancelling():
+            raise asyncio.CancelledError
         if asyncio.get_running_loop().time() - started >= STEADY_SECONDS:
             wait = RESTART_SECONDS[0]
         log.warning("job worker stopped; starting it again", worker=name, reason=reason, in_seconds=wait)

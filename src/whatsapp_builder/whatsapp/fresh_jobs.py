@@ -65,8 +65,11 @@ class FreshJobLane:
         try:
             searched = time.monotonic()
             while True:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that comes as
+                # the wait ends (CPython gh-86296), and the lane would go on after a SIGTERM.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
                 self._wake.clear()
                 # Every poll interval, busy or not: a conversation another process held when it was named, or
                 # named in a notification this lane missed, is found here.

@@ -44,6 +44,9 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         log.error("webhook not verified: database unavailable", error=str(exc))
         return _error(503, "service_unavailable", "The database is unavailable; retry later.")
+    except ValueError as exc:  # the app secret was saved by a process with another WAB_SECRET_KEY
+        log.error("webhook not verified: the app secret cannot be read", error=str(exc))
+        return _error(503, "service_unavailable", "The app secret cannot be read here (WAB_SECRET_KEY); retry later.")
     if config is None or not config.app_secret:
         log.warning("webhook refused: no active WhatsApp config with an app secret")
         return _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
