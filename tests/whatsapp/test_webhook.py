@@ -581,3 +581,21 @@ async def test_the_first_webhooks_after_a_database_restart_are_stored(
         assert response.status_code == 200, response.text
     assert counts(database_url)["messages"] == 8
     await app_context.hot_pool.check()  # the connections of this process that were in use then, for the next tests
+
+
+async def test_a_server_that_cannot_read_the_app_secret_answers_503_not_500(
+    configured: httpx.AsyncClient, settings: Any, database_url: str
+) -> None:
+    """A process started with another WAB_SECRET_KEY than the one the config was saved with."""
+    from whatsapp_builder.app import create_app
+    from whatsapp_builder.core.context import AppContext
+
+    other = AppContext.create(settings.model_copy(update={"secret_key": "another-key"}), database_url)
+    try:
+        transport = httpx.ASGITransport(app=create_app(other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await post(client, text_from("16505557777", "hi", "wamid.KEY"))
+        assert response.status_code == 503 and "WAB_SECRET_KEY" in response.json()["error"]["message"]
+    finally:
+        await other.close()
+    assert counts(database_url)["messages"] == 0
