@@ -270,7 +270,7 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
                 wait_for_line("stopping worker")  # procrastinate's own word: its LISTEN connection is gone
             finally:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        wait_for_line("job worker stopped; starting it again")
+        wait_for_line("job worker stopped; starting it again", limit=120)
         assert worker.poll() is None  # still there, and doing jobs again once it could reconnect:
         with psycopg.connect(database_url) as conn:  # (its registration of before the outage, left behind)
             conn.execute("DELETE FROM procrastinate_workers")
