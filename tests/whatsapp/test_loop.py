@@ -25,6 +25,14 @@ def _bodies(items: list[dict[str, object]]) -> list[str]:
     return out
 
 
+def _quoted(database_url: str, wamid: object) -> tuple[object, ...] | None:
+    """What the stored message with this WhatsApp id quotes (its `content.replyTo`), as a one-column row."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (wamid,)
+        ).fetchone()
+
+
 def _statuses(database_url: str) -> list[tuple[str, str]]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute('SELECT direction::text, status::text FROM messages ORDER BY "timestamp", id').fetchall()
@@ -718,10 +726,7 @@ async def test_a_double_tap_answers_nothing_and_a_changed_mind_on_the_list_is_ta
     sent = await loop.wait_sent(4)
     assert "How many Pepperoni pizzas" in _bodies(sent)[3]
     # The simulator quotes the prompt a tap answers, as WhatsApp does in `context.id`.
-    with psycopg.connect(database_url) as conn:
-        quoted = conn.execute(
-            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
-        ).fetchone()
+    quoted = _quoted(database_url, tapped["messageId"])
     assert quoted == (sent[1]["wamid"],)
 
     # The customer taps the pizza again (a double tap): nothing. Without this, it got "please enter a number" and
@@ -870,10 +875,7 @@ async def test_a_customer_known_only_by_their_user_id_taps_with_the_prompt_quote
     user_id = payloads.fake_bsuid(payloads.phone_digits("+15551234567"))
     tapped = await loop.say({"from": None, "userId": user_id, "buttonReply": {"id": "order", "title": "Order a pizza"}})
     await loop.wait_sent(3)
-    with psycopg.connect(database_url) as conn:
-        quoted = conn.execute(
-            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
-        ).fetchone()
+    quoted = _quoted(database_url, tapped["messageId"])
     assert quoted == (menu["wamid"],)
 
 
@@ -913,8 +915,5 @@ async def test_a_customer_who_wrote_by_user_id_then_taps_from_their_number_has_t
     menu = (await loop.wait_sent(2))[1]
     tapped = await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
     await loop.wait_sent(3)
-    with psycopg.connect(database_url) as conn:
-        quoted = conn.execute(
-            "SELECT content->>'replyTo' FROM messages WHERE \"whatsappMessageId\" = %s", (tapped["messageId"],)
-        ).fetchone()
+    quoted = _quoted(database_url, tapped["messageId"])
     assert quoted == (menu["wamid"],)

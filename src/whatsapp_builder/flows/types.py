@@ -45,8 +45,8 @@ class FlowInput:
     text: str | None = None
     button_id: str | None = None
     list_row_id: str | None = None
-    # The WhatsApp id of the message this one replies to, and (found by the runner) whether that message is a
-    # prompt of the bot's: the engine ignores a tap on an earlier prompt that does not answer the current one.
+    # The WhatsApp id of the message this one replies to, and (found by the runner) whether that message is the
+    # bot's newest prompt or an earlier one: docs/flows.md, "Taps on earlier messages".
     reply_to: str | None = None
     quoted_prompt: QuotedPrompt | None = None
     # Found by the runner: the customer tapped this same option on the same message moments before (a double
