@@ -224,12 +224,13 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
 
     from psycopg.conninfo import conninfo_to_dict
 
+    from tests.conftest import with_database
     from whatsapp_builder.db import migrate
 
     database_url = database_factory.create()  # its own: the outage must not reach the other tests' connections
     migrate.upgrade(database_url)
     name = str(conninfo_to_dict(database_url)["dbname"])
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    admin_url = with_database(database_url, "postgres")  # (a socket URL, for the embedded server, has a query)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "WAB_SECRET_KEY")}
     env |= {"WAB_DATA_DIR": str(tmp_path / "data"), "WAB_LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
     worker = subprocess.Popen(
