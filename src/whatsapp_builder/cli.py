@@ -265,6 +265,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
+    from whatsapp_builder.core.crypto import SecretKeyMismatch
     from whatsapp_builder.core.runtime import tune_garbage_collector
     from whatsapp_builder.jobs.lane_lag import report_lane_lag
     from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
@@ -289,6 +290,15 @@ def worker(
         # SIGTERM (systemd, Docker, Kubernetes) stops it as Ctrl+C does: no new jobs, the running ones finish.
         main = asyncio.current_task()
         assert main is not None
+
+        def stop_on_key_mismatch(exc: SecretKeyMismatch) -> None:
+            # A config saved after this worker started, by a process with another key: as at the start, this
+            # worker stops (its jobs are retried, by a worker that can read it); the stop runs gracefully.
+            if not key_mismatch:
+                key_mismatch.append(str(exc))
+                main.cancel()
+
+        context.active_config.on_key_mismatch = stop_on_key_mismatch
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         typer.echo("worker running (Ctrl+C or SIGTERM to stop)", err=True)
         # Beside procrastinate's workers: the fresh jobs of `serve --no-workers` processes, many per transaction.
@@ -308,8 +318,15 @@ def worker(
             if close is not None:
                 await close()
 
+    key_mismatch: list[str] = []
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):  # Ctrl+C, SIGTERM: asked to stop
         _with_context(settings, work)
+    if key_mismatch:
+        raise _fail(
+            f"{key_mismatch[0]}: this worker stopped, its jobs wait for a worker that can read the WhatsApp config"
+            " (give every process the same WAB_SECRET_KEY, docs/deploy.md)",
+            2,
+        )
     typer.echo("worker stopped", err=True)
 
 

@@ -294,3 +294,72 @@ def test_a_worker_with_another_secret_key_refuses_to_start(database_url: str, tm
     other = run_cli("worker", database_url=database_url, tmp_path=tmp_path, data_dir=tmp_path / "second-host")
     assert other.returncode == 2 and "Traceback" not in other.stderr
     assert "WAB_SECRET_KEY" in other.stderr and "worker running" not in other.stderr
+
+
+def test_a_worker_that_meets_a_config_saved_with_another_key_stops_and_leaves_its_jobs(
+    database_factory: Any, tmp_path: Path
+) -> None:
+    """A worker started before any WhatsApp config existed cannot check its key at the start: the config saved
+    later by a process with another WAB_SECRET_KEY made it fail every send it took, for good."""
+    import asyncio
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    import httpx
+
+    from whatsapp_builder.app import create_app
+    from whatsapp_builder.core.context import AppContext
+    from whatsapp_builder.db import migrate
+    from whatsapp_builder.settings import Settings
+
+    database_url = database_factory.create()
+    migrate.upgrade(database_url)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "WAB_SECRET_KEY")}
+    env |= {"WAB_DATA_DIR": str(tmp_path / "worker-host"), "WAB_LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "whatsapp_builder", "worker"], env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert worker.stderr is not None
+        assert "worker running" in worker.stderr.readline()  # no config yet: nothing to check
+        server_host = tmp_path / "server-host"
+        assert run_cli("demo", database_url=database_url, tmp_path=tmp_path, data_dir=server_host).returncode == 0
+        key = (server_host / "secret.key").read_text().strip()
+
+        async def customer_says_hi() -> None:
+            settings = Settings(database_url=database_url, data_dir=server_host, secret_key=key, log_level="WARNING")
+            context = AppContext.create(settings, database_url)
+            context.hand_fresh_jobs_to_workers()  # as `serve --no-workers`: the worker runs the flow
+            try:
+                body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+                    "field": "messages", "value": {
+                        "messaging_product": "whatsapp",
+                        "metadata": {"display_phone_number": "15550000001", "phone_number_id": "100000000000001"},
+                        "contacts": [{"profile": {"name": "Ana"}, "wa_id": "15551230000"}],
+                        "messages": [{"from": "15551230000", "id": "wamid.KEYS", "timestamp": str(int(time.time())),
+                                      "type": "text", "text": {"body": "hi"}}]}}]}]}).encode()
+                signature = "sha256=" + hmac.new(b"demo-app-secret", body, hashlib.sha256).hexdigest()
+                transport = httpx.ASGITransport(app=create_app(context))
+                async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                    response = await client.post("/webhooks/whatsapp", content=body,
+                                                 headers={"X-Hub-Signature-256": signature})
+                assert response.status_code == 200, response.text
+            finally:
+                await context.close()
+
+        asyncio.run(customer_says_hi())
+        assert worker.wait(timeout=60) == 2
+        stderr = worker.stderr.read()
+        assert "WAB_SECRET_KEY" in stderr and "Traceback" not in stderr, stderr
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    with psycopg.connect(database_url) as conn:
+        replies = conn.execute("SELECT status::text FROM messages WHERE direction = 'outbound'").fetchall()
+        jobs = conn.execute("SELECT status::text FROM procrastinate_jobs WHERE task_name = 'deliver_message'").fetchall()
+    # The flow's replies wait, queued, for a worker that can read the config: none was sent, none failed.
+    assert replies and {r[0] for r in replies} == {"pending"} and {j[0] for j in jobs} == {"todo"}, (replies, jobs)

@@ -360,3 +360,43 @@ async def test_a_backlog_goes_out_one_seconds_budget_per_transaction(
         assert statuses == [("sent", 8)]
     finally:
         await simulator.stop()
+
+
+async def test_a_process_with_another_secret_key_leaves_sends_to_one_that_can_read_the_config(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, app_context: AppContext, settings: Any, database_url: str
+) -> None:
+    """A worker started before the config existed, with another WAB_SECRET_KEY than the process that then saved
+    it, failed every send it took for good (a ValueError, which the queue does not retry)."""
+    from whatsapp_builder.core.crypto import SecretKeyMismatch
+    from whatsapp_builder.whatsapp import delivery
+
+    conversation = await _handed_off_conversation(loop, client)
+
+    def pending(body: str) -> uuid.UUID:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "INSERT INTO messages (\"conversationId\", \"senderId\", type, content, status, direction, \"sentBy\", \"timestamp\")"
+                " SELECT \"conversationId\", \"senderId\", 'text', %s, 'pending', 'outbound', 'operator', now() FROM messages"
+                " WHERE \"conversationId\" = %s AND direction = 'outbound' LIMIT 1 RETURNING id",
+                (json.dumps({"body": body}), conversation),
+            ).fetchone()
+        assert row is not None
+        return uuid.UUID(str(row[0]))
+
+    other = AppContext.create(settings.model_copy(update={"secret_key": "another-key"}), database_url)
+    told: list[SecretKeyMismatch] = []
+    other.active_config.on_key_mismatch = told.append
+    try:
+        first = pending("waits for a process that can read the config")
+        with pytest.raises(delivery.RetryLater) as retry:
+            await delivery.deliver_message(other, first, 0)
+        assert retry.value.error["code"] == "secret_key_mismatch" and len(told) == 1
+        assert (await _message_state(database_url, str(first)))[0] == "pending"
+        await delivery.deliver_message(app_context, first, 1)  # the retry, taken by a process with the key
+        assert (await _message_state(database_url, str(first)))[0] == "sent"
+        last = pending("given up after an hour")
+        await delivery.deliver_message(other, last, delivery.KEY_MISMATCH_ATTEMPTS - 1)
+        status, error = await _message_state(database_url, str(last))
+        assert status == "failed" and isinstance(error, dict) and error["code"] == "secret_key_mismatch"
+    finally:
+        await other.close()

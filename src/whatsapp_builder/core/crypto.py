@@ -8,6 +8,10 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken
 
 
+class SecretKeyMismatch(ValueError):
+    """A secret saved by a process with another WAB_SECRET_KEY: this process cannot read it."""
+
+
 class SecretBox:
     def __init__(self, secret_key: str) -> None:
         # Any string works as WAB_SECRET_KEY: derive a proper 32-byte Fernet key from it.
@@ -21,7 +25,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ValueError("secret cannot be decrypted with the current WAB_SECRET_KEY") from exc
+            raise SecretKeyMismatch("secret cannot be decrypted with the current WAB_SECRET_KEY") from exc
 
 
 def mask(secret: str | None) -> str | None:

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.logging import get_logger
 
 log = get_logger(__name__)
@@ -51,6 +52,8 @@ class InlineRunner:
             self._queued.popleft()
         try:
             await work()
+        except SecretKeyMismatch:
+            pass  # the config cache said it (whatsapp/active_config.py); the jobs wait for a process with the key
         except Exception:
             # Whatever it did not finish is still a job in the queue: a worker takes it over.
             log.exception("in-process job failed; the queue will retry it")

@@ -46,9 +46,9 @@ def register_tasks(context: AppContext) -> None:
         job = job_context.job
         await delivery.deliver_message(context, uuid.UUID(message_id), job.attempts)
 
-    @app.task(name=MARK_READ)
-    async def mark_read(message_id: str) -> None:
-        await delivery.mark_read(context, uuid.UUID(message_id))
+    @app.task(name=MARK_READ, pass_context=True, retry=SendRetry())
+    async def mark_read(job_context: JobContext, message_id: str) -> None:
+        await delivery.mark_read(context, uuid.UUID(message_id), job_context.job.attempts)
 
     @app.task(name=PROCESS_INBOUND)
     async def process_inbound(conversation_id: str, message_ids: list[str]) -> None:

@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.config_service import ActiveConfig
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbound import (
@@ -43,6 +45,28 @@ def number_not_connected_error(number: str) -> dict[str, Any]:
         "title": f"The conversation is on WhatsApp number {number}, which is not the connected one",
         "source": "local",
     }
+
+
+# A process with another WAB_SECRET_KEY than the config's cannot send: its jobs wait for one that can (another
+# worker, or this one restarted with the right key), every half minute for an hour, then fail.
+KEY_MISMATCH_RETRY_SECONDS = 30.0
+KEY_MISMATCH_ATTEMPTS = 120
+KEY_MISMATCH_ERROR = {
+    "code": "secret_key_mismatch",
+    "title": "The process that took this send has another WAB_SECRET_KEY than the one the WhatsApp config was"
+    " saved with",
+    "source": "local",
+}
+
+
+async def readable_config(context: AppContext, attempt: int) -> ActiveConfig | None:
+    """The active config; RetryLater while another process may still read it when this one cannot."""
+    try:
+        return await context.active_config.get()
+    except SecretKeyMismatch as exc:
+        if attempt + 1 >= KEY_MISMATCH_ATTEMPTS:
+            raise
+        raise RetryLater(KEY_MISMATCH_RETRY_SECONDS, KEY_MISMATCH_ERROR) from exc
 
 
 WINDOW_CLOSED_ERROR = {
@@ -235,7 +259,11 @@ async def deliver_message(context: AppContext, message_id: uuid.UUID, attempt: i
     if message_type != "template" and not is_window_open(last_customer_at):
         await fail(WINDOW_CLOSED_ERROR)
         return
-    config = await context.active_config.get()
+    try:
+        config = await readable_config(context, attempt)
+    except SecretKeyMismatch:
+        await fail(KEY_MISMATCH_ERROR)
+        return
     if config is None:
         await fail({"code": "not_configured", "title": "No active WhatsApp config", "source": "local"})
         return
@@ -298,7 +326,7 @@ async def clear_config_error(context: AppContext) -> None:
     context.active_config.invalidate()
 
 
-async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
+async def mark_read(context: AppContext, message_id: uuid.UUID, attempt: int = 0) -> None:
     """Mark a customer's message (and those before it) read on WhatsApp and in the inbox."""
     async with context.sessions() as session:
         conn = await raw_connection(session)
@@ -313,7 +341,10 @@ async def mark_read(context: AppContext, message_id: uuid.UUID) -> None:
     if row is None or row[1] is None:
         return
     conversation_id, wamid, stamp, number = row
-    config = await context.active_config.get()
+    try:
+        config = await readable_config(context, attempt)
+    except SecretKeyMismatch:
+        config = None  # given up on WhatsApp's blue ticks: the inbox still counts the messages read
     if config is not None and number in (None, config.phone_number_id):
         try:
             await graph_client_for(context, config.graph_api_url).mark_as_read(

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.db.urls import libpq_url
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, FRESH_JOBS_CHANNEL, SEND_QUEUE
 from whatsapp_builder.logging import get_logger
@@ -159,6 +160,8 @@ class FreshJobLane:
     async def _do(self, conversation: uuid.UUID, work: Callable[[], Awaitable[None]]) -> None:
         try:
             await work()
+        except SecretKeyMismatch:
+            pass  # the config cache said it (whatsapp/active_config.py); the jobs wait for a process with the key
         except Exception:
             log.exception("fresh-job lane failed; the queue's workers will retry", conversation_id=str(conversation))
         finally:

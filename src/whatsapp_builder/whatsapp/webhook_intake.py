@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.batching import ShuttingDown
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.limits import BodySizeLimit, BodyTooLarge, read_body
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp.inbound_service import receive_delivery
@@ -44,7 +45,7 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         log.error("webhook not verified: database unavailable", error=str(exc))
         return _error(503, "service_unavailable", "The database is unavailable; retry later.")
-    except ValueError as exc:  # the app secret was saved by a process with another WAB_SECRET_KEY
+    except SecretKeyMismatch as exc:  # the app secret was saved by a process with another WAB_SECRET_KEY
         log.error("webhook not verified: the app secret cannot be read", error=str(exc))
         return _error(503, "service_unavailable", "The app secret cannot be read here (WAB_SECRET_KEY); retry later.")
     if config is None or not config.app_secret:
