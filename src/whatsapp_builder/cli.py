@@ -143,12 +143,12 @@ def serve(
     uvicorn.Server(config).run(sockets=[listener])
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, what: str = "whatsapp-builder serve", option: str = "--port") -> socket.socket:
     """A listening socket on host:port, or a clear error when the port is taken or the address is not ours."""
     from whatsapp_builder.core.listen import PortUnavailable, listen
 
     try:
-        return listen(host, port, what="whatsapp-builder serve")
+        return listen(host, port, what=what, option=option)
     except PortUnavailable as exc:
         raise _fail(str(exc)) from None
 
@@ -263,10 +263,21 @@ def worker(
     concurrency: Annotated[
         int | None, typer.Option(help="Jobs run at once (default WAB_WORKER_CONCURRENCY).", min=1, max=500)
     ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also answer GET /healthz on this port (200 when the database answers and the job loop runs,"
+            " else 503), for a service manager's probes.",
+            min=1,
+            max=65535,
+        ),
+    ] = None,
+    health_host: Annotated[str, typer.Option(help="The address --health-port listens on.")] = "127.0.0.1",
 ) -> None:
     """Run background jobs only (flow steps, deliveries, delays); run any number of these."""
     from whatsapp_builder.core.crypto import SecretKeyMismatch
     from whatsapp_builder.core.runtime import tune_garbage_collector
+    from whatsapp_builder.jobs.health import JobLoopState, serve_health
     from whatsapp_builder.jobs.lane_lag import report_lane_lag
     from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
     from whatsapp_builder.realtime.server import create_publisher_for_worker
@@ -275,6 +286,13 @@ def worker(
 
     settings = _settings()
     tune_garbage_collector()
+    # The port first, as `serve` does: a busy one stops the start before anything else.
+    probe = (
+        _listen(health_host, health_port, what="whatsapp-builder worker", option="--health-port")
+        if health_port is not None
+        else None
+    )
+    job_loop = JobLoopState()
 
     async def work(context: AppContext) -> None:
         context.publisher = create_publisher_for_worker(settings)
@@ -307,13 +325,16 @@ def worker(
         report = asyncio.create_task(
             report_lane_lag(context, f"{socket.gethostname()}:{os.getpid()}", context.fast_path_lag)
         )
+        side_tasks = {lane, report}
+        if probe is not None:
+            side_tasks.add(asyncio.create_task(serve_health(context, job_loop, probe)))
         try:
-            await keep_worker_running(context, concurrency=concurrency, name="worker")
+            await keep_worker_running(context, concurrency=concurrency, name="worker", state=job_loop)
         finally:
-            for task in (lane, report):
+            for task in side_tasks:
                 task.cancel()
             # The lane lets its batches under way finish, for a while; never wait for ever (a stop must end).
-            await asyncio.wait({lane, report}, timeout=STOP_WAIT_SECONDS)
+            await asyncio.wait(side_tasks, timeout=STOP_WAIT_SECONDS)
             close = getattr(context.publisher, "close", None)
             if close is not None:
                 await close()

@@ -219,9 +219,11 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
     import contextlib
     import queue
     import signal
+    import socket
     import threading
     import time
 
+    import httpx
     from psycopg.conninfo import conninfo_to_dict
 
     from tests.conftest import with_database
@@ -233,9 +235,12 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
     admin_url = with_database(database_url, "postgres")  # (a socket URL, for the embedded server, has a query)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "WAB_SECRET_KEY")}
     env |= {"WAB_DATA_DIR": str(tmp_path / "data"), "WAB_LOG_LEVEL": "WARNING", "DATABASE_URL": database_url}
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        health_port = free.getsockname()[1]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "whatsapp_builder", "worker"], env=env, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "whatsapp_builder", "worker", "--health-port", str(health_port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
@@ -261,13 +266,20 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
             assert time.monotonic() < deadline, "".join(seen)
             time.sleep(0.1)
 
+    def health() -> tuple[int, dict[str, str]]:  # `worker --health-port`, as a service manager probes it
+        answer = httpx.get(f"http://127.0.0.1:{health_port}/healthz", timeout=5)
+        return answer.status_code, answer.json()
+
     try:
         wait_for_line("worker running")
         wait_registered(1)
+        assert health() == (200, {"status": "ok", "database": "ok", "jobs": "running"})
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
             try:
                 admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+                status, body = health()
+                assert status == 503 and body["database"] == "unreachable", body
                 wait_for_line("stopping worker")  # procrastinate's own word: its LISTEN connection is gone
             finally:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
@@ -276,6 +288,7 @@ def test_a_worker_outlives_a_database_outage_and_stops_cleanly_on_sigterm(
         with psycopg.connect(database_url) as conn:  # (its registration of before the outage, left behind)
             conn.execute("DELETE FROM procrastinate_workers")
         wait_registered(1)
+        assert health()[0] == 200
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
         wait_for_line("worker stopped", limit=10, running=False)

@@ -10,7 +10,7 @@ class PortUnavailable(Exception):
     """The port is taken, or the address is not this machine's: the message says which, for a person."""
 
 
-def listen(host: str, port: int, *, what: str) -> socket.socket:
+def listen(host: str, port: int, *, what: str, option: str = "--port") -> socket.socket:
     """A listening socket on host:port (hand it to uvicorn), or PortUnavailable. `what` names the server
     ("whatsapp-builder serve") in the message about a busy port."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -19,6 +19,6 @@ def listen(host: str, port: int, *, what: str) -> socket.socket:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortUnavailable(
-                f"port {port} on {host} is already in use (another {what}?): stop it, or use --port"
+                f"port {port} on {host} is already in use (another {what}?): stop it, or use {option}"
             ) from None
         raise PortUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -16,6 +16,7 @@ from whatsapp_builder.conversations.window_closing import announce_closed_window
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.flows import runner
 from whatsapp_builder.flows.runner import RESUME_DELAY
+from whatsapp_builder.jobs.health import JobLoopState
 from whatsapp_builder.jobs.queue import MAINTENANCE_QUEUE
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp import delivery, fast_path
@@ -128,7 +129,12 @@ STEADY_SECONDS = 60.0
 
 
 async def keep_worker_running(
-    context: AppContext, *, concurrency: int | None = None, name: str = "worker", listen: bool = True
+    context: AppContext,
+    *,
+    concurrency: int | None = None,
+    name: str = "worker",
+    listen: bool = True,
+    state: JobLoopState | None = None,
 ) -> None:
     """`run_worker` until cancelled, started again whenever it stops on its own.
 
@@ -139,6 +145,8 @@ async def keep_worker_running(
     current = asyncio.current_task()
     while True:
         started = asyncio.get_running_loop().time()
+        if state is not None:
+            state.running = True
         try:
             await run_worker(context, concurrency=concurrency, name=name, listen=listen)
             reason = "it stopped (its database connection failed)"
@@ -148,6 +156,9 @@ async def keep_worker_running(
                 # place of the cancellation. Stopping is what was asked.
                 raise asyncio.CancelledError from exc
             reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            if state is not None:
+                state.running = False
         if current is not None and current.cancelling():
             raise asyncio.CancelledError
         if asyncio.get_running_loop().time() - started >= STEADY_SECONDS:
