@@ -4,10 +4,13 @@ the bot's replies are delivered through the outbox, and status webhooks move the
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
 
+from tests.conftest import wait_until
 from whatsapp_builder.core.context import AppContext
 
 
@@ -224,7 +227,7 @@ async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client
 
 async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
     ok = (await client.post("/api/whatsapp-config/test")).json()
-    assert ok == {"ok": True, "displayPhoneNumber": "15550001111", "verifiedName": "Demo Pizza Place",
+    assert ok == {"ok": True, "displayPhoneNumber": "15550003333", "verifiedName": "Demo Pizza Place",
                   "qualityRating": "GREEN"}
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)
@@ -809,7 +812,7 @@ def _signed_post(loop, value_messages: list[dict[str, object]], phone: str = "15
 
     payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": DEMO_PHONE_NUMBER_ID},
+        "metadata": {"display_phone_number": "15550003333", "phone_number_id": DEMO_PHONE_NUMBER_ID},
         "contacts": [{"profile": {"name": "Alice"}, "wa_id": phone}],
         "messages": [{"from": phone} | m for m in value_messages],
     }}]}]}
@@ -887,7 +890,7 @@ async def test_the_same_button_of_an_old_menu_tapped_again_later_is_meant(loop) 
     now = int(time.time())
 
     def tap(wamid: str, written: int, menu: str) -> dict[str, object]:
-        return {"id": wamid, "timestamp": str(written), "context": {"from": "15550001111", "id": menu},
+        return {"id": wamid, "timestamp": str(written), "context": {"from": "15550003333", "id": menu},
                 "type": "interactive",
                 "interactive": {"type": "button_reply", "button_reply": {"id": "hours", "title": "Opening hours"}}}
 
@@ -917,3 +920,98 @@ async def test_a_customer_who_wrote_by_user_id_then_taps_from_their_number_has_t
     await loop.wait_sent(3)
     quoted = _quoted(database_url, tapped["messageId"])
     assert quoted == (menu["wamid"],)
+
+
+@contextlib.asynccontextmanager
+async def _slow_api_bot(client: httpx.AsyncClient) -> AsyncIterator[tuple[asyncio.Event, asyncio.Event]]:
+    """A published chatbot started by "slowapi" whose HTTP request node waits on an API that answers only when
+    told: yields (the API was called, answer now)."""
+    called, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        called.set()
+        await release.wait()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                     b"Connection: close\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    api = await asyncio.start_server(slow_api, "127.0.0.1", 0)
+    port = api.sockets[0].getsockname()[1]
+
+    def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
+        return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
+
+    graph = {
+        "nodes": [node("start", "start", triggerKeywords=["slowapi"]),
+                  node("call", "http_request", method="GET", url=f"http://127.0.0.1:{port}/", timeoutSeconds=30),
+                  node("ok", "question", text="API answered: your order number?", variable="order",
+                       validation={"type": "text"}),
+                  node("err", "message", text="API failed"), node("done", "end", text="Thanks")],
+        "edges": [{"id": "e1", "source": "start", "target": "call"}, {"id": "e4", "source": "ok", "target": "done"},
+                  {"id": "e2", "source": "call", "target": "ok", "sourceHandle": "success"},
+                  {"id": "e3", "source": "call", "target": "err", "sourceHandle": "error"}],
+    }
+    async with api:
+        chatbot = (await client.post("/api/chatbots", json={"name": "Slow API", **graph})).json()
+        published = await client.post(f"/api/chatbots/{chatbot['id']}/publish")
+        assert published.status_code == 200, published.text
+        try:
+            yield called, release
+        finally:
+            release.set()
+
+
+async def test_a_turn_waiting_on_a_slow_api_holds_up_no_webhook(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, app_context: AppContext, monkeypatch
+) -> None:
+    """A turn held the conversation's row lock while its HTTP request node waited; the same customer writing again
+    ("are you there?") made the webhook's ingest wait for that lock, and with it every webhook of the process
+    (other customers' messages, statuses) until the API answered, up to 30 s."""
+    monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
+    async with _slow_api_bot(client) as (called, release):
+        await loop.say({"from": "+15550003333", "text": "slowapi"})
+        await asyncio.wait_for(called.wait(), 15)
+        # While that turn waits on the API (loop.http gives up after 10 s: a stalled webhook fails here):
+        await loop.say({"from": "+15550003333", "text": "are you there?"})
+        await loop.say({"from": "+15550002222", "text": "hi"})
+        sent = await loop.wait_sent(2)  # the other customer, answered by the demo bot meanwhile
+        assert {m["to"] for m in sent} == {"15550002222"}, sent
+        release.set()
+        sent = await loop.wait_sent(3)
+    assert "API answered: your order number?" in _bodies([m for m in sent if m["to"] == "15550003333"])
+
+
+async def test_a_take_over_during_a_turn_waits_for_it_and_stops_the_bot(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, app_context: AppContext, database_url: str, monkeypatch, waiter
+) -> None:
+    """The turn lock is not the row lock any more: an operator's take-over must still come after a turn under way
+    (else the turn, writing its context at the end, would switch the bot on again)."""
+    monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
+    async with _slow_api_bot(client) as (called, release):
+        await loop.say({"from": "+15550004444", "text": "slowapi"})
+        await asyncio.wait_for(called.wait(), 15)
+        conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+        take_over = asyncio.create_task(client.post(f"/api/conversations/{conversation}/handoff",
+                                                    json={"handedOff": True}))
+
+
+        def waits_for_the_turn() -> bool:
+            with psycopg.connect(database_url) as conn:
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                   " AND wait_event_type = 'Lock' AND wait_event = 'advisory'").fetchone()
+            return row is not None and row[0] > 0
+
+        await wait_until(lambda: take_over.done() or waits_for_the_turn())  # (done: it did not wait for the turn)
+        release.set()
+        assert (await take_over).status_code == 200
+    await loop.wait_sent(1)  # the turn's question went out: it was under way before the take-over
+
+    async def bot_stopped() -> bool:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute('SELECT "isActive", "engineState"->>\'endedReason\' FROM conversation_contexts'
+                                ' WHERE "conversationId" = %s', (conversation,)).fetchall()
+        return rows == [(False, "handoff")]
+
+    await waiter(bot_stopped)

@@ -12,6 +12,7 @@ from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.errors import Conflict, Unprocessable
+from whatsapp_builder.flows.turn_lock import wait_turn_lock
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp import fast_path
@@ -145,8 +146,9 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
     """Take over (the bot's running context ends and it stays silent) or hand back to the bot (which carries on
     where the take-over stopped it, when it was waiting for the customer's answer)."""
     async with context.sessions() as session:
-        await load_recipient(session, conversation_id, lock=True)
         conn = await raw_connection(session)
+        await wait_turn_lock(conn, conversation_id)  # a turn under way ends first: it would revive the context
+        await load_recipient(session, conversation_id, lock=True)
         await conn.execute(
             'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
             (handed_off, conversation_id),

@@ -1,8 +1,14 @@
 """Runs published chatbots against stored inbound messages: the glue between the pure engine and the database.
 
-Each job holds the conversation's row lock (SELECT … FOR UPDATE) for its whole transaction, so two messages of
-one customer are processed one after the other on any number of workers and hosts, never interleaved. State,
-replies (as pending outbound messages with their delivery jobs) and timers are written in that one transaction.
+Each job holds the conversation's turn lock (flows/turn_lock.py: an advisory lock) for its whole
+transaction, so two messages of one customer are processed one after the other on any number of workers and
+hosts, never interleaved. State, replies (as pending outbound messages with their delivery jobs) and timers are
+written in that one transaction.
+
+Not the conversation's row lock: a turn may wait on an HTTP request node for many seconds, and the webhook's
+ingest updates that row for every customer message (the window) in the one transaction it shares with every
+other webhook of the process. Under a row lock, one customer writing again while their turn waited on a slow
+API held up all webhooks, every customer's and every status. The row is only written at the end of the turn.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_se
 from whatsapp_builder.flows.engine import DOUBLE_TAP_SECONDS, is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import SafeHttpPerformer
+from whatsapp_builder.flows.turn_lock import FLOW_LOCK_CLASS
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
 from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
@@ -66,7 +73,7 @@ def _node_column(state: ContextState) -> str:
 
 @dataclass
 class _Locked:
-    """A conversation held under its row lock for this transaction, with what its turns need."""
+    """A conversation held under its turn lock for this transaction, with what its turns need."""
 
     recipient: Recipient
     contact: ContactInfo
@@ -97,8 +104,14 @@ class _Plan:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
-# A conversation with its customer and business ends, for `_locked_item`: the conversations `{where}` names,
-# row-locked in id order (two such transactions never deadlock on them).
+# Waiting, in key order (two such transactions never deadlock on them), for the conversations `%s` names.
+_WAIT_TURN_LOCKS = (
+    "SELECT pg_advisory_xact_lock(%s, k) FROM (SELECT DISTINCT hashtext(c::text) AS k FROM ({ids}) AS x(c)) AS keys"
+    " ORDER BY k"
+)
+
+# A conversation with its customer and business ends, for `_locked_item`, read after its turn lock is held (in
+# a statement of its own: its snapshot then holds what the lock's previous holder committed).
 _CONVERSATIONS_WHERE = (
     'SELECT c.id, c."customerId", c."whatsappPhoneNumberId", c."lastCustomerMessageAt", c."isHandedOff",'
     ' (SELECT p."userId" FROM conversation_participants p'
@@ -109,7 +122,7 @@ _CONVERSATIONS_WHERE = (
     " THEN nullif(btrim(u.username), '') ELSE u.name END,"
     ' u."phoneNumber"'
     ' FROM conversations c LEFT JOIN users u ON u.id = c."customerId"'
-    " WHERE {where} ORDER BY c.id FOR UPDATE OF c"
+    " WHERE {where} ORDER BY c.id"
 )
 # A worker's flow jobs name their conversations, and their messages the conversations they are in now: a
 # conversation merged into another while its job waited (ingest links a customer's two identities) has moved
@@ -117,19 +130,24 @@ _CONVERSATIONS_WHERE = (
 _OF_JOBS = 'IN (SELECT unnest(%s::uuid[]) UNION SELECT "conversationId" FROM messages WHERE id = ANY(%s))'
 _CONVERSATION = _CONVERSATIONS_WHERE.format(where="c.id = ANY(%s)")
 _JOB_CONVERSATIONS = _CONVERSATIONS_WHERE.format(where=f"c.id {_OF_JOBS}")
+_WAIT_TURN_LOCK = _WAIT_TURN_LOCKS.format(ids="SELECT unnest(%s::uuid[])")
+_WAIT_JOB_TURN_LOCKS = _WAIT_TURN_LOCKS.format(
+    ids='SELECT unnest(%s::uuid[]) UNION SELECT "conversationId" FROM messages WHERE id = ANY(%s)'
+)
 
-# The fast path's first statement: row-lock the conversations nobody else holds, take their waiting flow jobs
-# (a conversation whose earlier flow job a worker is running is left to that worker, so messages keep their
-# order; 'flow:' || id is inbound_service.flow_lock) and return them with the jobs' messages: one row per
-# message, in arrival order, or one row with no job for a conversation that had none.
+# The fast path's first statement: take the turn locks of the conversations nobody else holds, take their
+# waiting flow jobs (a conversation whose earlier flow job a worker is running is left to that worker, so
+# messages keep their order; 'flow:' || id is inbound_service.flow_lock) and return them with the jobs'
+# messages: one row per message, in arrival order, or one row with no job for a conversation that had none.
 _LOCK_AND_CLAIM = (
-    f"WITH locked AS ({_CONVERSATION} SKIP LOCKED),"
+    "WITH locked AS MATERIALIZED (SELECT c.id FROM unnest(%s::uuid[]) AS c(id)"
+    " WHERE pg_try_advisory_xact_lock(%s, hashtext(c.id::text))),"
     " claimed AS ("
     " DELETE FROM procrastinate_jobs j WHERE j.lock = ANY(ARRAY(SELECT 'flow:' || id FROM locked))"
     " AND j.status = 'todo' AND j.task_name = %s"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs d WHERE d.lock = j.lock AND d.status = 'doing')"
     " RETURNING j.lock, j.args)"
-    ' SELECT l.*, cl.lock, m.id, m."conversationId", m.type::text, m.content, m."timestamp" FROM locked l'
+    ' SELECT l.id, cl.lock, m.id, m."conversationId", m.type::text, m.content, m."timestamp" FROM locked l'
     " LEFT JOIN claimed cl ON cl.lock = 'flow:' || l.id"
     " LEFT JOIN LATERAL jsonb_array_elements_text(cl.args->'message_ids') AS x(id) ON true"
     ' LEFT JOIN messages m ON m.id = x.id::uuid ORDER BY m."timestamp", m.id'
@@ -426,6 +444,7 @@ async def process_inbound_many(
     message_ids = [m for _, ids in jobs for m in ids]
     # Pipeline mode: the lock and the reads after it go out in one round trip, the writes with the commit.
     async with context.transaction() as conn, conn.pipeline():
+        await conn.execute(_WAIT_JOB_TURN_LOCKS, (FLOW_LOCK_CLASS, conversation_ids, message_ids))
         lock = await conn.execute(_JOB_CONVERSATIONS, (conversation_ids, message_ids))
         inputs = await conn.execute(_MESSAGES, (message_ids,))
         active = await conn.execute(_JOB_ACTIVE_CONTEXTS, (conversation_ids, message_ids))
@@ -448,17 +467,21 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
     """
     ids = sorted(set(conversation_ids))
     async with context.transaction() as conn, conn.pipeline():
-        claim = await conn.execute(_LOCK_AND_CLAIM, (ids, PROCESS_INBOUND))
+        claim = await conn.execute(_LOCK_AND_CLAIM, (ids, FLOW_LOCK_CLASS, PROCESS_INBOUND))
+        # After the locks, in statements of their own: their snapshots hold what a lock's last holder committed.
+        conversations = await conn.execute(_CONVERSATION, (ids,))
         active = await conn.execute(_ACTIVE_CONTEXTS, (ids,))
         bots = await conn.execute(_BOTS_OLDEST_FIRST)
+        rows = {row[0]: row for row in await conversations.fetchall()}
         locked: dict[uuid.UUID, _Locked] = {}
         claimed: list[Any] = []
         for row in await claim.fetchall():
-            if row[8] is None:
+            if row[1] is None:
                 continue  # no flow job waiting (another process took it)
-            if row[0] not in locked and (item := _locked_item(row)) is not None:
+            found = rows.get(row[0])
+            if found is not None and row[0] not in locked and (item := _locked_item(found)) is not None:
                 locked[row[0]] = item
-            claimed.append(row[9:])
+            claimed.append(row[2:])
         if not locked:
             return []
         with_replies, published = await _process(
@@ -546,6 +569,7 @@ async def _process(
 async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_id: uuid.UUID) -> None:
     """A delay node's timer fired: continue that context if it still waits on it."""
     async with context.transaction() as conn, conn.pipeline():
+        await conn.execute(_WAIT_TURN_LOCK, (FLOW_LOCK_CLASS, [conversation_id]))
         lock = await conn.execute(_CONVERSATION, ([conversation_id],))
         active = await conn.execute(_ACTIVE_CONTEXTS, ([conversation_id],))
         bots = await conn.execute(_BOTS_OLDEST_FIRST)

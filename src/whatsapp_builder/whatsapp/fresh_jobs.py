@@ -7,7 +7,7 @@ and hands those conversations to the same group-committed stages as `serve`'s fa
 transaction, instead of procrastinate's one job per fetch. It searches the job table itself only every poll
 interval (and for a notification too long to name them): the table churns, and a search wades through the
 rows of jobs done since the last vacuum. Several workers may look at the same conversations: a
-conversation's jobs are taken under its row lock or deleted in the transaction that does them (SKIP LOCKED), so
+conversation's jobs are taken under its turn lock or deleted in the transaction that does them (SKIP LOCKED), so
 each is done once, and whatever a lane does not finish is still a job for the queue's workers after the grace.
 """
 
