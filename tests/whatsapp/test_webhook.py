@@ -599,3 +599,31 @@ async def test_a_server_that_cannot_read_the_app_secret_answers_503_not_500(
     finally:
         await other.close()
     assert counts(database_url)["messages"] == 0
+
+
+async def test_a_stored_message_id_from_another_sender_makes_no_customer_and_moves_nothing(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """A known WhatsApp id with another sender (posted again, or twice in one POST) made that sender a customer
+    with an empty conversation whose 24-hour window was open: an operator could write to someone who never
+    wrote. And a redelivery moved its conversation's updatedAt."""
+    first = await post(configured, text_from("16505550100", "hi", "wamid.GHOST"))
+    assert first.json()["messages"] == 1
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute('SELECT "updatedAt" FROM conversations').fetchone()
+    again = await post(configured, text_from("16505550199", "hi", "wamid.GHOST", name="Mallory"))
+    assert again.status_code == 200 and again.json()["duplicates"] == 1
+    twins = envelope({
+        "contacts": [{"profile": {"name": "Three"}, "wa_id": "16505550103"},
+                     {"profile": {"name": "Four"}, "wa_id": "16505550104"}],
+        "messages": [{"from": sender, "id": "wamid.TWIN", "timestamp": str(int(time.time())), "type": "text",
+                      "text": {"body": "hello"}} for sender in ("16505550103", "16505550104")],
+    })
+    both = (await post(configured, twins)).json()
+    assert (both["messages"], both["duplicates"]) == (1, 1)
+    with psycopg.connect(database_url) as conn:
+        phones = {r[0] for r in conn.execute('SELECT "phoneNumber" FROM users')}
+        conversations = conn.execute('SELECT "updatedAt" FROM conversations ORDER BY "createdAt"').fetchall()
+    assert "+16505550199" not in phones and "+16505550104" not in phones
+    assert {"+16505550100", "+16505550103"} <= phones
+    assert len(conversations) == 2 and conversations[0] == before  # the redelivery moved nothing

@@ -314,22 +314,6 @@ async def _customers(
     known = _known_customers(rows, customers)
     if known is not None:
         return known
-    stored_ids = _stored_ids(rows)
-    if any(_seen(stored_ids, c) for c in customers):
-        # A redelivered message must not move a phone number or a name back to what it was when first sent
-        # (the number may have been recycled since): only messages not stored yet speak for their senders.
-        stored = await (
-            await conn.execute(
-                'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)',
-                ([m.wa_message_id for m in messages],),
-            )
-        ).fetchall()
-        if stored:
-            old = {str(r[0]) for r in stored}
-            customers = _batch_customers([m for m in messages if m.wa_message_id not in old])
-            known = _known_customers(rows, customers)
-            if known is not None:
-                return known
     return await _write_customers(conn, customers, rows, result)
 
 
@@ -939,6 +923,28 @@ def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
     return kept
 
 
+async def _not_stored_yet(conn: AsyncConnection[Any], messages: list[InboundMessage]) -> list[InboundMessage]:
+    """The messages whose WhatsApp id is new: not stored, and not an earlier message's of this batch.
+
+    Only those speak for their senders. A redelivery must not move a phone number or a name back to what it was
+    when first sent (the number may have been recycled since), nor move a conversation or its window; and an id
+    already stored that comes with another sender (a forged or broken payload) must not make that sender a
+    customer with an empty conversation whose window is open. (Two transactions storing the same new id at once
+    are still settled by the unique index: the second stores nothing.)"""
+    first: dict[str, InboundMessage] = {}
+    for message in messages:
+        first.setdefault(message.wa_message_id, message)
+    if not first:
+        return []
+    stored = await (
+        await conn.execute(
+            'SELECT "whatsappMessageId" FROM messages WHERE "whatsappMessageId" = ANY(%s)', (list(first),)
+        )
+    ).fetchall()
+    old = {str(r[0]) for r in stored}
+    return [m for wamid, m in first.items() if wamid not in old]
+
+
 def why_not_stored(message: InboundMessage) -> str | None:
     """Why ingest cannot store this message (its ids do not fit, or no customer can be told from it), or None."""
     if len(message.wa_message_id) > WAMID_LIMIT:
@@ -979,7 +985,7 @@ async def ingest(
     chatbot: one to another number of the business (another number of the app, or the number connected before) is
     stored and shown, but nothing can answer it from the number it was sent to."""
     result = IngestResult()
-    messages = _ingestible(batch)
+    messages = await _not_stored_yet(conn, _ingestible(batch))
     if messages:
         messages = await _as_current_identities(conn, messages)
         business_ids: dict[str, uuid.UUID] = {}
