@@ -627,3 +627,31 @@ async def test_a_stored_message_id_from_another_sender_makes_no_customer_and_mov
     assert "+16505550199" not in phones and "+16505550104" not in phones
     assert {"+16505550100", "+16505550103"} <= phones
     assert len(conversations) == 2 and conversations[0] == before  # the redelivery moved nothing
+
+
+async def test_a_message_written_in_a_whatsapp_group_is_not_taken_as_the_members_own(
+    configured: httpx.AsyncClient, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Meta's group messages come on the same `messages` field, with `group_id`: stored as the member's message,
+    it opened their 1:1 window and the chatbot greeted them privately."""
+    payload = text_from("16505550300", "hi everyone", "wamid.GROUP")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["group_id"] = "Y2FwaV9ncm91cDpFWEFNUExF"
+    own = text_from("16505550301", "hi", "wamid.OWN")["entry"][0]["changes"][0]["value"]
+    payload["entry"][0]["changes"][0]["value"]["contacts"] += own["contacts"]
+    payload["entry"][0]["changes"][0]["value"]["messages"] += own["messages"]
+    capsys.readouterr()
+    answer = await post(configured, payload)
+    assert answer.status_code == 200 and answer.json()["messages"] == 1
+    logged = capsys.readouterr()
+    assert "WhatsApp group" in logged.out + logged.err
+    with psycopg.connect(database_url) as conn:
+        stored = conn.execute('SELECT "whatsappMessageId" FROM messages').fetchall()
+        phones = {r[0] for r in conn.execute('SELECT "phoneNumber" FROM users')}
+    assert stored == [("wamid.OWN",)] and "+16505550300" not in phones
+
+
+async def test_an_envelope_without_an_entry_list_is_400(configured: httpx.AsyncClient) -> None:
+    for payload in ({"object": "whatsapp_business_account"}, {"object": "whatsapp_business_account", "entry": "x"}):
+        answer = await post(configured, payload)
+        assert answer.status_code == 400 and "$.entry" in answer.json()["error"]["message"], answer.text
+    assert (await post(configured, {"object": "whatsapp_business_account", "entry": []})).status_code == 200

@@ -531,6 +531,10 @@ def test_not_whatsapp_and_other_fields() -> None:
     }
     batch = parse_webhook(other)
     assert batch.is_whatsapp_payload and batch.problems == [] and batch.messages == []
+    # No entry list: nothing a webhook could carry (answered 400, not "ok").
+    for broken in ({"object": "whatsapp_business_account"}, {"object": "whatsapp_business_account", "entry": "x"}):
+        refused = parse_webhook(broken)
+        assert refused.is_whatsapp_payload is False and refused.problems[0].path == "$.entry"
 
 
 def test_round_trip_through_json() -> None:

@@ -450,6 +450,11 @@ def _parse_message(
         # Blanks are no id either: stored, they would make every later blank-id message a "redelivery".
         out.problem(path, "message without an id")
         return
+    if msg.get("group_id") not in (None, ""):
+        # Written in a WhatsApp group the business is in, not to the business: stored as the member's message, it
+        # opened their 1:1 window and the chatbot answered them privately. Group chats are not supported.
+        out.problem(path, "a message written in a WhatsApp group (group chats are not supported): not stored")
+        return
     phone = _str(msg.get("from")) or None
     user_id = valid_bsuid(msg.get("from_user_id"))
     contact = _match_contact(contacts, phone, user_id)
@@ -557,8 +562,9 @@ def _parse(payload: object, out: _Collector) -> bool:
         return False
     entries = root.get("entry")
     if not isinstance(entries, list):
-        out.problem("$.entry", "entry list missing")
-        return True
+        # Nothing a webhook could carry: answered 400, not an "ok" that would hide a broken sender.
+        out.problem("$.entry", "entry list missing" if entries is None else "entry is not a list")
+        return False
     for i, entry_raw in enumerate(entries):
         entry = _dict(entry_raw)
         if entry is None:

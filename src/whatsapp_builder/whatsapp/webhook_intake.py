@@ -62,7 +62,8 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
         return _error(400, "malformed_json", "The body is not valid JSON.")
     batch = parse_webhook(payload)
     if not batch.is_whatsapp_payload:
-        return _error(400, "bad_request", "Not a WhatsApp Business Account webhook (object).")
+        why = f" ({batch.problems[0].path}: {batch.problems[0].message})" if batch.problems else ""
+        return _error(400, "bad_request", f"Not a WhatsApp Business Account webhook{why}.")
     for problem in batch.problems:
         log.warning("webhook item skipped", path=problem.path, problem=problem.message)
     for error in batch.errors:
