@@ -487,3 +487,31 @@ async def test_text_postgresql_cannot_store_in_a_graph_is_a_422_naming_where(
     assert named.status_code == 422 and named.json()["error"]["details"][0]["field"] == "name"
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM chatbots WHERE name = 'Bot'").fetchone() == (0,)
+
+
+async def test_a_save_or_publish_from_a_stale_copy_is_refused_with_if_match(client: httpx.AsyncClient) -> None:
+    """Two tabs (or two people) on one chatbot: the second save silently replaced the first, and a publish from
+    the first tab put live what the other had saved while its screen showed its own."""
+    graph = valid_graph()
+    saved = await create(client, **graph)
+    loaded = await client.get(f"/api/chatbots/{saved['id']}")
+    tab_a = tab_b = loaded.headers["ETag"]
+    assert tab_a.strip('"') == loaded.json()["updatedAt"]
+    edited = [*graph["nodes"][:1], node("hello", "message", text="Tab A"), graph["nodes"][2]]
+    first = await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": edited}, headers={"If-Match": tab_a})
+    assert first.status_code == 200, first.text
+    tab_a = first.headers["ETag"]
+    assert tab_a != tab_b and tab_a.strip('"') == first.json()["updatedAt"]
+    stale = [*graph["nodes"][:1], node("hello", "message", text="Tab B"), graph["nodes"][2]]
+    second = await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": stale}, headers={"If-Match": tab_b})
+    assert second.status_code == 412 and second.json()["error"]["code"] == "edit_conflict", second.text
+    assert second.json()["error"]["details"][0]["currentETag"] == tab_a
+    assert (await client.post(f"/api/chatbots/{saved['id']}/publish", headers={"If-Match": tab_b})).status_code == 412
+    stored = (await client.get(f"/api/chatbots/{saved['id']}")).json()
+    assert stored["nodes"] == edited and stored["publishedNodes"] is None  # nothing of tab B's, nothing published
+    # The up-to-date copy publishes; the bare updatedAt works as well as the ETag; no If-Match replaces anything.
+    published = await client.post(f"/api/chatbots/{saved['id']}/publish", headers={"If-Match": stored["updatedAt"]})
+    assert published.status_code == 200 and published.json()["publishedNodes"] == edited
+    for header in ({"If-Match": "*"}, {}):
+        assert (await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": stale}, headers=header)).status_code == 200
+    assert (await client.patch(f"/api/chatbots/{saved['id']}", json={}, headers={"If-Match": "junk"})).status_code == 412

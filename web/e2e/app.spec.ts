@@ -14,7 +14,7 @@ function watchConsole(page: Page) {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (404|409|422)/.test(m.text())) errors.push(m.text());
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of (404|409|412|422)/.test(m.text())) errors.push(m.text());
   });
   return errors;
 }
@@ -115,6 +115,36 @@ test('build a flow by dragging and connecting, then publish it', async ({ page }
   await page.getByRole('button', { name: 'Publish' }).click();
   await expect(page.getByTestId('publish-state')).toHaveText('published');
   expect(errors).toEqual([]);
+});
+
+test('two tabs on one chatbot: a save from the stale one is refused and said, not silently lost', async ({ page, context }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await newChatbot(page, 'E2E two tabs');
+  await dragFromPalette(page, 'message', 500, 250);
+  await expect(page.getByTestId('node-message_1')).toBeVisible();
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  const other = await context.newPage();
+  const otherErrors = watchConsole(other);
+  await other.goto(page.url());
+  await expect(other.getByTestId('node-message_1')).toBeVisible();
+  // tab A edits, and its draft is saved
+  await page.getByTestId('node-message_1').click();
+  await page.getByRole('textbox', { name: /^Text/ }).fill('From tab A');
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  // tab B, opened before that, edits too: its save is refused, and it says why
+  await other.getByTestId('node-message_1').click();
+  await other.getByRole('textbox', { name: /^Text/ }).fill('From tab B');
+  await expect(other.getByTestId('edit-conflict')).toBeVisible();
+  await expect(other.getByTestId('save-state')).toHaveText('Not saved: changed elsewhere');
+  await shot(other, 'flow-edit-conflict');
+  await other.getByRole('button', { name: 'Load the saved version' }).click();
+  await expect(other.getByTestId('node-message_1')).toContainText('From tab A');
+  // tab A still saves and publishes what it shows
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
+  expect(errors).toEqual([]);
+  expect(otherErrors).toEqual([]);
 });
 
 test('a broken flow shows its validation errors', async ({ page }) => {

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,19 +89,34 @@ async def import_chatbot(
 
 @router.get("/{chatbot_id}", response_model=ChatbotOut)
 async def get_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResponse:
-    chatbot = ChatbotOut.model_validate(await service.get_chatbot(session, chatbot_id))
+    stored = await service.get_chatbot(session, chatbot_id)
+    chatbot = ChatbotOut.model_validate(stored)
     try:
         # Serialized here, not by FastAPI, so that a row stored before nesting was limited answers 422, not 500.
         content = chatbot.model_dump(mode="json", by_alias=True)
     except (ValueError, RecursionError) as exc:
         raise service.too_deep("graph") from exc
-    return JSONResponse(content)
+    return JSONResponse(content, headers={"ETag": service.etag(stored)})
+
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since",
+    ),
+]
 
 
 @router.patch("/{chatbot_id}", response_model=ChatbotSaved)
-async def update_chatbot(session: SessionDep, chatbot_id: uuid.UUID, body: ChatbotUpdate) -> ChatbotSaved:
-    """Save the draft (conversations keep running on the published graph); `status: active` publishes it."""
-    return await _saved(session, *await service.update_chatbot(session, chatbot_id, body))
+async def update_chatbot(
+    session: SessionDep, chatbot_id: uuid.UUID, body: ChatbotUpdate, response: Response, if_match: IfMatch = None
+) -> ChatbotSaved:
+    """Save the draft (conversations keep running on the published graph); `status: active` publishes it. With
+    `If-Match`, only if nobody saved it since that version (two tabs, two people)."""
+    chatbot, report = await service.update_chatbot(session, chatbot_id, body, if_match=if_match)
+    response.headers["ETag"] = service.etag(chatbot)
+    return await _saved(session, chatbot, report)
 
 
 @router.delete("/{chatbot_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -111,9 +126,14 @@ async def delete_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> Response
 
 
 @router.post("/{chatbot_id}/publish", response_model=ChatbotOut)
-async def publish_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> ChatbotOut:
-    """Validate the draft and make it the graph new turns run on; 422 lists every problem by node or edge."""
-    return ChatbotOut.model_validate(await service.publish_chatbot(session, chatbot_id))
+async def publish_chatbot(
+    session: SessionDep, chatbot_id: uuid.UUID, response: Response, if_match: IfMatch = None
+) -> ChatbotOut:
+    """Validate the draft and make it the graph new turns run on; 422 lists every problem by node or edge. With
+    `If-Match`, only if the draft is still the version you saw."""
+    chatbot = await service.publish_chatbot(session, chatbot_id, if_match=if_match)
+    response.headers["ETag"] = service.etag(chatbot)
+    return ChatbotOut.model_validate(chatbot)
 
 
 @router.get("/{chatbot_id}/validate", response_model=ValidationOut)

@@ -11,18 +11,46 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
 from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
 from whatsapp_builder.conversations.models import ConversationContext
-from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.core.errors import NotFound, PreconditionFailed, Unprocessable
 from whatsapp_builder.flows.graph import keyword_key
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
 
 
-async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
-    chatbot = await session.get(Chatbot, chatbot_id)
+async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_match: str | None = None) -> Chatbot:
+    """The chatbot; given `if_match` (an `If-Match` header), row-locked for this transaction and checked to be
+    the version the client last saw (else 412 `edit_conflict`)."""
+    chatbot = await session.get(Chatbot, chatbot_id, with_for_update=True if if_match is not None else None)
     if chatbot is None:
         raise NotFound(f"Chatbot {chatbot_id} does not exist.")
+    if if_match is not None and not _matches(if_match, chatbot):
+        raise PreconditionFailed(
+            "This chatbot was changed since you loaded it (in another tab, or by someone else). Load it again to"
+            " see that version, or save without If-Match to replace it.",
+            details=[{"field": "If-Match", "currentETag": etag(chatbot)}],
+        )
     return chatbot
+
+
+def etag(chatbot: Chatbot) -> str:
+    """The chatbot's version as an HTTP entity tag: its `updatedAt`, which every save moves."""
+    return '"' + chatbot.updated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") + '"'
+
+
+def _matches(if_match: str, chatbot: Chatbot) -> bool:
+    """Whether `If-Match` names this version: `*`, or an entity tag (or the bare `updatedAt`) equal to it."""
+    for token in if_match.split(","):
+        token = token.strip().removeprefix("W/").strip('"')
+        if token == "*":
+            return True
+        try:
+            when = dt.datetime.fromisoformat(token)
+        except ValueError:
+            continue
+        if when.tzinfo is not None and when == chatbot.updated_at:
+            return True
+    return False
 
 
 async def list_chatbots(
@@ -130,9 +158,9 @@ async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Ch
 
 
 async def update_chatbot(
-    session: AsyncSession, chatbot_id: uuid.UUID, data: ChatbotUpdate
+    session: AsyncSession, chatbot_id: uuid.UUID, data: ChatbotUpdate, *, if_match: str | None = None
 ) -> tuple[Chatbot, ValidationReport]:
-    chatbot = await get_chatbot(session, chatbot_id)
+    chatbot = await get_chatbot(session, chatbot_id, if_match=if_match)
     changes = data.model_dump(exclude_unset=True)  # nulls only where null is a value (ChatbotUpdate.not_nullable)
     switching_on = changes.get("is_active") is True and not chatbot.is_active
     if switching_on and chatbot.published_nodes is None and changes.get("status") != ChatbotStatus.ACTIVE:
@@ -149,10 +177,10 @@ async def update_chatbot(
     return chatbot, report
 
 
-async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Chatbot:
+async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_match: str | None = None) -> Chatbot:
     """Publish the draft. A first publish also switches the chatbot on (it goes live); after that, whether it is
     on stays the operator's choice."""
-    chatbot = await get_chatbot(session, chatbot_id)
+    chatbot = await get_chatbot(session, chatbot_id, if_match=if_match)
     first = chatbot.published_nodes is None
     _publish(chatbot)
     if first:

@@ -40,6 +40,13 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class PreconditionFailed(AppError):
+    """An `If-Match` that no longer holds: what the client would change was changed by someone else meanwhile."""
+
+    status_code = 412
+    code = "edit_conflict"
+
+
 class Unprocessable(AppError):
     status_code = 422
     code = "validation_error"
@@ -82,6 +89,7 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    412: "precondition_failed",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",

@@ -85,8 +85,14 @@ export function useNodeTypes() {
 export function usePatchChatbot() {
   const qc = useQueryClient();
   return useMutation({
-    mutationFn: (v: { id: string; body: Record<string, unknown> }) =>
-      unwrap(api.PATCH('/api/chatbots/{chatbot_id}', { params: { path: { chatbot_id: v.id } }, body: v.body })),
+    // ifMatch: the version (updatedAt) the edit was made on; the server refuses it (412) when saved since.
+    mutationFn: (v: { id: string; body: Record<string, unknown>; ifMatch?: string }) =>
+      unwrap(
+        api.PATCH('/api/chatbots/{chatbot_id}', {
+          params: { path: { chatbot_id: v.id }, header: v.ifMatch ? { 'If-Match': v.ifMatch } : undefined },
+          body: v.body,
+        }),
+      ),
     onSuccess: (saved) => {
       qc.setQueryData<ChatbotSummary[]>(keys.chatbots, (list) =>
         list?.map((c) => (c.id === saved.id ? { ...c, name: saved.name, isActive: saved.isActive, status: saved.status, updatedAt: saved.updatedAt } : c)),

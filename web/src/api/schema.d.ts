@@ -62,7 +62,8 @@ export interface paths {
         head?: never;
         /**
          * Update Chatbot
-         * @description Save the draft (conversations keep running on the published graph); `status: active` publishes it.
+         * @description Save the draft (conversations keep running on the published graph); `status: active` publishes it. With
+         *     `If-Match`, only if nobody saved it since that version (two tabs, two people).
          */
         patch: operations["update_chatbot_api_chatbots__chatbot_id__patch"];
         trace?: never;
@@ -112,7 +113,8 @@ export interface paths {
         put?: never;
         /**
          * Publish Chatbot
-         * @description Validate the draft and make it the graph new turns run on; 422 lists every problem by node or edge.
+         * @description Validate the draft and make it the graph new turns run on; 422 lists every problem by node or edge. With
+         *     `If-Match`, only if the draft is still the version you saw.
          */
         post: operations["publish_chatbot_api_chatbots__chatbot_id__publish_post"];
         delete?: never;
@@ -1456,7 +1458,10 @@ export interface operations {
     update_chatbot_api_chatbots__chatbot_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since */
+                "If-Match"?: string | null;
+            };
             path: {
                 chatbot_id: string;
             };
@@ -1553,7 +1558,10 @@ export interface operations {
     publish_chatbot_api_chatbots__chatbot_id__publish_post: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since */
+                "If-Match"?: string | null;
+            };
             path: {
                 chatbot_id: string;
             };

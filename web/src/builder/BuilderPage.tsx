@@ -69,7 +69,7 @@ export function BuilderPage() {
   );
 }
 
-type SaveState = 'saved' | 'pending' | 'saving' | 'error';
+type SaveState = 'saved' | 'pending' | 'saving' | 'error' | 'conflict';
 
 function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) {
   const [store] = useState<FlowStore>(() => {
@@ -99,6 +99,10 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
     return behaviourKey(s.nodes, s.edges);
   }, [store, version]);
   const savedVersion = useRef(0);
+  // The stored version this editor's graph builds on (updatedAt): saves and publishes send it as If-Match, so
+  // another tab's or person's save in between is not silently overwritten, nor published unseen.
+  const baseVersion = useRef(chatbot.updatedAt);
+  const [conflict, setConflict] = useState(false);
   const inflight = useRef<Promise<void> | null>(null);
   const narrow = useMediaQuery('(max-width: 48em)');
 
@@ -108,17 +112,30 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
     const v = s.version;
     setSaveState('saving');
     try {
-      const saved = await patch.mutateAsync({ id: chatbot.id, body: serializeGraph(s.nodes, s.edges) });
+      const saved = await patch.mutateAsync({ id: chatbot.id, body: serializeGraph(s.nodes, s.edges), ifMatch: baseVersion.current });
       savedVersion.current = v;
+      baseVersion.current = saved.updatedAt;
       setValidation(saved.validation);
       qc.setQueryData(keys.chatbot(chatbot.id), saved);
       setSaveState(store.getState().version === v ? 'saved' : 'pending');
     } catch (e) {
-      setSaveState('error');
-      notifications.show({ color: 'red', title: 'Could not save the draft', message: errorMessage(e) });
+      if (e instanceof ApiError && e.code === 'edit_conflict') {
+        setConflict(true);
+        setSaveState('conflict');
+      } else {
+        setSaveState('error');
+        notifications.show({ color: 'red', title: 'Could not save the draft', message: errorMessage(e) });
+      }
       throw e;
     }
   }, [store, patch, chatbot.id, qc]);
+
+  /** After a conflict: save this editor's graph over the other version. */
+  const keepMine = async () => {
+    baseVersion.current = '*';
+    setConflict(false);
+    await flush().catch(() => undefined);
+  };
 
   /** Saves now and waits (before a test run or publish). */
   const flush = useCallback(async () => {
@@ -129,14 +146,14 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   }, [save]);
 
   useEffect(() => {
-    if (version === savedVersion.current) return;
+    if (version === savedVersion.current || conflict) return;
     setSaveState('pending');
     const t = setTimeout(() => {
       const p = save().catch(() => undefined);
       inflight.current = p;
     }, AUTOSAVE_MS);
     return () => clearTimeout(t);
-  }, [version, save]);
+  }, [version, save, conflict]);
 
   // Validate the stored draft once so warnings show from the start.
   useEffect(() => {
@@ -149,7 +166,12 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
     setPublishing(true);
     try {
       await flush();
-      const out = await unwrap(api.POST('/api/chatbots/{chatbot_id}/publish', { params: { path: { chatbot_id: chatbot.id } } }));
+      const out = await unwrap(
+        api.POST('/api/chatbots/{chatbot_id}/publish', {
+          params: { path: { chatbot_id: chatbot.id }, header: { 'If-Match': baseVersion.current } },
+        }),
+      );
+      baseVersion.current = out.updatedAt;
       setPublishErrors(null);
       setPublishedAt(out.publishedAt ?? new Date().toISOString());
       setPublishedKey(behaviourKey(out.publishedNodes, out.publishedEdges));
@@ -170,7 +192,10 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
         });
       }
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'invalid_flow') {
+      if (e instanceof ApiError && e.code === 'edit_conflict') {
+        setConflict(true);
+        setSaveState('conflict');
+      } else if (e instanceof ApiError && e.code === 'invalid_flow') {
         const details = (e.details as Problem[]).filter((d) => d && typeof d === 'object');
         setPublishErrors(details);
         setShowProblems(true);
@@ -285,6 +310,24 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
               </Button>
             </Group>
           </Group>
+          {conflict && (
+            <Alert color="orange" title="Changed elsewhere" py="xs" radius={0} data-testid="edit-conflict">
+              <Group justify="space-between" gap="xs">
+                <Text size="sm">
+                  Someone saved this chatbot (in another tab, or another person) after you opened it, so your changes
+                  since then are not saved, and publishing waits.
+                </Text>
+                <Group gap="xs">
+                  <Button size="xs" variant="default" onClick={() => window.location.reload()}>
+                    Load the saved version
+                  </Button>
+                  <Button size="xs" color="orange" onClick={() => void keepMine()}>
+                    Keep mine (replace it)
+                  </Button>
+                </Group>
+              </Group>
+            </Alert>
+          )}
           <Box style={{ flex: 1, minHeight: 0, display: 'flex' }}>
             {!narrow && <Palette />}
             <Box style={{ flex: 1, minWidth: 0, position: 'relative' }}>
@@ -319,6 +362,7 @@ function SaveBadge({ state }: { state: SaveState }) {
     pending: ['gray', 'Unsaved changes'],
     saving: ['blue', 'Saving…'],
     error: ['red', 'Save failed'],
+    conflict: ['orange', 'Not saved: changed elsewhere'],
   } as const;
   const [color, label] = map[state];
   return (
