@@ -227,7 +227,7 @@ async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client
 
 async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
     ok = (await client.post("/api/whatsapp-config/test")).json()
-    assert ok == {"ok": True, "displayPhoneNumber": "15550003333", "verifiedName": "Demo Pizza Place",
+    assert ok == {"ok": True, "displayPhoneNumber": "15550001111", "verifiedName": "Demo Pizza Place",
                   "qualityRating": "GREEN"}
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)
@@ -812,7 +812,7 @@ def _signed_post(loop, value_messages: list[dict[str, object]], phone: str = "15
 
     payload = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550003333", "phone_number_id": DEMO_PHONE_NUMBER_ID},
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": DEMO_PHONE_NUMBER_ID},
         "contacts": [{"profile": {"name": "Alice"}, "wa_id": phone}],
         "messages": [{"from": phone} | m for m in value_messages],
     }}]}]}
@@ -890,7 +890,7 @@ async def test_the_same_button_of_an_old_menu_tapped_again_later_is_meant(loop) 
     now = int(time.time())
 
     def tap(wamid: str, written: int, menu: str) -> dict[str, object]:
-        return {"id": wamid, "timestamp": str(written), "context": {"from": "15550003333", "id": menu},
+        return {"id": wamid, "timestamp": str(written), "context": {"from": "15550001111", "id": menu},
                 "type": "interactive",
                 "interactive": {"type": "button_reply", "button_reply": {"id": "hours", "title": "Opening hours"}}}
 
