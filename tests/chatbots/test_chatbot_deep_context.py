@@ -76,3 +76,57 @@ async def test_the_context_api_cuts_variables_stored_too_deep(client: httpx.Asyn
     with psycopg.connect(database_url) as conn:  # what is stored stays as it was
         stored = conn.execute("SELECT variables FROM conversation_contexts").fetchone()
     assert stored is not None and stored[0] == variables
+
+
+async def test_a_test_chat_calls_each_api_request_once_though_it_resends_its_inputs(
+    client: httpx.AsyncClient, app_context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test panel resends the chat's inputs every turn: a POST node (creating a ticket, say) ran again for
+    every later message. The previous run's httpCalls, given back as httpReplay, answer the same requests."""
+    monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
+    received: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length")), b"0"))
+        received.append(await reader.readexactly(length))
+        body = json.dumps({"ticket": len(received)}).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    graph = {
+        "nodes": [node("start", "start", triggerKeywords=["help"]),
+                  node("ask", "question", text="Your order number?", variable="order", validation={"type": "text"}),
+                  node("call", "http_request", method="POST", url=f"http://127.0.0.1:{port}/tickets",
+                       body='{"order": "{{order}}"}', responseMapping=[{"variable": "ticket", "path": "ticket"}]),
+                  node("more", "question", text="Ticket {{ticket}}. Anything else?", variable="more",
+                       validation={"type": "text"}),
+                  node("done", "end", text="Bye, ticket {{ticket}}")],
+        "edges": [{"id": "e1", "source": "start", "target": "ask"},
+                  {"id": "e2", "source": "ask", "target": "call"},
+                  {"id": "e3", "source": "call", "target": "more", "sourceHandle": "success"},
+                  {"id": "e4", "source": "more", "target": "done"}],
+    }
+    async with server:
+        chatbot = (await client.post("/api/chatbots", json={"name": "Tickets", **graph})).json()
+        inputs: list[str] = []
+        replay: list[Any] = []
+        for said in ("help", "A-123", "no, thanks"):
+            inputs.append(said)
+            run = await client.post(f"/api/chatbots/{chatbot['id']}/test-run",
+                                    json={"inputs": inputs, "httpReplay": replay})
+            assert run.status_code == 200, run.text
+            replay = run.json()["httpCalls"]
+        assert len(received) == 1 and json.loads(received[0]) == {"order": "A-123"}
+        assert run.json()["steps"][-1]["messages"] == [{"type": "text", "content": {"body": "Bye, ticket 1"}}]
+        assert [c["replayed"] for c in replay] == [True]
+        # A record that holds no result (the client's to give) is not taken: the API is asked.
+        forged = [{"request": replay[0]["request"], "result": {"ok": "yes"}}]
+        run = await client.post(f"/api/chatbots/{chatbot['id']}/test-run",
+                                json={"inputs": inputs, "httpReplay": forged})
+        assert run.status_code == 200 and len(received) == 2, run.text

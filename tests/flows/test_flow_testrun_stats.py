@@ -66,3 +66,16 @@ def test_stats() -> None:
     assert data["nodes"]["q"] == {"visits": 1, "dropOffs": 1}
     assert data["nodes"]["b"] == {"visits": 1, "dropOffs": 0}
     assert aggregate([]).to_dict() == {"started": 0, "completed": 0, "handedOff": 0, "active": 0, "nodes": {}}
+
+
+async def test_a_message_after_the_end_starts_the_flow_again_as_for_a_customer() -> None:
+    """The test panel answered nothing once its flow had ended, where a customer writing again starts it anew;
+    and a tapped button's title is what {{last_input}} holds, as WhatsApp sends it."""
+    nodes, edges = chain(
+        node("b", "buttons", text="Pick", buttons=[{"id": "x", "title": "Pizza"}], variable="pick"),
+        node("e", "end", text="You said {{last_input}}"),
+    )
+    edges[1]["sourceHandle"] = "x"
+    steps = await test_run(nodes, edges, ["hi", {"buttonId": "x", "title": "Pizza"}, "hi again"], http=FakeHttp())
+    assert steps[1].ended and steps[1].messages == [{"type": "text", "content": {"body": "You said Pizza"}}]
+    assert steps[2].waiting_for == "buttons" and steps[2].messages[0]["content"]["kind"] == "buttons"

@@ -28,6 +28,7 @@ from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.flows.graph import FlowGraphError
 from whatsapp_builder.flows.http import SafeHttpPerformer
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS
+from whatsapp_builder.flows.testrun import ReplayingHttpPerformer
 from whatsapp_builder.flows.testrun import test_run as run_test
 from whatsapp_builder.flows.types import ContactInfo
 from whatsapp_builder.flows.validation import ValidationReport, validate_graph
@@ -169,6 +170,9 @@ async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UU
         raise Unprocessable("The chatbot has not been published yet.", code="not_published")
     from whatsapp_builder.flows.runner import engine_settings
 
+    http = ReplayingHttpPerformer(
+        SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private), body.http_replay
+    )
     try:
         steps = await run_test(
             nodes,
@@ -176,7 +180,7 @@ async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UU
             list(body.inputs),
             contact=ContactInfo(name=body.contact_name, phone=body.contact_phone),
             settings=engine_settings(context, metadata),
-            http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+            http=http,
         )
     except FlowGraphError as exc:
         raise Unprocessable(
@@ -184,7 +188,7 @@ async def test_run(session: SessionDep, context: ContextDep, chatbot_id: uuid.UU
             code="invalid_flow",
             details=[p.to_dict() for p in exc.report.errors],
         ) from exc
-    return TestRunOut(steps=[step.to_dict() for step in steps])
+    return TestRunOut(steps=[step.to_dict() for step in steps], http_calls=http.calls)
 
 
 @router.get("/{chatbot_id}/stats")

@@ -191,6 +191,11 @@ class TestRunRequest(CamelInput):
     contact_name: Annotated[str | None, Field(max_length=100)] = "Test customer"
     contact_phone: Annotated[str | None, Field(max_length=20)] = "+15550000000"
     published: StrictBool = Field(default=False, description="Run the published graph instead of the draft")
+    http_replay: Annotated[list[dict[str, Any]], Field(max_length=200)] = Field(
+        default_factory=list,
+        description="`httpCalls` of an earlier run of the same chat: an identical request is answered from it, not"
+        " sent again (a chat resends its inputs every turn; an API the flow calls is called once)",
+    )
 
     @field_validator("inputs")
     @classmethod
@@ -221,6 +226,16 @@ class TestRunRequest(CamelInput):
                 raise ValueError(f"input {index} holds half a surrogate pair, which is no text")
         return inputs
 
+    @field_validator("http_replay")
+    @classmethod
+    def _replayable(cls, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, call in enumerate(calls):
+            if json_depth_exceeds(call):
+                raise ValueError(f"httpReplay {index} is nested more than {MAX_JSON_DEPTH} levels deep")
+            if not utf8_text(call):
+                raise ValueError(f"httpReplay {index} holds half a surrogate pair, which is no text")
+        return calls
+
     @field_validator("contact_name", "contact_phone")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
@@ -231,6 +246,11 @@ class TestRunRequest(CamelInput):
 
 class TestRunOut(CamelModel):
     steps: list[dict[str, Any]]
+    http_calls: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The HTTP requests of HTTP request nodes, in order, with their results (`replayed`: answered"
+        " from httpReplay); give them back as httpReplay with the chat's next run",
+    )
 
 
 class ChatbotSummary(CamelModel):

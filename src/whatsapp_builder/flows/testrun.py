@@ -8,7 +8,7 @@ from typing import Any
 
 from whatsapp_builder.flows.engine import run_turn
 from whatsapp_builder.flows.graph import compile_graph
-from whatsapp_builder.flows.http import HttpPerformer
+from whatsapp_builder.flows.http import HttpPerformer, HttpRequestSpec, HttpResult
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput
 
 MAX_DELAYS_PER_STEP = 20
@@ -48,6 +48,58 @@ class TranscriptStep:
         }
 
 
+def _request_dict(request: HttpRequestSpec) -> dict[str, Any]:
+    body = request.body.decode("utf-8", "replace") if isinstance(request.body, bytes) else request.body
+    return {
+        "method": request.method,
+        "url": request.url,
+        "headers": dict(sorted(request.headers.items())),
+        "body": body,
+        "json": request.json,
+    }
+
+
+class ReplayingHttpPerformer:
+    """Answers a request identical to one made in an earlier test run of the same chat from that run's record,
+    instead of calling the API again; calls it for anything else. Every exchange is kept in `calls`.
+
+    A chat in the test panel resends all its inputs each turn (the engine is a pure function of the inputs), so
+    an HTTP request node ran again for every later message: a POST that creates something created it that many
+    times. With the previous run's `calls` given back as `recorded`, each request goes out once."""
+
+    def __init__(self, inner: HttpPerformer, recorded: list[dict[str, Any]]) -> None:
+        self._inner = inner
+        self._recorded = list(recorded)
+        self.calls: list[dict[str, Any]] = []
+
+    async def perform(self, request: HttpRequestSpec) -> HttpResult:
+        asked = _request_dict(request)
+        index = next((i for i, call in enumerate(self._recorded) if call.get("request") == asked), None)
+        if index is not None:
+            recorded = self._recorded.pop(index).get("result")
+            replayed = _result_from(recorded) if isinstance(recorded, dict) else None
+            if replayed is not None:
+                self.calls.append({"request": asked, "result": recorded, "replayed": True})
+                return replayed
+        result = await self._inner.perform(request)
+        self.calls.append({"request": asked, "result": _result_dict(result), "replayed": False})
+        return result
+
+
+def _result_dict(result: HttpResult) -> dict[str, Any]:
+    return {"ok": result.ok, "status": result.status, "json": result.json, "text": result.text, "error": result.error}
+
+
+def _result_from(data: dict[str, Any]) -> HttpResult | None:
+    """A recorded result as the engine takes it; None when it is not one (the record came from the client)."""
+    ok, status, text, error = data.get("ok"), data.get("status"), data.get("text"), data.get("error")
+    if not isinstance(ok, bool) or not (status is None or (isinstance(status, int) and not isinstance(status, bool))):
+        return None
+    if not all(v is None or isinstance(v, str) for v in (text, error)):
+        return None
+    return HttpResult(ok=ok, status=status, json=data.get("json"), text=text, error=error)
+
+
 async def test_run(
     nodes: object,
     edges: object,
@@ -60,7 +112,8 @@ async def test_run(
 ) -> list[TranscriptStep]:
     """Start a fresh context and feed each input in turn; delays are fast-forwarded.
 
-    The first input is the trigger the start node consumes. Raises ``FlowGraphError`` for an invalid graph.
+    The first input is the trigger the start node consumes; so is the first one after the flow ended (a customer
+    writing again after the end starts it anew). Raises ``FlowGraphError`` for an invalid graph.
     """
     graph = compile_graph(nodes, edges)
     who = contact or ContactInfo(name="Test user", phone="+15550000000")
@@ -68,8 +121,11 @@ async def test_run(
     clock = now or datetime.now(UTC)
     state: ContextState | None = None
     steps: list[TranscriptStep] = []
+    handed_over = False  # to a human: the bot stays silent from then on, as in a real conversation
     for raw in inputs:
         flow_input = FlowInput.from_test_input(raw)
+        if state is not None and not state.is_active and not handed_over:
+            state = None  # the flow ended: the next message starts it again, as for a customer (not after a hand-off)
         result = await run_turn(graph, state, flow_input, contact=who, now=clock, settings=config, http=http)
         messages = [m.to_dict() for m in result.outgoing]
         log = list(result.log)
@@ -84,6 +140,7 @@ async def test_run(
             log.extend(result.log)
             handoff = handoff or result.handoff
             state = result.state
+        handed_over = handed_over or handoff
         steps.append(
             TranscriptStep(
                 input=flow_input,

@@ -1054,6 +1054,13 @@ export interface components {
         };
         /** TestRunOut */
         TestRunOut: {
+            /**
+             * Httpcalls
+             * @description The HTTP requests of HTTP request nodes, in order, with their results (`replayed`: answered from httpReplay); give them back as httpReplay with the chat's next run
+             */
+            httpCalls?: {
+                [key: string]: unknown;
+            }[];
             /** Steps */
             steps: {
                 [key: string]: unknown;
@@ -1071,6 +1078,13 @@ export interface components {
              * @default +15550000000
              */
             contactPhone: string | null;
+            /**
+             * Httpreplay
+             * @description `httpCalls` of an earlier run of the same chat: an identical request is answered from it, not sent again (a chat resends its inputs every turn; an API the flow calls is called once)
+             */
+            httpReplay?: {
+                [key: string]: unknown;
+            }[];
             /**
              * Inputs
              * @description Customer inputs in order: text, or {"buttonId": ...}, {"listRowId": ...}. The first one is the trigger the start node consumes.

@@ -1,11 +1,12 @@
-// Chat with the draft: every turn resends the whole list of inputs to test-run.
+// Chat with the draft: every turn resends the whole list of inputs to test-run, with the HTTP calls of the run
+// before, so that an HTTP request node's API is called once, not again for every later message.
 import { Alert, Badge, Box, Button, Code, Group, ScrollArea, Stack, Table, Text, TextInput } from '@mantine/core';
 import { useEffect, useRef, useState } from 'react';
 import { api, errorMessage, unwrap } from '../api/client';
 import { MessageBubble } from '../components/MessageBubble';
 import bubbles from '../components/bubble.module.css';
 
-export type TestInput = string | { buttonId: string } | { listRowId: string };
+export type TestInput = string | { buttonId: string; title?: string } | { listRowId: string; title?: string };
 
 interface Step {
   input: unknown;
@@ -36,6 +37,7 @@ export function TestPanel({
 }) {
   const [inputs, setInputs] = useState<{ input: TestInput; title?: string }[]>([]);
   const [steps, setSteps] = useState<Step[]>([]);
+  const [httpCalls, setHttpCalls] = useState<Record<string, unknown>[]>([]);
   const [text, setText] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -55,10 +57,17 @@ export function TestPanel({
       const out = await unwrap(
         api.POST('/api/chatbots/{chatbot_id}/test-run', {
           params: { path: { chatbot_id: chatbotId } },
-          body: { inputs: next.map((x) => x.input), contactName: 'Test customer', contactPhone: null, published: false },
+          body: {
+            inputs: next.map((x) => x.input),
+            contactName: 'Test customer',
+            contactPhone: null,
+            published: false,
+            httpReplay: httpCalls,
+          },
         }),
       );
       const st = out.steps as unknown as Step[];
+      setHttpCalls(out.httpCalls ?? []);
       setInputs(next);
       setSteps(st);
       onCurrentNode(st.at(-1)?.currentNodeId ?? null);
@@ -73,6 +82,7 @@ export function TestPanel({
   const restart = () => {
     setInputs([]);
     setSteps([]);
+    setHttpCalls([]);
     setError(null);
     onCurrentNode(null);
   };
@@ -106,7 +116,11 @@ export function TestPanel({
                   type={m.type}
                   content={m.content}
                   repliesDisabled={busy || i !== steps.length - 1 || step.ended}
-                  onReply={(r) => ('buttonId' in r ? send({ buttonId: r.buttonId }, r.title) : send({ listRowId: r.listRowId }, r.title))}
+                  onReply={(r) =>
+                    'buttonId' in r
+                      ? send({ buttonId: r.buttonId, title: r.title }, r.title)
+                      : send({ listRowId: r.listRowId, title: r.title }, r.title)
+                  }
                 />
               ))}
               {step.messages.length === 0 && i === steps.length - 1 && !step.ended && (
