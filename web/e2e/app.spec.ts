@@ -514,6 +514,32 @@ test('a chatbot imported without positions opens laid out, not stacked on one sp
   expect(errors).toEqual([]);
 });
 
+test('a connection to a node that is not there is listed in Problems and can be deleted there', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
+  const nodes = [
+    { id: 'start', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: ['ghost'] } },
+    { id: 'bye', type: 'end', position: { x: 0, y: 150 }, data: { text: 'Bye' } },
+  ];
+  const edges = [
+    { id: 'e1', source: 'start', target: 'bye' },
+    { id: 'e_ghost', source: 'bye', target: 'ghost' },
+  ];
+  const made = await request.post('/api/chatbots/import', { data: { name: 'Ghost edge', nodes, edges }, headers: { authorization: `Bearer ${token}` } });
+  expect(made.ok()).toBeTruthy();
+  await page.goto(`/chatbots/${((await made.json()) as { id: string }).id}`);
+  await page.getByRole('button', { name: 'Publish' }).click(); // refused: the problems open
+  const problems = page.getByRole('list', { name: 'Problems' });
+  await expect(problems).toContainText('edge e_ghost');
+  await shot(page, 'flow-missing-node-edge');
+  await problems.getByRole('button', { name: 'Delete this connection' }).click();
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
+  expect(errors).toEqual([]);
+});
+
 test('importing a broken chatbot file says what must be fixed before it can go live', async ({ page }) => {
   const errors = watchConsole(page);
   await signIn(page);

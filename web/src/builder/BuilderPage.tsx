@@ -645,25 +645,35 @@ function Inspector({ schemas }: { schemas: NodeTypes }) {
 function ProblemsList({ problems, validation, onShow }: { problems: CanvasProblem[]; validation: Validation | null; onShow(): void }) {
   const store = useFlowStore();
   const rf = useReactFlow();
-  if (!problems.length) {
-    const n = (validation?.errors.length ?? 0) + (validation?.warnings.length ?? 0);
+  const edgeIds = useStore(store, (s) => s.edges.map((e) => e.id).join('\n'));
+  // Listed from the last validation even before they are shown on the canvas (a count alone said nothing).
+  const listed: CanvasProblem[] = problems.length
+    ? problems
+    : [
+        ...(validation?.errors ?? []).map((p) => ({ ...p, level: 'error' as const })),
+        ...(validation?.warnings ?? []).map((p) => ({ ...p, level: 'warning' as const })),
+      ];
+  if (!listed.length)
     return (
-      <Stack p="sm" gap="xs">
-        <Text size="sm" c="dimmed">
-          {n ? `The draft has ${plural(validation?.errors.length ?? 0, 'error')} and ${plural(validation?.warnings.length ?? 0, 'warning')}.` : 'No problems found in the draft.'}
-        </Text>
-        {n > 0 && (
+      <Text size="sm" c="dimmed" p="sm">
+        No problems found in the draft.
+      </Text>
+    );
+  const existingEdges = new Set(edgeIds.split('\n'));
+  return (
+    <ScrollArea h="100%">
+      {!problems.length && (
+        <Group p="xs" pb={0} justify="space-between">
+          <Text size="sm" c="dimmed">
+            {plural(validation?.errors.length ?? 0, 'error')}, {plural(validation?.warnings.length ?? 0, 'warning')}
+          </Text>
           <Button size="xs" variant="light" onClick={onShow}>
             Show them on the canvas
           </Button>
-        )}
-      </Stack>
-    );
-  }
-  return (
-    <ScrollArea h="100%">
+        </Group>
+      )}
       <Stack gap={6} p="xs" role="list" aria-label="Problems">
-        {problems.map((p, i) => (
+        {listed.map((p, i) => (
           <Alert
             key={i}
             role="listitem"
@@ -688,6 +698,21 @@ function ProblemsList({ problems, validation, onShow }: { problems: CanvasProble
               {p.message}
               {p.field ? ` (${p.field})` : ''}
             </Text>
+            {p.edgeId && !p.nodeId && existingEdges.has(p.edgeId) && (
+              // A connection to a node that is not there is drawn nowhere: this is the one place to remove it.
+              <Button
+                size="compact-xs"
+                variant="light"
+                color={p.level === 'error' ? 'red' : 'orange'}
+                mt={4}
+                onClick={(event) => {
+                  event.stopPropagation();
+                  store.getState().onEdgesChange([{ type: 'remove', id: p.edgeId! }]);
+                }}
+              >
+                Delete this connection
+              </Button>
+            )}
           </Alert>
         ))}
       </Stack>

@@ -101,7 +101,7 @@ export function TestPanel({
       <ScrollArea viewportRef={viewport} style={{ flex: 1, minHeight: 200 }} className={bubbles.chat} p="xs" data-testid="test-transcript">
         {steps.length === 0 && (
           <Text size="sm" c="dimmed" ta="center" mt="md">
-            Send a trigger keyword (e.g. “hi”) to start.
+            Send a message to start (any text: the test ignores the start node's keywords).
           </Text>
         )}
         {steps.map((step, i) => {

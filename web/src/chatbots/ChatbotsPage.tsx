@@ -30,12 +30,15 @@ import { relativeTime } from '../components/time';
 
 const STATUS_COLOR = { draft: 'gray', active: 'green', archived: 'orange' } as const;
 
-const STARTER = {
-  nodes: [
-    { id: 'start', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: ['hi'] } },
-  ],
-  edges: [],
-};
+/** A new chatbot's graph: a start node whose keyword is the chatbot's name. Not "hi": the demo bot (and most
+ * first bots) already answer it, and of two chatbots with one keyword only the older one ever gets it. */
+function starterGraph(name: string) {
+  const keyword = name.trim().toLowerCase().replace(/\s+/g, ' ').slice(0, 50) || 'start';
+  return {
+    nodes: [{ id: 'start', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: [keyword] } }],
+    edges: [],
+  };
+}
 
 export function ChatbotsPage() {
   const list = useChatbots();
@@ -296,7 +299,7 @@ function CreateModal({ opened, onClose, onCreated }: { opened: boolean; onClose(
     try {
       const c = await unwrap(
         api.POST('/api/chatbots', {
-          body: { name: v.name.trim(), description: v.description || null, ...STARTER, isActive: false, status: 'draft' },
+          body: { name: v.name.trim(), description: v.description || null, ...starterGraph(v.name), isActive: false, status: 'draft' },
         }),
       );
       form.reset();
