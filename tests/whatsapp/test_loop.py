@@ -197,6 +197,22 @@ async def test_operator_sends_are_validated_and_respect_the_window(
     refused = await client.post(f"/api/conversations/{conversation}/messages", json=nul)
     assert refused.status_code == 422
     assert "content.buttons.0.title" in refused.json()["error"]["details"][0]["message"]
+    # A text of only spaces would reach the customer as an empty bubble.
+    blank = await client.post(f"/api/conversations/{conversation}/messages",
+                              json={"type": "text", "content": {"body": " \n "}})
+    assert blank.status_code == 422 and "only spaces" in blank.text
+    # With no WhatsApp config, refused at once (409, as POST /api/conversations), not queued to fail later.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute('UPDATE whatsapp_config SET "isActive" = false')
+    app_context.active_config.invalidate()
+    try:
+        unconfigured = await client.post(f"/api/conversations/{conversation}/messages",
+                                         json={"type": "text", "content": {"body": "anyone there?"}})
+        assert unconfigured.status_code == 409 and unconfigured.json()["error"]["code"] == "not_configured"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute('UPDATE whatsapp_config SET "isActive" = true')
+        app_context.active_config.invalidate()
 
     # Close the window: the customer last wrote 25 hours ago.
     with psycopg.connect(database_url, autocommit=True) as conn:

@@ -153,7 +153,9 @@ async def _messages_after(
     response_model=MessageOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        409: {"description": "The 24-hour window is closed and the message is not a template"},
+        409: {
+            "description": "The 24-hour window is closed and the message is not a template (`window_closed`), no WhatsApp number is connected (`not_configured`), or the conversation is on another number (`number_not_connected`)"
+        },
         422: {"description": "The message breaks WhatsApp's limits (the field is named)"},
     },
 )

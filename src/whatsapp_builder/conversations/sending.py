@@ -38,7 +38,13 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
         if isinstance(message, ReactionMessage):
             payload["content"]["messageId"] = await _reacted_message_id(conn, conversation_id, message)
         config = await context.active_config.get()
-        if config is not None and recipient.phone_number_id not in (None, config.phone_number_id):
+        if config is None:
+            # As POST /api/conversations answers: accepted now, the message could only fail later.
+            raise Conflict(
+                "No WhatsApp number is connected: set the WhatsApp config (Settings) before sending.",
+                code="not_configured",
+            )
+        if recipient.phone_number_id not in (None, config.phone_number_id):
             raise Conflict(
                 f"This conversation is on WhatsApp number {recipient.phone_number_id}, which is not the connected"
                 " one: a reply must come from the number the customer wrote to.",

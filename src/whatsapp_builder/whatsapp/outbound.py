@@ -72,8 +72,14 @@ def _not_blank(value: str) -> str:
 Title = Annotated[str, AfterValidator(_not_blank)]
 
 
+def _not_blank_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be only spaces: WhatsApp would deliver an empty message")
+    return value
+
+
 class TextContent(_Content):
-    body: str = Field(min_length=1, max_length=TEXT_BODY_MAX)
+    body: Annotated[str, AfterValidator(_not_blank_text)] = Field(min_length=1, max_length=TEXT_BODY_MAX)
     preview_url: StrictBool = False
 
 
