@@ -64,6 +64,10 @@ def test_cli_bad_input_exits_non_zero_without_traceback(simulator: Any) -> None:
         assert result.exit_code != 0, args
         assert "Traceback" not in result.output
         assert not isinstance(result.exception, (ValueError, KeyError, TypeError))
+    # The simulator's refusal is a line per problem, not its JSON.
+    refused = runner.invoke(simulator_app, [*base, "--from", "abc", "--text", "hi"])
+    assert refused.exit_code == 1 and "error: 'from' must be a phone number" in refused.output, refused.output
+    assert "{" not in refused.output
 
 
 def test_cli_unreachable_simulator() -> None:

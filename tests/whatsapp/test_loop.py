@@ -1031,3 +1031,16 @@ async def test_a_take_over_during_a_turn_waits_for_it_and_stops_the_bot(  # type
         return rows == [(False, "handoff")]
 
     await waiter(bot_stopped)
+
+
+async def test_simulator_send_says_when_the_server_stored_nothing(loop) -> None:  # type: ignore[no-untyped-def]
+    """`simulator send --user-id 'bad id'` printed the webhook's 200 and exited 0, though nothing was stored."""
+    from typer.testing import CliRunner
+
+    from whatsapp_builder.simulator.cli import simulator_app
+
+    base = ["send", "--simulator-url", loop.simulator.url, "--text", "hi"]
+    result = await asyncio.to_thread(CliRunner().invoke, simulator_app, [*base, "--user-id", "bad id"])
+    assert result.exit_code == 1 and "did not store it" in result.output, result.output
+    stored = await asyncio.to_thread(CliRunner().invoke, simulator_app, [*base, "--from", "+15551230001"])
+    assert stored.exit_code == 0, stored.output

@@ -167,6 +167,15 @@ def send(
         result: Any = response.json()
     except ValueError:
         result = {"raw": response.text}
+    if response.status_code == 422 and isinstance(result, dict) and isinstance(result.get("detail"), list):
+        # The simulator refused the message (FastAPI's validation answer): one line per problem, not its JSON.
+        for problem in result["detail"]:
+            where = ".".join(str(p) for p in problem.get("loc", ()) if p != "body") if isinstance(problem, dict) else ""
+            message = (
+                str(problem.get("msg", problem)).removeprefix("Value error, ") if isinstance(problem, dict) else problem
+            )
+            typer.echo(f"error: {where + ': ' if where else ''}{message}", err=True)
+        raise typer.Exit(1)
     typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
     if not response.is_success:
         typer.echo(f"error: the simulator answered HTTP {response.status_code}", err=True)
@@ -174,4 +183,16 @@ def send(
     status = result.get("status") if isinstance(result, dict) else None
     if not isinstance(status, int) or not 200 <= status < 300:
         typer.echo(f"error: the webhook answered {status}", err=True)
+        raise typer.Exit(1)
+    try:
+        stored: Any = json.loads(result.get("body") or "null")
+    except ValueError:
+        stored = None
+    if isinstance(stored, dict) and stored.get("messages") == 0 and stored.get("duplicates") == 0:
+        # Acknowledged (as for Meta, which must not retry what can never be stored) but not stored.
+        typer.echo(
+            "error: the server acknowledged the message but did not store it; its log says why"
+            " (e.g. a --user-id that is not a business-scoped user id, or --from the business's own number)",
+            err=True,
+        )
         raise typer.Exit(1)
