@@ -700,9 +700,9 @@ async def test_while_the_fast_path_is_behind_fresh_jobs_are_kept_from_the_worker
     original = fast_path.process_inbound_batch
     gate = asyncio.Event()
 
-    async def held(context: AppContext, conversation_ids: list[object]) -> object:
+    async def held(context: AppContext, conversation_ids: list[object], *rest: object) -> object:
         await gate.wait()
-        return await original(context, conversation_ids)  # type: ignore[arg-type]
+        return await original(context, conversation_ids, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(fast_path, "process_inbound_batch", held)
     grace = app_context.settings.fast_path_grace_seconds
@@ -989,6 +989,9 @@ async def test_a_turn_waiting_on_a_slow_api_holds_up_no_webhook(  # type: ignore
     async with _slow_api_bot(client) as (called, release):
         await loop.say({"from": "+15550003333", "text": "slowapi"})
         await asyncio.wait_for(called.wait(), 15)
+        # It waits alone, not in a batch of the flow stage, which would hold up the other customers' turns that
+        # share its transaction, and with two such turns the stage's every batch.
+        assert app_context.batchers["flows"].in_flight == 0
         # While that turn waits on the API (loop.http gives up after 10 s: a stalled webhook fails here):
         await loop.say({"from": "+15550003333", "text": "are you there?"})
         await loop.say({"from": "+15550002222", "text": "hi"})
@@ -1044,3 +1047,22 @@ async def test_simulator_send_says_when_the_server_stored_nothing(loop) -> None:
     assert result.exit_code == 1 and "did not store it" in result.output, result.output
     stored = await asyncio.to_thread(CliRunner().invoke, simulator_app, [*base, "--from", "+15551230001"])
     assert stored.exit_code == 0, stored.output
+
+
+async def test_a_workers_turn_that_calls_an_api_runs_alone_too(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, app_context: AppContext, monkeypatch
+) -> None:
+    """The queue's workers batch the flow jobs they run at once in one transaction (worker-flows): a turn waiting
+    on an API there held up the others' replies as well."""
+    monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
+    app_context.enable_fast_path(False)  # the flow jobs go to the queue's workers
+    async with _slow_api_bot(client) as (called, release):
+        await loop.say({"from": "+15550006666", "text": "slowapi"})
+        await asyncio.wait_for(called.wait(), 15)
+        assert app_context.batchers["worker-flows"].in_flight == 0
+        await loop.say({"from": "+15550007777", "text": "hi"})
+        sent = await loop.wait_sent(2)  # answered while the other turn waits
+        assert {m["to"] for m in sent} == {"15550007777"}, sent
+        release.set()
+        sent = await loop.wait_sent(3)
+    assert "API answered: your order number?" in _bodies([m for m in sent if m["to"] == "15550006666"])

@@ -72,6 +72,11 @@ class GroupCommit(Generic[T, R]):
         # The caller may go away (client disconnect); the batch it joined is written all the same.
         return await asyncio.shield(future)
 
+    @property
+    def in_flight(self) -> int:
+        """Batches being written now."""
+        return self._draining
+
     def backlog_seconds(self) -> float:
         """How long the oldest caller still waiting for a batch has waited (0 when none waits)."""
         return time.monotonic() - self._waiting[0][2] if self._waiting else 0.0

@@ -77,6 +77,9 @@ class AppContext:
     inline: InlineRunner = field(default_factory=InlineRunner)
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
+    # Bot turns that call an API run alone, outside the group-committed batches, this many at once (each holds
+    # a hot-pool connection while its API answers): flows/runner.py, whatsapp/fast_path.py.
+    own_turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     statistics: TableStatistics = field(init=False)
     _pool_check: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     # What the workers' lanes report of their lag, heard by a `serve --no-workers` (see hand_fresh_jobs_to_workers).

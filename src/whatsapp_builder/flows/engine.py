@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.graph import FlowGraph, keyword_key
 from whatsapp_builder.flows.handles import option_ids
-from whatsapp_builder.flows.http import HttpPerformer
+from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
 from whatsapp_builder.flows.types import (
@@ -151,6 +151,8 @@ class _Turn:
             return Finish("error")
         try:
             return await handler.enter(self.ctx, node)
+        except RequestDeferred:
+            raise  # the whole turn is given up, to be run again where requests may be made
         except Exception as exc:  # a handler bug must end the context, not crash the runner
             self.ctx.log.append(f"error in {node.type} {node_id}: {type(exc).__name__}: {exc}")
             return Finish("error")
@@ -195,6 +197,8 @@ class _Turn:
         self.steps += 1
         try:
             outcome = await handler.resume(self.ctx, node, flow_input)
+        except RequestDeferred:
+            raise
         except Exception as exc:
             self.ctx.log.append(f"error in {node.type} {node_id}: {type(exc).__name__}: {exc}")
             outcome = Finish("error")

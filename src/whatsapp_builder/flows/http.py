@@ -44,6 +44,11 @@ class HttpPerformer(Protocol):
     async def perform(self, request: HttpRequestSpec) -> HttpResult: ...
 
 
+class RequestDeferred(Exception):
+    """Raised by a performer that will not make requests here: the whole turn is given up (not the request
+    failed), to be run again where it may (flows/runner.py runs such a turn outside its batch)."""
+
+
 def is_public_address(address: IPAddress) -> bool:
     """False for private, loopback, link-local, multicast, reserved, unspecified (and mapped/6to4 forms)."""
     if isinstance(address, ipaddress.IPv6Address):

@@ -29,13 +29,19 @@ from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
 from whatsapp_builder.flows.engine import DOUBLE_TAP_SECONDS, is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
-from whatsapp_builder.flows.http import SafeHttpPerformer
+from whatsapp_builder.flows.http import (
+    HttpPerformer,
+    HttpRequestSpec,
+    HttpResult,
+    RequestDeferred,
+    SafeHttpPerformer,
+)
 from whatsapp_builder.flows.turn_lock import FLOW_LOCK_CLASS
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
-from whatsapp_builder.jobs.queue import TIMERS_QUEUE, JobSpec
+from whatsapp_builder.jobs.queue import FLOWS_QUEUE, TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
-from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND
+from whatsapp_builder.whatsapp.inbound_service import PROCESS_INBOUND, flow_lock
 from whatsapp_builder.whatsapp.outbox import Recipient, mark_read_jobs, queue_outbound_many
 
 log = get_logger(__name__)
@@ -102,6 +108,25 @@ class _Plan:
     context_events: list[dict[str, Any]] = field(default_factory=list)
     # The time of the plan's turns, written as the contexts' updatedAt: the same as their `context:updated` says.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def absorb(self, other: _Plan) -> None:
+        """Take in the plan of one conversation's turns (made apart, so that it can be dropped)."""
+        self.contexts.update(other.contexts)
+        self.timers.extend(other.timers)
+        for conversation_id, replies in other.replies.items():
+            self.replies.setdefault(conversation_id, []).extend(replies)
+        self.handoffs |= other.handoffs
+        self.answered.update(other.answered)
+        self.context_events.extend(other.context_events)
+
+
+class _NoRequestsInBatches:
+    """The HTTP performer of batched turns. An HTTP request node may wait for its API for many seconds, and the
+    batch's transaction (up to 100 conversations, with their turn locks) and its slot in the stage with it: the
+    other customers' replies would wait too. Such a conversation is taken out of the batch and run alone."""
+
+    async def perform(self, request: HttpRequestSpec) -> HttpResult:
+        raise RequestDeferred
 
 
 # Waiting, in key order (two such transactions never deadlock on them), for the conversations `%s` names.
@@ -255,6 +280,7 @@ async def _turn(
     item: _Locked,
     flow_input: FlowInput,
     now: dt.datetime,
+    http: HttpPerformer,
 ) -> tuple[bool, bool]:
     """One input through the conversation's bot: returns (ran, handed off)."""
     conversation_id = item.recipient.conversation_id
@@ -285,7 +311,7 @@ async def _turn(
         contact=item.contact,
         now=now,
         settings=bot.settings,
-        http=SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
+        http=http,
     )
     if active is not None and result.restarted:
         _end(plan, conversation_id, active, "restart")
@@ -317,7 +343,9 @@ async def _turn(
     return True, result.handoff
 
 
-async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item: _Locked, now: dt.datetime) -> None:
+async def _run(
+    context: AppContext, plan: _Plan, bots: list[PublishedBot], item: _Locked, now: dt.datetime, http: HttpPerformer
+) -> None:
     """The conversation's inputs in order; a hand-off leaves the rest of them to the human."""
     last_message: uuid.UUID | None = None
     replies = plan.replies.setdefault(item.recipient.conversation_id, [])
@@ -327,7 +355,7 @@ async def _run(context: AppContext, plan: _Plan, bots: list[PublishedBot], item:
             # An earlier input of this batch made the bot ask anew: the prompt this tap quotes is no longer the newest.
             flow_input = replace(flow_input, quoted_prompt="earlier")
         sent = len(replies)
-        _, handed_off = await _turn(context, plan, bots, item, flow_input, now)
+        _, handed_off = await _turn(context, plan, bots, item, flow_input, now, http)
         prompted = prompted or any(kind == "interactive" for kind, _ in replies[sent:])
         if flow_input.kind != "welcome":  # opening the chat is no message the customer could see as read
             last_message = message_id or last_message
@@ -435,11 +463,14 @@ _BOTS_OLDEST_FIRST = _SELECT_BOTS + ' ORDER BY "createdAt" ASC, id ASC'
 
 
 async def process_inbound_many(
-    context: AppContext, jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]
+    context: AppContext,
+    jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]],
+    own_turns: list[uuid.UUID] | None = None,
 ) -> list[uuid.UUID]:
-    """Workers' flow jobs `(conversation id, message ids)`, several in one transaction. Each conversation's row
-    lock is waited for (in id order: two such transactions never deadlock). Returns the conversations that got
-    replies to send."""
+    """Workers' flow jobs `(conversation id, message ids)`, several in one transaction. Each conversation's turn
+    lock is waited for (in key order: two such transactions never deadlock). Returns the conversations that got
+    replies to send. Given `own_turns`, a conversation whose turn calls an API is left out and named there: its
+    job is to be run alone (`process_inbound_many` without `own_turns`)."""
     conversation_ids = sorted({c for c, _ in jobs})
     message_ids = [m for _, ids in jobs for m in ids]
     # Pipeline mode: the lock and the reads after it go out in one round trip, the writes with the commit.
@@ -451,19 +482,29 @@ async def process_inbound_many(
         bots = await conn.execute(_BOTS_OLDEST_FIRST)
         locked = {row[0]: item for row in await lock.fetchall() if (item := _locked_item(row)) is not None}
         with_replies, published = await _process(
-            context, conn, locked, await inputs.fetchall(), await active.fetchall(), await bots.fetchall()
+            context,
+            conn,
+            locked,
+            await inputs.fetchall(),
+            await active.fetchall(),
+            await bots.fetchall(),
+            own_turns,
         )
     await _publish(context, published)
     return with_replies
 
 
-async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+async def process_inbound_batch(
+    context: AppContext, conversation_ids: list[uuid.UUID], own_turns: list[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
     """The in-process fast path for many conversations in one transaction.
 
     It takes every flow job of these conversations still waiting in the queue (deleting them in this same
     transaction, so each is done exactly once, and left to the workers if this fails) and handles their
     messages. Conversations locked by someone else are skipped: their jobs stay queued for the workers.
-    Returns the conversations that got replies to send.
+    Returns the conversations that got replies to send. Given `own_turns`, a conversation whose turn calls an
+    API is left out: its messages go back to the queue as a flow job, and it is named there, to be run alone
+    (`process_inbound_batch` without `own_turns`).
     """
     ids = sorted(set(conversation_ids))
     async with context.transaction() as conn, conn.pipeline():
@@ -475,6 +516,7 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
         rows = {row[0]: row for row in await conversations.fetchall()}
         locked: dict[uuid.UUID, _Locked] = {}
         claimed: list[Any] = []
+        taken: dict[uuid.UUID, list[str]] = {}
         for row in await claim.fetchall():
             if row[1] is None:
                 continue  # no flow job waiting (another process took it)
@@ -482,12 +524,31 @@ async def process_inbound_batch(context: AppContext, conversation_ids: list[uuid
             if found is not None and row[0] not in locked and (item := _locked_item(found)) is not None:
                 locked[row[0]] = item
             claimed.append(row[2:])
+            if row[2] is not None:
+                taken.setdefault(row[0], []).append(str(row[2]))
         if not locked:
             return []
+        alone: list[uuid.UUID] | None = [] if own_turns is not None else None
         with_replies, published = await _process(
-            context, conn, locked, claimed, await active.fetchall(), await bots.fetchall()
+            context, conn, locked, claimed, await active.fetchall(), await bots.fetchall(), alone
         )
+        if alone:
+            # Back in the queue, as the webhook deferred them: the turn run alone takes them as this batch did.
+            await context.jobs.defer(
+                conn,
+                [
+                    JobSpec(
+                        PROCESS_INBOUND,
+                        FLOWS_QUEUE,
+                        {"conversation_id": str(c), "message_ids": taken.get(c, [])},
+                        lock=flow_lock(c),
+                    )
+                    for c in alone
+                ],
+            )
     await _publish(context, published)
+    if alone and own_turns is not None:
+        own_turns.extend(alone)  # after the commit: their jobs are there to take
     return with_replies
 
 
@@ -546,7 +607,10 @@ async def _process(
     inputs: Sequence[Sequence[Any]],
     active: Sequence[Sequence[Any]],
     bot_rows: Sequence[Sequence[Any]],
+    own_turns: list[uuid.UUID] | None = None,
 ) -> tuple[list[uuid.UUID], list[Any]]:
+    """Run the conversations' turns and write them. Given `own_turns` (a group-committed batch), a conversation
+    whose turn reaches an HTTP request node is left out, unwritten, and named there to be run alone."""
     plan = _Plan()
     # Not while a human has the conversation, nor when its 24-hour window is already closed (WhatsApp delivered
     # the message more than a day late, after retrying): no reply could go, and the flow would move on to wait
@@ -561,8 +625,20 @@ async def _process(
     _add_active(running, active)
     if running:
         bots = _published_bots(context, bot_rows)
-        for item in running.values():
-            await _run(context, plan, bots, item, plan.now)
+        http: HttpPerformer = (
+            SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private)
+            if own_turns is None
+            else _NoRequestsInBatches()
+        )
+        for conversation_id, item in running.items():
+            turns = _Plan(now=plan.now)
+            try:
+                await _run(context, turns, bots, item, plan.now, http)
+            except RequestDeferred:
+                assert own_turns is not None
+                own_turns.append(conversation_id)
+                continue
+            plan.absorb(turns)
     return await _apply(context, conn, locked, plan)
 
 
@@ -589,6 +665,7 @@ async def resume_delay(context: AppContext, conversation_id: uuid.UUID, context_
             item,
             FlowInput.timer(),
             plan.now,
+            SafeHttpPerformer(context.http, allow_private=context.settings.flow_http_allow_private),
         )
         _, published = await _apply(context, conn, locked, plan)
     await _publish(context, published)

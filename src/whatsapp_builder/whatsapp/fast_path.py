@@ -41,7 +41,10 @@ def _webhooks_first(context: AppContext) -> Callable[[], Awaitable[None]]:
 
 def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
     async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
-        with_replies = set(await process_inbound_batch(context, list(conversation_ids)))
+        alone: list[uuid.UUID] = []
+        with_replies = set(await process_inbound_batch(context, list(conversation_ids), alone))
+        for conversation_id in alone:  # their turns call an API: not in this batch, nor in this stage
+            context.inline.submit(functools.partial(_own_turn, context, conversation_id))
         answers = []
         for conversation_id in conversation_ids:
             answers.append(conversation_id in with_replies)
@@ -93,12 +96,25 @@ def _deliveries(context: AppContext) -> GroupCommit[uuid.UUID, None]:
     return context.batcher("deliveries", lambda: _delivery_stage(context))
 
 
-def _worker_flows(context: AppContext) -> GroupCommit[tuple[uuid.UUID, list[uuid.UUID]], bool]:
-    async def flow_jobs(jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]) -> list[bool]:
-        with_replies = set(await process_inbound_many(context, jobs))
-        answers = []
+async def _own_turn(context: AppContext, conversation_id: uuid.UUID) -> None:
+    """A conversation whose turn calls an API (an HTTP request node), left out of its batch: run alone, in a
+    transaction of its own, so that waiting for the API holds up no other customer's reply."""
+    async with context.own_turns:
+        if await process_inbound_batch(context, [conversation_id]):
+            await _deliveries(context).submit(conversation_id)
+
+
+# A worker's flow job whose turn calls an API (see _own_turn).
+_ALONE = None
+
+
+def _worker_flows(context: AppContext) -> GroupCommit[tuple[uuid.UUID, list[uuid.UUID]], bool | None]:
+    async def flow_jobs(jobs: Sequence[tuple[uuid.UUID, list[uuid.UUID]]]) -> list[bool | None]:
+        alone: list[uuid.UUID] = []
+        with_replies = set(await process_inbound_many(context, jobs, alone))
+        answers: list[bool | None] = []
         for conversation_id, _ in jobs:
-            answers.append(conversation_id in with_replies)
+            answers.append(_ALONE if conversation_id in alone else conversation_id in with_replies)
             with_replies.discard(conversation_id)
         return answers
 
@@ -106,9 +122,14 @@ def _worker_flows(context: AppContext) -> GroupCommit[tuple[uuid.UUID, list[uuid
 
 
 async def run_flow_job(context: AppContext, conversation_id: uuid.UUID, message_ids: list[uuid.UUID]) -> None:
-    """A worker's flow job, in one transaction with the other flow jobs it runs at the same time; its replies are
-    then delivered by the fast path when this process runs one, else by their own jobs."""
-    if await _worker_flows(context).submit((conversation_id, message_ids)) and context.inline.enabled:
+    """A worker's flow job, in one transaction with the other flow jobs it runs at the same time (alone when its
+    turn calls an API); its replies are then delivered by the fast path when this process runs one, else by
+    their own jobs."""
+    replied = await _worker_flows(context).submit((conversation_id, message_ids))
+    if replied is _ALONE:
+        async with context.own_turns:
+            replied = bool(await process_inbound_many(context, [(conversation_id, message_ids)]))
+    if replied and context.inline.enabled:
         context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
 
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.flows.graph import FlowNode
-from whatsapp_builder.flows.http import HttpRequestSpec, HttpResult
+from whatsapp_builder.flows.http import HttpRequestSpec, HttpResult, RequestDeferred
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, cut_deep, json_depth_exceeds
 from whatsapp_builder.flows.nodes.base import Follow, NodeHandler, Outcome, TurnContext
 from whatsapp_builder.flows.templating import get_path, render_value
@@ -58,6 +58,8 @@ def build_request(ctx: TurnContext, data: Mapping[str, Any]) -> HttpRequestSpec:
 async def _perform(ctx: TurnContext, request: HttpRequestSpec) -> HttpResult:
     try:
         return await ctx.http.perform(request)
+    except RequestDeferred:
+        raise
     except Exception as exc:  # the performer should never raise; a bad one must not break the turn
         return HttpResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
