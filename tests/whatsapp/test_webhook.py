@@ -655,3 +655,34 @@ async def test_an_envelope_without_an_entry_list_is_400(configured: httpx.AsyncC
         answer = await post(configured, payload)
         assert answer.status_code == 400 and "$.entry" in answer.json()["error"]["message"], answer.text
     assert (await post(configured, {"object": "whatsapp_business_account", "entry": []})).status_code == 200
+
+
+async def test_an_app_secret_saved_by_another_process_is_used_at_once(
+    configured: httpx.AsyncClient, settings: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process caches the config for a few seconds: after another process saved a new app secret (or
+    `whatsapp-builder demo` restored the demo's), this one refused Meta's deliveries with 403 until then."""
+    from tests.whatsapp.webhookkit import VERIFY_TOKEN
+    from whatsapp_builder.app import create_app
+    from whatsapp_builder.core.context import AppContext
+    from whatsapp_builder.whatsapp import webhook_intake
+
+    monkeypatch.setattr(webhook_intake, "CONFIG_RELOAD_SECONDS", 0.0, raising=False)  # (1 s: no wait here)
+    assert (await post(configured, text_from("16505550400", "hi", "wamid.BEFORE"))).status_code == 200
+    other = AppContext.create(settings, database_url)
+    try:
+        transport = httpx.ASGITransport(app=create_app(other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                     headers={"Authorization": configured.headers["Authorization"]}) as client:
+            saved = await client.put("/api/whatsapp-config", json={
+                "phoneNumberId": PHONE_NUMBER_ID, "businessAccountId": "102290129340398",
+                "webhookVerifyToken": VERIFY_TOKEN, "appSecret": "a-new-app-secret"})
+            assert saved.status_code == 200, saved.text
+    finally:
+        await other.close()
+    payload = text_from("16505550400", "again", "wamid.AFTER")
+    body = json.dumps(payload).encode()
+    answer = await post(configured, None, raw=body, signature=sign(body, "a-new-app-secret"))
+    assert answer.status_code == 200, answer.text
+    old = json.dumps(text_from("16505550400", "old", "wamid.OLD")).encode()
+    assert (await post(configured, None, raw=old, signature=sign(old))).status_code == 403

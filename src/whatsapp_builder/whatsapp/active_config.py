@@ -57,5 +57,9 @@ class ActiveConfigCache:
                 self._loaded_at = time.monotonic()
         return self._value
 
+    def age_seconds(self) -> float:
+        """How long ago the cached config was read."""
+        return time.monotonic() - self._loaded_at
+
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")

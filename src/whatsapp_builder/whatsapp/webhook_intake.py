@@ -35,11 +35,13 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
     return status, {"error": {"code": code, "message": message, "details": []}}
 
 
-async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
-    """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
-    anything else makes Meta deliver it again."""
-    if signature is None or not signature.strip():
-        return _MISSING_SIGNATURE
+# A refused signature reads the config again when the cached one is at least this old (a flood of forged
+# deliveries costs at most one read a second).
+CONFIG_RELOAD_SECONDS = 1.0
+
+
+async def _verified(context: AppContext, body: bytes, signature: str) -> tuple[int, dict[str, Any]] | None:
+    """None when the body is signed with the active config's app secret, else the answer that refuses it."""
     try:
         config = await context.active_config.get()
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
@@ -56,6 +58,22 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
         return _MISSING_SIGNATURE
     if check is not SignatureCheck.OK:
         return _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
+    return None
+
+
+async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
+    """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
+    anything else makes Meta deliver it again."""
+    if signature is None or not signature.strip():
+        return _MISSING_SIGNATURE
+    refused = await _verified(context, body, signature)
+    if refused is not None and refused[0] == 403 and context.active_config.age_seconds() >= CONFIG_RELOAD_SECONDS:
+        # The config is cached for a few seconds per process: one saved meanwhile by another process (a new app
+        # secret, `whatsapp-builder demo` restoring the demo's) would refuse Meta's deliveries until then.
+        context.active_config.invalidate()
+        refused = await _verified(context, body, signature)
+    if refused is not None:
+        return refused
     try:
         payload = fastjson.loads(body)
     except (ValueError, UnicodeDecodeError):
