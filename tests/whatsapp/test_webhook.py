@@ -686,3 +686,35 @@ async def test_an_app_secret_saved_by_another_process_is_used_at_once(
     assert answer.status_code == 200, answer.text
     old = json.dumps(text_from("16505550400", "old", "wamid.OLD")).encode()
     assert (await post(configured, None, raw=old, signature=sign(old))).status_code == 403
+
+
+async def test_a_customers_call_opens_the_window_and_is_shown_not_answered(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """whatsapp-cloud-api.md: a customer's message (or call) opens or refreshes the 24-hour window. Calls come on
+    the `calls` field (WhatsApp Calling); only a customer's call connecting counts, once."""
+    old = int(time.time()) - 3 * 86400
+    assert (await post(configured, text_from("16505550500", "hi", "wamid.OLD", ts=old))).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM procrastinate_jobs")
+        conn.commit()
+    now = str(int(time.time()))
+
+    def calls(*items: dict[str, Any]) -> dict[str, Any]:
+        payload = envelope({"contacts": [{"profile": {"name": "Caller"}, "wa_id": "16505550500"}], "calls": list(items)})
+        payload["entry"][0]["changes"][0]["field"] = "calls"
+        return payload
+
+    connect = {"id": "wacid.CALL1", "to": DISPLAY, "from": "16505550500", "event": "connect", "timestamp": now,
+               "direction": "USER_INITIATED", "session": {"sdp_type": "offer", "sdp": "v=0"}}
+    terminate = connect | {"event": "terminate", "status": "Completed", "duration": 33}
+    ours = connect | {"id": "wacid.OURS", "direction": "BUSINESS_INITIATED"}
+    for payload in (calls(connect), calls(connect), calls(terminate, ours)):  # (again: a redelivery)
+        assert (await post(configured, payload)).status_code == 200
+    with psycopg.connect(database_url) as conn:
+        window = conn.execute('SELECT "isWindowOpen", "lastCustomerMessageAt" > now() - interval \'1 minute\''
+                              " FROM conversations").fetchone()
+        notices = conn.execute("SELECT content FROM messages WHERE type = 'system'").fetchall()
+        jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
+    assert window == (True, True)
+    assert notices == [({"kind": "call"},)] and jobs == (0,)  # shown once, and no bot answers a call

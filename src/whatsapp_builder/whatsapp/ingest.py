@@ -24,7 +24,7 @@ from whatsapp_builder.core.phone import customer_phone
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.logging import get_logger
-from whatsapp_builder.whatsapp.parser import InboundMessage, StatusUpdate, WebhookBatch, valid_bsuid
+from whatsapp_builder.whatsapp.parser import CALL, InboundMessage, StatusUpdate, WebhookBatch, valid_bsuid
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, lock_wamids, reduce_statuses
 
 log = get_logger(__name__)
@@ -48,18 +48,26 @@ def _storable_text(match: re.Match[str]) -> str:
 WELCOME_REQUEST = "request_welcome"
 
 
+# WhatsApp's system notices that are the customer's own doing: they open the 24-hour window as a message does
+# (whatsapp-cloud-api.md: "a customer's message (or call)").
+_THE_CUSTOMERS = frozenset({WELCOME_REQUEST, CALL})
+
+
 def is_notice(message_type: str, content: Any) -> bool:
     """WhatsApp's notices about a customer (e.g. "user changed number"), not messages from them: stored and
     shown, but they neither open the 24-hour window nor run the chatbot (whatsapp-cloud-api.md: a customer's
     message does)."""
-    return message_type == "system" and not (isinstance(content, dict) and content.get("kind") == WELCOME_REQUEST)
+    return message_type == "system" and not (isinstance(content, dict) and content.get("kind") in _THE_CUSTOMERS)
 
 
 def is_for_the_bot(message_type: str, content: Any) -> bool:
     """Not notices, nor reactions: a reaction (or taking one back) to an earlier message is the customer's, so it
-    opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it)."""
+    opens the window, but a bot waiting for a reply must not take a thumbs-up as one (nor spend a retry on it).
+    Nor a call: it opens the window too, but it is no answer, and nothing the bot could answer."""
     if isinstance(content, dict) and message_type == "unsupported" and content.get("originalType") in _NOT_ANSWERS:
         return False  # a deletion or an edit WhatsApp sent malformed: still no answer to a question
+    if message_type == "system" and isinstance(content, dict) and content.get("kind") == CALL:
+        return False
     return message_type != "reaction" and not is_notice(message_type, content)
 
 

@@ -490,6 +490,53 @@ def _parse_message(
     )
 
 
+CALL = "call"
+
+
+def _parse_call(
+    out: _Collector,
+    path: str,
+    raw: object,
+    phone_number_id: str,
+    display_phone_number: str | None,
+    contacts: list[_Contact],
+) -> None:
+    """A customer calling the business (WhatsApp Calling: the `calls` field's `connect` of a USER_INITIATED call)
+    is kept as a notice `{"kind": "call"}` in their conversation: it opens or refreshes the 24-hour window, as
+    a message does. The call's other events (its end, the business's own calls) change nothing here."""
+    call = _dict(raw)
+    if call is None:
+        out.problem(path, "call is not an object")
+        return
+    if call.get("event") != "connect" or call.get("direction") != "USER_INITIATED":
+        return
+    call_id = _str(call.get("id")) or ""
+    phone = _str(call.get("from")) or None
+    user_id = valid_bsuid(call.get("from_user_id"))
+    contact = _match_contact(contacts, phone, user_id)
+    if contact is not None:
+        user_id = user_id or contact.user_id
+        phone = phone or contact.wa_id
+    if not call_id.strip() or (phone is None and user_id is None):
+        out.problem(path, "call without an id or a caller")
+        return
+    out.messages.append(
+        InboundMessage(
+            phone_number_id=phone_number_id,
+            display_phone_number=display_phone_number,
+            wa_message_id=call_id,
+            from_phone=phone,
+            from_user_id=user_id,
+            contact_name=contact.name if contact else None,
+            contact_username=contact.username if contact else None,
+            timestamp=_timestamp(call.get("timestamp")),
+            type="system",
+            content={"kind": CALL},
+            raw={},
+        )
+    )
+
+
 def _parse_status(out: _Collector, path: str, raw: object, phone_number_id: str) -> None:
     obj = _dict(raw)
     if obj is None:
@@ -518,7 +565,8 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
     if change is None:
         out.problem(path, "change is not an object")
         return
-    if change.get("field") != "messages":
+    field = change.get("field")
+    if field not in ("messages", "calls"):
         return  # other subscriptions (account updates, templates, ...) are not ours to parse
     value = _dict(change.get("value"))
     if value is None:
@@ -534,10 +582,18 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
         e = normalize_error(err)
         out.errors.append(ChangeError(phone_number_id, e["code"], e["title"], e["message"], e["details"]))
     if not phone_number_id:
-        if value.get("messages") or value.get("statuses"):
+        if value.get("messages") or value.get("statuses") or value.get("calls"):
             out.problem(f"{path}.value.metadata", "metadata.phone_number_id missing; change skipped")
         return
     contacts = _contacts(value)
+    if field == "calls":
+        for i, call in enumerate(_list(value.get("calls"))):
+            item = f"{path}.value.calls[{i}]"
+            try:
+                _parse_call(out, item, call, phone_number_id, display, contacts)
+            except Exception as exc:  # a safety net per item, as for messages
+                out.problem(item, f"unexpected parser error: {type(exc).__name__}; skipped")
+        return
     for i, msg in enumerate(_list(value.get("messages"))):
         item = f"{path}.value.messages[{i}]"
         try:

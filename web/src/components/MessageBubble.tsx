@@ -193,7 +193,9 @@ function MessageContent({
         <Text size="sm" fs="italic" c="dimmed">
           {c.kind === 'request_welcome'
             ? 'Opened the chat for the first time'
-            : c.kind === 'revoke'
+            : c.kind === 'call'
+              ? 'Called you on WhatsApp'
+              : c.kind === 'revoke'
               ? 'Deleted this message'
               : c.kind === 'edit'
                 ? `Edited this message${s(editedTo.body) || s(editedTo.caption) ? ` to: ${s(editedTo.body) || s(editedTo.caption)}` : ''}`
