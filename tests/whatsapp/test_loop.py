@@ -537,6 +537,8 @@ async def test_a_customer_opening_the_chat_gets_the_welcome_once(
     messages = (await client.get(f"/api/conversations/{conversation['id']}/messages")).json()["items"]
     assert [(m["type"], m["content"]) for m in messages if m["direction"] == "inbound"] == [
         ("system", {"kind": "request_welcome"})]
+    # Greeted by the bot, the opened chat leaves no unread badge (it stayed at 1 for good).
+    assert conversation["unreadCount"] == 0
 
     await loop.say({"requestWelcome": True})
     await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})

@@ -105,6 +105,8 @@ class _Plan:
     replies: dict[uuid.UUID, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
     handoffs: set[uuid.UUID] = field(default_factory=set)
     answered: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    # Customers opening the chat (`request_welcome`) that the bot greeted: read in the inbox, WhatsApp not told.
+    greeted: list[tuple[uuid.UUID, uuid.UUID]] = field(default_factory=list)
     context_events: list[dict[str, Any]] = field(default_factory=list)
     # The time of the plan's turns, written as the contexts' updatedAt: the same as their `context:updated` says.
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
@@ -117,6 +119,7 @@ class _Plan:
             self.replies.setdefault(conversation_id, []).extend(replies)
         self.handoffs |= other.handoffs
         self.answered.update(other.answered)
+        self.greeted.extend(other.greeted)
         self.context_events.extend(other.context_events)
 
 
@@ -359,6 +362,8 @@ async def _run(
         prompted = prompted or any(kind == "interactive" for kind, _ in replies[sent:])
         if flow_input.kind != "welcome":  # opening the chat is no message the customer could see as read
             last_message = message_id or last_message
+        elif message_id is not None:
+            plan.greeted.append((item.recipient.conversation_id, message_id))
         if handed_off:
             break
     if last_message is not None:
@@ -435,6 +440,13 @@ async def _apply(
         await conn.execute(
             'UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = ANY(%s)',
             (sorted(plan.handoffs),),
+        )
+    greeted = [m for cid, m in plan.greeted if plan.replies.get(cid)]
+    if greeted:
+        # The bot's greeting answered it: no unread badge for an opened chat (the replies' snapshot counts).
+        await conn.execute(
+            "UPDATE messages SET status = 'read', \"updatedAt\" = now() WHERE id = ANY(%s) AND status <> 'read'",
+            (greeted,),
         )
     if not live:
         return with_replies, []
