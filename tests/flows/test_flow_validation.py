@@ -502,3 +502,18 @@ def test_a_jump_can_target_any_node_id_a_node_may_have() -> None:
     nodes, edges = chain(node("j", "jump", targetNodeId=target))
     nodes.append(node(target, "end", text="here"))
     assert validate_graph(nodes, edges).errors == []
+
+
+def test_node_data_problems_are_said_in_words_not_in_schema_jargon() -> None:
+    """The builder showed `'1x' does not match '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z0-9_]+)*$'` and
+    `'' should be non-empty` to people building a chatbot."""
+    nodes, edges = chain(
+        node("q", "question", text="Age?", variable="1x", validation={"type": "number"}),
+        node("q2", "question", text="", variable="age", validation={"type": "number"}),
+        node("b", "buttons", text="Pick", buttons=[{"id": "a", "title": "x" * 21}]),
+    )
+    messages = [p.message for p in validate_graph(nodes, edges).errors]
+    assert any(m.startswith("Variable '1x' is not a variable name") for m in messages), messages
+    assert any("must not be empty" in m for m in messages), messages
+    assert any("is too long: 21 characters, at most 20" in m for m in messages), messages
+    assert not any("^[" in m or "should be non-empty" in m for m in messages), messages

@@ -12,7 +12,7 @@ from jsonschema.exceptions import ValidationError
 
 from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
-from whatsapp_builder.flows.schemas import NODE_SCHEMAS
+from whatsapp_builder.flows.schemas import NODE_SCHEMAS, VARIABLE_PATTERN
 from whatsapp_builder.flows.templating import PLACEHOLDER
 
 NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
@@ -88,8 +88,41 @@ def _schema_message(node_type: str, error: ValidationError) -> str:
             return "a message node needs `text` or `media`"
         if node_type == "set_variable":
             return "set_variable needs `assignments` or `variable` and `value`"
-    message = error.message
+    message = _plain(error) or error.message
     return message if len(message) <= 300 else message[:297] + "..."
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _plain(error: ValidationError) -> str | None:
+    """JSON Schema's message in words for the builder's users: no regular expressions, no schema jargon. None
+    where the library's own is clear enough."""
+    kind, limit, value = error.validator, error.validator_value, error.instance
+    title = error.schema.get("title") if isinstance(error.schema, dict) else None
+    what = f"{title} " if isinstance(title, str) else ""
+    if kind == "pattern" and limit == VARIABLE_PATTERN:
+        return (
+            f"{what}{_shown(value)} is not a variable name: letters, digits and _, not starting with a digit,"
+            " parts joined by dots (`order.size`)"
+        ).strip()
+    if kind == "pattern":
+        return f"{what}{_shown(value)} does not have the form this field takes".strip()
+    if kind == "minLength" and value == "":
+        return f"{what}must not be empty".strip()
+    if kind == "minLength" and isinstance(value, str):
+        return f"{what}is too short: at least {limit} characters".strip()
+    if kind == "maxLength" and isinstance(value, str):
+        return f"{what}is too long: {len(value)} characters, at most {limit}".strip()
+    if kind == "required" and isinstance(limit, list):
+        missing = [name for name in limit if isinstance(value, dict) and name not in value]
+        if missing:
+            return f"`{missing[0]}` is required"
+    if kind == "enum" and isinstance(limit, list):
+        return f"{what}must be one of {', '.join(str(v) for v in limit)}".strip()
+    return None
 
 
 class _Checker:
