@@ -1975,7 +1975,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description The 24-hour window is closed and the message is not a template */
+            /** @description The 24-hour window is closed and the message is not a template (`window_closed`), no WhatsApp number is connected (`not_configured`), or the conversation is on another number (`number_not_connected`) */
             409: {
                 headers: {
                     [name: string]: unknown;
