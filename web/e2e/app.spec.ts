@@ -147,6 +147,18 @@ test('two tabs on one chatbot: a save from the stale one is refused and said, no
   expect(otherErrors).toEqual([]);
 });
 
+test('nodes added by a click land in view, however many', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await newChatbot(page, 'E2E click to add');
+  for (let i = 1; i <= 6; i++) {
+    await page.getByTestId('palette-message').click();
+    // the free spot may be below the others: the view follows it (it went off-screen before)
+    await expect(page.getByTestId(`node-message_${i}`)).toBeInViewport();
+  }
+  expect(errors).toEqual([]);
+});
+
 test('a broken flow shows its validation errors', async ({ page }) => {
   const errors = watchConsole(page);
   await signIn(page);

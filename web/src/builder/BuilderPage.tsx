@@ -392,9 +392,12 @@ function UndoRedo() {
   );
 }
 
-/** A node added by a click: centred on `center` (flow coordinates), or moved to the nearest free spot. */
+/** A node added by a click: centred on `center` (flow coordinates), or moved to the nearest free spot; returns
+ * where it went. */
 function addNodeNear(store: FlowStore, type: string, center: { x: number; y: number }) {
-  store.getState().addNode(type, freePosition(store.getState().nodes, { x: center.x - 110, y: center.y - 30 }));
+  const at = freePosition(store.getState().nodes, { x: center.x - 110, y: center.y - 30 });
+  store.getState().addNode(type, at);
+  return at;
 }
 
 function Palette() {
@@ -404,7 +407,9 @@ function Palette() {
     const el = document.querySelector('.react-flow');
     const rect = el?.getBoundingClientRect();
     const pos = rect ? rf.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 }) : { x: 0, y: 0 };
-    addNodeNear(store, type, pos);
+    const at = addNodeNear(store, type, pos);
+    // The free spot may be below the others, out of view: bring the new (selected) node into the middle.
+    void rf.setCenter(at.x + 110, at.y + 30, { zoom: rf.getZoom(), duration: 200 });
   };
   return (
     <ScrollArea w={170} p="xs" style={{ borderRight: '1px solid var(--mantine-color-gray-3)' }} aria-label="Node palette">
