@@ -334,10 +334,13 @@ test('a customer who wrote to another number of the business: shown, read-only, 
   const r = await request.post('/webhooks/whatsapp', { data: body, headers: { 'Content-Type': 'application/json', 'X-Hub-Signature-256': signature } });
   expect(r.status()).toBe(200);
   await page.goto('/inbox');
-  await page.getByTestId('conversation-item').filter({ hasText: 'Elsa Elsewhere' }).click();
+  const row = page.getByTestId('conversation-item').filter({ hasText: 'Elsa Elsewhere' });
+  await expect(row).toContainText('other number'); // told apart in the list, before it is opened
+  await row.click();
   await expect(page.getByTestId('messages')).toContainText('hi');
   await expect(page.getByRole('status').filter({ hasText: 'Another WhatsApp number' })).toContainText('200000000000009');
   await expect(page.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Take over' })).toHaveCount(0); // no bot runs there
   await shot(page, 'inbox-other-number');
   expect(errors).toEqual([]);
 });

@@ -91,6 +91,7 @@ function useDebounced<T>(value: T, ms: number): T {
 }
 
 function ConversationList({ selected }: { selected?: string }) {
+  const connected = useWhatsAppConfig().data?.phoneNumberId;
   const [search, setSearch] = useState('');
   const [starting, setStarting] = useState(false);
   const q = useDebounced(search.trim(), 300);
@@ -190,6 +191,12 @@ function ConversationList({ selected }: { selected?: string }) {
                     {c.lastMessage ?? (name === phone ? 'No messages yet' : phone)}
                   </Text>
                   <Group gap={4} wrap="nowrap" style={{ flexShrink: 0 }}>
+                    {c.whatsappPhoneNumberId && connected && c.whatsappPhoneNumberId !== connected && (
+                      // The same customer on two numbers of the business is two rows: this one is read-only here.
+                      <Badge size="xs" color="gray" variant="outline" title={`Written to WhatsApp number ${c.whatsappPhoneNumberId}, not the connected one`}>
+                        other number
+                      </Badge>
+                    )}
                     {c.isHandedOff && (
                       <Badge size="xs" color="pink" variant="light">
                         human
@@ -222,6 +229,7 @@ function ConversationList({ selected }: { selected?: string }) {
 function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
   const qc = useQueryClient();
   const navigate = useNavigate();
+  const connected = useWhatsAppConfig().data?.phoneNumberId;
   useConversationRoom(id);
   const detail = useQuery({
     queryKey: keys.conversation(id),
@@ -281,6 +289,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
     );
   const c = detail.data;
   const customer = c.participants.find((p) => p.id === c.customerId) ?? c.participants[0];
+  const onOtherNumber = !!c.whatsappPhoneNumberId && !!connected && c.whatsappPhoneNumberId !== connected;
   return (
     <>
       <Box style={{ flex: 1, minWidth: 0, display: 'flex', flexDirection: 'column' }}>
@@ -304,15 +313,18 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
             <Badge color={c.isWindowOpen ? 'green' : 'gray'} variant="light" visibleFrom="xs">
               {c.isWindowOpen ? 'window open' : 'window closed'}
             </Badge>
-            <Button
-              size="xs"
-              color={c.isHandedOff ? 'gray' : 'pink'}
-              variant={c.isHandedOff ? 'default' : 'filled'}
-              loading={handoff.isPending}
-              onClick={() => handoff.mutate(!c.isHandedOff)}
-            >
-              {c.isHandedOff ? 'Hand back to bot' : 'Take over'}
-            </Button>
+            {!onOtherNumber && (
+              // No bot runs on another number's conversation: nothing to take over from.
+              <Button
+                size="xs"
+                color={c.isHandedOff ? 'gray' : 'pink'}
+                variant={c.isHandedOff ? 'default' : 'filled'}
+                loading={handoff.isPending}
+                onClick={() => handoff.mutate(!c.isHandedOff)}
+              >
+                {c.isHandedOff ? 'Hand back to bot' : 'Take over'}
+              </Button>
+            )}
             <Button size="xs" variant="default" onClick={() => setShowContext((v) => !v)} aria-pressed={showContext}>
               Bot
             </Button>
