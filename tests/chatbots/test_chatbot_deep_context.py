@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,6 +20,22 @@ def node(node_id: str, node_type: str, **data: Any) -> dict[str, Any]:
     return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
 
 
+async def json_api(answer: Callable[[bytes], bytes]) -> asyncio.Server:
+    """A local HTTP API for HTTP request nodes: each request's body in, `answer(body)` out as JSON."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length")), b"0"))
+        body = answer(await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        await writer.drain()
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
 def nested(levels: int) -> Any:
     value: Any = "bottom"
     for _ in range(levels):
@@ -31,15 +48,7 @@ async def test_a_test_run_whose_api_answers_deep_json_is_served(
 ) -> None:
     monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
     body = json.dumps({"data": nested(400)}).encode()
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    server = await json_api(lambda _: body)
     port = server.sockets[0].getsockname()[1]
     graph = {
         "nodes": [node("start", "start", triggerKeywords=["hi"]),
@@ -86,18 +95,11 @@ async def test_a_test_chat_calls_each_api_request_once_though_it_resends_its_inp
     monkeypatch.setattr(app_context.settings, "flow_http_allow_private", True)
     received: list[bytes] = []
 
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = int(next((line.split(b":")[1] for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length")), b"0"))
-        received.append(await reader.readexactly(length))
-        body = json.dumps({"ticket": len(received)}).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        await writer.drain()
-        writer.close()
+    def ticket(body: bytes) -> bytes:
+        received.append(body)
+        return json.dumps({"ticket": len(received)}).encode()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    server = await json_api(ticket)
     port = server.sockets[0].getsockname()[1]
     graph = {
         "nodes": [node("start", "start", triggerKeywords=["help"]),

@@ -1,4 +1,4 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import { createHmac } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,14 @@ async function newChatbot(page: Page, name: string) {
   await page.getByRole('button', { name: 'Create' }).click();
   await expect(page).toHaveURL(/\/chatbots\/[0-9a-f-]+$/);
   await expect(page.getByTestId('node-start')).toBeVisible();
+}
+
+/** A chatbot made through the API's import (as a file would be), opened in the editor. */
+async function openImported(page: Page, request: APIRequestContext, chatbot: { name: string; nodes: unknown[]; edges: unknown[] }) {
+  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
+  const made = await request.post('/api/chatbots/import', { data: chatbot, headers: { authorization: `Bearer ${token}` } });
+  expect(made.ok()).toBeTruthy();
+  await page.goto(`/chatbots/${((await made.json()) as { id: string }).id}`);
 }
 
 async function dragFromPalette(page: Page, type: string, x: number, y: number) {
@@ -506,7 +514,6 @@ test('the API reference at /docs works with no internet (Swagger UI is served by
 test('a chatbot imported without positions opens laid out, not stacked on one spot', async ({ page, request }) => {
   const errors = watchConsole(page);
   await signIn(page);
-  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
   const nodes = [
     { id: 'start', type: 'start', data: { keywords: ['stacked'] } },
     { id: 'ask', type: 'buttons', data: { text: 'Pick one', buttons: [{ id: 'a', title: 'A' }, { id: 'b', title: 'B' }] } },
@@ -516,9 +523,7 @@ test('a chatbot imported without positions opens laid out, not stacked on one sp
     { id: 'e1', source: 'start', target: 'ask' },
     { id: 'e2', source: 'ask', target: 'bye', sourceHandle: 'a' },
   ];
-  const made = await request.post('/api/chatbots/import', { data: { name: 'No positions', nodes, edges }, headers: { authorization: `Bearer ${token}` } });
-  expect(made.ok()).toBeTruthy();
-  await page.goto(`/chatbots/${((await made.json()) as { id: string }).id}`);
+  await openImported(page, request, { name: 'No positions', nodes, edges });
   const boxes = await Promise.all(['start', 'ask', 'bye'].map(async (id) => (await page.getByTestId(`node-${id}`).boundingBox())!));
   for (let i = 0; i < boxes.length; i++)
     for (let j = i + 1; j < boxes.length; j++) {
@@ -532,7 +537,6 @@ test('a chatbot imported without positions opens laid out, not stacked on one sp
 test('a connection to a node that is not there is listed in Problems and can be deleted there', async ({ page, request }) => {
   const errors = watchConsole(page);
   await signIn(page);
-  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
   const nodes = [
     { id: 'start', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: ['ghost'] } },
     { id: 'bye', type: 'end', position: { x: 0, y: 150 }, data: { text: 'Bye' } },
@@ -541,9 +545,7 @@ test('a connection to a node that is not there is listed in Problems and can be 
     { id: 'e1', source: 'start', target: 'bye' },
     { id: 'e_ghost', source: 'bye', target: 'ghost' },
   ];
-  const made = await request.post('/api/chatbots/import', { data: { name: 'Ghost edge', nodes, edges }, headers: { authorization: `Bearer ${token}` } });
-  expect(made.ok()).toBeTruthy();
-  await page.goto(`/chatbots/${((await made.json()) as { id: string }).id}`);
+  await openImported(page, request, { name: 'Ghost edge', nodes, edges });
   await page.getByRole('button', { name: 'Publish' }).click(); // refused: the problems open
   const problems = page.getByRole('list', { name: 'Problems' });
   await expect(problems).toContainText('edge e_ghost');

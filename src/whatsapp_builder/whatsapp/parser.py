@@ -510,30 +510,15 @@ def _parse_call(
         return
     if call.get("event") != "connect" or call.get("direction") != "USER_INITIATED":
         return
-    call_id = _str(call.get("id")) or ""
-    phone = _str(call.get("from")) or None
-    user_id = valid_bsuid(call.get("from_user_id"))
-    contact = _match_contact(contacts, phone, user_id)
-    if contact is not None:
-        user_id = user_id or contact.user_id
-        phone = phone or contact.wa_id
-    if not call_id.strip() or (phone is None and user_id is None):
-        out.problem(path, "call without an id or a caller")
-        return
-    out.messages.append(
-        InboundMessage(
-            phone_number_id=phone_number_id,
-            display_phone_number=display_phone_number,
-            wa_message_id=call_id,
-            from_phone=phone,
-            from_user_id=user_id,
-            contact_name=contact.name if contact else None,
-            contact_username=contact.username if contact else None,
-            timestamp=_timestamp(call.get("timestamp")),
-            type="system",
-            content={"kind": CALL},
-            raw={},
-        )
+    # Taken as a message of WhatsApp's own kind `system`: ingest stores it, and its sender, like any other.
+    notice = {key: call.get(key) for key in ("id", "from", "from_user_id", "timestamp")}
+    _parse_message(
+        out,
+        path,
+        notice | {"type": "system", "system": {"type": CALL}},
+        phone_number_id,
+        display_phone_number,
+        contacts,
     )
 
 
