@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024, validation_alias="WAB_WEBHOOK_MAX_BODY")
     # Webhook POSTs arriving while one is written share the next transaction, up to this many.
     webhook_group_max: int = Field(default=200, ge=1, le=5000, validation_alias="WAB_WEBHOOK_GROUP_MAX")
+    # A delivery not stored within this many seconds is answered 503 (Meta delivers it again), so a database
+    # that stops answering holds no POST open for good. The write goes on: a later redelivery stores nothing twice.
+    webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=300, validation_alias="WAB_WEBHOOK_DEADLINE")
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
 
     graph_api_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="WAB_GRAPH_API_TIMEOUT")

@@ -718,3 +718,31 @@ async def test_a_customers_call_opens_the_window_and_is_shown_not_answered(
         jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
     assert window == (True, True)
     assert notices == [({"kind": "call"},)] and jobs == (0,)  # shown once, and no bot answers a call
+
+
+async def test_a_delivery_not_stored_in_time_is_503_and_a_redelivery_stores_it_once(
+    configured: httpx.AsyncClient, settings: Any, database_url: str
+) -> None:
+    """A database that stops answering (here: a lock held on messages) held the POST open until it answered,
+    however long that took; Meta gives up on a slow answer and delivers again anyway."""
+    from whatsapp_builder.app import create_app
+    from whatsapp_builder.core.context import AppContext
+
+    other = AppContext.create(settings.model_copy(update={"webhook_deadline_seconds": 0.5}), database_url)
+    payload = text_from("16505550901", "hi", "wamid.SLOW")
+    try:
+        transport = httpx.ASGITransport(app=create_app(other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            assert (await post(client, text_from("16505550900", "warm", "wamid.WARM"))).status_code == 200
+            with psycopg.connect(database_url) as blocker:
+                blocker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+                late = await post(client, payload)
+                assert late.status_code == 503, late.text
+                assert late.json()["error"]["code"] == "service_unavailable"
+                assert "within 0.5 s" in late.json()["error"]["message"]
+            again = await post(client, payload)  # Meta's redelivery, once the database answers again
+            assert again.status_code == 200, again.text
+            assert again.json()["messages"] + again.json()["duplicates"] == 1
+    finally:
+        await other.close()
+    assert counts(database_url)["messages"] == 2

@@ -8,6 +8,7 @@ rules themselves (bench profile: 13% of the server against 5%).
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import psycopg
@@ -66,6 +67,18 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     anything else makes Meta deliver it again."""
     if signature is None or not signature.strip():
         return _MISSING_SIGNATURE
+    deadline = context.settings.webhook_deadline_seconds
+    try:
+        async with asyncio.timeout(deadline):
+            return await _handle_signed(context, body, signature)
+    except TimeoutError:
+        # The batch this delivery joined is still written (it is shielded from its callers): a redelivery finds
+        # its messages stored, or stores them if that write failed.
+        log.error("webhook not acknowledged in time: the database is slow or not answering", seconds=deadline)
+        return _error(503, "service_unavailable", f"The delivery was not stored within {deadline:g} s; retry later.")
+
+
+async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tuple[int, dict[str, Any]]:
     refused = await _verified(context, body, signature)
     if refused is not None and refused[0] == 403 and context.active_config.age_seconds() >= CONFIG_RELOAD_SECONDS:
         # The config is cached for a few seconds per process: one saved meanwhile by another process (a new app
