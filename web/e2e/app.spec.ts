@@ -491,6 +491,31 @@ test('phone width: the chatbots list and the inbox stay usable', async ({ page }
   await shot(page, 'phone-inbox');
 });
 
+test('laptop widths: a conversation keeps its header buttons whole, and the Bot panel opens over it below 1024 px', async ({ page, request }) => {
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Alexandra Longname-Example', text: 'hi' } });
+  expect(r.ok()).toBeTruthy();
+  const whole = async (name: string) => {
+    const button = page.getByRole('button', { name, exact: true });
+    await expect(button).toBeVisible();
+    // nothing of the button is cut off: its text fits, and it lies inside the window
+    expect(await button.evaluate((b) => b.scrollWidth <= b.clientWidth + 1 && b.getBoundingClientRect().right <= window.innerWidth)).toBe(true);
+  };
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await signIn(page);
+  await page.goto('/inbox');
+  await page.getByTestId('conversation-item').filter({ hasText: 'Alexandra' }).click();
+  await expect(page.getByLabel('Bot context')).toBeVisible(); // beside the conversation from 1024 px
+  await whole('Take over');
+  await whole('Bot');
+  await page.setViewportSize({ width: 900, height: 700 });
+  await page.reload();
+  await whole('Take over');
+  await expect(page.getByLabel('Bot context')).toHaveCount(0); // on demand below 1024 px
+  await page.getByRole('button', { name: 'Bot', exact: true }).click();
+  await expect(page.getByLabel('Bot context')).toContainText('menu');
+});
+
 test('the API reference at /docs works with no internet (Swagger UI is served by the app)', async ({ page, baseURL }) => {
   const errors = watchConsole(page);
   const own = new URL(baseURL!).host;

@@ -38,6 +38,8 @@ import { CONVERSATION_DELETED, useConversationRoom, type ConversationDeleted } f
 export function InboxPage() {
   const { conversationId } = useParams();
   const narrow = useMediaQuery('(max-width: 48em)');
+  // Below 75em (1200 px) the list gives the open conversation's header room for its name and buttons.
+  const roomy = useMediaQuery('(min-width: 75em)');
   const navigate = useNavigate();
   useEffect(() => {
     // The open conversation is gone: follow it where it was merged (the same customer), else back to the list.
@@ -57,7 +59,7 @@ export function InboxPage() {
   return (
     <Box style={{ display: 'flex', height: 'calc(100dvh - var(--app-shell-header-height, 56px))' }}>
       {showList && (
-        <Box w={narrow ? '100%' : 340} style={{ borderRight: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
+        <Box w={narrow ? '100%' : roomy ? 340 : 290} style={{ borderRight: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
           <ConversationList selected={conversationId} />
         </Box>
       )}
@@ -235,7 +237,9 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
     queryKey: keys.conversation(id),
     queryFn: () => unwrap(api.GET('/api/conversations/{conversation_id}', { params: { path: { conversation_id: id } } })),
   });
-  const [showContext, setShowContext] = useState(!narrow);
+  // Below 64em (1024 px) the Bot panel would squeeze the conversation: it opens on demand, over the messages.
+  const overlay = useMediaQuery('(max-width: 63.99em)', undefined, { getInitialValueInEffect: false }) || narrow;
+  const [showContext, setShowContext] = useState(!overlay);
   const handoff = useMutation({
     mutationFn: (handedOff: boolean) =>
       unwrap(api.POST('/api/conversations/{conversation_id}/handoff', { params: { path: { conversation_id: id } }, body: { handedOff } })),
@@ -309,8 +313,14 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
               </Text>
             </div>
           </Group>
-          <Group gap="xs" wrap="nowrap">
-            <Badge color={c.isWindowOpen ? 'green' : 'gray'} variant="light" visibleFrom="xs">
+          {/* The buttons keep their size; the customer's name is what gets cut short. */}
+          <Group gap="xs" wrap="nowrap" style={{ flexShrink: 0 }}>
+            <Badge
+              color={c.isWindowOpen ? 'green' : 'gray'}
+              variant="light"
+              visibleFrom="xs"
+              title="WhatsApp's 24-hour customer-service window: outside it, only templates can be sent"
+            >
               {c.isWindowOpen ? 'window open' : 'window closed'}
             </Badge>
             {!onOtherNumber && (
@@ -335,15 +345,18 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
       </Box>
       {showContext && (
         <Box
-          w={narrow ? '100%' : 280}
+          w={narrow ? '100%' : overlay ? 320 : 280}
           p="sm"
           style={{
             borderLeft: '1px solid var(--mantine-color-gray-3)',
             overflow: 'auto',
             ...(narrow ? { position: 'absolute', inset: '56px 0 0 0', background: 'white', zIndex: 10 } : {}),
+            ...(overlay && !narrow
+              ? { position: 'absolute', top: 56, right: 0, bottom: 0, background: 'white', zIndex: 10, boxShadow: 'var(--mantine-shadow-md)' }
+              : {}),
           }}
         >
-          <ContextPanel id={id} onClose={narrow ? () => setShowContext(false) : undefined} />
+          <ContextPanel id={id} onClose={overlay ? () => setShowContext(false) : undefined} />
         </Box>
       )}
     </>
