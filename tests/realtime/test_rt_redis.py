@@ -167,3 +167,57 @@ async def test_worker_publisher_without_redis_is_null() -> None:
     publisher = create_publisher_for_worker(Settings(redis_url=None))
     assert isinstance(publisher, NullPublisher)
     await publisher.publish([events.conversation_updated({"id": str(uuid.uuid4())})])
+
+
+async def test_a_publish_is_emitted_after_every_earlier_one_even_when_its_redis_publish_is_quicker() -> None:
+    """Each emit is a PUBLISH on one of several pooled Redis connections: a message's `sent` and `delivered`,
+    published one after the other, could reach Redis (and the clients) the other way round."""
+    publisher = RedisPublisher(REDIS_URL, channel=f"wab-test-{uuid.uuid4().hex}")
+    emitted: list[str] = []
+    first_in_redis = asyncio.Event()
+
+    async def emit(event: str, data: Any, **_: Any) -> None:
+        if data["status"] == "sent":
+            await first_in_redis.wait()  # this PUBLISH is slow
+        emitted.append(data["status"])
+
+    publisher.manager.emit = emit
+    try:
+        conversation_id = str(uuid.uuid4())
+        message_id = uuid.uuid4()
+        sent = asyncio.create_task(publisher.publish([events.message_status(message_id, conversation_id, "sent", "w", None)]))
+        await asyncio.sleep(0)  # `sent` is on its way to Redis
+        delivered = asyncio.create_task(
+            publisher.publish([events.message_status(message_id, conversation_id, "delivered", "w", None)])
+        )
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert emitted == []  # `delivered` waits for `sent`
+        first_in_redis.set()
+        await asyncio.gather(sent, delivered)
+        assert emitted == ["sent", "delivered"]
+    finally:
+        await publisher.close()
+
+
+async def test_statuses_published_at_once_reach_a_client_in_order(
+    servers: tuple[ServerProcess, ServerProcess], channel: str, make_client: MakeClient, api_token: str
+) -> None:
+    client = await make_client(servers[0].url, {"token": api_token})
+    await wait_for_subscribers(channel, 1)
+    publisher = create_publisher_for_worker(Settings(redis_url=REDIS_URL), channel=channel)
+    try:
+        conversation_id = str(uuid.uuid4())
+        ids = [uuid.uuid4() for _ in range(150)]
+        await asyncio.gather(*(
+            publisher.publish([events.message_status(i, conversation_id, state, "w", None)])
+            for state in ("sent", "delivered", "read") for i in ids
+        ))
+        seen: dict[str, list[str]] = {}
+        for _ in range(3 * len(ids)):
+            _, payload = await client.next_event()
+            seen.setdefault(payload["id"], []).append(payload["status"])
+        backwards = [k for k, v in seen.items() if v != ["sent", "delivered", "read"]]
+        assert backwards == []
+    finally:
+        await publisher.close()

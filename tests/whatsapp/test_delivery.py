@@ -70,6 +70,7 @@ async def test_expired_token_fails_the_message_and_flags_the_config(
     assert isinstance(error, dict) and error["code"] == 190
     config = (await client.get("/api/whatsapp-config")).json()
     assert config["lastError"]["code"] == 190
+    assert config["lastError"]["at"].endswith("Z")  # written as every other time of the API
 
 
 async def test_a_successful_send_clears_the_config_error(

@@ -9,10 +9,11 @@ which runs the workers in-process by default, but events from separate `worker` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import engineio
@@ -104,6 +105,33 @@ class _LocalManager(socketio.AsyncManager):  # type: ignore[misc]
             await self.server._send_eio_packet(eio_sid, message)
 
 
+class _InCallOrder:
+    """Emits each publish's events after those of every earlier publish of this process. With Redis an emit is a
+    PUBLISH on one of several pooled connections: two publishes awaiting theirs at once could reach Redis, and so
+    the clients, in either order, so a message's `sent` could follow its `delivered` (the ForwardStatuses filter
+    runs when publish is called, in call order, and must see the emits in that order too)."""
+
+    def __init__(self, emit: Callable[[RealtimeEvent], Awaitable[None]]) -> None:
+        self._emit = emit
+        self._last: asyncio.Future[None] | None = None
+
+    async def emit(self, items: Sequence[RealtimeEvent]) -> None:
+        if not items:
+            return
+        previous = self._last
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last = done
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.shield(previous)
+            for item in items:
+                await self._emit(item)
+        finally:
+            done.set_result(None)
+            if self._last is done:
+                self._last = None
+
+
 def _rooms(event: RealtimeEvent) -> list[str]:
     return list(dict.fromkeys(event.rooms))
 
@@ -129,15 +157,19 @@ class Realtime:
         self.manager = manager
         self._clients: set[str] = set()
         self._forward = ForwardStatuses()
+        self._in_order = _InCallOrder(self._emit)
         sio.on("connect", self._connect)
         sio.on("disconnect", self._disconnect)
         sio.on(JOIN_EVENT, self._join)
         sio.on(LEAVE_EVENT, self._leave)
 
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
-        """Emit each event once to every client in any of its rooms (on every process, through Redis)."""
-        for item in self._forward.keep(events):
-            await self.sio.emit(item.name, item.payload, to=_rooms(item))
+        """Emit each event once to every client in any of its rooms (on every process, through Redis), in the
+        order publish is called."""
+        await self._in_order.emit(self._forward.keep(events))
+
+    async def _emit(self, item: RealtimeEvent) -> None:
+        await self.sio.emit(item.name, item.payload, to=_rooms(item))
 
     def listening(self) -> bool:
         """With Redis, clients of other processes may be listening; without it, only this process's own."""
@@ -231,10 +263,13 @@ class RedisPublisher:
     def __init__(self, redis_url: str, channel: str | None = None) -> None:
         self.manager: Any = socketio.AsyncRedisManager(redis_url, channel=realtime_channel(channel), write_only=True)
         self._forward = ForwardStatuses()
+        self._in_order = _InCallOrder(self._emit)
 
     async def publish(self, events: Sequence[RealtimeEvent]) -> None:
-        for item in self._forward.keep(events):
-            await self.manager.emit(item.name, item.payload, namespace="/", room=_rooms(item))
+        await self._in_order.emit(self._forward.keep(events))
+
+    async def _emit(self, item: RealtimeEvent) -> None:
+        await self.manager.emit(item.name, item.payload, namespace="/", room=_rooms(item))
 
     def listening(self) -> bool:
         return True

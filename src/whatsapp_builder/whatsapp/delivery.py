@@ -18,6 +18,7 @@ from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.rows import json_rows
+from whatsapp_builder.core.schemas import api_time
 from whatsapp_builder.jobs.queue import raw_connection
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
@@ -311,7 +312,7 @@ async def flag_config(context: AppContext, error: dict[str, Any]) -> None:
         conn = await raw_connection(session)
         await conn.execute(
             'UPDATE whatsapp_config SET "lastError" = %s WHERE "isActive"',
-            (Jsonb(error | {"at": dt.datetime.now(dt.UTC).isoformat()}),),
+            (Jsonb(error | {"at": api_time(dt.datetime.now(dt.UTC))}),),
         )
         await session.commit()
     context.active_config.invalidate()
