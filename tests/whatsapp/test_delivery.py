@@ -394,7 +394,8 @@ async def test_a_process_with_another_secret_key_leaves_sends_to_one_that_can_re
         assert retry.value.error["code"] == "secret_key_mismatch" and len(told) == 1
         assert (await _message_state(database_url, str(first)))[0] == "pending"
         await delivery.deliver_message(app_context, first, 1)  # the retry, taken by a process with the key
-        assert (await _message_state(database_url, str(first)))[0] == "sent"
+        # sent (the simulator's status webhooks may already have moved it on)
+        assert (await _message_state(database_url, str(first)))[0] in ("sent", "delivered", "read")
         last = pending("given up after an hour")
         await delivery.deliver_message(other, last, delivery.KEY_MISMATCH_ATTEMPTS - 1)
         status, error = await _message_state(database_url, str(last))
