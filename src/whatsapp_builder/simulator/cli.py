@@ -40,18 +40,23 @@ def run(
     ] = _DEFAULTS.phone_number_id,
     status_delay: Annotated[
         float,
-        typer.Option(envvar="WAB_SIMULATOR_STATUS_DELAY", min=0.0, help="Seconds between status webhooks."),
+        typer.Option(
+            envvar="WAB_SIMULATOR_STATUS_DELAY", min=0.0, metavar="SECONDS", help="Seconds between status webhooks."
+        ),
     ] = 0.0,
     history_limit: Annotated[
         int,
         typer.Option(
-            envvar="WAB_SIMULATOR_HISTORY_LIMIT", min=1, help="Sends kept for GET /_simulator/messages (oldest go)."
+            envvar="WAB_SIMULATOR_HISTORY_LIMIT",
+            min=1,
+            metavar="N",
+            help="Sends kept for GET /_simulator/messages (oldest go).",
         ),
     ] = _DEFAULTS.history_limit,
     access_log: Annotated[
         bool,
         typer.Option(
-            "--access-log/--no-access-log",
+            "--access-log",  # one name: a second column of names cut the other options' help short
             envvar="WAB_SIMULATOR_ACCESS_LOG",
             help="Print a line for every HTTP request (off: under load it costs CPU and floods the terminal).",
         ),
