@@ -235,7 +235,7 @@ async def test_a_reaction_to_a_message_that_is_not_ours_to_name_is_422(  # type:
         ("not-an-id", "id of a message"),
     ]:
         response = await client.post(f"/api/conversations/{conversation}/messages",
-                                     json={"type": "reaction", "content": {"messageId": target, "emoji": "x"}})
+                                     json={"type": "reaction", "content": {"messageId": target, "emoji": "\U0001f44d"}})
         assert response.status_code == 422, (target, response.text)
         error = response.json()["error"]
         assert error["code"] == "validation_error"

@@ -257,6 +257,10 @@ def test_template() -> None:
         "bodyParameters": ["x"],
     }
     assert fields_of({"type": "template", "content": both}) == ["content"]
+    for code in ("en", "fil", "pt_BR", "zh_HK"):
+        ok({"type": "template", "content": {"name": "n", "language": code}})
+    for code in ("english", "EN", "en-US", "en_US ", "12"):
+        assert fields_of({"type": "template", "content": {"name": "n", "language": code}}) == ["content.language"]
 
 
 def test_reaction() -> None:
@@ -264,7 +268,12 @@ def test_reaction() -> None:
     assert to_graph_payload(msg, to="1555")["reaction"] == {"message_id": "wamid.X", "emoji": "\U0001f600"}
     removal = ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": ""}})
     assert to_graph_payload(removal, to="1555")["reaction"]["emoji"] == ""
-    assert fields_of({"type": "reaction", "content": {"emoji": "x"}}) == ["content.messageId"]
+    assert fields_of({"type": "reaction", "content": {"emoji": "x"}}) == ["content.messageId", "content.emoji"]
+    for emoji in ("\U0001f44d\U0001f3fd", "\u2764\ufe0f", "1\ufe0f\u20e3", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+                  "\U0001f1e7\U0001f1f7", "\u203c\ufe0f", "\U0001fae8"):
+        ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}})
+    for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n"):
+        assert fields_of({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}}) == ["content.emoji"]
 
 
 def test_a_reaction_to_our_message_id_is_sent_with_its_whatsapp_id() -> None:
@@ -276,7 +285,7 @@ def test_a_reaction_to_our_message_id_is_sent_with_its_whatsapp_id() -> None:
     with pytest.raises(ValueError, match="WhatsApp id"):
         to_graph_payload(msg, to="1555")  # never our id to WhatsApp
     assert msg.as_json()["content"]["messageId"] == ours  # stored as given
-    wamid = ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": "x"}})
+    wamid = ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": "\U0001f44d"}})
     assert reaction_target(wamid) is None
     assert to_graph_payload(wamid, to="1555")["reaction"]["message_id"] == "wamid.X"
 
@@ -307,12 +316,12 @@ def test_error_message_is_readable() -> None:
 def test_a_stored_reaction_whose_message_has_no_whatsapp_id_fails_before_the_call() -> None:
     from whatsapp_builder.whatsapp.delivery import CannotSend, graph_payload
 
-    content = {"messageId": "0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10", "emoji": "x"}
+    content = {"messageId": "0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10", "emoji": "\U0001f44d"}
     with pytest.raises(CannotSend) as info:
         graph_payload("reaction", content, phone="+1555", bsuid=None, reacted_wamid=None)
     assert info.value.error["source"] == "local" and "WhatsApp id" in info.value.error["title"]
     sent = graph_payload("reaction", content, phone="+1555", bsuid=None, reacted_wamid="wamid.Y")
-    assert sent["reaction"] == {"message_id": "wamid.Y", "emoji": "x"} and sent["to"] == "1555"
+    assert sent["reaction"] == {"message_id": "wamid.Y", "emoji": "\U0001f44d"} and sent["to"] == "1555"
 
 
 def test_booleans_are_booleans_and_titles_are_not_blank() -> None:

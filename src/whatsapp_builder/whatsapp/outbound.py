@@ -9,6 +9,7 @@ Graph API request body.
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -188,11 +189,22 @@ class ListContent(_Content):
 InteractiveContent = Annotated[ButtonsContent | ListContent, Field(discriminator="kind")]
 
 
+# Meta's template language codes: a language, optionally with a region ("en", "fil", "en_US", "pt_BR").
+_TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]{2,4})?")
+
+
 class TemplateContent(_Content):
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=2, max_length=15)
     components: list[dict[str, Any]] | None = None
     body_parameters: list[str] | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not _TEMPLATE_LANGUAGE.fullmatch(value):
+            raise ValueError(f"'{value}' is not a WhatsApp language code: use one such as en, en_US or pt_BR")
+        return value
 
     @model_validator(mode="after")
     def _one_body(self) -> TemplateContent:
@@ -211,10 +223,30 @@ WAMID_PREFIX = "wamid."
 _OUR_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
+def _looks_like_emoji(text: str) -> bool:
+    """No letters, numbers (but a keycap's), spaces or control characters: WhatsApp refuses a reaction with
+    anything but an emoji. Symbols unknown to this Python's Unicode tables (newer emoji) pass."""
+    for char in text:
+        category = unicodedata.category(char)
+        if category[0] in "LZ" or category == "Cc":
+            return False
+        if category[0] == "N" and "\u20e3" not in text:  # 1️⃣ is "1", U+FE0F, U+20E3
+            return False
+    return True
+
+
 class ReactionContent(_Content):
     message_id: str = Field(min_length=1)
     """The message reacted to: our message id (a UUID, sent as that message's WhatsApp id) or a WhatsApp id."""
     emoji: str = Field(max_length=16)
+    """One emoji; empty removes the reaction."""
+
+    @field_validator("emoji")
+    @classmethod
+    def _one_emoji(cls, value: str) -> str:
+        if not _looks_like_emoji(value):
+            raise ValueError(f"'{value}' is not an emoji (an empty one removes the reaction)")
+        return value
 
 
 class LocationContent(_Content):
