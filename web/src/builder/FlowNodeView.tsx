@@ -35,10 +35,10 @@ function FlowNodeViewInner({ id, type, data, selected }: NodeProps<FlowNode>) {
         {stat && (
           <Group gap={4} mt={4}>
             <Badge size="xs" variant="light" color="blue">
-              {stat.visits} visits
+              {stat.visits} {stat.visits === 1 ? 'visit' : 'visits'}
             </Badge>
             <Badge size="xs" variant="light" color={stat.dropOffs ? 'orange' : 'gray'}>
-              {stat.dropOffs} drop-offs
+              {stat.dropOffs} {stat.dropOffs === 1 ? 'drop-off' : 'drop-offs'}
             </Badge>
           </Group>
         )}

@@ -229,7 +229,8 @@ function ChartCard({
           data={rows}
           dataKey="label"
           series={series}
-          curveType="monotone"
+          // straight lines: a day's count is a point, and a curve between two days suggests values in between
+          curveType="linear"
           withLegend
           legendProps={{ verticalAlign: 'bottom' }}
           yAxisProps={{ allowDecimals: false }}
