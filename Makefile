@@ -33,7 +33,7 @@ $(INSTALLED): pyproject.toml
 run: $(INSTALLED) webui
 	@$(BIN)/python -c "import socket; [socket.create_server((h, int(p)), family=socket.AF_INET6 if ':' in h else socket.AF_INET).close() for h, p in (('$(HOST)', '$(PORT)'), ('127.0.0.1', '$(SIMULATOR_PORT)'))]" 2>/dev/null \
 	  || { echo "Port $(PORT) or $(SIMULATOR_PORT) is already in use (make run already running?). Stop it, or pick others: PORT=8100 SIMULATOR_PORT=8181 make run" >&2; exit 1; }
-	$(BIN)/whatsapp-builder demo --simulator-url http://127.0.0.1:$(SIMULATOR_PORT)
+	$(BIN)/whatsapp-builder demo --simulator-url http://127.0.0.1:$(SIMULATOR_PORT) >/dev/null
 	@$(BIN)/whatsapp-builder simulator --host 127.0.0.1 --port $(SIMULATOR_PORT) \
 	    --webhook-url http://127.0.0.1:$(PORT)/webhooks/whatsapp & sim=$$!; \
 	  trap 'kill $$sim 2>/dev/null' EXIT INT TERM; \

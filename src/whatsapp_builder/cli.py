@@ -378,8 +378,8 @@ def demo(
         typer.echo(f"pointed the demo WhatsApp config at {simulator_url}", err=True)
     else:
         typer.echo(("created" if result.config_created else "kept") + " the WhatsApp config", err=True)
-    typer.echo(("created" if result.chatbot_created else "kept") + " the demo chatbot", err=True)
-    typer.echo(result.chatbot_id)
+    typer.echo(("created" if result.chatbot_created else "kept") + f" the demo chatbot ({result.chatbot_id})", err=True)
+    typer.echo(result.chatbot_id)  # alone on stdout, for scripts
 
 
 def _read_chatbot_file(name: str, cap: int) -> ChatbotExport:

@@ -259,6 +259,8 @@ def test_template() -> None:
     assert fields_of({"type": "template", "content": both}) == ["content"]
     for code in ("en", "fil", "pt_BR", "zh_HK"):
         ok({"type": "template", "content": {"name": "n", "language": code}})
+    for bad_name in ("order update!", "Order_Update", "order-update"):
+        assert fields_of({"type": "template", "content": {"name": bad_name, "language": "en"}}) == ["content.name"]
     for code in ("english", "EN", "en-US", "en_US ", "12"):
         assert fields_of({"type": "template", "content": {"name": "n", "language": code}}) == ["content.language"]
 
@@ -270,9 +272,10 @@ def test_reaction() -> None:
     assert to_graph_payload(removal, to="1555")["reaction"]["emoji"] == ""
     assert fields_of({"type": "reaction", "content": {"emoji": "x"}}) == ["content.messageId", "content.emoji"]
     for emoji in ("\U0001f44d\U0001f3fd", "\u2764\ufe0f", "1\ufe0f\u20e3", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
-                  "\U0001f1e7\U0001f1f7", "\u203c\ufe0f", "\U0001fae8"):
+                  "\U0001f1e7\U0001f1f7", "\u203c\ufe0f", "\U0001fae8",
+                  "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"):
         ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}})
-    for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n"):
+    for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n", "\U0001f44d\U0001f44d", "a\U0001f600"):
         assert fields_of({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}}) == ["content.emoji"]
 
 

@@ -279,6 +279,14 @@ test('an operator writes first to a new customer with a template', async ({ page
   await expect(page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' })).toBeVisible();
   await page.getByRole('status').getByRole('button').first().click();
   await page.getByLabel('Template name').fill('order_update');
+  // a refused value is said under its own input, once (no notification repeating it)
+  await page.getByLabel('Language').fill('english');
+  await page.getByRole('button', { name: 'Send template' }).click();
+  const languageError = page.getByRole('dialog').getByText("'english' is not a WhatsApp language code", { exact: false });
+  await expect(languageError).toBeVisible();
+  expect(await languageError.evaluate((el) => !!el.closest('.mantine-InputWrapper-root')?.querySelector('input[value="english"]'))).toBe(true);
+  await expect(page.getByText('Not sent')).toHaveCount(0);
+  await page.getByLabel('Language').fill('en_US');
   await page.getByRole('button', { name: 'Send template' }).click();
   await expect
     .poll(async () => {

@@ -14,6 +14,7 @@ import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import regex
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -191,6 +192,8 @@ InteractiveContent = Annotated[ButtonsContent | ListContent, Field(discriminator
 
 # Meta's template language codes: a language, optionally with a region ("en", "fil", "en_US", "pt_BR").
 _TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]{2,4})?")
+# WhatsApp Manager's template names: lowercase letters, digits and underscores.
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]+")
 
 
 class TemplateContent(_Content):
@@ -198,6 +201,15 @@ class TemplateContent(_Content):
     language: str = Field(min_length=2, max_length=15)
     components: list[dict[str, Any]] | None = None
     body_parameters: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _template_name(cls, value: str) -> str:
+        if not _TEMPLATE_NAME.fullmatch(value):
+            raise ValueError(
+                f"'{value}' is not a template name: WhatsApp's are lowercase letters, digits and underscores"
+            )
+        return value
 
     @field_validator("language")
     @classmethod
@@ -224,8 +236,11 @@ _OUR_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 
 def _looks_like_emoji(text: str) -> bool:
-    """No letters, numbers (but a keycap's), spaces or control characters: WhatsApp refuses a reaction with
-    anything but an emoji. Symbols unknown to this Python's Unicode tables (newer emoji) pass."""
+    """One character as people see it (a grapheme cluster: skin tones, flags and ZWJ families are one), with no
+    letters, numbers (but a keycap's), spaces or control characters: WhatsApp refuses a reaction with anything
+    but one emoji. Symbols unknown to this Python's Unicode tables (newer emoji) pass."""
+    if text and not regex.fullmatch(r"\X", text):
+        return False
     for char in text:
         category = unicodedata.category(char)
         if category[0] in "LZ" or category == "Cc":
@@ -245,7 +260,7 @@ class ReactionContent(_Content):
     @classmethod
     def _one_emoji(cls, value: str) -> str:
         if not _looks_like_emoji(value):
-            raise ValueError(f"'{value}' is not an emoji (an empty one removes the reaction)")
+            raise ValueError(f"'{value}' is not one emoji (an empty one removes the reaction)")
         return value
 
 

@@ -87,6 +87,19 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** The details' messages by the field they name (`content.language` → "…"), for errors shown beside a form's
+ *  own inputs; the first message of a field wins. */
+export function fieldErrors(e: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!(e instanceof ApiError)) return out;
+  for (const d of e.details) {
+    if (!d || typeof d !== 'object') continue;
+    const { field, message } = d as { field?: unknown; message?: unknown };
+    if (typeof field === 'string' && typeof message === 'string' && !(field in out)) out[field] = message;
+  }
+  return out;
+}
+
 /** What to tell a person: the error's message, and what its details say about which value and why. */
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) {

@@ -26,7 +26,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
-import { api, ApiError, errorMessage, unwrap, type Conversation, type Message } from '../api/client';
+import { api, ApiError, errorMessage, fieldErrors, unwrap, type Conversation, type Message } from '../api/client';
 import { keys, useWhatsAppConfig } from '../api/queries';
 import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
@@ -356,7 +356,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
               : {}),
           }}
         >
-          <ContextPanel id={id} onClose={overlay ? () => setShowContext(false) : undefined} />
+          <ContextPanel id={id} handedOff={c.isHandedOff} onClose={overlay ? () => setShowContext(false) : undefined} />
         </Box>
       )}
     </>
@@ -494,11 +494,13 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
     onSuccess: (m: Message) => {
       addMessage(qc, m);
       setClosed(false);
+      notifications.hide(SEND_FAILED); // an earlier failure's notice, now answered by this send
     },
-    onError: (e) => {
+    onError: (e, body) => {
       if (e instanceof ApiError && e.code === 'window_closed') setClosed(true);
       else if (e instanceof ApiError && e.code === 'number_not_connected') setElsewhere(true);
-      else notifications.show({ color: 'red', title: 'Not sent', message: errorMessage(e) });
+      // the media and template forms show their errors beside their inputs
+      else if (body.type === 'text') notifications.show({ id: SEND_FAILED, color: 'red', title: 'Not sent', message: errorMessage(e) });
     },
   });
   const submit = async () => {
@@ -608,7 +610,7 @@ function NewConversationModal({ opened, onClose }: { opened: boolean; onClose():
       onClose();
       navigate(`/inbox/${conversation.id}`);
     },
-    onError: (err) => setError(errorMessage(err)),
+    onError: (err) => setError(fieldErrors(err).customerPhoneNumber ?? errorMessage(err)),
   });
   return (
     <Modal opened={opened} onClose={onClose} title="New conversation">
@@ -664,7 +666,7 @@ function MediaModal({ opened, onClose, onSend }: { opened: boolean; onClose(): v
             setCaption('');
             setError(null);
           } catch (err) {
-            setError(errorMessage(err));
+            setError(fieldErrors(err)['content.url'] ?? errorMessage(err));
           }
         }}
       >
@@ -684,29 +686,44 @@ function MediaModal({ opened, onClose, onSend }: { opened: boolean; onClose(): v
   );
 }
 
+type TemplateErrors = { name?: string; language?: string; params?: string };
+
+/** A refused template's errors beside the inputs they are about; what names none of them goes under the name. */
+function templateErrors(err: unknown): TemplateErrors {
+  const fields = fieldErrors(err);
+  const out: TemplateErrors = {};
+  for (const [field, message] of Object.entries(fields)) {
+    if (field.startsWith('content.language')) out.language ??= message;
+    else if (field.startsWith('content.bodyParameters') || field.startsWith('content.components')) out.params ??= message;
+    else if (field.startsWith('content.name')) out.name ??= message;
+  }
+  if (!out.name && !out.language && !out.params) out.name = errorMessage(err);
+  return out;
+}
+
 function TemplateModal({ opened, onClose, onSend }: { opened: boolean; onClose(): void; onSend(b: SendBody): Promise<unknown> }) {
   const [name, setName] = useState('');
   const [language, setLanguage] = useState('en_US');
   const [params, setParams] = useState<string[]>([]);
-  const [error, setError] = useState<string | null>(null);
+  const [errors, setErrors] = useState<TemplateErrors>({});
   return (
     <Modal opened={opened} onClose={onClose} title="Send a template message">
       <form
         onSubmit={async (e) => {
           e.preventDefault();
-          if (!name.trim()) return setError('The template name as approved in WhatsApp Manager');
+          if (!name.trim()) return setErrors({ name: 'The template name as approved in WhatsApp Manager' });
           try {
             await onSend({ type: 'template', content: { name: name.trim(), language, bodyParameters: params } });
-            setError(null);
+            setErrors({});
           } catch (err) {
-            setError(errorMessage(err));
+            setErrors(templateErrors(err));
           }
         }}
       >
         <Stack>
-          <TextInput label="Template name" placeholder="order_update" value={name} onChange={(e) => setName(e.currentTarget.value)} error={error} withAsterisk />
-          <TextInput label="Language" value={language} onChange={(e) => setLanguage(e.currentTarget.value)} description="e.g. en_US, pt_BR" />
-          <TagsInput label="Body parameters" description="{{1}}, {{2}}… in order; Enter after each" value={params} onChange={setParams} />
+          <TextInput label="Template name" placeholder="order_update" value={name} onChange={(e) => setName(e.currentTarget.value)} error={errors.name} withAsterisk />
+          <TextInput label="Language" value={language} onChange={(e) => setLanguage(e.currentTarget.value)} description="e.g. en_US, pt_BR" error={errors.language} />
+          <TagsInput label="Body parameters" description="{{1}}, {{2}}… in order; Enter after each" value={params} onChange={setParams} error={errors.params} />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
               Cancel
@@ -718,6 +735,9 @@ function TemplateModal({ opened, onClose, onSend }: { opened: boolean; onClose()
     </Modal>
   );
 }
+
+/** The id of the notice of a failed send, hidden again by the next send that works. */
+const SEND_FAILED = 'send-failed';
 
 /** Plain words for the runner's ended reasons (unknown ones are shown as their code). */
 const ENDED_REASONS: Record<string, string> = {
@@ -747,8 +767,10 @@ function useBotContext(id: string) {
   });
 }
 
-function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
+function ContextPanel({ id, handedOff, onClose }: { id: string; handedOff: boolean; onClose?: () => void }) {
   const ctx = useBotContext(id);
+  // a hand-off is a pause, not an end: handing back lets the bot answer again
+  const paused = !!ctx.data && !ctx.data.isActive && ctx.data.endedReason === 'handoff';
   return (
     <Stack gap="xs" aria-label="Bot context">
       <Group justify="space-between">
@@ -772,18 +794,25 @@ function ContextPanel({ id, onClose }: { id: string; onClose?: () => void }) {
         <>
           <Group gap="xs">
             <Badge color={ctx.data.isActive ? 'green' : 'gray'} variant="light" data-testid="context-state">
-              {ctx.data.isActive ? 'running' : 'ended'}
+              {ctx.data.isActive ? 'running' : paused ? 'paused' : 'ended'}
             </Badge>
             <Text size="xs" c="dimmed">
               {ctx.data.isActive ? 'since' : 'last change'} {relativeTime(ctx.data.updatedAt)}
             </Text>
           </Group>
           {!ctx.data.isActive && (
-            <Alert color="gray" variant="light" p="xs" title="The bot has stopped" data-testid="context-ended">
+            <Alert color="gray" variant="light" p="xs" title={paused ? (handedOff ? 'A human has the conversation' : 'Handed back to the bot') : 'The bot has stopped'} data-testid="context-ended">
               <Text size="xs">
                 Reason: <Code>{ctx.data.endedReason ?? 'unknown'}</Code>
                 {ENDED_REASONS[ctx.data.endedReason ?? ''] ? ` — ${ENDED_REASONS[ctx.data.endedReason ?? '']}` : ''}
               </Text>
+              {paused && (
+                <Text size="xs" mt={4}>
+                  {handedOff
+                    ? "Hand back to bot and it answers again: from this node when it was waiting for the customer's answer, else from the start at their next message."
+                    : "Handed back: the bot answers the customer's next message."}
+                </Text>
+              )}
             </Alert>
           )}
           <Text size="sm">
