@@ -722,3 +722,18 @@ async def test_renaming_a_user_to_half_a_surrogate_pair_is_422(client: httpx.Asy
     assert response.status_code == 422, response.text
     assert response.json()["error"]["details"][0]["field"] == "name"
     assert (await client.get(f"/api/users/{user['id']}")).json()["name"] == "Bo"
+
+
+async def test_a_name_of_only_spaces_is_called_blank(client: httpx.AsyncClient) -> None:
+    """pydantic strips first, then says "at least 1 character" about a name the user typed 3 spaces into."""
+    for path, body, field in (
+        ("/api/chatbots", {"name": "   "}, "name"),
+        ("/api/tokens", {"name": "   "}, "name"),
+        ("/api/conversations", {"customerPhoneNumber": "+15551234567", "customerName": " "}, "customerName"),
+    ):
+        response = await client.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        details = response.json()["error"]["details"]
+        assert {"field": field, "message": "must not be empty or blank"} in [
+            {"field": d["field"], "message": d["message"]} for d in details
+        ], (path, details)

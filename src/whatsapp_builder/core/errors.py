@@ -98,6 +98,18 @@ _STATUS_CODES = {
 }
 
 
+def _blank_text(err: Any) -> bool:
+    """A required text given as nothing but spaces (or nothing)."""
+    ctx = err.get("ctx") or {}
+    text = err.get("input")
+    return (
+        err.get("type") in ("string_too_short", "too_short")
+        and ctx.get("min_length") == 1
+        and isinstance(text, str)
+        and not text.strip()
+    )
+
+
 def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[str, Any]]]:
     details: list[dict[str, Any]] = []
     malformed = False
@@ -113,6 +125,9 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
         if len(loc) > 1 and loc[0] in ("path", "query", "header"):
             loc[1] = to_camel(loc[1])  # `path.conversationId`, as the API spells every name (not conversation_id)
         message = str(err.get("msg", "invalid")).removeprefix("Value error, ")  # pydantic's prefix for our checks
+        if _blank_text(err):
+            # pydantic counts after stripping: "at least 1 character" (or "1 item") about "   " reads as nonsense
+            message = "must not be empty or blank"
         details.append({"field": ".".join(loc), "message": message, "type": err.get("type")})
     return malformed, details
 
