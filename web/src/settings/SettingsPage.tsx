@@ -9,6 +9,7 @@ import {
   NumberInput,
   Paper,
   PasswordInput,
+  SimpleGrid,
   Skeleton,
   Stack,
   Table,
@@ -201,10 +202,10 @@ function WhatsAppSettings() {
                   Not connected yet. Fill in the values from your Meta app (WhatsApp → API Setup).
                 </Text>
               )}
-              <Group grow align="flex-start" wrap="wrap">
-                <TextInput label="Phone number ID" withAsterisk miw={220} {...form.getInputProps('phoneNumberId')} />
-                <TextInput label="WhatsApp Business Account ID" withAsterisk miw={220} {...form.getInputProps('businessAccountId')} />
-              </Group>
+              <SimpleGrid cols={{ base: 1, sm: 2 }}>
+                <TextInput label="Phone number ID" withAsterisk {...form.getInputProps('phoneNumberId')} />
+                <TextInput label="WhatsApp Business Account ID" withAsterisk {...form.getInputProps('businessAccountId')} />
+              </SimpleGrid>
               <PasswordInput
                 label="Access token"
                 description={hasConfig ? 'Stored and hidden. Leave empty to keep it.' : 'A system user token with whatsapp_business_messaging.'}
@@ -220,8 +221,8 @@ function WhatsAppSettings() {
                 {...form.getInputProps('appSecret')}
               />
               <TextInput label="Webhook verify token" withAsterisk description="Any secret string; enter the same one in Meta's webhook settings." {...form.getInputProps('webhookVerifyToken')} />
-              <Group grow align="flex-start" wrap="wrap">
-                <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." miw={220} {...form.getInputProps('graphApiUrl')} />
+              <SimpleGrid cols={{ base: 1, sm: 2 }}>
+                <TextInput label="Graph API URL" placeholder="https://graph.facebook.com" description="Only to use the simulator or a proxy." {...form.getInputProps('graphApiUrl')} />
                 <NumberInput
                   label="Messages per second"
                   placeholder="Server default"
@@ -231,10 +232,9 @@ function WhatsAppSettings() {
                   allowDecimal={false}
                   allowNegative={false}
                   thousandSeparator=","
-                  miw={220}
                   {...form.getInputProps('messagesPerSecond')}
                 />
-              </Group>
+              </SimpleGrid>
               <Group justify="flex-end">
                 <Button
                   variant="default"
