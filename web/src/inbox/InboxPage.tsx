@@ -318,10 +318,11 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
             <Badge
               color={c.isWindowOpen ? 'green' : 'gray'}
               variant="light"
-              visibleFrom="xs"
+              px={narrow ? 6 : undefined}
               title="WhatsApp's 24-hour customer-service window: outside it, only templates can be sent"
             >
-              {c.isWindowOpen ? 'window open' : 'window closed'}
+              {/* at phone width in a word: the header also holds the name and two buttons */}
+              {narrow ? (c.isWindowOpen ? 'open' : 'closed') : c.isWindowOpen ? 'window open' : 'window closed'}
             </Badge>
             {!onOtherNumber && (
               // No bot runs on another number's conversation: nothing to take over from.
