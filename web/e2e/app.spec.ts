@@ -241,8 +241,11 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   await page.getByRole('button', { name: 'Take over' }).click();
   await expect(page.getByRole('button', { name: 'Hand back to bot' })).toBeVisible();
   await expect(page.getByTestId('bot-running-hint')).toHaveCount(0);
-  // the bot's context has ended: the panel keeps showing it, with the reason
+  // the bot's context has ended: the panel keeps showing it, with the reason, as a pause that a hand-back ends
   await expect(page.getByTestId('context-ended')).toContainText('handoff');
+  await expect(page.getByTestId('context-ended')).toContainText('A human has the conversation');
+  await expect(page.getByTestId('context-state')).toHaveText('paused');
+  await expect(page.getByText('You have taken over')).toHaveCount(0); // the panel says it; no notice over it
   const text = `Hello Bob, a human here ${Date.now()}`;
   await page.getByLabel('Message', { exact: true }).fill(text);
   await page.getByRole('button', { name: 'Send', exact: true }).click();

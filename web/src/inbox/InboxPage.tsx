@@ -246,7 +246,8 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
     onSuccess: (c) => {
       upsertConversation(qc, c);
       void qc.invalidateQueries({ queryKey: keys.context(id) });
-      notifications.show({ message: c.isHandedOff ? 'You have taken over: the bot stays silent.' : 'Handed back to the bot.' });
+      // the open Bot panel says so itself (and the notice covered its top); without it, a notice does
+      if (!showContext) notifications.show({ message: c.isHandedOff ? 'You have taken over: the bot stays silent.' : 'Handed back to the bot.' });
     },
     onError: (e) => notifications.show({ color: 'red', title: 'Could not change the hand-off', message: errorMessage(e) }),
   });
