@@ -235,11 +235,14 @@ WAMID_PREFIX = "wamid."
 _OUR_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 
 
+_ONE_GRAPHEME = regex.compile(r"\X")
+
+
 def _looks_like_emoji(text: str) -> bool:
     """One character as people see it (a grapheme cluster: skin tones, flags and ZWJ families are one), with no
     letters, numbers (but a keycap's), spaces or control characters: WhatsApp refuses a reaction with anything
     but one emoji. Symbols unknown to this Python's Unicode tables (newer emoji) pass."""
-    if text and not regex.fullmatch(r"\X", text):
+    if text and not _ONE_GRAPHEME.fullmatch(text):
         return False
     for char in text:
         category = unicodedata.category(char)

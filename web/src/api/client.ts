@@ -87,30 +87,27 @@ function safeJson(text: string): unknown {
   }
 }
 
+/** An ApiError's details that say something: the field they name ('' for none) and why. */
+function detailsOf(e: ApiError): { field: string; message: string }[] {
+  return e.details
+    .filter((d): d is { field?: unknown; message?: unknown } => !!d && typeof d === 'object')
+    .map((d) => ({ field: typeof d.field === 'string' ? d.field : '', message: typeof d.message === 'string' ? d.message : '' }))
+    .filter((d) => d.message);
+}
+
 /** The details' messages by the field they name (`content.language` → "…"), for errors shown beside a form's
  *  own inputs; the first message of a field wins. */
 export function fieldErrors(e: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!(e instanceof ApiError)) return out;
-  for (const d of e.details) {
-    if (!d || typeof d !== 'object') continue;
-    const { field, message } = d as { field?: unknown; message?: unknown };
-    if (typeof field === 'string' && typeof message === 'string' && !(field in out)) out[field] = message;
-  }
+  for (const { field, message } of detailsOf(e)) if (field && !(field in out)) out[field] = message;
   return out;
 }
 
 /** What to tell a person: the error's message, and what its details say about which value and why. */
 export function errorMessage(e: unknown): string {
   if (e instanceof ApiError) {
-    const parts = e.details
-      .filter((d): d is { field?: unknown; message?: unknown } => !!d && typeof d === 'object')
-      .map((d) => {
-        const message = typeof d.message === 'string' ? d.message : '';
-        const field = typeof d.field === 'string' ? d.field : '';
-        return message && field ? `${field}: ${message}` : message;
-      })
-      .filter(Boolean);
+    const parts = detailsOf(e).map(({ field, message }) => (field ? `${field}: ${message}` : message));
     if (!parts.length) return e.message;
     return `${e.message} ${parts.slice(0, 3).join('; ')}${parts.length > 3 ? ` (and ${parts.length - 3} more)` : ''}`;
   }

@@ -352,10 +352,9 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
           style={{
             borderLeft: '1px solid var(--mantine-color-gray-3)',
             overflow: 'auto',
-            ...(narrow ? { position: 'absolute', inset: '56px 0 0 0', background: 'white', zIndex: 10 } : {}),
-            ...(overlay && !narrow
-              ? { position: 'absolute', top: 56, right: 0, bottom: 0, background: 'white', zIndex: 10, boxShadow: 'var(--mantine-shadow-md)' }
-              : {}),
+            // over the messages: the whole width at phone width, else a shadowed panel at the right
+            ...(overlay ? { position: 'absolute', top: 56, right: 0, bottom: 0, background: 'white', zIndex: 10 } : {}),
+            ...(overlay && !narrow ? { boxShadow: 'var(--mantine-shadow-md)' } : {}),
           }}
         >
           <ContextPanel id={id} handedOff={c.isHandedOff} onClose={overlay ? () => setShowContext(false) : undefined} />
