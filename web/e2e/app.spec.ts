@@ -105,6 +105,17 @@ test('build a flow by dragging and connecting, then publish it', async ({ page }
   await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
   await page.getByRole('button', { name: 'Publish' }).click();
   await expect(page.getByText('Published', { exact: true }).first()).toBeVisible();
+  // the notice lies clear of the side panel's tabs and of the canvas's zoom buttons
+  for (const covered of [page.getByRole('tablist'), page.locator('.react-flow__controls')]) {
+    // polled: the notice slides in
+    await expect
+      .poll(async () => {
+        const a = (await page.locator('.mantine-Notification-root').first().boundingBox())!;
+        const b = (await covered.boundingBox())!;
+        return { apart: a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y, a, b };
+      })
+      .toMatchObject({ apart: true });
+  }
   // the side panel's tabs answer a plain click (the close button's row lies over the tab bar)
   for (const name of ['Problems', 'Test', 'Node']) {
     await page.getByRole('tab', { name }).click({ timeout: 5_000 });

@@ -105,6 +105,9 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const [conflict, setConflict] = useState(false);
   const inflight = useRef<Promise<void> | null>(null);
   const narrow = useMediaQuery('(max-width: 48em)');
+  // The editor's notices go to the canvas's bottom left (app.css), beside the zoom buttons: at the top right they
+  // covered the side panel's tabs for the seconds they show. At phone width there is no side panel beside the canvas.
+  const toastAt = narrow ? undefined : ('bottom-left' as const);
 
   const save = useCallback(async () => {
     const s = store.getState();
@@ -124,11 +127,11 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
         setSaveState('conflict');
       } else {
         setSaveState('error');
-        notifications.show({ color: 'red', title: 'Could not save the draft', message: errorMessage(e) });
+        notifications.show({ position: toastAt, color: 'red', title: 'Could not save the draft', message: errorMessage(e) });
       }
       throw e;
     }
-  }, [store, patch, chatbot.id, qc]);
+  }, [store, patch, chatbot.id, qc, toastAt]);
 
   /** After a conflict: save this editor's graph over the other version. */
   const keepMine = async () => {
@@ -176,16 +179,18 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
       setPublishedAt(out.publishedAt ?? new Date().toISOString());
       setPublishedKey(behaviourKey(out.publishedNodes, out.publishedEdges));
       void qc.invalidateQueries({ queryKey: keys.chatbots });
-      notifications.show(
-        out.isActive
+      notifications.show({
+        position: toastAt,
+        ...(out.isActive
           ? { color: 'green', title: 'Published', message: `${chatbot.name} now answers customers with this version.` }
-          : { color: 'yellow', title: 'Published, but switched off', message: `Switch ${chatbot.name} on in Chatbots for it to answer customers.` },
-      );
+          : { color: 'yellow', title: 'Published, but switched off', message: `Switch ${chatbot.name} on in Chatbots for it to answer customers.` }),
+      });
       const warnings = validation?.warnings ?? [];
       if (warnings.length) {
         // Advice, not errors: it is live, but something may not work as meant (an unreachable node, a loop).
         setShowProblems(true);
         notifications.show({
+          position: toastAt,
           color: 'orange',
           title: plural(warnings.length, 'warning'),
           message: `${warnings[0].message}${warnings.length > 1 ? ` (and ${warnings.length - 1} more in Problems)` : ''}`,
@@ -200,9 +205,9 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
         setPublishErrors(details);
         setShowProblems(true);
         setTab('problems');
-        notifications.show({ color: 'red', title: 'Not published', message: `${plural(details.length, 'problem')} to fix first.` });
+        notifications.show({ position: toastAt, color: 'red', title: 'Not published', message: `${plural(details.length, 'problem')} to fix first.` });
       } else if (!(e instanceof ApiError && e.status === 0)) {
-        notifications.show({ color: 'red', title: 'Could not publish', message: errorMessage(e) });
+        notifications.show({ position: toastAt, color: 'red', title: 'Could not publish', message: errorMessage(e) });
       }
     } finally {
       setPublishing(false);
