@@ -256,6 +256,17 @@ async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.Async
     assert today["messagesIn"] == 2 and today["messagesOut"] == 3
     assert (await client.get("/api/stats/daily", params={"days": 0})).status_code == 422
 
+    # An operator's take-over counts as handed off, and still does after the hand-back (which resumes the bot).
+    await loop.say({"text": "hi", "from": "+15550002222", "name": "Bob"})
+    await loop.wait_sent(5)
+    other = next(c["id"] for c in (await client.get("/api/conversations")).json()["items"]
+                 if c["customerPhone"].endswith("15550002222"))
+    assert (await client.post(f"/api/conversations/{other}/handoff", json={"handedOff": True})).status_code == 200
+    assert (await client.get("/api/stats/daily", params={"days": 1})).json()["days"][-1]["handedOff"] == 2
+    assert (await client.post(f"/api/conversations/{other}/handoff", json={"handedOff": False})).status_code == 200
+    assert (await client.get(f"/api/conversations/{other}/context")).json()["isActive"] is True
+    assert (await client.get("/api/stats/daily", params={"days": 1})).json()["days"][-1]["handedOff"] == 2
+
     config = (await client.get("/api/whatsapp-config")).json()
     await client.put("/api/whatsapp-config", json={
         "phoneNumberId": config["phoneNumberId"], "businessAccountId": config["businessAccountId"],

@@ -9,18 +9,24 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+# When the bot handed the conversation to a person: an operator's take-over stamps `handedOffAt`, which a hand-back
+# keeps (the context runs again, without its `endedReason`); a flow's handoff node ends the context for good.
+_HANDED_OFF_AT = (
+    """CASE WHEN c."engineState" ? 'handedOffAt' THEN (c."engineState"->>'handedOffAt')::timestamptz"""
+    """ WHEN c."engineState"->>'endedReason' = 'handoff' THEN c."updatedAt" END"""
+)
 _CONTEXTS = text(
-    """
+    f"""
     SELECT d::date AS day,
            count(*) FILTER (WHERE c."createdAt" >= d AND c."createdAt" < d + interval '1 day') AS started,
            count(*) FILTER (WHERE c."engineState"->>'endedReason' = 'completed'
                               AND c."updatedAt" >= d AND c."updatedAt" < d + interval '1 day') AS completed,
-           count(*) FILTER (WHERE c."engineState"->>'endedReason' = 'handoff'
-                              AND c."updatedAt" >= d AND c."updatedAt" < d + interval '1 day') AS handed_off
+           count(*) FILTER (WHERE h.at >= d AND h.at < d + interval '1 day') AS handed_off
       FROM generate_series(CAST(:since AS date), CAST(:until AS date), interval '1 day') AS d
-      LEFT JOIN conversation_contexts c
+      LEFT JOIN (conversation_contexts c CROSS JOIN LATERAL (SELECT {_HANDED_OFF_AT} AS at) h)
         ON (c."createdAt" >= d AND c."createdAt" < d + interval '1 day')
         OR (c."updatedAt" >= d AND c."updatedAt" < d + interval '1 day')
+        OR (h.at >= d AND h.at < d + interval '1 day')
      GROUP BY d ORDER BY d
     """
 )

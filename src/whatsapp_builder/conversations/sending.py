@@ -131,9 +131,10 @@ async def mark_conversation_read(context: AppContext, conversation_id: uuid.UUID
 
 _CONTEXT_RETURNING = ' RETURNING id, "chatbotId", "currentNodeId", variables, "nodeHistory", "updatedAt"'
 # Taking over ends the running context; one that waited for the customer's answer is marked as paused there.
+# `handedOffAt` stays after a hand-back, so the dashboard still counts the take-over on its day.
 _TAKE_OVER = (
     'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
-    " \"engineState\" = \"engineState\" || jsonb_build_object('endedReason', 'handoff',"
+    " \"engineState\" = \"engineState\" || jsonb_build_object('endedReason', 'handoff', 'handedOffAt', now(),"
     " 'pausedByOperator', coalesce(\"engineState\"->>'waiting' IN ('question', 'buttons', 'list'), false))"
     ' WHERE "conversationId" = %s AND "isActive"' + _CONTEXT_RETURNING
 )
