@@ -581,6 +581,36 @@ test('a chatbot imported without positions opens laid out, not stacked on one sp
   expect(errors).toEqual([]);
 });
 
+test('a hand-written file: two nodes under one id both open, an unknown type is named, and opening stores nothing', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const nodes = [
+    { id: 's', type: 'start', position: { x: 0, y: 0 }, data: { triggerKeywords: ['twins'] } },
+    { id: 'm', type: 'message', position: { x: 300, y: 0 }, data: { text: 'one' } },
+    { id: 'm', type: 'message', position: { x: 300, y: 200 }, data: { text: 'two' } },
+    { id: 'x', type: 'teleport', position: { x: 300, y: 400 }, data: {} },
+  ];
+  await openImported(page, request, { name: 'Twins', nodes, edges: [{ id: 'e1', source: 's', target: 'm' }] });
+  await expect(page.getByTestId('node-m')).toContainText('one');
+  await expect(page.getByTestId('node-m_1')).toContainText('two');
+  await expect(page.getByTestId('node-x')).toContainText('Unknown: teleport');
+  await expect(page.getByText('a second “m” is “m_1”', { exact: false })).toBeVisible();
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  const token = decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1]);
+  const id = page.url().split('/').pop();
+  const stored = async () => {
+    const got = await request.get(`/api/chatbots/${id}`, { headers: { authorization: `Bearer ${token}` } });
+    return ((await got.json()) as { nodes: { id: string; data: { text?: string } }[] }).nodes.map((n) => `${n.id}:${n.data.text ?? ''}`);
+  };
+  expect(await stored()).toEqual(['s:', 'm:one', 'm:two', 'x:']);
+  // the next edit saves both, the second under its new id
+  await page.getByTestId('node-m_1').click();
+  await page.getByRole('textbox', { name: /^Text/ }).fill('two, edited');
+  await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
+  await expect.poll(stored).toEqual(['s:', 'm:one', 'm_1:two, edited', 'x:']);
+  expect(errors).toEqual([]);
+});
+
 test('a connection to a node that is not there is listed in Problems and can be deleted there', async ({ page, request }) => {
   const errors = watchConsole(page);
   await signIn(page);
@@ -612,5 +642,10 @@ test('importing a broken chatbot file says what must be fixed before it can go l
   await page.locator('input[type=file]').setInputFiles({ name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(broken)) });
   await expect(page.getByText(`Imported ${broken.name}, with`)).toBeVisible();
   await expect(page.getByText('before publishing')).toBeVisible();
+  // a file that is not UTF-8 (here Latin-1) is refused, as the API and the CLI refuse it, not imported mangled
+  const latin1 = Buffer.concat([Buffer.from('{"name": "Caf'), Buffer.from([0xe9]), Buffer.from(`${Date.now()}", "nodes": [], "edges": []}`)]);
+  await page.locator('input[type=file]').setInputFiles({ name: 'latin1.json', mimeType: 'application/json', buffer: latin1 });
+  await expect(page.getByText('The file is not UTF-8 text')).toBeVisible();
+  await expect(page.getByText(/^Imported Caf/)).toHaveCount(0);
   expect(errors).toEqual([]);
 });

@@ -72,8 +72,9 @@ export function BuilderPage() {
 type SaveState = 'saved' | 'pending' | 'saving' | 'error' | 'conflict';
 
 function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) {
+  const [loaded] = useState(() => deserializeGraph(chatbot.nodes, chatbot.edges));
   const [store] = useState<FlowStore>(() => {
-    const g = deserializeGraph(chatbot.nodes, chatbot.edges);
+    const g = loaded;
     // A flow written by hand or by a script may carry no positions: every node on one spot, the start hidden
     // under the others. Lay it out once (saved with the next edit).
     const stacked = g.nodes.length > 1 && g.nodes.every((n) => n.position.x === g.nodes[0].position.x && n.position.y === g.nodes[0].position.y);
@@ -157,6 +158,21 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
     }, AUTOSAVE_MS);
     return () => clearTimeout(t);
   }, [version, save, conflict]);
+
+  // Nodes stored under one id (a hand-written file) are shown apart: say which got a new id.
+  const toldRenames = useRef(false);
+  useEffect(() => {
+    if (!loaded.renamed.length || toldRenames.current) return;
+    toldRenames.current = true;
+    const listed = loaded.renamed.map((r) => (r.from ? `a second “${r.from}” is “${r.to}”` : `a node without an id is “${r.to}”`));
+    notifications.show({
+      position: toastAt,
+      color: 'orange',
+      autoClose: false,
+      title: plural(loaded.renamed.length, 'node') + ' renamed',
+      message: `Every node needs its own id: ${listed.join(', ')} here (connections keep going to the first). Saved with your next edit.`,
+    });
+  }, [loaded, toastAt]);
 
   // Validate the stored draft once so warnings show from the start.
   useEffect(() => {
@@ -496,7 +512,8 @@ function useFollowCurrentNode(canvasRef: React.RefObject<HTMLDivElement | null>)
   }, [currentNodeId, rf, canvasRef]);
 }
 
-const nodeTypesMap = Object.fromEntries(NODE_TYPES.map((t) => [t, FlowNodeView]));
+// 'default': what React Flow renders a node of a type missing here with (FlowNodeView shows it as unknown).
+const nodeTypesMap = Object.fromEntries([...NODE_TYPES, 'default'].map((t) => [t, FlowNodeView]));
 
 function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[]; onSelectNode(): void; narrow: boolean }) {
   const store = useFlowStore();

@@ -1,19 +1,24 @@
 import { Badge, Box, Group, Text, Tooltip } from '@mantine/core';
-import { Handle, Position, type NodeProps } from '@xyflow/react';
+import { Handle, Position, useStore, type NodeProps } from '@xyflow/react';
 import { memo, useContext } from 'react';
 import { DecorationsContext } from './context';
 import { hasTargetHandle, NODE_COLORS, NODE_LABELS, nodeSummary, sourceHandles, type FlowNode } from './model';
 import classes from './flow.module.css';
 
-function FlowNodeViewInner({ id, type, data, selected }: NodeProps<FlowNode>) {
+function FlowNodeViewInner({ id, type: shownAs, data, selected }: NodeProps<FlowNode>) {
+  // A type the editor does not know (a file from a newer version, a typo) reaches here as React Flow's 'default'
+  // (BuilderPage's nodeTypesMap): show it by its own name, marked, instead of as a blank box.
+  const stored = useStore((s) => (shownAs === 'default' ? s.nodeLookup.get(id)?.type : undefined));
+  const type = stored ?? shownAs;
+  const unknown = !(type && type in NODE_LABELS);
   const deco = useContext(DecorationsContext);
   const problems = deco.problems.get(id) ?? [];
   const errors = problems.filter((p) => p.level !== 'warning');
   const handles = sourceHandles(type, data);
-  const color = NODE_COLORS[type ?? ''] ?? '#555';
+  const color = NODE_COLORS[type ?? ''] ?? 'var(--mantine-color-red-8)';
   const current = deco.currentNodeId === id;
   const stat = deco.stats?.[id];
-  const summary = nodeSummary(type, data);
+  const summary = unknown ? 'Unknown node type: the bot cannot run it. Delete it, or fix the file it came from.' : nodeSummary(type, data);
   const cls = [classes.node, selected && classes.selected, errors.length > 0 && classes.invalid, current && classes.current]
     .filter(Boolean)
     .join(' ');
@@ -22,7 +27,7 @@ function FlowNodeViewInner({ id, type, data, selected }: NodeProps<FlowNode>) {
       {hasTargetHandle(type) && <Handle type="target" position={Position.Left} className={classes.target} />}
       <Box className={classes.header} style={{ background: color }}>
         <Text size="xs" fw={700} c="white" tt="uppercase">
-          {NODE_LABELS[type ?? ''] ?? type}
+          {unknown ? `Unknown: ${type ?? ''}` : NODE_LABELS[type ?? '']}
         </Text>
         <Text size="xs" c="white" opacity={0.85} truncate maw={120}>
           {id}

@@ -212,16 +212,36 @@ export function serializeGraph(nodes: FlowNode[], edges: FlowEdge[]) {
   };
 }
 
-export function deserializeGraph(rawNodes: unknown[], rawEdges: unknown[]): { nodes: FlowNode[]; edges: FlowEdge[] } {
-  const nodes = asArray(rawNodes).map((n) => ({
-    id: str(n.id),
-    type: str(n.type) || 'message',
-    position: {
-      x: Number((n.position as Obj | undefined)?.x) || 0,
-      y: Number((n.position as Obj | undefined)?.y) || 0,
-    },
-    data: (n.data && typeof n.data === 'object' ? n.data : {}) as NodeData,
-  }));
+export function deserializeGraph(
+  rawNodes: unknown[],
+  rawEdges: unknown[],
+): { nodes: FlowNode[]; edges: FlowEdge[]; renamed: { from: string; to: string }[] } {
+  // React Flow keeps one node per id: of two saved under one id (a hand-written file, a script) the editor showed
+  // one and its next save dropped the other. The later one gets an id of its own here (edges keep pointing at
+  // the first), so both are shown and kept.
+  const raw = asArray(rawNodes);
+  const taken = new Set(raw.map((n) => str(n.id))); // a fresh id must not take one a later node has
+  const seen = new Set<string>();
+  const renamed: { from: string; to: string }[] = [];
+  const nodes = raw.map((n) => {
+    let id = str(n.id);
+    if (!id || seen.has(id)) {
+      const fresh = newId(id || str(n.type) || 'node', taken);
+      taken.add(fresh);
+      renamed.push({ from: id, to: fresh });
+      id = fresh;
+    }
+    seen.add(id);
+    return {
+      id,
+      type: str(n.type) || 'message',
+      position: {
+        x: Number((n.position as Obj | undefined)?.x) || 0,
+        y: Number((n.position as Obj | undefined)?.y) || 0,
+      },
+      data: (n.data && typeof n.data === 'object' ? n.data : {}) as NodeData,
+    };
+  });
   // React Flow tells edges apart by id: one saved through the API without an id (or with a repeated one) gets a
   // fresh one here, and keeps it from the next save on.
   const edgeIds = new Set<string>();
@@ -236,7 +256,7 @@ export function deserializeGraph(rawNodes: unknown[], rawEdges: unknown[]): { no
       sourceHandle: normHandle(e.sourceHandle as string | null | undefined),
     };
   });
-  return { nodes, edges };
+  return { nodes, edges, renamed };
 }
 
 export function newId(prefix: string, taken: Set<string>): string {

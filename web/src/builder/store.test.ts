@@ -170,6 +170,24 @@ describe('flow model', () => {
     expect(ids.every((id) => id.length > 0)).toBe(true);
   });
 
+  it('gives the later of two nodes saved under one id (or a node without one) an id of its own', () => {
+    const { nodes, renamed } = deserializeGraph(
+      [
+        { id: 'm', type: 'message', data: { text: 'one' } },
+        { id: 'm', type: 'message', data: { text: 'two' } },
+        { type: 'end', data: {} },
+        { id: 'm_1', type: 'message', data: { text: 'three' } },
+      ],
+      [],
+    );
+    expect(nodes.map((n) => n.id)).toEqual(['m', 'm_2', 'end_1', 'm_1']);
+    expect(nodes.map((n) => n.data.text)).toEqual(['one', 'two', undefined, 'three']);
+    expect(renamed).toEqual([
+      { from: 'm', to: 'm_2' },
+      { from: '', to: 'end_1' },
+    ]);
+  });
+
   it('collects the variables a graph sets', () => {
     const { nodes } = deserializeGraph(
       [

@@ -102,8 +102,17 @@ export function ChatbotsPage() {
 
   const importFile = async (file: File | null) => {
     if (!file) return;
+    let text: string;
     try {
-      const body = JSON.parse(await file.text());
+      // file.text() would turn bytes that are not UTF-8 into U+FFFD and import the damage (the API and the CLI
+      // refuse such a file)
+      text = new TextDecoder('utf-8', { fatal: true }).decode(await file.arrayBuffer());
+    } catch {
+      notifications.show({ color: 'red', title: 'Could not import', message: 'The file is not UTF-8 text: save it as UTF-8 and try again.' });
+      return;
+    }
+    try {
+      const body = JSON.parse(text);
       const c = await unwrap(api.POST('/api/chatbots/import', { params: { query: { activate: false } }, body }));
       void refresh();
       // A file is imported as a draft whatever it holds; say at once what must be fixed before it can go live.
