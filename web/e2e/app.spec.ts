@@ -1,4 +1,5 @@
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -342,6 +343,27 @@ test('a customer seen under two identities is merged, and the open conversation 
   await expect(page.getByTestId('messages')).toContainText('it is me');
   await expect(page.getByTestId('messages')).toContainText('hello');
   await expect(second).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a send refused because the window closed meanwhile updates the header and the list too', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Wendy Window', text: 'hello there' } })).ok()).toBeTruthy();
+  await page.goto('/inbox');
+  const item = page.getByTestId('conversation-item').filter({ hasText: 'Wendy Window' });
+  await item.click();
+  await expect(page.getByTestId('messages')).toContainText('hello there');
+  await expect(item).toContainText('open');
+  // the window closes while the page shows it open (the server's own announcement comes within a minute)
+  execFileSync('psql', [process.env.E2E_DATABASE_URL!, '-qc',
+    `UPDATE conversations SET "lastCustomerMessageAt" = now() - interval '25 hours' WHERE "customerId" = (SELECT id FROM users WHERE "phoneNumber" = '${phone}')`]);
+  await page.getByRole('textbox', { name: 'Message' }).fill('are you still there?');
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await expect(page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' })).toBeVisible();
+  await expect(item).toContainText('closed');
+  await expect(page.getByText('window closed', { exact: true })).toBeVisible();
   expect(errors).toEqual([]);
 });
 

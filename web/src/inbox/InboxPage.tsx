@@ -498,8 +498,14 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
       notifications.hide(SEND_FAILED); // an earlier failure's notice, now answered by this send
     },
     onError: (e, body) => {
-      if (e instanceof ApiError && e.code === 'window_closed') setClosed(true);
-      else if (e instanceof ApiError && e.code === 'number_not_connected') setElsewhere(true);
+      if (e instanceof ApiError && e.code === 'window_closed') {
+        setClosed(true);
+        // it closed since the list was loaded (the server announces it within a minute): the header and the
+        // list say so now too
+        void unwrap(api.GET('/api/conversations/{conversation_id}', { params: { path: { conversation_id: id } } }))
+          .then((c) => upsertConversation(qc, c))
+          .catch(() => undefined);
+      } else if (e instanceof ApiError && e.code === 'number_not_connected') setElsewhere(true);
       // the media and template forms show their errors beside their inputs
       else if (body.type === 'text') notifications.show({ id: SEND_FAILED, color: 'red', title: 'Not sent', message: errorMessage(e) });
     },

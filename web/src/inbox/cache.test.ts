@@ -95,6 +95,16 @@ describe('live updates of the cache', () => {
     expect(list[0].isHandedOff).toBe(true);
   });
 
+  it('lists conversations without a message last, as the API does', () => {
+    const list = sortConversations([
+      conv('a', null as unknown as string, { createdAt: '2026-01-02T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' }),
+      conv('b', '2026-01-01T07:00:00Z'),
+      conv('c', null as unknown as string, { createdAt: '2026-01-01T00:00:00Z' }),
+      conv('d', '2026-01-01T07:00:00Z'),
+    ]);
+    expect(list.map((c) => c.id)).toEqual(['d', 'b', 'c', 'a']);
+  });
+
   it('keeps the newer copy when conversation:updated events arrive out of order', () => {
     const qc = setup();
     upsertConversation(qc, conv('c1', '2026-01-01T12:00:00Z', { unreadCount: 0, updatedAt: '2026-01-01T12:00:00.5Z' }));
@@ -114,7 +124,13 @@ describe('live updates of the cache', () => {
     expect(ids('ana')).toEqual(['c4']);
     expect(ids('5511')).toEqual(['c4']);
     expect(qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items.map((c) => c.id)).toEqual(['c5', 'c4', 'c2', 'c1']);
-    expect(matchesSearch({ customerName: null, customerPhone: '+55 11 9999' }, '119')).toBe(true);
+    expect(matchesSearch({ customerName: null, customerPhone: '+5511999' }, '119')).toBe(true);
+    // written as people write numbers: matched by the digits, as the server does (3 at least)
+    expect(matchesSearch({ customerName: null, customerPhone: '+15559990077' }, '555-999-00')).toBe(true);
+    expect(matchesSearch({ customerName: null, customerPhone: '+15559990077' }, '(555) 999')).toBe(true);
+    expect(matchesSearch({ customerName: null, customerPhone: '+15559990077' }, '+1 555')).toBe(true);
+    expect(matchesSearch({ customerName: null, customerPhone: '+15559990077' }, '5-5')).toBe(false);
+    expect(matchesSearch({ customerName: 'Ana', customerPhone: '+15559990077' }, 'ana 555')).toBe(false);
     expect(hasUnread(qc, 'c4')).toBe(true);
     expect(hasUnread(qc, 'c5')).toBe(false);
   });

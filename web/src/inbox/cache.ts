@@ -97,12 +97,15 @@ function listSearch(key: readonly unknown[]): string {
   return typeof key[1] === 'string' ? key[1].trim().toLowerCase() : '';
 }
 
-/** Mirrors the server's `?q=` (name or phone contains) for conversations that arrive live. */
+/** Mirrors the server's `?q=` (conversations/service.py: name or phone contains it; a number as people write it,
+ * "+1 (555) 010-0002", by its digits) for conversations that arrive live. */
 export function matchesSearch(c: Pick<Conversation, 'customerName' | 'customerPhone'>, q: string): boolean {
   if (!q) return true;
   const name = (c.customerName ?? '').toLowerCase();
-  const phone = (c.customerPhone ?? '').replace(/[\s+]/g, '');
-  return name.includes(q) || (q.replace(/[\s+]/g, '') !== '' && phone.includes(q.replace(/[\s+]/g, '')));
+  const phone = c.customerPhone ?? '';
+  if (name.includes(q) || phone.includes(q)) return true;
+  const digits = q.replace(/\D/g, '');
+  return /^[+\d\s().-]+$/.test(q) && digits.length >= 3 && phone.replace(/\D/g, '').includes(digits);
 }
 
 /** Whether `held` is a newer state of the conversation than `incoming` (events of different server stages or
@@ -152,10 +155,15 @@ export function updateContext(
 }
 
 /** Newest first, by last message time. */
+/** As `GET /api/conversations` lists them: newest `lastMessageAt` first, conversations without a message yet
+ * last, ties by id (descending). Ordering those without a message by another time put a just-made one at the top
+ * until a reload moved it to the end. */
 export function sortConversations(list: Conversation[]): Conversation[] {
-  const t = (c: Conversation) => new Date(c.lastMessageAt ?? c.updatedAt ?? c.createdAt).getTime();
+  const t = (c: Conversation) => (c.lastMessageAt ? Date.parse(c.lastMessageAt) : -Infinity);
   const seen = new Set<string>();
-  return list.filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true))).sort((a, b) => t(b) - t(a));
+  return list
+    .filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true)))
+    .sort((a, b) => t(b) - t(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
 
 /** Whether a list shows unread messages for this conversation (a `read` status may have cleared them). */
