@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # A delivery not stored within this many seconds is answered 503 (Meta delivers it again), so a database
     # that stops answering holds no POST open for good. The write goes on: a later redelivery stores nothing twice.
     webhook_deadline_seconds: float = Field(default=10.0, gt=0, le=300, validation_alias="WAB_WEBHOOK_DEADLINE")
+    # How often each server process looks again at the tokens its Socket.IO clients connected with, and closes
+    # the connections of revoked ones (a revoke through this process's API closes its own at once).
+    realtime_token_check_seconds: float = Field(
+        default=10.0, gt=0, le=3600, validation_alias="WAB_REALTIME_TOKEN_CHECK_SECONDS"
+    )
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, validation_alias="WAB_API_MAX_BODY")
 
     graph_api_timeout_seconds: float = Field(default=10.0, gt=0, validation_alias="WAB_GRAPH_API_TIMEOUT")

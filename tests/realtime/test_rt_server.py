@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 import socketio
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from tests.conftest import wait_until
 from whatsapp_builder.auth.service import find_valid_token, revoke_token
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.realtime import events
@@ -63,6 +65,40 @@ async def test_revoked_token_is_refused(
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(realtime_server.url, {"token": api_token})
     assert client.connect_errors == [{"message": "unauthorized"}]
+
+
+async def test_revoking_a_token_closes_its_open_connections(
+    realtime_server: RealtimeServer, make_client: MakeClient, api_token: str
+) -> None:
+    """Through this process's API at once; the other connections (another token) stay."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=realtime_server.url, headers={"Authorization": f"Bearer {api_token}"}) as http:
+        other = (await http.post("/api/tokens", json={"name": "to revoke"})).json()
+        doomed = await make_client(realtime_server.url, {"token": other["token"]})
+        kept = await make_client(realtime_server.url, {"token": api_token})
+        assert (await http.delete(f"/api/tokens/{other['id']}")).status_code == 204
+    # at once: the periodic check of this server (10 s by default) would come later than this limit
+    await wait_until(lambda: not doomed.sio.connected, limit=5, message="the revoked token's connection closed")
+    assert kept.sio.connected
+
+
+async def test_a_token_revoked_elsewhere_closes_its_connections_at_the_next_check(
+    app_context: AppContext, make_client: MakeClient, api_token: str
+) -> None:
+    """Revoked through another process (here: straight in the database), the connection goes within
+    WAB_REALTIME_TOKEN_CHECK_SECONDS."""
+    settings = app_context.settings.model_copy(update={"redis_url": None, "realtime_token_check_seconds": 0.05})
+    server = await RealtimeServer(dataclasses.replace(app_context, settings=settings, batchers={})).start()
+    try:
+        client = await make_client(server.url, {"token": api_token})
+        async with app_context.sessions() as session:
+            record = await find_valid_token(session, api_token)
+            assert record is not None and await revoke_token(session, record.id)
+            await session.commit()
+        await wait_until(lambda: not client.sio.connected, message="the revoked token's connection closed")
+    finally:
+        await server.stop()
 
 
 async def test_join_and_leave_acks(

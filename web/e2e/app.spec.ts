@@ -91,6 +91,20 @@ test('a token the server no longer accepts (revoked) signs out with the reason',
   await expect(page.getByTestId('signed-out-expired')).toHaveCount(0);
 });
 
+test('revoking the token of an open inbox signs it out at once, with the reason', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const admin = { authorization: `Bearer ${decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1])}` };
+  const made = (await (await request.post('/api/tokens', { data: { name: 'laptop to revoke' }, headers: admin })).json()) as { id: string; token: string };
+  await page.goto(LOGIN_URL.replace(/#token=.*/, `#token=${encodeURIComponent(made.token)}`));
+  await page.goto('/inbox');
+  await expect(page.locator('[data-realtime="live"]')).toBeAttached();
+  expect((await request.delete(`/api/tokens/${made.id}`, { headers: admin })).status()).toBe(204);
+  // no click, no reload: the server closes the socket, and the page learns why
+  await expect(page).toHaveURL(/\/login/);
+  await expect(page.getByTestId('signed-out-expired')).toBeVisible();
+  expect(errors.filter((e) => !e.includes('status of 401'))).toEqual([]); // the browser logs the API's 401 itself
+});
+
 test('build a flow by dragging and connecting, then publish it', async ({ page }) => {
   const errors = watchConsole(page);
   await signIn(page);

@@ -9,9 +9,10 @@ from pydantic import Field
 
 from whatsapp_builder.auth import service
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
-from whatsapp_builder.core.deps import SessionDep
+from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound
 from whatsapp_builder.core.schemas import CamelInput, CamelModel, Page
+from whatsapp_builder.realtime.server import close_revoked_connections
 from whatsapp_builder.users.schemas import Name
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -63,8 +64,10 @@ async def create_token(session: SessionDep, body: TokenCreate) -> TokenCreated:
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(session: SessionDep, token_id: uuid.UUID) -> Response:
+async def revoke_token(context: ContextDep, session: SessionDep, token_id: uuid.UUID) -> Response:
+    """Revoke a token: the API refuses it from now on, and live Socket.IO connections made with it are closed."""
     if not await service.revoke_token(session, token_id):
         raise NotFound(f"Token {token_id} does not exist or is already revoked.")
     await session.commit()
+    await close_revoked_connections(context.publisher)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from socketio.exceptions import ConnectionRefusedError as SocketConnectionRefuse
 from sqlalchemy import select
 from starlette.types import ASGIApp
 
+from whatsapp_builder.auth.models import ApiToken
 from whatsapp_builder.auth.service import find_valid_token
 from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.core import fastjson
@@ -254,7 +255,8 @@ class Realtime:
         self.context = context
         self.sio = sio
         self.manager = manager
-        self._clients: set[str] = set()
+        self._clients: dict[str, uuid.UUID] = {}  # sid -> the id of the token it connected with
+        self._token_checks: asyncio.Task[None] | None = None
         self._forward = ForwardStatuses()
         self._in_order = _InCallOrder(self._emit_many)
         sio.on("connect", self._connect)
@@ -285,8 +287,44 @@ class Realtime:
 
     async def close(self) -> None:
         """Close the Redis connection, if any (call on shutdown)."""
+        if self._token_checks is not None:
+            self._token_checks.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._token_checks
         await self._in_order.close()
         await _close_redis(self.manager)
+
+    async def close_revoked(self) -> int:
+        """Disconnect this process's clients whose token has been revoked (or deleted) since they connected; how
+        many. A token is checked at connect only, so without this a revoked one kept receiving every event."""
+        if not self._clients:
+            return 0
+        token_ids = set(self._clients.values())
+        async with self.context.sessions() as session:
+            valid = set(
+                (
+                    await session.scalars(
+                        select(ApiToken.id).where(ApiToken.id.in_(token_ids), ApiToken.revoked_at.is_(None))
+                    )
+                ).all()
+            )
+        revoked = [sid for sid, token_id in list(self._clients.items()) if token_id not in valid]
+        for sid in revoked:
+            self._clients.pop(sid, None)
+            await self.sio.disconnect(sid)
+        return len(revoked)
+
+    async def _check_tokens(self) -> None:
+        while self._clients:
+            await asyncio.sleep(self.context.settings.realtime_token_check_seconds)
+            try:
+                closed = await self.close_revoked()
+            except Exception:
+                logger.warning("realtime: checking the clients' tokens failed", exc_info=True)
+                continue
+            if closed:
+                logger.info("realtime: closed %d connection(s) of revoked tokens", closed)
+        self._token_checks = None
 
     # Handlers.
 
@@ -306,10 +344,12 @@ class Realtime:
             raise SocketConnectionRefused("unauthorized")
         await self.sio.save_session(sid, {"tokenId": str(record.id)})
         await self.sio.enter_room(sid, INBOX_ROOM)
-        self._clients.add(sid)
+        self._clients[sid] = record.id
+        if self._token_checks is None:
+            self._token_checks = asyncio.create_task(self._check_tokens())
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
-        self._clients.discard(sid)
+        self._clients.pop(sid, None)
 
     async def _join(self, sid: str, data: Any = None, *_: Any) -> Ack:
         conversation_id = _conversation_id(data)
@@ -332,6 +372,19 @@ class Realtime:
             return {"ok": False, "error": "invalid"}
         await self.sio.leave_room(sid, conversation_room(conversation_id))
         return {"ok": True}
+
+
+async def close_revoked_connections(publisher: object) -> None:
+    """After a token is revoked: close this process's Socket.IO connections made with it now (other processes
+    close theirs at their next check, `WAB_REALTIME_TOKEN_CHECK_SECONDS`). A publisher without clients (a worker's)
+    has nothing to close."""
+    close = getattr(publisher, "close_revoked", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except Exception:
+        logger.warning("realtime: closing the connections of a revoked token failed", exc_info=True)
 
 
 def create_realtime(

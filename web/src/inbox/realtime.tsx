@@ -42,7 +42,15 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
       everConnected = true;
       setState({ socket, connected: true });
     });
-    socket.on('disconnect', () => setState({ socket, connected: false }));
+    socket.on('disconnect', (reason) => {
+      setState({ socket, connected: false });
+      // The server closed it (socket.io does not reconnect then): it does so when the token is revoked. Ask the
+      // API, whose 401 signs this tab out with the reason; if the token is still good, connect again.
+      if (reason === 'io server disconnect')
+        unwrap(api.GET('/api/tokens', { params: { query: { limit: 1 } } }))
+          .then(() => socket.connect())
+          .catch(() => {});
+    });
     socket.on('message:created', (m: Message) => addMessage(qc, m));
     // Read receipts for the customer's messages come as `read` statuses after the conversation's last update:
     // refresh the unread count of a conversation that shows one (once per burst of statuses).
