@@ -8,7 +8,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -20,6 +20,7 @@ from whatsapp_builder.simulator.cli import simulator_app
 if TYPE_CHECKING:
     from whatsapp_builder.chatbots.schemas import ChatbotExport
     from whatsapp_builder.core.context import AppContext
+    from whatsapp_builder.flows.validation import Problem
 
 KEEP_ALIVE_SECONDS = 75
 
@@ -73,6 +74,20 @@ def _migration_error(exc: Exception, revision: str) -> str:
 
 # The most a stopping `worker` waits for its fresh-job lane (whose own drain and stop take up to 10 s each).
 STOP_WAIT_SECONDS = 25.0
+
+
+def _warn(message: str) -> None:
+    typer.echo(f"warning: {message}", err=True)
+
+
+def _warn_each(problems: Sequence[Problem]) -> None:
+    for p in problems:
+        where = p.node_id or p.edge_id or p.field
+        typer.echo(f"  - {where}: {p.message}" if where else f"  - {p.message}", err=True)
+
+
+def _problems(count: int, noun: str = "problem") -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -436,7 +451,7 @@ def chatbot_import(
     activate: Annotated[bool, typer.Option("--activate", help="Publish it and switch it on.")] = False,
 ) -> None:
     """Create a chatbot from a JSON file; prints its id alone on the last line."""
-    from whatsapp_builder.chatbots.service import import_chatbot
+    from whatsapp_builder.chatbots.service import import_chatbot, keyword_conflicts
     from whatsapp_builder.core.errors import AppError
 
     settings = _settings()
@@ -445,7 +460,16 @@ def chatbot_import(
 
     async def work(context: AppContext) -> str:
         async with context.sessions() as session:
-            return str((await import_chatbot(session, data, activate=activate)).id)
+            chatbot, report = await import_chatbot(session, data, activate=activate)
+            report.warnings.extend(await keyword_conflicts(session, chatbot))
+        # Stored as a draft whatever it holds (as the API and the web UI import): say what to fix before publishing.
+        if report.errors:
+            _warn(f"imported as a draft with {_problems(len(report.errors))} to fix before it can be published:")
+            _warn_each(report.errors)
+        if report.warnings:
+            _warn(f"{_problems(len(report.warnings), 'warning')} (it can be published as it is):")
+            _warn_each(report.warnings)
+        return str(chatbot.id)
 
     try:
         typer.echo(_with_context(settings, work))

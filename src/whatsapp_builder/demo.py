@@ -100,5 +100,5 @@ async def install_demo(context: AppContext, simulator_url: str, *, moved: bool =
         )
         if existing is not None:
             return DemoResult(config_created, config_moved, str(existing.id), False)
-        chatbot = await import_chatbot(session, data, activate=True)
+        chatbot, _ = await import_chatbot(session, data, activate=True)
         return DemoResult(config_created, config_moved, str(chatbot.id), True)

@@ -218,6 +218,7 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
     assert imported.status_code == 201, imported.text
     first = imported.json()
     assert first["status"] == "draft" and first["isActive"] is False  # nothing published: switched off
+    assert first["validation"] == {"errors": [], "warnings": []}
     exported = await client.get(f"/api/chatbots/{first['id']}/export")
     assert exported.status_code == 200
     assert "attachment" in exported.headers["content-disposition"]
@@ -243,6 +244,8 @@ async def test_import_and_activate_an_invalid_file_is_refused(client: httpx.Asyn
     # Without ?activate it is kept as a draft to fix.
     draft = await client.post("/api/chatbots/import", json={"name": "Broken", **broken_graph()})
     assert draft.status_code == 201 and draft.json()["status"] == "draft"
+    # with what to fix before it can be published, as `POST /api/chatbots` answers
+    assert_every_problem_of_the_broken_graph(draft.json()["validation"]["errors"])
 
 
 async def test_test_run_of_the_demo(client: httpx.AsyncClient, database_url: str) -> None:

@@ -125,6 +125,14 @@ def test_import_of_an_invalid_file_lists_the_problems(database_url: str, tmp_pat
     assert "e-ghost" in result.stderr and "ghost" in result.stderr
     assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
 
+    # Without --activate it is stored as a draft, as the API and the web UI import, and the same problems are
+    # listed as warnings; the id is still alone on the last line.
+    draft = run_cli("chatbot", "import", str(path), database_url=database_url, tmp_path=tmp_path)
+    assert draft.returncode == 0, draft.stderr
+    assert draft.stderr.startswith("warning: imported as a draft with 2 problems to fix before it can be published:")
+    assert "  - e-ghost: " in draft.stderr and "  - start2: " in draft.stderr
+    assert rows(database_url, "SELECT id::text, status::text FROM chatbots") == [(last_line(draft), "draft")]
+
 
 def test_missing_and_non_json_files_fail_without_a_traceback(database_url: str, tmp_path: Path) -> None:
     missing = run_cli("chatbot", "import", str(tmp_path / "nope.json"), database_url=database_url, tmp_path=tmp_path)

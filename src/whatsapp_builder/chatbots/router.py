@@ -80,12 +80,13 @@ async def create_chatbot(session: SessionDep, body: ChatbotCreate) -> ChatbotSav
     return await _saved(session, *await service.create_chatbot(session, body))
 
 
-@router.post("/import", response_model=ChatbotOut, status_code=status.HTTP_201_CREATED)
+@router.post("/import", response_model=ChatbotSaved, status_code=status.HTTP_201_CREATED)
 async def import_chatbot(
     session: SessionDep, body: ChatbotExport, activate: Annotated[bool, Query()] = False
-) -> ChatbotOut:
-    """Create a chatbot from an export file (as a draft, or published with `?activate=true`)."""
-    return ChatbotOut.model_validate(await service.import_chatbot(session, body, activate=activate))
+) -> ChatbotSaved:
+    """Create a chatbot from an export file (as a draft, or published with `?activate=true`), with the
+    `validation` of its graph: a draft is stored whatever problems it has, to be fixed before publishing."""
+    return await _saved(session, *(await service.import_chatbot(session, body, activate=activate)))
 
 
 @router.get("/{chatbot_id}", response_model=ChatbotOut)

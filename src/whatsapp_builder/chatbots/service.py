@@ -197,8 +197,11 @@ async def delete_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> None:
     await session.commit()
 
 
-async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate: bool) -> Chatbot:
-    chatbot, _ = await create_chatbot(
+async def import_chatbot(
+    session: AsyncSession, data: ChatbotExport, *, activate: bool
+) -> tuple[Chatbot, ValidationReport]:
+    """The new chatbot, and what its graph must fix before it can be published (a draft may hold problems)."""
+    return await create_chatbot(
         session,
         ChatbotCreate(
             name=data.name,
@@ -211,7 +214,6 @@ async def import_chatbot(session: AsyncSession, data: ChatbotExport, *, activate
             status=ChatbotStatus.ACTIVE if activate else ChatbotStatus.DRAFT,
         ),
     )
-    return chatbot
 
 
 def export_chatbot(chatbot: Chatbot) -> dict[str, Any]:
@@ -235,7 +237,7 @@ async def duplicate_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> Cha
     original = await get_chatbot(session, chatbot_id)
     data = ChatbotExport.model_validate(export_chatbot(original))
     data.name = f"{original.name} (copy)"[:255]
-    return await import_chatbot(session, data, activate=False)
+    return (await import_chatbot(session, data, activate=False))[0]
 
 
 async def chatbot_stats(session: AsyncSession, chatbot_id: uuid.UUID) -> dict[str, Any]:

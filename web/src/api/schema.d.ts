@@ -36,7 +36,8 @@ export interface paths {
         put?: never;
         /**
          * Import Chatbot
-         * @description Create a chatbot from an export file (as a draft, or published with `?activate=true`).
+         * @description Create a chatbot from an export file (as a draft, or published with `?activate=true`), with the
+         *     `validation` of its graph: a draft is stored whatever problems it has, to be fixed before publishing.
          */
         post: operations["import_chatbot_api_chatbots_import_post"];
         delete?: never;
@@ -418,7 +419,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Revoke Token */
+        /**
+         * Revoke Token
+         * @description Revoke a token: the API refuses it from now on, and live Socket.IO connections made with it are closed.
+         */
         delete: operations["revoke_token_api_tokens__token_id__delete"];
         options?: never;
         head?: never;
@@ -1395,7 +1399,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ChatbotOut"];
+                    "application/json": components["schemas"]["ChatbotSaved"];
                 };
             };
             /** @description Validation Error */

@@ -116,8 +116,7 @@ export function ChatbotsPage() {
       const c = await unwrap(api.POST('/api/chatbots/import', { params: { query: { activate: false } }, body }));
       void refresh();
       // A file is imported as a draft whatever it holds; say at once what must be fixed before it can go live.
-      const report = await unwrap(api.GET('/api/chatbots/{chatbot_id}/validate', { params: { path: { chatbot_id: c.id } } })).catch(() => null);
-      const errors = report?.errors ?? [];
+      const errors = c.validation.errors;
       notifications.show(
         errors.length
           ? {
