@@ -20,6 +20,8 @@ const cases: [string, unknown, RegExp][] = [
   ['contacts', { contacts: [{ name: { formatted_name: 'Bob Smith' }, phones: [{ phone: '+4912345' }] }] }, /Bob Smith/],
   ['template', { name: 'order_update', language: 'en_US', bodyParameters: ['42'] }, /order_update/],
   ['unsupported', { originalType: 'poll', errors: [], raw: {} }, /Unsupported message \(poll\)/],
+  ['order', { catalogId: 'c1', text: 'for tonight', productItems: [{ product_retailer_id: 'SKU-9', quantity: 2, item_price: 12.5, currency: 'EUR' }, { product_retailer_id: 'SKU-1', quantity: 1 }] }, /Order · 3 items/],
+  ['order', { catalogId: 'c1', productItems: [{ product_retailer_id: 'SKU-9', quantity: 2, item_price: 12.5, currency: 'EUR' }] }, /2 × SKU-9 · 12.5 EUR/],
   ['system', { kind: 'request_welcome' }, /Opened the chat for the first time/],
   ['system', { kind: 'user_changed_number', body: 'Kim changed their number' }, /Kim changed their number/],
   ['system', { kind: 'revoke', originalMessageId: 'wamid.1' }, /Deleted this message/],

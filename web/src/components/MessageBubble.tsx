@@ -203,6 +203,30 @@ function MessageContent({
         </Text>
       );
     }
+    case 'order': {
+      // the items as WhatsApp sends them: product_retailer_id, quantity, item_price, currency
+      const items = arr(c.productItems);
+      const count = items.reduce((n, it) => n + (Number(it.quantity) || 0), 0);
+      return (
+        <Stack gap={2}>
+          <Text size="sm" fw={600}>
+            🛒 Order · {count} {count === 1 ? 'item' : 'items'}
+          </Text>
+          {items.slice(0, 20).map((it, i) => (
+            <Text size="xs" key={i}>
+              {s(it.quantity) || '?'} × {s(it.product_retailer_id) || 'product'}
+              {it.item_price != null ? ` · ${s(it.item_price)} ${s(it.currency)}`.trimEnd() : ''}
+            </Text>
+          ))}
+          {items.length > 20 && (
+            <Text size="xs" c="dimmed">
+              +{items.length - 20} more
+            </Text>
+          )}
+          {s(c.text) && <Text size="sm">{s(c.text)}</Text>}
+        </Stack>
+      );
+    }
     case 'unsupported':
       return (
         <Text size="sm" fs="italic" c="dimmed">
