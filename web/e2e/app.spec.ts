@@ -370,6 +370,14 @@ test('a send refused because the window closed meanwhile updates the header and 
   await item.click();
   await expect(page.getByTestId('messages')).toContainText('hello there');
   await expect(item).toContainText('open');
+  // WhatsApp's 4,096 characters, counted as the API counts them: 3,000 emoji (6,000 UTF-16 units) are fine
+  const box = page.getByRole('textbox', { name: 'Message' });
+  await box.fill('😀'.repeat(3000));
+  expect(Array.from(await box.inputValue()).length).toBe(3000);
+  await expect(page.getByRole('button', { name: 'Send' })).toBeEnabled();
+  await box.fill('a'.repeat(4097));
+  await expect(page.getByText('4,097 characters: WhatsApp takes at most 4,096')).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Send' })).toBeDisabled();
   // the window closes while the page shows it open (the server's own announcement comes within a minute)
   execFileSync('psql', [process.env.E2E_DATABASE_URL!, '-qc',
     `UPDATE conversations SET "lastCustomerMessageAt" = now() - interval '25 hours' WHERE "customerId" = (SELECT id FROM users WHERE "phoneNumber" = '${phone}')`]);

@@ -510,9 +510,13 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
       else if (body.type === 'text') notifications.show({ id: SEND_FAILED, color: 'red', title: 'Not sent', message: errorMessage(e) });
     },
   });
+  // WhatsApp's limit is 4,096 characters, as the API counts them (code points): a textarea's maxLength counts
+  // UTF-16 units, and cut a pasted emoji text at half of it.
+  const length = useMemo(() => Array.from(text).length, [text]);
+  const tooLong = length > 4096;
   const submit = async () => {
     const body = text.trim();
-    if (!body) return;
+    if (!body || tooLong) return;
     try {
       await send.mutateAsync({ type: 'text', content: { body } });
       setText('');
@@ -577,7 +581,7 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
             placeholder="Type a message"
             aria-label="Message"
             value={text}
-            maxLength={4096}
+            error={tooLong ? `${length.toLocaleString('en-US')} characters: WhatsApp takes at most 4,096` : undefined}
             onChange={(e) => setText(e.currentTarget.value)}
             onKeyDown={(e) => {
               if (e.key === 'Enter' && !e.shiftKey) {
@@ -586,7 +590,7 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
               }
             }}
           />
-          <Button type="submit" loading={send.isPending} disabled={!text.trim()}>
+          <Button type="submit" loading={send.isPending} disabled={!text.trim() || tooLong}>
             Send
           </Button>
         </Group>
