@@ -737,3 +737,22 @@ async def test_a_name_of_only_spaces_is_called_blank(client: httpx.AsyncClient) 
         assert {"field": field, "message": "must not be empty or blank"} in [
             {"field": d["field"], "message": d["message"]} for d in details
         ], (path, details)
+
+
+async def test_a_name_too_long_is_counted_in_characters(client: httpx.AsyncClient) -> None:
+    """Not "at most 100 items", as pydantic said when the length was checked after the name was stripped."""
+    for path, body, field in (
+        ("/api/users", {"name": "x" * 101, "phoneNumber": "+14155550146"}, "name"),
+        ("/api/tokens", {"name": "x" * 101}, "name"),
+        ("/api/conversations", {"customerPhoneNumber": "+15551234567", "customerName": "x" * 150}, "customerName"),
+    ):
+        response = await client.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        messages = [d["message"] for d in response.json()["error"]["details"] if d["field"] == field]
+        assert messages == ["String should have at most 100 characters"], (path, messages)
+
+
+async def test_a_search_holding_nul_names_the_query_parameter(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/conversations", params={"q": "a\x00b"})
+    assert response.status_code == 422, response.text
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["query.q"]

@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from whatsapp_builder.conversations import dashboard, outreach, sending, service
@@ -20,7 +21,7 @@ from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable
-from whatsapp_builder.core.schemas import Page
+from whatsapp_builder.core.schemas import Page, storable_text
 from whatsapp_builder.realtime import events
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -34,7 +35,9 @@ async def list_conversations(
     limit: Limit = 50,
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="Only customers whose name or phone contains this")
+        str | None,
+        Query(max_length=100, description="Only customers whose name or phone contains this"),
+        AfterValidator(storable_text),
     ] = None,
 ) -> Page[ConversationOut]:
     after = decode_time_id_cursor(cursor, scope="conversations") if cursor else None

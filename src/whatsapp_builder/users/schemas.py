@@ -26,7 +26,11 @@ def _web_address(value: str | None) -> str | None:
 # International, with or without the "+" (WhatsApp's wa_id form, "14155550123", is the same number).
 PhoneNumber = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(normalize_e164)]
 # Trimmed: a name of only spaces is no name (the inbox would show nothing).
-Name = Annotated[str, BeforeValidator(_stripped), Field(min_length=1, max_length=100), AfterValidator(storable_text)]
+# The length is the inner str's own constraint: placed after the BeforeValidator, pydantic checked it as a
+# sequence's and said "at most 100 items" about a name.
+Name = Annotated[
+    Annotated[str, Field(min_length=1, max_length=100)], BeforeValidator(_stripped), AfterValidator(storable_text)
+]
 Avatar = Annotated[str | None, Field(default=None, max_length=500), AfterValidator(_web_address)]
 
 
