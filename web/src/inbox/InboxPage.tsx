@@ -333,8 +333,10 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
                 variant={c.isHandedOff ? 'default' : 'filled'}
                 loading={handoff.isPending}
                 onClick={() => handoff.mutate(!c.isHandedOff)}
+                aria-label={c.isHandedOff ? 'Hand back to bot' : 'Take over'}
               >
-                {c.isHandedOff ? 'Hand back to bot' : 'Take over'}
+                {/* at phone width the long label left the customer's name three letters */}
+                {c.isHandedOff ? (narrow ? 'Hand back' : 'Hand back to bot') : 'Take over'}
               </Button>
             )}
             <Button size="xs" variant="default" onClick={() => setShowContext((v) => !v)} aria-pressed={showContext}>
