@@ -517,3 +517,12 @@ def test_node_data_problems_are_said_in_words_not_in_schema_jargon() -> None:
     assert any("must not be empty" in m for m in messages), messages
     assert any("is too long: 21 characters, at most 20" in m for m in messages), messages
     assert not any("^[" in m or "should be non-empty" in m for m in messages), messages
+
+
+def test_an_empty_variable_name_is_one_problem_not_two() -> None:
+    """It broke the name's pattern too: the builder listed "Variable '' is not a variable name" beside it."""
+    nodes, edges = chain(
+        node("h", "http_request", method="GET", url="https://example.com/a", responseMapping=[{"variable": "", "path": "a"}]),
+    )
+    problems = [(p.field, p.message) for p in validate_graph(nodes, edges).errors]
+    assert problems == [("data.responseMapping.0.variable", "Into variable must not be empty")]

@@ -13,6 +13,11 @@ DIALECT: Final = "https://json-schema.org/draft/2020-12/schema"
 VARIABLE_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$"
 MEDIA_TYPES: Final = ("image", "video", "audio", "document", "sticker")
 VALIDATION_TYPES: Final = ("text", "number", "email", "phone", "date", "options", "regex")
+# The answer types whose length flows/answers.py checks.
+_LENGTH_CHECKED: Final = ["text", "email", "regex"]
+# A form hint, not a rule (JSON Schema ignores keywords it does not know): the builder shows the property only
+# while each named sibling has one of the listed values, or when it holds a value already.
+X_WHEN: Final = "x-when"
 OPERATORS: Final = (
     "equals",
     "not_equals",
@@ -125,16 +130,43 @@ QUESTION: Final = _node(
                     "items": {"type": "string", "minLength": 1, "maxLength": 100},
                     "minItems": 1,
                     "maxItems": 50,
+                    X_WHEN: {"type": ["options"]},
                 },
-                "pattern": _text("Pattern", 500, "Regular expression the whole answer must match (type `regex`)."),
-                "minLength": {"type": "integer", "title": "Minimum length", "minimum": 0, "maximum": 4096},
-                "maxLength": {"type": "integer", "title": "Maximum length", "minimum": 1, "maximum": 4096},
-                "min": {"type": "number", "title": "Minimum", "description": "Smallest accepted number."},
-                "max": {"type": "number", "title": "Maximum", "description": "Largest accepted number."},
+                "pattern": {
+                    **_text("Pattern", 500, "Regular expression the whole answer must match (type `regex`)."),
+                    X_WHEN: {"type": ["regex"]},
+                },
+                "minLength": {
+                    "type": "integer",
+                    "title": "Minimum length",
+                    "minimum": 0,
+                    "maximum": 4096,
+                    X_WHEN: {"type": _LENGTH_CHECKED},
+                },
+                "maxLength": {
+                    "type": "integer",
+                    "title": "Maximum length",
+                    "minimum": 1,
+                    "maximum": 4096,
+                    X_WHEN: {"type": _LENGTH_CHECKED},
+                },
+                "min": {
+                    "type": "number",
+                    "title": "Minimum",
+                    "description": "Smallest accepted number.",
+                    X_WHEN: {"type": ["number"]},
+                },
+                "max": {
+                    "type": "number",
+                    "title": "Maximum",
+                    "description": "Largest accepted number.",
+                    X_WHEN: {"type": ["number"]},
+                },
                 "wholeNumber": {
                     "type": "boolean",
                     "title": "Whole numbers only",
                     "description": "Refuse fractions and exponents (type `number`): for counts like a quantity.",
+                    X_WHEN: {"type": ["number"]},
                 },
             },
             "required": ["type"],
@@ -319,13 +351,13 @@ HTTP_REQUEST: Final = _node(
             "items": {
                 "type": "object",
                 "properties": {
-                    "variable": _variable(),
+                    "variable": _variable("Into variable", "The variable that gets the value found at Path."),
                     "path": {"type": "string", "title": "Path", "maxLength": 500},
                 },
                 "required": ["variable", "path"],
             },
         },
-        "statusVariable": _variable(description="Optional: stores the HTTP status code."),
+        "statusVariable": _variable("Status variable", "Optional: the variable that gets the HTTP status code."),
     },
     ["method", "url"],
 )

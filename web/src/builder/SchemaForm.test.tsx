@@ -56,6 +56,17 @@ describe('SchemaForm', () => {
     expect(screen.getByText('Validation')).toBeInTheDocument(); // nested fieldset legend
   });
 
+  it("shows an answer type's own settings only (x-when), and any setting that holds a value", () => {
+    const { unmount } = renderUI(<Harness schema={S.question} initial={{ text: 'Size?', variable: 's', validation: { type: 'text' } }} />);
+    expect(screen.getByText('Minimum length')).toBeInTheDocument();
+    for (const other of ['Options', 'Pattern', 'Minimum', 'Whole numbers only']) expect(screen.queryByText(other)).toBeNull();
+    unmount();
+    renderUI(<Harness schema={S.question} initial={{ text: 'Size?', variable: 's', validation: { type: 'options', options: ['S'], pattern: 'x' } }} />);
+    expect(screen.getByText('Options')).toBeInTheDocument();
+    expect(screen.getByText('Pattern')).toBeInTheDocument(); // set earlier: still shown, so it can be removed
+    expect(screen.queryByText('Minimum length')).toBeNull();
+  });
+
   it('drops an emptied optional field instead of storing ""', () => {
     const onValue = vi.fn();
     renderUI(<Harness schema={S.buttons} initial={{ text: 'Hi', footer: 'f', buttons: [{ id: 'a', title: 'A' }] }} onValue={onValue} />);

@@ -37,6 +37,9 @@ export interface JSONSchema {
   additionalProperties?: boolean | JSONSchema;
   default?: unknown;
   pattern?: string;
+  /** A form hint of the server's schemas: show this property only while each named sibling holds one of the
+   * listed values (an answer type's own settings), or when it holds a value already. */
+  'x-when'?: Record<string, unknown[]>;
 }
 
 type Obj = Record<string, unknown>;
@@ -100,6 +103,8 @@ function ObjectFields({
       {entries.map(([key, sub]) => {
         const p = path ? `${path}.${key}` : key;
         if (ctx.hideUnlessSet.includes(p) && isEmpty(value[key])) return null;
+        const when = sub['x-when'];
+        if (when && isEmpty(value[key]) && !Object.entries(when).every(([k, allowed]) => allowed.includes(value[k]))) return null;
         const set = (v: unknown) => {
           const next = { ...value };
           if (v === undefined || (!required.has(key) && (v === '' || v === null))) delete next[key];
