@@ -189,6 +189,8 @@ test('nodes added by a click land in view, however many', async ({ page }) => {
     await page.getByTestId('palette-message').click();
     // the free spot may be below the others: the view follows it (it went off-screen before)
     await expect(page.getByTestId(`node-message_${i}`)).toBeInViewport();
+    // and its form opens, as for a node dropped on the canvas
+    await expect(page.getByText(`id: message_${i}`, { exact: true })).toBeVisible();
   }
   expect(errors).toEqual([]);
 });

@@ -88,6 +88,8 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const [showProblems, setShowProblems] = useState(false);
   const [publishErrors, setPublishErrors] = useState<Problem[] | null>(null);
   const [tab, setTab] = useState<string | null>(null);
+  // A node selected or added: its form, unless the panel shows the test chat or the problems.
+  const showNode = useCallback(() => setTab((t) => (t === 'test' || t === 'problems' ? t : 'node')), []);
   const [currentNodeId, setCurrentNodeId] = useState<string | null>(null);
   const [statsOn, setStatsOn] = useState(false);
   const [publishing, setPublishing] = useState(false);
@@ -350,9 +352,9 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
             </Alert>
           )}
           <Box style={{ flex: 1, minHeight: 0, display: 'flex' }}>
-            {!narrow && <Palette />}
+            {!narrow && <Palette onAdded={showNode} />}
             <Box style={{ flex: 1, minWidth: 0, position: 'relative' }}>
-              <Canvas problems={problems} onSelectNode={() => setTab((t) => (t === 'test' || t === 'problems' ? t : 'node'))} narrow={!!narrow} />
+              <Canvas problems={problems} onSelectNode={showNode} narrow={!!narrow} />
             </Box>
             {!narrow && tab && (
               <Box w={380} p="xs" style={{ borderLeft: '1px solid var(--mantine-color-gray-3)', display: 'flex', flexDirection: 'column' }}>
@@ -421,7 +423,7 @@ function addNodeNear(store: FlowStore, type: string, center: { x: number; y: num
   return at;
 }
 
-function Palette() {
+function Palette({ onAdded }: { onAdded(): void }) {
   const store = useFlowStore();
   const rf = useReactFlow();
   const addAtCenter = (type: string) => {
@@ -431,6 +433,7 @@ function Palette() {
     const at = addNodeNear(store, type, pos);
     // The free spot may be below the others, out of view: bring the new (selected) node into the middle.
     void rf.setCenter(at.x + 110, at.y + 30, { zoom: rf.getZoom(), duration: 200 });
+    onAdded(); // its form opens, as for a node dropped on the canvas
   };
   return (
     <ScrollArea w={170} p="xs" style={{ borderRight: '1px solid var(--mantine-color-gray-3)' }} aria-label="Node palette">

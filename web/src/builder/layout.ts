@@ -40,3 +40,23 @@ export function freePosition(nodes: FlowNode[], wanted: { x: number; y: number }
   }
   return { x: Math.round(wanted.x), y: Math.round(wanted.y) };
 }
+
+/**
+ * How far to move pasted nodes so that none lands on a node already there: straight down by the group's own
+ * height (and again while that spot is taken), keeping the group's shape. A small diagonal step left a pasted
+ * node over most of the one it was copied from.
+ */
+export function pasteOffset(existing: FlowNode[], group: FlowNode[]): { x: number; y: number } {
+  if (!group.length) return { x: 0, y: 0 };
+  const box = (n: FlowNode) => ({ x: n.position.x, y: n.position.y, w: n.measured?.width ?? DEFAULT_W, h: n.measured?.height ?? DEFAULT_H });
+  const top = Math.min(...group.map((n) => box(n).y));
+  const bottom = Math.max(...group.map((n) => box(n).y + box(n).h));
+  const step = bottom - top + 30;
+  const taken = existing.map(box);
+  for (let k = 1; k <= 50; k++) {
+    const dy = k * step;
+    const clear = group.map(box).every((g) => !taken.some((t) => g.x < t.x + t.w && g.x + g.w > t.x && g.y + dy < t.y + t.h && g.y + dy + g.h > t.y));
+    if (clear) return { x: 0, y: dy };
+  }
+  return { x: 40, y: 40 };
+}

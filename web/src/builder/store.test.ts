@@ -101,8 +101,16 @@ describe('flow store', () => {
     expect(pasted).toEqual(['message_2', 'end_2']);
     expect(s().edges).toHaveLength(2);
     expect(s().edges[1]).toMatchObject({ source: 'message_2', target: 'end_2' });
+    // below the copied group, its shape kept, on no node (a node of another chain lies right below it)
+    const at = (id: string) => s().nodes.find((n) => n.id === id)!.position;
+    expect(at('message_2').y).toBeGreaterThanOrEqual(110);
+    expect(at('end_2')).toEqual({ x: at('message_2').x + 100, y: at('message_2').y });
     s().undo();
     expect(s().nodes).toHaveLength(2);
+    s().addNode('end', { x: 0, y: 140 }); // where the next paste would go
+    const again = s().paste();
+    const moved = s().nodes.filter((n) => again.includes(n.id)).map((n) => n.position.y);
+    expect(Math.min(...moved)).toBeGreaterThanOrEqual(140 + 110);
   });
 
   it('deletes the selected edges and nodes', () => {

@@ -8,7 +8,7 @@ import {
   type XYPosition,
 } from '@xyflow/react';
 import { createStore } from 'zustand/vanilla';
-import { autoLayout } from './layout';
+import { autoLayout, pasteOffset } from './layout';
 import {
   defaultData,
   type FlowEdge,
@@ -197,6 +197,7 @@ export function createFlowStore(initial?: { nodes: FlowNode[]; edges: FlowEdge[]
         record();
         const taken = new Set(get().nodes.map((n) => n.id));
         const map = new Map<string, string>();
+        const offset = pasteOffset(get().nodes, clip.nodes);
         const fresh = clip.nodes.map((n) => {
           const id = newId(n.type ?? 'node', taken);
           taken.add(id);
@@ -205,7 +206,7 @@ export function createFlowStore(initial?: { nodes: FlowNode[]; edges: FlowEdge[]
             ...n,
             id,
             selected: true,
-            position: { x: n.position.x + 40, y: n.position.y + 40 },
+            position: { x: n.position.x + offset.x, y: n.position.y + offset.y },
             data: structuredClone(n.data),
           };
         });
