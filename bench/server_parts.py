@@ -305,6 +305,7 @@ class StepResult:
     why: str = ""
     cpu_ms: dict[str, float] = field(default_factory=dict)
     batching: dict[str, float] = field(default_factory=dict)
+    batch_ms: dict[str, float] = field(default_factory=dict)  # mean time per transaction of each stage
     live_events: dict[str, int] = field(default_factory=dict)  # received by the --inbox-clients, all together
 
 
@@ -328,6 +329,17 @@ def items_per_batch(before: dict[str, dict[str, int]], after: dict[str, dict[str
         batches = now["batches"] - was["batches"]
         if batches > 0:
             out[name] = (now["items"] - was["items"]) / batches
+    return out
+
+
+def ms_per_batch(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each stage's mean transaction time over the step (servers that report `seconds`)."""
+    out = {}
+    for name, now in after.items():
+        was = before.get(name, {"batches": 0, "seconds": 0.0})
+        batches = now["batches"] - was["batches"]
+        if batches > 0 and "seconds" in now:
+            out[name] = 1000 * (now["seconds"] - was.get("seconds", 0.0)) / batches
     return out
 
 
@@ -389,7 +401,9 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
     cpu_ms = {k: v / 100 * cpu.elapsed * 1000 / n for k, v in usage.items()
               if k not in ("other processes", "machine total", "bench (load generator)")}
     after = await _sim(stack, "GET", "/_bench/stats")
-    batching = items_per_batch(batches_before, await batching_stats(stack))
+    batches_after = await batching_stats(stack)
+    batching = items_per_batch(batches_before, batches_after)
+    batch_ms = ms_per_batch(batches_before, batches_after)
     first = (await _sim(stack, "POST", "/_bench/take"))["first"]
     lat = []
     last_reply = None
@@ -416,7 +430,7 @@ async def e2e_step(stack: Stack, tag: str, rate: float, duration: float, drain: 
         late=load.late, status_posted=after["statusPosted"] - before["statusPosted"],
         status_ok=after["statusOk"] - before["statusOk"], status_p99=after["statusP99Ms"],
         sends=after["sends"] - before["sends"], reads=after["reads"] - before["reads"], cpu=usage,
-        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms, batching=batching,
+        drained_s=drained, ok=not why, why="; ".join(why), cpu_ms=cpu_ms, batching=batching, batch_ms=batch_ms,
         live_events=stack.inbox.take() if stack.inbox is not None else {})
 
 
@@ -430,11 +444,14 @@ def step_row(s: StepResult) -> str:
     return (f"| {s.rate:.0f} | {s.n} | {s.replied} | {fmt(s.reply_rate)} | {fmt(s.p50)} | {fmt(s.p99)} | "
             f"{fmt(s.ack_p50, 2)} / {fmt(s.ack_p99, 2)} | {s.sends} | {s.reads} | {s.status_ok}/{s.status_posted}"
             f" (p99 {fmt(s.status_p99)} ms) | {'yes' if s.ok else 'no: ' + s.why} | {cpu_text(s.cpu)} | "
-            f"{cpu_ms_text(s.cpu_ms)} | {batching_text(s.batching)} |")
+            f"{cpu_ms_text(s.cpu_ms)} | {batching_text(s.batching, s.batch_ms)} |")
 
 
-def batching_text(batching: dict[str, float]) -> str:
-    return ", ".join(f"{name} {value:.1f}" for name, value in sorted(batching.items())) or "-"
+def batching_text(batching: dict[str, float], batch_ms: dict[str, float] | None = None) -> str:
+    ms = batch_ms or {}
+    return ", ".join(
+        f"{name} {value:.1f}" + (f" ({ms[name]:.0f} ms)" if name in ms else "") for name, value in sorted(batching.items())
+    ) or "-"
 
 
 async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: float, drain: float,
@@ -451,7 +468,7 @@ async def e2e_ramp(stack: Stack, variant: str, rates: list[float], duration: flo
         results.append(step)
         log(f"e2e {variant}, {scenario} customers, {rate:.0f}/s: replied {step.replied}/{step.n}, p50 {fmt(step.p50)} ms, "
             f"p99 {fmt(step.p99)} ms, ok={step.ok} {step.why}; cpu {cpu_text(step.cpu)}; "
-            f"items per transaction {batching_text(step.batching)}"
+            f"items per transaction {batching_text(step.batching, step.batch_ms)}"
             + (f"; live events to the inbox clients {sum(step.live_events.values())} {step.live_events}"
                if stack.inbox is not None else ""))
         if not step.ok:

@@ -1079,3 +1079,14 @@ async def test_a_workers_turn_that_calls_an_api_runs_alone_too(  # type: ignore[
         release.set()
         sent = await loop.wait_sent(3)
     assert "API answered: your order number?" in _bodies([m for m in sent if m["to"] == "15550006666"])
+
+
+async def test_the_batching_stats_say_what_each_stage_wrote_and_how_long_it_took(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    stats = (await client.get("/api/stats/batching")).json()
+    for stage in ("webhooks", "flows", "deliveries"):
+        assert stats[stage]["batches"] >= 1 and stats[stage]["items"] >= stats[stage]["batches"], stats
+        assert 0 < stats[stage]["seconds"] < 60, stats

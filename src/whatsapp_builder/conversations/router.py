@@ -207,12 +207,14 @@ async def daily_stats(
 @stats_router.get("/batching")
 async def batching_stats(context: ContextDep) -> dict[str, Any]:
     """This process's group commits since it started: per stage (`webhooks`, `flows`, `deliveries`,
-    `worker-flows`), how many transactions were written and how many items they carried. Items per batch above
-    1 means concurrent work shared transactions (see docs/architecture.md)."""
+    `worker-flows`), how many transactions were written, how many items they carried and how long they took
+    (`seconds`, summed). Items per batch above 1 means concurrent work shared transactions (see
+    docs/architecture.md)."""
     return {
         name: {
             "batches": batcher.batches_written,
             "items": batcher.items_written,
+            "seconds": round(batcher.seconds_writing, 3),
             "itemsPerBatch": round(batcher.items_written / batcher.batches_written, 2)
             if batcher.batches_written
             else None,

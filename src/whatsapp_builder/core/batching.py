@@ -55,6 +55,7 @@ class GroupCommit(Generic[T, R]):
         self._closed = False
         self.batches_written = 0  # counters for tests and diagnostics
         self.items_written = 0
+        self.seconds_writing = 0.0  # in the handler, for the batches written
 
     async def submit(self, item: T) -> R:
         if self._closed:
@@ -115,6 +116,7 @@ class GroupCommit(Generic[T, R]):
             self._wrote()
 
     async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        started = time.monotonic()
         try:
             results = await self._handler([item for item, _ in batch])
         except asyncio.CancelledError:
@@ -133,6 +135,7 @@ class GroupCommit(Generic[T, R]):
             return
         self.batches_written += 1
         self.items_written += len(batch)
+        self.seconds_writing += time.monotonic() - started
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
