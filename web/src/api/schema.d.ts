@@ -355,8 +355,9 @@ export interface paths {
         /**
          * Batching Stats
          * @description This process's group commits since it started: per stage (`webhooks`, `flows`, `deliveries`,
-         *     `worker-flows`), how many transactions were written and how many items they carried. Items per batch above
-         *     1 means concurrent work shared transactions (see docs/architecture.md).
+         *     `worker-flows`), how many transactions were written, how many items they carried and how long they took
+         *     (`seconds`, summed). Items per batch above 1 means concurrent work shared transactions (see
+         *     docs/architecture.md).
          */
         get: operations["batching_stats_api_stats_batching_get"];
         put?: never;
