@@ -96,6 +96,7 @@ test('revoking the token of an open inbox signs it out at once, with the reason'
   const admin = { authorization: `Bearer ${decodeURIComponent(/#token=([^&]+)/.exec(LOGIN_URL)![1])}` };
   const made = (await (await request.post('/api/tokens', { data: { name: 'laptop to revoke' }, headers: admin })).json()) as { id: string; token: string };
   await page.goto(LOGIN_URL.replace(/#token=.*/, `#token=${encodeURIComponent(made.token)}`));
+  await expect(page).toHaveURL(/\/chatbots$/); // signed in with it
   await page.goto('/inbox');
   await expect(page.locator('[data-realtime="live"]')).toBeAttached();
   expect((await request.delete(`/api/tokens/${made.id}`, { headers: admin })).status()).toBe(204);
