@@ -411,3 +411,36 @@ async def test_a_message_from_a_bsuid_left_with_user_changed_user_id_is_the_cust
     await post(configured, payload(message("wamid.LU3", "late", bsuid=ALICE, ts=now - 30)))
     assert conversation_of(database_url, "wamid.LU3") == first
     assert customers(database_url) == [(None, new_bsuid, "Kerry")]
+
+
+async def test_a_status_naming_both_identities_links_a_customer_the_business_wrote_to_first(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """The business writes first, by phone number; the customer answers as a username user (BSUID, no number).
+    The statuses of the business's message name both (`recipient_id`, `recipient_user_id`): the answer joins the
+    same customer and conversation instead of starting a second one."""
+    now = int(time.time())
+    opened = await configured.post("/api/conversations", json={"customerPhoneNumber": "+" + PHONE, "customerName": "Wanda"})
+    assert opened.status_code in (200, 201), opened.text
+    conversation = opened.json()["id"]
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", type, content, status, "timestamp",'
+            ' "whatsappMessageId", direction) SELECT %s, p."userId", \'template\','
+            """ '{"name": "order_update", "language": "en_US"}', 'sent', now(), 'wamid.FIRST', 'outbound'"""
+            ' FROM conversation_participants p JOIN users u ON u.id = p."userId"'
+            ' WHERE p."conversationId" = %s AND u."phoneNumber" IS DISTINCT FROM %s',
+            (conversation, conversation, "+" + PHONE),
+        )
+    # a status of another recipient's number must not link anyone
+    await post(configured, envelope({"statuses": [{
+        "id": "wamid.FIRST", "status": "sent", "timestamp": str(now), "recipient_id": "16505550000",
+        "recipient_user_id": BERT}]}))
+    assert customers(database_url) == [("+" + PHONE, None, "Wanda")]
+    await post(configured, envelope({"statuses": [{
+        "id": "wamid.FIRST", "status": "delivered", "timestamp": str(now), "recipient_id": PHONE,
+        "recipient_user_id": ALICE}]}))
+    assert customers(database_url) == [("+" + PHONE, ALICE, "Wanda")]
+    await post(configured, payload(message("wamid.ANSWER", "yes please", bsuid=ALICE, name="Wanda", ts=now + 1)))
+    assert str(conversation_of(database_url, "wamid.ANSWER")) == conversation
+    assert customers(database_url) == [("+" + PHONE, ALICE, "Wanda")]

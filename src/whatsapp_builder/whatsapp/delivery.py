@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +24,7 @@ from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.config_service import ActiveConfig
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
-from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
+from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, WAMID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbound import (
     OutboundValidationError,
     parse_outbound,
@@ -32,6 +32,7 @@ from whatsapp_builder.whatsapp.outbound import (
     to_graph_payload,
 )
 from whatsapp_builder.whatsapp.outbox import mark_inbound_read
+from whatsapp_builder.whatsapp.parser import StatusUpdate
 from whatsapp_builder.whatsapp.rate_limit import take_send_slot
 from whatsapp_builder.whatsapp.statuses import lock_wamids
 
@@ -219,6 +220,38 @@ _LEARN_BSUID = (
     ' WHERE u.id = c."customerId" AND u.bsuid IS NULL'
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
 )
+
+
+# A status names the recipient by phone number (`recipient_id`) and, since 2026, by BSUID (`recipient_user_id`):
+# the customer the message went to. Only for a customer without a BSUID yet, whose number is the status's (when it
+# gives one), and a BSUID no other user has.
+_LEARN_FROM_STATUSES = (
+    'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
+    ' FROM (SELECT DISTINCT ON (c."customerId") c."customerId", r->>1, r->>2'
+    " FROM jsonb_array_elements(%s::jsonb) AS j(r)"
+    " JOIN messages m ON m.\"whatsappMessageId\" = r->>0 AND m.direction = 'outbound'"
+    ' JOIN conversations c ON c.id = m."conversationId") AS x(customer, bsuid, phone)'
+    " WHERE u.id = x.customer AND u.bsuid IS NULL AND (x.phone IS NULL OR u.\"phoneNumber\" = '+' || x.phone)"
+    " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
+)
+
+
+async def learn_bsuids_from_statuses(context: AppContext, statuses: Sequence[StatusUpdate]) -> None:
+    """Link a customer the business wrote to by phone number to the BSUID its messages' statuses name, so that
+    their answer without a phone number (a username user) lands in the same conversation. After the commit, on
+    its own, like `learn_bsuids`."""
+    pairs = {
+        (s.wa_message_id, s.recipient_user_id, s.recipient_id if s.recipient_id and s.recipient_id.isdigit() else None)
+        for s in statuses
+        if s.recipient_user_id and len(s.recipient_user_id) <= BSUID_LIMIT and len(s.wa_message_id) <= WAMID_LIMIT
+    }
+    if not pairs:
+        return
+    try:
+        async with context.autocommit() as conn:
+            await conn.execute(_LEARN_FROM_STATUSES, (json_rows(sorted(pairs, key=str)),))
+    except psycopg.Error as exc:
+        log.info("a customer's BSUID was not learned from a status", error=str(exc))
 
 
 async def learn_bsuids(context: AppContext, learned: list[tuple[uuid.UUID, str]]) -> None:

@@ -22,6 +22,7 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp.delivery import learn_bsuids_from_statuses
 from whatsapp_builder.whatsapp.ingest import (
     IngestResult,
     ingest,
@@ -98,6 +99,7 @@ async def store_deliveries(context: AppContext, batches: Sequence[WebhookBatch])
             await context.hot_pool.check()
     if result.new_messages:
         context.statistics.grew(len(result.new_messages))
+    await learn_bsuids_from_statuses(context, merged.statuses)
     new_wamids = {m["whatsappMessageId"] for m in result.new_messages}
     moved = {c["whatsappMessageId"] for c in result.status_changes}
     stored: list[StoredDelivery] = []
