@@ -291,6 +291,7 @@ class Realtime:
             self._token_checks.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._token_checks
+            self._token_checks = None
         await self._in_order.close()
         await _close_redis(self.manager)
 
@@ -299,7 +300,9 @@ class Realtime:
         many. A token is checked at connect only, so without this a revoked one kept receiving every event."""
         if not self._clients:
             return 0
-        token_ids = set(self._clients.values())
+        # Decided on this copy: a client that connects during the query below has a token it did not ask about.
+        clients = dict(self._clients)
+        token_ids = set(clients.values())
         async with self.context.sessions() as session:
             valid = set(
                 (
@@ -308,7 +311,9 @@ class Realtime:
                     )
                 ).all()
             )
-        revoked = [sid for sid, token_id in list(self._clients.items()) if token_id not in valid]
+        revoked = [
+            sid for sid, token_id in clients.items() if token_id not in valid and self._clients.get(sid) == token_id
+        ]
         for sid in revoked:
             self._clients.pop(sid, None)
             await self.sio.disconnect(sid)
@@ -345,7 +350,7 @@ class Realtime:
         await self.sio.save_session(sid, {"tokenId": str(record.id)})
         await self.sio.enter_room(sid, INBOX_ROOM)
         self._clients[sid] = record.id
-        if self._token_checks is None:
+        if self._token_checks is None or self._token_checks.done():
             self._token_checks = asyncio.create_task(self._check_tokens())
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
