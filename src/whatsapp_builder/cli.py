@@ -467,7 +467,13 @@ def chatbot_import(
             _warn(f"imported as a draft with {_problems(len(report.errors))} to fix before it can be published:")
             _warn_each(report.errors)
         if report.warnings:
-            _warn(f"{_problems(len(report.warnings), 'warning')} (it can be published as it is):")
+            warnings = _problems(len(report.warnings), "warning")
+            if activate:
+                _warn(f"published with {warnings}:")
+            elif report.errors:
+                _warn(f"and {warnings}:")
+            else:
+                _warn(f"{warnings} (it can be published as it is):")
             _warn_each(report.warnings)
         return str(chatbot.id)
 

@@ -68,6 +68,15 @@ def test_stats() -> None:
     assert aggregate([]).to_dict() == {"started": 0, "completed": 0, "handedOff": 0, "active": 0, "nodes": {}}
 
 
+def test_stats_count_a_take_over_handed_back_as_handed_off_and_as_what_it_is_now() -> None:
+    stats = aggregate([
+        ContextSnapshot(["start", "a"], "a", True, None, taken_over=True),  # handed back, running again
+        ContextSnapshot(["start", "a", "b"], "b", False, "completed", taken_over=True),  # then finished
+        ContextSnapshot(["start", "a"], "a", False, "handoff", taken_over=True),  # taken over now: once
+    ])
+    assert (stats.started, stats.handed_off, stats.active, stats.completed) == (3, 3, 1, 1)
+
+
 async def test_a_message_after_the_end_starts_the_flow_again_as_for_a_customer() -> None:
     """The test panel answered nothing once its flow had ended, where a customer writing again starts it anew;
     and a tapped button's title is what {{last_input}} holds, as WhatsApp sends it."""

@@ -241,7 +241,7 @@ async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client
     assert ended["isActive"] is False and ended["endedReason"] == "handoff"
 
 
-async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient, database_url: str) -> None:  # type: ignore[no-untyped-def]
     ok = (await client.post("/api/whatsapp-config/test")).json()
     assert ok == {"ok": True, "displayPhoneNumber": "15550001111", "verifiedName": "Demo Pizza Place",
                   "qualityRating": "GREEN"}
@@ -264,8 +264,21 @@ async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.Async
     assert (await client.post(f"/api/conversations/{other}/handoff", json={"handedOff": True})).status_code == 200
     assert (await client.get("/api/stats/daily", params={"days": 1})).json()["days"][-1]["handedOff"] == 2
     assert (await client.post(f"/api/conversations/{other}/handoff", json={"handedOff": False})).status_code == 200
-    assert (await client.get(f"/api/conversations/{other}/context")).json()["isActive"] is True
+    context = (await client.get(f"/api/conversations/{other}/context")).json()
+    assert context["isActive"] is True
     assert (await client.get("/api/stats/daily", params={"days": 1})).json()["days"][-1]["handedOff"] == 2
+    # the chatbot's own figures agree: both contexts were handed to a person, one of them runs again
+    stats = (await client.get(f"/api/chatbots/{context['chatbotId']}/stats")).json()
+    assert (stats["handedOff"], stats["active"]) == (2, 1)
+    # taken over again another day, it stays counted on the first take-over's day (UTC)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE conversation_contexts SET \"engineState\" = \"engineState\" || jsonb_build_object('handedOffAt',"
+            " to_jsonb(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '1 second'))"
+            " WHERE \"conversationId\" = %s", (other,))
+    assert (await client.post(f"/api/conversations/{other}/handoff", json={"handedOff": True})).status_code == 200
+    days = (await client.get("/api/stats/daily", params={"days": 2})).json()["days"]
+    assert [d["handedOff"] for d in days] == [1, 1]
 
     config = (await client.get("/api/whatsapp-config")).json()
     await client.put("/api/whatsapp-config", json={

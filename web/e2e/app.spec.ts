@@ -193,6 +193,15 @@ test('nodes added by a click land in view, however many', async ({ page }) => {
     // and its form opens, as for a node dropped on the canvas
     await expect(page.getByText(`id: message_${i}`, { exact: true })).toBeVisible();
   }
+  // a copy pasted lands in view, on no other node
+  await page.getByTestId('node-message_6').click(); // the last one added: in view
+  await page.keyboard.press('Control+c');
+  await page.keyboard.press('Control+v');
+  const copy = page.getByTestId('node-message_7');
+  await expect(copy).toBeInViewport();
+  const boxes = await Promise.all([1, 2, 3, 4, 5, 6, 7].map(async (i) => (await page.getByTestId(`node-message_${i}`).boundingBox())!));
+  const [a, others] = [boxes[6], boxes.slice(0, 6)];
+  for (const b of others) expect(a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height).toBe(false);
   expect(errors).toEqual([]);
 });
 

@@ -249,11 +249,18 @@ async def chatbot_stats(session: AsyncSession, chatbot_id: uuid.UUID) -> dict[st
             ConversationContext.current_node_id,
             ConversationContext.is_active,
             ConversationContext.engine_state["endedReason"].astext,
+            ConversationContext.engine_state.has_key("handedOffAt"),
         ).where(ConversationContext.chatbot_id == chatbot_id)
     )
     snapshots = [
-        ContextSnapshot(node_history=list(h or []), current_node_id=node, is_active=active, ended_reason=reason)
-        for h, node, active, reason in rows.all()
+        ContextSnapshot(
+            node_history=list(h or []),
+            current_node_id=node,
+            is_active=active,
+            ended_reason=reason,
+            taken_over=bool(taken_over),
+        )
+        for h, node, active, reason, taken_over in rows.all()
     ]
     return aggregate(snapshots).to_dict()
 

@@ -9,25 +9,26 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# When the bot handed the conversation to a person: an operator's take-over stamps `handedOffAt`, which a hand-back
-# keeps (the context runs again, without its `endedReason`); a flow's handoff node ends the context for good.
-_HANDED_OFF_AT = (
-    """CASE WHEN c."engineState" ? 'handedOffAt' THEN (c."engineState"->>'handedOffAt')::timestamptz"""
-    """ WHEN c."engineState"->>'endedReason' = 'handoff' THEN c."updatedAt" END"""
-)
+# Each context's events with their times, bucketed by UTC day in one pass over the contexts: started (createdAt),
+# completed (updatedAt when it ended so), handed off (an operator's take-over stamps `handedOffAt`, which a
+# hand-back keeps while the context runs again; a flow's handoff node ends the context: updatedAt). Every one of
+# these times is at most updatedAt, which narrows the scan.
 _CONTEXTS = text(
-    f"""
-    SELECT d::date AS day,
-           count(*) FILTER (WHERE c."createdAt" >= d AND c."createdAt" < d + interval '1 day') AS started,
-           count(*) FILTER (WHERE c."engineState"->>'endedReason' = 'completed'
-                              AND c."updatedAt" >= d AND c."updatedAt" < d + interval '1 day') AS completed,
-           count(*) FILTER (WHERE h.at >= d AND h.at < d + interval '1 day') AS handed_off
-      FROM generate_series(CAST(:since AS date), CAST(:until AS date), interval '1 day') AS d
-      LEFT JOIN (conversation_contexts c CROSS JOIN LATERAL (SELECT {_HANDED_OFF_AT} AS at) h)
-        ON (c."createdAt" >= d AND c."createdAt" < d + interval '1 day')
-        OR (c."updatedAt" >= d AND c."updatedAt" < d + interval '1 day')
-        OR (h.at >= d AND h.at < d + interval '1 day')
-     GROUP BY d ORDER BY d
+    """
+    SELECT (e.at AT TIME ZONE 'UTC')::date AS day,
+           count(*) FILTER (WHERE e.kind = 'started') AS started,
+           count(*) FILTER (WHERE e.kind = 'completed') AS completed,
+           count(*) FILTER (WHERE e.kind = 'handed_off') AS handed_off
+      FROM conversation_contexts c
+     CROSS JOIN LATERAL (VALUES
+           ('started', c."createdAt"),
+           ('completed', CASE WHEN c."engineState"->>'endedReason' = 'completed' THEN c."updatedAt" END),
+           ('handed_off', CASE WHEN c."engineState" ? 'handedOffAt'
+                               THEN (c."engineState"->>'handedOffAt')::timestamptz
+                               WHEN c."engineState"->>'endedReason' = 'handoff' THEN c."updatedAt" END)
+           ) AS e(kind, at)
+     WHERE c."updatedAt" >= :since AND e.at >= :since AND e.at < :until
+     GROUP BY 1
     """
 )
 _MESSAGES = text(
@@ -63,7 +64,8 @@ async def daily_overview(session: AsyncSession, days: int, today: dt.date | None
         }
         for i in range(days)
     }
-    for day, started, completed, handed_off in await session.execute(_CONTEXTS, {"since": since, "until": until}):
+    until_ts = since_ts + dt.timedelta(days=days)
+    for day, started, completed, handed_off in await session.execute(_CONTEXTS, {"since": since_ts, "until": until_ts}):
         if day in per_day:
             per_day[day] |= {"conversationsStarted": started, "completed": completed, "handedOff": handed_off}
     for day, incoming, outgoing in await session.execute(_MESSAGES, {"since": since_ts}):

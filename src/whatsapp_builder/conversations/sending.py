@@ -134,7 +134,8 @@ _CONTEXT_RETURNING = ' RETURNING id, "chatbotId", "currentNodeId", variables, "n
 # `handedOffAt` stays after a hand-back, so the dashboard still counts the take-over on its day.
 _TAKE_OVER = (
     'UPDATE conversation_contexts SET "isActive" = false, "updatedAt" = now(),'
-    " \"engineState\" = \"engineState\" || jsonb_build_object('endedReason', 'handoff', 'handedOffAt', now(),"
+    " \"engineState\" = \"engineState\" || jsonb_build_object('endedReason', 'handoff',"
+    " 'handedOffAt', coalesce(\"engineState\"->'handedOffAt', to_jsonb(now())),"
     " 'pausedByOperator', coalesce(\"engineState\"->>'waiting' IN ('question', 'buttons', 'list'), false))"
     ' WHERE "conversationId" = %s AND "isActive"' + _CONTEXT_RETURNING
 )

@@ -15,6 +15,8 @@ class ContextSnapshot:
     current_node_id: str | None
     is_active: bool
     ended_reason: str | None
+    # An operator took it over at some time (a hand-back lets it run again, so it may be active or completed now).
+    taken_over: bool = False
 
 
 @dataclass
@@ -51,20 +53,22 @@ def aggregate(contexts: Iterable[ContextSnapshot]) -> FlowStats:
     """Count contexts and per-node visits and drop-offs.
 
     A drop-off is the last node of a context that ended other than completed/handoff (timeout, restart,
-    step limit...), or of an inactive context with no recorded reason (it stopped while waiting there).
+    step limit...), or of an inactive context with no recorded reason (it stopped while waiting there). Handed off
+    counts every context a person took: by a handoff node, or by an operator's take-over, also one handed back
+    since (which may be active or completed now, and counts there too), as the dashboard counts them.
     """
     stats = FlowStats()
     for context in contexts:
         stats.started += 1
         for node_id in context.node_history:
             stats.node(node_id).visits += 1
+        if context.taken_over or (not context.is_active and context.ended_reason == "handoff"):
+            stats.handed_off += 1
         if context.is_active:
             stats.active += 1
             continue
         if context.ended_reason == "completed":
             stats.completed += 1
-        elif context.ended_reason == "handoff":
-            stats.handed_off += 1
         last = context.node_history[-1] if context.node_history else context.current_node_id
         if context.ended_reason not in OK_ENDINGS and last is not None:
             stats.node(last).drop_offs += 1

@@ -107,7 +107,8 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const baseVersion = useRef(chatbot.updatedAt);
   const [conflict, setConflict] = useState(false);
   const inflight = useRef<Promise<void> | null>(null);
-  const narrow = useMediaQuery('(max-width: 48em)');
+  // known at the first render: the notice shown at mount takes its place from it
+  const narrow = useMediaQuery('(max-width: 48em)', undefined, { getInitialValueInEffect: false });
   // The editor's notices go to the canvas's bottom left (app.css), beside the zoom buttons: at the top right they
   // covered the side panel's tabs for the seconds they show. At phone width there is no side panel beside the canvas.
   const toastAt = narrow ? undefined : ('bottom-left' as const);
@@ -516,7 +517,8 @@ function useFollowCurrentNode(canvasRef: React.RefObject<HTMLDivElement | null>)
 }
 
 // 'default': what React Flow renders a node of a type missing here with (FlowNodeView shows it as unknown).
-const nodeTypesMap = Object.fromEntries([...NODE_TYPES, 'default'].map((t) => [t, FlowNodeView]));
+// React Flow's other built-in types ('input', 'output', 'group') would draw their own boxes for a node of that type.
+const nodeTypesMap = Object.fromEntries([...NODE_TYPES, 'default', 'input', 'output', 'group'].map((t) => [t, FlowNodeView]));
 
 function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[]; onSelectNode(): void; narrow: boolean }) {
   const store = useFlowStore();
@@ -560,12 +562,22 @@ function Canvas({ problems, onSelectNode, narrow }: { problems: CanvasProblem[];
       if (mod && key === 'z' && !e.shiftKey) (e.preventDefault(), s.undo());
       else if (mod && ((key === 'z' && e.shiftKey) || key === 'y')) (e.preventDefault(), s.redo());
       else if (mod && key === 'c') s.copySelection();
-      else if (mod && key === 'v') (e.preventDefault(), s.paste());
+      else if (mod && key === 'v') {
+        e.preventDefault();
+        const pasted = s.paste();
+        // below the copied nodes, maybe out of view: the view follows them (as a node added by a click)
+        const placed = store.getState().nodes.filter((n) => pasted.includes(n.id));
+        if (placed.length) {
+          const xs = placed.map((n) => n.position.x);
+          const ys = placed.map((n) => n.position.y);
+          void rf.setCenter((Math.min(...xs) + Math.max(...xs)) / 2 + 110, (Math.min(...ys) + Math.max(...ys)) / 2 + 30, { zoom: rf.getZoom(), duration: 200 });
+        }
+      }
       else if (e.key === 'Delete' || e.key === 'Backspace') s.deleteSelection();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [store]);
+  }, [store, rf]);
 
   return (
     <>

@@ -514,7 +514,7 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
   });
   // WhatsApp's limit is 4,096 characters, as the API counts them (code points): a textarea's maxLength counts
   // UTF-16 units, and cut a pasted emoji text at half of it.
-  const length = useMemo(() => Array.from(text).length, [text]);
+  const length = useMemo(() => Array.from(text.trim()).length, [text]); // what is sent, and counted
   const tooLong = length > 4096;
   const submit = async () => {
     const body = text.trim();

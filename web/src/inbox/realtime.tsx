@@ -2,7 +2,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { io, type Socket } from 'socket.io-client';
-import { api, unwrap, type Conversation, type Message } from '../api/client';
+import { api, ApiError, unwrap, type Conversation, type Message } from '../api/client';
 import { keys } from '../api/queries';
 import { getToken } from '../auth/token';
 import { addMessage, hasUnread, removeConversation, updateContext, updateStatus, upsertConversation, type StatusEvent } from './cache';
@@ -30,8 +30,11 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const token = getToken();
     if (!token) return;
-    const socket = io(window.location.origin, { path: '/socket.io', auth: { token }, transports: ['websocket', 'polling'] });
+    // auth as a function: a reconnect sends the token the tab holds then
+    const socket = io(window.location.origin, { path: '/socket.io', auth: (cb) => cb({ token: getToken() ?? token }), transports: ['websocket', 'polling'] });
     let everConnected = false;
+    let closed = false;
+    let recheck: ReturnType<typeof setTimeout> | undefined;
     socket.on('connect', () => {
       if (everConnected) {
         // missed events while away: refetch lists and open conversations' newest pages
@@ -46,10 +49,20 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
       setState({ socket, connected: false });
       // The server closed it (socket.io does not reconnect then): it does so when the token is revoked. Ask the
       // API, whose 401 signs this tab out with the reason; if the token is still good, connect again.
-      if (reason === 'io server disconnect')
-        unwrap(api.GET('/api/tokens', { params: { query: { limit: 1 } } }))
-          .then(() => socket.connect())
-          .catch(() => {});
+      if (reason !== 'io server disconnect') return; // socket.io reconnects by itself
+      const ask = (wait: number) => {
+        recheck = setTimeout(() => {
+          unwrap(api.GET('/api/tokens', { params: { query: { limit: 1 } } }))
+            .then(() => {
+              if (!closed) socket.connect();
+            })
+            .catch((e) => {
+              // 401: the token is revoked and the API client has signed the tab out; anything else, ask again
+              if (!closed && !(e instanceof ApiError && e.status === 401)) ask(Math.min(wait * 2 || 1000, 30_000));
+            });
+        }, wait);
+      };
+      ask(0);
     });
     socket.on('message:created', (m: Message) => addMessage(qc, m));
     // Read receipts for the customer's messages come as `read` statuses after the conversation's last update:
@@ -84,6 +97,8 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
     });
     setState({ socket, connected: false });
     return () => {
+      closed = true;
+      clearTimeout(recheck);
       unreadTimers.forEach((t) => clearTimeout(t));
       socket.removeAllListeners();
       socket.disconnect();
