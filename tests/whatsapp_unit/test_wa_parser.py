@@ -593,3 +593,24 @@ def test_a_deletion_or_an_edit_is_never_an_answer_for_a_bot_even_malformed() -> 
     assert not is_for_the_bot("unsupported", {"originalType": "revoke", "errors": []})
     assert not is_for_the_bot("unsupported", {"originalType": "edit", "errors": []})
     assert is_for_the_bot("unsupported", {"originalType": "hologram", "errors": []})
+
+
+def test_a_product_enquiry_and_forwarding_marks_are_kept() -> None:
+    """Meta's `context.referred_product` (a customer asks about a catalog item) and `forwarded` /
+    `frequently_forwarded`."""
+    enquiry = only_message(
+        inbound(
+            {"type": "text", "text": {"body": "Is this in stock?"}},
+            context={"from": DISPLAY, "id": "wamid.PRODMSG",
+                     "referred_product": {"catalog_id": "CAT9", "product_retailer_id": "SKU9"}},
+        )
+    )
+    assert enquiry.content == {"body": "Is this in stock?", "replyTo": "wamid.PRODMSG",
+                               "referredProduct": {"catalogId": "CAT9", "productRetailerId": "SKU9"}}
+    forwarded = only_message(inbound({"type": "text", "text": {"body": "fw"}}, context={"forwarded": True}))
+    assert forwarded.content == {"body": "fw", "forwarded": True}
+    often = only_message(inbound({"type": "text", "text": {"body": "fw"}}, context={"frequently_forwarded": True}))
+    assert often.content == {"body": "fw", "forwarded": True, "frequentlyForwarded": True}
+    odd = only_message(inbound({"type": "text", "text": {"body": "x"}}, context={"referred_product": {"catalog_id": 7},
+                                                                                  "forwarded": "yes"}))
+    assert odd.content == {"body": "x", "referredProduct": {"catalogId": "7"}}

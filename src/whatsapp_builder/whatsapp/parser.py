@@ -370,6 +370,19 @@ def message_content(msg: dict[str, Any], depth: int = 0) -> tuple[str, dict[str,
     context = _dict(msg.get("context"))
     if context is not None:
         _set_if(content, "replyTo", _str(context.get("id")))
+        # An enquiry about a catalog product ("Message business" on a product), and WhatsApp's forwarding marks.
+        product = _dict(context.get("referred_product"))
+        if product is not None:
+            referred = {
+                "catalogId": _str(product.get("catalog_id")),
+                "productRetailerId": _str(product.get("product_retailer_id")),
+            }
+            if any(referred.values()):
+                content["referredProduct"] = {k: v for k, v in referred.items() if v}
+        if context.get("frequently_forwarded") is True:
+            content["frequentlyForwarded"] = True
+        if context.get("forwarded") is True or context.get("frequently_forwarded") is True:
+            content["forwarded"] = True
     referral = _dict(msg.get("referral"))
     if referral is not None:
         content["referral"] = referral

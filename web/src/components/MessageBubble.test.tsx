@@ -34,6 +34,12 @@ describe('MessageBubble', () => {
     expect(screen.getAllByText(text).length).toBeGreaterThan(0);
   });
 
+  it('marks a forwarded message and names the product a question is about', () => {
+    renderUI(<MessageBubble type="text" content={{ body: 'In stock?', forwarded: true, frequentlyForwarded: true, referredProduct: { catalogId: 'C', productRetailerId: 'SKU9' } }} direction="inbound" />);
+    expect(screen.getByText(/Forwarded many times/)).toBeInTheDocument();
+    expect(screen.getByTestId('referred-product')).toHaveTextContent('About product SKU9');
+  });
+
   it('renders an unknown type without crashing', () => {
     renderUI(<MessageBubble type="hologram" content={{ body: 'beam' }} direction="inbound" />);
     expect(screen.getByText(/hologram/)).toBeInTheDocument();

@@ -40,6 +40,16 @@ export function MessageBubble({ type, content, direction, status, error, timesta
             {quote}
           </Text>
         )}
+        {c.forwarded === true && (
+          <Text size="10px" c="dimmed" fs="italic">
+            ↪ {c.frequentlyForwarded === true ? 'Forwarded many times' : 'Forwarded'}
+          </Text>
+        )}
+        {c.referredProduct != null && typeof c.referredProduct === 'object' && (
+          <Text size="xs" c="dimmed" data-testid="referred-product">
+            🛍 About product {s((c.referredProduct as Obj).productRetailerId) || '?'}
+          </Text>
+        )}
         <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} />
         <Group gap={4} justify="flex-end" className={classes.meta}>
           {mine && sentBy && AUTHORS[sentBy] && (
