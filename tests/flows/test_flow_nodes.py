@@ -179,6 +179,21 @@ async def test_question_retries_then_gives_up() -> None:
     assert result.handoff and result.ended_reason == "handoff"
 
 
+async def test_a_message_whatsapp_could_not_pass_on_is_asked_again_without_counting() -> None:
+    """An `unsupported` message (a poll, a view-once photo): the customer never saw a refusal, so it costs no try."""
+    nodes, edges = chain(question(type="number", retryPrompt="A number, please", maxRetries=2))
+    nodes.append(node("human", "handoff", text="Let me get someone"))
+    edges.append(edge("q", "human", "gave_up"))
+    bot = Bot(graph_of(nodes, edges))
+    await bot.send("hi")
+    unreadable = FlowInput.from_message("unsupported", {"originalType": "poll", "errors": []})
+    for _ in range(3):
+        result = await bot.send(unreadable)
+        assert bodies(result) == ["A number, please"] and result.state.waiting_for == "question"
+    assert bodies(await bot.send("x")) == ["A number, please"]  # the first wrong answer
+    assert bodies(await bot.send("y")) == ["Let me get someone"]  # the second: gave up
+
+
 async def test_question_gave_up_without_edge_ends_and_default_prompt() -> None:
     bot = Bot(graph_of(*chain(question(type="number", min=1, max=5))))
     await bot.send("hi")

@@ -54,6 +54,9 @@ class FlowInput:
     tapped_before: bool = False
     # When the customer wrote it (WhatsApp's timestamp): one written before a message already answered came late.
     written_at: datetime | None = None
+    # WhatsApp could not pass on what the customer sent (an `unsupported` message: a poll, a view-once photo...):
+    # not an answer they gave, so a question asks again without counting it as a wrong one.
+    unreadable: bool = False
 
     @property
     def tapped_id(self) -> str | None:
@@ -89,7 +92,7 @@ class FlowInput:
             return cls(kind="media", text=_str_or_none(body.get("caption")))
         if kind == "system" and body.get("kind") == "request_welcome":
             return cls(kind="welcome")
-        return cls(kind="other")
+        return cls(kind="other", unreadable=kind == "unsupported")
 
     @classmethod
     def from_test_input(cls, obj: object) -> FlowInput:

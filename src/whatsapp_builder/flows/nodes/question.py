@@ -34,6 +34,10 @@ async def resume_question(ctx: TurnContext, node: FlowNode, flow_input: FlowInpu
         ctx.bookkeeping["retries"] = 0
         ctx.log.append(f"question {node.id}: accepted {answer.value!r}")
         return Follow()
+    if flow_input.unreadable:
+        ctx.log.append(f"question {node.id}: WhatsApp could not pass the message on, asking again (not counted)")
+        ctx.send_text(_retry_prompt(node, rules))
+        return Wait("question")
     failures = int(ctx.bookkeeping.get("retries") or 0) + 1
     ctx.bookkeeping["retries"] = failures
     raw_max = node.data.get("maxRetries", DEFAULT_MAX_RETRIES)
@@ -43,9 +47,13 @@ async def resume_question(ctx: TurnContext, node: FlowNode, flow_input: FlowInpu
         ctx.bookkeeping["retries"] = 0
         return Follow("gave_up")
     ctx.log.append(f"question {node.id}: invalid answer {failures}/{max_retries}, asking again")
-    prompt = node.data.get("retryPrompt")
-    ctx.send_text(prompt if isinstance(prompt, str) and prompt.strip() else default_retry_prompt(rules))
+    ctx.send_text(_retry_prompt(node, rules))
     return Wait("question")
+
+
+def _retry_prompt(node: FlowNode, rules: Mapping[str, Any]) -> str:
+    prompt = node.data.get("retryPrompt")
+    return prompt if isinstance(prompt, str) and prompt.strip() else default_retry_prompt(rules)
 
 
 QUESTION = NodeHandler(enter_question, resume_question)
