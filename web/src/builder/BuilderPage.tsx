@@ -171,7 +171,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
     notifications.show({
       position: toastAt,
       color: 'orange',
-      autoClose: false,
+      autoClose: 15_000, // longer than others: it explains ids the canvas shows; not for good (at phone width it covers the toolbar)
       title: plural(loaded.renamed.length, 'node') + ' renamed',
       message: `Every node needs its own id: ${listed.join(', ')} here (connections keep going to the first). Saved with your next edit.`,
     });
