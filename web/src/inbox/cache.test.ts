@@ -73,6 +73,14 @@ describe('live updates of the cache', () => {
     expect(items.find((x) => x.id === '1')!.status).toBe('read');
     updateStatus(qc, { id: '2', conversationId: 'c1', status: 'failed', error: { code: 131047 } });
     expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items[0]).toMatchObject({ status: 'failed', error: { code: 131047 } });
+    // as the server orders them: a late `delivered` does not undo the failure, a `read` does (and clears the error)
+    updateStatus(qc, { id: '2', conversationId: 'c1', status: 'delivered' });
+    expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items[0].status).toBe('failed');
+    updateStatus(qc, { id: '2', conversationId: 'c1', status: 'read' });
+    expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items[0]).toMatchObject({ status: 'read', error: null });
+    // and a failure after a read is not shown (the server keeps the message read)
+    updateStatus(qc, { id: '1', conversationId: 'c1', status: 'failed', error: { code: 131026 } });
+    expect(qc.getQueryData<MessagePages>(keys.messages('c1'))!.pages[0].items.find((x) => x.id === '1')!.status).toBe('read');
   });
 
   it('keeps a status the socket brought when the send\'s own answer arrives later', () => {

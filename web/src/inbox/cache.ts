@@ -68,11 +68,14 @@ export interface StatusEvent {
   error?: Record<string, unknown> | null;
 }
 
-const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+// The server's order (whatsapp/statuses.py): a message read after a failure was delivered after all, so `read`
+// follows `failed`, and the server sends it then. Ranked the other way here, that `read` was dropped and the
+// message showed as failed until a reload.
+const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, failed: 3, read: 4 };
 
-/** Whether a message at status `from` may show `to`: statuses only move forward, except to `failed`. */
+/** Whether a message at status `from` may show `to`: statuses only move forward, in the server's order. */
 function moves(from: Message['status'], to: Message['status']): boolean {
-  return (ORDER[to] ?? 0) >= (ORDER[from] ?? 0) || to === 'failed';
+  return (ORDER[to] ?? 0) >= (ORDER[from] ?? 0);
 }
 
 export function updateStatus(qc: QueryClient, e: StatusEvent) {
@@ -81,7 +84,13 @@ export function updateStatus(qc: QueryClient, e: StatusEvent) {
       ? mapMessages(data, e.id, (m) =>
           // an event may overtake the message's own fetch
           moves(m.status, e.status)
-            ? { ...m, status: e.status, whatsappMessageId: e.whatsappMessageId ?? m.whatsappMessageId, error: e.error ?? m.error }
+            ? {
+                ...m,
+                status: e.status,
+                whatsappMessageId: e.whatsappMessageId ?? m.whatsappMessageId,
+                // only a failure has an error (a read after one clears it, as on the server)
+                error: e.status === 'failed' ? (e.error ?? m.error) : null,
+              }
             : m,
         )
       : data,
