@@ -258,6 +258,20 @@ async def test_statuses_only_move_forward(configured: httpx.AsyncClient, databas
     assert _status_of(database_url, "wamid.OUT1")[0] == "read"
 
 
+async def test_played_follows_read_and_stays(configured: httpx.AsyncClient, database_url: str) -> None:
+    """`played`: a voice message of ours the customer listened to (Meta's statuses). It was stored as `read`."""
+    await _outbound(database_url, "wamid.VOICE")
+    await post(configured, envelope({"statuses": [status("wamid.VOICE", "delivered")]}))
+    await post(configured, envelope({"statuses": [status("wamid.VOICE", "played"), status("wamid.VOICE", "read")]}))
+    assert _status_of(database_url, "wamid.VOICE")[0] == "played"
+    await post(configured, envelope({"statuses": [status("wamid.VOICE", "read")]}))  # late: no step back
+    assert _status_of(database_url, "wamid.VOICE")[0] == "played"
+    # before the id is stored: kept in the backlog as played
+    await post(configured, envelope({"statuses": [status("wamid.VOICE2", "read"), status("wamid.VOICE2", "played")]}))
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT status::text FROM whatsapp_status_backlog").fetchall() == [("played",)]
+
+
 async def test_failed_status_keeps_the_error(configured: httpx.AsyncClient, database_url: str) -> None:
     await _outbound(database_url, "wamid.FAIL")
     failed = status("wamid.FAIL", "failed", errors=[{

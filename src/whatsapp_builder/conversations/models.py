@@ -59,12 +59,14 @@ class MessageAuthor(enum.StrEnum):
 
 
 class MessageStatus(enum.StrEnum):
-    # The seed's three, plus the outbox's `pending` (committed, not yet accepted by WhatsApp) and `failed`.
+    # The seed's three, plus the outbox's `pending` (committed, not yet accepted by WhatsApp) and `failed`, and
+    # `played` (a voice message of ours the customer listened to; after `read`).
     PENDING = "pending"
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    PLAYED = "played"
 
 
 conversation_participants = Table(

@@ -146,7 +146,7 @@ def context_updated(conversation_id: uuid.UUID | str, context: Mapping[str, Any]
 
 
 # As the database's status_rank(): a message's status only moves up this order.
-STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
+STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4, "played": 5}
 
 
 class ForwardStatuses:

@@ -1,8 +1,8 @@
-"""Delivery statuses only move forward: pending < sent < delivered < failed < read.
+"""Delivery statuses only move forward: pending < sent < delivered < failed < read < played.
 
 Meta delivers statuses at least once and in any order (`read` may come before `delivered`, which may never
-come). A `failed` after `delivered` is rare but real; a message that was read stays read. `played` (voice) is
-stored as `read`.
+come). A `failed` after `delivered` is rare but real; a message that was read stays read. `played` (a voice
+message listened to) comes after `read`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from psycopg import AsyncConnection
 
 from whatsapp_builder.whatsapp.error_titles import error_title
 
-STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4}
-ALIASES = {"played": "read"}
+STATUS_RANK = {"pending": 0, "sent": 1, "delivered": 2, "failed": 3, "read": 4, "played": 5}
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ class ReducedStatus:
 
 
 def normalize_status(status: str) -> str | None:
-    status = ALIASES.get(status, status)
     return status if status in STATUS_RANK else None
 
 

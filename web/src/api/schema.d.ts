@@ -991,7 +991,7 @@ export interface components {
          * MessageStatus
          * @enum {string}
          */
-        MessageStatus: "pending" | "sent" | "delivered" | "read" | "failed";
+        MessageStatus: "pending" | "sent" | "delivered" | "read" | "failed" | "played";
         /**
          * MessageType
          * @enum {string}

@@ -50,6 +50,7 @@ describe('MessageBubble', () => {
     ['sent', 'Sent'],
     ['delivered', 'Delivered'],
     ['read', 'Read'],
+    ['played', 'Played'],
   ])('shows the %s tick on outbound messages', (status, label) => {
     renderUI(<MessageBubble type="text" content={{ body: 'x' }} direction="outbound" status={status as Status} />);
     expect(screen.getByLabelText(label)).toHaveAttribute('data-status', status);

@@ -8,7 +8,7 @@ const s = (v: unknown): string => (typeof v === 'string' ? v : v == null ? '' : 
 const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
 
 export type Direction = 'inbound' | 'outbound';
-export type Status = 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+export type Status = 'pending' | 'sent' | 'delivered' | 'read' | 'failed' | 'played';
 
 export interface BubbleProps {
   type: string;
@@ -95,6 +95,12 @@ export function Ticks({ status, error }: { status: Status; error?: Obj | null })
       return (
         <span className={`${classes.tick} ${classes.read}`} aria-label="Read" title="Read" data-status="read">
           ✓✓
+        </span>
+      );
+    case 'played': // a voice message the customer listened to (WhatsApp shows a blue microphone)
+      return (
+        <span className={`${classes.tick} ${classes.read}`} aria-label="Played" title="Played" data-status="played">
+          ✓✓ 🎤
         </span>
       );
     case 'failed': {

@@ -71,7 +71,7 @@ export interface StatusEvent {
 // The server's order (whatsapp/statuses.py): a message read after a failure was delivered after all, so `read`
 // follows `failed`, and the server sends it then. Ranked the other way here, that `read` was dropped and the
 // message showed as failed until a reload.
-const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, failed: 3, read: 4 };
+const ORDER: Record<string, number> = { pending: 0, sent: 1, delivered: 2, failed: 3, read: 4, played: 5 };
 
 /** Whether a message at status `from` may show `to`: statuses only move forward, in the server's order. */
 function moves(from: Message['status'], to: Message['status']): boolean {
