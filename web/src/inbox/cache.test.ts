@@ -144,6 +144,16 @@ describe('live updates of the cache', () => {
   });
 });
 
+describe('removeConversation', () => {
+  it('keeps a removed conversation out, also when a copy fetched before arrives after', () => {
+    const qc = new QueryClient();
+    qc.setQueryData<ConversationPages>(keys.conversations, { pages: [{ items: [conv('c2', '2026-01-01T09:00:00Z'), conv('c1', '2026-01-01T08:00:00Z')], nextCursor: null }], pageParams: [null] });
+    removeConversation(qc, 'c2');
+    upsertConversation(qc, conv('c2', '2026-01-01T09:00:01Z')); // the late copy
+    expect(qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items.map((c) => c.id)).toEqual(['c1']);
+  });
+});
+
 describe('updateContext', () => {
   const ctx = { id: 'k1', conversationId: 'c1', chatbotId: 'b1', currentNodeId: 'menu', variables: {}, nodeHistory: ['start', 'menu'],
     isActive: true, endedReason: null, createdAt: '2026-01-01T10:00:00Z', updatedAt: '2026-01-01T10:00:00Z' } as ContextInfo;

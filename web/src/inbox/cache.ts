@@ -124,7 +124,17 @@ function newer(held: { updatedAt?: string | null } | undefined, incoming: { upda
   return new Date(held.updatedAt).getTime() > new Date(incoming.updatedAt).getTime();
 }
 
+// Conversations removed (deleted, or merged into another) per cache: a copy fetched before the removal and
+// answered after it (the unread count's refresh, a late event) must not bring one back into the list.
+const goneByCache = new WeakMap<QueryClient, Set<string>>();
+const gone = (qc: QueryClient) => {
+  let ids = goneByCache.get(qc);
+  if (!ids) goneByCache.set(qc, (ids = new Set()));
+  return ids;
+};
+
 export function upsertConversation(qc: QueryClient, c: Conversation) {
+  if (gone(qc).has(c.id)) return;
   for (const [key, data] of qc.getQueriesData<ConversationPages>({ queryKey: keys.conversations })) {
     if (!data) continue;
     let found = false;
@@ -145,6 +155,7 @@ export function upsertConversation(qc: QueryClient, c: Conversation) {
 
 /** A conversation that is gone (deleted, or merged into another): out of every list, its own data dropped. */
 export function removeConversation(qc: QueryClient, id: string) {
+  gone(qc).add(id);
   qc.setQueriesData<ConversationPages>({ queryKey: keys.conversations }, (data) =>
     data ? { ...data, pages: data.pages.map((p) => ({ ...p, items: p.items.filter((c) => c.id !== id) })) } : data,
   );
