@@ -158,7 +158,9 @@ async def test_a_phone_question_reads_numbers_as_the_customers_country_writes_th
 
 
 @pytest.mark.parametrize(("customer", "answer"), [(None, "079 123 45 67"), ("+41791234567", "0000"),
-                                                  ("+41791234567", "+41 12")])
+                                                  ("+41791234567", "+41 12"),
+                                                  # a US customer: a possible length, but no US area code
+                                                  ("+16505551234", "079 123 45 67")])
 async def test_a_phone_question_refuses_what_no_country_makes_a_number(customer: str | None, answer: str) -> None:
     bot = Bot(graph_of(*chain(question(type="phone"), node("e", "end"))), contact=ContactInfo(name="A", phone=customer))
     await bot.send("hi")

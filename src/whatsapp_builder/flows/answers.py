@@ -75,8 +75,9 @@ def parse_date(text: str) -> str | None:
 def parse_phone(text: str, default_region: str | None = None) -> str | None:
     """A phone number as `+` and digits. International forms (+41…, 0041…, or the digits alone) are taken as
     written: `+` and 7–15 digits. A national form ("079 123 45 67", "(415) 555-0123") is read in
-    `default_region` (the customer's own country, from their WhatsApp number) when it is a possible number
-    there, and given in E.164."""
+    `default_region` (the customer's own country, from their WhatsApp number) when it is a valid number there
+    (a possible length is not enough: "079 123 45 67" from a US customer has no US area code), and given in
+    E.164."""
     cleaned = re.sub(r"[\s().\-/]", "", text)
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
@@ -88,7 +89,7 @@ def parse_phone(text: str, default_region: str | None = None) -> str | None:
             national = phonenumbers.parse(digits, default_region)
         except phonenumbers.NumberParseException:
             national = None
-        if national is not None and phonenumbers.is_possible_number(national):
+        if national is not None and phonenumbers.is_valid_number(national):
             return phonenumbers.format_number(national, phonenumbers.PhoneNumberFormat.E164)
     if not 7 <= len(digits) <= 15 or digits.startswith("0"):
         return None
