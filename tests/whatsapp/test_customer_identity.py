@@ -229,6 +229,49 @@ async def test_a_number_claimed_by_two_bsuids_in_one_batch_goes_to_the_last(
     assert conversation_of(database_url, "wamid.T1") != conversation_of(database_url, "wamid.T2")
 
 
+async def test_a_number_claimed_by_two_bsuids_in_one_batch_goes_to_the_newest_whatever_the_order(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    # Meta does not promise order, not even inside one POST: the newer message comes first here.
+    await post(configured, payload(message("wamid.T2", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now),
+                                   message("wamid.T1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 60)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+
+
+async def test_a_late_message_from_a_numbers_previous_owner_does_not_take_it_back(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.A1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 600)))
+    alice_conversation = conversation_of(database_url, "wamid.A1")
+    await post(configured, payload(message("wamid.B1", "Bert", phone=PHONE, bsuid=BERT, name="Bert", ts=now - 60)))
+    bert_conversation = conversation_of(database_url, "wamid.B1")
+    # Alice wrote this before the number changed hands; Meta delivers it only now (a new id, not a redelivery).
+    await post(configured, payload(message("wamid.A2", "late", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 300)))
+
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+    assert conversation_of(database_url, "wamid.A2") == alice_conversation
+    # The number is still Bert's: a message with the number only is his, and keeps his name.
+    await post(configured, payload(message("wamid.P1", "phone only", phone=PHONE, name="Bert", ts=now)))
+    assert conversation_of(database_url, "wamid.P1") == bert_conversation
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+
+
+async def test_a_late_message_does_not_bring_back_an_older_name(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.N1", "a", bsuid=ALICE, name="New Name", ts=now)))
+    await post(configured, payload(message("wamid.N0", "b", bsuid=ALICE, name="Old Name", ts=now - 3600)))
+    await post(configured, payload(message("wamid.M1", "a", phone=PHONE, name="Newer", ts=now)))
+    await post(configured, payload(message("wamid.M0", "b", phone=PHONE, name="Older", ts=now - 3600)))
+    assert customers(database_url) == [(None, ALICE, "New Name"), ("+" + PHONE, None, "Newer")]
+    # A newer message still renames.
+    await post(configured, payload(message("wamid.N2", "c", bsuid=ALICE, name="Newest", ts=now + 1)))
+    assert customers(database_url) == [("+" + PHONE, None, "Newer"), (None, ALICE, "Newest")]
+
+
 async def test_a_workers_flow_job_for_a_conversation_merged_away_answers_in_the_remaining_one(
     configured: httpx.AsyncClient, database_url: str, app_context: Any
 ) -> None:

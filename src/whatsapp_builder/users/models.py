@@ -23,6 +23,9 @@ class User(Base):
     updated_at: Mapped[dt.datetime] = updated_at_column()
     bsuid: Mapped[str | None] = mapped_column("bsuid", String(160), nullable=True, unique=True)
     username: Mapped[str | None] = mapped_column("username", String(100), nullable=True)
+    # Extension (migration 0022): the WhatsApp time of the message whose profile is stored; an older message's
+    # (delivered late) neither renames the customer nor takes back a phone number that changed hands since.
+    profile_at: Mapped[dt.datetime | None] = mapped_column("profileAt", DateTime(timezone=True), nullable=True)
 
     __table_args__ = (CheckConstraint('"phoneNumber" IS NOT NULL OR bsuid IS NOT NULL', name="phone_or_bsuid"),)
 

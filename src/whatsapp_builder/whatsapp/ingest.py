@@ -137,6 +137,7 @@ class _Customer:
     bsuid: str | None
     name: str | None
     username: str | None
+    at: dt.datetime  # WhatsApp's time of the newest message this profile comes from
 
     @property
     def key(self) -> tuple[str, str]:
@@ -186,14 +187,15 @@ async def _business_user(conn: AsyncConnection[Any], message: InboundMessage) ->
 
 
 def _batch_customers(messages: list[InboundMessage]) -> list[_Customer]:
-    """The senders of `messages`, one per identity, with the newest profile (later messages win). A phone number
-    that several BSUIDs carried in one batch belongs to the last of them: the number's current owner."""
+    """The senders of `messages`, one per identity, with the newest profile (by WhatsApp's time: Meta delivers
+    out of order; in arrival order within a second). A phone number that several BSUIDs carried in one batch
+    belongs to the newest of them: the number's current owner."""
     customers: dict[tuple[str, str], _Customer] = {}
     owners: dict[str, str] = {}
-    for m in messages:
+    for m in sorted(messages, key=lambda m: m.timestamp):
         # A profile name of blanks is no name: the inbox would show nothing, and a bot's greeting "Hi   !".
         name = (m.contact_name or "").strip() or None
-        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, name, m.contact_username)
+        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, name, m.contact_username, m.timestamp)
         if not (customer.phone or customer.bsuid):
             continue
         previous = customers.get(customer.key)
@@ -326,25 +328,39 @@ async def _customers(
 
 
 # A phone number now sent with another BSUID was recycled (or its owner changed number, which gives a new BSUID):
-# the user of the old BSUID gives the number up and keeps its BSUID, conversations and history.
+# the user of the old BSUID gives the number up and keeps its BSUID, conversations and history. Unless the
+# message is older than the holder's profile: then it is a late one from the number's previous owner.
 _RELEASE_PHONES = (
     'UPDATE users u SET "phoneNumber" = NULL, "updatedAt" = now()'
-    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    " FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, at)"
     ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NOT NULL AND u.bsuid <> c.bsuid'
+    ' AND (u."profileAt" IS NULL OR u."profileAt" < c.at)'
 )
 # A customer known by phone number only (from before BSUIDs) learns its BSUID.
 _LEARN_BSUIDS = (
     'UPDATE users u SET bsuid = c.bsuid, "updatedAt" = now()'
-    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    " FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, at)"
     ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NULL'
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid)"
 )
 # A customer first seen by BSUID only (or under another number) learns its phone number.
 _LEARN_PHONES = (
-    'UPDATE users u SET "phoneNumber" = c.phone, "updatedAt" = now()'
-    " FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+    'UPDATE users u SET "phoneNumber" = c.phone, "profileAt" = greatest(u."profileAt", c.at), "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, at)"
     ' WHERE u.bsuid = c.bsuid AND u."phoneNumber" IS DISTINCT FROM c.phone'
     ' AND NOT EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone)'
+)
+
+
+# Profiles change: the newest name wins, written only when different, and never by a message older than the
+# stored profile's (Meta delivers late and out of order; within one second, the later arrival wins).
+_UPDATE_PROFILES = (
+    "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
+    ' "profileAt" = greatest(u."profileAt", c.at), "updatedAt" = now()'
+    " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(key, username, name, at)"
+    " WHERE u.{key} = c.key AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)"
+    " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))"
+    ' AND (u."profileAt" IS NULL OR u."profileAt" <= c.at)'
 )
 
 
@@ -361,52 +377,48 @@ async def _write_customers(
         known_ids = _stored_ids(rows)
         pairs = [c for c in by_bsuid if c.phone and _seen(known_ids, c)]
         if pairs:
-            params = ([c.phone for c in pairs], [c.bsuid for c in pairs])
+            params = ([c.phone for c in pairs], [c.bsuid for c in pairs], [c.at for c in pairs])
             if _merge_hint(rows, pairs):
-                await _merge_users(conn, *params, result)
+                await _merge_users(conn, params[0], params[1], result)
             await conn.execute(_RELEASE_PHONES, params)
             await conn.execute(_LEARN_BSUIDS, params)
             await conn.execute(_LEARN_PHONES, params)
         await conn.execute(
-            'INSERT INTO users ("phoneNumber", bsuid, username, name)'
+            'INSERT INTO users ("phoneNumber", bsuid, username, name, "profileAt")'
             ' SELECT CASE WHEN EXISTS (SELECT 1 FROM users p WHERE p."phoneNumber" = c.phone) THEN NULL'
-            " ELSE c.phone END, c.bsuid, c.username, c.name"
-            " FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, bsuid, username, name)"
+            " ELSE c.phone END, c.bsuid, c.username, c.name, c.at FROM unnest(%s::varchar[], %s::varchar[],"
+            " %s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, username, name, at)"
             " ON CONFLICT DO NOTHING",
             (
                 [c.phone for c in by_bsuid],
                 [c.bsuid for c in by_bsuid],
                 [c.username for c in by_bsuid],
                 [c.display_name() for c in by_bsuid],
+                [c.at for c in by_bsuid],
             ),
         )
-        # Profiles change: the newest name wins, written only when different.
         await conn.execute(
-            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
-            ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(bsuid, username, name)'
-            " WHERE u.bsuid = c.bsuid AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)"
-            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
+            _UPDATE_PROFILES.format(key="bsuid"),
             (
                 [c.bsuid for c in by_bsuid],
                 [c.username for c in by_bsuid],
                 [c.name[:NAME_LIMIT] if c.name else None for c in by_bsuid],
+                [c.at for c in by_bsuid],
             ),
         )
 
     if by_phone:
         phones = [c.phone for c in by_phone]
+        ats = [c.at for c in by_phone]
         await conn.execute(
-            'INSERT INTO users ("phoneNumber", username, name)'
-            " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[])"
+            'INSERT INTO users ("phoneNumber", username, name, "profileAt")'
+            " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[])"
             ' ON CONFLICT ("phoneNumber") DO NOTHING',
-            (phones, [c.username for c in by_phone], [c.display_name() for c in by_phone]),
+            (phones, [c.username for c in by_phone], [c.display_name() for c in by_phone], ats),
         )
         await conn.execute(
-            "UPDATE users u SET name = coalesce(c.name, u.name), username = coalesce(c.username, u.username),"
-            ' "updatedAt" = now() FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[]) AS c(phone, username, name)'
-            ' WHERE u."phoneNumber" = c.phone AND ((c.name IS NOT NULL AND u.name IS DISTINCT FROM c.name)'
-            " OR (c.username IS NOT NULL AND u.username IS DISTINCT FROM c.username))",
-            (phones, [c.username for c in by_phone], [c.name[:NAME_LIMIT] if c.name else None for c in by_phone]),
+            _UPDATE_PROFILES.format(key='"phoneNumber"'),
+            (phones, [c.username for c in by_phone], [c.name[:NAME_LIMIT] if c.name else None for c in by_phone], ats),
         )
 
     bsuids = [c.bsuid for c in by_bsuid]
@@ -1001,7 +1013,7 @@ async def ingest(
         placed: list[tuple[InboundMessage, tuple[str, uuid.UUID], uuid.UUID]] = []
         windows: dict[tuple[str, uuid.UUID], dt.datetime | None] = {}
         for m in messages:
-            customer = _Customer(customer_phone(m.from_phone), m.from_user_id, None, None)
+            customer = _Customer(customer_phone(m.from_phone), m.from_user_id, None, None, m.timestamp)
             if not (customer.phone or customer.bsuid):
                 log.warning(
                     "message not stored: its sender is neither a phone number nor a WhatsApp user id",
