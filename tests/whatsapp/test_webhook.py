@@ -152,6 +152,16 @@ async def test_one_id_twice_in_one_post_is_stored_once_and_counted_as_a_duplicat
     assert counts(database_url)["messages"] == 1
 
 
+async def test_a_sender_number_with_letters_in_it_is_not_stored_as_another_number(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    response = await post(configured, text_from("1555abc1234", "hi", "wamid.LETTERS"))
+    assert response.status_code == 200
+    assert counts(database_url)["messages"] == 0
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("""SELECT count(*) FROM users WHERE "phoneNumber" = '+15551234'""").fetchone() == (0,)
+
+
 async def test_profile_name_changes_are_kept(configured: httpx.AsyncClient, database_url: str) -> None:
     await post(configured, text_from("16505551234", "a", "wamid.N1", name="Old Name"))
     await post(configured, text_from("16505551234", "b", "wamid.N2", name="New Name"))
@@ -280,6 +290,17 @@ async def test_failed_status_keeps_the_error(configured: httpx.AsyncClient, data
     assert (await post(configured, envelope({"statuses": [failed]}))).status_code == 200
     state, error = _status_of(database_url, "wamid.FAIL")
     assert state == "failed" and error["code"] == 131026 and error["title"] == "Message undeliverable"
+
+
+async def test_a_failed_status_without_errors_still_says_it_failed(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    await _outbound(database_url, "wamid.FAIL2")
+    assert (await post(configured, envelope({"statuses": [status("wamid.FAIL2", "failed")]}))).status_code == 200
+    state, error = _status_of(database_url, "wamid.FAIL2")
+    # docs/api.md: a failed message's error always has code, title and source.
+    assert state == "failed"
+    assert (error["code"], error["source"]) == ("unexplained", "whatsapp") and error["title"]
 
 
 async def test_status_for_an_unknown_id_is_acknowledged_and_applied_when_the_id_arrives(

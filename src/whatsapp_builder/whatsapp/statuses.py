@@ -28,9 +28,19 @@ def normalize_status(status: str) -> str | None:
     return status if status in STATUS_RANK else None
 
 
-def error_from_status(errors: list[dict[str, Any]]) -> dict[str, Any] | None:
+# A `failed` status should carry `errors[]`; one without still failed, and the inbox has to say something.
+UNEXPLAINED_FAILURE: dict[str, Any] = {
+    "code": "unexplained",
+    "title": "WhatsApp reported the message failed without saying why",
+    "message": None,
+    "details": None,
+    "source": "whatsapp",
+}
+
+
+def error_from_status(errors: list[dict[str, Any]]) -> dict[str, Any]:
     if not errors:
-        return None
+        return dict(UNEXPLAINED_FAILURE)
     first = errors[0]
     return {
         "code": first.get("code"),
