@@ -39,5 +39,8 @@ def customer_phone(raw: str | None) -> str | None:
     try:
         return normalize_e164(raw)
     except ValueError:
-        digits = "+" + "".join(ch for ch in raw if ch.isdigit())
-        return digits if 2 < len(digits) <= 20 else None
+        # Not a valid number, but still digits (with the usual separators): kept, as WhatsApp's wa_id is the
+        # customer's address. Anything with other characters in it is no number; keeping only its digits would
+        # make someone else's ("1555abc1234" -> +15551234).
+        digits = _SEPARATORS.sub("", raw.strip()).removeprefix("+")
+        return "+" + digits if digits.isdigit() and digits.isascii() and 1 < len(digits) < 20 else None
