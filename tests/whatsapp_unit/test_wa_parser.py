@@ -477,6 +477,20 @@ def test_malformed_pieces_become_problems_and_the_rest_survives() -> None:
     assert "entry[0].changes[0].value.statuses[0]" in paths
 
 
+def test_lists_that_are_not_lists_and_unknown_statuses_are_problems() -> None:
+    """Each skipped piece is reported (and so logged), not silently nothing."""
+    value = {"contacts": "x", "messages": {"id": "wamid.X"}, "statuses": [
+        {"id": "wamid.S1", "status": "bogus", "timestamp": TS}, {"id": "wamid.S2", "status": "pending", "timestamp": TS},
+        {"id": "wamid.S3", "status": "read", "timestamp": TS}]}
+    batch = parse_webhook(envelope(value))
+    assert [s.wa_message_id for s in batch.statuses] == ["wamid.S3"]
+    paths = {p.path for p in batch.problems}
+    assert {"entry[0].changes[0].value.contacts", "entry[0].changes[0].value.messages",
+            "entry[0].changes[0].value.statuses[0].status", "entry[0].changes[0].value.statuses[1].status"} <= paths
+    broken = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": "x"}]}
+    assert [p.path for p in parse_webhook(broken).problems] == ["entry[0].changes"]
+
+
 @pytest.mark.parametrize(
     "part",
     [

@@ -123,8 +123,21 @@ def _dict(value: object) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+# What a status webhook may say (`pending` is ours alone: a message not yet sent).
+WEBHOOK_STATUSES = frozenset({"sent", "delivered", "read", "failed", "played"})
+
+
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _items(out: _Collector, path: str, container: dict[str, Any], key: str) -> list[Any]:
+    """The list under `key`; one that is there but not a list is a problem (logged), not silently nothing."""
+    value = container.get(key)
+    if value is not None and not isinstance(value, list):
+        out.problem(f"{path}.{key}", f"{key} is not a list; skipped")
+        return []
+    return _list(value)
 
 
 def _float(value: object) -> float | None:
@@ -411,9 +424,9 @@ class _Contact:
     username: str | None
 
 
-def _contacts(value: dict[str, Any]) -> list[_Contact]:
+def _contacts(out: _Collector, path: str, value: dict[str, Any]) -> list[_Contact]:
     result: list[_Contact] = []
-    for raw in _list(value.get("contacts")):
+    for raw in _items(out, path, value, "contacts"):
         obj = _dict(raw)
         if obj is None:
             continue
@@ -545,6 +558,9 @@ def _parse_status(out: _Collector, path: str, raw: object, phone_number_id: str)
     if not wa_message_id or not status:
         out.problem(path, "status without an id or a status")
         return
+    if status not in WEBHOOK_STATUSES:
+        out.problem(f"{path}.status", f"unknown status {status[:40]!r}; skipped")
+        return
     out.statuses.append(
         StatusUpdate(
             phone_number_id=phone_number_id,
@@ -573,7 +589,7 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
     metadata = _dict(value.get("metadata")) or {}
     phone_number_id = _str(metadata.get("phone_number_id"))
     display = _str(metadata.get("display_phone_number"))
-    for i, err in enumerate(_list(value.get("errors"))):
+    for i, err in enumerate(_items(out, f"{path}.value", value, "errors")):
         if not isinstance(err, dict):
             out.problem(f"{path}.value.errors[{i}]", "error is not an object")
             continue
@@ -583,22 +599,22 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
         if value.get("messages") or value.get("statuses") or value.get("calls"):
             out.problem(f"{path}.value.metadata", "metadata.phone_number_id missing; change skipped")
         return
-    contacts = _contacts(value)
+    contacts = _contacts(out, f"{path}.value", value)
     if field == "calls":
-        for i, call in enumerate(_list(value.get("calls"))):
+        for i, call in enumerate(_items(out, f"{path}.value", value, "calls")):
             item = f"{path}.value.calls[{i}]"
             try:
                 _parse_call(out, item, call, phone_number_id, display, contacts)
             except Exception as exc:  # a safety net per item, as for messages
                 out.problem(item, f"unexpected parser error: {type(exc).__name__}; skipped")
         return
-    for i, msg in enumerate(_list(value.get("messages"))):
+    for i, msg in enumerate(_items(out, f"{path}.value", value, "messages")):
         item = f"{path}.value.messages[{i}]"
         try:
             _parse_message(out, item, msg, phone_number_id, display, contacts)
         except Exception as exc:  # a safety net per item: one odd message must not cost the batch
             out.problem(item, f"unexpected parser error: {type(exc).__name__}; skipped")
-    for i, status in enumerate(_list(value.get("statuses"))):
+    for i, status in enumerate(_items(out, f"{path}.value", value, "statuses")):
         item = f"{path}.value.statuses[{i}]"
         try:
             _parse_status(out, item, status, phone_number_id)
@@ -624,7 +640,7 @@ def _parse(payload: object, out: _Collector) -> bool:
         if entry is None:
             out.problem(f"entry[{i}]", "entry is not an object")
             continue
-        for j, change in enumerate(_list(entry.get("changes"))):
+        for j, change in enumerate(_items(out, f"entry[{i}]", entry, "changes")):
             try:
                 _parse_change(out, f"entry[{i}].changes[{j}]", change)
             except Exception as exc:  # as above, per change
