@@ -531,6 +531,15 @@ async def test_whatsapp_config_is_masked_encrypted_and_single(
         "/api/whatsapp-config", json={k: v for k, v in body.items() if k not in ("accessToken", "appSecret")}
     )
     assert again.status_code == 200 and again.json()["id"] == shown["id"]
+    # What GET shows, sent back whole: the mask is no secret, the stored ones stay.
+    shown_now = (await client.get("/api/whatsapp-config")).json()
+    echoed = await client.put("/api/whatsapp-config", json={k: shown_now[k] for k in body})
+    assert echoed.status_code == 200, echoed.text
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute('SELECT "accessToken", "appSecret" FROM whatsapp_config').fetchone() == stored
+    masked_new = await client.put("/api/whatsapp-config", json={k: shown_now[k] for k in body} | {"phoneNumberId": "9"})
+    assert masked_new.status_code == 422
+    assert [d["field"] for d in masked_new.json()["error"]["details"]] == ["accessToken", "appSecret"]
     # Another number replaces it as the one active config.
     other = await client.put("/api/whatsapp-config", json=body | {"phoneNumberId": "333"})
     assert other.status_code == 200 and other.json()["id"] != shown["id"]

@@ -28,6 +28,9 @@ class SecretBox:
             raise SecretKeyMismatch("secret cannot be decrypted with the current WAB_SECRET_KEY") from exc
 
 
+MASKED = "********"
+
+
 def mask(secret: str | None) -> str | None:
     """What the API shows of a secret: only that it is set."""
-    return "********" if secret else None
+    return MASKED if secret else None

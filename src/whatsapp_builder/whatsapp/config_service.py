@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from whatsapp_builder.core.crypto import SecretBox, mask
+from whatsapp_builder.core.crypto import MASKED, SecretBox, mask
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigOut, WhatsAppConfigPut
 from whatsapp_builder.whatsapp.models import WhatsAppConfig
@@ -91,7 +92,18 @@ async def unreadable_secrets(session: AsyncSession, secrets: SecretBox) -> str |
 async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppConfigPut) -> WhatsAppConfig:
     """Make `data` the one active config: update it in place for the same number, else replace the old one."""
     current = await get_active(session)
-    if current is not None and current.phone_number_id == data.phone_number_id:
+    same_number = current is not None and current.phone_number_id == data.phone_number_id
+    # The mask GET shows, sent back (a GET edited and PUT whole): the secret stored for this number, unchanged.
+    # Stored as it came, it replaced the real secret, and every webhook then failed its signature check.
+    masked = [name for name in ("access_token", "app_secret") if getattr(data, name) == MASKED]
+    if masked and not same_number:
+        raise Unprocessable(
+            "A new phone number needs its real secrets, not the mask the API shows.",
+            details=[{"field": to_camel(name), "message": "is the mask '********', not a secret"} for name in masked],
+        )
+    data = data.model_copy(update={name: None for name in masked})
+    if same_number:
+        assert current is not None
         config = current
     else:
         if data.access_token is None:
