@@ -807,6 +807,26 @@ async def test_talk_to_a_human_on_the_first_menu_while_a_question_waits_reaches_
     assert conversation["isHandedOff"] is True
 
 
+async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_back(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    await loop.say({"text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to a human"}})
+    await loop.wait_sent(3)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
+    hours = {"buttonReply": {"id": "hours", "title": "Opening hours"}, "contextMessageId": menu["wamid"]}
+    await loop.say(hours)  # an operator has the conversation: the bot stays silent
+    back = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": False})
+    assert back.status_code == 200, back.text
+    # The same tap again, seconds later: the first one was never answered, so this is no double tap. (The
+    # hand-off ended the flow: like any message then, the tap starts it anew, docs/flows.md.)
+    await loop.say(hours)
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[3:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
 async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
     import copy
     import hashlib

@@ -567,7 +567,9 @@ async def process_inbound_batch(
 # For taps (message id, quoted WhatsApp id, option tapped, when written) that quote one of the bot's interactive
 # messages: that message's conversation, whether it is the newest the bot sent there, and whether the customer
 # tapped this same option on it just before (an earlier stored message, ids being time-ordered, written at most
-# DOUBLE_TAP_SECONDS before): a double tap. The same option tapped again later is meant (an old menu used again).
+# DOUBLE_TAP_SECONDS before) and a bot took that tap (a context of the conversation written since it was stored,
+# or it is in this batch): a double tap. The same option tapped again later is meant (an old menu used again),
+# and so is a tap again after one no bot took (made while an operator had the conversation, or the bot was off).
 _QUOTED_PROMPTS = (
     'SELECT x.id, p."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
     ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp"'
@@ -575,7 +577,9 @@ _QUOTED_PROMPTS = (
     ' EXISTS (SELECT 1 FROM messages r WHERE r."conversationId" = p."conversationId" AND r.id < x.id'
     " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
     " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
-    ' AND r."timestamp" >= x.written_at - make_interval(secs => %s))'
+    ' AND r."timestamp" >= x.written_at - make_interval(secs => %s)'
+    " AND (r.id = ANY(%s::uuid[]) OR EXISTS (SELECT 1 FROM conversation_contexts c"
+    '  WHERE c."conversationId" = p."conversationId" AND c."updatedAt" >= r."createdAt")))'
     " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
@@ -598,7 +602,8 @@ async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UU
     ]
     if not taps:
         return
-    rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, json.dumps(taps)))).fetchall()
+    in_batch = [tap["id"] for tap in taps]
+    rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, in_batch, json.dumps(taps)))).fetchall()
     quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool]] = {
         (message_id, conversation_id): ("latest" if newest else "earlier", repeated)
         for message_id, conversation_id, newest, repeated in rows
