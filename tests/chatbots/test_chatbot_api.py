@@ -196,6 +196,10 @@ async def test_validate_endpoint_checks_without_saving(client: httpx.AsyncClient
            b' "variable": "v", "validation": {"type": "regex", "pattern": "\\ud800"}}}], "edges": []}'
     refused = await client.post("/api/flows/validate", content=half, headers={"Content-Type": "application/json"})
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", refused.text
+    # Settings an import would refuse are refused here too: a file that validates must import.
+    bad_settings = await client.post("/api/flows/validate", json=demo() | {"metadata": {"sessionTimeoutMinutes": -1}})
+    assert bad_settings.status_code == 422, bad_settings.text
+    assert bad_settings.json()["error"]["details"][0]["field"] == "metadata"
     assert count(database_url, "SELECT count(*) FROM chatbots") == 0
 
 
@@ -233,6 +237,22 @@ async def test_export_import_round_trip(client: httpx.AsyncClient) -> None:
     assert second["nodes"] == first["nodes"] and second["edges"] == first["edges"]
     assert second["status"] == "active" and second["isActive"] is True
     assert second["publishedNodes"] == first["nodes"]
+
+
+async def test_a_first_publish_by_patch_switches_the_chatbot_on_as_publish_does(client: httpx.AsyncClient) -> None:
+    imported = (await client.post("/api/chatbots/import", json=demo())).json()
+    assert imported["isActive"] is False
+    published = await client.patch(f"/api/chatbots/{imported['id']}", json={"status": "active"})
+    assert published.status_code == 200, published.text
+    assert published.json()["status"] == "active" and published.json()["isActive"] is True
+    # Later publishes leave the switch as the operator set it, and so does a first one that names it.
+    off = await client.patch(f"/api/chatbots/{imported['id']}", json={"isActive": False})
+    assert off.json()["isActive"] is False
+    again = await client.patch(f"/api/chatbots/{imported['id']}", json={"status": "active"})
+    assert again.json()["isActive"] is False
+    other = (await client.post("/api/chatbots/import", json=demo())).json()
+    named = await client.patch(f"/api/chatbots/{other['id']}", json={"status": "active", "isActive": False})
+    assert named.json()["status"] == "active" and named.json()["isActive"] is False
 
 
 async def test_import_and_activate_an_invalid_file_is_refused(client: httpx.AsyncClient, database_url: str) -> None:

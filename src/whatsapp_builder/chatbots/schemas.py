@@ -155,6 +155,9 @@ class FlowValidateRequest(CamelInput):
     edges: GraphItems = Field(default_factory=list)
     metadata: Metadata = None
 
+    # As an import or a create refuses them: a file that validates here must not fail there.
+    _metadata = field_validator("metadata")(_usable_metadata)
+
     @model_validator(mode="after")
     def _text(self) -> Self:
         if not (utf8_text(self.nodes) and utf8_text(self.edges)):

@@ -168,7 +168,10 @@ async def update_chatbot(
     for field, value in changes.items():
         setattr(chatbot, "metadata_" if field == "metadata" else field, value)
     if changes.get("status") == ChatbotStatus.ACTIVE:
+        first = chatbot.published_nodes is None
         report = _publish(chatbot)
+        if first and "is_active" not in changes:
+            chatbot.is_active = True  # a first publish goes live, as POST …/publish does
     else:
         report = validate_graph(chatbot.nodes, chatbot.edges)
     check_nesting(chatbot)
