@@ -165,6 +165,21 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, raw: bytes) -> N
     assert response.json()["error"]["code"] == "malformed_json"
 
 
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+async def test_a_body_not_sent_as_json_says_so(client: httpx.AsyncClient, content_type: str | None) -> None:
+    """`curl -d '{"name": ...}'` sends a form's type: the answer names the header, not the body's fields."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = await client.post("/api/users", content=b'{"name": "Ana", "phoneNumber": "+14155550123"}',
+                                 headers=headers)
+    assert response.status_code == 415, response.text
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert "Content-Type: application/json" in response.json()["error"]["message"]
+    # Sent as JSON (also as a +json type), the same body is fine.
+    ok = await client.post("/api/users", content=b'{"name": "Ana", "phoneNumber": "+14155550123"}',
+                           headers={"Content-Type": "application/vnd.api+json"})
+    assert ok.status_code == 201, ok.text
+
+
 async def test_an_empty_body_is_a_validation_error(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/users", content=b"", headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"

@@ -132,16 +132,29 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
     return malformed, details
 
 
+def _body_not_sent_as_json(request: Request) -> bool:
+    """A request with a body whose Content-Type is not JSON's."""
+    has_body = request.headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in request.headers
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return has_body and not (media_type == "application/json" or media_type.endswith("+json"))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> JSONResponse:
         return error_response(exc.status_code, exc.code, exc.message, exc.details)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         malformed, details = _validation_details(exc)
         if malformed:
             return error_response(400, "malformed_json", "The request body is not valid JSON.", details)
+        if _body_not_sent_as_json(request) and any(d["field"] == "" for d in details):
+            # FastAPI reads a body as JSON only when it says so (`curl -d` sends a form's type): without this, the
+            # answer was "Input should be a valid dictionary" about a body that may be perfectly good JSON.
+            return error_response(
+                415, "unsupported_media_type", "Send the body as JSON, with Content-Type: application/json.", details
+            )
         return error_response(422, "validation_error", "The request is not valid.", details)
 
     @app.exception_handler(StarletteHTTPException)
