@@ -320,6 +320,11 @@ async def test_test_run_of_the_published_graph_and_of_an_invalid_draft(client: h
     for unknown in ({"foo": 1}, {}, {"buttonId": "b", "colour": "red"}):
         refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", unknown]})
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "validation_error", refused.text
+    for ill_typed in (1, None, ["hi"]):
+        refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", ill_typed]})
+        assert refused.status_code == 422
+        # Named as the body names it, not after pydantic's union members (`inputs.1.dict[str,any]`).
+        assert [d["field"] for d in refused.json()["error"]["details"]] == ["inputs.1"], refused.text
     assert [m["content"]["body"] for m in published.json()["steps"][0]["messages"]] == ["Hello!", "Bye"]
 
 

@@ -5,7 +5,15 @@ import math
 import uuid
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.conversations.models import MessageType
@@ -186,8 +194,18 @@ _MESSAGE_KINDS = frozenset(kind.value for kind in MessageType)
 _INPUT_KIND_NAMES = frozenset({"text", "button", "list", "timer"})
 
 
+def _text_or_object(value: Any) -> Any:
+    # Checked before the union: its errors would name pydantic's members (`inputs.0.dict[str,any]`), not the input.
+    if isinstance(value, str | dict):
+        return value
+    raise ValueError('must be text or an object, e.g. {"buttonId": "order"}')
+
+
+TestRunInput = Annotated[str | dict[str, Any], BeforeValidator(_text_or_object)]
+
+
 class TestRunRequest(CamelInput):
-    inputs: Annotated[list[str | dict[str, Any]], Field(max_length=200)] = Field(
+    inputs: Annotated[list[TestRunInput], Field(max_length=200)] = Field(
         description='Customer inputs in order: text, or {"buttonId": ...}, {"listRowId": ...}. The first one is '
         "the trigger the start node consumes."
     )
