@@ -391,6 +391,12 @@ def demo(
         raise _fail(f"--simulator-url {simulator_url!r} is not an http(s) URL the server can call: {reason}") from None
     if result.config_moved:
         typer.echo(f"pointed the demo WhatsApp config at {simulator_url}", err=True)
+    elif result.other_number is not None:
+        typer.echo(
+            f"kept the WhatsApp config of number {result.other_number}: it is connected, not the demo's, so the"
+            " simulator cannot talk to this server (DELETE /api/whatsapp-config, then run demo again, to use it)",
+            err=True,
+        )
     else:
         typer.echo(("created" if result.config_created else "kept") + " the WhatsApp config", err=True)
     typer.echo(("created" if result.chatbot_created else "kept") + f" the demo chatbot ({result.chatbot_id})", err=True)

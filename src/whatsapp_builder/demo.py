@@ -38,6 +38,8 @@ class DemoResult:
     config_moved: bool
     chatbot_id: str
     chatbot_created: bool
+    # The number connected now, when it is not the demo's (a real number: the demo cannot be talked to).
+    other_number: str | None = None
 
 
 def load_demo_chatbot() -> dict[str, Any]:
@@ -83,6 +85,9 @@ async def install_demo(context: AppContext, simulator_url: str, *, moved: bool =
     async with context.sessions() as session:
         config_created = config_moved = False
         current = await get_active(session)
+        other_number = (
+            None if current is None or current.phone_number_id == DEMO_PHONE_NUMBER_ID else (current.phone_number_id)
+        )
         if current is None:
             fresh = wanted.model_copy(update={"messages_per_second": DEMO_MESSAGES_PER_SECOND})
             await put_active(session, context.secrets, fresh)
@@ -99,6 +104,6 @@ async def install_demo(context: AppContext, simulator_url: str, *, moved: bool =
             .first()
         )
         if existing is not None:
-            return DemoResult(config_created, config_moved, str(existing.id), False)
+            return DemoResult(config_created, config_moved, str(existing.id), False, other_number)
         chatbot, _ = await import_chatbot(session, data, activate=True)
-        return DemoResult(config_created, config_moved, str(chatbot.id), True)
+        return DemoResult(config_created, config_moved, str(chatbot.id), True, other_number)

@@ -83,6 +83,7 @@ def test_demo_follows_the_simulator_port_but_leaves_a_real_number_alone(database
         conn.execute("""UPDATE whatsapp_config SET "phoneNumberId" = '123456789012345', "graphApiUrl" = NULL""")
     kept = run_cli("demo", "--simulator-url", "http://127.0.0.1:18083", database_url=database_url, tmp_path=tmp_path)
     assert kept.returncode == 0 and "kept the WhatsApp config" in kept.stderr
+    assert "123456789012345" in kept.stderr and "not the demo's" in kept.stderr
     assert rows(database_url, url) == [(None,)]
 
 
