@@ -377,7 +377,8 @@ async def test_inbound_bsuid_only_customer(simulator: ServerThread, receiver: Re
         body = {"userId": "BR.1502576394655843", "username": "@jo", "name": "Jo", "text": "oi"}
         response = await http.post(f"{simulator.url}/_simulator/inbound", json=body)
         assert response.status_code == 200
-        for bad in ({"from": "+1555", "text": "a", "buttonReply": {"id": "x", "title": "y"}}, {"text": "a"}, {}):
+        for bad in ({"from": "+1555", "text": "a", "buttonReply": {"id": "x", "title": "y"}}, {"text": "a"}, {},
+                    {"from": "+15551234567", "image": {}}, {"from": "+15551234567", "image": {"caption": "x"}}):
             assert (await http.post(f"{simulator.url}/_simulator/inbound", json=bad)).status_code == 422
         for business in ("+15550001111", "0015550001111", "+1 (555) 000-1111"):  # written as the server reads it
             itself = await http.post(f"{simulator.url}/_simulator/inbound", json={"from": business, "text": "a"})

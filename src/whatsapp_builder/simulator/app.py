@@ -289,6 +289,12 @@ class _Image(BaseModel):
     link: str | None = None
     caption: str | None = None
 
+    @model_validator(mode="after")
+    def _media(self) -> _Image:
+        if not (self.id or self.link):
+            raise ValueError("an image needs its media `id` or a `link`, as WhatsApp's always has one")
+        return self
+
 
 class _Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
