@@ -489,6 +489,11 @@ def test_lists_that_are_not_lists_and_unknown_statuses_are_problems() -> None:
             "entry[0].changes[0].value.statuses[0].status", "entry[0].changes[0].value.statuses[1].status"} <= paths
     broken = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": "x"}]}
     assert [p.path for p in parse_webhook(broken).problems] == ["entry[0].changes"]
+    fieldless = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"value": value}]}]}
+    assert [p.path for p in parse_webhook(fieldless).problems] == ["entry[0].changes[0].field"]
+    other = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "account_update", "value": {}}]}]}
+    assert parse_webhook(other).problems == []  # another subscription: not ours, not a problem
 
 
 @pytest.mark.parametrize(

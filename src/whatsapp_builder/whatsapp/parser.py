@@ -581,6 +581,8 @@ def _parse_change(out: _Collector, path: str, raw: object) -> None:
         return
     field = change.get("field")
     if field not in ("messages", "calls"):
+        if not isinstance(field, str):
+            out.problem(f"{path}.field", "change without a field name; skipped")
         return  # other subscriptions (account updates, templates, ...) are not ours to parse
     value = _dict(change.get("value"))
     if value is None:
