@@ -487,3 +487,53 @@ async def test_a_status_naming_both_identities_links_a_customer_the_business_wro
     await post(configured, payload(message("wamid.ANSWER", "yes please", bsuid=ALICE, name="Wanda", ts=now + 1)))
     assert str(conversation_of(database_url, "wamid.ANSWER")) == conversation
     assert customers(database_url) == [("+" + PHONE, ALICE, "Wanda")]
+
+
+async def test_a_late_message_from_the_previous_holder_of_a_customers_new_number_does_not_take_it_back(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Alice moves to Bert's old number (the notice). A message Bert wrote from it before that, delivered late, is
+    Bert's, in Bert's conversation: the number stays Alice's, so her replies do not go to Bert."""
+    now, other = int(time.time()), "16505550000"
+    await post(configured, payload(message("wamid.PH1", "Alice", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 600)))
+    alice_conversation = conversation_of(database_url, "wamid.PH1")
+    await post(configured, payload(message("wamid.PH2", "Bert", phone=other, bsuid=BERT, name="Bert", ts=now - 900)))
+    bert_conversation = conversation_of(database_url, "wamid.PH2")
+    new_bsuid = "US.8000000000000000008"
+    await post(configured, _notice_at(system_notice("wamid.PH3", "user_changed_number", old_phone=PHONE,
+                                                    previous=ALICE, new_phone=other, new_bsuid=new_bsuid), now - 60))
+    assert customers(database_url) == [("+" + other, new_bsuid, "Alice"), (None, BERT, "Bert")]
+
+    await post(configured, payload(message("wamid.PH4", "late", phone=other, bsuid=BERT, name="Bert", ts=now - 300)))
+    assert conversation_of(database_url, "wamid.PH4") == bert_conversation
+    assert customers(database_url) == [("+" + other, new_bsuid, "Alice"), (None, BERT, "Bert")]
+    await post(configured, payload(message("wamid.PH5", "phone only", phone=other, name="Alice", ts=now)))
+    assert conversation_of(database_url, "wamid.PH5") == alice_conversation
+
+
+async def test_a_late_message_does_not_give_a_customer_known_by_phone_only_someone_elses_bsuid(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Bert is known by his number only. A message Alice wrote from that number before it was his, delivered late
+    with her BSUID, is hers: Bert does not take her BSUID (his replies would go to her)."""
+    now = int(time.time())
+    await post(configured, payload(message("wamid.PB1", "Bert", phone=PHONE, name="Bert", ts=now - 60)))
+    bert_conversation = conversation_of(database_url, "wamid.PB1")
+    await post(configured, payload(message("wamid.PB2", "late", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 600)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, None, "Bert")]
+    assert conversation_of(database_url, "wamid.PB2") != bert_conversation
+    # Bert's own BSUID, on a newer message, is still learned.
+    await post(configured, payload(message("wamid.PB3", "me", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+    assert conversation_of(database_url, "wamid.PB3") == bert_conversation
+
+
+async def test_a_number_in_one_batch_is_the_newest_message_carrying_it_not_a_later_one_without_it(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    now = int(time.time())
+    await post(configured, payload(message("wamid.PO1", "a", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 20),
+                                   message("wamid.PO2", "b", phone=PHONE, bsuid=BERT, name="Bert", ts=now - 10),
+                                   # Alice again, as a username user without the number: it is Bert's now.
+                                   message("wamid.PO3", "c", bsuid=ALICE, name="Alice", ts=now)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]

@@ -195,7 +195,8 @@ def _batch_customers(messages: list[InboundMessage]) -> list[_Customer]:
     for m in sorted(messages, key=lambda m: m.timestamp):
         # A profile name of blanks is no name: the inbox would show nothing, and a bot's greeting "Hi   !".
         name = (m.contact_name or "").strip() or None
-        customer = _Customer(customer_phone(m.from_phone), m.from_user_id, name, m.contact_username, m.timestamp)
+        carried = customer_phone(m.from_phone)
+        customer = _Customer(carried, m.from_user_id, name, m.contact_username, m.timestamp)
         if not (customer.phone or customer.bsuid):
             continue
         previous = customers.get(customer.key)
@@ -203,8 +204,10 @@ def _batch_customers(messages: list[InboundMessage]) -> list[_Customer]:
             customer.phone = customer.phone or previous.phone
             customer.name = customer.name or previous.name
             customer.username = customer.username or previous.username
-        if customer.bsuid and customer.phone:
-            owners[customer.phone] = customer.bsuid
+        # Only a message that carries the number itself claims it: a later one from the same BSUID without it
+        # (a username user) says nothing about who holds the number now.
+        if customer.bsuid and carried:
+            owners[carried] = customer.bsuid
         customers[customer.key] = customer
     for customer in customers.values():
         if customer.bsuid and customer.phone and owners[customer.phone] != customer.bsuid:
@@ -336,11 +339,12 @@ _RELEASE_PHONES = (
     ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NOT NULL AND u.bsuid <> c.bsuid'
     ' AND (u."profileAt" IS NULL OR u."profileAt" < c.at)'
 )
-# A customer known by phone number only (from before BSUIDs) learns its BSUID.
+# A customer known by phone number only (from before BSUIDs) learns its BSUID. Not from a message older than its
+# profile: that may be a late one from the number's previous owner, whose BSUID is not this customer's.
 _LEARN_BSUIDS = (
     'UPDATE users u SET bsuid = c.bsuid, "updatedAt" = now()'
     " FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, at)"
-    ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NULL'
+    ' WHERE u."phoneNumber" = c.phone AND u.bsuid IS NULL AND (u."profileAt" IS NULL OR u."profileAt" <= c.at)'
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = c.bsuid)"
 )
 # A customer first seen by BSUID only (or under another number) learns its phone number.
@@ -823,9 +827,11 @@ def _from_previous_identity(message: InboundMessage) -> InboundMessage:
 
 
 # The customer of an identity change takes the new number and BSUID (a user still holding either, after the merge
-# and the release below, keeps it: then they stay two users, with a warning).
+# and the release below, keeps it: then they stay two users, with a warning). The change is the customer's newest
+# word on who they are: a late message from the number's previous holder, written before it, does not take it back.
 _FOLLOW_IDENTITY = (
     "UPDATE users u SET"
+    ' "profileAt" = greatest(u."profileAt", %(at)s),'
     ' "phoneNumber" = CASE WHEN %(phone)s::varchar IS NOT NULL AND NOT EXISTS'
     ' (SELECT 1 FROM users o WHERE o."phoneNumber" = %(phone)s AND o.id <> u.id) THEN %(phone)s'
     ' ELSE u."phoneNumber" END,'
@@ -864,7 +870,9 @@ async def _follow_identity_changes(
         before = await (
             await conn.execute('SELECT "phoneNumber", bsuid FROM users WHERE id = %s FOR UPDATE', (user_id,))
         ).fetchone()
-        row = await (await conn.execute(_FOLLOW_IDENTITY, {"id": user_id, "phone": phone, "bsuid": bsuid})).fetchone()
+        row = await (
+            await conn.execute(_FOLLOW_IDENTITY, {"id": user_id, "phone": phone, "bsuid": bsuid, "at": changed_at})
+        ).fetchone()
         if before is not None and row is not None:
             left_phone = before[0] if before[0] is not None and before[0] != row[0] else None
             left_bsuid = before[1] if before[1] is not None and before[1] != row[1] else None

@@ -443,9 +443,16 @@ def _contacts(out: _Collector, path: str, value: dict[str, Any]) -> list[_Contac
 
 
 def _match_contact(contacts: list[_Contact], phone: str | None, user_id: str | None) -> _Contact | None:
-    for contact in contacts:
-        if user_id is not None and contact.user_id == user_id:
-            return contact
+    # The same customer may be listed twice in one change, with and without a number (a username user): the entry
+    # that matches the message's own number (or its lack of one) first, so that no number is lent to a message
+    # that came without it.
+    if user_id is not None:
+        same = [c for c in contacts if c.user_id == user_id]
+        for contact in same:
+            if contact.wa_id == phone:
+                return contact
+        if same:
+            return same[0]
     for contact in contacts:
         if phone is not None and contact.wa_id == phone:
             return contact
