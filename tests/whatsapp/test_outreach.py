@@ -66,7 +66,7 @@ async def test_an_operator_writes_first_and_the_customers_answer_lands_in_that_c
 
 async def test_writing_first_needs_a_connected_number_and_a_phone_number(client: httpx.AsyncClient) -> None:
     no_config = await client.post("/api/conversations", json={"customerPhoneNumber": "+15551234567"})
-    assert no_config.status_code == 409
+    assert no_config.status_code == 409 and no_config.json()["error"]["code"] == "not_configured"
     for body in (
         {"customerPhoneNumber": "not a number"},
         {},

@@ -68,7 +68,9 @@ async def open_with_customer(context: AppContext, phone: str, name: str | None) 
     """Find or make the conversation of the active WhatsApp number with the customer `phone` (E.164)."""
     config = await context.active_config.get()
     if config is None:
-        raise Conflict("No WhatsApp number is connected: save a config (PUT /api/whatsapp-config) first.")
+        raise Conflict(
+            "No WhatsApp number is connected: save a config (PUT /api/whatsapp-config) first.", code="not_configured"
+        )
     async with context.transaction() as conn:
         business = await _business_user(conn, config.phone_number_id)
         customer = await _customer(conn, phone, name)

@@ -60,7 +60,7 @@ async def list_conversations(
             "model": ConversationDetail,
             "description": "The WhatsApp number already has a conversation with this customer: that one",
         },
-        409: {"description": "No WhatsApp number is connected"},
+        409: {"description": "No WhatsApp number is connected (`not_configured`)"},
     },
 )
 async def create_conversation(

@@ -1773,7 +1773,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationDetail"];
                 };
             };
-            /** @description No WhatsApp number is connected */
+            /** @description No WhatsApp number is connected (`not_configured`) */
             409: {
                 headers: {
                     [name: string]: unknown;
