@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from tests.conftest import wait_until
 from whatsapp_builder.core.context import AppContext
+from whatsapp_builder.flows import runner
 
 
 def _bodies(items: list[dict[str, object]]) -> list[str]:
@@ -825,6 +829,45 @@ async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_
     await loop.say(hours)
     sent = await loop.wait_sent(5)
     assert _bodies(sent)[3:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
+async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_is_behind(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a bot took the first tap compares the time its context was written (the server's clock) with the
+    time the tap was stored (the database's): a server 30 s behind must still see that its bot took it."""
+
+    def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
+        return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
+
+    graph = {
+        "nodes": [node("start", "start", triggerKeywords=["rate"]),
+                  node("ask", "buttons", text="How was your pizza?",
+                       buttons=[{"id": "good", "title": "Good"}, {"id": "bad", "title": "Bad"}]),
+                  node("done", "end", text="Thanks for telling us!")],
+        "edges": [{"id": "e1", "source": "start", "target": "ask"},
+                  {"id": "e2", "source": "ask", "target": "done", "sourceHandle": "good"},
+                  {"id": "e3", "source": "ask", "target": "done", "sourceHandle": "bad"}],
+    }
+    chatbot = (await client.post("/api/chatbots", json={"name": "Rating", **graph})).json()
+    published = await client.post(f"/api/chatbots/{chatbot['id']}/publish")
+    assert published.status_code == 200, published.text
+    real_plan = runner._Plan
+
+    def behind(**fields: Any) -> Any:
+        fields.setdefault("now", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30))
+        return real_plan(**fields)
+
+    monkeypatch.setattr(runner, "_Plan", behind)
+    await loop.say({"text": "rate"})
+    await loop.wait_sent(1)
+    await loop.say({"buttonReply": {"id": "good", "title": "Good"}})
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent)[1] == "Thanks for telling us!"
+    await loop.say({"buttonReply": {"id": "good", "title": "Good"}})  # the double tap: the flow is over, nothing
+    await loop.say({"text": "hi"})  # the demo bot's welcome and menu show what the double tap did
+    sent = await loop.wait_sent(4)
+    assert _bodies(sent)[2:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
 
 
 async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]

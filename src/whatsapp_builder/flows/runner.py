@@ -388,13 +388,19 @@ def _context_values(write: _ContextWrite) -> tuple[Any, ...]:
 _CONTEXT_COLUMNS = "(r->>3)::varchar, r->4, r->5, (r->>6)::boolean, r->7"
 
 
+# A context's "updatedAt" is never before the transaction that writes it began (the database's clock): the
+# double-tap rule (_QUOTED_PROMPTS) compares it with the time a tap was stored, which is the database's too, and a
+# server whose clock runs behind would otherwise not see that its bot took a tap.
+_WRITTEN_AT = "greatest(%s::timestamptz, now())"
+
+
 async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite], now: dt.datetime) -> None:
     updates = [w for w in writes if not w.is_new]
     inserts = [w for w in writes if w.is_new]
     if updates:
         await conn.execute(
             'UPDATE conversation_contexts c SET ("currentNodeId", variables, "nodeHistory", "isActive",'
-            f' "engineState", "updatedAt") = ({_CONTEXT_COLUMNS}, %s)'
+            f' "engineState", "updatedAt") = ({_CONTEXT_COLUMNS}, {_WRITTEN_AT})'
             " FROM jsonb_array_elements(%s::jsonb) AS x(r) WHERE c.id = (r->>0)::uuid",
             (now, json_rows(_context_values(w) for w in updates)),
         )
@@ -402,7 +408,7 @@ async def _write_contexts(conn: AsyncConnection[Any], writes: list[_ContextWrite
         await conn.execute(
             'INSERT INTO conversation_contexts (id, "conversationId", "chatbotId", "currentNodeId", variables,'
             ' "nodeHistory", "isActive", "engineState", "updatedAt")'
-            f" SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, {_CONTEXT_COLUMNS}, %s"
+            f" SELECT (r->>0)::uuid, (r->>1)::uuid, (r->>2)::uuid, {_CONTEXT_COLUMNS}, {_WRITTEN_AT}"
             " FROM jsonb_array_elements(%s::jsonb) AS x(r)",
             (now, json_rows(_context_values(w) for w in inserts)),
         )
