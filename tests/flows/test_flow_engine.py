@@ -45,6 +45,17 @@ def test_start_matches() -> None:
     assert not start_matches(graph, None)
 
 
+def test_keywords_match_without_the_punctuation_around_them() -> None:
+    nodes, edges = chain(node("e", "end"))
+    nodes[0]["data"]["triggerKeywords"] = ["hi", "#order", "?"]
+    graph = compile_graph(nodes, edges)
+    for text in ("Hi!", "hi.", "¡Hi!", "“hi”", "(hi)", "hi!!! there", "hi :)"):
+        assert start_matches(graph, text), text
+    assert start_matches(graph, "#order") and not start_matches(graph, "order")  # a sign before a word is its own
+    assert start_matches(graph, "?")  # a keyword of punctuation only is itself
+    assert not start_matches(graph, "hi-fi") and not start_matches(graph, "hive!")
+
+
 def test_no_trigger_keywords() -> None:
     graph = compile_graph(*chain(node("e", "end")))
     graph.nodes["start"].data.get("triggerKeywords")
@@ -126,7 +137,7 @@ async def test_delay_does_not_time_out() -> None:
 async def test_restart_keyword_starts_over_in_the_same_call() -> None:
     bot = Bot(graph_of(*waiting_graph()), settings=EngineSettings(restart_keywords=("restart", "Start  Over")))
     await bot.send("hi")
-    result = await bot.send("  START over ")
+    result = await bot.send("  START over! ")
     assert result.restarted
     assert bodies(result) == ["Welcome", "Name?"]
     assert result.state.is_active and result.state.current_node_id == "q"

@@ -870,6 +870,16 @@ async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_
     assert _bodies(sent)[2:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
 
 
+async def test_menu_with_punctuation_starts_over_as_the_demos_footer_promises(loop) -> None:  # type: ignore[no-untyped-def]
+    await loop.say({"text": "Hi!"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)  # the pizza list
+    await loop.say({"text": "Menu!"})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[3:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
 async def test_a_double_tap_delivered_in_one_webhook_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
     import copy
     import hashlib

@@ -74,7 +74,8 @@ _TEMPLATED = " Supports {{variables}}."
 START: Final = _node(
     "Start",
     "Entry point of the chatbot. A new conversation starts this chatbot when its message equals a trigger "
-    "keyword or starts with one followed by a space (case-insensitive).",
+    "keyword or starts with one followed by a space (case-insensitive, ignoring punctuation around words: 'Hi!' "
+    "matches 'hi').",
     {
         "triggerKeywords": {
             "type": "array",
