@@ -94,6 +94,9 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "date"}, "Dec 31, 2025", "2025-12-31"),
         ({"type": "options", "options": ["Small", "Large"]}, " large ", "Large"),
         ({"type": "options", "options": ["Small", "Large"]}, "2", "Large"),
+        ({"type": "options", "options": ["Small", "Large"]}, "Large!", "Large"),  # as customers write them
+        ({"type": "options", "options": ["Yes", "No"]}, "(yes)", "Yes"),
+        ({"type": "options", "options": ["Yes!", "No"]}, "yes", "Yes!"),
         ({"type": "regex", "pattern": "[A-Z]{3}-\\d+"}, "ABC-12", "ABC-12"),
         ({"type": "text", "minLength": 2, "maxLength": 3}, "abc", "abc"),
     ],
@@ -120,6 +123,7 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "phone"}, "12"),
         ({"type": "date"}, "31/31/2025"),
         ({"type": "options", "options": ["Small", "Large"]}, "Medium"),
+        ({"type": "options", "options": ["Small", "Large"]}, "large please"),
         ({"type": "regex", "pattern": "[A-Z]{3}"}, "ABCD"),
         ({"type": "text", "minLength": 5}, "abc"),
         ({"type": "text"}, "   "),

@@ -12,10 +12,10 @@ from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
 from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
 from whatsapp_builder.conversations.models import ConversationContext
 from whatsapp_builder.core.errors import NotFound, PreconditionFailed, Unprocessable
-from whatsapp_builder.flows.graph import keyword_key
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
+from whatsapp_builder.flows.words import keyword_key
 
 
 async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_match: str | None = None) -> Chatbot:

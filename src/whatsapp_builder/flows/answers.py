@@ -11,6 +11,7 @@ from typing import Any
 import phonenumbers
 
 from whatsapp_builder.flows import patterns
+from whatsapp_builder.flows.words import keyword_key
 
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -132,6 +133,11 @@ def _match_option(text: str, options: object) -> Answer:
     wanted = text.casefold()
     for option in choices:
         if option.strip().casefold() == wanted:
+            return Answer(True, option)
+    # As customers write them: "Yes!", "large.", "(b)".
+    loosely = keyword_key(text)
+    for option in choices:
+        if keyword_key(option) == loosely:
             return Answer(True, option)
     if text.isdigit() and 1 <= int(text) <= len(choices):
         return Answer(True, choices[int(text) - 1])

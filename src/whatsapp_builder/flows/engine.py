@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.graph import FlowGraph, keyword_key
+from whatsapp_builder.flows.graph import FlowGraph
 from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
@@ -21,6 +21,7 @@ from whatsapp_builder.flows.types import (
     FlowInput,
     TurnResult,
 )
+from whatsapp_builder.flows.words import keyword_key
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})

@@ -127,7 +127,7 @@ QUESTION: Final = _node(
                 "options": {
                     "type": "array",
                     "title": "Options",
-                    "description": "Accepted answers (type `options`), matched case-insensitively.",
+                    "description": "Accepted answers (type `options`), matched case-insensitively, ignoring punctuation around words.",
                     "items": {"type": "string", "minLength": 1, "maxLength": 100},
                     "minItems": 1,
                     "maxItems": 50,

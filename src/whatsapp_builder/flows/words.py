@@ -1,0 +1,33 @@
+"""How a customer's words are compared with a chatbot's: trigger and restart keywords, a question's options."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def _is_punctuation(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
+
+
+def _opens(char: str) -> bool:
+    """Punctuation that goes before a word: opening quotes and brackets, Spanish ¡ and ¿ (not # or @: "#order" is
+    a keyword of its own)."""
+    return char in "¡¿\"'" or unicodedata.category(char) in ("Ps", "Pi")
+
+
+def _bare(word: str) -> str:
+    end = len(word)
+    while end and _is_punctuation(word[end - 1]):
+        end -= 1
+    start = 0
+    while start < end and _opens(word[start]):
+        start += 1
+    return word[start:end]
+
+
+def keyword_key(text: str) -> str:
+    """A keyword or a message as keywords are compared: spaces collapsed, case folded, and each word without the
+    punctuation people put around it ("Menu!", "Hi, I'd like", "¿pizza?", "(menu)"), unless that is all there is."""
+    words = text.casefold().split()
+    bare = " ".join(b for b in (_bare(w) for w in words) if b)
+    return bare or " ".join(words)
