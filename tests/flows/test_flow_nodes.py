@@ -258,6 +258,8 @@ async def test_buttons_message_shape() -> None:
         (FlowInput(kind="button", button_id="no", text="No thanks"), "no"),
         (FlowInput(kind="text", text="  NO THANKS "), "no"),
         (FlowInput(kind="text", text="yes"), "yes"),
+        (FlowInput(kind="text", text="Yes!"), "yes"),  # a title typed as customers write it
+        (FlowInput(kind="text", text="no thanks."), "no"),
     ],
 )
 async def test_buttons_select(reply: FlowInput, expected: str) -> None:
@@ -319,7 +321,7 @@ async def test_list_message_shape_and_selection() -> None:
 async def test_list_text_title_selects() -> None:
     bot = Bot(graph_of(*list_graph()))
     await bot.send("hi")
-    assert bodies(await bot.send("tea")) == ["One Tea"]
+    assert bodies(await bot.send("tea?")) == ["One Tea"]
 
 
 @pytest.mark.parametrize(

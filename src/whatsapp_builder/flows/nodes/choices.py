@@ -8,6 +8,7 @@ from typing import Any, cast
 from whatsapp_builder.flows.graph import FlowNode
 from whatsapp_builder.flows.nodes.base import Follow, NodeHandler, Outcome, TurnContext, Wait
 from whatsapp_builder.flows.types import FlowInput, OutgoingMessage
+from whatsapp_builder.flows.words import keyword_key
 
 BUTTON_BODY_LIMIT = 1024
 LIST_BODY_LIMIT = 4096
@@ -99,6 +100,10 @@ def _choose(options: list[tuple[str, str]], chosen_id: str | None, text: str | N
         wanted = text.strip().casefold()
         for option in options:
             if option[1].strip().casefold() == wanted:
+                return option
+        loosely = keyword_key(text)  # a title typed as customers write it: "Opening hours!"
+        for option in options:
+            if keyword_key(option[1]) == loosely:
                 return option
     return None
 
