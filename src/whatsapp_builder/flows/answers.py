@@ -11,7 +11,7 @@ from typing import Any
 import phonenumbers
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.words import keyword_key
+from whatsapp_builder.flows.words import bare_word, keyword_key
 
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -60,6 +60,19 @@ def parse_number(value: object) -> int | float | None:
     if number != number or abs(number) == float("inf"):
         return None
     return int(number) if number.is_integer() and abs(number) < 2**53 and "e" not in text.lower() else number
+
+
+def _number_in_words(answer: str) -> int | float | None:
+    """The one number in an answer written around it ("2!", "2 pizzas", "about 3"): None when there is none,
+    several ("1 or 2"), or digits in another word ("3rd")."""
+    found: list[int | float] = []
+    for word in answer.split():
+        number = parse_number(bare_word(word))
+        if number is not None:
+            found.append(number)
+        elif any(char.isdigit() for char in word):
+            return None
+    return found[0] if len(found) == 1 else None
 
 
 def parse_date(text: str) -> str | None:
@@ -161,6 +174,8 @@ def check_answer(text: str | None, rules: Mapping[str, Any], *, customer_phone: 
     kind = rules.get("type", "text")
     if kind == "number":
         number = parse_number(answer)
+        if number is None:
+            number = _number_in_words(answer)
         if number is not None and rules.get("wholeNumber") is True:
             # "3", "+3" or "3.0", not "3.5" nor "1e1": someone answering a count writes its digits.
             whole = isinstance(number, int) or ("e" not in answer.lower() and number.is_integer())

@@ -15,7 +15,8 @@ def _opens(char: str) -> bool:
     return char in "¡¿\"'" or unicodedata.category(char) in ("Ps", "Pi")
 
 
-def _bare(word: str) -> str:
+def bare_word(word: str) -> str:
+    """A word without the punctuation around it ("Menu!" → "Menu", "(b)" → "b"); empty when it is all punctuation."""
     end = len(word)
     while end and _is_punctuation(word[end - 1]):
         end -= 1
@@ -29,5 +30,5 @@ def keyword_key(text: str) -> str:
     """A keyword or a message as keywords are compared: spaces collapsed, case folded, and each word without the
     punctuation people put around it ("Menu!", "Hi, I'd like", "¿pizza?", "(menu)"), unless that is all there is."""
     words = text.casefold().split()
-    bare = " ".join(b for b in (_bare(w) for w in words) if b)
+    bare = " ".join(b for b in (bare_word(w) for w in words) if b)
     return bare or " ".join(words)
