@@ -85,3 +85,15 @@ async def test_a_response_deeper_than_the_json_parser_goes_is_no_json() -> None:
                   http=SafeHttpPerformer(client, allow_private=True))  # type: ignore[arg-type]
         result = await bot.send("hi")
     assert result.ended_reason == "completed" and result.state.variables["resp"] is None, result.log
+
+
+async def test_a_path_with_a_digit_python_cannot_count_with_maps_nothing() -> None:
+    """'²' is a digit to str.isdigit() but not to int(): the turn raised and the bot never answered."""
+    server = await serve_json(b'{"items": ["first", "second"]}')
+    port = server.sockets[0].getsockname()[1]
+    async with server, httpx.AsyncClient() as client:
+        graph = graph_of(*http_graph(f"http://127.0.0.1:{port}/list", "items.\u00b2"))
+        bot = Bot(graph, http=SafeHttpPerformer(client, allow_private=True))  # type: ignore[arg-type]
+        result = await bot.send("hi")
+    assert result.ended_reason == "completed", result.log
+    assert result.state.variables["resp"] is None

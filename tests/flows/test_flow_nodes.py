@@ -130,6 +130,7 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "date"}, "31/31/2025"),
         ({"type": "options", "options": ["Small", "Large"]}, "Medium"),
         ({"type": "options", "options": ["Small", "Large"]}, "large please"),
+        ({"type": "options", "options": ["Small", "Large"]}, "\u00b2"),  # a digit to isdigit(), not to int()
         ({"type": "regex", "pattern": "[A-Z]{3}"}, "ABCD"),
         ({"type": "text", "minLength": 5}, "abc"),
         ({"type": "text"}, "   "),

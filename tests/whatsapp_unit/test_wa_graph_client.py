@@ -111,6 +111,13 @@ async def test_http_5xx_without_json(status: int) -> None:
     assert (err.http_status, err.retryable, err.config_problem) == (status, True, False)
 
 
+async def test_codes_sent_as_text_are_read_and_odd_digits_are_no_code() -> None:
+    assert (await error_of(lambda _: meta_error("131047"))).code == 131047  # type: ignore[arg-type]
+    # "²" is a digit to str.isdigit() but not to int(): reading the error raised instead of failing the send.
+    err = await error_of(lambda _: meta_error("\u00b2"))  # type: ignore[arg-type]
+    assert err.code is None and err.http_status == 400
+
+
 async def test_unknown_4xx_is_not_retried() -> None:
     err = await error_of(lambda _: meta_error(12345))
     assert not err.retryable

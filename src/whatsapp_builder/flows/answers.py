@@ -152,7 +152,7 @@ def _match_option(text: str, options: object) -> Answer:
     for option in choices:
         if keyword_key(option) == loosely:
             return Answer(True, option)
-    if text.isdigit() and 1 <= int(text) <= len(choices):
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(choices):
         return Answer(True, choices[int(text) - 1])
     return INVALID
 

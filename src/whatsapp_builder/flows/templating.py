@@ -46,7 +46,7 @@ def extract_path(root: object, path: str) -> Any:
             if part not in mapping:
                 return _MISSING
             current = mapping[part]
-        elif isinstance(current, list) and part.isdigit():
+        elif isinstance(current, list) and part.isascii() and part.isdigit():
             items = current
             index = int(part)
             if index >= len(items):
