@@ -521,7 +521,12 @@ async def test_a_late_message_does_not_give_a_customer_known_by_phone_only_someo
     bert_conversation = conversation_of(database_url, "wamid.PB1")
     await post(configured, payload(message("wamid.PB2", "late", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 600)))
     assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, None, "Bert")]
-    assert conversation_of(database_url, "wamid.PB2") != bert_conversation
+    alice_conversation = conversation_of(database_url, "wamid.PB2")
+    assert alice_conversation != bert_conversation
+    # Another of hers, as late: her BSUID and Bert's number on two users is no reason to merge them.
+    await post(configured, payload(message("wamid.PB4", "later", phone=PHONE, bsuid=ALICE, name="Alice", ts=now - 590)))
+    assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, None, "Bert")]
+    assert conversation_of(database_url, "wamid.PB2") == conversation_of(database_url, "wamid.PB4") == alice_conversation
     # Bert's own BSUID, on a newer message, is still learned.
     await post(configured, payload(message("wamid.PB3", "me", phone=PHONE, bsuid=BERT, name="Bert", ts=now)))
     assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]

@@ -383,7 +383,7 @@ async def _write_customers(
         if pairs:
             params = ([c.phone for c in pairs], [c.bsuid for c in pairs], [c.at for c in pairs])
             if _merge_hint(rows, pairs):
-                await _merge_users(conn, params[0], params[1], result)
+                await _merge_users(conn, *params, result)
             await conn.execute(_RELEASE_PHONES, params)
             await conn.execute(_LEARN_BSUIDS, params)
             await conn.execute(_LEARN_PHONES, params)
@@ -448,7 +448,11 @@ async def _write_customers(
 
 
 async def _merge_users(
-    conn: AsyncConnection[Any], phones: list[str | None], bsuids: list[str | None], result: IngestResult
+    conn: AsyncConnection[Any],
+    phones: list[str | None],
+    bsuids: list[str | None],
+    ats: list[dt.datetime],
+    result: IngestResult,
 ) -> None:
     """Link a BSUID and a phone number that arrived together but are stored on two users: the user with the phone
     number (and no BSUID: a customer from before BSUIDs) stays, and the BSUID-only user is merged into it. Its
@@ -457,10 +461,13 @@ async def _merge_users(
     newest active bot context stays active), so the inbox shows one conversation with the whole history."""
     pairs = await (
         await conn.execute(
-            "SELECT b.id, p.id FROM unnest(%s::varchar[], %s::varchar[]) AS c(phone, bsuid)"
+            "SELECT b.id, p.id FROM unnest(%s::varchar[], %s::varchar[], %s::timestamptz[]) AS c(phone, bsuid, at)"
             ' JOIN users b ON b.bsuid = c.bsuid JOIN users p ON p."phoneNumber" = c.phone'
-            " WHERE p.bsuid IS NULL AND b.id <> p.id ORDER BY b.id FOR UPDATE OF b, p",
-            (phones, bsuids),
+            " WHERE p.bsuid IS NULL AND b.id <> p.id"
+            # Not on a message older than the phone user's profile: as for _LEARN_BSUIDS, that may be a late one
+            # from the number's previous owner, who is someone else.
+            ' AND (p."profileAt" IS NULL OR p."profileAt" <= c.at) ORDER BY b.id FOR UPDATE OF b, p',
+            (phones, bsuids, ats),
         )
     ).fetchall()
     if not pairs:
