@@ -86,7 +86,9 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "number", "wholeNumber": True}, "3.0", 3),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "2 pizzas please!", 2),  # one number in words
         ({"type": "number"}, "(4)", 4),
-        ({"type": "number"}, "about 2,5 kg", 2.5),
+        ({"type": "number"}, "2,5 kg", 2.5),
+        ({"type": "number"}, "1,000 people", 1000),  # commas that group thousands
+        ({"type": "number"}, "12,500.50", 12500.5),
         ({"type": "email"}, "ana@example.com", "ana@example.com"),
         ({"type": "phone"}, "+1 (555) 123-4567", "+15551234567"),
         ({"type": "phone"}, "0044 20 7946 0958", "+442079460958"),
@@ -122,6 +124,11 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "number"}, "nan"),
         ({"type": "number"}, "1 or 2"),  # which one?
         ({"type": "number"}, "3rd floor"),
+        ({"type": "number"}, "about 3"),  # the number must come first
+        ({"type": "number"}, "not 5"),
+        ({"type": "number"}, "5 thousand"),  # a word that changes it
+        ({"type": "number"}, "2 dozen"),
+        ({"type": "number"}, "1 \u00bd"),  # one and a half
         ({"type": "number", "min": 1, "max": 10}, "11 pizzas"),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "3.5"),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "1e1"),

@@ -39,8 +39,12 @@ class Answer:
 INVALID = Answer(valid=False)
 
 
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
 def parse_number(value: object) -> int | float | None:
-    """A number from an int/float or a numeric string (``1,5`` is accepted as 1.5); else None."""
+    """A number from an int/float or a numeric string (``1,5`` is accepted as 1.5, ``1,000`` as 1000); else
+    None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -50,7 +54,9 @@ def parse_number(value: object) -> int | float | None:
     if not isinstance(value, str):
         return None
     text = value.strip().replace(" ", "")
-    if "," in text and "." not in text and text.count(",") == 1:
+    if THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")  # 1,000 and 12,500.50: commas that group thousands
+    elif "," in text and "." not in text and text.count(",") == 1:
         text = text.replace(",", ".")
     if len(text) > 100 or not NUMBER.match(text):
         return None
@@ -62,17 +68,54 @@ def parse_number(value: object) -> int | float | None:
     return int(number) if number.is_integer() and abs(number) < 2**53 and "e" not in text.lower() else number
 
 
+# Words after a number that change its value: "5 thousand" is not 5.
+_MULTIPLIERS = frozenset(
+    [
+        "hundred",
+        "hundreds",
+        "thousand",
+        "thousands",
+        "million",
+        "millions",
+        "billion",
+        "billions",
+        "dozen",
+        "dozens",
+        "k",
+        "m",
+        "bn",
+        "grand",
+        "lakh",
+        "crore",
+        "mil",
+        "mille",
+        "millón",
+        "millones",
+        "milliard",
+        "milliarden",
+        "tausend",
+        "cent",
+        "cents",
+        "cien",
+        "ciento",
+        "mila",
+        "miljoen",
+        "million",
+    ]
+)
+
+
 def _number_in_words(answer: str) -> int | float | None:
-    """The one number in an answer written around it ("2!", "2 pizzas", "about 3"): None when there is none,
-    several ("1 or 2"), or digits in another word ("3rd")."""
-    found: list[int | float] = []
-    for word in answer.split():
-        number = parse_number(bare_word(word))
-        if number is not None:
-            found.append(number)
-        elif any(char.isdigit() for char in word):
-            return None
-    return found[0] if len(found) == 1 else None
+    """The number an answer starts with, written with words after it ("2!", "2 pizzas please"). None when it
+    does not start with one ("about 3", "not 5"), another number follows ("1 or 2", "1 ½"), or a word after it
+    changes its value ("5 thousand", "2 dozen")."""
+    first, *rest = answer.split()
+    number = parse_number(bare_word(first))
+    if number is None or any(char.isnumeric() for word in rest for char in word):
+        return None
+    if rest and bare_word(rest[0]).casefold() in _MULTIPLIERS:
+        return None
+    return number
 
 
 def parse_date(text: str) -> str | None:
