@@ -21,7 +21,7 @@ from whatsapp_builder.flows.types import (
     FlowInput,
     TurnResult,
 )
-from whatsapp_builder.flows.words import keyword_key
+from whatsapp_builder.flows.words import keyword_key, message_keys
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
@@ -62,8 +62,7 @@ def is_expired(state: ContextState | None, now: datetime, settings: EngineSettin
 def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
     if flow_input.kind != "text" or flow_input.text is None:
         return False
-    text = keyword_key(flow_input.text)
-    return bool(text) and any(text == keyword_key(k) for k in settings.restart_keywords)
+    return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in settings.restart_keywords)
 
 
 def new_state(graph: FlowGraph, now: datetime) -> ContextState:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from whatsapp_builder.flows.handles import normalize_handle
 from whatsapp_builder.flows.validation import RUNNABLE_ERROR_CODES, ValidationReport, validate_graph
-from whatsapp_builder.flows.words import keyword_key
+from whatsapp_builder.flows.words import keyword_key, message_keys
 
 
 class FlowGraphError(ValueError):
@@ -83,10 +83,8 @@ def start_matches(graph: FlowGraph, text: str | None) -> bool:
     """Whether ``text`` triggers this chatbot: equals a keyword, or starts with one and a space."""
     if not isinstance(text, str):
         return False
-    message = keyword_key(text)
-    if not message:
-        return False
-    return any(message == k or message.startswith(k + " ") for k in graph.trigger_keywords())
+    keywords = graph.trigger_keywords()
+    return any(m == k or m.startswith(k + " ") for m in message_keys(text) for k in keywords)
 
 
 def has_trigger_keywords(graph: FlowGraph) -> bool:

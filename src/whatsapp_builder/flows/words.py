@@ -32,3 +32,9 @@ def keyword_key(text: str) -> str:
     words = text.casefold().split()
     bare = " ".join(b for b in (bare_word(w) for w in words) if b)
     return bare or " ".join(words)
+
+
+def message_keys(text: str) -> set[str]:
+    """The forms of a message compared with keywords: `keyword_key`'s, and as written (spaces collapsed, case
+    folded), so that a keyword of punctuation only ("?") still starts a message ("? what")."""
+    return {keyword_key(text), " ".join(text.casefold().split())} - {""}
