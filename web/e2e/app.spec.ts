@@ -342,6 +342,47 @@ test('an operator writes first to a new customer with a template', async ({ page
   expect(errors).toEqual([]);
 });
 
+test('the window-closed banner goes when the customer writes, also after a send it refused', async ({ page, request }) => {
+  await signIn(page);
+  await page.goto('/inbox');
+  const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await page.getByLabel('Phone number').fill(`+${digits}`);
+  await page.getByLabel('Name').fill('Carol Closed');
+  await page.getByRole('button', { name: 'Open conversation' }).click();
+  await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
+  const banner = page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' });
+  await expect(banner).toBeVisible();
+  // free text while the window is closed: refused (409), the banner stays
+  const refused = page.waitForResponse((r) => r.url().includes('/messages') && r.request().method() === 'POST');
+  await page.getByRole('textbox', { name: 'Message' }).fill('are you there?');
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+  expect((await refused).status()).toBe(409);
+  await expect(banner).toBeVisible();
+  // the customer writes: the window opens, and the banner goes without a send
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: `+${digits}`, name: 'Carol Closed', text: 'hello' } })).ok()).toBeTruthy();
+  await expect(page.getByTestId('messages').locator('[data-direction="inbound"]')).toHaveCount(1);
+  await expect(banner).toHaveCount(0);
+});
+
+test('a conversation that could not be opened (server unreachable) opens with Retry', async ({ page, request }) => {
+  await signIn(page);
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Rita Retry', text: 'hello' } })).ok()).toBeTruthy();
+  await page.goto('/inbox');
+  const item = page.getByTestId('conversation-item').filter({ hasText: 'Rita Retry' });
+  await expect(item).toBeVisible();
+  const detail = /\/api\/conversations\/[0-9a-f-]+$/;
+  await page.route(detail, (route) => route.abort('connectionrefused'));
+  await item.click();
+  const failed = page.getByRole('alert').filter({ hasText: 'Could not open the conversation' });
+  await expect(failed).toContainText('The server cannot be reached');
+  await page.unroute(detail);
+  await failed.getByRole('button', { name: 'Retry' }).click();
+  await expect(failed).toHaveCount(0);
+  await expect(page.getByTestId('messages').locator('[data-direction="inbound"]')).toHaveCount(1);
+});
+
 test('a customer seen under two identities is merged, and the open conversation follows', async ({ page, request }) => {
   const errors = watchConsole(page);
   await signIn(page);

@@ -22,4 +22,12 @@ describe('errorMessage', () => {
     expect(errorMessage(many)).toBe('Bad. a: 1; whole body; c: 3 (and 1 more)');
     expect(errorMessage(new ApiError(404, 'not_found', 'No such chatbot.'))).toBe('No such chatbot.');
   });
+
+  it("says the server cannot be reached instead of the browser's 'Failed to fetch'", () => {
+    for (const words of ['Failed to fetch', 'NetworkError when attempting to fetch resource.', 'Load failed'])
+      expect(errorMessage(new TypeError(words))).toBe('The server cannot be reached. Check that it is running, then try again.');
+    expect(errorMessage(new TypeError("Cannot read properties of undefined (reading 'id')"))).toBe(
+      "Cannot read properties of undefined (reading 'id')",
+    );
+  });
 });

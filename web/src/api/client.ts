@@ -111,6 +111,10 @@ export function errorMessage(e: unknown): string {
     if (!parts.length) return e.message;
     return `${e.message} ${parts.slice(0, 3).join('; ')}${parts.length > 3 ? ` (and ${parts.length - 3} more)` : ''}`;
   }
+  // fetch() itself failed: the browser's words for it ("Failed to fetch", "NetworkError when attempting to fetch
+  // resource", "Load failed") say nothing to an operator
+  if (e instanceof TypeError && /fetch|network|load failed/i.test(e.message))
+    return 'The server cannot be reached. Check that it is running, then try again.';
   if (e instanceof Error) return e.message;
   return String(e);
 }

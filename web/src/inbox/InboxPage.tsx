@@ -290,6 +290,11 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
     return (
       <Alert color="red" m="md" title="Could not open the conversation" style={{ flex: 1, alignSelf: 'flex-start' }}>
         {errorMessage(detail.error)}
+        <div>
+          <Button size="xs" mt="xs" variant="light" color="red" loading={detail.isFetching} onClick={() => void detail.refetch()}>
+            Retry
+          </Button>
+        </div>
       </Alert>
     );
   const c = detail.data;
@@ -526,6 +531,11 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
       /* shown above */
     }
   };
+  // A send refused as outside the window (409) shows the banner until the customer writes again: then the
+  // window is open (the conversation's update says so) and the banner goes.
+  useEffect(() => {
+    if (windowOpen) setClosed(false);
+  }, [windowOpen]);
   const isClosed = closed || !windowOpen;
   if (otherNumber) {
     return (

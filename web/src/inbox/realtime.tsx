@@ -39,6 +39,7 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
       if (everConnected) {
         // missed events while away: refetch lists and open conversations' newest pages
         void qc.invalidateQueries({ queryKey: keys.conversations });
+        void qc.invalidateQueries({ queryKey: ['conversation'] }); // an open one, also one that failed to load meanwhile
         void qc.invalidateQueries({ queryKey: ['messages'] });
         void qc.invalidateQueries({ queryKey: ['context'] });
       }
