@@ -23,6 +23,13 @@ describe('errorMessage', () => {
     expect(errorMessage(new ApiError(404, 'not_found', 'No such chatbot.'))).toBe('No such chatbot.');
   });
 
+  it('says an id in the address is wrong instead of naming the path parameter', () => {
+    const bad = new ApiError(422, 'validation_error', 'The request is not valid.', [
+      { field: 'path.chatbotId', message: 'Input should be a valid UUID, invalid character: found `n` at 0' },
+    ]);
+    expect(errorMessage(bad)).toBe('There is nothing at this address: the link is not complete or not right.');
+  });
+
   it("says the server cannot be reached instead of the browser's 'Failed to fetch'", () => {
     for (const words of ['Failed to fetch', 'NetworkError when attempting to fetch resource.', 'Load failed'])
       expect(errorMessage(new TypeError(words))).toBe('The server cannot be reached. Check that it is running, then try again.');

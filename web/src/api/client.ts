@@ -106,6 +106,12 @@ export function fieldErrors(e: unknown): Record<string, string> {
 
 /** What to tell a person: the error's message, and what its details say about which value and why. */
 export function errorMessage(e: unknown): string {
+  // an id in the page's address that is no id at all (edited by hand, cut when pasted): the API's 422 names the
+  // path parameter, which means nothing to an operator
+  if (e instanceof ApiError && e.status === 422) {
+    const details = detailsOf(e);
+    if (details.length && details.every((d) => d.field.startsWith('path.'))) return 'There is nothing at this address: the link is not complete or not right.';
+  }
   if (e instanceof ApiError) {
     const parts = detailsOf(e).map(({ field, message }) => (field ? `${field}: ${message}` : message));
     if (!parts.length) return e.message;

@@ -107,7 +107,9 @@ export function normHandle(h: string | null | undefined): string | null {
 export function defaultData(type: string): NodeData {
   switch (type) {
     case 'start':
-      return { triggerKeywords: ['hi'] };
+      // no keyword yet: "hi" is the demo's (and most first bots'), and of two chatbots with one keyword only the
+      // older one ever gets it (the builder would warn keyword_taken at once)
+      return { triggerKeywords: [] };
     case 'message':
       return { text: 'Hello {{contact.name}}!' };
     case 'question':

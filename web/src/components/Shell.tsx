@@ -48,7 +48,7 @@ export function Shell() {
           </Group>
           <Group gap="xs" wrap="nowrap">
             <Tooltip label={live ? 'Live updates connected' : 'Live updates disconnected'}>
-              <Badge variant="dot" color={live ? 'green' : 'gray'} visibleFrom="xs" data-realtime={live ? 'live' : 'offline'}>
+              <Badge variant="dot" color={live ? 'green' : 'gray'} data-realtime={live ? 'live' : 'offline'}>
                 {live ? 'live' : 'offline'}
               </Badge>
             </Tooltip>
