@@ -39,7 +39,7 @@ import classes from './flow.module.css';
 import { FlowNodeView } from './FlowNodeView';
 import { autoLayout, freePosition } from './layout';
 import { behaviourKey, deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, plural, serializeGraph } from './model';
-import { SchemaForm } from './SchemaForm';
+import { SchemaForm, schemaText } from './SchemaForm';
 import { createFlowStore, type FlowStore } from './store';
 import { TestPanel } from './TestPanel';
 
@@ -663,7 +663,7 @@ function Inspector({ schemas }: { schemas: NodeTypes }) {
         </Group>
         {schema?.description && (
           <Text size="xs" c="dimmed">
-            {schema.description}
+            {schemaText(schema.description)}
           </Text>
         )}
         {schema ? (

@@ -2,7 +2,7 @@ import { fireEvent, screen, within } from '@testing-library/react';
 import { useState } from 'react';
 import { describe, expect, it, vi } from 'vitest';
 import schemas from './nodeSchemas.fallback.json';
-import { initialFor, SchemaForm, type JSONSchema } from './SchemaForm';
+import { initialFor, SchemaForm, schemaText, type JSONSchema } from './SchemaForm';
 import { renderUI } from '../test/render';
 
 function Harness({ schema, initial, onValue }: { schema: JSONSchema; initial: Record<string, unknown>; onValue?: (v: unknown) => void }) {
@@ -93,5 +93,16 @@ describe('SchemaForm', () => {
   it('builds the smallest valid initial value of a schema', () => {
     expect(initialFor(S.condition.properties!.rules.items!)).toEqual({ variable: '', operator: 'equals' });
     expect(initialFor(S.list.properties!.sections.items!)).toEqual({ rows: [{ id: '', title: '' }] });
+  });
+});
+
+describe('schemaText', () => {
+  it('shows `names` as code, without the backticks', () => {
+    renderUI(<p data-testid="d">{schemaText('After `maxRetries` wrong answers, follow `gave_up`.')}</p>);
+    const text = screen.getByTestId('d');
+    expect(text.textContent).toBe('After maxRetries wrong answers, follow gave_up.');
+    expect(within(text).getByText('gave_up').tagName).toBe('CODE');
+    expect(schemaText(undefined)).toBeUndefined();
+    expect(schemaText('', ' Press Enter after each.')).toBe('Press Enter after each.');
   });
 });

@@ -2,6 +2,7 @@
 import {
   ActionIcon,
   Button,
+  Code,
   Combobox,
   Fieldset,
   Group,
@@ -127,11 +128,21 @@ interface FieldProps {
   ctx: Ctx;
 }
 
+/** A schema description as shown: `names` in backticks (written for the API's readers) as code, not with the
+ *  backticks themselves. */
+export function schemaText(text: string | undefined, after = ''): ReactNode {
+  const full = `${text ?? ''}${after}`.trim();
+  if (!full) return undefined;
+  const parts = full.split(/`([^`]+)`/);
+  if (parts.length === 1) return full;
+  return parts.map((part, i) => (i % 2 ? <Code key={i}>{part}</Code> : part));
+}
+
 function Field(props: FieldProps) {
   const { schema, value, onChange, required, path, ctx, name } = props;
   const t = types(schema);
   const label = schema.title ?? name;
-  const description = schema.description;
+  const description = schemaText(schema.description);
 
   if (schema.enum) {
     return (
@@ -157,7 +168,7 @@ function Field(props: FieldProps) {
     return (
       <TagsInput
         label={label}
-        description={`${description ?? ''} Press Enter after each.`.trim()}
+        description={schemaText(schema.description, ' Press Enter after each.')}
         value={items}
         onChange={(v) => onChange(v)}
         maxTags={schema.maxItems}
@@ -248,7 +259,7 @@ export function TemplateText({
   onChange,
 }: {
   label: string;
-  description?: string;
+  description?: ReactNode;
   required: boolean;
   value: string;
   schema: JSONSchema;
@@ -340,7 +351,7 @@ function SuggestInput({
   onChange,
 }: {
   label: string;
-  description?: string;
+  description?: ReactNode;
   required: boolean;
   value: string;
   options: string[];
@@ -589,7 +600,7 @@ function JsonOrText({ value, onChange, label, schema }: FieldProps & { label: st
     <Stack gap={4}>
       <Textarea
         label={label}
-        description={schema.description}
+        description={schemaText(schema.description)}
         autosize
         minRows={2}
         value={text}
