@@ -302,6 +302,26 @@ async def test_a_double_tap_answers_nothing_but_the_same_option_tapped_again_lat
     assert bodies(await bot.send(tap("button", "hours", "earlier", seconds=62))) == ["Menu"]
 
 
+async def test_a_tap_on_an_old_prompt_after_the_flow_ended_goes_on_from_that_prompt() -> None:
+    """No context runs (the flow ended, timed out, or was handed off): a tap on a prompt the bot sent earlier is
+    the customer's choice there, not a greeting to answer with the whole flow from the start."""
+    bot = _menu_then_question()
+    await bot.send("hi")
+    await bot.send(tap("button", "order", "latest", seconds=1))
+    await bot.send(tap("list", "s", "latest", on="wamid.sizes", seconds=2))
+    assert bodies(await bot.send("2")) == ["Done: 2"] and bot.state is not None and not bot.state.is_active
+    bot.state = None  # as the runner starts a new context when none is active
+    result = await bot.send(tap("list", "l", "earlier", on="wamid.sizes", seconds=60))
+    assert bodies(result) == ["How many?"]
+    assert result.state.node_history == ["size", "qty"] and any("earlier prompt" in line for line in result.log)
+    assert bodies(await bot.send("3")) == ["Done: 3"]
+    # Not a prompt of the bot's (no quoted prompt), or an option no node offers: the flow starts as before.
+    bot.state = None
+    assert bodies(await bot.send(tap("button", "order", None, seconds=90))) == ["Menu"]
+    bot.state = None
+    assert bodies(await bot.send(tap("button", "gone", "earlier", seconds=95))) == ["Menu"]
+
+
 async def test_an_earlier_answer_changed_on_its_prompt_takes_the_flow_back_there() -> None:
     bot = _menu_then_question()
     await bot.send("hi")

@@ -824,11 +824,12 @@ async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_
     await loop.say(hours)  # an operator has the conversation: the bot stays silent
     back = await client.post(f"/api/conversations/{conversation['id']}/handoff", json={"handedOff": False})
     assert back.status_code == 200, back.text
-    # The same tap again, seconds later: the first one was never answered, so this is no double tap. (The
-    # hand-off ended the flow: like any message then, the tap starts it anew, docs/flows.md.)
+    # The same tap again, seconds later: the first one was never answered, so this is no double tap. The
+    # hand-off ended the flow; a new one goes on from the menu the tap was on (docs/flows.md): the hours, then
+    # the menu again.
     await loop.say(hours)
     sent = await loop.wait_sent(5)
-    assert _bodies(sent)[3:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+    assert _bodies(sent)[3:] == ["We are open every day from 11:00 to 23:00.", "What would you like to do?"]
 
 
 async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_is_behind(  # type: ignore[no-untyped-def]

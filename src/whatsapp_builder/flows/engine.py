@@ -271,6 +271,22 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     return None
 
 
+def _node_of_old_tap(graph: FlowGraph, flow_input: FlowInput) -> str | None:
+    """For a tap on one of the bot's earlier prompts when no context runs (the flow ended, timed out, or was
+    handed off and back): the one node of this graph that offers the tapped option, to go on from there rather
+    than greet the customer again and drop their choice. None when no node, or several, offer it."""
+    tapped = flow_input.tapped_id
+    if tapped is None or flow_input.quoted_prompt is None:
+        return None
+    wanted = {"button": "buttons", "list": "list"}.get(flow_input.kind)
+    offering = [
+        node_id
+        for node_id, node in graph.nodes.items()
+        if node.type == wanted and tapped in option_ids(node.type, node.data)
+    ]
+    return offering[0] if len(offering) == 1 else None
+
+
 def _is_late(state: ContextState, flow_input: FlowInput) -> bool:
     """Whether the customer wrote this before a message the context already took, by more than LATE_INPUT_SLACK:
     WhatsApp delivered it late (after retrying, days later at worst), so the question waiting now was asked after
@@ -315,6 +331,16 @@ async def _run_turn(
 ) -> TurnResult:
     if state is None:
         turn = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
+        resumed = _node_of_old_tap(graph, flow_input)
+        if resumed is not None:
+            turn.ctx.log.append(
+                f"tap on {flow_input.tapped_id!r} of an earlier prompt: a new context at node {resumed}"
+            )
+            turn.record_input(flow_input)
+            turn.visit(resumed)
+            turn.state.engine["waiting"] = graph.nodes[resumed].type
+            await turn.resume(flow_input)
+            return turn.result()
         await _start(turn, flow_input)
         return turn.result()
     state = state.copy()
