@@ -626,3 +626,20 @@ async def test_a_media_url_over_2048_characters_after_templating_is_not_sent() -
         else:
             assert any("media skipped: URL is" in line and str(length) in line for line in result.log)
         assert result.ended_reason == "completed"
+
+
+async def test_an_answer_written_before_the_prompt_was_sent_is_not_asked_again_nor_counted() -> None:
+    """FlowInput.prompt_unseen: the runner's mark for a message of the same batch as the one that made the bot
+    ask. A wrong answer is then ignored; a right one is still taken."""
+    bot = Bot(graph_of(*buttons_graph()))
+    await bot.send("hi")
+    ignored = await bot.send(FlowInput(kind="text", text="hello?", prompt_unseen=True))
+    assert ignored.outgoing == [] and ignored.state.current_node_id == "b"
+    assert bodies(await bot.send(FlowInput(kind="text", text="yes", prompt_unseen=True))) == ["yes"]
+
+    nodes, edges = chain(question(type="number", maxRetries=1), node("e", "end", text="Got {{answer}}"))
+    asker = Bot(graph_of(nodes, edges))
+    await asker.send("hi")
+    unseen = await asker.send(FlowInput(kind="text", text="many", prompt_unseen=True))
+    assert unseen.outgoing == [] and unseen.state.is_active and unseen.state.engine.get("retries", 0) == 0
+    assert bodies(await asker.send("4")) == ["Got 4"]

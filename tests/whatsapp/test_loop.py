@@ -938,6 +938,27 @@ def _signed_post(loop, value_messages: list[dict[str, object]], phone: str = "15
                           headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"})
 
 
+async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> None:  # type: ignore[no-untyped-def]
+    """A customer who writes "hi", "hello", "anyone there?" at once wrote none of them after seeing the menu: the
+    menu is not asked again for each (before: welcome, then "Please tap one of the buttons below." and the menu
+    twice more)."""
+    import time
+
+    now = str(int(time.time()))
+    burst = [{"id": f"wamid.BURST{i}", "timestamp": now, "type": "text", "text": {"body": body}}
+             for i, body in enumerate(("hi", "hello", "anyone there?"))]
+    assert (await _signed_post(loop, burst)).status_code == 200
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+    # what the customer writes after the menu is an answer to it, as always
+    await loop.say({"text": "what?"})
+    sent = await loop.wait_sent(4)
+    assert _bodies(sent)[2:] == ["Please tap one of the buttons below.", "What would you like to do?"]
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4] == "Which pizza would you like?" and len(await loop.sent()) == 5
+
+
 async def test_the_same_button_tapped_twice_on_a_menu_the_flow_came_back_to_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
     await loop.say({"text": "hi"})
     first_menu = (await loop.wait_sent(2))[1]

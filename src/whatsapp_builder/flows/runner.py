@@ -27,7 +27,7 @@ from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
-from whatsapp_builder.flows.engine import DOUBLE_TAP_SECONDS, is_expired, run_turn
+from whatsapp_builder.flows.engine import CUSTOMER_KINDS, DOUBLE_TAP_SECONDS, is_expired, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import (
     HttpPerformer,
@@ -357,6 +357,9 @@ async def _run(
         if prompted and flow_input.quoted_prompt == "latest":
             # An earlier input of this batch made the bot ask anew: the prompt this tap quotes is no longer the newest.
             flow_input = replace(flow_input, quoted_prompt="earlier")
+        if len(replies) and flow_input.kind in CUSTOMER_KINDS:
+            # The replies to an earlier input of this batch are not sent yet: this one was written without them.
+            flow_input = replace(flow_input, prompt_unseen=True)
         sent = len(replies)
         _, handed_off = await _turn(context, plan, bots, item, flow_input, now, http)
         prompted = prompted or any(kind == "interactive" for kind, _ in replies[sent:])

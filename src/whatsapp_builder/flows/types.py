@@ -57,6 +57,10 @@ class FlowInput:
     # WhatsApp could not pass on what the customer sent (an `unsupported` message: a poll, a view-once photo...):
     # not an answer they gave, so a question asks again without counting it as a wrong one.
     unreadable: bool = False
+    # Found by the runner: an earlier message of the same batch made the bot send something, which was not even
+    # sent when this one was written. A wrong answer to the prompt waiting now is then no answer the customer gave
+    # to it (a burst: "hi", "hello", "anyone?"): not asked again, not counted.
+    prompt_unseen: bool = False
 
     @property
     def tapped_id(self) -> str | None:

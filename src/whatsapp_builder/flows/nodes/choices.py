@@ -116,6 +116,13 @@ def _selected(ctx: TurnContext, node: FlowNode, option: tuple[str, str]) -> Outc
     return Follow(option[0])
 
 
+def _unseen(ctx: TurnContext, node: FlowNode, flow_input: FlowInput) -> bool:
+    """A message written before these options were even sent (FlowInput.prompt_unseen): not asked again."""
+    if flow_input.prompt_unseen:
+        ctx.log.append(f"{node.type} {node.id}: written before the options were sent, not taken as a choice")
+    return flow_input.prompt_unseen
+
+
 def _invalid(ctx: TurnContext, node: FlowNode) -> None:
     ctx.log.append(f"{node.type} {node.id}: no option matched, asking again")
     prompt = node.data.get("invalidPrompt")
@@ -132,6 +139,8 @@ async def resume_buttons(ctx: TurnContext, node: FlowNode, flow_input: FlowInput
     option = _choose(_buttons(ctx, node), flow_input.button_id, flow_input.text)
     if option is not None:
         return _selected(ctx, node, option)
+    if _unseen(ctx, node, flow_input):
+        return Wait("buttons")
     _invalid(ctx, node)
     _send_buttons(ctx, node)
     return Wait("buttons")
@@ -150,6 +159,8 @@ async def resume_list(ctx: TurnContext, node: FlowNode, flow_input: FlowInput) -
     option = _choose(_rows(ctx, node), flow_input.list_row_id, flow_input.text)
     if option is not None:
         return _selected(ctx, node, option)
+    if _unseen(ctx, node, flow_input):
+        return Wait("list")
     _invalid(ctx, node)
     _send_list(ctx, node)
     return Wait("list")

@@ -38,6 +38,9 @@ async def resume_question(ctx: TurnContext, node: FlowNode, flow_input: FlowInpu
         ctx.log.append(f"question {node.id}: WhatsApp could not pass the message on, asking again (not counted)")
         ctx.send_text(_retry_prompt(node, rules))
         return Wait("question")
+    if flow_input.prompt_unseen:
+        ctx.log.append(f"question {node.id}: written before the question was sent, not taken as an answer")
+        return Wait("question")
     failures = int(ctx.bookkeeping.get("retries") or 0) + 1
     ctx.bookkeeping["retries"] = failures
     raw_max = node.data.get("maxRetries", DEFAULT_MAX_RETRIES)
