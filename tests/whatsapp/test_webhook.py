@@ -347,6 +347,18 @@ async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.
         assert [c["customerName"] for c in found] == ["Juan Perez"], written
     assert (await configured.get("/api/conversations", params={"q": "100%_"})).json()["items"] == []
     assert (await configured.get("/api/conversations", params={"q": "1-"})).json()["items"] == []
+    # A username user (no phone number): by username, or by their WhatsApp user id given whole.
+    username_user = text_from("16505550303", "hi", "wamid.S4", name="Pat")
+    value = username_user["entry"][0]["changes"][0]["value"]
+    value["contacts"][0] = {"profile": {"name": "Pat", "username": "pizzafan"}, "user_id": "US.7770000000000000001"}
+    value["messages"][0] = {k: v for k, v in value["messages"][0].items() if k != "from"} | {
+        "from_user_id": "US.7770000000000000001"
+    }
+    await post(configured, username_user)
+    for q in ("PizzaFan", "US.7770000000000000001"):
+        found = (await configured.get("/api/conversations", params={"q": q})).json()["items"]
+        assert [c["customerName"] for c in found] == ["Pat"], q
+    assert (await configured.get("/api/conversations", params={"q": "US.777"})).json()["items"] == []
 
 
 async def test_values_postgresql_cannot_store_are_cleaned_not_retried_forever(

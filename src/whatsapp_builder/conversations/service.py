@@ -38,7 +38,13 @@ def _like(text: str) -> str:
 
 def _matching_customers(search: str) -> Any:
     pattern = _like(search)
-    conditions = [User.name.ilike(pattern), User.phone_number.like(pattern)]
+    # Username users (no phone number): by their username, or their WhatsApp user id (BSUID) given whole.
+    conditions = [
+        User.name.ilike(pattern),
+        User.phone_number.like(pattern),
+        User.username.ilike(pattern),
+        User.bsuid == search.strip(),
+    ]
     digits = "".join(ch for ch in search if ch.isdigit())
     if _PHONE_LIKE.fullmatch(search.strip()) and len(digits) >= 3:
         # A number as people write it ("+1 555-010-0002", "(555) 010"): numbers are stored as digits after "+".
