@@ -1713,7 +1713,7 @@ export interface operations {
                 limit?: number;
                 /** @description nextCursor of the previous page */
                 cursor?: string | null;
-                /** @description Only customers whose name or phone contains this */
+                /** @description Only customers whose name, username or phone contains this, or whose whole WhatsApp user id (BSUID) it is */
                 q?: string | null;
             };
             header?: never;
