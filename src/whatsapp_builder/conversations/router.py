@@ -36,7 +36,10 @@ async def list_conversations(
     cursor: Annotated[str | None, Query(description="nextCursor of the previous page")] = None,
     q: Annotated[
         str | None,
-        Query(max_length=100, description="Only customers whose name, username or phone contains this, or whose whole WhatsApp user id (BSUID) it is"),
+        Query(
+            max_length=100,
+            description="Only customers whose name, username or phone contains this, or whose whole WhatsApp user id (BSUID) it is",
+        ),
         AfterValidator(storable_text),
     ] = None,
 ) -> Page[ConversationOut]:
