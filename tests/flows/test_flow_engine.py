@@ -54,6 +54,9 @@ def test_keywords_match_without_the_punctuation_around_them() -> None:
     assert start_matches(graph, "#order") and not start_matches(graph, "order")  # a sign before a word is its own
     assert start_matches(graph, "?") and start_matches(graph, "? what")  # a keyword of punctuation only is itself
     assert not start_matches(graph, "hi-fi") and not start_matches(graph, "hive!")
+    nodes[0]["data"]["triggerKeywords"] = ["c#"]
+    graph = compile_graph(nodes, edges)
+    assert start_matches(graph, "C#!") and not start_matches(graph, "c")  # and after it ("C#", "50%")
 
 
 def test_no_trigger_keywords() -> None:

@@ -89,6 +89,7 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "number"}, "2,5 kg", 2.5),
         ({"type": "number"}, "1,000 people", 1000),  # commas that group thousands
         ({"type": "number"}, "12,500.50", 12500.5),
+        ({"type": "number"}, "0,500", 0.5),  # a decimal comma, not thousands
         ({"type": "email"}, "ana@example.com", "ana@example.com"),
         ({"type": "phone"}, "+1 (555) 123-4567", "+15551234567"),
         ({"type": "phone"}, "0044 20 7946 0958", "+442079460958"),

@@ -938,6 +938,38 @@ def _signed_post(loop, value_messages: list[dict[str, object]], phone: str = "15
                           headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"})
 
 
+async def test_a_tap_on_an_old_prompt_resumes_the_chatbot_that_sent_it_not_another(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    """Option ids repeat across chatbots (the builder names them alike): a tap on a finished survey's button
+    "human" is the survey's, not the demo menu's "Talk to a human" (the default chatbot, which would hand off)."""
+
+    def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
+        return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
+
+    graph = {
+        "nodes": [node("start", "start", triggerKeywords=["survey"]),
+                  node("ask", "buttons", text="How was your visit?",
+                       buttons=[{"id": "human", "title": "Talk to someone"}, {"id": "fine", "title": "All fine"}]),
+                  node("done", "end", text="Thanks for your answer!")],
+        "edges": [{"id": "e1", "source": "start", "target": "ask"},
+                  {"id": "e2", "source": "ask", "target": "done", "sourceHandle": "human"},
+                  {"id": "e3", "source": "ask", "target": "done", "sourceHandle": "fine"}],
+    }
+    chatbot = (await client.post("/api/chatbots", json={"name": "Survey", **graph})).json()
+    assert (await client.post(f"/api/chatbots/{chatbot['id']}/publish")).status_code == 200
+    await loop.say({"text": "survey"})
+    prompt = (await loop.wait_sent(1))[0]
+    await loop.say({"buttonReply": {"id": "fine", "title": "All fine"}})
+    await loop.wait_sent(2)
+    # The survey is over. Later, the other button of its message:
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to someone"}, "contextMessageId": prompt["wamid"]})
+    sent = await loop.wait_sent(3)
+    assert _bodies(sent)[2] == "Thanks for your answer!"
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is False
+
+
 async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> None:  # type: ignore[no-untyped-def]
     """A customer who writes "hi", "hello", "anyone there?" at once wrote none of them after seeing the menu: the
     menu is not asked again for each (before: welcome, then "Please tap one of the buttons below." and the menu

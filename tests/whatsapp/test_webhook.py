@@ -355,7 +355,7 @@ async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.
         "from_user_id": "US.7770000000000000001"
     }
     await post(configured, username_user)
-    for q in ("PizzaFan", "US.7770000000000000001"):
+    for q in ("PizzaFan", "@pizzafan", "US.7770000000000000001"):
         found = (await configured.get("/api/conversations", params={"q": q})).json()["items"]
         assert [c["customerName"] for c in found] == ["Pat"], q
     assert (await configured.get("/api/conversations", params={"q": "US.777"})).json()["items"] == []

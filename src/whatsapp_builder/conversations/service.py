@@ -42,7 +42,7 @@ def _matching_customers(search: str) -> Any:
     conditions = [
         User.name.ilike(pattern),
         User.phone_number.like(pattern),
-        User.username.ilike(pattern),
+        User.username.ilike(_like(search.strip().lstrip("@"))),  # as the inbox shows it: @name
         User.bsuid == search.strip(),
     ]
     digits = "".join(ch for ch in search if ch.isdigit())

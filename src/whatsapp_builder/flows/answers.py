@@ -39,7 +39,8 @@ class Answer:
 INVALID = Answer(valid=False)
 
 
-THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# Commas that group thousands: 1,000 and 12,500.50; not 0,500 (a decimal comma: half).
+THOUSANDS = re.compile(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 
 
 def parse_number(value: object) -> int | float | None:

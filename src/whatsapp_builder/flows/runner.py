@@ -304,7 +304,13 @@ async def _turn(
     if bot is None:
         if flow_input.kind == "timer":
             return False, False
-        bot = _select_bot(bots, flow_input.text)
+        sender = by_id.get(flow_input.quoted_chatbot_id) if flow_input.quoted_chatbot_id else None
+        if flow_input.quoted_prompt is not None and sender is not None:
+            bot = sender  # a tap on one of its prompts: that chatbot goes on from there (engine: _node_of_old_tap)
+        else:
+            bot = _select_bot(bots, flow_input.text)
+            # Another chatbot's options (or a prompt of no chatbot running now) are not this one's to resume.
+            flow_input = replace(flow_input, quoted_prompt=None)
         if bot is None:
             return False, False
     result = await run_turn(
@@ -588,7 +594,11 @@ _QUOTED_PROMPTS = (
     " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
     ' AND r."timestamp" >= x.written_at - make_interval(secs => %s)'
     " AND (r.id = ANY(%s::uuid[]) OR EXISTS (SELECT 1 FROM conversation_contexts c"
-    '  WHERE c."conversationId" = p."conversationId" AND c."updatedAt" >= r."createdAt")))'
+    '  WHERE c."conversationId" = p."conversationId" AND c."updatedAt" >= r."createdAt"))),'
+    # The chatbot that sent the prompt: the conversation's context made last before it (in its transaction at
+    # the latest), whose run it was.
+    ' (SELECT c."chatbotId" FROM conversation_contexts c WHERE c."conversationId" = p."conversationId"'
+    '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC LIMIT 1)'
     " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
@@ -613,13 +623,13 @@ async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UU
         return
     in_batch = [tap["id"] for tap in taps]
     rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, in_batch, json.dumps(taps)))).fetchall()
-    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool]] = {
-        (message_id, conversation_id): ("latest" if newest else "earlier", repeated)
-        for message_id, conversation_id, newest, repeated in rows
+    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool, uuid.UUID | None]] = {
+        (message_id, conversation_id): ("latest" if newest else "earlier", repeated, sender)
+        for message_id, conversation_id, newest, repeated, sender in rows
     }
     for conversation_id, item in running.items():
         item.inputs = [
-            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1]))
+            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1], quoted_chatbot_id=q[2]))
             if message_id is not None and (q := quoted.get((message_id, conversation_id))) is not None
             else (message_id, fi)
             for message_id, fi in item.inputs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,8 @@ class FlowInput:
     # Found by the runner: the customer tapped this same option on the same message moments before (a double
     # tap); what it does when no context is active (the engine knows the taps its context took).
     tapped_before: bool = False
+    # Found by the runner: the chatbot whose run sent the quoted prompt (when no context runs, it goes on from it).
+    quoted_chatbot_id: uuid.UUID | None = None
     # When the customer wrote it (WhatsApp's timestamp): one written before a message already answered came late.
     written_at: datetime | None = None
     # WhatsApp could not pass on what the customer sent (an `unsupported` message: a poll, a view-once photo...):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import unicodedata
 
 
-def _is_punctuation(char: str) -> bool:
-    return unicodedata.category(char).startswith("P")
+def _closes(char: str) -> bool:
+    """Punctuation that goes after a word: sentence marks, closing quotes and brackets (not # or %: "C#" and
+    "50%" are words of their own)."""
+    return char in ".,!?;:…\"'。、！？؟" or unicodedata.category(char) in ("Pe", "Pf")
 
 
 def _opens(char: str) -> bool:
@@ -18,7 +20,7 @@ def _opens(char: str) -> bool:
 def bare_word(word: str) -> str:
     """A word without the punctuation around it ("Menu!" → "Menu", "(b)" → "b"); empty when it is all punctuation."""
     end = len(word)
-    while end and _is_punctuation(word[end - 1]):
+    while end and _closes(word[end - 1]):
         end -= 1
     start = 0
     while start < end and _opens(word[start]):
