@@ -37,8 +37,9 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
         conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
                      (Jsonb({"lastActivityAt": stale}), old["id"]))
 
-    # This answer would pick a pizza in the old context; after the timeout it starts the bot again instead.
-    await loop.say({"listReply": {"id": "margherita", "title": "Margherita"}})
+    # This answer (a pizza's name, typed) would pick it in the old context; after the timeout it starts the bot
+    # again instead. (A tap on the list would be taken there: see the next test.)
+    await loop.say({"text": "Margherita"})
     sent = await loop.wait_sent(5)
     assert bodies(sent)[3:] == [WELCOME, MENU]
     ended, fresh = contexts(database_url)
@@ -59,6 +60,32 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
     stats = (await client.get(f"/api/chatbots/{loop.chatbot_id}/stats")).json()
     assert stats["started"] == 2 and stats["active"] == 1 and stats["completed"] == 0
     assert stats["nodes"]["pizza_list"] == {"visits": 2, "dropOffs": 1}  # the timed-out one stopped there
+
+
+async def test_a_tap_on_the_prompt_a_timed_out_context_waited_on_goes_on_from_there(
+    loop: Any, client: httpx.AsyncClient, database_url: str
+) -> None:
+    demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
+    patched = await client.patch(f"/api/chatbots/{loop.chatbot_id}",
+                                 json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5}})
+    assert patched.status_code == 200, patched.text
+    assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    pizzas = (await loop.wait_sent(3))[2]
+    (old,) = contexts(database_url)
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
+                     (Jsonb({"lastActivityAt": stale}), old["id"]))
+    # The customer comes back and picks a pizza on the list they were shown: that is their choice, not a greeting.
+    await loop.say({"listReply": {"id": "margherita", "title": "Margherita"}, "contextMessageId": pizzas["wamid"]})
+    sent = await loop.wait_sent(4)
+    assert bodies(sent)[3] == "How many Margherita pizzas would you like? (1-10)"
+    ended, fresh = contexts(database_url)
+    assert ended["engineState"]["endedReason"] == "timeout" and fresh["isActive"] is True
+    assert fresh["nodeHistory"] == ["pizza_list", "quantity"] and fresh["variables"]["pizza"] == "Margherita"
 
 
 async def test_running_conversations_use_the_published_graph_not_the_draft(
