@@ -991,6 +991,27 @@ async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> No
     assert _bodies(sent)[4] == "Which pizza would you like?" and len(await loop.sent()) == 5
 
 
+async def test_the_last_answer_sent_twice_at_once_ends_the_flow_once(loop) -> None:  # type: ignore[no-untyped-def]
+    """"2" sent twice to the last question, taken in one go: the order is confirmed, and the second "2" (written
+    before the customer saw the confirmation) does not start the bot again with its greeting."""
+    import time
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    await loop.wait_sent(4)
+    now = str(int(time.time()))
+    twice = [{"id": f"wamid.TWICE{i}", "timestamp": now, "type": "text", "text": {"body": "2"}} for i in (1, 2)]
+    assert (await _signed_post(loop, twice)).status_code == 200
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
+    await loop.say({"text": "hi"})  # what the second "2" did shows before this one's answer: nothing
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[5:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
 async def test_the_same_button_tapped_twice_on_a_menu_the_flow_came_back_to_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
     await loop.say({"text": "hi"})
     first_menu = (await loop.wait_sent(2))[1]

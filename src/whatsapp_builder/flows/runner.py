@@ -359,6 +359,7 @@ async def _run(
     last_message: uuid.UUID | None = None
     replies = plan.replies.setdefault(item.recipient.conversation_id, [])
     prompted = False
+    ran = False
     for message_id, flow_input in item.inputs:
         if prompted and flow_input.quoted_prompt == "latest":
             # An earlier input of this batch made the bot ask anew: the prompt this tap quotes is no longer the newest.
@@ -366,8 +367,14 @@ async def _run(
         if len(replies) and flow_input.kind in CUSTOMER_KINDS:
             # The replies to an earlier input of this batch are not sent yet: this one was written without them.
             flow_input = replace(flow_input, prompt_unseen=True)
+            if ran and item.active is None and not any(start_matches(b.graph, flow_input.text) for b in bots):
+                # An earlier input ended the flow ("2" sent twice to the last question): this one was written
+                # before the customer saw it end, so it starts nothing (a keyword still does).
+                last_message = message_id or last_message
+                continue
         sent = len(replies)
-        _, handed_off = await _turn(context, plan, bots, item, flow_input, now, http)
+        took, handed_off = await _turn(context, plan, bots, item, flow_input, now, http)
+        ran = ran or took
         prompted = prompted or any(kind == "interactive" for kind, _ in replies[sent:])
         if flow_input.kind != "welcome":  # opening the chat is no message the customer could see as read
             last_message = message_id or last_message
