@@ -367,9 +367,11 @@ async def _run(
         if len(replies) and flow_input.kind in CUSTOMER_KINDS:
             # The replies to an earlier input of this batch are not sent yet: this one was written without them.
             flow_input = replace(flow_input, prompt_unseen=True)
-            if ran and item.active is None and not any(start_matches(b.graph, flow_input.text) for b in bots):
+            ended = ran and item.active is None
+            seen = flow_input.quoted_prompt is not None  # a tap on a prompt the customer had in front of them
+            if ended and not seen and not any(start_matches(b.graph, flow_input.text) for b in bots):
                 # An earlier input ended the flow ("2" sent twice to the last question): this one was written
-                # before the customer saw it end, so it starts nothing (a keyword still does).
+                # before the customer saw it end, so it starts nothing (a keyword, or a tap on a prompt, still does).
                 last_message = message_id or last_message
                 continue
         sent = len(replies)
