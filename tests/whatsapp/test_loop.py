@@ -1012,6 +1012,30 @@ async def test_the_last_answer_sent_twice_at_once_ends_the_flow_once(loop) -> No
     assert _bodies(sent)[5:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
 
 
+async def test_a_tap_on_a_menu_taken_with_the_answer_that_ends_the_flow_is_still_taken(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    import time
+
+    await loop.say({"text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    await loop.wait_sent(4)
+    now = str(int(time.time()))
+    human = {"type": "button_reply", "button_reply": {"id": "human", "title": "Talk to a human"}}
+    both = [{"id": "wamid.END2", "timestamp": now, "type": "text", "text": {"body": "2"}},
+            {"id": "wamid.HUMAN", "timestamp": now, "type": "interactive", "interactive": human,
+             "context": {"from": "15550001111", "id": menu["wamid"]}}]
+    assert (await _signed_post(loop, both)).status_code == 200
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
+    assert "a member of our team will answer you" in _bodies(sent)[5]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
+
+
 async def test_the_same_button_tapped_twice_on_a_menu_the_flow_came_back_to_is_answered_once(loop) -> None:  # type: ignore[no-untyped-def]
     await loop.say({"text": "hi"})
     first_menu = (await loop.wait_sent(2))[1]
