@@ -968,6 +968,31 @@ async def test_a_tap_on_an_old_prompt_resumes_the_chatbot_that_sent_it_not_anoth
     assert _bodies(sent)[2] == "Thanks for your answer!"
     conversation = (await client.get("/api/conversations")).json()["items"][0]
     assert conversation["isHandedOff"] is False
+    # Now the demo runs (at its menu), and the survey's button is tapped once more: not the demo's "human" either.
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(5)
+    await loop.say({"buttonReply": {"id": "human", "title": "Talk to someone"}, "contextMessageId": prompt["wamid"]})
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[5:] == ["Please tap one of the buttons below.", "What would you like to do?"]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is False
+
+
+async def test_the_same_option_tapped_again_after_answering_on_is_a_new_choice_not_a_double_tap(  # type: ignore[no-untyped-def]
+    loop,
+) -> None:
+    await loop.say({"text": "hi"})
+    menu = (await loop.wait_sent(2))[1]
+    order = {"buttonReply": {"id": "order", "title": "Order a pizza"}, "contextMessageId": menu["wamid"]}
+    await loop.say(order)
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
+    await loop.wait_sent(4)
+    await loop.say({"text": "1"})
+    await loop.wait_sent(5)  # confirmed: the flow is over
+    await loop.say(order)  # seconds later, a second order from the same menu
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[5] == "Which pizza would you like?"
 
 
 async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ nodes. The caller loads and stores the state and sends the messages.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from whatsapp_builder.flows import patterns
@@ -375,7 +376,13 @@ async def _run_turn(
     waiting = state.engine.get("waiting")
     if _is_double_tap(state, flow_input):
         return _ignored(state, f"tap on {flow_input.tapped_id!r} ignored: the same option of that message again")
-    if isinstance(waiting, str) and (back := _node_asked_earlier(graph, state, flow_input, waiting)) is not None:
+    if flow_input.foreign_prompt and flow_input.tapped_id is not None:
+        # Another chatbot's message: as a tap on an earlier message no step of this context offered (below).
+        turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} of another chatbot's message: no choice here")
+        flow_input = replace(flow_input, quoted_prompt="earlier")
+        if waiting != "question":
+            flow_input = replace(flow_input, button_id=None, list_row_id=None, text=None)
+    elif isinstance(waiting, str) and (back := _node_asked_earlier(graph, state, flow_input, waiting)) is not None:
         # The customer changed an earlier answer: that question takes the tap, and the flow goes on from there.
         turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} answers node {back}, asked earlier: back there")
         turn.record_input(flow_input)

@@ -301,6 +301,8 @@ async def _turn(
             _end(plan, conversation_id, active, "timeout")
             active, bot = None, None
     item.active = active
+    if active is not None and flow_input.quoted_chatbot_id not in (None, active.chatbot_id):
+        flow_input = replace(flow_input, foreign_prompt=True)
     if bot is None:
         if flow_input.kind == "timer":
             return False, False
@@ -602,6 +604,9 @@ _QUOTED_PROMPTS = (
     " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
     " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
     ' AND r."timestamp" >= x.written_at - make_interval(secs => %s)'
+    # Nothing else written between: a tap again after answering on (a new order on the same menu) is meant.
+    ' AND NOT EXISTS (SELECT 1 FROM messages o WHERE o."conversationId" = p."conversationId"'
+    "  AND o.direction = 'inbound' AND o.id > r.id AND o.id < x.id)"
     " AND (r.id = ANY(%s::uuid[]) OR EXISTS (SELECT 1 FROM conversation_contexts c"
     '  WHERE c."conversationId" = p."conversationId" AND c."updatedAt" >= r."createdAt"))),'
     # The chatbot that sent the prompt: the conversation's context made last before it (in its transaction at

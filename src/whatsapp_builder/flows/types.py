@@ -55,6 +55,9 @@ class FlowInput:
     tapped_before: bool = False
     # Found by the runner: the chatbot whose run sent the quoted prompt (when no context runs, it goes on from it).
     quoted_chatbot_id: uuid.UUID | None = None
+    # Found by the runner: that chatbot is not the one running here. Its option ids mean nothing to this one
+    # (ids repeat across chatbots), so the tap is no choice of this context's steps.
+    foreign_prompt: bool = False
     # When the customer wrote it (WhatsApp's timestamp): one written before a message already answered came late.
     written_at: datetime | None = None
     # WhatsApp could not pass on what the customer sent (an `unsupported` message: a poll, a view-once photo...):
