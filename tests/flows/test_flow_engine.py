@@ -325,6 +325,14 @@ async def test_a_tap_on_an_old_prompt_after_the_flow_ended_goes_on_from_that_pro
     assert bodies(await bot.send(tap("button", "gone", "earlier", seconds=95))) == ["Menu"]
 
 
+async def test_the_same_tap_after_something_else_was_written_is_no_double_tap() -> None:
+    bot = _menu_then_question()
+    await bot.send("hi")
+    assert bodies(await bot.send(tap("button", "hours", "latest", seconds=1))) == ["Menu"]
+    assert bodies(await bot.send("what?")) == ["Menu"]  # no option matched: the menu again
+    assert bodies(await bot.send(tap("button", "hours", "earlier", seconds=5))) == ["Menu"]  # taken, not ignored
+
+
 async def test_an_earlier_answer_changed_on_its_prompt_takes_the_flow_back_there() -> None:
     bot = _menu_then_question()
     await bot.send("hi")

@@ -110,6 +110,9 @@ class _Turn:
     def record_input(self, flow_input: FlowInput) -> None:
         self.state.engine["lastActivityAt"] = _utc(self.ctx.now).isoformat()
         self.note_tap(flow_input)
+        if flow_input.kind in CUSTOMER_KINDS and flow_input.tapped_id is None:
+            # Something else written after the last tap: the same tap again is meant, not its double.
+            self.state.engine.pop("lastTap", None)
         if flow_input.written_at is not None:
             last = _parse_time(self.state.engine.get("lastInputAt"))
             written = _utc(flow_input.written_at)
