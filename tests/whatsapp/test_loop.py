@@ -832,11 +832,8 @@ async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_
     assert _bodies(sent)[3:] == ["We are open every day from 11:00 to 23:00.", "What would you like to do?"]
 
 
-async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_is_behind(  # type: ignore[no-untyped-def]
-    loop, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Whether a bot took the first tap compares the time its context was written (the server's clock) with the
-    time the tap was stored (the database's): a server 30 s behind must still see that its bot took it."""
+async def _publish_rating_bot(client: httpx.AsyncClient) -> None:
+    """A chatbot started by "rate" whose one question is answered by a tap, which ends the flow."""
 
     def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
         return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
@@ -853,6 +850,49 @@ async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_
     chatbot = (await client.post("/api/chatbots", json={"name": "Rating", **graph})).json()
     published = await client.post(f"/api/chatbots/{chatbot['id']}/publish")
     assert published.status_code == 200, published.text
+
+
+async def test_a_tap_on_the_last_question_tapped_three_times_is_answered_once(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    await _publish_rating_bot(client)
+    await loop.say({"text": "rate"})
+    await loop.wait_sent(1)
+    good = {"buttonReply": {"id": "good", "title": "Good"}}
+    await loop.say(good)
+    assert _bodies(await loop.wait_sent(2))[1] == "Thanks for telling us!"
+    await loop.say(good)  # a double tap: nothing
+    await loop.say(good)  # and a third: the second is no "something written in between"
+    await loop.say({"text": "hi"})  # the demo's greeting shows what the taps did before it: nothing
+    sent = await loop.wait_sent(4)
+    assert _bodies(sent)[2:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
+async def test_a_restart_keyword_with_the_answer_that_ends_the_flow_starts_over(loop) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    await loop.wait_sent(4)
+    now = str(int(time.time()))
+    both = [{"id": "wamid.R2", "timestamp": now, "type": "text", "text": {"body": "2"}},
+            {"id": "wamid.RMENU", "timestamp": now, "type": "text", "text": {"body": "menu"}}]
+    assert (await _signed_post(loop, both)).status_code == 200
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
+    assert _bodies(sent)[5:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+
+
+async def test_a_double_tap_on_a_finished_flow_is_caught_when_the_servers_clock_is_behind(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a bot took the first tap compares the time its context was written (the server's clock) with the
+    time the tap was stored (the database's): a server 30 s behind must still see that its bot took it."""
+
+    await _publish_rating_bot(client)
     real_plan = runner._Plan
 
     def behind(**fields: Any) -> Any:

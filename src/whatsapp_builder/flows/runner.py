@@ -27,7 +27,7 @@ from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
-from whatsapp_builder.flows.engine import CUSTOMER_KINDS, DOUBLE_TAP_SECONDS, is_expired, run_turn
+from whatsapp_builder.flows.engine import CUSTOMER_KINDS, DOUBLE_TAP_SECONDS, is_expired, is_restart, run_turn
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import (
     HttpPerformer,
@@ -371,9 +371,10 @@ async def _run(
             flow_input = replace(flow_input, prompt_unseen=True)
             ended = ran and item.active is None
             seen = flow_input.quoted_prompt is not None  # a tap on a prompt the customer had in front of them
-            if ended and not seen and not any(start_matches(b.graph, flow_input.text) for b in bots):
+            keyword = any(start_matches(b.graph, flow_input.text) or is_restart(flow_input, b.settings) for b in bots)
+            if ended and not seen and not keyword:
                 # An earlier input ended the flow ("2" sent twice to the last question): this one was written
-                # before the customer saw it end, so it starts nothing (a keyword, or a tap on a prompt, still does).
+                # before the customer saw it end, so it starts nothing (a trigger or restart keyword, or a tap on a prompt, still does).
                 last_message = message_id or last_message
                 continue
         sent = len(replies)
@@ -604,15 +605,18 @@ _QUOTED_PROMPTS = (
     " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
     " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
     ' AND r."timestamp" >= x.written_at - make_interval(secs => %s)'
-    # Nothing else written between: a tap again after answering on (a new order on the same menu) is meant.
+    # Nothing else written between (a tap again after answering on, a new order on the same menu, is meant);
+    # a third tap of the same is no "else".
     ' AND NOT EXISTS (SELECT 1 FROM messages o WHERE o."conversationId" = p."conversationId"'
-    "  AND o.direction = 'inbound' AND o.id > r.id AND o.id < x.id)"
+    "  AND o.direction = 'inbound' AND o.id > r.id AND o.id < x.id"
+    "  AND NOT (o.content->>'replyTo' IS NOT DISTINCT FROM x.reply_to"
+    "  AND coalesce(o.content->>'buttonId', o.content->>'listRowId') IS NOT DISTINCT FROM x.tapped))"
     " AND (r.id = ANY(%s::uuid[]) OR EXISTS (SELECT 1 FROM conversation_contexts c"
     '  WHERE c."conversationId" = p."conversationId" AND c."updatedAt" >= r."createdAt"))),'
     # The chatbot that sent the prompt: the conversation's context made last before it (in its transaction at
     # the latest), whose run it was.
     ' (SELECT c."chatbotId" FROM conversation_contexts c WHERE c."conversationId" = p."conversationId"'
-    '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC LIMIT 1)'
+    '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1)'
     " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
