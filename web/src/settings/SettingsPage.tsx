@@ -226,7 +226,7 @@ function WhatsAppSettings() {
                 <NumberInput
                   label="Messages per second"
                   placeholder="Server default"
-                  description="What WhatsApp lets this number send: 80 by default, up to 1,000 at the top tier (WhatsApp Manager shows it). Empty: the server's default. More is only for the simulator."
+                  description="Your tier in WhatsApp Manager: 80 by default, up to 1,000. Empty: the server's default."
                   min={1}
                   max={10000}
                   allowDecimal={false}
