@@ -16,26 +16,33 @@ WELCOME = "Hi Alice! Welcome to Pizza Place \U0001f355"
 MENU = "What would you like to do?"
 
 
-async def test_session_timeout_ends_the_old_context_and_starts_afresh(
-    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
-) -> None:
+async def _waiting_at_the_pizza_list_too_long(loop: Any, client: httpx.AsyncClient, database_url: str) -> Any:
+    """The demo with a 5-minute session timeout, a customer at its pizza list, and 6 minutes gone by (their
+    context's last activity moved back): returns the pizza list message."""
     demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
     patched = await client.patch(f"/api/chatbots/{loop.chatbot_id}",
                                  json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5}})
     assert patched.status_code == 200, patched.text
     assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
-
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)
     await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    assert bodies(await loop.wait_sent(3))[2] == "Which pizza would you like?"
+    pizzas = (await loop.wait_sent(3))[2]
+    assert bodies([pizzas])[0] == "Which pizza would you like?"
     (old,) = contexts(database_url)
     assert old["currentNodeId"] == "pizza_list" and old["isActive"]
-
     stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
                      (Jsonb({"lastActivityAt": stale}), old["id"]))
+    return pizzas
+
+
+async def test_session_timeout_ends_the_old_context_and_starts_afresh(
+    loop: Any, client: httpx.AsyncClient, database_url: str, waiter: Any
+) -> None:
+    await _waiting_at_the_pizza_list_too_long(loop, client, database_url)
+    (old,) = contexts(database_url)
 
     # This answer (a pizza's name, typed) would pick it in the old context; after the timeout it starts the bot
     # again instead. (A tap on the list would be taken there: see the next test.)
@@ -65,20 +72,7 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
 async def test_a_tap_on_the_prompt_a_timed_out_context_waited_on_goes_on_from_there(
     loop: Any, client: httpx.AsyncClient, database_url: str
 ) -> None:
-    demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
-    patched = await client.patch(f"/api/chatbots/{loop.chatbot_id}",
-                                 json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5}})
-    assert patched.status_code == 200, patched.text
-    assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
-    await loop.say({"text": "hi"})
-    await loop.wait_sent(2)
-    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    pizzas = (await loop.wait_sent(3))[2]
-    (old,) = contexts(database_url)
-    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
-                     (Jsonb({"lastActivityAt": stale}), old["id"]))
+    pizzas = await _waiting_at_the_pizza_list_too_long(loop, client, database_url)
     # The customer comes back and picks a pizza on the list they were shown: that is their choice, not a greeting.
     await loop.say({"listReply": {"id": "margherita", "title": "Margherita"}, "contextMessageId": pizzas["wamid"]})
     sent = await loop.wait_sent(4)

@@ -832,24 +832,41 @@ async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_
     assert _bodies(sent)[3:] == ["We are open every day from 11:00 to 23:00.", "What would you like to do?"]
 
 
-async def _publish_rating_bot(client: httpx.AsyncClient) -> None:
-    """A chatbot started by "rate" whose one question is answered by a tap, which ends the flow."""
+async def _publish_one_tap_bot(
+    client: httpx.AsyncClient, name: str, keyword: str, text: str, buttons: list[tuple[str, str]], thanks: str
+) -> None:
+    """A chatbot started by `keyword` that asks one question answered by a tap (`buttons`: (id, title)), and
+    ends the flow with `thanks`, whichever button."""
 
     def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
         return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
 
     graph = {
-        "nodes": [node("start", "start", triggerKeywords=["rate"]),
-                  node("ask", "buttons", text="How was your pizza?",
-                       buttons=[{"id": "good", "title": "Good"}, {"id": "bad", "title": "Bad"}]),
-                  node("done", "end", text="Thanks for telling us!")],
-        "edges": [{"id": "e1", "source": "start", "target": "ask"},
-                  {"id": "e2", "source": "ask", "target": "done", "sourceHandle": "good"},
-                  {"id": "e3", "source": "ask", "target": "done", "sourceHandle": "bad"}],
+        "nodes": [node("start", "start", triggerKeywords=[keyword]),
+                  node("ask", "buttons", text=text, buttons=[{"id": i, "title": t} for i, t in buttons]),
+                  node("done", "end", text=thanks)],
+        "edges": [{"id": "e0", "source": "start", "target": "ask"},
+                  *({"id": f"e-{i}", "source": "ask", "target": "done", "sourceHandle": i} for i, _ in buttons)],
     }
-    chatbot = (await client.post("/api/chatbots", json={"name": "Rating", **graph})).json()
+    chatbot = (await client.post("/api/chatbots", json={"name": name, **graph})).json()
     published = await client.post(f"/api/chatbots/{chatbot['id']}/publish")
     assert published.status_code == 200, published.text
+
+
+async def _publish_rating_bot(client: httpx.AsyncClient) -> None:
+    await _publish_one_tap_bot(client, "Rating", "rate", "How was your pizza?", [("good", "Good"), ("bad", "Bad")],
+                               "Thanks for telling us!")
+
+
+async def _at_the_quantity_question(loop) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Through the demo to its last question (a Veggie pizza chosen): returns the menu the customer saw."""
+    await loop.say({"text": "hi"})
+    menu: dict[str, object] = (await loop.wait_sent(2))[1]
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
+    await loop.wait_sent(4)
+    return menu
 
 
 async def test_a_tap_on_the_last_question_tapped_three_times_is_answered_once(  # type: ignore[no-untyped-def]
@@ -871,12 +888,7 @@ async def test_a_tap_on_the_last_question_tapped_three_times_is_answered_once(  
 async def test_a_restart_keyword_with_the_answer_that_ends_the_flow_starts_over(loop) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    await loop.say({"text": "hi"})
-    await loop.wait_sent(2)
-    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    await loop.wait_sent(3)
-    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
-    await loop.wait_sent(4)
+    await _at_the_quantity_question(loop)
     now = str(int(time.time()))
     both = [{"id": "wamid.R2", "timestamp": now, "type": "text", "text": {"body": "2"}},
             {"id": "wamid.RMENU", "timestamp": now, "type": "text", "text": {"body": "menu"}}]
@@ -984,20 +996,8 @@ async def test_a_tap_on_an_old_prompt_resumes_the_chatbot_that_sent_it_not_anoth
     """Option ids repeat across chatbots (the builder names them alike): a tap on a finished survey's button
     "human" is the survey's, not the demo menu's "Talk to a human" (the default chatbot, which would hand off)."""
 
-    def node(node_id: str, node_type: str, **data: object) -> dict[str, object]:
-        return {"id": node_id, "type": node_type, "position": {"x": 0, "y": 0}, "data": data}
-
-    graph = {
-        "nodes": [node("start", "start", triggerKeywords=["survey"]),
-                  node("ask", "buttons", text="How was your visit?",
-                       buttons=[{"id": "human", "title": "Talk to someone"}, {"id": "fine", "title": "All fine"}]),
-                  node("done", "end", text="Thanks for your answer!")],
-        "edges": [{"id": "e1", "source": "start", "target": "ask"},
-                  {"id": "e2", "source": "ask", "target": "done", "sourceHandle": "human"},
-                  {"id": "e3", "source": "ask", "target": "done", "sourceHandle": "fine"}],
-    }
-    chatbot = (await client.post("/api/chatbots", json={"name": "Survey", **graph})).json()
-    assert (await client.post(f"/api/chatbots/{chatbot['id']}/publish")).status_code == 200
+    await _publish_one_tap_bot(client, "Survey", "survey", "How was your visit?",
+                               [("human", "Talk to someone"), ("fine", "All fine")], "Thanks for your answer!")
     await loop.say({"text": "survey"})
     prompt = (await loop.wait_sent(1))[0]
     await loop.say({"buttonReply": {"id": "fine", "title": "All fine"}})
@@ -1061,12 +1061,7 @@ async def test_the_last_answer_sent_twice_at_once_ends_the_flow_once(loop) -> No
     before the customer saw the confirmation) does not start the bot again with its greeting."""
     import time
 
-    await loop.say({"text": "hi"})
-    await loop.wait_sent(2)
-    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    await loop.wait_sent(3)
-    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
-    await loop.wait_sent(4)
+    await _at_the_quantity_question(loop)
     now = str(int(time.time()))
     twice = [{"id": f"wamid.TWICE{i}", "timestamp": now, "type": "text", "text": {"body": "2"}} for i in (1, 2)]
     assert (await _signed_post(loop, twice)).status_code == 200
@@ -1082,12 +1077,7 @@ async def test_a_tap_on_a_menu_taken_with_the_answer_that_ends_the_flow_is_still
 ) -> None:
     import time
 
-    await loop.say({"text": "hi"})
-    menu = (await loop.wait_sent(2))[1]
-    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    await loop.wait_sent(3)
-    await loop.say({"listReply": {"id": "veggie", "title": "Veggie"}})
-    await loop.wait_sent(4)
+    menu = await _at_the_quantity_question(loop)
     now = str(int(time.time()))
     human = {"type": "button_reply", "button_reply": {"id": "human", "title": "Talk to a human"}}
     both = [{"id": "wamid.END2", "timestamp": now, "type": "text", "text": {"body": "2"}},

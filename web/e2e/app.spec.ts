@@ -306,16 +306,22 @@ test('the inbox shows a customer live, ticks move to read, an operator takes ove
   expect(errors).toEqual([]);
 });
 
-test('an operator writes first to a new customer with a template', async ({ page, request }) => {
-  const errors = watchConsole(page);
-  await signIn(page);
+/** In the inbox, "New conversation" with a customer never seen (a fresh number): opens it, returns its digits. */
+async function writeFirstTo(page: Page, name: string) {
   await page.goto('/inbox');
   const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
   await page.getByRole('button', { name: 'New conversation' }).click();
   await page.getByLabel('Phone number').fill(`+${digits}`);
-  await page.getByLabel('Name').fill('Carol First');
+  await page.getByLabel('Name').fill(name);
   await page.getByRole('button', { name: 'Open conversation' }).click();
   await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
+  return digits;
+}
+
+test('an operator writes first to a new customer with a template', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const digits = await writeFirstTo(page, 'Carol First');
   await expect(page.getByTestId('conversation-item').filter({ hasText: 'Carol First' })).toBeVisible();
   await expect(page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' })).toBeVisible();
   await page.getByRole('status').getByRole('button').first().click();
@@ -344,13 +350,7 @@ test('an operator writes first to a new customer with a template', async ({ page
 
 test('the window-closed banner goes when the customer writes, also after a send it refused', async ({ page, request }) => {
   await signIn(page);
-  await page.goto('/inbox');
-  const digits = `1555${Math.floor(1000000 + Math.random() * 8999999)}`;
-  await page.getByRole('button', { name: 'New conversation' }).click();
-  await page.getByLabel('Phone number').fill(`+${digits}`);
-  await page.getByLabel('Name').fill('Carol Closed');
-  await page.getByRole('button', { name: 'Open conversation' }).click();
-  await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
+  const digits = await writeFirstTo(page, 'Carol Closed');
   const banner = page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' });
   await expect(banner).toBeVisible();
   // free text while the window is closed: refused (409), the banner stays

@@ -11,7 +11,7 @@ from typing import Any
 import phonenumbers
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.words import bare_word, keyword_key
+from whatsapp_builder.flows.words import bare_word, written_title
 
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -101,7 +101,6 @@ _MULTIPLIERS = frozenset(
         "ciento",
         "mila",
         "miljoen",
-        "million",
     ]
 )
 
@@ -187,15 +186,9 @@ def _match_option(text: str, options: object) -> Answer:
     if not isinstance(options, list):
         return INVALID
     choices = [o for o in options if isinstance(o, str)]
-    wanted = text.casefold()
-    for option in choices:
-        if option.strip().casefold() == wanted:
-            return Answer(True, option)
-    # As customers write them: "Yes!", "large.", "(b)".
-    loosely = keyword_key(text)
-    for option in choices:
-        if keyword_key(option) == loosely:
-            return Answer(True, option)
+    chosen = written_title(text, choices)
+    if chosen is not None:
+        return Answer(True, choices[chosen])
     if text.isascii() and text.isdigit() and 1 <= int(text) <= len(choices):
         return Answer(True, choices[int(text) - 1])
     return INVALID

@@ -369,12 +369,15 @@ async def _run(
         if len(replies) and flow_input.kind in CUSTOMER_KINDS:
             # The replies to an earlier input of this batch are not sent yet: this one was written without them.
             flow_input = replace(flow_input, prompt_unseen=True)
-            ended = ran and item.active is None
-            seen = flow_input.quoted_prompt is not None  # a tap on a prompt the customer had in front of them
-            keyword = any(start_matches(b.graph, flow_input.text) or is_restart(flow_input, b.settings) for b in bots)
-            if ended and not seen and not keyword:
-                # An earlier input ended the flow ("2" sent twice to the last question): this one was written
-                # before the customer saw it end, so it starts nothing (a trigger or restart keyword, or a tap on a prompt, still does).
+            # An earlier input ended the flow ("2" sent twice to the last question): this one was written before
+            # the customer saw it end, so it starts nothing. A trigger or restart keyword still does, and so does a
+            # tap on a prompt the customer had in front of them.
+            if (
+                ran
+                and item.active is None
+                and flow_input.quoted_prompt is None
+                and not any(start_matches(b.graph, flow_input.text) or is_restart(flow_input, b.settings) for b in bots)
+            ):
                 last_message = message_id or last_message
                 continue
         sent = len(replies)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 
 def _closes(char: str) -> bool:
@@ -40,3 +41,17 @@ def message_keys(text: str) -> set[str]:
     """The forms of a message compared with keywords: `keyword_key`'s, and as written (spaces collapsed, case
     folded), so that a keyword of punctuation only ("?") still starts a message ("? what")."""
     return {keyword_key(text), " ".join(text.casefold().split())} - {""}
+
+
+def written_title(text: str, titles: Sequence[str]) -> int | None:
+    """The index of the title the customer wrote (a button's, a list row's, a question's option): equal but for
+    case and surrounding spaces, else but for the punctuation around words ("Yes!", "tea?"). None when none is."""
+    wanted = text.strip().casefold()
+    for i, title in enumerate(titles):
+        if title.strip().casefold() == wanted:
+            return i
+    loosely = keyword_key(text)
+    for i, title in enumerate(titles):
+        if keyword_key(title) == loosely:
+            return i
+    return None
