@@ -328,7 +328,47 @@ async def test_webhook_without_config_is_refused(client: httpx.AsyncClient, data
 
 
 async def test_not_a_whatsapp_payload_is_a_400(configured: httpx.AsyncClient) -> None:
-    assert (await post(configured, {"object": "page", "entry": []})).status_code == 400
+    for body in ([], "hi", {"entry": []}, {"object": "whatsapp_business_account"},
+                 {"object": "whatsapp_business_account", "entry": {}}):
+        response = await post(configured, body)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "bad_request", body
+
+
+async def test_a_signed_notification_for_another_product_of_the_app_is_acknowledged_and_ignored(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    # Messenger, Instagram or the app's own fields sent to the same callback URL: Meta retries anything but a 200.
+    before = counts(database_url)
+    for kind in ("page", "instagram", "application"):
+        messages = {"messaging": [{"sender": {"id": "1"}, "message": {"text": "hi"}}]}
+        response = await post(configured, {"object": kind, "entry": [{"id": "1", "time": 1, **messages}]})
+        assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert counts(database_url) == before
+
+
+async def test_a_delivery_refused_for_its_signature_shows_on_the_config_until_one_verifies(
+    configured: httpx.AsyncClient,
+) -> None:
+    # The likeliest setup mistake: Meta's app secret is not the one saved, and the secret is never shown again.
+    async def refusal() -> Any:
+        return (await configured.get("/api/whatsapp-config")).json()["lastWebhookRefusal"]
+
+    assert await refusal() is None
+    body = json.dumps(text_from("16505551234", "hi", "wamid.REF1")).encode()
+    wrong = await post(configured, None, raw=body, signature="sha256=" + "ab" * 32)
+    assert wrong.status_code == 403
+    shown = await refusal()
+    assert shown["reason"] == "signature_mismatch" and "does not match" in shown["message"] and shown["at"]
+    assert (await post(configured, None, raw=body)).status_code == 200
+    assert await refusal() is None
+    # Saving another app secret clears a refusal made with the old one.
+    assert (await post(configured, None, raw=body, signature="sha256=" + "cd" * 32)).status_code == 403
+    assert await refusal() is not None
+    config = (await configured.get("/api/whatsapp-config")).json()
+    saved = await configured.put("/api/whatsapp-config", json={
+        "phoneNumberId": config["phoneNumberId"], "businessAccountId": config["businessAccountId"],
+        "webhookVerifyToken": config["webhookVerifyToken"], "appSecret": "another-secret"})
+    assert saved.status_code == 200 and saved.json()["lastWebhookRefusal"] is None
 
 
 async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.AsyncClient) -> None:

@@ -32,6 +32,7 @@ from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
 from whatsapp_builder.whatsapp.graph_client import GraphClient
 from whatsapp_builder.whatsapp.graph_http import GraphHttp
+from whatsapp_builder.whatsapp.refusals import RefusedDeliveries
 
 
 class Publisher(Protocol):
@@ -77,6 +78,7 @@ class AppContext:
     inline: InlineRunner = field(default_factory=InlineRunner)
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
+    refusals: RefusedDeliveries = field(default_factory=RefusedDeliveries)
     # Bot turns that call an API run alone, outside the group-committed batches, this many at once (each holds
     # a hot-pool connection while its API answers): flows/runner.py, whatsapp/fast_path.py.
     own_turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

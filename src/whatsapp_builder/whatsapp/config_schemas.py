@@ -90,6 +90,12 @@ class WhatsAppConfigOut(CamelModel):
     graph_api_url: str | None
     messages_per_second: int | None = Field(description="Null: the server's default (WAB_SEND_RATE_PER_SECOND)")
     last_error: dict[str, Any] | None = Field(description="Set when WhatsApp rejected the credentials")
+    last_webhook_refusal: dict[str, Any] | None = Field(
+        default=None,
+        description="The last webhook delivery refused because its X-Hub-Signature-256 did not match the app secret"
+        ' (`{"reason": "signature_mismatch", "message", "at"}`): the app secret saved here is not the Meta'
+        " app's. Cleared by the next delivery that verifies, and by saving an app secret.",
+    )
     is_active: bool
     created_at: dt.datetime
     updated_at: dt.datetime

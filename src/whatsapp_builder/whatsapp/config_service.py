@@ -28,6 +28,8 @@ class ActiveConfig:
     """This number's sending limit; None: the server's default."""
     has_error: bool = False
     """Whether `lastError` is set: the next successful send clears it."""
+    webhooks_refused: bool = False
+    """Whether `lastWebhookRefusal` is set: the next delivery that verifies clears it."""
 
     def send_rate(self, default: int) -> int:
         """Sends a second this number may make: its own limit, else the server's `default`."""
@@ -45,6 +47,7 @@ def to_out(config: WhatsAppConfig) -> WhatsAppConfigOut:
         graph_api_url=config.graph_api_url,
         messages_per_second=config.messages_per_second,
         last_error=config.last_error,
+        last_webhook_refusal=config.last_webhook_refusal,
         is_active=config.is_active,
         created_at=config.created_at,
         updated_at=config.updated_at,
@@ -76,6 +79,7 @@ async def load_active(session: AsyncSession, secrets: SecretBox) -> ActiveConfig
         graph_api_url=config.graph_api_url,
         messages_per_second=config.messages_per_second,
         has_error=config.last_error is not None,
+        webhooks_refused=config.last_webhook_refusal is not None,
     )
 
 
@@ -127,6 +131,8 @@ async def put_active(session: AsyncSession, secrets: SecretBox, data: WhatsAppCo
         config.access_token = secrets.encrypt(data.access_token)
     if data.app_secret is not None:
         config.app_secret = secrets.encrypt(data.app_secret)
+    if data.app_secret is not None or config is not current:
+        config.last_webhook_refusal = None  # refused with another secret
     await session.commit()
     await session.refresh(config)
     return config

@@ -30,6 +30,8 @@ class WhatsAppConfig(Base):
     updated_at: Mapped[dt.datetime] = updated_at_column()
     # Extension (migration 0019): this number's sending limit; null means the server's WAB_SEND_RATE_PER_SECOND.
     messages_per_second: Mapped[int | None] = mapped_column("messagesPerSecond", Integer, nullable=True)
+    # Extension (migration 0023): the last delivery refused for a signature that does not match the app secret.
+    last_webhook_refusal: Mapped[dict[str, Any] | None] = mapped_column("lastWebhookRefusal", JSONB, nullable=True)
 
     __table_args__ = (
         CheckConstraint('"messagesPerSecond" BETWEEN 1 AND 10000', name="messages_per_second_range"),

@@ -23,7 +23,7 @@ from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.limits import BodySizeLimit, BodyTooLarge, read_body
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.whatsapp.inbound_service import receive_delivery
-from whatsapp_builder.whatsapp.parser import parse_webhook
+from whatsapp_builder.whatsapp.parser import WHATSAPP_OBJECT, parse_webhook
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, verify
 
 log = get_logger(__name__)
@@ -52,13 +52,12 @@ async def _verified(context: AppContext, body: bytes, signature: str) -> tuple[i
         log.error("webhook not verified: the app secret cannot be read", error=str(exc))
         return _error(503, "service_unavailable", "The app secret cannot be read here (WAB_SECRET_KEY); retry later.")
     if config is None or not config.app_secret:
-        log.warning("webhook refused: no active WhatsApp config with an app secret")
-        return _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
+        return _NO_CONFIG
     check = verify(body, signature, config.app_secret)
     if check is SignatureCheck.MISSING:
         return _MISSING_SIGNATURE
     if check is not SignatureCheck.OK:
-        return _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
+        return _MISMATCH
     return None
 
 
@@ -66,6 +65,7 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
     """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
     anything else makes Meta deliver it again."""
     if signature is None or not signature.strip():
+        context.refusals.note("unsigned", 401, _MISSING_SIGNATURE[1]["error"]["message"])
         return _MISSING_SIGNATURE
     deadline = context.settings.webhook_deadline_seconds
     try:
@@ -85,16 +85,32 @@ async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tu
         # secret, `whatsapp-builder demo` restoring the demo's) would refuse Meta's deliveries until then.
         context.active_config.invalidate()
         refused = await _verified(context, body, signature)
-    if refused is not None:
+    if refused is not None and refused[0] >= 500:
         return refused
+    config = await context.active_config.get()
+    shown = config is not None and config.webhooks_refused
+    if refused is _MISMATCH:
+        await context.refusals.signature_mismatch(context, _MISMATCH[1]["error"]["message"], shown=shown)
+        return refused
+    if refused is not None:
+        context.refusals.note(refused[1]["error"]["code"], refused[0], refused[1]["error"]["message"])
+        return refused
+    if shown:
+        await context.refusals.verified(context)
     try:
         payload = fastjson.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed_json", "The body is not valid JSON.")
+        return _refuse(context, 400, "malformed_json", "The body is not valid JSON.")
+    other = _other_object(payload)
+    if other is not None:
+        # Signed by this app: a notification for another product of it (Messenger, Instagram, the app itself)
+        # sent to the same callback URL. Meta wants a 200 for every notification; anything else it retries.
+        context.refusals.note(f"object:{other}", 200, f"not for WhatsApp (object {other!r})", event="webhook ignored")
+        return 200, {"status": "ignored", "messages": 0, "duplicates": 0, "statuses": 0}
     batch = parse_webhook(payload)
     if not batch.is_whatsapp_payload:
         why = f" ({batch.problems[0].path}: {batch.problems[0].message})" if batch.problems else ""
-        return _error(400, "bad_request", f"Not a WhatsApp Business Account webhook{why}.")
+        return _refuse(context, 400, "bad_request", f"Not a WhatsApp Business Account webhook{why}.")
     for problem in batch.problems:
         log.warning("webhook item skipped", path=problem.path, problem=problem.message)
     for error in batch.errors:
@@ -113,7 +129,22 @@ async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tu
     }
 
 
+def _refuse(context: AppContext, status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+    context.refusals.note(code, status, message)
+    return _error(status, code, message)
+
+
+def _other_object(payload: object) -> str | None:
+    """The `object` of a notification for another of the app's products, else None."""
+    if not isinstance(payload, dict):
+        return None
+    kind = payload.get("object")
+    return kind[:100] if isinstance(kind, str) and kind and kind != WHATSAPP_OBJECT else None
+
+
 _MISSING_SIGNATURE = _error(401, "unauthorized", f"Missing {SIGNATURE_HEADER} header.")
+_MISMATCH = _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
+_NO_CONFIG = _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
 
 
 class WebhookLane:
@@ -137,15 +168,16 @@ class WebhookLane:
                 signature = value.decode("latin-1")
         # Unsigned is refused first, whatever the body (Meta signs every delivery), and without reading it.
         if signature is None or not signature.strip():
+            self.context.refusals.note("unsigned", 401, _MISSING_SIGNATURE[1]["error"]["message"])
             await self._answer(send, *_MISSING_SIGNATURE)
             return
         if too_large:
-            await BodySizeLimit.reject(send, self.cap)
+            await self._too_large(send)
             return
         try:
             raw = await read_body(receive, self.cap)
         except BodyTooLarge:
-            await BodySizeLimit.reject(send, self.cap)
+            await self._too_large(send)
             return
         if raw is None:
             return  # the sender gave up: nothing to answer, and nothing was stored
@@ -156,6 +188,10 @@ class WebhookLane:
             log.exception("webhook failed")
             status, payload = _error(500, "internal_error", "The delivery could not be processed.")
         await self._answer(send, status, payload)
+
+    async def _too_large(self, send: Send) -> None:
+        self.context.refusals.note("payload_too_large", 413, f"the body is over {self.cap} bytes")
+        await BodySizeLimit.reject(send, self.cap)
 
     @staticmethod
     async def _answer(send: Send, status: int, payload: dict[str, Any]) -> None:

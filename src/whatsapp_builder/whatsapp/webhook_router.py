@@ -30,15 +30,16 @@ async def verify_subscription(
         config = await context.active_config.get()
     except (OperationalError, DBAPIError, OSError):
         return PlainTextResponse("database unavailable", status_code=503)
-    if (
-        config is None
-        or mode != "subscribe"
-        or verify_token is None
-        or challenge is None
-        or not _same(verify_token, config.webhook_verify_token)
-    ):
-        return PlainTextResponse("verification failed", status_code=403)
-    return PlainTextResponse(challenge)
+    if config is None:
+        why = "no active WhatsApp config"
+    elif mode != "subscribe" or verify_token is None or challenge is None:
+        why = "hub.mode=subscribe, hub.verify_token and hub.challenge are needed"
+    elif not _same(verify_token, config.webhook_verify_token):
+        why = "hub.verify_token is not the config's verify token"
+    else:
+        return PlainTextResponse(challenge)
+    context.refusals.note("verification", 403, why, event="webhook verification refused")
+    return PlainTextResponse("verification failed", status_code=403)
 
 
 def _same(a: str, b: str) -> bool:

@@ -1261,6 +1261,13 @@ export interface components {
                 [key: string]: unknown;
             } | null;
             /**
+             * Lastwebhookrefusal
+             * @description The last webhook delivery refused because its X-Hub-Signature-256 did not match the app secret (`{"reason": "signature_mismatch", "message", "at"}`): the app secret saved here is not the Meta app's. Cleared by the next delivery that verifies, and by saving an app secret.
+             */
+            lastWebhookRefusal?: {
+                [key: string]: unknown;
+            } | null;
+            /**
              * Messagespersecond
              * @description Null: the server's default (WAB_SEND_RATE_PER_SECOND)
              */

@@ -194,6 +194,7 @@ function WhatsAppSettings() {
             <Code block>{JSON.stringify(config.data.lastError, null, 2)}</Code>
           </Alert>
         )}
+        {config.data?.lastWebhookRefusal && <WebhookRefusal refusal={config.data.lastWebhookRefusal} />}
         {!config.isPending && (
           <form onSubmit={form.onSubmit((v) => save.mutate(v))}>
             <Stack gap="sm">
@@ -368,5 +369,20 @@ function TokenSettings() {
         </Stack>
       </Modal>
     </Paper>
+  );
+}
+
+/** Meta's deliveries are refused: the app secret saved here is not the Meta app's (it is never shown again). */
+export function WebhookRefusal({ refusal }: { refusal: Record<string, unknown> }) {
+  const at = typeof refusal.at === 'string' ? new Date(refusal.at) : null;
+  return (
+    <Alert color="red" title="WhatsApp's webhooks are being refused">
+      <Text size="sm">
+        A delivery{at && !Number.isNaN(at.getTime()) ? ` at ${at.toLocaleString()}` : ''} was signed with
+        another secret than the app secret saved here, so its messages were not received. Copy the app secret from
+        your Meta app (App settings → Basic) into App secret below and save. This clears once a delivery is
+        accepted.
+      </Text>
+    </Alert>
   );
 }
