@@ -340,6 +340,21 @@ async def test_a_customer_who_changes_number_stays_one_customer_in_one_conversat
     assert sorted(c[:2] for c in customers(database_url)) == [("+" + PHONE, BERT), ("+" + new_phone, new_bsuid)]
 
 
+async def test_a_number_change_in_the_format_before_v12_is_followed(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    # Webhooks before v12 name the new number `new_wa_id`, and carry no BSUIDs.
+    await post(configured, payload(message("wamid.OV1", "hi", phone=PHONE, bsuid=None)))
+    first = conversation_of(database_url, "wamid.OV1")
+    notice = system_notice("wamid.OV2", "user_changed_number", old_phone=PHONE, previous=None, new_phone=None,
+                           new_bsuid=None)
+    notice["entry"][0]["changes"][0]["value"]["messages"][0]["system"]["new_wa_id"] = "16505558888"
+    await post(configured, notice)
+    assert customers(database_url) == [("+16505558888", None, "Kerry")]
+    await post(configured, payload(message("wamid.OV3", "order", phone="16505558888", bsuid=None)))
+    assert conversation_of(database_url, "wamid.OV3") == first
+
+
 async def test_a_changed_bsuid_alone_is_followed(configured: httpx.AsyncClient, database_url: str) -> None:
     await post(configured, payload(message("wamid.CU1", "hi", bsuid=ALICE)))
     first = conversation_of(database_url, "wamid.CU1")

@@ -815,7 +815,8 @@ def _identity_change(message: InboundMessage) -> tuple[str | None, str | None] |
     BSUID) or BSUID (`user_changed_user_id`): (new phone in E.164, new BSUID). None for any other message."""
     if message.type != "system" or message.content.get("kind") not in IDENTITY_CHANGES:
         return None
-    wa_id = message.content.get("waId")
+    # `new_wa_id` is how webhooks before v12 named the new number (still sent to apps subscribed to them).
+    wa_id = message.content.get("waId") or message.content.get("newWaId")
     new_phone = customer_phone(wa_id) if isinstance(wa_id, str) else None
     new_bsuid = valid_bsuid(message.content.get("userId"))
     new_bsuid = new_bsuid if new_bsuid and len(new_bsuid) <= BSUID_LIMIT else None
