@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from whatsapp_builder.core.errors import error_response
+from whatsapp_builder.core.errors import CLIENT_ROUTES, error_response
 
 WEBUI_DIR = Path(__file__).parent / "webui"
 RESERVED_PREFIXES = ("api/", "webhooks/", "socket.io", "docs", "redoc", "openapi.json", "healthz")
@@ -60,7 +60,7 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
     index = webui_dir / "index.html"
     root = webui_dir.resolve()
 
-    @app.get("/{path:path}", include_in_schema=False)
+    @app.get("/{path:path}", include_in_schema=False, name=CLIENT_ROUTES)
     async def webui(path: str) -> Response:
         if path.startswith(RESERVED_PREFIXES) or path in RESERVED_PATHS:
             return error_response(404, "not_found", f"/{path} does not exist.")

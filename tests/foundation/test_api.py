@@ -308,6 +308,20 @@ async def test_unknown_and_malformed_ids(client: httpx.AsyncClient) -> None:
     assert [d["field"] for d in bad_limit] == ["query.limit"]
 
 
+async def test_a_path_nothing_serves_is_404_whatever_the_method_and_a_wrong_method_is_405(
+    client: httpx.AsyncClient,
+) -> None:
+    # The web app answers every GET path; that made any other method on any path a 405.
+    for method, path in (("POST", "/nothing"), ("POST", "/webhooks/whatsapp/"), ("PUT", "/webhooks/WhatsApp"),
+                         ("DELETE", "/inbox"), ("POST", "/api/nothing")):
+        response = await client.request(method, path)
+        assert response.status_code == 404, (method, path)
+        assert response.json()["error"]["code"] == "not_found"
+    wrong = await client.request("PATCH", "/api/users")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert (await client.request("PUT", "/webhooks/whatsapp")).status_code == 405
+
+
 async def test_chatbot_crud(client: httpx.AsyncClient) -> None:
     nodes = [{"id": "start", "type": "start", "position": {"x": 0, "y": 0}, "data": {}}]
     created = await client.post(

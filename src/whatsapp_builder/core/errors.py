@@ -12,6 +12,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from whatsapp_builder.logging import get_logger
 
@@ -139,6 +140,21 @@ def _body_not_sent_as_json(request: Request) -> bool:
     return has_body and not (media_type == "application/json" or media_type.endswith("+json"))
 
 
+CLIENT_ROUTES = "webui"
+"""The name of the route answering every GET path the API does not (webui_routes.py)."""
+
+
+def _path_served_by_another_method(request: Request) -> bool:
+    """Whether a route other than the web app's catch-all serves this path (with some other method)."""
+    for route in request.app.router.routes:
+        if getattr(route, "name", None) == CLIENT_ROUTES:
+            continue
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            return True
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -158,7 +174,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "validation_error", "The request is not valid.", details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405 and not _path_served_by_another_method(request):
+            # Only the web app's catch-all (GET) knows the path: nothing is there, whatever the method.
+            return error_response(404, "not_found", f"{request.url.path} does not exist.")
         if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
             # What FastAPI says when decoding failed other than as bad JSON syntax: bytes that are not UTF-8, or
             # nesting so deep that the parser gives up (thousands of levels).
