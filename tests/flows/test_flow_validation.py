@@ -181,6 +181,31 @@ def test_patterns_whose_counted_repeats_would_expand_to_gigabytes_are_refused_wi
     assert patterns.full_match(r"(\d{1,3}\.){3}\d{1,3}", "10.0.0.1")
 
 
+def test_comments_and_verbose_mode_cannot_hide_a_repeat_from_the_cost_check() -> None:
+    """A `(?#(` comment or a `#)` in verbose mode made the check see a group where there was none: scored 8,000,
+    `(a{2000}(?#()){2000}` expands to 4,000,000 characters (a second and a gigabyte per pattern, on the event
+    loop)."""
+    for pattern in ("(a{2000}(?#()){2000}", "(?x)(a{2000}#)\n){2000}", "(?x:(b{10}#)\n){10})", "(?V1)[[a]]{3}",
+                    "(?ix)a"):
+        assert patterns.repeat_cost(pattern) > patterns.MAX_REPEAT_COST, pattern
+        nodes, edges = chain(node("q", "question", text="?", variable="v", validation={"type": "regex", "pattern": pattern}))
+        assert [p.code for p in validate_graph(nodes, edges).errors] == ["invalid_regex"], pattern
+    assert patterns.repeat_cost("a(?#comment)b{3}") == 4
+    assert patterns.is_valid(r"(?i)^\d{5}(?#zip)$")
+
+
+def test_a_flows_patterns_together_have_a_budget() -> None:
+    """Each below the limit, two thousand of them took ten seconds to compile when the flow was saved."""
+    rules = [{"variable": "v", "operator": "matches_regex", "value": f"a{{9900}}B{i}"} for i in range(20)]
+    nodes, edges = chain(node("c", "condition", match="any", rules=rules))
+    errors = validate_graph(nodes, edges).errors
+    assert {p.code for p in errors} == {"too_many_patterns"} and len(errors) == 10
+    assert errors[0].field == "data.rules.10.value" and "100,000" in errors[0].message
+    small = [{"variable": "v", "operator": "matches_regex", "value": rf"^\d{{{i % 9 + 1}}}$"} for i in range(20)]
+    nodes, edges = chain(node("c", "condition", match="any", rules=small))
+    assert validate_graph(nodes, edges).errors == []
+
+
 def test_semantic_rules() -> None:
     nodes, edges = chain(
         node("q1", "question", text="?", variable="v", validation={"type": "options"}),

@@ -31,6 +31,10 @@ multiplied: the regex module expands `a{1000000000}` in memory when it compiles 
 killed), `(a{1000}){1000}` takes a second and 140 MB, and forty `a{9999}` in a row take 0.3 s and 55 MB that
 its cache keeps. A phone number, `.{0,500}` or an IPv4 address are far below."""
 
+MAX_GRAPH_PATTERN_COST = 100_000
+"""The most all of a chatbot's patterns may cost together (each its repeat cost plus its length): compiling is
+done when a flow is saved or checked, on the event loop, and two thousand patterns of 9,900 took ten seconds."""
+
 TURN_PATTERN_SECONDS = 0.25
 """The time all of a turn's matches may take together: each stops after PATTERN_TIMEOUT_SECONDS, but a flow can
 run many (twenty rules in a condition that a jump brings back fifty times), all on the event loop."""
@@ -39,10 +43,18 @@ _COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
 _TURN_BUDGET: ContextVar[list[float] | None] = ContextVar("pattern_budget", default=None)
 
 
+_LAYOUT_FLAGS = regex.compile(r"\(\?[A-Za-z0-9-]*(?:x|V1)[A-Za-z0-9-]*[:)]")
+"""Inline flags for verbose mode (`#` comments, where a `)` is no group's end) or version 1 (nested sets): with
+them, the reading below could take a literal `)` for a group's end and undercount a repeat after it."""
+
+
 @functools.lru_cache(maxsize=1024)  # a flow's few patterns, checked again at every match
 def repeat_cost(pattern: str) -> int:
     """What `pattern` expands to through counted repeats (`{n}`, `{n,m}`): element costs summed along it (the
-    branches of an alternation too: an upper bound), a repeat multiplying the element before it."""
+    branches of an alternation too: an upper bound), a repeat multiplying the element before it. Patterns in
+    verbose mode or version 1 are not read: they cost more than any limit."""
+    if _LAYOUT_FLAGS.search(pattern):
+        return MAX_REPEAT_COST + 1
     frames = [[0, 0]]  # per open group: [the cost of its elements so far, the cost of the element just before]
 
     def element(cost: int) -> None:
@@ -65,6 +77,9 @@ def repeat_cost(pattern: str) -> int:
                 end += 2 if pattern[end] == "\\" else 1
             element(1)
             i = end + 1
+        elif pattern.startswith("(?#", i):  # a comment: up to the first ")", whatever it holds
+            end = pattern.find(")", i)
+            i = len(pattern) if end < 0 else end + 1
         elif char == "(":
             element(0)
             frames.append([0, 0])

@@ -132,6 +132,7 @@ class _Checker:
         self.unusable: set[str] = set()  # ids of nodes refused above (too long, unknown type): not "missing"
         self.edges: list[_Edge] = []
         self.validators = {t: Draft202012Validator(s) for t, s in NODE_SCHEMAS.items()}
+        self.pattern_budget = [patterns.MAX_GRAPH_PATTERN_COST]
 
     def error(self, code: str, message: str, **where: str | None) -> None:
         self.report.errors.append(Problem(code, message, **where))
@@ -239,7 +240,7 @@ class _Checker:
             )
         # Always, so that one pass lists every problem: each check skips the parts whose type is wrong (the schema
         # errors above already name those).
-        for code, message, where in _semantic_problems(node):
+        for code, message, where in _semantic_problems(node, self.pattern_budget):
             self.error(code, message, node_id=node.id, field=where)
         for message, where in _title_clashes(node):
             self.warning("duplicate_title", message, node_id=node.id, field=where)
@@ -425,8 +426,21 @@ class _Checker:
                     )
 
 
-def _valid_regex(pattern: str) -> bool:
-    return patterns.is_valid(pattern)
+def _regex_problem(pattern: str, budget: list[int]) -> tuple[str, str] | None:
+    """Why `pattern` cannot be a chatbot's (None when it can); `budget` is what the graph's patterns may still
+    cost, and is spent by this one."""
+    repeats = patterns.repeat_cost(pattern)
+    if repeats > patterns.MAX_REPEAT_COST:
+        return "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
+    budget[0] -= repeats + len(pattern)
+    if budget[0] < 0:
+        return "too_many_patterns", (
+            f"{_short(pattern)}: the flow's regular expressions together are too large to check"
+            f" (at most {patterns.MAX_GRAPH_PATTERN_COST:,} characters, counted repeats expanded)"
+        )
+    if not patterns.is_valid(pattern):
+        return "invalid_regex", f"invalid regular expression {_short(pattern)}"
+    return None
 
 
 def _is_number(value: object) -> bool:
@@ -468,7 +482,7 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
+def _semantic_problems(node: _Node, budget: list[int]) -> Iterator[tuple[str, str, str]]:
     """Rules JSON Schema does not express. Run on every node, whatever the schema found: each check reads only
     values of the expected type and skips the rest (ill-typed values are schema errors already)."""
     data = node.data
@@ -500,8 +514,8 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
             pattern = validation.get("pattern")
             if "pattern" not in validation or pattern == "":
                 yield "missing_pattern", "validation type `regex` needs `pattern`", "data.validation.pattern"
-            elif isinstance(pattern, str) and not _valid_regex(pattern):
-                yield "invalid_regex", f"invalid regular expression {_short(pattern)}", "data.validation.pattern"
+            elif isinstance(pattern, str) and (bad_regex := _regex_problem(pattern, budget)) is not None:
+                yield *bad_regex, "data.validation.pattern"
         low, high = validation.get("min"), validation.get("max")
         if _is_number(low) and _is_number(high) and cast(float, low) > cast(float, high):
             yield "invalid_range", "`min` is greater than `max`", "data.validation"
@@ -518,8 +532,12 @@ def _semantic_problems(node: _Node) -> Iterator[tuple[str, str, str]]:
             if isinstance(operator, str) and operator not in ("is_set", "is_not_set") and "value" not in rule:
                 yield "missing_rule_value", f"operator {operator} needs a `value`", where
             value = rule.get("value", "")
-            if operator == "matches_regex" and isinstance(value, str | int | float) and not _valid_regex(str(value)):
-                yield "invalid_regex", f"invalid regular expression {_short(value)}", where
+            if (
+                operator == "matches_regex"
+                and isinstance(value, str | int | float)
+                and (bad_regex := _regex_problem(str(value), budget)) is not None
+            ):
+                yield *bad_regex, where
     if node.type == "http_request":
         url = data.get("url")
         problem = _url_problem(url) if isinstance(url, str) and url.strip() else None
