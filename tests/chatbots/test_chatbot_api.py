@@ -403,6 +403,7 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
     "metadata",
     [
         {"sessionTimeoutMinutes": 1e300},
+        {"sessionTimeoutMinutes": 10**400},  # an int float() cannot hold: was a 500
         {"sessionTimeoutMinutes": -5},
         {"sessionTimeoutMinutes": "30"},
         {"restartKeywords": "restart"},

@@ -265,6 +265,17 @@ def test_template() -> None:
         assert fields_of({"type": "template", "content": {"name": "n", "language": code}}) == ["content.language"]
 
 
+def test_template_components_that_could_not_be_sent_as_given_are_refused() -> None:
+    # 300 levels deep was a 500 (not serializable); NaN was stored and sent as null.
+    deep: object = []
+    for _ in range(300):
+        deep = [deep]
+    for components in ([{"type": "body", "x": deep}], [{"type": "body", "x": float("nan")}],
+                       [{"type": "body", "x": float("inf")}], [{"type": "body", "x": "a\u0000b"}]):
+        assert fields_of({"type": "template", "content": {"name": "n", "language": "en",
+                                                          "components": components}}) == ["content.components"]
+
+
 def test_reaction() -> None:
     msg = ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": "\U0001f600"}})
     assert to_graph_payload(msg, to="1555")["reaction"] == {"message_id": "wamid.X", "emoji": "\U0001f600"}

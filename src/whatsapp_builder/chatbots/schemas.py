@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import uuid
 from typing import Annotated, Any, Self
 
@@ -17,48 +16,12 @@ from pydantic import (
 
 from whatsapp_builder.chatbots.models import ChatbotStatus
 from whatsapp_builder.conversations.models import MessageType
-from whatsapp_builder.core.schemas import CamelInput, CamelModel, storable_text, text_problem, utf8_text
+from whatsapp_builder.core.schemas import CamelInput, CamelModel, storable_text, utf8_text
 from whatsapp_builder.flows.bot_settings import metadata_problems
-from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
+from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds, storable_json
 
-
-def _shallow(value: Any) -> Any:
-    """Refuse values nested deeper than MAX_JSON_DEPTH: they could be stored, but not served or exported again."""
-    if json_depth_exceeds(value):
-        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep (arrays and objects)")
-    unstorable = _unstorable_at(value, "")
-    if unstorable is not None:
-        raise ValueError(unstorable)
-    return value
-
-
-def _unstorable_at(value: Any, path: str) -> str | None:
-    """Where `value` holds what PostgreSQL's JSON cannot store (U+0000, half a surrogate pair, NaN or an
-    infinity), as "at <path>: <why>"; None when nothing does. (Depth is bounded by _shallow's check first.)"""
-    if isinstance(value, str):
-        problem = text_problem(value)
-        return f"at {path or 'the value'}: {problem}" if problem else None
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"at {path or 'the value'}: {value} is not a JSON number"
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            problem = text_problem(str(key))
-            if problem:
-                return f"at {where!r} (a key): {problem}"
-            found = _unstorable_at(item, where)
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _unstorable_at(item, f"{path}.{index}" if path else str(index))
-            if found:
-                return found
-    return None
-
-
-GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000), AfterValidator(_shallow)]
-Metadata = Annotated[dict[str, Any] | None, AfterValidator(_shallow)]
+GraphItems = Annotated[list[dict[str, Any]], Field(max_length=2000), AfterValidator(storable_json)]
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(storable_json)]
 
 
 def _usable_metadata(metadata: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ def _timeout_ok(value: object) -> TypeGuard[int | float]:
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
-        and math.isfinite(value)
+        and (isinstance(value, int) or math.isfinite(value))  # isfinite() cannot take an int of 400 digits
         and 0 < value <= MAX_SESSION_TIMEOUT_MINUTES
     )
 

@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from whatsapp_builder.flows.nesting import storable_json
+
 # WhatsApp's limits (whatsapp-cloud-api.md)
 TEXT_BODY_MAX = 4096
 CAPTION_MAX = 1024
@@ -199,7 +201,8 @@ _TEMPLATE_NAME = re.compile(r"[a-z0-9_]+")
 class TemplateContent(_Content):
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=2, max_length=15)
-    components: list[dict[str, Any]] | None = None
+    # Sent to WhatsApp as given: refused here when it could not be (nested too deeply to serialize, NaN).
+    components: Annotated[list[dict[str, Any]] | None, AfterValidator(storable_json)] = None
     body_parameters: list[str] | None = None
 
     @field_validator("name")
