@@ -544,3 +544,41 @@ async def test_a_save_or_publish_from_a_stale_copy_is_refused_with_if_match(clie
     for header in ({"If-Match": "*"}, {}):
         assert (await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": stale}, headers=header)).status_code == 200
     assert (await client.patch(f"/api/chatbots/{saved['id']}", json={}, headers={"If-Match": "junk"})).status_code == 412
+
+
+async def _blocked_behind_a_lock(database_url: str) -> None:
+    """Until a statement of the app waits for a row lock (polled, with a deadline)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + 10
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = await (await conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE chatbots%'")).fetchone()
+            if row and row[0]:
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the PATCH never waited for the row lock")
+
+
+@pytest.mark.parametrize("change", ["patch", "publish"])
+async def test_changing_a_chatbot_another_request_deletes_meanwhile_is_a_404(
+    client: httpx.AsyncClient, database_url: str, change: str
+) -> None:
+    # Read, then deleted by another request before the update: was a 500 (StaleDataError).
+    import asyncio
+
+    bot = await create(client, **valid_graph())
+    async with await psycopg.AsyncConnection.connect(database_url) as deleter:
+        await deleter.execute("DELETE FROM chatbots WHERE id = %s", (bot["id"],))  # holds the row's lock
+        url = f"/api/chatbots/{bot['id']}"
+        request = (client.patch(url, json={"name": "Renamed"}) if change == "patch"
+                   else client.post(f"{url}/publish"))
+        answer = asyncio.ensure_future(request)
+        await _blocked_behind_a_lock(database_url)
+        await deleter.commit()
+        response = await answer
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"

@@ -9,8 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic.alias_generators import to_camel
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -189,6 +190,18 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         code = _STATUS_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(StaleDataError)
+    async def deleted_meanwhile(_: Request, exc: StaleDataError) -> JSONResponse:
+        # An update of a record another request deleted after this one read it.
+        return error_response(404, "not_found", "The record was deleted meanwhile.")
+
+    @app.exception_handler(InvalidRequestError)
+    async def gone_before_refresh(_: Request, exc: InvalidRequestError) -> JSONResponse:
+        if str(exc).startswith("Could not refresh instance"):  # deleted between this request's commit and its read
+            return error_response(404, "not_found", "The record was deleted meanwhile.")
+        log.error("unexpected error", exc_info=exc)  # a handler of its own: Starlette does not log it again
+        return error_response(500, "internal_error", "An unexpected error occurred.")
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
