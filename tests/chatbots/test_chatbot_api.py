@@ -582,3 +582,22 @@ async def test_changing_a_chatbot_another_request_deletes_meanwhile_is_a_404(
         response = await answer
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(("name", "ascii_name", "written"), [
+    ("Pizza Bot", "Pizza-Bot", None),
+    ("Ωmega", "mega", "%CE%A9mega.json"),
+    ("中文机器人", "chatbot", "%E4%B8%AD%E6%96%87%E6%9C%BA%E5%99%A8%E4%BA%BA.json"),
+    ("Pizza é", "Pizza", "Pizza-%C3%A9.json"),
+])
+async def test_a_chatbot_named_in_any_script_is_exported_under_its_name(
+    client: httpx.AsyncClient, name: str, ascii_name: str, written: str | None
+) -> None:
+    # A Greek or Chinese name could not be put in the header: the export was a 422.
+    bot = await create(client, name=name, **valid_graph())
+    exported = await client.get(f"/api/chatbots/{bot['id']}/export")
+    assert exported.status_code == 200 and exported.json()["name"] == name
+    disposition = exported.headers["content-disposition"]
+    assert disposition.isascii()
+    assert disposition.startswith(f'attachment; filename="{ascii_name}.json"')
+    assert (f"filename*=UTF-8''{written}" in disposition) if written else ("filename*" not in disposition)

@@ -319,6 +319,7 @@ async def test_a_path_nothing_serves_is_404_whatever_the_method_and_a_wrong_meth
         assert response.json()["error"]["code"] == "not_found"
     wrong = await client.request("PATCH", "/api/users")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert set(wrong.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert (await client.request("PUT", "/webhooks/whatsapp")).status_code == 405
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -152,10 +153,18 @@ async def duplicate_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> Chatb
 @router.get("/{chatbot_id}/export")
 async def export_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResponse:
     chatbot = await service.get_chatbot(session, chatbot_id)
-    filename = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in chatbot.name)[:60] or "chatbot"
-    return JSONResponse(
-        service.export_chatbot(chatbot), headers={"Content-Disposition": f'attachment; filename="{filename}.json"'}
-    )
+    return JSONResponse(service.export_chatbot(chatbot), headers={"Content-Disposition": _attachment(chatbot.name)})
+
+
+def _attachment(name: str) -> str:
+    """A download named after the chatbot: `filename` in ASCII for every client (headers are Latin-1 at most, and a
+    name in Greek or Chinese could not be sent), and the name as written in `filename*` (RFC 6266)."""
+    written = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:60].strip("-") or "chatbot"
+    ascii_name = "".join(ch if ch.isascii() else "-" for ch in written).strip("-") or "chatbot"
+    header = f'attachment; filename="{ascii_name}.json"'
+    if written != ascii_name:
+        header += f"; filename*=UTF-8''{quote(written + '.json', safe='')}"
+    return header
 
 
 @router.post("/{chatbot_id}/test-run", response_model=TestRunOut)

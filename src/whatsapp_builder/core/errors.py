@@ -145,15 +145,19 @@ CLIENT_ROUTES = "webui"
 """The name of the route answering every GET path the API does not (webui_routes.py)."""
 
 
-def _path_served_by_another_method(request: Request) -> bool:
-    """Whether a route other than the web app's catch-all serves this path (with some other method)."""
-    for route in request.app.router.routes:
-        if getattr(route, "name", None) == CLIENT_ROUTES:
-            continue
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            return True
-    return False
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _methods_serving(request: Request) -> set[str]:
+    """The methods that routes other than the web app's catch-all serve this path with (asked of the routes one
+    method at a time: included routers answer only whether they serve a request as a whole)."""
+    routes = [route for route in request.app.router.routes if getattr(route, "name", None) != CLIENT_ROUTES]
+    methods = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            methods.add(method)
+    return methods
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -176,9 +180,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 405 and not _path_served_by_another_method(request):
-            # Only the web app's catch-all (GET) knows the path: nothing is there, whatever the method.
-            return error_response(404, "not_found", f"{request.url.path} does not exist.")
+        if exc.status_code == 405:
+            methods = _methods_serving(request)
+            if not methods:  # only the web app's catch-all (GET) knows the path: nothing is there, whatever the method
+                return error_response(404, "not_found", f"{request.url.path} does not exist.")
+            response = error_response(405, "method_not_allowed", str(exc.detail))
+            response.headers["Allow"] = ", ".join(sorted(methods))  # every route's, not only the first one's
+            return response
         if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
             # What FastAPI says when decoding failed other than as bad JSON syntax: bytes that are not UTF-8, or
             # nesting so deep that the parser gives up (thousands of levels).
