@@ -64,3 +64,24 @@ def test_long_text_is_cut_to_the_column(database_url: str) -> None:
             (conv, user),
         )
         assert len(str(_last(conn, conv)[0])) == 1000
+
+
+def _updated_at(conn: psycopg.Connection[tuple[object, ...]], conv: str) -> object:
+    row = conn.execute('SELECT "updatedAt" FROM conversations WHERE id = %s', (conv,)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_conversations_updated_at_moves_forward_in_the_order_changes_commit(database_url: str) -> None:
+    """A transaction that began before another but commits after it set an older time over the newer one:
+    clients keep the copy with the newer updatedAt, so they kept the stale one (realtime audit)."""
+    with psycopg.connect(database_url, autocommit=True) as setup:
+        conv, _ = _setup(setup)
+        with psycopg.connect(database_url) as early, psycopg.connect(database_url, autocommit=True) as late:
+            early.execute("SELECT now()")  # its now() is fixed here
+            late.execute('UPDATE conversations SET "isHandedOff" = true, "updatedAt" = now() WHERE id = %s', (conv,))
+            after_late = _updated_at(setup, conv)
+            early.execute('UPDATE conversations SET "lastMessage" = %s, "updatedAt" = now() WHERE id = %s', ("x", conv))
+            early.commit()
+            after_early = _updated_at(setup, conv)
+            assert after_early > after_late  # type: ignore[operator]

@@ -150,3 +150,15 @@ async def test_a_customer_with_a_conversation_cannot_be_deleted_with_it(client: 
     customer = conversation["customerId"]
     assert (await client.delete(f"/api/users/{customer}")).status_code == 409
     assert (await client.get(f"/api/conversations/{conversation['id']}")).status_code == 200
+
+
+async def test_editing_a_customer_moves_their_conversations_updated_at(configured: httpx.AsyncClient) -> None:
+    # The conversation shows the customer's name and number: clients keep the copy with the newer updatedAt,
+    # and dropped the rename when it did not move.
+    opened = (await configured.post("/api/conversations", json={"customerPhoneNumber": "+15557654321",
+                                                                 "customerName": "Carol"})).json()
+    customer = next(p for p in opened["participants"] if p["phoneNumber"] == "+15557654321")
+    renamed = await configured.patch(f"/api/users/{customer['id']}", json={"name": "Caroline"})
+    assert renamed.status_code == 200
+    after = (await configured.get(f"/api/conversations/{opened['id']}")).json()
+    assert after["customerName"] == "Caroline" and after["updatedAt"] > opened["updatedAt"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,12 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
     changes = data.model_dump(exclude_unset=True)  # no nulls but avatar's (UserUpdate.not_nullable)
     for field, value in changes.items():
         setattr(user, field, value)
+    if changes:
+        # Their conversations show the customer's name, number and avatar: they changed too (realtime.md's
+        # "every change moves updatedAt", which clients rely on to keep the newer copy).
+        await session.execute(
+            update(Conversation).where(Conversation.customer_id == user_id).values(updated_at=func.now())
+        )
     await _commit_unique(session, user.phone_number)
     await session.refresh(user)
     return user
