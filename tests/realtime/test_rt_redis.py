@@ -245,3 +245,35 @@ async def test_an_emit_of_python_socketios_own_redis_emitter_still_reaches_clien
         assert await client.next_event() == ("conversation:updated", payload)
     finally:
         await emitter.redis.aclose()
+
+
+async def test_a_redis_that_takes_connections_but_never_answers_holds_no_publisher(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A partitioned or paused Redis held every publish, and the webhook that waited for it answered 503 after
+    its deadline (realtime audit): a publish now gives up, and none is tried for a while after."""
+    from whatsapp_builder.realtime import server
+
+    monkeypatch.setattr(server, "REDIS_PUBLISH_TIMEOUT", 0.05)
+    monkeypatch.setattr(server, "PUBLISH_WAIT_SECONDS", 0.05)
+    connections = 0
+
+    async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    hung = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+    port = hung.sockets[0].getsockname()[1]
+    publisher = RedisPublisher(f"redis://127.0.0.1:{port}/0", channel="wab-hung")
+    try:
+        event = events.conversation_updated({"id": str(uuid.uuid4())})
+        async with asyncio.timeout(5):  # was: as long as Redis took, forever here
+            await publisher.publish([event])
+            await publisher.publish([event])
+            await publisher.close()
+        assert connections == 1  # the second was not tried: Redis failed a moment before
+    finally:
+        hung.close()

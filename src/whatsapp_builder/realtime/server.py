@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -135,7 +136,9 @@ class _InCallOrder:
         self._queue.append((items, done))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
-        await asyncio.shield(done)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(PUBLISH_WAIT_SECONDS):
+                await asyncio.shield(done)
 
     async def _drain(self) -> None:
         while self._queue:
@@ -163,6 +166,14 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 
 # Emits carried by one Redis message, at most.
 REDIS_BATCH_MAX = 500
+# A Redis that takes connections but does not answer (a network partition, a paused container) held every publish,
+# and with it the request or batch that waited for it (webhooks answered 503 after their deadline): a publish
+# gives up after REDIS_PUBLISH_TIMEOUT, and then none is tried for REDIS_PAUSE_SECONDS. The data is committed;
+# clients catch up through REST.
+REDIS_PUBLISH_TIMEOUT = 1.0
+REDIS_PAUSE_SECONDS = 5.0
+# How long a publisher waits for its events to go out: past it, they still go, in order, without it.
+PUBLISH_WAIT_SECONDS = 1.0
 _BATCH_METHOD = "wab_emit_many"
 
 
@@ -219,17 +230,29 @@ async def _emit_through_redis(manager: Any, items: Sequence[RealtimeEvent], *, h
             await manager._handle_emit(message)
     for start in range(0, len(messages), REDIS_BATCH_MAX):
         chunk = messages[start : start + REDIS_BATCH_MAX]
+        if time.monotonic() < getattr(manager, "paused_until", 0.0):
+            continue  # Redis failed a moment ago: said once then, not for every publish
         data = manager.json.dumps({"method": _BATCH_METHOD, "host_id": manager.host_id, "messages": chunk})
         for attempt in (1, 2):  # as the library does: reconnect and try once more, then log and go on
             try:
                 if not manager.connected:
                     manager._redis_connect()
-                await manager.redis.publish(manager.channel, data)
+                async with asyncio.timeout(REDIS_PUBLISH_TIMEOUT):
+                    await manager.redis.publish(manager.channel, data)
                 break
             except Exception as exc:
                 manager.connected = False
-                if attempt == 2:
-                    logger.error("realtime: %d event(s) not published to Redis: %s", len(chunk), exc)
+                if attempt == 2 or isinstance(exc, TimeoutError):
+                    manager.paused_until = time.monotonic() + REDIS_PAUSE_SECONDS
+                    why = f"no answer within {REDIS_PUBLISH_TIMEOUT:g} s" if isinstance(exc, TimeoutError) else exc
+                    logger.error(
+                        "realtime: %d event(s) not published to Redis (%s); for %g s, events reach only this"
+                        " process's own clients",
+                        len(chunk),
+                        why,
+                        REDIS_PAUSE_SECONDS,
+                    )
+                    break
 
 
 def _rooms(event: RealtimeEvent) -> list[str]:
