@@ -715,7 +715,8 @@ async def test_a_switched_off_draft_is_switched_on_by_its_first_publish(client: 
     assert live.status_code == 201 and live.json()["isActive"] is True
 
 
-@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:port", "http://:8081"])
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999", "http://127.0.0.1:port", "http://:8081",
+                                 "http://a\u200bb.com", "http://bücher.example"])
 async def test_a_graph_api_address_the_client_could_not_call_is_422(client: httpx.AsyncClient, url: str) -> None:
     base = {"phoneNumberId": "555", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v"}
     response = await client.put("/api/whatsapp-config", json=base | {"graphApiUrl": url})

@@ -14,6 +14,9 @@ def _graph_api_url(value: str | None) -> str | None:
     """A URL the Graph API client can call: http(s), a host, and a port if one is written."""
     if value is None:
         return None
+    if not value.isascii() or not value.isprintable():
+        # An invisible character (a zero-width space pasted with the URL) made every send fail with a codec error.
+        raise ValueError("must be plain ASCII: write an international domain name in its xn-- (punycode) form")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
