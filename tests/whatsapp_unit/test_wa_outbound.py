@@ -105,6 +105,11 @@ def test_media_source_rules(kind: str) -> None:
     assert fields_of({"type": kind, "content": {"url": "https://x/y", "id": "1"}}) == ["content"]
     assert fields_of({"type": kind, "content": {"url": "ftp://x/y"}}) == ["content.url"]
     assert fields_of({"type": kind, "content": {"url": "not a url"}}) == ["content.url"]
+    # What WhatsApp could never fetch is refused here rather than by a failed send.
+    assert fields_of({"type": kind, "content": {"url": "https://x/y\u0001"}}) == ["content.url"]
+    assert fields_of({"type": kind, "content": {"url": "https://x/" + "y" * 3000}}) == ["content.url"]
+    assert fields_of({"type": kind, "content": {"id": "1" * 300}}) == ["content.id"]
+    ok({"type": kind, "content": {"url": "https://cdn.example.com/a b.png"}})  # a client may encode the space
 
 
 @pytest.mark.parametrize("kind", ["image", "video", "document"])

@@ -93,12 +93,18 @@ def _check_http_url(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http or https URL")
+    if not value.isprintable():
+        raise ValueError("must be a URL without line breaks or control characters (percent-encode them)")
     return value
 
 
+MEDIA_URL_MAX = 2048  # longer links (or ids) are no media WhatsApp fetches: refused here, not by a failed send
+MEDIA_ID_MAX = 256
+
+
 class _MediaContent(_Content):
-    url: str | None = None
-    id: str | None = Field(default=None, min_length=1)
+    url: str | None = Field(default=None, max_length=MEDIA_URL_MAX)
+    id: str | None = Field(default=None, min_length=1, max_length=MEDIA_ID_MAX)
 
     _valid_url = field_validator("url")(_check_http_url)
 
