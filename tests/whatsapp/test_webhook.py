@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from tests.whatsapp.webhookkit import DISPLAY, PHONE_NUMBER_ID, envelope, sign
+from whatsapp_builder.core.context import AppContext
 
 
 def text_from(wa_id: str, body: str, wamid: str, name: str = "Kerry Fisher", ts: int | None = None,
@@ -346,10 +347,22 @@ async def test_a_signed_notification_for_another_product_of_the_app_is_acknowled
     assert counts(database_url) == before
 
 
+async def _until(check: Any, deadline: float = 10.0) -> Any:
+    """Poll `check()` (async) until it returns something true, with a deadline."""
+    import asyncio
+
+    give_up = time.monotonic() + deadline
+    while not (found := await check()):
+        assert time.monotonic() < give_up, "not in time"
+        await asyncio.sleep(0.01)
+    return found
+
+
 async def test_a_delivery_refused_for_its_signature_shows_on_the_config_until_one_verifies(
-    configured: httpx.AsyncClient,
+    configured: httpx.AsyncClient, app_context: AppContext
 ) -> None:
     # The likeliest setup mistake: Meta's app secret is not the one saved, and the secret is never shown again.
+    app_context.refusals.write_interval = 0  # written at most once every 10 s otherwise
     async def refusal() -> Any:
         return (await configured.get("/api/whatsapp-config")).json()["lastWebhookRefusal"]
 
@@ -357,18 +370,40 @@ async def test_a_delivery_refused_for_its_signature_shows_on_the_config_until_on
     body = json.dumps(text_from("16505551234", "hi", "wamid.REF1")).encode()
     wrong = await post(configured, None, raw=body, signature="sha256=" + "ab" * 32)
     assert wrong.status_code == 403
-    shown = await refusal()
+    shown = await _until(refusal)
     assert shown["reason"] == "signature_mismatch" and "does not match" in shown["message"] and shown["at"]
     assert (await post(configured, None, raw=body)).status_code == 200
-    assert await refusal() is None
+    assert await _until(lambda: _is_none(refusal))
     # Saving another app secret clears a refusal made with the old one.
     assert (await post(configured, None, raw=body, signature="sha256=" + "cd" * 32)).status_code == 403
-    assert await refusal() is not None
+    await _until(refusal)
     config = (await configured.get("/api/whatsapp-config")).json()
     saved = await configured.put("/api/whatsapp-config", json={
         "phoneNumberId": config["phoneNumberId"], "businessAccountId": config["businessAccountId"],
         "webhookVerifyToken": config["webhookVerifyToken"], "appSecret": "another-secret"})
     assert saved.status_code == 200 and saved.json()["lastWebhookRefusal"] is None
+
+
+async def _is_none(value: Any) -> bool:
+    return await value() is None
+
+
+async def test_forged_signatures_never_hold_up_a_real_delivery(
+    configured: httpx.AsyncClient, app_context: AppContext, database_url: str
+) -> None:
+    """Showing the refusal is a write no request waits for: forged posts, with the config's row locked (or the
+    database slow), made real deliveries wait, and answer 503 (review)."""
+    import asyncio
+
+    body = json.dumps(text_from("16505551234", "hi", "wamid.FORGED")).encode()
+    async with await psycopg.AsyncConnection.connect(database_url) as locker:
+        await locker.execute("SELECT 1 FROM whatsapp_config FOR UPDATE")  # holds the row the writes need
+        async with asyncio.timeout(5):
+            for _ in range(20):
+                assert (await post(configured, None, raw=body, signature="sha256=00")).status_code == 403
+            assert (await post(configured, None, raw=body)).status_code == 200
+        await locker.rollback()
+    await app_context.refusals.close()
 
 
 async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.AsyncClient) -> None:

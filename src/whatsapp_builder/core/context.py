@@ -218,6 +218,7 @@ class AppContext:
             await self.hot_pool.check()
 
     async def close(self) -> None:
+        await self.refusals.close()
         for batcher in self.batchers.values():
             await batcher.close()
         await self.statistics.close()

@@ -3,12 +3,18 @@
 A refused delivery is Meta's (or a proxy's) problem to see, not ours, but the likeliest cause is ours: a wrong app
 secret refuses every delivery, Meta retries them for days, and the inbox stays empty. So each kind of refusal is
 logged at once, then at most once a `log_interval` with how many there were meanwhile (a flood of forged posts
-cannot flood the log), and a signature mismatch is also written on the active config (at most once a
-`flag_interval` per process once shown) until a delivery verifies again.
+cannot flood the log), and a signature mismatch is also shown on the active config until a delivery verifies.
+
+Showing and clearing it are database writes that no request waits for: anyone can post a forged signature, and
+a request that wrote (or waited for a row lock, or a database that is down) would let forged posts slow down or
+fail Meta's real deliveries. One task per process writes the latest wanted state, at most once a
+`write_interval`, whatever the traffic.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -26,6 +32,10 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 SIGNATURE_MISMATCH = "signature_mismatch"
+WRITE_TIMEOUT_SECONDS = 5.0
+
+_CLEAR: dict[str, Any] = {}
+"""The wanted state "no refusal shown" (a refusal is a non-empty dict)."""
 
 
 @dataclass
@@ -37,10 +47,12 @@ class _Seen:
 @dataclass
 class RefusedDeliveries:
     log_interval: float = 60.0
-    flag_interval: float = 10.0
+    write_interval: float = 10.0
     clock: Callable[[], float] = time.monotonic
     _seen: dict[str, _Seen] = field(default_factory=dict)
-    _flagged_at: float = float("-inf")
+    _wanted: dict[str, Any] | None = None  # None: nothing to write
+    _written_at: float = float("-inf")
+    _writer: asyncio.Task[None] | None = None
 
     def note(self, reason: str, status: int, message: str, *, event: str = "webhook delivery refused") -> None:
         """Log a refusal: the first of its kind at once, later ones at most once a `log_interval`, counted."""
@@ -56,27 +68,49 @@ class RefusedDeliveries:
             fields["more_since_last_logged"] = also
         log.warning(event, **fields)
 
-    async def signature_mismatch(self, context: AppContext, message: str, *, shown: bool) -> None:
+    def signature_mismatch(self, context: AppContext, message: str, *, shown: bool) -> None:
         """A signed delivery whose signature does not match the active config's app secret; `shown`: whether the
-        config already shows a refusal (then it is only brought up to date, at most once a `flag_interval`)."""
+        config (as this process last read it) shows a refusal already, which is then only brought up to date."""
         self.note(SIGNATURE_MISMATCH, 403, message)
-        now = self.clock()
-        if shown and now - self._flagged_at < self.flag_interval:
+        if shown and self._wanted is None and self.clock() - self._written_at < self.write_interval:
             return
-        self._flagged_at = now
-        refusal = {"reason": SIGNATURE_MISMATCH, "message": message, "at": api_time(dt.datetime.now(dt.UTC))}
-        async with context.autocommit() as conn:
-            await conn.execute(
-                'UPDATE whatsapp_config SET "lastWebhookRefusal" = %s WHERE "isActive"', (Jsonb(refusal),)
-            )
-        context.active_config.invalidate()
+        self._want(context, {"reason": SIGNATURE_MISMATCH, "message": message, "at": api_time(dt.datetime.now(dt.UTC))})
 
-    async def verified(self, context: AppContext) -> None:
+    def verified(self, context: AppContext) -> None:
         """A delivery verified while the config shows a refusal: the app secret is right (again)."""
-        self._flagged_at = float("-inf")
-        async with context.autocommit() as conn:
-            await conn.execute(
-                'UPDATE whatsapp_config SET "lastWebhookRefusal" = NULL'
-                ' WHERE "isActive" AND "lastWebhookRefusal" IS NOT NULL'
-            )
-        context.active_config.invalidate()
+        self._want(context, _CLEAR)
+
+    def _want(self, context: AppContext, state: dict[str, Any]) -> None:
+        self._wanted = state
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(context))
+
+    async def _write(self, context: AppContext) -> None:
+        while self._wanted is not None:
+            wait = self._written_at + self.write_interval - self.clock()
+            if wait > 0:
+                await asyncio.sleep(wait)  # forged and real posts in turn: still one write an interval
+            state, self._wanted = self._wanted, None
+            self._written_at = self.clock()
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_SECONDS), context.autocommit() as conn:
+                    if state is _CLEAR:
+                        await conn.execute(
+                            'UPDATE whatsapp_config SET "lastWebhookRefusal" = NULL'
+                            ' WHERE "isActive" AND "lastWebhookRefusal" IS NOT NULL'
+                        )
+                    else:
+                        await conn.execute(
+                            'UPDATE whatsapp_config SET "lastWebhookRefusal" = %s WHERE "isActive"', (Jsonb(state),)
+                        )
+            except Exception as exc:  # the database down or slow: the next refusal or delivery tries again
+                self.note("refusal_not_shown", 0, f"could not write lastWebhookRefusal: {exc!r}"[:300])
+                continue
+            context.active_config.invalidate()
+
+    async def close(self) -> None:
+        """Stop writing (a write waiting for its interval is dropped: the next process start shows it again)."""
+        if self._writer is not None and not self._writer.done():
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer

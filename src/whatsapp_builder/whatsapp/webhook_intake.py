@@ -90,13 +90,13 @@ async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tu
     config = await context.active_config.get()
     shown = config is not None and config.webhooks_refused
     if refused is _MISMATCH:
-        await context.refusals.signature_mismatch(context, _MISMATCH[1]["error"]["message"], shown=shown)
+        context.refusals.signature_mismatch(context, _MISMATCH[1]["error"]["message"], shown=shown)
         return refused
     if refused is not None:
         context.refusals.note(refused[1]["error"]["code"], refused[0], refused[1]["error"]["message"])
         return refused
     if shown:
-        await context.refusals.verified(context)
+        context.refusals.verified(context)
     try:
         payload = fastjson.loads(body)
     except (ValueError, UnicodeDecodeError):

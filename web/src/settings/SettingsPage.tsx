@@ -376,12 +376,12 @@ function TokenSettings() {
 export function WebhookRefusal({ refusal }: { refusal: Record<string, unknown> }) {
   const at = typeof refusal.at === 'string' ? new Date(refusal.at) : null;
   return (
-    <Alert color="red" title="WhatsApp's webhooks are being refused">
+    <Alert color="red" title="Webhook deliveries are being refused">
       <Text size="sm">
         A delivery{at && !Number.isNaN(at.getTime()) ? ` at ${at.toLocaleString()}` : ''} was signed with
-        another secret than the app secret saved here, so its messages were not received. Copy the app secret from
-        your Meta app (App settings → Basic) into App secret below and save. This clears once a delivery is
-        accepted.
+        another secret than the app secret saved here, so it was not received. If Meta sent it, the app secret
+        saved here is not your Meta app&apos;s: copy it from the app (App settings → Basic) into App secret below
+        and save. This clears once a delivery is accepted.
       </Text>
     </Alert>
   );

@@ -7,7 +7,8 @@ describe('WebhookRefusal', () => {
   it('says the app secret does not match and what to do', () => {
     renderUI(<WebhookRefusal refusal={{ reason: 'signature_mismatch', message: 'X-Hub-Signature-256 does not match the body.', at: '2026-12-07T14:00:00Z' }} />);
     const alert = screen.getByRole('alert');
-    expect(alert).toHaveTextContent("WhatsApp's webhooks are being refused");
+    expect(alert).toHaveTextContent('Webhook deliveries are being refused');
+    expect(alert).toHaveTextContent('If Meta sent it');
     expect(alert).toHaveTextContent('App settings → Basic');
     expect(alert).toHaveTextContent(new Date('2026-12-07T14:00:00Z').toLocaleString());
   });
