@@ -9,10 +9,12 @@ match.
 from __future__ import annotations
 
 import functools
+import importlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import regex
 
@@ -43,18 +45,89 @@ _COUNTED_REPEAT = regex.compile(r"\{(\d*)(?:,(\d*))?\}")
 _TURN_BUDGET: ContextVar[list[float] | None] = ContextVar("pattern_budget", default=None)
 
 
+# The regex module's parser (private: `_parsed` and `_tree_cost` fall back to `_scanned_cost` if it changes).
+_REGEX_CORE: Any = importlib.import_module("regex._regex_core")
+
 _LAYOUT_FLAGS = regex.compile(r"\(\?[A-Za-z0-9-]*(?:x|V1)[A-Za-z0-9-]*[:)]")
-"""Inline flags for verbose mode (`#` comments, where a `)` is no group's end) or version 1 (nested sets): with
-them, the reading below could take a literal `)` for a group's end and undercount a repeat after it."""
+"""Inline flags for verbose mode (`#` comments, where a `)` is no group's end) or version 1 (nested sets): the
+fallback reading (`_scanned_cost`) could take a literal `)` for a group's end there and undercount a repeat."""
 
 
 @functools.lru_cache(maxsize=1024)  # a flow's few patterns, checked again at every match
 def repeat_cost(pattern: str) -> int:
     """What `pattern` expands to through counted repeats (`{n}`, `{n,m}`): element costs summed along it (the
-    branches of an alternation too: an upper bound), a repeat multiplying the element before it. Patterns in
-    verbose mode or version 1 are not read: they cost more than any limit."""
-    if _LAYOUT_FLAGS.search(pattern):
+    branches of an alternation too: an upper bound), a repeat multiplying the element before it.
+
+    Read from the `regex` module's own parse of the pattern, which expands nothing: a hand-written reading was
+    fooled by what only the real parser knows (a `)` in a POSIX class `[[:alpha:])]` or an escaped one in a
+    comment `(?#\\))`, `#` comments in verbose mode), and let patterns of millions of characters through."""
+    if not _PARSER_UNDERSTOOD:
+        return MAX_REPEAT_COST + 1 if _LAYOUT_FLAGS.search(pattern) else _scanned_cost(pattern)
+    try:
+        tree = _parsed(pattern)
+    except RecursionError:
+        return MAX_REPEAT_COST + 1  # nested deeper than the parser goes: no chatbot's
+    except _ERRORS:
+        return 0  # not a pattern: compiling it fails at once, and says why
+    except Exception:
+        return MAX_REPEAT_COST + 1 if _LAYOUT_FLAGS.search(pattern) else _scanned_cost(pattern)
+    try:
+        return _tree_cost(tree)
+    except RecursionError:
         return MAX_REPEAT_COST + 1
+
+
+def _parsed(pattern: str) -> Any:
+    """The regex module's parse tree of `pattern`, made as `regex.compile` makes it before compiling."""
+    core = _REGEX_CORE
+    flags = 0
+    for _ in range(4):  # an inline global flag restarts the parse with it, as regex.compile does
+        source = core.Source(pattern)
+        info = core.Info(flags, source.char_type, {})
+        source.ignore_space = bool(info.flags & core.VERBOSE)
+        source.use_unicode_space(bool(info.flags & core.VERSION1))
+        try:
+            return core._parse_pattern(source, info)
+        except core._UnscopedFlagSet:
+            flags = info.global_flags
+    raise regex.error("inline flags keep changing", pattern)
+
+
+def _tree_cost(node: Any) -> int:
+    core = _REGEX_CORE
+    if isinstance(node, core.Sequence):
+        return sum(_tree_cost(item) for item in node.items)
+    if isinstance(node, core.Branch):
+        return sum(_tree_cost(branch) for branch in node.branches)
+    if isinstance(node, core.Conditional):
+        return _tree_cost(node.yes_item) + _tree_cost(node.no_item)
+    if isinstance(node, core.Literal):
+        return len(node.characters)
+    inner = getattr(node, "subpattern", None)
+    if inner is None:
+        return 1  # a character, a set, an anchor, a reference
+    cost = max(_tree_cost(inner), 1)
+    if hasattr(node, "min_count"):  # a repeat: unbounded ones ({n,}, *, +) count their least
+        high = node.max_count
+        count = max(node.min_count, high if high is not None else node.min_count)
+        cost *= max(count, 1)
+    return int(min(cost, MAX_REPEAT_COST * 1000))  # enough to refuse; no giant numbers multiplied further
+
+
+def _parser_understood() -> bool:
+    """Whether the regex module's parse trees are still what `_tree_cost` reads (checked once, at import)."""
+    known = {"(a{3}b){4}": 16, "x(?:ab|c){2,5}y*": 17, "(?x) a{2} # (\n": 2, "(?(1)ab|c)": 3, "[[:alpha:])]{7}": 7}
+    try:
+        return all(_tree_cost(_parsed(pattern)) == cost for pattern, cost in known.items())
+    except Exception:
+        return False
+
+
+_PARSER_UNDERSTOOD = _parser_understood()
+
+
+def _scanned_cost(pattern: str) -> int:
+    """`repeat_cost` read by hand, for a regex module whose parser this code does not know."""
     frames = [[0, 0]]  # per open group: [the cost of its elements so far, the cost of the element just before]
 
     def element(cost: int) -> None:

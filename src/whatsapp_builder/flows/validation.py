@@ -18,10 +18,11 @@ from whatsapp_builder.flows.templating import PLACEHOLDER
 NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
 
 MAX_LIST_ROWS = 10
-RUNNABLE_ERROR_CODES = frozenset({"invalid_url", "blank_title"})
+RUNNABLE_ERROR_CODES = frozenset({"invalid_url", "blank_title", "invalid_regex", "too_many_patterns"})
 """Errors that block publishing but not running a graph published before they were checked: the engine copes
 with them (an http_request node with a non-http URL takes its `error` exit, a media message with one fails at
-WhatsApp, a blank option title is sent as its id), so such a chatbot keeps working."""
+WhatsApp, a blank option title is sent as its id, a pattern refused is never compiled and matches nothing), so
+such a chatbot keeps working."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class _Checker:
         self.edges: list[_Edge] = []
         self.validators = {t: Draft202012Validator(s) for t, s in NODE_SCHEMAS.items()}
         self.pattern_budget = [patterns.MAX_GRAPH_PATTERN_COST]
+        self.pattern_verdicts: dict[str, tuple[str, str] | None] = {}
 
     def error(self, code: str, message: str, **where: str | None) -> None:
         self.report.errors.append(Problem(code, message, **where))
@@ -240,7 +242,7 @@ class _Checker:
             )
         # Always, so that one pass lists every problem: each check skips the parts whose type is wrong (the schema
         # errors above already name those).
-        for code, message, where in _semantic_problems(node, self.pattern_budget):
+        for code, message, where in _semantic_problems(node, self.pattern_budget, self.pattern_verdicts):
             self.error(code, message, node_id=node.id, field=where)
         for message, where in _title_clashes(node):
             self.warning("duplicate_title", message, node_id=node.id, field=where)
@@ -426,21 +428,31 @@ class _Checker:
                     )
 
 
-def _regex_problem(pattern: str, budget: list[int]) -> tuple[str, str] | None:
-    """Why `pattern` cannot be a chatbot's (None when it can); `budget` is what the graph's patterns may still
-    cost, and is spent by this one."""
+def _regex_problem(
+    pattern: str, budget: list[int], verdicts: dict[str, tuple[str, str] | None]
+) -> tuple[str, str] | None:
+    """Why `pattern` cannot be a chatbot's (None when it can). `budget` is what the graph's patterns may still
+    cost, spent by each distinct one (compiled once, however many nodes use it); `verdicts` remembers them."""
+    if pattern in verdicts:
+        return verdicts[pattern]
+    verdict: tuple[str, str] | None = None
     repeats = patterns.repeat_cost(pattern)
     if repeats > patterns.MAX_REPEAT_COST:
-        return "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
-    budget[0] -= repeats + len(pattern)
-    if budget[0] < 0:
-        return "too_many_patterns", (
-            f"{_short(pattern)}: the flow's regular expressions together are too large to check"
-            f" (at most {patterns.MAX_GRAPH_PATTERN_COST:,} characters, counted repeats expanded)"
-        )
-    if not patterns.is_valid(pattern):
-        return "invalid_regex", f"invalid regular expression {_short(pattern)}"
-    return None
+        verdict = "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
+    else:
+        budget[0] -= repeats + len(pattern)
+        if budget[0] < 0:
+            verdict = (
+                "too_many_patterns",
+                (
+                    f"{_short(pattern)}: the flow's regular expressions together are too large to check"
+                    f" (at most {patterns.MAX_GRAPH_PATTERN_COST:,} characters, counted repeats expanded)"
+                ),
+            )
+        elif not patterns.is_valid(pattern):
+            verdict = "invalid_regex", f"invalid regular expression {_short(pattern)}"
+    verdicts[pattern] = verdict
+    return verdict
 
 
 def _is_number(value: object) -> bool:
@@ -482,7 +494,9 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _semantic_problems(node: _Node, budget: list[int]) -> Iterator[tuple[str, str, str]]:
+def _semantic_problems(
+    node: _Node, budget: list[int], verdicts: dict[str, tuple[str, str] | None]
+) -> Iterator[tuple[str, str, str]]:
     """Rules JSON Schema does not express. Run on every node, whatever the schema found: each check reads only
     values of the expected type and skips the rest (ill-typed values are schema errors already)."""
     data = node.data
@@ -514,7 +528,7 @@ def _semantic_problems(node: _Node, budget: list[int]) -> Iterator[tuple[str, st
             pattern = validation.get("pattern")
             if "pattern" not in validation or pattern == "":
                 yield "missing_pattern", "validation type `regex` needs `pattern`", "data.validation.pattern"
-            elif isinstance(pattern, str) and (bad_regex := _regex_problem(pattern, budget)) is not None:
+            elif isinstance(pattern, str) and (bad_regex := _regex_problem(pattern, budget, verdicts)) is not None:
                 yield *bad_regex, "data.validation.pattern"
         low, high = validation.get("min"), validation.get("max")
         if _is_number(low) and _is_number(high) and cast(float, low) > cast(float, high):
@@ -535,7 +549,7 @@ def _semantic_problems(node: _Node, budget: list[int]) -> Iterator[tuple[str, st
             if (
                 operator == "matches_regex"
                 and isinstance(value, str | int | float)
-                and (bad_regex := _regex_problem(str(value), budget)) is not None
+                and (bad_regex := _regex_problem(str(value), budget, verdicts)) is not None
             ):
                 yield *bad_regex, where
     if node.type == "http_request":
