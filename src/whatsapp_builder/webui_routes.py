@@ -60,7 +60,7 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
     index = webui_dir / "index.html"
     root = webui_dir.resolve()
 
-    @app.get("/{path:path}", include_in_schema=False, name=CLIENT_ROUTES)
+    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False, name=CLIENT_ROUTES)
     async def webui(path: str) -> Response:
         if path.startswith(RESERVED_PREFIXES) or path in RESERVED_PATHS:
             return error_response(404, "not_found", f"/{path} does not exist.")

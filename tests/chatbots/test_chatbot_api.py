@@ -588,7 +588,9 @@ async def test_changing_a_chatbot_another_request_deletes_meanwhile_is_a_404(
     ("Pizza Bot", "Pizza-Bot", None),
     ("Ωmega", "mega", "%CE%A9mega.json"),
     ("中文机器人", "chatbot", "%E4%B8%AD%E6%96%87%E6%9C%BA%E5%99%A8%E4%BA%BA.json"),
-    ("Pizza é", "Pizza", "Pizza-%C3%A9.json"),
+    ("Pizza é", "Pizza-e", "Pizza-%C3%A9.json"),
+    ("Café", "Cafe", "Caf%C3%A9.json"),
+    ("नमस्ते बॉट", "chatbot", "%E0%A4%A8%E0%A4%AE%E0%A4%B8%E0%A5%8D%E0%A4%A4%E0%A5%87-%E0%A4%AC%E0%A5%89%E0%A4%9F.json"),
 ])
 async def test_a_chatbot_named_in_any_script_is_exported_under_its_name(
     client: httpx.AsyncClient, name: str, ascii_name: str, written: str | None

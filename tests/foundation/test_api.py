@@ -94,6 +94,9 @@ async def test_user_crud_normalises_phone_numbers(client: httpx.AsyncClient) -> 
     duplicate = await client.post("/api/users", json={"phoneNumber": "442079460958", "name": "Again"})
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["code"] == "conflict"
+    other = (await client.post("/api/users", json={"phoneNumber": "+14155550100", "name": "Bo"})).json()
+    taken = await client.patch(f"/api/users/{other['id']}", json={"phoneNumber": "+442079460958"})
+    assert taken.status_code == 409 and "+442079460958 already exists" in taken.json()["error"]["message"]
 
     for bad in ({"name": "   "}, {"avatar": "javascript:alert(1)"}, {"avatar": "/relative.png"}):
         refused = await client.patch(f"/api/users/{user['id']}", json=bad)
@@ -321,6 +324,8 @@ async def test_a_path_nothing_serves_is_404_whatever_the_method_and_a_wrong_meth
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
     assert set(wrong.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert (await client.request("PUT", "/webhooks/whatsapp")).status_code == 405
+    for page in ("/", "/inbox"):  # uptime checks use HEAD
+        assert (await client.head(page)).status_code == 200, page
 
 
 async def test_chatbot_crud(client: httpx.AsyncClient) -> None:

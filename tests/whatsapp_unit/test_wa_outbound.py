@@ -110,6 +110,8 @@ def test_media_source_rules(kind: str) -> None:
     assert fields_of({"type": kind, "content": {"url": "https://x/" + "y" * 3000}}) == ["content.url"]
     assert fields_of({"type": kind, "content": {"id": "1" * 300}}) == ["content.id"]
     ok({"type": kind, "content": {"url": "https://cdn.example.com/a b.png"}})  # a client may encode the space
+    ok({"type": kind, "content": {"url": "https://cdn.example.com/\u00adx\ufeff.png"}})  # format characters
+    assert fields_of({"type": kind, "content": {"url": "https://x/y\u2028z"}}) == ["content.url"]
 
 
 @pytest.mark.parametrize("kind", ["image", "video", "document"])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -156,11 +157,18 @@ async def export_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> JSONResp
     return JSONResponse(service.export_chatbot(chatbot), headers={"Content-Disposition": _attachment(chatbot.name)})
 
 
+def _kept(ch: str) -> bool:
+    return ch.isalnum() or ch in "-_" or unicodedata.category(ch).startswith("M")
+
+
 def _attachment(name: str) -> str:
     """A download named after the chatbot: `filename` in ASCII for every client (headers are Latin-1 at most, and a
     name in Greek or Chinese could not be sent), and the name as written in `filename*` (RFC 6266)."""
-    written = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:60].strip("-") or "chatbot"
-    ascii_name = "".join(ch if ch.isascii() else "-" for ch in written).strip("-") or "chatbot"
+    # Letters, digits and their marks (the vowel signs of Devanagari, say, are marks, not letters).
+    written = "".join(ch if _kept(ch) else "-" for ch in name)[:60].strip("-") or "chatbot"
+    # Café → Cafe: accents taken off where a letter has an ASCII base, other scripts left out.
+    decomposed = unicodedata.normalize("NFKD", written)
+    ascii_name = "".join(ch for ch in decomposed if ch.isascii()).strip("-") or "chatbot"
     header = f'attachment; filename="{ascii_name}.json"'
     if written != ascii_name:
         header += f"; filename*=UTF-8''{quote(written + '.json', safe='')}"

@@ -200,13 +200,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(StaleDataError)
-    async def deleted_meanwhile(_: Request, exc: StaleDataError) -> JSONResponse:
-        # An update of a record another request deleted after this one read it.
+    async def deleted_meanwhile(request: Request, exc: StaleDataError) -> JSONResponse:
+        # An update of a record another request deleted after this one read it (logged: were it ever anything
+        # else, a 404 alone would hide it).
+        log.info("record deleted while being changed", path=request.url.path, error=str(exc))
         return error_response(404, "not_found", "The record was deleted meanwhile.")
 
     @app.exception_handler(InvalidRequestError)
     async def gone_before_refresh(_: Request, exc: InvalidRequestError) -> JSONResponse:
         if str(exc).startswith("Could not refresh instance"):  # deleted between this request's commit and its read
+            log.info("record deleted before it was read back", error=str(exc))
             return error_response(404, "not_found", "The record was deleted meanwhile.")
         log.error("unexpected error", exc_info=exc)  # a handler of its own: Starlette does not log it again
         return error_response(500, "internal_error", "An unexpected error occurred.")

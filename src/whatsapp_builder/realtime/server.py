@@ -146,6 +146,8 @@ class _InCallOrder:
             try:
                 await self._emit_many([item for items, _ in batch for item in items])
             except Exception as exc:
+                # Said here: a publisher that stopped waiting (PUBLISH_WAIT_SECONDS) would never see it.
+                logger.error("realtime: %d event(s) not emitted: %r", sum(len(items) for items, _ in batch), exc)
                 for _, done in batch:
                     done.set_exception(exc)
             else:

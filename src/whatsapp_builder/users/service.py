@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -26,8 +27,11 @@ async def list_users(session: AsyncSession, *, limit: int, after: uuid.UUID | No
     return list((await session.execute(query)).scalars())
 
 
-async def _commit_unique(session: AsyncSession, phone: str | None) -> None:
+async def _commit_unique(session: AsyncSession, phone: str | None, *, also: Any = None) -> None:
+    """Commit (running the statement `also` first, after the flush), a taken phone number as a 409."""
     try:
+        if also is not None:
+            await session.execute(also)
         await session.commit()
     except IntegrityError as exc:
         await session.rollback()
@@ -48,13 +52,10 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
     changes = data.model_dump(exclude_unset=True)  # no nulls but avatar's (UserUpdate.not_nullable)
     for field, value in changes.items():
         setattr(user, field, value)
-    if changes:
-        # Their conversations show the customer's name, number and avatar: they changed too (realtime.md's
-        # "every change moves updatedAt", which clients rely on to keep the newer copy).
-        await session.execute(
-            update(Conversation).where(Conversation.customer_id == user_id).values(updated_at=func.now())
-        )
-    await _commit_unique(session, user.phone_number)
+    # Their conversations show the customer's name, number and avatar: they changed too (realtime.md's "every
+    # change moves updatedAt", which clients rely on to keep the newer copy).
+    touch = update(Conversation).where(Conversation.customer_id == user_id).values(updated_at=func.now())
+    await _commit_unique(session, user.phone_number, also=touch if changes else None)
     await session.refresh(user)
     return user
 

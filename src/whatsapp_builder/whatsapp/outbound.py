@@ -93,7 +93,7 @@ def _check_http_url(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError("must be an http or https URL")
-    if not value.isprintable():
+    if any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in value):
         raise ValueError("must be a URL without line breaks or control characters (percent-encode them)")
     return value
 
