@@ -112,6 +112,8 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
             return JSONResponse({"status": "degraded", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)  # uptime checks use HEAD
+
     api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
     for router in (
         users_router,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from whatsapp_builder.core.errors import CLIENT_ROUTES, error_response
+from whatsapp_builder.core.errors import CLIENT_ROUTES, error_response, methods_serving
 
 WEBUI_DIR = Path(__file__).parent / "webui"
 RESERVED_PREFIXES = ("api/", "webhooks/", "socket.io", "docs", "redoc", "openapi.json", "healthz")
@@ -61,8 +61,13 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
     root = webui_dir.resolve()
 
     @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False, name=CLIENT_ROUTES)
-    async def webui(path: str) -> Response:
+    async def webui(path: str, request: Request) -> Response:
         if path.startswith(RESERVED_PREFIXES) or path in RESERVED_PATHS:
+            served = methods_serving(request) if request.method == "HEAD" else set()
+            if served:  # HEAD of an API route (HEAD is the web app's here, which would hide the 405)
+                refused = error_response(405, "method_not_allowed", "Method Not Allowed")
+                refused.headers["Allow"] = ", ".join(sorted(served))
+                return refused
             return error_response(404, "not_found", f"/{path} does not exist.")
         if not index.is_file():
             return HTMLResponse(NOT_BUILT)

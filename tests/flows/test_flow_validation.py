@@ -187,7 +187,11 @@ def test_nothing_in_a_pattern_can_hide_a_counted_repeat_from_the_cost_check() ->
     expands to four million characters: 4 s and 1.1 GB per pattern, on the event loop. It is now read from the
     regex module's own parse."""
     for pattern in ("(a{2000}(?#()){2000}", "(?x)(a{2000}#)\n){2000}", "(a{2000}[[:alpha:])]){2000}",
-                    "(a{2000}(?#\\))){2000}", "(?x:(b{200}#)\n){200})", "(?V1)([[a]--[b]]{200}){200}"):
+                    "(a{2000}(?#\\))){2000}", "(?x:(b{200}#)\n){200})", "(?V1)([[a]--[b]]{200}){200}",
+                    # What the first reading of the parse tree missed (review): a lookaround conditional's
+                    # branches, four global flags in turn, and \R (which needs the parse set up as compile does).
+                    "(?(?=x)x{3000000})", "(?(?<=x)a|b{3000000})", "(?b)(?e)(?r)(?V1)a{3000000}",
+                    "(?b)(?e)(?p)(?r)a{3000000}", "\\R(a{1000}[[:alpha:])]){1000}"):
         assert patterns.repeat_cost(pattern) > patterns.MAX_REPEAT_COST, pattern
         nodes, edges = chain(node("q", "question", text="?", variable="v", validation={"type": "regex", "pattern": pattern}))
         assert [p.code for p in validate_graph(nodes, edges).errors] == ["invalid_regex"], pattern

@@ -326,6 +326,10 @@ async def test_a_path_nothing_serves_is_404_whatever_the_method_and_a_wrong_meth
     assert (await client.request("PUT", "/webhooks/whatsapp")).status_code == 405
     for page in ("/", "/inbox"):  # uptime checks use HEAD
         assert (await client.head(page)).status_code == 200, page
+    head = await client.head("/api/users")
+    assert head.status_code == 405 and set(head.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+    assert (await client.head("/api/nothing")).status_code == 404
+    assert (await client.head("/healthz")).status_code == 200
 
 
 async def test_chatbot_crud(client: httpx.AsyncClient) -> None:

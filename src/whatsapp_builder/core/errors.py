@@ -148,7 +148,7 @@ CLIENT_ROUTES = "webui"
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
-def _methods_serving(request: Request) -> set[str]:
+def methods_serving(request: Request) -> set[str]:
     """The methods that routes other than the web app's catch-all serve this path with (asked of the routes one
     method at a time: included routers answer only whether they serve a request as a whole)."""
     routes = [route for route in request.app.router.routes if getattr(route, "name", None) != CLIENT_ROUTES]
@@ -181,7 +181,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 405:
-            methods = _methods_serving(request)
+            methods = methods_serving(request)
             if not methods:  # only the web app's catch-all (GET) knows the path: nothing is there, whatever the method
                 return error_response(404, "not_found", f"{request.url.path} does not exist.")
             response = error_response(405, "method_not_allowed", str(exc.detail))

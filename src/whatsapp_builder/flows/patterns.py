@@ -67,56 +67,92 @@ def repeat_cost(pattern: str) -> int:
         tree = _parsed(pattern)
     except RecursionError:
         return MAX_REPEAT_COST + 1  # nested deeper than the parser goes: no chatbot's
-    except _ERRORS:
-        return 0  # not a pattern: compiling it fails at once, and says why
-    except Exception:
-        return MAX_REPEAT_COST + 1 if _LAYOUT_FLAGS.search(pattern) else _scanned_cost(pattern)
+    except regex.error:
+        return NOT_A_PATTERN
+    except Exception:  # the parser failed otherwise: refused rather than guessed
+        return MAX_REPEAT_COST + 1
     try:
         return _tree_cost(tree)
-    except RecursionError:
+    except Exception:  # RecursionError, or a tree not as known
         return MAX_REPEAT_COST + 1
+
+
+NOT_A_PATTERN = -1
+"""`repeat_cost` of what the regex module's parser refuses (a syntax error): no pattern, never compiled."""
 
 
 def _parsed(pattern: str) -> Any:
     """The regex module's parse tree of `pattern`, made as `regex.compile` makes it before compiling."""
     core = _REGEX_CORE
+    core.DEFAULT_VERSION = regex.DEFAULT_VERSION  # as regex.compile sets it
     flags = 0
-    for _ in range(4):  # an inline global flag restarts the parse with it, as regex.compile does
+    for _ in range(100):  # an inline global flag restarts the parse with it; the flags only grow
         source = core.Source(pattern)
         info = core.Info(flags, source.char_type, {})
+        info.guess_encoding = regex.UNICODE
         source.ignore_space = bool(info.flags & core.VERBOSE)
         source.use_unicode_space(bool(info.flags & core.VERSION1))
         try:
             return core._parse_pattern(source, info)
         except core._UnscopedFlagSet:
+            if info.global_flags == flags:
+                break
             flags = info.global_flags
-    raise regex.error("inline flags keep changing", pattern)
+    raise RuntimeError("the inline flags do not settle")
 
 
 def _tree_cost(node: Any) -> int:
+    """The cost of a parse tree's node; a kind of node not known here costs more than any limit."""
     core = _REGEX_CORE
+    if isinstance(node, core.StringSet | core.PrecompiledCode):
+        return MAX_REPEAT_COST + 1
     if isinstance(node, core.Sequence):
-        return sum(_tree_cost(item) for item in node.items)
-    if isinstance(node, core.Branch):
-        return sum(_tree_cost(branch) for branch in node.branches)
-    if isinstance(node, core.Conditional):
-        return _tree_cost(node.yes_item) + _tree_cost(node.no_item)
-    if isinstance(node, core.Literal):
-        return len(node.characters)
-    inner = getattr(node, "subpattern", None)
-    if inner is None:
-        return 1  # a character, a set, an anchor, a reference
-    cost = max(_tree_cost(inner), 1)
-    if hasattr(node, "min_count"):  # a repeat: unbounded ones ({n,}, *, +) count their least
+        cost = sum(_tree_cost(item) for item in node.items)
+    elif isinstance(node, core.Branch):
+        cost = sum(_tree_cost(branch) for branch in node.branches)
+    elif isinstance(node, core.LookAroundConditional):
+        cost = _tree_cost(node.subpattern) + _tree_cost(node.yes_item) + _tree_cost(node.no_item)
+    elif isinstance(node, core.Conditional):
+        cost = _tree_cost(node.yes_item) + _tree_cost(node.no_item)
+    elif isinstance(node, core.String):  # Literal too
+        cost = len(node.characters)
+    elif isinstance(node, core.GreedyRepeat):  # lazy and possessive too; unbounded ones count their least
         high = node.max_count
         count = max(node.min_count, high if high is not None else node.min_count)
-        cost *= max(count, 1)
+        cost = max(_tree_cost(node.subpattern), 1) * max(count, 1)
+    elif isinstance(node, core.Group | core.Atomic | core.LookAround | core.Fuzzy):
+        cost = max(_tree_cost(node.subpattern), 1)
+    elif isinstance(node, core.CallRef):
+        cost = max(_tree_cost(node.parsed), 1)
+    elif isinstance(
+        node,
+        core.Character
+        | core.Property
+        | core.Range
+        | core.SetBase
+        | core.Any
+        | core.Grapheme
+        | core.ZeroWidthBase
+        | core.RefGroup
+        | core.CallGroup,
+    ):
+        cost = 1
+    else:
+        return MAX_REPEAT_COST + 1
     return int(min(cost, MAX_REPEAT_COST * 1000))  # enough to refuse; no giant numbers multiplied further
 
 
 def _parser_understood() -> bool:
     """Whether the regex module's parse trees are still what `_tree_cost` reads (checked once, at import)."""
-    known = {"(a{3}b){4}": 16, "x(?:ab|c){2,5}y*": 17, "(?x) a{2} # (\n": 2, "(?(1)ab|c)": 3, "[[:alpha:])]{7}": 7}
+    known = {
+        "(a{3}b){4}": 16,
+        "x(?:ab|c){2,5}y*": 17,
+        "(?x) a{2} # (\n": 2,
+        "(?(1)ab|c)": 3,
+        "(?(?=x)x{5}|yy)": 8,
+        "[[:alpha:])]{7}": 7,
+        "(?>a{2}){3}\\d+?": 7,
+    }
     try:
         return all(_tree_cost(_parsed(pattern)) == cost for pattern, cost in known.items())
     except Exception:
@@ -185,7 +221,7 @@ def turn_budget(seconds: float = TURN_PATTERN_SECONDS) -> Iterator[None]:
 def is_valid(pattern: str) -> bool:
     """Whether `pattern` compiles, within MAX_REPEAT_COST (checked first: compiling is what costs)."""
     try:
-        if repeat_cost(pattern) > MAX_REPEAT_COST:
+        if not 0 <= repeat_cost(pattern) <= MAX_REPEAT_COST:
             return False
         regex.compile(pattern)
     except _ERRORS:
@@ -201,7 +237,7 @@ def _matches(pattern: str, text: str, *, whole: bool) -> bool:
         return False  # the turn's time for patterns is spent (said once, when it ran out)
     started = time.perf_counter()
     try:
-        if repeat_cost(pattern) > MAX_REPEAT_COST:  # saved before this check existed: never compile it
+        if not 0 <= repeat_cost(pattern) <= MAX_REPEAT_COST:  # saved before this check existed: never compile it
             return False
         return match(pattern, text[:MAX_SUBJECT], timeout=timeout) is not None
     except TimeoutError:

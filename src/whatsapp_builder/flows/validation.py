@@ -440,7 +440,7 @@ def _regex_problem(
     if repeats > patterns.MAX_REPEAT_COST:
         verdict = "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
     else:
-        budget[0] -= repeats + len(pattern)
+        budget[0] -= max(repeats, 0) + len(pattern)
         if budget[0] < 0:
             verdict = (
                 "too_many_patterns",

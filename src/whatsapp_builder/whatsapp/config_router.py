@@ -21,6 +21,7 @@ async def get_config(session: SessionDep) -> WhatsAppConfigOut:
 @router.put("", response_model=WhatsAppConfigOut)
 async def put_config(session: SessionDep, context: ContextDep, body: WhatsAppConfigPut) -> WhatsAppConfigOut:
     config = await config_service.put_active(session, context.secrets, body)
+    context.refusals.reset()  # a refusal waiting to be shown was judged against the config this one replaced
     context.active_config.invalidate()
     return config_service.to_out(config)
 

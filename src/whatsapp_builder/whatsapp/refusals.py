@@ -53,6 +53,7 @@ class RefusedDeliveries:
     _wanted: dict[str, Any] | None = None  # None: nothing to write
     _written_at: float = float("-inf")
     _writer: asyncio.Task[None] | None = None
+    _closed: bool = False
 
     def note(self, reason: str, status: int, message: str, *, event: str = "webhook delivery refused") -> None:
         """Log a refusal: the first of its kind at once, later ones at most once a `log_interval`, counted."""
@@ -76,11 +77,17 @@ class RefusedDeliveries:
             return
         self._want(context, {"reason": SIGNATURE_MISMATCH, "message": message, "at": api_time(dt.datetime.now(dt.UTC))})
 
+    def reset(self) -> None:
+        """The config was saved here: what waits to be written was judged against the one it replaced."""
+        self._wanted = None
+
     def verified(self, context: AppContext) -> None:
         """A delivery verified while the config shows a refusal: the app secret is right (again)."""
         self._want(context, _CLEAR)
 
     def _want(self, context: AppContext, state: dict[str, Any]) -> None:
+        if self._closed:
+            return
         self._wanted = state
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write(context))
@@ -99,9 +106,11 @@ class RefusedDeliveries:
                             'UPDATE whatsapp_config SET "lastWebhookRefusal" = NULL'
                             ' WHERE "isActive" AND "lastWebhookRefusal" IS NOT NULL'
                         )
-                    else:
+                    else:  # not on a config saved since (by another process: this one's reset() drops it)
                         await conn.execute(
-                            'UPDATE whatsapp_config SET "lastWebhookRefusal" = %s WHERE "isActive"', (Jsonb(state),)
+                            'UPDATE whatsapp_config SET "lastWebhookRefusal" = %s WHERE "isActive"'
+                            ' AND "updatedAt" <= %s::timestamptz',
+                            (Jsonb(state), state["at"]),
                         )
             except Exception as exc:  # the database down or slow: the next refusal or delivery tries again
                 self.note("refusal_not_shown", 0, f"could not write lastWebhookRefusal: {exc!r}"[:300])
@@ -109,7 +118,8 @@ class RefusedDeliveries:
             context.active_config.invalidate()
 
     async def close(self) -> None:
-        """Stop writing (a write waiting for its interval is dropped: the next process start shows it again)."""
+        """Stop writing (a write waiting for its interval is dropped: the next refusal shows it again)."""
+        self._closed = True
         if self._writer is not None and not self._writer.done():
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
