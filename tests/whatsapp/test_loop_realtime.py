@@ -162,6 +162,19 @@ async def test_an_operator_taking_over_tells_the_bot_panel_the_bot_stopped(loop,
     for field in ("nodeHistory", "updatedAt", "variables", "chatbotId"):
         assert stopped[field] == stored[field], field
 
+    # Taking over again (a double click, a retry) changes nothing and announces nothing: the next
+    # conversation:updated is the hand-back's.
+    socket, events = await _client(loop.server.url, api_token)
+    url = f"/api/conversations/{conversation['id']}/handoff"
+    try:
+        async with httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"}) as api:
+            assert (await api.post(url, json={"handedOff": True})).status_code == 200
+            assert (await api.post(url, json={"handedOff": False})).status_code == 200
+        after = await _collect(events, lambda s: any(e == "conversation:updated" for e, _ in s))
+    finally:
+        await socket.disconnect()
+    assert [d["isHandedOff"] for e, d in after if e == "conversation:updated"] == [False]
+
 
 async def test_renaming_a_customer_updates_their_conversations_in_the_inbox(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
     import httpx

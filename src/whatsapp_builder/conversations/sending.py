@@ -157,10 +157,14 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
         conn = await raw_connection(session)
         await wait_turn_lock(conn, conversation_id)  # a turn under way ends first: it would revive the context
         await load_recipient(session, conversation_id, lock=True)
-        await conn.execute(
-            'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now() WHERE id = %s',
-            (handed_off, conversation_id),
-        )
+        # Asked again (a double click, a retry): nothing changes, and nothing is announced.
+        moved = await (
+            await conn.execute(
+                'UPDATE conversations SET "isHandedOff" = %s, "updatedAt" = now()'
+                ' WHERE id = %s AND "isHandedOff" IS DISTINCT FROM %s RETURNING id',
+                (handed_off, conversation_id, handed_off),
+            )
+        ).fetchall()
         changed = await (await conn.execute(_TAKE_OVER if handed_off else _HAND_BACK, (conversation_id,))).fetchall()
         snapshot = (await conversation_snapshots(session, [conversation_id]))[0]
         await session.commit()
@@ -183,5 +187,6 @@ async def set_handoff(context: AppContext, conversation_id: uuid.UUID, handed_of
         )
         for context_id, chatbot_id, node, variables, history, updated_at in changed
     ]
-    await context.publisher.publish([*contexts, events.conversation_updated(snapshot)])
+    if moved or contexts:
+        await context.publisher.publish([*contexts, events.conversation_updated(snapshot)])
     return snapshot
