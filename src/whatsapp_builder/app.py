@@ -21,7 +21,7 @@ from whatsapp_builder.conversations.router import router as conversations_router
 from whatsapp_builder.conversations.router import stats_router
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.deps import ContextDep
-from whatsapp_builder.core.errors import install_error_handlers
+from whatsapp_builder.core.errors import API_ERROR_RESPONSES, install_error_handlers
 from whatsapp_builder.core.limits import BodySizeLimit
 from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
 from whatsapp_builder.realtime.after_commit import install_event_hooks
@@ -114,7 +114,7 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
 
     app.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)  # uptime checks use HEAD
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(require_token)])
+    api = APIRouter(prefix="/api", dependencies=[Depends(require_token)], responses=API_ERROR_RESPONSES)
     for router in (
         users_router,
         chatbots_router,

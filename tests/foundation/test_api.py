@@ -645,6 +645,11 @@ async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     assert spec["components"]["securitySchemes"]["apiToken"]["scheme"] == "bearer"
     assert spec["paths"]["/api/conversations"]["get"]["security"] == [{"apiToken": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+    # Errors are documented with the body they really have ({"error": {...}}, not FastAPI's {"detail": [...]}).
+    responses = spec["paths"]["/api/users"]["post"]["responses"]
+    assert {"400", "401", "413", "415", "422"} <= set(responses)
+    assert responses["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorResponse"}
+    assert set(spec["components"]["schemas"]["ErrorResponse"]["properties"]) == {"error"}
 
 
 async def test_updating_the_same_number_keeps_its_graph_api_address_unless_given(client: httpx.AsyncClient) -> None:

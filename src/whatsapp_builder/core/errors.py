@@ -8,6 +8,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from pydantic.alias_generators import to_camel
 from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidRequestError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -81,6 +82,32 @@ def error_response(status: int, code: str, message: str, details: list[Any] | No
         status_code=status,
         headers=headers,
     )
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable: e.g. validation_error, not_found, window_closed")
+    message: str = Field(description="For people")
+    details: list[Any] = Field(description='Per field, for a 422: {"field", "message", "type"}')
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx answer of the API."""
+
+    error: ErrorDetail
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed: the body is not JSON, or a cursor is not one this list gave"),
+    401: _documented("No valid API token (Authorization: Bearer <token>)"),
+    413: _documented("The body is over the size limit"),
+    415: _documented("A body sent as something other than JSON"),
+    422: _documented("A value is not valid: `details` names each field"),
+}
+"""What any /api route may answer besides its own result (documented in OpenAPI, with the real body shape)."""
 
 
 FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
