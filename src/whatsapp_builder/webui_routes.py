@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from whatsapp_builder.core.errors import CLIENT_ROUTES, error_response, methods_serving
+from whatsapp_builder.core.errors import CLIENT_ROUTES, error_response, method_not_allowed, methods_serving
 
 WEBUI_DIR = Path(__file__).parent / "webui"
 RESERVED_PREFIXES = ("api/", "webhooks/", "socket.io", "docs", "redoc", "openapi.json", "healthz")
@@ -65,9 +65,7 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
         if path.startswith(RESERVED_PREFIXES) or path in RESERVED_PATHS:
             served = methods_serving(request) if request.method == "HEAD" else set()
             if served:  # HEAD of an API route (HEAD is the web app's here, which would hide the 405)
-                refused = error_response(405, "method_not_allowed", "Method Not Allowed")
-                refused.headers["Allow"] = ", ".join(sorted(served))
-                return refused
+                return method_not_allowed(served)
             return error_response(404, "not_found", f"/{path} does not exist.")
         if not index.is_file():
             return HTMLResponse(NOT_BUILT)

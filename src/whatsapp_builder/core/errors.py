@@ -187,6 +187,13 @@ def methods_serving(request: Request) -> set[str]:
     return methods
 
 
+def method_not_allowed(methods: set[str]) -> JSONResponse:
+    """A 405 whose Allow header lists `methods`."""
+    response = error_response(405, "method_not_allowed", "Method Not Allowed")
+    response.headers["Allow"] = ", ".join(sorted(methods))
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -211,9 +218,7 @@ def install_error_handlers(app: FastAPI) -> None:
             methods = methods_serving(request)
             if not methods:  # only the web app's catch-all (GET) knows the path: nothing is there, whatever the method
                 return error_response(404, "not_found", f"{request.url.path} does not exist.")
-            response = error_response(405, "method_not_allowed", str(exc.detail))
-            response.headers["Allow"] = ", ".join(sorted(methods))  # every route's, not only the first one's
-            return response
+            return method_not_allowed(methods)  # every route's methods, not only the first one's
         if exc.status_code == 400 and exc.detail == FASTAPI_BODY_PARSE_ERROR:
             # What FastAPI says when decoding failed other than as bad JSON syntax: bytes that are not UTF-8, or
             # nesting so deep that the parser gives up (thousands of levels).

@@ -133,8 +133,7 @@ class _Checker:
         self.unusable: set[str] = set()  # ids of nodes refused above (too long, unknown type): not "missing"
         self.edges: list[_Edge] = []
         self.validators = {t: Draft202012Validator(s) for t, s in NODE_SCHEMAS.items()}
-        self.pattern_budget = [patterns.MAX_GRAPH_PATTERN_COST]
-        self.pattern_verdicts: dict[str, tuple[str, str] | None] = {}
+        self.pattern_checks = _PatternChecks()
 
     def error(self, code: str, message: str, **where: str | None) -> None:
         self.report.errors.append(Problem(code, message, **where))
@@ -242,7 +241,7 @@ class _Checker:
             )
         # Always, so that one pass lists every problem: each check skips the parts whose type is wrong (the schema
         # errors above already name those).
-        for code, message, where in _semantic_problems(node, self.pattern_budget, self.pattern_verdicts):
+        for code, message, where in _semantic_problems(node, self.pattern_checks):
             self.error(code, message, node_id=node.id, field=where)
         for message, where in _title_clashes(node):
             self.warning("duplicate_title", message, node_id=node.id, field=where)
@@ -428,31 +427,33 @@ class _Checker:
                     )
 
 
-def _regex_problem(
-    pattern: str, budget: list[int], verdicts: dict[str, tuple[str, str] | None]
-) -> tuple[str, str] | None:
-    """Why `pattern` cannot be a chatbot's (None when it can). `budget` is what the graph's patterns may still
-    cost, spent by each distinct one (compiled once, however many nodes use it); `verdicts` remembers them."""
-    if pattern in verdicts:
-        return verdicts[pattern]
-    verdict: tuple[str, str] | None = None
-    repeats = patterns.repeat_cost(pattern)
-    if repeats > patterns.MAX_REPEAT_COST:
-        verdict = "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
-    else:
-        budget[0] -= max(repeats, 0) + len(pattern)
-        if budget[0] < 0:
-            verdict = (
-                "too_many_patterns",
-                (
-                    f"{_short(pattern)}: the flow's regular expressions together are too large to check"
-                    f" (at most {patterns.MAX_GRAPH_PATTERN_COST:,} characters, counted repeats expanded)"
-                ),
+class _PatternChecks:
+    """The verdicts on a graph's patterns, and what they may still cost together (each distinct one is compiled
+    once, however many nodes use it)."""
+
+    def __init__(self) -> None:
+        self.budget = patterns.MAX_GRAPH_PATTERN_COST
+        self.verdicts: dict[str, tuple[str, str] | None] = {}
+
+    def problem(self, pattern: str) -> tuple[str, str] | None:
+        """Why `pattern` cannot be a chatbot's (code, message), or None when it can."""
+        if pattern not in self.verdicts:
+            self.verdicts[pattern] = self._judge(pattern)
+        return self.verdicts[pattern]
+
+    def _judge(self, pattern: str) -> tuple[str, str] | None:
+        repeats = patterns.repeat_cost(pattern)
+        if repeats > patterns.MAX_REPEAT_COST:
+            return "invalid_regex", f"invalid regular expression {_short(pattern)}: its counted repeats are too large"
+        self.budget -= max(repeats, 0) + len(pattern)
+        if self.budget < 0:
+            return "too_many_patterns", (
+                f"{_short(pattern)}: the flow's regular expressions together are too large to check"
+                f" (at most {patterns.MAX_GRAPH_PATTERN_COST:,} characters, counted repeats expanded)"
             )
-        elif not patterns.is_valid(pattern):
-            verdict = "invalid_regex", f"invalid regular expression {_short(pattern)}"
-    verdicts[pattern] = verdict
-    return verdict
+        if not patterns.is_valid(pattern):
+            return "invalid_regex", f"invalid regular expression {_short(pattern)}"
+        return None
 
 
 def _is_number(value: object) -> bool:
@@ -494,9 +495,7 @@ def _url_problem(url: str) -> str | None:
     return None
 
 
-def _semantic_problems(
-    node: _Node, budget: list[int], verdicts: dict[str, tuple[str, str] | None]
-) -> Iterator[tuple[str, str, str]]:
+def _semantic_problems(node: _Node, pattern_checks: _PatternChecks) -> Iterator[tuple[str, str, str]]:
     """Rules JSON Schema does not express. Run on every node, whatever the schema found: each check reads only
     values of the expected type and skips the rest (ill-typed values are schema errors already)."""
     data = node.data
@@ -528,7 +527,7 @@ def _semantic_problems(
             pattern = validation.get("pattern")
             if "pattern" not in validation or pattern == "":
                 yield "missing_pattern", "validation type `regex` needs `pattern`", "data.validation.pattern"
-            elif isinstance(pattern, str) and (bad_regex := _regex_problem(pattern, budget, verdicts)) is not None:
+            elif isinstance(pattern, str) and (bad_regex := pattern_checks.problem(pattern)) is not None:
                 yield *bad_regex, "data.validation.pattern"
         low, high = validation.get("min"), validation.get("max")
         if _is_number(low) and _is_number(high) and cast(float, low) > cast(float, high):
@@ -549,7 +548,7 @@ def _semantic_problems(
             if (
                 operator == "matches_regex"
                 and isinstance(value, str | int | float)
-                and (bad_regex := _regex_problem(str(value), budget, verdicts)) is not None
+                and (bad_regex := pattern_checks.problem(str(value))) is not None
             ):
                 yield *bad_regex, where
     if node.type == "http_request":

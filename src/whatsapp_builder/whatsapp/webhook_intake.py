@@ -41,32 +41,45 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
 CONFIG_RELOAD_SECONDS = 1.0
 
 
-async def _verified(context: AppContext, body: bytes, signature: str) -> tuple[int, dict[str, Any]] | None:
-    """None when the body is signed with the active config's app secret, else the answer that refuses it."""
+Answer = tuple[int, dict[str, Any]]
+
+
+async def _verified(context: AppContext, body: bytes, signature: str) -> tuple[Answer | None, bool]:
+    """(None when the body is signed with the active config's app secret, else the answer that refuses it;
+    whether that config shows a refused delivery, `lastWebhookRefusal`)."""
     try:
         config = await context.active_config.get()
     except (OperationalError, DBAPIError, PoolTimeout, OSError) as exc:
         log.error("webhook not verified: database unavailable", error=str(exc))
-        return _error(503, "service_unavailable", "The database is unavailable; retry later.")
+        return _error(503, "service_unavailable", "The database is unavailable; retry later."), False
     except SecretKeyMismatch as exc:  # the app secret was saved by a process with another WAB_SECRET_KEY
         log.error("webhook not verified: the app secret cannot be read", error=str(exc))
-        return _error(503, "service_unavailable", "The app secret cannot be read here (WAB_SECRET_KEY); retry later.")
+        return (
+            _error(503, "service_unavailable", "The app secret cannot be read here (WAB_SECRET_KEY); retry later."),
+            False,
+        )
     if config is None or not config.app_secret:
-        return _NO_CONFIG
+        return _NO_CONFIG, False
     check = verify(body, signature, config.app_secret)
     if check is SignatureCheck.MISSING:
-        return _MISSING_SIGNATURE
+        return _MISSING_SIGNATURE, config.webhooks_refused
     if check is not SignatureCheck.OK:
-        return _MISMATCH
-    return None
+        return _MISMATCH, config.webhooks_refused
+    return None, config.webhooks_refused
+
+
+def _note(context: AppContext, answer: Answer) -> Answer:
+    """`answer`, a refusal, logged as one (rate-limited: whatsapp/refusals.py)."""
+    status, body = answer
+    context.refusals.note(body["error"]["code"], status, body["error"]["message"])
+    return answer
 
 
 async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
     """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
     anything else makes Meta deliver it again."""
     if signature is None or not signature.strip():
-        context.refusals.note("unsigned", 401, _MISSING_SIGNATURE[1]["error"]["message"])
-        return _MISSING_SIGNATURE
+        return _note(context, _MISSING_SIGNATURE)
     deadline = context.settings.webhook_deadline_seconds
     try:
         async with asyncio.timeout(deadline):
@@ -79,22 +92,17 @@ async def handle_delivery(context: AppContext, body: bytes, signature: str | Non
 
 
 async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tuple[int, dict[str, Any]]:
-    refused = await _verified(context, body, signature)
+    refused, shown = await _verified(context, body, signature)
     if refused is not None and refused[0] == 403 and context.active_config.age_seconds() >= CONFIG_RELOAD_SECONDS:
         # The config is cached for a few seconds per process: one saved meanwhile by another process (a new app
         # secret, `whatsapp-builder demo` restoring the demo's) would refuse Meta's deliveries until then.
         context.active_config.invalidate()
-        refused = await _verified(context, body, signature)
-    if refused is not None and refused[0] >= 500:
-        return refused
-    config = await context.active_config.get()
-    shown = config is not None and config.webhooks_refused
+        refused, shown = await _verified(context, body, signature)
     if refused is _MISMATCH:
         context.refusals.signature_mismatch(context, _MISMATCH[1]["error"]["message"], shown=shown)
         return refused
     if refused is not None:
-        context.refusals.note(refused[1]["error"]["code"], refused[0], refused[1]["error"]["message"])
-        return refused
+        return refused if refused[0] >= 500 else _note(context, refused)
     if shown:
         context.refusals.verified(context)
     try:
@@ -129,9 +137,8 @@ async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tu
     }
 
 
-def _refuse(context: AppContext, status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
-    context.refusals.note(code, status, message)
-    return _error(status, code, message)
+def _refuse(context: AppContext, status: int, code: str, message: str) -> Answer:
+    return _note(context, _error(status, code, message))
 
 
 def _other_object(payload: object) -> str | None:
@@ -168,8 +175,7 @@ class WebhookLane:
                 signature = value.decode("latin-1")
         # Unsigned is refused first, whatever the body (Meta signs every delivery), and without reading it.
         if signature is None or not signature.strip():
-            self.context.refusals.note("unsigned", 401, _MISSING_SIGNATURE[1]["error"]["message"])
-            await self._answer(send, *_MISSING_SIGNATURE)
+            await self._answer(send, *_note(self.context, _MISSING_SIGNATURE))
             return
         if too_large:
             await self._too_large(send)
