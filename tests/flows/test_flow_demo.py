@@ -85,6 +85,25 @@ async def test_demo_small_order_hours_menu_restart_and_handoff() -> None:
     assert gave_up[-1].handoff and gave_up[-1].messages[0]["content"]["body"].startswith("Sorry")
 
 
+async def test_demo_answers_typed_instead_of_tapped() -> None:
+    """A customer who types instead of tapping: a word of a button, a row's number, the menu's number."""
+    data = demo()
+    steps = await test_run(
+        data["nodes"],
+        data["edges"],
+        ["hi", "order", "2", "3", "menu", "what are your opening hours?", "3"],
+        settings=settings(),
+        http=FakeHttp(),
+    )
+    assert steps[1].waiting_for == "list"
+    assert steps[2].messages[0]["content"]["body"] == "How many Pepperoni pizzas would you like? (1-10)"
+    assert [m["content"]["body"] for m in steps[3].messages] == [
+        "Thanks Test user! Your order of 3 x Pepperoni is confirmed and will be ready in 30 minutes."
+    ]
+    assert steps[5].messages[0]["content"]["body"].startswith("We are open")
+    assert steps[6].handoff and steps[6].ended_reason == "handoff"
+
+
 def test_docs_example_validates_clean() -> None:
     text = (DEMO.parents[1] / "docs" / "flows.md").read_text(encoding="utf-8")
     block = text.split("## A complete small example")[1].split("```json")[1].split("```")[0]

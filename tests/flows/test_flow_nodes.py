@@ -8,6 +8,7 @@ import pytest
 from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpResult, patterns
 from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
 from whatsapp_builder.flows.templating import Scope
+from whatsapp_builder.flows.words import chosen_option
 
 from .flowkit import NOW, Bot, FakeHttp, bodies, chain, edge, graph_of, node
 
@@ -103,6 +104,7 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "options", "options": ["Small", "Large"]}, "Large!", "Large"),  # as customers write them
         ({"type": "options", "options": ["Yes", "No"]}, "(yes)", "Yes"),
         ({"type": "options", "options": ["Yes!", "No"]}, "yes", "Yes!"),
+        ({"type": "options", "options": ["Small", "Large"]}, "a large one please", "Large"),
         ({"type": "regex", "pattern": "[A-Z]{3}-\\d+"}, "ABC-12", "ABC-12"),
         ({"type": "text", "minLength": 2, "maxLength": 3}, "abc", "abc"),
     ],
@@ -137,7 +139,7 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "phone"}, "12"),
         ({"type": "date"}, "31/31/2025"),
         ({"type": "options", "options": ["Small", "Large"]}, "Medium"),
-        ({"type": "options", "options": ["Small", "Large"]}, "large please"),
+        ({"type": "options", "options": ["Small", "Large"]}, "small or large"),  # which one?
         ({"type": "options", "options": ["Small", "Large"]}, "\u00b2"),  # a digit to isdigit(), not to int()
         ({"type": "regex", "pattern": "[A-Z]{3}"}, "ABCD"),
         ({"type": "text", "minLength": 5}, "abc"),
@@ -275,6 +277,11 @@ async def test_buttons_message_shape() -> None:
         (FlowInput(kind="text", text="yes"), "yes"),
         (FlowInput(kind="text", text="Yes!"), "yes"),  # a title typed as customers write it
         (FlowInput(kind="text", text="no thanks."), "no"),
+        # written instead of tapped: the number, the title within the message, a part of one title only
+        (FlowInput(kind="text", text="2"), "no"),
+        (FlowInput(kind="text", text="1."), "yes"),
+        (FlowInput(kind="text", text="Yes please!"), "yes"),
+        (FlowInput(kind="text", text="no"), "no"),
     ],
 )
 async def test_buttons_select(reply: FlowInput, expected: str) -> None:
@@ -337,6 +344,46 @@ async def test_list_text_title_selects() -> None:
     bot = Bot(graph_of(*list_graph()))
     await bot.send("hi")
     assert bodies(await bot.send("tea?")) == ["One Tea"]
+
+
+@pytest.mark.parametrize(("written", "drink"), [("2", "Juice"), ("a juice please", "Juice"), ("1)", "Tea")])
+async def test_list_row_written_by_number_or_within_a_message(written: str, drink: str) -> None:
+    bot = Bot(graph_of(*list_graph()))
+    await bot.send("hi")
+    assert bodies(await bot.send(written)) == [f"One {drink}"]
+
+
+MENU = ["Order a pizza", "Opening hours", "Talk to a human"]
+
+
+@pytest.mark.parametrize(
+    ("written", "chosen"),
+    [
+        ("order", 0),
+        ("PIZZA!", 0),
+        ("hours?", 1),
+        ("human", 2),
+        ("I'd like to order a pizza please", 0),
+        ("what are your opening hours?", 1),
+        ("3", 2),
+        # nothing, rather than a guess:
+        ("to", None),  # a short word inside a title
+        ("a", None),  # a part of two titles
+        ("4", None),  # no fourth option
+        ("0", None),
+        ("order a pizza, or talk to a human", None),  # two titles within the message
+        ("I want a pizza", None),  # no title in it, and not part of one
+        ("pizzas", None),  # words are whole
+    ],
+)
+def test_option_written_instead_of_tapped(written: str, chosen: int | None) -> None:
+    assert chosen_option(written, MENU) == chosen
+
+
+def test_numbers_choose_by_position_only_when_no_title_is_a_number() -> None:
+    assert chosen_option("2", ["10", "20"]) is None
+    assert chosen_option("20", ["10", "20"]) == 1
+    assert chosen_option("2", ["1 pizza", "2 pizzas"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import phonenumbers
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.words import bare_word, written_title
+from whatsapp_builder.flows.words import bare_word, chosen_option
 
 NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -186,12 +186,8 @@ def _match_option(text: str, options: object) -> Answer:
     if not isinstance(options, list):
         return INVALID
     choices = [o for o in options if isinstance(o, str)]
-    chosen = written_title(text, choices)
-    if chosen is not None:
-        return Answer(True, choices[chosen])
-    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(choices):
-        return Answer(True, choices[int(text) - 1])
-    return INVALID
+    chosen = chosen_option(text, choices)
+    return INVALID if chosen is None else Answer(True, choices[chosen])
 
 
 def _full_match(pattern: object, text: str) -> bool:

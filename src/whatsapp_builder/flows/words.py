@@ -55,3 +55,48 @@ def written_title(text: str, titles: Sequence[str]) -> int | None:
         if keyword_key(title) == loosely:
             return i
     return None
+
+
+# A word of a title this short is too common to stand for it ("to" in "Talk to a human"), unless it starts it ("No" in
+# "No thanks").
+_SHORTEST_INNER_PART = 3
+
+
+def _contains(words: list[str], part: list[str]) -> bool:
+    """Whether `part` appears in `words` as consecutive whole words."""
+    size = len(part)
+    return 0 < size <= len(words) and any(words[i : i + size] == part for i in range(len(words) - size + 1))
+
+
+def _only(indexes: list[int]) -> int | None:
+    return indexes[0] if len(indexes) == 1 else None
+
+
+def chosen_option(text: str, titles: Sequence[str]) -> int | None:
+    """The index of the option a customer chose by writing instead of tapping, else None. In order:
+    - its title (`written_title`);
+    - its number, 1 for the first ("2", "2."), unless a title is itself a number;
+    - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?");
+    - the one title the message is a part of, as whole words ("order" for "Order a pizza", "no" for "No thanks";
+      a part not at the title's start needs at least 3 characters: "hours", not "to").
+    Two titles that fit the same rule choose nothing: the customer is asked again."""
+    exact = written_title(text, titles)
+    if exact is not None:
+        return exact
+    said = keyword_key(text)
+    keys = [keyword_key(title) for title in titles]
+    if said.isascii() and said.isdigit() and not any(key.isdigit() for key in keys):
+        number = int(said)
+        return number - 1 if 1 <= number <= len(titles) else None
+    said_words = said.split()
+    held = _only([i for i, key in enumerate(keys) if _contains(said_words, key.split())])
+    if held is not None:
+        return held
+    return _only(
+        [
+            i
+            for i, key in enumerate(keys)
+            if _contains(key.split(), said_words)
+            and (key.split()[: len(said_words)] == said_words or len(said) >= _SHORTEST_INNER_PART)
+        ]
+    )

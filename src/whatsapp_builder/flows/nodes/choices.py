@@ -8,7 +8,7 @@ from typing import Any, cast
 from whatsapp_builder.flows.graph import FlowNode
 from whatsapp_builder.flows.nodes.base import Follow, NodeHandler, Outcome, TurnContext, Wait
 from whatsapp_builder.flows.types import FlowInput, OutgoingMessage
-from whatsapp_builder.flows.words import written_title
+from whatsapp_builder.flows.words import chosen_option
 
 BUTTON_BODY_LIMIT = 1024
 LIST_BODY_LIMIT = 4096
@@ -97,7 +97,7 @@ def _choose(options: list[tuple[str, str]], chosen_id: str | None, text: str | N
             if option[0] == chosen_id:
                 return option
     if text is not None:
-        chosen = written_title(text, [title for _, title in options])
+        chosen = chosen_option(text, [title for _, title in options])
         if chosen is not None:
             return options[chosen]
     return None
