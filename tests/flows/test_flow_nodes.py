@@ -676,6 +676,26 @@ async def test_a_media_url_over_2048_characters_after_templating_is_not_sent() -
         assert result.ended_reason == "completed"
 
 
+async def test_a_restart_keyword_written_with_the_first_message_does_not_start_again() -> None:
+    """"hi" and "menu" in one batch: the restart finds the context where it would put it, and does nothing. Once
+    the context moved (or when the customer saw the replies: not prompt_unseen), "menu" restarts."""
+    bot = Bot(graph_of(*buttons_graph()), settings=EngineSettings(restart_keywords=("menu",)))
+    await bot.send("hi")
+    assert (await bot.send(FlowInput(kind="text", text="what?", prompt_unseen=True))).outgoing == []
+    ignored = await bot.send(FlowInput(kind="text", text="Menu!", prompt_unseen=True))
+    assert ignored.outgoing == [] and not ignored.restarted and ignored.state.current_node_id == "b"
+    seen = await bot.send(FlowInput(kind="text", text="menu"))
+    assert seen.restarted and [m.type for m in seen.outgoing] == ["interactive"]
+
+    nodes, edges = chain(question(type="number"), node("b", "buttons", text="Sure?", buttons=BUTTONS))
+    asked = Bot(graph_of(nodes, edges), settings=EngineSettings(restart_keywords=("menu",)))
+    await asked.send("hi")
+    answered = await asked.send(FlowInput(kind="text", text="4", prompt_unseen=True))
+    assert answered.state.current_node_id == "b"
+    again = await asked.send(FlowInput(kind="text", text="menu", prompt_unseen=True))
+    assert again.restarted and again.state.current_node_id == "q" and bodies(again) == ["Your answer?"]
+
+
 async def test_an_answer_written_before_the_prompt_was_sent_is_not_asked_again_nor_counted() -> None:
     """FlowInput.prompt_unseen: the runner's mark for a message of the same batch as the one that made the bot
     ask. A wrong answer is then ignored; a right one is still taken."""

@@ -1056,6 +1056,28 @@ async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> No
     assert _bodies(sent)[4] == "Which pizza would you like?" and len(await loop.sent()) == 5
 
 
+async def test_hi_and_menu_in_one_webhook_greet_once(loop) -> None:  # type: ignore[no-untyped-def]
+    """"hi" and "Menu!" written at once: the restart keyword asks for the start, which the customer is about to get
+    (before: the welcome and the menu twice). "menu" after the customer moved on, in the same burst, still restarts."""
+    import time
+
+    now = str(int(time.time()))
+    burst = [{"id": f"wamid.HIMENU{i}", "timestamp": now, "type": "text", "text": {"body": body}}
+             for i, body in enumerate(("hi", "Menu!"))]
+    assert (await _signed_post(loop, burst)).status_code == 200
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+    moved = [{"id": f"wamid.MOVED{i}", "timestamp": now, "type": "text", "text": {"body": body}}
+             for i, body in enumerate(("order", "menu"))]
+    assert (await _signed_post(loop, moved)).status_code == 200
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[2:] == ["Which pizza would you like?", "Hi Alice! Welcome to Pizza Place 🍕",
+                                 "What would you like to do?"]
+    await loop.say({"text": "hours"})  # then the menu after the restart answers as usual
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[5].startswith("We are open") and len(await loop.sent()) == 7
+
+
 async def test_the_last_answer_sent_twice_at_once_ends_the_flow_once(loop) -> None:  # type: ignore[no-untyped-def]
     """"2" sent twice to the last question, taken in one go: the order is confirmed, and the second "2" (written
     before the customer saw the confirmation) does not start the bot again with its greeting."""

@@ -84,6 +84,11 @@ def new_state(graph: FlowGraph, now: datetime) -> ContextState:
     )
 
 
+# In a context's engine state while it has not moved since it started (or restarted): still at the first node that
+# waited, whatever it was sent meanwhile.
+UNTOUCHED = "untouched"
+
+
 class _Turn:
     """One call of the engine: drives nodes until the flow waits or ends."""
 
@@ -131,6 +136,7 @@ class _Turn:
         self.ctx.log.append(f"context ended: {reason}")
 
     def visit(self, node_id: str) -> None:
+        self.state.engine.pop(UNTOUCHED, None)
         self.state.current_node_id = node_id
         history = self.state.node_history
         history.append(node_id)
@@ -241,6 +247,8 @@ async def _start(turn: _Turn, flow_input: FlowInput) -> None:
     turn.ctx.log.append(f"new context at start node {turn.ctx.graph.start_node_id}")
     turn.record_input(flow_input)
     await turn.drive(turn.ctx.graph.start_node_id, None)
+    if turn.state.is_active:
+        turn.state.engine[UNTOUCHED] = True
 
 
 def _is_double_tap(state: ContextState, flow_input: FlowInput) -> bool:
@@ -364,6 +372,12 @@ async def _run_turn(
         turn.finish("timeout")
         return turn.result()
     if is_restart(flow_input, settings):
+        if flow_input.prompt_unseen and state.engine.get(UNTOUCHED) is True:
+            # "hi" and "menu" at once: the customer asked for the start before seeing that they have it (any message
+            # between them, unseen too, moved nothing).
+            return _ignored(
+                state, f"restart keyword {flow_input.text!r} written before the start's replies: already at the start"
+            )
         turn.finish("restart")
         log = [*turn.ctx.log, f"restart keyword {flow_input.text!r}: starting over"]
         fresh = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
