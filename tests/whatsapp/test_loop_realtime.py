@@ -217,3 +217,25 @@ async def test_a_bot_switched_off_mid_conversation_tells_the_bot_panel_it_stoppe
     assert stopped["contextId"] == running["id"] and stopped["isActive"] is False
     assert stopped["endedReason"] == "chatbot_unavailable"
     assert (stored["id"], stored["isActive"], stored["updatedAt"]) == (running["id"], False, stopped["updatedAt"])
+
+
+async def test_a_message_the_bot_ignores_announces_no_context_change(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    """A message delivered late (written an hour before "hi", which the bot took) moves nothing: no context:updated
+    with a new updatedAt for it (before: one), only the one of the next message the bot takes."""
+    import time
+
+    from .test_loop import _signed_post
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    socket, events = await _client(loop.server.url, api_token)
+    try:
+        late = [{"id": "wamid.LATE1", "timestamp": str(int(time.time()) - 3600), "type": "text", "text": {"body": "x"}}]
+        assert (await _signed_post(loop, late)).status_code == 200
+        await loop.say({"text": "Opening hours"})
+        seen = await _collect(
+            events, lambda s: any(e == "context:updated" and "hours" in d["nodeHistory"] for e, d in s)
+        )
+    finally:
+        await socket.disconnect()
+    assert len([d for e, d in seen if e == "context:updated"]) == 1

@@ -324,6 +324,9 @@ async def _turn(
         settings=bot.settings,
         http=http,
     )
+    if active is not None and not result.restarted and result.steps == 0 and result.state == active.state:
+        # Ignored (delivered late, a double tap, "menu" with "hi"): nothing moved, so nothing is written or announced.
+        return False, False
     if active is not None and result.restarted:
         _end(plan, conversation_id, active, "restart")
         active = None
