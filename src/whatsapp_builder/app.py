@@ -21,7 +21,7 @@ from whatsapp_builder.conversations.router import router as conversations_router
 from whatsapp_builder.conversations.router import stats_router
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.deps import ContextDep
-from whatsapp_builder.core.errors import API_ERROR_RESPONSES, install_error_handlers
+from whatsapp_builder.core.errors import API_ERROR_RESPONSES, document_route_errors, install_error_handlers
 from whatsapp_builder.core.limits import BodySizeLimit
 from whatsapp_builder.jobs.tasks import keep_worker_running, register_tasks
 from whatsapp_builder.realtime.after_commit import install_event_hooks
@@ -129,6 +129,8 @@ def create_app(context: AppContext, *, own_context: bool = False, run_workers: b
     app.include_router(webhook_router)
     install_api_docs(app)
     install_webui(app)  # last: it answers every path the API does not
+    framework_openapi = app.openapi
+    app.openapi = lambda: document_route_errors(framework_openapi())  # type: ignore[method-assign]
 
     settings = context.settings
     # The web app's files compress about four to one; small JSON answers (webhooks, APIs) stay as they are.

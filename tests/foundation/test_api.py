@@ -652,6 +652,44 @@ async def test_openapi_is_served(anon_client: httpx.AsyncClient) -> None:
     assert set(spec["components"]["schemas"]["ErrorResponse"]["properties"]) == {"error"}
 
 
+async def test_every_answer_a_route_gives_is_in_its_openapi_description(
+    client: httpx.AsyncClient, anon_client: httpx.AsyncClient
+) -> None:
+    """Each /api route with an id in its path, called with an id that names nothing, answers a status its OpenAPI
+    operation documents (404, with the ErrorResponse body); so do an If-Match that no longer holds (412), a phone
+    number taken (409), and no WhatsApp config (404)."""
+    spec = (await anon_client.get("/openapi.json")).json()
+
+    def documented(method: str, path: str, status: int) -> bool:
+        response = spec["paths"][path][method].get("responses", {}).get(str(status))
+        return response is not None and "ErrorResponse" in json.dumps(response)
+
+    bodies = {"post": {}, "patch": {}, "put": {}}
+    called = 0
+    for path, operations in spec["paths"].items():
+        if not path.startswith("/api/") or "{" not in path:
+            continue
+        concrete = path.split("{")[0] + str(uuid.uuid4()) + path.split("}", 1)[1]
+        for method in operations:
+            answer = await client.request(method.upper(), concrete, json=bodies.get(method))
+            assert answer.status_code != 500, (method, path)
+            if answer.status_code in (404, 422):
+                called += 1
+                assert documented(method, path, answer.status_code), (method, path, answer.status_code)
+                assert set(answer.json()) == {"error"}
+    assert called >= 20
+
+    bot = (await client.post("/api/chatbots", json={"name": "Doc check", "nodes": [], "edges": []})).json()
+    stale = await client.patch(f"/api/chatbots/{bot['id']}", json={"name": "x"}, headers={"If-Match": '"stale"'})
+    assert stale.status_code == 412 and documented("patch", "/api/chatbots/{chatbot_id}", 412)
+    phone = "+15557770001"
+    assert (await client.post("/api/users", json={"phoneNumber": phone, "name": "A"})).status_code == 201
+    taken = await client.post("/api/users", json={"phoneNumber": phone, "name": "B"})
+    assert taken.status_code == 409 and documented("post", "/api/users", 409)
+    assert (await client.get("/api/whatsapp-config")).status_code == 404
+    assert documented("get", "/api/whatsapp-config", 404)
+
+
 async def test_updating_the_same_number_keeps_its_graph_api_address_unless_given(client: httpx.AsyncClient) -> None:
     base = {"phoneNumberId": "555", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v"}
     first = (await client.put("/api/whatsapp-config", json=base | {"graphApiUrl": "http://127.0.0.1:8081"})).json()

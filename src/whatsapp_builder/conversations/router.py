@@ -20,7 +20,7 @@ from whatsapp_builder.conversations.schemas import (
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
-from whatsapp_builder.core.errors import NotFound, Unprocessable
+from whatsapp_builder.core.errors import NotFound, Unprocessable, documented
 from whatsapp_builder.core.schemas import Page, storable_text
 from whatsapp_builder.realtime import events
 
@@ -63,7 +63,7 @@ async def list_conversations(
             "model": ConversationDetail,
             "description": "The WhatsApp number already has a conversation with this customer: that one",
         },
-        409: {"description": "No WhatsApp number is connected (`not_configured`)"},
+        409: documented("No WhatsApp number is connected (`not_configured`)"),
     },
 )
 async def create_conversation(
@@ -159,10 +159,11 @@ async def _messages_after(
     response_model=MessageOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        409: {
-            "description": "The 24-hour window is closed and the message is not a template (`window_closed`), no WhatsApp number is connected (`not_configured`), or the conversation is on another number (`number_not_connected`)"
-        },
-        422: {"description": "The message breaks WhatsApp's limits (the field is named)"},
+        409: documented(
+            "The 24-hour window is closed and the message is not a template (`window_closed`), no WhatsApp number is"
+            " connected (`not_configured`), or the conversation is on another number (`number_not_connected`)"
+        ),
+        422: documented("The message breaks WhatsApp's limits (the field is named)"),
     },
 )
 async def send_message(context: ContextDep, conversation_id: uuid.UUID, body: SendMessage) -> MessageOut:
@@ -184,7 +185,11 @@ async def mark_read(context: ContextDep, conversation_id: uuid.UUID) -> Conversa
     return ConversationOut.model_validate(await sending.mark_conversation_read(context, conversation_id))
 
 
-@router.get("/{conversation_id}/context", response_model=ContextOut)
+@router.get(
+    "/{conversation_id}/context",
+    response_model=ContextOut,
+    responses={404: documented("No such conversation, or no chatbot has run in it (`not_found`)")},
+)
 async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> ContextOut:
     """The bot's context here: the active one (current node, variables), else the last one that ended
     (`isActive` false, with `endedReason`); 404 when no bot ever ran in this conversation."""

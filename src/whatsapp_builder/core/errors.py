@@ -96,18 +96,48 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def _documented(description: str) -> dict[str, Any]:
+def documented(description: str) -> dict[str, Any]:
     return {"model": ErrorResponse, "description": description}
 
 
-API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _documented("Malformed: the body is not JSON, or a cursor is not one this list gave"),
-    401: _documented("No valid API token (Authorization: Bearer <token>)"),
-    413: _documented("The body is over the size limit"),
-    415: _documented("A body sent as something other than JSON"),
-    422: _documented("A value is not valid: `details` names each field"),
+Responses = dict[int | str, dict[str, Any]]
+
+API_ERROR_RESPONSES: Responses = {
+    400: documented("Malformed: the body is not JSON, or a cursor is not one this list gave"),
+    401: documented("No valid API token (Authorization: Bearer <token>)"),
+    413: documented("The body is over the size limit"),
+    415: documented("A body sent as something other than JSON"),
+    422: documented("A value is not valid: `details` names each field"),
 }
 """What any /api route may answer besides its own result (documented in OpenAPI, with the real body shape)."""
+
+_ID_NOT_FOUND = "The id in the path names nothing (`not_found`): never existed, or deleted"
+_IF_MATCH_FAILED = (
+    "`If-Match` holds an `ETag` that is no longer the current one: someone else changed it meanwhile (`edit_conflict`)"
+)
+
+
+def document_route_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` (an OpenAPI document) with the errors that follow from a route's shape: 404 on every /api operation
+    with an id in its path, 412 on every one that takes `If-Match`. Answers a route documents itself are kept."""
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/api/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            if any(p.get("in") == "path" for p in parameters):
+                responses.setdefault("404", _error_schema(_ID_NOT_FOUND))
+            if any(p.get("in") == "header" and p.get("name", "").lower() == "if-match" for p in parameters):
+                responses.setdefault("412", _error_schema(_IF_MATCH_FAILED))
+    return schema
+
+
+def _error_schema(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
 
 
 FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"

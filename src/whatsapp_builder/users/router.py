@@ -10,6 +10,7 @@ from whatsapp_builder.conversations.models import Conversation
 from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
+from whatsapp_builder.core.errors import Responses, documented
 from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.realtime import events
 from whatsapp_builder.users import service
@@ -17,6 +18,7 @@ from whatsapp_builder.users.schemas import UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
 USERS_SCOPE = "users"
+_PHONE_TAKEN: Responses = {409: documented("Another user has this phone number (`conflict`)")}
 
 
 @router.get("", response_model=Page[UserOut], response_model_by_alias=True)
@@ -33,7 +35,7 @@ async def list_users(
     return Page[UserOut](items=[UserOut.model_validate(u) for u in users[:limit]], next_cursor=next_cursor)
 
 
-@router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=UserOut, status_code=status.HTTP_201_CREATED, responses=_PHONE_TAKEN)
 async def create_user(session: SessionDep, body: UserCreate) -> UserOut:
     return UserOut.model_validate(await service.create_user(session, body))
 
@@ -43,7 +45,7 @@ async def get_user(session: SessionDep, user_id: uuid.UUID) -> UserOut:
     return UserOut.model_validate(await service.get_user(session, user_id))
 
 
-@router.patch("/{user_id}", response_model=UserOut)
+@router.patch("/{user_id}", response_model=UserOut, responses=_PHONE_TAKEN)
 async def update_user(context: ContextDep, session: SessionDep, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
     user = UserOut.model_validate(await service.update_user(session, user_id, body))
     if context.live():
@@ -54,7 +56,11 @@ async def update_user(context: ContextDep, session: SessionDep, user_id: uuid.UU
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: documented("The user has conversations or sent messages: delete those first (`conflict`)")},
+)
 async def delete_user(session: SessionDep, user_id: uuid.UUID) -> Response:
     await service.delete_user(session, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

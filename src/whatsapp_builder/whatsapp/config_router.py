@@ -5,15 +5,16 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from whatsapp_builder.core.deps import ContextDep, SessionDep
-from whatsapp_builder.core.errors import NotFound
+from whatsapp_builder.core.errors import NotFound, Responses, documented
 from whatsapp_builder.whatsapp import config_service
 from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigOut, WhatsAppConfigPut
 from whatsapp_builder.whatsapp.graph_client import GraphApiError
 
 router = APIRouter(prefix="/whatsapp-config", tags=["whatsapp-config"])
+_NO_CONFIG: Responses = {404: documented("No WhatsApp config is set (`not_found`)")}
 
 
-@router.get("", response_model=WhatsAppConfigOut)
+@router.get("", response_model=WhatsAppConfigOut, responses=_NO_CONFIG)
 async def get_config(session: SessionDep) -> WhatsAppConfigOut:
     return config_service.to_out(await config_service.require_active(session))
 
@@ -26,7 +27,7 @@ async def put_config(session: SessionDep, context: ContextDep, body: WhatsAppCon
     return config_service.to_out(config)
 
 
-@router.post("/test")
+@router.post("/test", responses=_NO_CONFIG)
 async def test_connection(context: ContextDep) -> dict[str, Any]:
     """Ask the Graph API for the configured phone number with the stored token: `ok` with its display number
     and verified name, or WhatsApp's error (expired token, wrong id...)."""
@@ -53,7 +54,7 @@ async def test_connection(context: ContextDep) -> dict[str, Any]:
     }
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=_NO_CONFIG)
 async def delete_config(session: SessionDep, context: ContextDep) -> Response:
     await config_service.delete_active(session)
     context.active_config.invalidate()

@@ -13,13 +13,21 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from whatsapp_builder.core.deps import ContextDep
+from whatsapp_builder.core.errors import documented
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER
 from whatsapp_builder.whatsapp.webhook_intake import handle_delivery
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
-@router.get("/whatsapp", response_class=PlainTextResponse)
+@router.get(
+    "/whatsapp",
+    response_class=PlainTextResponse,
+    responses={
+        403: {"description": "No active config, or `hub.verify_token` is not its verify token (plain text)"},
+        503: {"description": "The database is unavailable (plain text)"},
+    },
+)
 async def verify_subscription(
     context: ContextDep,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
@@ -48,7 +56,16 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-@router.post("/whatsapp")
+@router.post(
+    "/whatsapp",
+    responses={
+        400: documented("The body is not JSON, or not a WhatsApp Business Account notification"),
+        401: documented(f"No `{SIGNATURE_HEADER}` header"),
+        403: documented(f"`{SIGNATURE_HEADER}` does not match the body, or no config has an app secret to check it"),
+        413: documented("The body is over `WAB_WEBHOOK_MAX_BODY`"),
+        503: documented("Not stored (the database is unavailable or slow): Meta delivers it again"),
+    },
+)
 async def receive_events(request: Request, context: ContextDep) -> Response:
     """Meta's signed event deliveries (messages, statuses, errors), checked against `X-Hub-Signature-256`. The
     answer is 200 only once they are stored; any other answer makes Meta deliver them again."""

@@ -1592,6 +1592,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -1650,6 +1659,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1731,6 +1749,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `If-Match` holds an `ETag` that is no longer the current one: someone else changed it meanwhile (`edit_conflict`) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -1798,6 +1834,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -1858,6 +1903,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1935,6 +1989,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `If-Match` holds an `ETag` that is no longer the current one: someone else changed it meanwhile (`edit_conflict`) */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -1997,6 +2069,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2075,6 +2156,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -2135,6 +2225,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2296,7 +2395,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The body is over the size limit */
             413: {
@@ -2365,6 +2466,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -2423,6 +2533,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2497,6 +2616,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description No such conversation, or no chatbot has run in it (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -2561,6 +2689,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2643,6 +2780,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -2714,12 +2860,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The 24-hour window is closed and the message is not a template (`window_closed`), no WhatsApp number is connected (`not_configured`), or the conversation is on another number (`number_not_connected`) */
             409: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
             /** @description The body is over the size limit */
             413: {
@@ -2744,7 +2901,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
             };
         };
     };
@@ -2779,6 +2938,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3262,6 +3430,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -3400,6 +3577,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Another user has this phone number (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -3467,6 +3653,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -3525,6 +3720,24 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The user has conversations or sent messages: delete those first (`conflict`) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3603,6 +3816,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description The id in the path names nothing (`not_found`): never existed, or deleted */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Another user has this phone number (`conflict`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -3661,6 +3892,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No WhatsApp config is set (`not_found`) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3800,6 +4040,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description No WhatsApp config is set (`not_found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description The body is over the size limit */
             413: {
                 headers: {
@@ -3860,6 +4109,15 @@ export interface operations {
             };
             /** @description No valid API token (Authorization: Bearer <token>) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No WhatsApp config is set (`not_found`) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3938,6 +4196,13 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            /** @description No active config, or `hub.verify_token` is not its verify token (plain text) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3946,6 +4211,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+            /** @description The database is unavailable (plain text) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3965,6 +4237,51 @@ export interface operations {
                 };
                 content: {
                     "application/json": unknown;
+                };
+            };
+            /** @description The body is not JSON, or not a WhatsApp Business Account notification */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No `X-Hub-Signature-256` header */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description `X-Hub-Signature-256` does not match the body, or no config has an app secret to check it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is over `WAB_WEBHOOK_MAX_BODY` */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not stored (the database is unavailable or slow): Meta delivers it again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
         };
