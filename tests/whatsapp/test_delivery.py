@@ -237,6 +237,8 @@ async def test_a_reaction_to_a_message_that_is_not_ours_to_name_is_422(  # type:
         ("0193a2f4-6b1e-7c3d-9a51-2f0e8b7c4d10", "in this conversation"),  # no such message
         (failed["id"], "no WhatsApp id"),  # never accepted by WhatsApp
         ("not-an-id", "id of a message"),
+        ("wamid.", "'wamid.' and then its id"),  # a WhatsApp id's prefix alone
+        ("wamid.has space", "'wamid.' and then its id"),
     ]:
         response = await client.post(f"/api/conversations/{conversation}/messages",
                                      json={"type": "reaction", "content": {"messageId": target, "emoji": "\U0001f44d"}})

@@ -270,6 +270,13 @@ def test_template() -> None:
         assert fields_of({"type": "template", "content": {"name": bad_name, "language": "en"}}) == ["content.name"]
     for code in ("english", "EN", "en-US", "en_US ", "12"):
         assert fields_of({"type": "template", "content": {"name": "n", "language": code}}) == ["content.language"]
+    # WhatsApp's limits for a body's text parameter: 32,768 characters, 1,024 beside other components
+    ok({"type": "template", "content": {"name": "n", "language": "en", "bodyParameters": ["x" * 32_768]}})
+    too_long = {"name": "n", "language": "en", "bodyParameters": ["ok", "x" * 32_769]}
+    assert fields_of({"type": "template", "content": too_long}) == ["content"]
+    with_header = {"name": "n", "language": "en", "components": [header], "bodyParameters": ["x" * 1025]}
+    assert fields_of({"type": "template", "content": with_header}) == ["content"]
+    ok({"type": "template", "content": with_header | {"bodyParameters": ["x" * 1024]}})
 
 
 def test_template_components_that_could_not_be_sent_as_given_are_refused() -> None:
@@ -293,7 +300,7 @@ def test_reaction() -> None:
                   "\U0001f1e7\U0001f1f7", "\u203c\ufe0f", "\U0001fae8",
                   "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"):
         ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}})
-    for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n", "\U0001f44d\U0001f44d", "a\U0001f600"):
+    for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n", "\U0001f44d\U0001f44d", "a\U0001f600", "\u0301", "\u20e3"):
         assert fields_of({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}}) == ["content.emoji"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from typing import Any
 
@@ -76,6 +77,10 @@ async def send_as_operator(context: AppContext, conversation_id: uuid.UUID, body
     return queued[0]
 
 
+# WhatsApp ids are base64 after the prefix; printable ASCII with no spaces, as stored (varchar 255).
+_WAMID = re.compile(r"wamid\.[\x21-\x7e]{1,249}")
+
+
 def _bad_reaction_target(message: str) -> Unprocessable:
     return Unprocessable(
         "The message reacted to cannot be used.", details=[{"field": "content.messageId", "message": message}]
@@ -87,6 +92,8 @@ async def _reacted_message_id(conn: AsyncConnection[Any], conversation_id: uuid.
     (delivery sends that WhatsApp id), or a WhatsApp id (``wamid.…``) as given."""
     value = message.content.message_id
     if value.startswith(WAMID_PREFIX):
+        if not _WAMID.fullmatch(value):
+            raise _bad_reaction_target("a WhatsApp message id is 'wamid.' and then its id, with no spaces")
         return value
     try:
         target = uuid.UUID(value)

@@ -204,6 +204,10 @@ _TEMPLATE_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Za-z0-9]{2,4})?")
 _TEMPLATE_NAME = re.compile(r"[a-z0-9_]+")
 
 
+BODY_PARAMETER_LIMIT = 32_768
+BODY_PARAMETER_LIMIT_WITH_OTHERS = 1024
+
+
 class TemplateContent(_Content):
     name: str = Field(min_length=1, max_length=512)
     language: str = Field(min_length=2, max_length=15)
@@ -229,12 +233,16 @@ class TemplateContent(_Content):
 
     @model_validator(mode="after")
     def _one_body(self) -> TemplateContent:
-        if (
-            self.body_parameters is not None
-            and self.components is not None
-            and any(c.get("type") == "body" for c in self.components)
-        ):
+        if self.body_parameters is None:
+            return self
+        if self.components is not None and any(c.get("type") == "body" for c in self.components):
             raise ValueError("give body parameters either in 'bodyParameters' or in a body component")
+        # WhatsApp's limits for a body's text parameter: 32,768 characters, 1,024 when the template has other
+        # components (a header, buttons).
+        limit = BODY_PARAMETER_LIMIT if not self.components else BODY_PARAMETER_LIMIT_WITH_OTHERS
+        for number, parameter in enumerate(self.body_parameters, start=1):
+            if len(parameter) > limit:
+                raise ValueError(f"body parameter {number} is over {limit} characters, WhatsApp's limit here")
         return self
 
 
@@ -252,6 +260,8 @@ def _looks_like_emoji(text: str) -> bool:
     letters, numbers (but a keycap's), spaces or control characters: WhatsApp refuses a reaction with anything
     but one emoji. Symbols unknown to this Python's Unicode tables (newer emoji) pass."""
     if text and not _ONE_GRAPHEME.fullmatch(text):
+        return False
+    if text and unicodedata.category(text[0])[0] == "M":  # a combining mark alone: nothing to show
         return False
     for char in text:
         category = unicodedata.category(char)
