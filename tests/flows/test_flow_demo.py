@@ -86,12 +86,12 @@ async def test_demo_small_order_hours_menu_restart_and_handoff() -> None:
 
 
 async def test_demo_answers_typed_instead_of_tapped() -> None:
-    """A customer who types instead of tapping: a word of a button, a row's number, the menu's number."""
+    """A customer who types instead of tapping: a word of a button, a row's title in a sentence, a question."""
     data = demo()
     steps = await test_run(
         data["nodes"],
         data["edges"],
-        ["hi", "order", "2", "3", "menu", "what are your opening hours?", "3"],
+        ["hi", "order", "the pepperoni please", "3", "menu", "what are your opening hours?", "human"],
         settings=settings(),
         http=FakeHttp(),
     )

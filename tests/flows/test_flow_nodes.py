@@ -277,9 +277,7 @@ async def test_buttons_message_shape() -> None:
         (FlowInput(kind="text", text="yes"), "yes"),
         (FlowInput(kind="text", text="Yes!"), "yes"),  # a title typed as customers write it
         (FlowInput(kind="text", text="no thanks."), "no"),
-        # written instead of tapped: the number, the title within the message, a part of one title only
-        (FlowInput(kind="text", text="2"), "no"),
-        (FlowInput(kind="text", text="1."), "yes"),
+        # written instead of tapped: the title within the message, a part of one title only
         (FlowInput(kind="text", text="Yes please!"), "yes"),
         (FlowInput(kind="text", text="no"), "no"),
     ],
@@ -346,11 +344,23 @@ async def test_list_text_title_selects() -> None:
     assert bodies(await bot.send("tea?")) == ["One Tea"]
 
 
-@pytest.mark.parametrize(("written", "drink"), [("2", "Juice"), ("a juice please", "Juice"), ("1)", "Tea")])
-async def test_list_row_written_by_number_or_within_a_message(written: str, drink: str) -> None:
+@pytest.mark.parametrize(("written", "drink"), [("a juice please", "Juice"), ("TEA!", "Tea")])
+async def test_list_row_written_within_a_message(written: str, drink: str) -> None:
     bot = Bot(graph_of(*list_graph()))
     await bot.send("hi")
     assert bodies(await bot.send(written)) == [f"One {drink}"]
+
+
+async def test_a_number_is_no_row_of_a_list_nor_a_button() -> None:
+    """WhatsApp shows rows and buttons unnumbered: "2" at a list of pizzas is more likely how many than the second
+    row, so it is asked again rather than guessed."""
+    bot = Bot(graph_of(*list_graph()))
+    await bot.send("hi")
+    again = await bot.send("2")
+    assert [m.type for m in again.outgoing] == ["interactive"] and again.state.current_node_id == "l"
+    buttons = Bot(graph_of(*buttons_graph()))
+    await buttons.send("hi")
+    assert bodies(await buttons.send("1")) == ["Pick one please", "Hi Ana, sure?"]
 
 
 MENU = ["Order a pizza", "Opening hours", "Talk to a human"]
@@ -365,12 +375,10 @@ MENU = ["Order a pizza", "Opening hours", "Talk to a human"]
         ("human", 2),
         ("I'd like to order a pizza please", 0),
         ("what are your opening hours?", 1),
-        ("3", 2),
         # nothing, rather than a guess:
         ("to", None),  # a short word inside a title
         ("a", None),  # a part of two titles
-        ("4", None),  # no fourth option
-        ("0", None),
+        ("3", None),  # buttons are shown unnumbered
         ("order a pizza, or talk to a human", None),  # two titles within the message
         ("I want a pizza", None),  # no title in it, and not part of one
         ("pizzas", None),  # words are whole
@@ -380,10 +388,12 @@ def test_option_written_instead_of_tapped(written: str, chosen: int | None) -> N
     assert chosen_option(written, MENU) == chosen
 
 
-def test_numbers_choose_by_position_only_when_no_title_is_a_number() -> None:
-    assert chosen_option("2", ["10", "20"]) is None
-    assert chosen_option("20", ["10", "20"]) == 1
-    assert chosen_option("2", ["1 pizza", "2 pizzas"]) == 1
+def test_numbers_choose_by_position_only_when_asked_and_no_title_is_a_number() -> None:
+    assert chosen_option("3", MENU, by_number=True) == 2
+    assert chosen_option("4", MENU, by_number=True) is None and chosen_option("0", MENU, by_number=True) is None
+    assert chosen_option("2", ["10", "20"], by_number=True) is None
+    assert chosen_option("20", ["10", "20"], by_number=True) == 1
+    assert chosen_option("2", ["1 pizza", "2 pizzas"]) == 1  # a title's own word
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,7 @@ def _match_option(text: str, options: object) -> Answer:
     if not isinstance(options, list):
         return INVALID
     choices = [o for o in options if isinstance(o, str)]
-    chosen = chosen_option(text, choices)
+    chosen = chosen_option(text, choices, by_number=True)
     return INVALID if chosen is None else Answer(True, choices[chosen])
 
 

@@ -72,10 +72,12 @@ def _only(indexes: list[int]) -> int | None:
     return indexes[0] if len(indexes) == 1 else None
 
 
-def chosen_option(text: str, titles: Sequence[str]) -> int | None:
+def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False) -> int | None:
     """The index of the option a customer chose by writing instead of tapping, else None. In order:
     - its title (`written_title`);
-    - its number, 1 for the first ("2", "2."), unless a title is itself a number;
+    - with `by_number` (options the question's text may have numbered), its number, 1 for the first ("2", "2."),
+      unless a title is itself a number; WhatsApp shows buttons and list rows unnumbered, so there a number is
+      more likely a quantity written ahead ("4" at a list of pizzas) than the fourth row;
     - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?");
     - the one title the message is a part of, as whole words ("order" for "Order a pizza", "no" for "No thanks";
       a part not at the title's start needs at least 3 characters: "hours", not "to").
@@ -85,7 +87,7 @@ def chosen_option(text: str, titles: Sequence[str]) -> int | None:
         return exact
     said = keyword_key(text)
     keys = [keyword_key(title) for title in titles]
-    if said.isascii() and said.isdigit() and not any(key.isdigit() for key in keys):
+    if by_number and said.isascii() and said.isdigit() and not any(key.isdigit() for key in keys):
         number = int(said)
         return number - 1 if 1 <= number <= len(titles) else None
     said_words = said.split()
