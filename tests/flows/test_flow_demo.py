@@ -49,7 +49,7 @@ async def test_demo_happy_path() -> None:
     assert steps[0].waiting_for == "buttons"
     assert steps[1].waiting_for == "list"
     assert steps[2].messages[0]["content"]["body"] == "How many Pepperoni pizzas would you like? (1-10)"
-    assert steps[3].messages == [{"type": "text", "content": {"body": "Please send a number from 1 to 10."}}]
+    assert steps[3].messages == [{"type": "text", "content": {"body": "Please send a whole number from 1 to 10, like 2."}}]
     last = steps[4]
     assert last.ended_reason == "completed"
     assert [m["content"]["body"] for m in last.messages] == [

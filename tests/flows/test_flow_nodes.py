@@ -91,6 +91,10 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "number"}, "1,000 people", 1000),  # commas that group thousands
         ({"type": "number"}, "12,500.50", 12500.5),
         ({"type": "number"}, "0,500", 0.5),  # a decimal comma, not thousands
+        ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "three", 3),  # as words
+        ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "Three pizzas please", 3),
+        ({"type": "number"}, "a dozen", 12),
+        ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "2\ufe0f\u20e3", 2),  # a keycap emoji
         ({"type": "email"}, "ana@example.com", "ana@example.com"),
         ({"type": "phone"}, "+1 (555) 123-4567", "+15551234567"),
         ({"type": "phone"}, "0044 20 7946 0958", "+442079460958"),
@@ -132,6 +136,10 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "number"}, "5 thousand"),  # a word that changes it
         ({"type": "number"}, "2 dozen"),
         ({"type": "number"}, "1 \u00bd"),  # one and a half
+        ({"type": "number"}, "twenty one"),  # two numbers
+        ({"type": "number"}, "one or two"),
+        ({"type": "number"}, "1.000"),  # one, or a thousand as most of Europe writes it? asked again
+        ({"type": "number"}, "12.500"),
         ({"type": "number", "min": 1, "max": 10}, "11 pizzas"),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "3.5"),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "1e1"),

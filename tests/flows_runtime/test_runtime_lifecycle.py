@@ -101,10 +101,10 @@ async def test_running_conversations_use_the_published_settings_not_the_drafts(
     loop: Any, client: httpx.AsyncClient
 ) -> None:
     demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
-    assert demo["publishedMetadata"]["restartKeywords"] == ["restart", "menu"]
+    assert demo["publishedMetadata"]["restartKeywords"] == ["menu", "restart", "start over", "cancel"]
     draft = demo["metadata"] | {"restartKeywords": ["again"]}
     saved = await client.patch(f"/api/chatbots/{loop.chatbot_id}", json={"metadata": draft})
-    assert saved.status_code == 200 and saved.json()["publishedMetadata"]["restartKeywords"] == ["restart", "menu"]
+    assert saved.status_code == 200 and saved.json()["publishedMetadata"]["restartKeywords"] == ["menu", "restart", "start over", "cancel"]
 
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)
