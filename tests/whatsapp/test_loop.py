@@ -869,6 +869,21 @@ async def _at_the_quantity_question(loop) -> dict[str, object]:  # type: ignore[
     return menu
 
 
+async def test_a_text_replying_to_the_list_with_another_pizza_goes_back_to_it(loop) -> None:  # type: ignore[no-untyped-def]
+    """Swipe to reply on the pizza list while the quantity is asked, "Actually the Margherita": the pizza changes, as
+    a tap on that row would (before: "Please send a whole number...", then an order of the Veggie). A text quoting
+    the list that names no row of it is an answer to the quantity, as any text."""
+    await _at_the_quantity_question(loop)
+    pizza_list = (await loop.sent())[2]
+    assert pizza_list["type"] == "interactive"
+    await loop.say({"text": "Actually the Margherita", "contextMessageId": pizza_list["wamid"]})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4] == "How many Margherita pizzas would you like? (1-10)"
+    await loop.say({"text": "2", "contextMessageId": pizza_list["wamid"]})
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[5] == "Thanks Alice! Your order of 2 x Margherita is confirmed and will be ready in 30 minutes."
+
+
 async def test_a_tap_on_the_last_question_tapped_three_times_is_answered_once(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient
 ) -> None:

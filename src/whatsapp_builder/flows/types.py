@@ -87,7 +87,7 @@ class FlowInput:
         body: dict[str, Any] = cast(dict[str, Any], content) if isinstance(content, dict) else {}
         kind = message_type if isinstance(message_type, str) else ""
         if kind == "text":
-            return cls(kind="text", text=_str_or_none(body.get("body")))
+            return cls(kind="text", text=_str_or_none(body.get("body")), reply_to=_str_or_none(body.get("replyTo")))
         if kind in ("interactive", "button"):
             reply_to = _str_or_none(body.get("replyTo"))
             row_id = _str_or_none(body.get("listRowId"))
