@@ -104,6 +104,28 @@ async def test_demo_answers_typed_instead_of_tapped() -> None:
     assert steps[6].handoff and steps[6].ended_reason == "handoff"
 
 
+async def test_demo_typed_choices_of_an_earlier_step_go_back_to_it() -> None:
+    """Mid-order, the customer types an option of an earlier step (the menu's): the flow goes back there as if it
+    were tapped, instead of "Please pick a pizza" or a wrong quantity counted towards giving up."""
+    data = demo()
+    human = await test_run(
+        data["nodes"], data["edges"], ["hi", "order", "veggie", "can I talk to a human?"], settings=settings(),
+        http=FakeHttp(),
+    )
+    assert human[3].handoff and human[3].ended_reason == "handoff"
+    assert human[3].messages[0]["content"]["body"].startswith("One moment")
+    hours = await test_run(
+        data["nodes"], data["edges"], ["hi", "order", "opening hours?", "order", "hawaiian", "2"], settings=settings(),
+        http=FakeHttp(),
+    )
+    assert hours[2].messages[0]["content"]["body"].startswith("We are open") and hours[2].waiting_for == "buttons"
+    assert hours[5].ended_reason == "completed" and hours[5].variables["order.summary"] == "2 x Hawaiian"
+    # A valid answer to the step waiting now is that step's, even when an earlier one has a like option.
+    kept = await test_run(data["nodes"], data["edges"], ["hi", "order", "pepperoni", "2"], settings=settings(),
+                          http=FakeHttp())
+    assert kept[3].variables["order.summary"] == "2 x Pepperoni"
+
+
 def test_docs_example_validates_clean() -> None:
     text = (DEMO.parents[1] / "docs" / "flows.md").read_text(encoding="utf-8")
     block = text.split("## A complete small example")[1].split("```json")[1].split("```")[0]

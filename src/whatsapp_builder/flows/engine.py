@@ -15,14 +15,17 @@ from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
+from whatsapp_builder.flows.nodes.choices import offered
+from whatsapp_builder.flows.nodes.question import takes as question_takes
 from whatsapp_builder.flows.types import (
     ContactInfo,
     ContextState,
     EngineSettings,
     FlowInput,
+    InputKind,
     TurnResult,
 )
-from whatsapp_builder.flows.words import keyword_key, message_keys
+from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
@@ -83,6 +86,9 @@ def new_state(graph: FlowGraph, now: datetime) -> ContextState:
         },
     )
 
+
+# The nodes that wait for a customer's answer to what they sent.
+_PROMPTS = frozenset({"question", "buttons", "list"})
 
 # In a context's engine state while it has not moved since it started (or restarted): still at the first node that
 # waited, whatever it was sent meanwhile.
@@ -283,6 +289,41 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     return None
 
 
+def _option_of_an_earlier_step(
+    ctx: TurnContext, state: ContextState, flow_input: FlowInput, waiting: object
+) -> tuple[str, FlowInput] | None:
+    """For a text that the node waiting now does not take (no option of its buttons or list, no valid answer to
+    its question): the most recent step of this context's path with buttons or a list one of whose options the
+    text names (the rules of typed choices), and the tap on it."""
+    node_id = state.current_node_id
+    if flow_input.kind != "text" or not flow_input.text or node_id is None or waiting not in _PROMPTS:
+        return None
+    node = ctx.graph.nodes[node_id]
+    if node.type == "question":
+        if question_takes(ctx, node, flow_input.text):
+            return None
+    elif chosen_option(flow_input.text, [title for _, title in offered(ctx, node)]) is not None:
+        return None
+    for earlier in dict.fromkeys(reversed(state.node_history)):
+        candidate = ctx.graph.nodes.get(earlier)
+        if earlier == node_id or candidate is None or candidate.type not in ("buttons", "list"):
+            continue
+        options = offered(ctx, candidate)
+        chosen = chosen_option(flow_input.text, [title for _, title in options])
+        if chosen is not None:
+            option_id, title = options[chosen]
+            kind: InputKind = "button" if candidate.type == "buttons" else "list"
+            tap = FlowInput(
+                kind=kind,
+                text=title,
+                button_id=option_id if kind == "button" else None,
+                list_row_id=option_id if kind == "list" else None,
+                written_at=flow_input.written_at,
+            )
+            return earlier, tap
+    return None
+
+
 def _node_of_old_tap(graph: FlowGraph, flow_input: FlowInput) -> str | None:
     """For a tap on one of the bot's earlier prompts when no context runs (the flow ended, timed out, or was
     handed off and back): the one node of this graph that offers the tapped option, to go on from there rather
@@ -443,6 +484,15 @@ async def _run_turn(
         return _ignored(state, "input ignored during a delay")
     else:
         turn.state.engine.pop("timerTurns", None)
+    if (earlier := _option_of_an_earlier_step(turn.ctx, state, flow_input, waiting)) is not None:
+        # "Talk to a human" typed while the quantity is asked: the menu's option, as if tapped on the menu.
+        back, tap = earlier
+        turn.ctx.log.append(f"text names option {tap.tapped_id!r} of node {back}, asked earlier: back there")
+        turn.record_input(flow_input)
+        turn.visit(back)
+        turn.state.engine["waiting"] = graph.nodes[back].type
+        await turn.resume(tap)
+        return turn.result()
     turn.record_input(flow_input)
     await turn.resume(flow_input)
     return turn.result()

@@ -161,5 +161,14 @@ async def resume_list(ctx: TurnContext, node: FlowNode, flow_input: FlowInput) -
     return Wait("list")
 
 
+def offered(ctx: TurnContext, node: FlowNode) -> list[tuple[str, str]]:
+    """The options (id, title as sent) of a buttons or list node; none for other nodes."""
+    if node.type == "buttons":
+        return _buttons(ctx, node)
+    if node.type == "list":
+        return _rows(ctx, node)
+    return []
+
+
 BUTTONS = NodeHandler(enter_buttons, resume_buttons)
 LIST = NodeHandler(enter_list, resume_list)
