@@ -120,6 +120,16 @@ async def test_demo_typed_choices_of_an_earlier_step_go_back_to_it() -> None:
     )
     assert hours[2].messages[0]["content"]["body"].startswith("We are open") and hours[2].waiting_for == "buttons"
     assert hours[5].ended_reason == "completed" and hours[5].variables["order.summary"] == "2 x Hawaiian"
+    # What names an earlier option only loosely, or refuses it, is no going back: the question asks again.
+    loose = await test_run(
+        data["nodes"], data["edges"],
+        ["hi", "order", "pepperoni", "Is the veggie one vegan?", "I don't want to talk to a human", "2"],
+        settings=settings(), http=FakeHttp(),
+    )
+    for step in loose[3:5]:
+        assert [m["content"]["body"] for m in step.messages] == ["Please send a whole number from 1 to 10, like 2."]
+    assert not any(step.handoff for step in loose)
+    assert loose[5].variables["order.summary"] == "2 x Pepperoni"
     # A valid answer to the step waiting now is that step's, even when an earlier one has a like option.
     kept = await test_run(data["nodes"], data["edges"], ["hi", "order", "pepperoni", "2"], settings=settings(),
                           http=FakeHttp())

@@ -92,7 +92,7 @@ async def test_long_rendered_text_is_truncated() -> None:
         ({"type": "number"}, "12,500.50", 12500.5),
         ({"type": "number"}, "0,500", 0.5),  # a decimal comma, not thousands
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "three", 3),  # as words
-        ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "Three pizzas please", 3),
+        ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "Three!", 3),
         ({"type": "number"}, "a dozen", 12),
         ({"type": "number", "min": 1, "max": 10, "wholeNumber": True}, "2\ufe0f\u20e3", 2),  # a keycap emoji
         ({"type": "email"}, "ana@example.com", "ana@example.com"),
@@ -137,6 +137,10 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "number"}, "2 dozen"),
         ({"type": "number"}, "1 \u00bd"),  # one and a half
         ({"type": "number"}, "twenty one"),  # two numbers
+        ({"type": "number"}, "one sec, checking with my wife"),  # a number word is an answer alone only
+        ({"type": "number"}, "ten minutes"),
+        ({"type": "number"}, "1.000 pizzas"),
+        ({"type": "number"}, "12.500 EUR"),
         ({"type": "number"}, "one or two"),
         ({"type": "number"}, "1.000"),  # one, or a thousand as most of Europe writes it? asked again
         ({"type": "number"}, "12.500"),
@@ -285,8 +289,7 @@ async def test_buttons_message_shape() -> None:
         (FlowInput(kind="text", text="yes"), "yes"),
         (FlowInput(kind="text", text="Yes!"), "yes"),  # a title typed as customers write it
         (FlowInput(kind="text", text="no thanks."), "no"),
-        # written instead of tapped: the title within the message, a part of one title only
-        (FlowInput(kind="text", text="Yes please!"), "yes"),
+        # written instead of tapped: a part of one title only
         (FlowInput(kind="text", text="no"), "no"),
     ],
 )
@@ -386,6 +389,9 @@ MENU = ["Order a pizza", "Opening hours", "Talk to a human"]
         # nothing, rather than a guess:
         ("to", None),  # a short word inside a title
         ("a", None),  # a part of two titles
+        ("I don't want to talk to a human", None),  # a refusal before the title
+        ("I don\u2019t want to order a pizza", None),
+        ("not the opening hours, talk to a human", None),  # a refusal before counts for all after it: asked again
         ("3", None),  # buttons are shown unnumbered
         ("order a pizza, or talk to a human", None),  # two titles within the message
         ("I want a pizza", None),  # no title in it, and not part of one
@@ -396,12 +402,56 @@ def test_option_written_instead_of_tapped(written: str, chosen: int | None) -> N
     assert chosen_option(written, MENU) == chosen
 
 
+def test_short_titles_and_refusals_written_in_a_sentence_choose_nothing() -> None:
+    pizzas = ["Margherita", "Pepperoni", "Veggie", "Hawaiian"]
+    assert chosen_option("pepperoni please", pizzas) == 1
+    for refused in ("not pepperoni", "anything but hawaiian", "without the veggie"):
+        assert chosen_option(refused, pizzas) is None, refused
+    for sentence in ("no problem", "no worries", "yes, it's ana at gmail dot com", "yes please"):
+        assert chosen_option(sentence, ["Yes", "No"]) is None, sentence  # "Yes", "No": only alone
+    assert chosen_option("Yes!", ["Yes", "No"]) == 0
+    # titles within one another: the longest
+    assert chosen_option("pizza and drink please", ["Pizza", "Pizza and drink"]) == 1
+    # strict, for a step the customer moved on from: the title, or one of several words in the message
+    assert chosen_option("Is the veggie one vegan?", pizzas, strict=True) is None
+    assert chosen_option("veggie", pizzas, strict=True) == 2
+    assert chosen_option("can I talk to a human?", MENU, strict=True) == 2
+    assert chosen_option("human", MENU, strict=True) is None
+
+
+async def test_an_answer_to_a_later_question_does_not_go_back_to_a_yes_or_no() -> None:
+    """Confirm [Yes][No], then a paid step, then an email question: "yes, it's ana at gmail dot com" is a wrong
+    email, asked again, not a second Yes (which would run the paid step again); "no email sorry" no No."""
+    nodes = [
+        node("start", "start", triggerKeywords=["hi"]),
+        node("confirm", "buttons", text="Place the order?", buttons=[{"id": "y", "title": "Yes"},
+                                                                      {"id": "n", "title": "No"}]),
+        node("placed", "message", text="Order placed."),
+        node("q", "question", text="Your email?", variable="email", validation={"type": "email"}, maxRetries=5),
+        node("cancel", "end", text="Order cancelled."),
+        node("e", "end", text="Thanks"),
+    ]
+    edges = [edge("start", "confirm"), edge("confirm", "placed", "y"), edge("confirm", "cancel", "n"),
+             edge("placed", "q"), edge("q", "e")]
+    bot = Bot(graph_of(nodes, edges))
+    await bot.send("hi")
+    assert bodies(await bot.send("yes")) == ["Order placed.", "Your email?"]
+    for written in ("yes, it's ana at gmail dot com", "no email sorry"):
+        again = await bot.send(written)
+        assert again.state.current_node_id == "q" and "Order placed." not in bodies(again), written
+    assert bodies(await bot.send("ana@example.com")) == ["Thanks"]
+
+
 def test_numbers_choose_by_position_only_when_asked_and_no_title_is_a_number() -> None:
     assert chosen_option("3", MENU, by_number=True) == 2
     assert chosen_option("4", MENU, by_number=True) is None and chosen_option("0", MENU, by_number=True) is None
     assert chosen_option("2", ["10", "20"], by_number=True) is None
     assert chosen_option("20", ["10", "20"], by_number=True) == 1
-    assert chosen_option("2", ["1 pizza", "2 pizzas"]) == 1  # a title's own word
+    # titles that start with a number: the one that starts with it, not the one at that place
+    assert chosen_option("2", ["2 people", "4 people", "6 people"], by_number=True) == 0
+    assert chosen_option("5", ["5 stars", "4 stars", "1 star"], by_number=True) == 0
+    # buttons and rows: a number is no choice, even of a title that starts with it (a quantity written ahead)
+    assert chosen_option("2", ["2 for 1 deal", "Single"]) is None
 
 
 @pytest.mark.parametrize(

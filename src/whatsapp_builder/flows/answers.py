@@ -141,24 +141,26 @@ _KEYCAP = re.compile(r"([0-9])\ufe0f?\u20e3")
 
 
 def _as_number(word: str) -> int | float | None:
+    """A word as a number: digits (not 1.000, which is ambiguous), or a keycap emoji."""
     bare = _KEYCAP.sub(r"\1", bare_word(word))
-    number = parse_number(bare)
-    return number if number is not None else _NUMBER_WORDS.get(bare.casefold())
+    return None if DOTTED_THOUSANDS.fullmatch(bare) else parse_number(bare)
 
 
 def _number_in_words(answer: str) -> int | float | None:
-    """The number an answer starts with, as digits, a keycap emoji or a word ("three", "a dozen"), with words
-    after it ("2!", "2 pizzas please", "three pizzas"). None when it does not start with one ("about 3", "not 5"),
-    another number follows ("1 or 2", "1 ½", "twenty one"), or a word after it changes its value ("5 thousand",
-    "2 dozen")."""
-    words = answer.split()
-    if len(words) > 1 and bare_word(words[0]).casefold() in ("a", "an") and bare_word(words[1]).casefold() == "dozen":
+    """The number an answer starts with, written with words after it ("2!", "2 pizzas please"), or a number
+    written as a word alone ("three", "Three!", "a dozen"; not "one sec", where it is no answer). None when it does
+    not start with one ("about 3", "not 5"), another number follows ("1 or 2", "1 ½", "twenty one"), or a word
+    after it changes its value ("5 thousand", "2 dozen")."""
+    words = [bare_word(word).casefold() for word in answer.split()]
+    if words[:1] in (["a"], ["an"]) and words[1:] == ["dozen"]:
         words = words[1:]
-    first, *rest = words
+    if len(words) == 1 and words[0] in _NUMBER_WORDS:
+        return _NUMBER_WORDS[words[0]]
+    first, *rest = answer.split()
     number = _as_number(first)
     if number is None or any(char.isnumeric() for word in rest for char in word):
         return None
-    if any(_as_number(word) is not None for word in rest):
+    if any(bare_word(word).casefold() in _NUMBER_WORDS for word in rest):
         return None
     if rest and bare_word(rest[0]).casefold() in _MULTIPLIERS:
         return None

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.graph import FlowGraph
+from whatsapp_builder.flows.graph import FlowGraph, FlowNode
 from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
@@ -289,12 +289,31 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     return None
 
 
+# How many of the most recent prompts of a context's path a typed text is compared with (_option_of_an_earlier_step).
+EARLIER_STEPS_COMPARED = 20
+
+
+def _tap_on(node: FlowNode, option: tuple[str, str], flow_input: FlowInput) -> FlowInput:
+    kind: InputKind = "button" if node.type == "buttons" else "list"
+    return FlowInput(
+        kind=kind,
+        text=option[1],
+        button_id=option[0] if kind == "button" else None,
+        list_row_id=option[0] if kind == "list" else None,
+        written_at=flow_input.written_at,
+    )
+
+
 def _option_of_an_earlier_step(
     ctx: TurnContext, state: ContextState, flow_input: FlowInput, waiting: object
 ) -> tuple[str, FlowInput] | None:
     """For a text that the node waiting now does not take (no option of its buttons or list, no valid answer to
-    its question): the most recent step of this context's path with buttons or a list one of whose options the
-    text names (the rules of typed choices), and the tap on it."""
+    its question), the step of this context's path to go back to and the tap on it there:
+    - the text quotes one of this chatbot's buttons or lists and names one of its options (the rules of typed
+      choices): the most recent step offering that option;
+    - else, the most recent step with buttons or a list that the text names an option of strictly (its title, or
+      a title of several words in it: "can I talk to a human?"), for a customer who moved on and changed their
+      mind."""
     node_id = state.current_node_id
     if flow_input.kind != "text" or not flow_input.text or node_id is None or waiting not in _PROMPTS:
         return None
@@ -304,23 +323,28 @@ def _option_of_an_earlier_step(
             return None
     elif chosen_option(flow_input.text, [title for _, title in offered(ctx, node)]) is not None:
         return None
-    for earlier in dict.fromkeys(reversed(state.node_history)):
-        candidate = ctx.graph.nodes.get(earlier)
-        if earlier == node_id or candidate is None or candidate.type not in ("buttons", "list"):
+    steps = [
+        (earlier, candidate)
+        for earlier in dict.fromkeys(reversed(state.node_history))
+        if (candidate := ctx.graph.nodes.get(earlier)) is not None and candidate.type in ("buttons", "list")
+    ][:EARLIER_STEPS_COMPARED]
+    if flow_input.quoted_options and not flow_input.foreign_prompt:
+        quoted = chosen_option(flow_input.text, [title for _, title in flow_input.quoted_options])
+        if quoted is not None:
+            option_id = flow_input.quoted_options[quoted][0]
+            wanted = "list" if flow_input.quoted_list else "buttons"
+            for earlier, candidate in steps:
+                options = offered(ctx, candidate) if candidate.type == wanted else []
+                for option in options:
+                    if option[0] == option_id:
+                        return earlier, _tap_on(candidate, option, flow_input)
+    for earlier, candidate in steps:
+        if earlier == node_id:
             continue
         options = offered(ctx, candidate)
-        chosen = chosen_option(flow_input.text, [title for _, title in options])
+        chosen = chosen_option(flow_input.text, [title for _, title in options], strict=True)
         if chosen is not None:
-            option_id, title = options[chosen]
-            kind: InputKind = "button" if candidate.type == "buttons" else "list"
-            tap = FlowInput(
-                kind=kind,
-                text=title,
-                button_id=option_id if kind == "button" else None,
-                list_row_id=option_id if kind == "list" else None,
-                written_at=flow_input.written_at,
-            )
-            return earlier, tap
+            return earlier, _tap_on(candidate, options[chosen], flow_input)
     return None
 
 

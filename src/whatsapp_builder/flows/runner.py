@@ -18,7 +18,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 from psycopg import AsyncConnection
 
@@ -38,7 +38,6 @@ from whatsapp_builder.flows.http import (
 )
 from whatsapp_builder.flows.turn_lock import FLOW_LOCK_CLASS
 from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
-from whatsapp_builder.flows.words import chosen_option
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
@@ -630,29 +629,31 @@ _QUOTED_PROMPTS = (
 )
 
 
-# For texts that quote a message (message id, quoted WhatsApp id): that message's options when it is one of the bot's
-# buttons or lists in the same conversation.
+# For texts that quote a message (message id, conversation, quoted WhatsApp id): that message's content when it is one
+# of the bot's buttons or lists in the same conversation, and the chatbot whose run sent it (as in _QUOTED_PROMPTS).
 _QUOTED_OPTIONS = (
-    "SELECT x.id, p.content FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, conversation uuid, reply_to text)"
+    'SELECT x.id, p.content, (SELECT c."chatbotId" FROM conversation_contexts c'
+    '  WHERE c."conversationId" = p."conversationId" AND c."createdAt" <= p."createdAt"'
+    '  ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1)'
+    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, conversation uuid, reply_to text)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to AND p."conversationId" = x.conversation'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
 )
 
 
-def _offered(content: object) -> tuple[Literal["button", "list"], list[tuple[str, str]]]:
-    """The input kind a tap on this stored interactive message makes, and its options (id, title)."""
+def _offered(content: object) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """Whether a stored interactive message is a list, and its options (id, title)."""
     body = content if isinstance(content, dict) else {}
     if body.get("kind") == "list":
         rows = [r for s in body.get("sections") or [] if isinstance(s, dict) for r in s.get("rows") or []]
-        return "list", [(str(r.get("id")), str(r.get("title"))) for r in rows if isinstance(r, dict)]
+        return True, tuple((str(r.get("id")), str(r.get("title"))) for r in rows if isinstance(r, dict))
     buttons = body.get("buttons") or []
-    return "button", [(str(b.get("id")), str(b.get("title"))) for b in buttons if isinstance(b, dict)]
+    return False, tuple((str(b.get("id")), str(b.get("title"))) for b in buttons if isinstance(b, dict))
 
 
-async def _quoted_texts_as_taps(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """A text that quotes one of the bot's buttons or lists and names one of its options, as WhatsApp's swipe to
-    reply makes it ("Actually the Margherita" on the list, while the quantity is asked): a tap on that option, so
-    that it goes back to that step as a tap would (docs/flows.md, "Taps on earlier messages")."""
+async def _find_quoted_options(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
+    """For each text that quotes one of the bot's buttons or lists (WhatsApp's swipe to reply): that message's
+    options and the chatbot that sent it, for the engine (FlowInput.quoted_options)."""
     quoting = [
         {"id": str(message_id), "conversation": str(conversation_id), "reply_to": fi.reply_to}
         for conversation_id, item in running.items()
@@ -662,22 +663,14 @@ async def _quoted_texts_as_taps(conn: AsyncConnection[Any], running: dict[uuid.U
     if not quoting:
         return
     rows = await (await conn.execute(_QUOTED_OPTIONS, (json.dumps(quoting),))).fetchall()
-    options = {message_id: _offered(content) for message_id, content in rows}
+    found = {message_id: (_offered(content), chatbot_id) for message_id, content, chatbot_id in rows}
     for item in running.values():
-        converted: list[tuple[uuid.UUID | None, FlowInput]] = []
-        for message_id, fi in item.inputs:
-            offered = options.get(message_id) if message_id is not None else None
-            chosen = chosen_option(fi.text or "", [title for _, title in offered[1]]) if offered else None
-            if offered is not None and chosen is not None:
-                option_id = offered[1][chosen][0]
-                fi = replace(
-                    fi,
-                    kind=offered[0],
-                    button_id=option_id if offered[0] == "button" else None,
-                    list_row_id=option_id if offered[0] == "list" else None,
-                )
-            converted.append((message_id, fi))
-        item.inputs = converted
+        item.inputs = [
+            (message_id, replace(fi, quoted_list=q[0][0], quoted_options=q[0][1], quoted_chatbot_id=q[1]))
+            if message_id is not None and (q := found.get(message_id)) is not None
+            else (message_id, fi)
+            for message_id, fi in item.inputs
+        ]
 
 
 async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
@@ -732,7 +725,7 @@ async def _process(
         if not item.recipient.is_handed_off and is_window_open(item.recipient.last_customer_message_at, plan.now)
     }
     _add_inputs(running, inputs)
-    await _quoted_texts_as_taps(conn, running)
+    await _find_quoted_options(conn, running)
     await _find_quoted_prompts(conn, running)
     _add_active(running, active)
     if running:

@@ -60,45 +60,85 @@ def written_title(text: str, titles: Sequence[str]) -> int | None:
 # A word of a title this short is too common to stand for it ("to" in "Talk to a human"), unless it starts it ("No" in
 # "No thanks").
 _SHORTEST_INNER_PART = 3
+# A one-word title this short ("Yes", "No", "OK") is in too many sentences ("no problem", "yes, it's ana@...") to be
+# found in one: it is chosen when written alone (or as the start of a longer title's words).
+_SHORTEST_HELD_WORD = 4
+# Words that make a title written after them a refusal of it ("not pepperoni", "I don't want to talk to a human").
+_REFUSALS = ("not", "don't", "dont", "never", "without", "except", "but", "nor", "instead", "rather", "doesn't")
+_NEGATIONS = frozenset(
+    word.replace("'", apostrophe)
+    for word in (*_REFUSALS, "didn't", "won't", "can't", "cannot")
+    for apostrophe in ("'", "\u2019")  # don't, don’t
+)
 
 
-def _contains(words: list[str], part: list[str]) -> bool:
-    """Whether `part` appears in `words` as consecutive whole words."""
+def _at(words: list[str], part: list[str]) -> int | None:
+    """Where `part` first appears in `words` as consecutive whole words."""
     size = len(part)
-    return 0 < size <= len(words) and any(words[i : i + size] == part for i in range(len(words) - size + 1))
+    if not 0 < size <= len(words):
+        return None
+    return next((i for i in range(len(words) - size + 1) if words[i : i + size] == part), None)
 
 
 def _only(indexes: list[int]) -> int | None:
     return indexes[0] if len(indexes) == 1 else None
 
 
-def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False) -> int | None:
+def _held(said_words: list[str], keys: list[str], *, several_words: bool) -> int | None:
+    """The one title the message holds as whole words, with no refusal before it; of titles held within one another
+    ("Pizza" in "Pizza and drink"), the longest. `several_words`: only titles of two words or more."""
+    held: list[int] = []
+    for i, key in enumerate(keys):
+        words = key.split()
+        if several_words and len(words) < 2:
+            continue
+        if len(words) == 1 and len(key) < _SHORTEST_HELD_WORD:
+            continue
+        at = _at(said_words, words)
+        if at is not None and _NEGATIONS.isdisjoint(said_words[:at]):
+            held.append(i)
+    if len(held) > 1:
+        longest = max(held, key=lambda i: len(keys[i].split()))
+        if all(_at(keys[longest].split(), keys[i].split()) is not None for i in held):
+            return longest
+    return _only(held)
+
+
+def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False, strict: bool = False) -> int | None:
     """The index of the option a customer chose by writing instead of tapping, else None. In order:
     - its title (`written_title`);
-    - with `by_number` (options the question's text may have numbered), its number, 1 for the first ("2", "2."),
-      unless a title is itself a number; WhatsApp shows buttons and list rows unnumbered, so there a number is
-      more likely a quantity written ahead ("4" at a list of pizzas) than the fourth row;
-    - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?");
+    - a number chooses by position only with `by_number` (options the question's text may have numbered), 1 for
+      the first; when a title starts with a number, it chooses the title that starts with it ("2" for "2 people").
+      Otherwise only a title that is that number: WhatsApp shows buttons and list rows unnumbered, and there "4" is
+      more likely a quantity written ahead than the fourth row;
+    - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?"), unless
+      a refusal comes before it ("not pepperoni", "I don't want to talk to a human"); a one-word title of under 4
+      characters ("Yes", "No") only when written alone;
     - the one title the message is a part of, as whole words ("order" for "Order a pizza", "no" for "No thanks";
       a part not at the title's start needs at least 3 characters: "hours", not "to").
-    Two titles that fit the same rule choose nothing: the customer is asked again."""
+    `strict` (for an earlier step the customer has moved on from): the title, or a title of two words or more
+    held in the message. Two titles that fit the same rule choose nothing: the customer is asked again."""
     exact = written_title(text, titles)
     if exact is not None:
         return exact
     said = keyword_key(text)
     keys = [keyword_key(title) for title in titles]
-    if by_number and said.isascii() and said.isdigit() and not any(key.isdigit() for key in keys):
+    if said.isascii() and said.isdigit():
+        if not by_number or strict:
+            return None
+        if any(key[:1].isdigit() for key in keys):  # "2" for "2 people", not for the second option
+            return _only([i for i, key in enumerate(keys) if key.split()[:1] == [said]])
         number = int(said)
         return number - 1 if 1 <= number <= len(titles) else None
     said_words = said.split()
-    held = _only([i for i, key in enumerate(keys) if _contains(said_words, key.split())])
-    if held is not None:
+    held = _held(said_words, keys, several_words=strict)
+    if held is not None or strict:
         return held
     return _only(
         [
             i
             for i, key in enumerate(keys)
-            if _contains(key.split(), said_words)
+            if _at(key.split(), said_words) is not None
             and (key.split()[: len(said_words)] == said_words or len(said) >= _SHORTEST_INNER_PART)
         ]
     )
