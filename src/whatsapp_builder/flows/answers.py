@@ -146,6 +146,33 @@ def _as_number(word: str) -> int | float | None:
     return None if DOTTED_THOUSANDS.fullmatch(bare) else parse_number(bare)
 
 
+# Words after a number that make it no answer to "how many": "1 sec", "10 minutes", "1 question: ...".
+_NOT_A_COUNT = frozenset(
+    [
+        "sec",
+        "secs",
+        "second",
+        "seconds",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "moment",
+        "moments",
+        "hour",
+        "hours",
+        "hr",
+        "hrs",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "question",
+        "questions",
+    ]
+)
+
+
 def _number_in_words(answer: str) -> int | float | None:
     """The number an answer starts with, written with words after it ("2!", "2 pizzas please"), or a number
     written as a word alone ("three", "Three!", "a dozen"; not "one sec", where it is no answer). None when it does
@@ -162,7 +189,7 @@ def _number_in_words(answer: str) -> int | float | None:
         return None
     if any(bare_word(word).casefold() in _NUMBER_WORDS for word in rest):
         return None
-    if rest and bare_word(rest[0]).casefold() in _MULTIPLIERS:
+    if rest and bare_word(rest[0]).casefold() in _MULTIPLIERS | _NOT_A_COUNT:
         return None
     return number
 

@@ -289,7 +289,7 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     return None
 
 
-# How many of the most recent prompts of a context's path a typed text is compared with (_option_of_an_earlier_step).
+# How many of the most recent prompts of a context's path a quoted option is looked for in (_option_of_a_quoted_step).
 EARLIER_STEPS_COMPARED = 20
 
 
@@ -304,18 +304,18 @@ def _tap_on(node: FlowNode, option: tuple[str, str], flow_input: FlowInput) -> F
     )
 
 
-def _option_of_an_earlier_step(
+def _option_of_a_quoted_step(
     ctx: TurnContext, state: ContextState, flow_input: FlowInput, waiting: object
 ) -> tuple[str, FlowInput] | None:
     """For a text that the node waiting now does not take (no option of its buttons or list, no valid answer to
-    its question), the step of this context's path to go back to and the tap on it there:
-    - the text quotes one of this chatbot's buttons or lists and names one of its options (the rules of typed
-      choices): the most recent step offering that option;
-    - else, the most recent step with buttons or a list that the text names an option of strictly (its title, or
-      a title of several words in it: "can I talk to a human?"), for a customer who moved on and changed their
-      mind."""
+    its question) and that quotes one of this chatbot's buttons or lists naming one of its options (the rules of
+    typed choices): the most recent step of this context's path offering that option, and the tap on it there.
+    Only a quoted text goes back: one that merely holds an earlier title ("yes" to an email question after a Yes)
+    is no choice the customer pointed at, and going back would run that step's branch again."""
     node_id = state.current_node_id
-    if flow_input.kind != "text" or not flow_input.text or node_id is None or waiting not in _PROMPTS:
+    if flow_input.kind != "text" or not flow_input.text or not flow_input.quoted_options or flow_input.foreign_prompt:
+        return None
+    if node_id is None or waiting not in _PROMPTS:
         return None
     node = ctx.graph.nodes[node_id]
     if node.type == "question":
@@ -323,28 +323,20 @@ def _option_of_an_earlier_step(
             return None
     elif chosen_option(flow_input.text, [title for _, title in offered(ctx, node)]) is not None:
         return None
+    quoted = chosen_option(flow_input.text, [title for _, title in flow_input.quoted_options])
+    if quoted is None:
+        return None
+    option_id = flow_input.quoted_options[quoted][0]
+    wanted = "list" if flow_input.quoted_list else "buttons"
     steps = [
-        (earlier, candidate)
+        candidate
         for earlier in dict.fromkeys(reversed(state.node_history))
-        if (candidate := ctx.graph.nodes.get(earlier)) is not None and candidate.type in ("buttons", "list")
-    ][:EARLIER_STEPS_COMPARED]
-    if flow_input.quoted_options and not flow_input.foreign_prompt:
-        quoted = chosen_option(flow_input.text, [title for _, title in flow_input.quoted_options])
-        if quoted is not None:
-            option_id = flow_input.quoted_options[quoted][0]
-            wanted = "list" if flow_input.quoted_list else "buttons"
-            for earlier, candidate in steps:
-                options = offered(ctx, candidate) if candidate.type == wanted else []
-                for option in options:
-                    if option[0] == option_id:
-                        return earlier, _tap_on(candidate, option, flow_input)
-    for earlier, candidate in steps:
-        if earlier == node_id:
-            continue
-        options = offered(ctx, candidate)
-        chosen = chosen_option(flow_input.text, [title for _, title in options], strict=True)
-        if chosen is not None:
-            return earlier, _tap_on(candidate, options[chosen], flow_input)
+        if (candidate := ctx.graph.nodes.get(earlier)) is not None and candidate.type == wanted
+    ]
+    for candidate in steps[:EARLIER_STEPS_COMPARED]:
+        for option in offered(ctx, candidate):
+            if option[0] == option_id:
+                return candidate.id, _tap_on(candidate, option, flow_input)
     return None
 
 
@@ -508,8 +500,8 @@ async def _run_turn(
         return _ignored(state, "input ignored during a delay")
     else:
         turn.state.engine.pop("timerTurns", None)
-    if (earlier := _option_of_an_earlier_step(turn.ctx, state, flow_input, waiting)) is not None:
-        # "Talk to a human" typed while the quantity is asked: the menu's option, as if tapped on the menu.
+    if (earlier := _option_of_a_quoted_step(turn.ctx, state, flow_input, waiting)) is not None:
+        # "Actually the Margherita" swiped onto the pizza list while the quantity is asked: as a tap on that row.
         back, tap = earlier
         turn.ctx.log.append(f"text names option {tap.tapped_id!r} of node {back}, asked earlier: back there")
         turn.record_input(flow_input)

@@ -60,16 +60,51 @@ def written_title(text: str, titles: Sequence[str]) -> int | None:
 # A word of a title this short is too common to stand for it ("to" in "Talk to a human"), unless it starts it ("No" in
 # "No thanks").
 _SHORTEST_INNER_PART = 3
-# A one-word title this short ("Yes", "No", "OK") is in too many sentences ("no problem", "yes, it's ana@...") to be
-# found in one: it is chosen when written alone (or as the start of a longer title's words).
+# A one-word title this short ("Yes", "No", "OK", "Tea") is in too many sentences ("no problem", "yes, it's
+# ana@...") to be found in one: it counts written alone, or with polite words only ("yes please", "tea, thanks").
 _SHORTEST_HELD_WORD = 4
-# Words that make a title written after them a refusal of it ("not pepperoni", "I don't want to talk to a human").
-_REFUSALS = ("not", "don't", "dont", "never", "without", "except", "but", "nor", "instead", "rather", "doesn't")
+_POLITE = frozenset(
+    [
+        "please",
+        "pls",
+        "plz",
+        "thanks",
+        "thank",
+        "you",
+        "thx",
+        "ok",
+        "okay",
+        "merci",
+        "bitte",
+        "danke",
+        "gracias",
+        "por",
+        "favor",
+        "grazie",
+        "obrigado",
+        "obrigada",
+    ]
+)
+# Words that make a title written anywhere after them a refusal of it ("not pepperoni", "I don't want to talk to a
+# human", "pas de pepperoni"). Anywhere, not just next to it: a customer who asks for a human with one of these
+# earlier in the sentence is asked again, which is better than handing off one who said they did not want that.
 _NEGATIONS = frozenset(
     word.replace("'", apostrophe)
-    for word in (*_REFUSALS, "didn't", "won't", "can't", "cannot")
+    for word in (
+        *("not", "no", "never", "without", "don't", "dont", "doesn't", "doesnt", "didn't", "didnt", "won't"),
+        *("wont", "can't", "cant", "cannot", "except", "sin", "ohne", "kein", "keine", "nicht", "pas", "sans"),
+        "senza",
+    )
     for apostrophe in ("'", "\u2019")  # don't, don’t
 )
+# Longer numbers are no option's position (and int() of thousands of digits raises).
+_LONGEST_POSITION = 6
+
+
+def _words(key: str) -> list[str]:
+    """A keyword key's words, without those of signs only ("📞 Talk to a human", "✅ Yes"), unless that is all."""
+    words = key.split()
+    return [w for w in words if any(c.isalnum() for c in w)] or words
 
 
 def _at(words: list[str], part: list[str]) -> int | None:
@@ -84,61 +119,69 @@ def _only(indexes: list[int]) -> int | None:
     return indexes[0] if len(indexes) == 1 else None
 
 
-def _held(said_words: list[str], keys: list[str], *, several_words: bool) -> int | None:
+def _held(said: list[str], titles: list[list[str]]) -> int | None:
     """The one title the message holds as whole words, with no refusal before it; of titles held within one another
-    ("Pizza" in "Pizza and drink"), the longest. `several_words`: only titles of two words or more."""
+    ("Pizza" in "Pizza and drink"), the longest."""
     held: list[int] = []
-    for i, key in enumerate(keys):
-        words = key.split()
-        if several_words and len(words) < 2:
+    for i, words in enumerate(titles):
+        at = _at(said, words)
+        if at is None or not _NEGATIONS.isdisjoint(said[:at]):
             continue
-        if len(words) == 1 and len(key) < _SHORTEST_HELD_WORD:
+        short = len(words) == 1 and len(words[0]) < _SHORTEST_HELD_WORD
+        if short and not _POLITE.issuperset(said[:at] + said[at + 1 :]):
             continue
-        at = _at(said_words, words)
-        if at is not None and _NEGATIONS.isdisjoint(said_words[:at]):
-            held.append(i)
+        held.append(i)
     if len(held) > 1:
-        longest = max(held, key=lambda i: len(keys[i].split()))
-        if all(_at(keys[longest].split(), keys[i].split()) is not None for i in held):
+        longest = max(held, key=lambda i: len(titles[i]))
+        if all(_at(titles[longest], titles[i]) is not None for i in held):
             return longest
     return _only(held)
 
 
-def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False, strict: bool = False) -> int | None:
+def _by_number(said: str, titles: list[list[str]]) -> int | None:
+    """A question's option by its number: the one title that starts with that number ("2" for "2 people"), else
+    the option at that place, 1 for the first, unless a title is a number itself."""
+    starting = [i for i, words in enumerate(titles) if words[:1] == [said]]
+    if starting:
+        return _only(starting)
+    if any(len(words) == 1 and words[0].isdigit() for words in titles):
+        return None  # "2" among "10" and "20": no guess
+    number = int(said)
+    return number - 1 if 1 <= number <= len(titles) else None
+
+
+def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False) -> int | None:
     """The index of the option a customer chose by writing instead of tapping, else None. In order:
     - its title (`written_title`);
-    - a number chooses by position only with `by_number` (options the question's text may have numbered), 1 for
-      the first; when a title starts with a number, it chooses the title that starts with it ("2" for "2 people").
-      Otherwise only a title that is that number: WhatsApp shows buttons and list rows unnumbered, and there "4" is
-      more likely a quantity written ahead than the fourth row;
+    - a number: with `by_number` (a question's options, which its text may number), the title that starts with
+      it, else the option at that place; otherwise only a title that is that number. WhatsApp shows buttons and
+      list rows unnumbered, and there "4" is more likely a quantity written ahead than the fourth row;
     - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?"), unless
       a refusal comes before it ("not pepperoni", "I don't want to talk to a human"); a one-word title of under 4
-      characters ("Yes", "No") only when written alone;
+      characters ("Yes", "No") only alone or with polite words ("yes please");
     - the one title the message is a part of, as whole words ("order" for "Order a pizza", "no" for "No thanks";
       a part not at the title's start needs at least 3 characters: "hours", not "to").
-    `strict` (for an earlier step the customer has moved on from): the title, or a title of two words or more
-    held in the message. Two titles that fit the same rule choose nothing: the customer is asked again."""
+    Words of signs only are left out of titles ("📞 Talk to a human"). Two titles that fit the same rule choose
+    nothing: the customer is asked again."""
     exact = written_title(text, titles)
     if exact is not None:
         return exact
     said = keyword_key(text)
-    keys = [keyword_key(title) for title in titles]
+    keys = [_words(keyword_key(title)) for title in titles]
     if said.isascii() and said.isdigit():
-        if not by_number or strict:
-            return None
-        if any(key[:1].isdigit() for key in keys):  # "2" for "2 people", not for the second option
-            return _only([i for i, key in enumerate(keys) if key.split()[:1] == [said]])
-        number = int(said)
-        return number - 1 if 1 <= number <= len(titles) else None
-    said_words = said.split()
-    held = _held(said_words, keys, several_words=strict)
-    if held is not None or strict:
+        return _by_number(said, keys) if by_number and len(said) <= _LONGEST_POSITION else None
+    said_words = _words(said)
+    exact = _only([i for i, words in enumerate(keys) if words == said_words])
+    if exact is not None:
+        return exact
+    held = _held(said_words, keys)
+    if held is not None:
         return held
     return _only(
         [
             i
-            for i, key in enumerate(keys)
-            if _at(key.split(), said_words) is not None
-            and (key.split()[: len(said_words)] == said_words or len(said) >= _SHORTEST_INNER_PART)
+            for i, words in enumerate(keys)
+            if _at(words, said_words) is not None
+            and (words[: len(said_words)] == said_words or len(said) >= _SHORTEST_INNER_PART)
         ]
     )
