@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpResult, patterns
 from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
 from whatsapp_builder.flows.templating import Scope
+from whatsapp_builder.flows.types import QuotedMessage
 from whatsapp_builder.flows.words import chosen_option
 
 from .flowkit import NOW, Bot, FakeHttp, bodies, chain, edge, graph_of, node
@@ -142,6 +144,9 @@ async def test_question_accepts_and_normalises(validation: dict[str, Any], answe
         ({"type": "number"}, "1 sec, checking"),  # digits too: a time is no count
         ({"type": "number"}, "10 minutes"),
         ({"type": "number"}, "1 question: is it vegan?"),
+        ({"type": "number"}, "1 quick question: do you deliver?"),  # a sentence, not a count
+        ({"type": "number"}, "1 more thing, is it vegan?"),
+        ({"type": "number"}, "1 minuto"),
         ({"type": "number"}, "1.000 pizzas"),
         ({"type": "number"}, "12.500 EUR"),
         ({"type": "number"}, "one or two"),
@@ -445,6 +450,36 @@ async def test_an_answer_to_a_later_question_does_not_go_back_to_a_yes_or_no() -
     assert bodies(await bot.send("ana@example.com")) == ["Thanks"]
 
 
+async def test_a_swipe_reply_goes_back_to_the_step_that_sent_the_quoted_message() -> None:
+    """Two Yes/No steps with the same option ids: "no" replying to the first one's message answers that one (not the
+    most recent step offering "no"); replying to the newest message is the waiting step's, as any text."""
+    yes_no = [{"id": "yes", "title": "Yes"}, {"id": "no", "title": "No"}]
+    nodes = [
+        node("start", "start", triggerKeywords=["hi"]),
+        node("d", "buttons", text="Delivery?", buttons=yes_no),
+        node("c", "buttons", text="Confirm order?", buttons=yes_no),
+        node("pickup", "end", text="Pickup then."),
+        node("cancel", "end", text="Order cancelled."),
+        node("q", "question", text="Your email?", variable="email", validation={"type": "email"}, maxRetries=5),
+        node("e", "end", text="Thanks"),
+    ]
+    edges = [edge("start", "d"), edge("d", "c", "yes"), edge("d", "pickup", "no"), edge("c", "q", "yes"),
+             edge("c", "cancel", "no"), edge("q", "e")]
+    delivery = QuotedMessage(False, "Delivery?", (("yes", "Yes"), ("no", "No")), newest=False)
+    bot = Bot(graph_of(nodes, edges))
+    await bot.send("hi")
+    await bot.send("yes")
+    await bot.send("yes")
+    assert bot.state is not None and bot.state.current_node_id == "q"
+    back = await bot.send(FlowInput(kind="text", text="no", reply_to="wamid.D", quoted=delivery))
+    assert bodies(back) == ["Pickup then."]
+    again = Bot(graph_of(nodes, edges))
+    for text in ("hi", "yes", "yes"):
+        await again.send(text)
+    newest = replace(delivery, newest=True)  # as if nothing was sent since: the waiting question's to take
+    assert bodies(await again.send(FlowInput(kind="text", text="no", quoted=newest))) != ["Pickup then."]
+
+
 def test_numbers_choose_by_position_only_when_asked_and_no_title_is_a_number() -> None:
     assert chosen_option("3", MENU, by_number=True) == 2
     assert chosen_option("4", MENU, by_number=True) is None and chosen_option("0", MENU, by_number=True) is None
@@ -453,7 +488,14 @@ def test_numbers_choose_by_position_only_when_asked_and_no_title_is_a_number() -
     # titles that start with a number: the one that starts with it, not the one at that place
     assert chosen_option("2", ["2 people", "4 people", "6 people"], by_number=True) == 0
     assert chosen_option("5", ["5 stars", "4 stars", "1 star"], by_number=True) == 0
-    assert [chosen_option(n, ["Today", "Tomorrow", "3 days from now"], by_number=True) for n in "123"] == [0, 1, 2]
+    # titles with numbers in them: a number is no place among them, only the title with that number as a word
+    assert [chosen_option(n, ["Today", "Tomorrow", "3 days from now"], by_number=True) for n in "123"] == [
+        None, None, 2
+    ]
+    assert chosen_option("2", ["Table for 2", "Table for 4", "Table for 6"], by_number=True) == 0
+    assert chosen_option("3", ["Table for 2", "Table for 4", "Table for 6"], by_number=True) is None
+    assert chosen_option("2", ["1-2 people", "3-4 people", "5+ people"], by_number=True) is None
+    assert chosen_option("2", ["4 slices", "8 slices"], by_number=True) is None
     assert chosen_option("9" * 5000, ["a"], by_number=True) is None
     # buttons and rows: a number is no choice, even of a title that starts with it (a quantity written ahead)
     assert chosen_option("2", ["2 for 1 deal", "Single"]) is None

@@ -148,29 +148,12 @@ def _as_number(word: str) -> int | float | None:
 
 # Words after a number that make it no answer to "how many": "1 sec", "10 minutes", "1 question: ...".
 _NOT_A_COUNT = frozenset(
-    [
-        "sec",
-        "secs",
-        "second",
-        "seconds",
-        "min",
-        "mins",
-        "minute",
-        "minutes",
-        "moment",
-        "moments",
-        "hour",
-        "hours",
-        "hr",
-        "hrs",
-        "day",
-        "days",
-        "week",
-        "weeks",
-        "question",
-        "questions",
-    ]
+    "s sec secs second seconds segundo segundos m min mins minute minutes minuto minutos moment moments h hour hours"  # noqa: SIM905
+    " hr hrs hora horas day days week weeks question questions more quick thing".split()
 )
+# An answer that starts with a number and goes on for more words than this is a sentence, not a count ("2 pizzas
+# please" is a count).
+_MOST_WORDS_AFTER_A_NUMBER = 3
 
 
 def _number_in_words(answer: str) -> int | float | None:
@@ -191,6 +174,8 @@ def _number_in_words(answer: str) -> int | float | None:
         return None
     if rest and bare_word(rest[0]).casefold() in _MULTIPLIERS | _NOT_A_COUNT:
         return None
+    if len(rest) > _MOST_WORDS_AFTER_A_NUMBER:
+        return None  # "1 quick question: do you deliver?" says more than how many
     return number
 
 

@@ -15,8 +15,7 @@ from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
 from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
-from whatsapp_builder.flows.nodes.choices import offered
-from whatsapp_builder.flows.nodes.question import takes as question_takes
+from whatsapp_builder.flows.nodes.choices import offered, sent_body
 from whatsapp_builder.flows.types import (
     ContactInfo,
     ContextState,
@@ -289,7 +288,7 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     return None
 
 
-# How many of the most recent prompts of a context's path a quoted option is looked for in (_option_of_a_quoted_step).
+# How many of the most recent prompts of a context's path a quoted message is looked for in (_option_of_a_quoted_step).
 EARLIER_STEPS_COMPARED = 20
 
 
@@ -307,36 +306,30 @@ def _tap_on(node: FlowNode, option: tuple[str, str], flow_input: FlowInput) -> F
 def _option_of_a_quoted_step(
     ctx: TurnContext, state: ContextState, flow_input: FlowInput, waiting: object
 ) -> tuple[str, FlowInput] | None:
-    """For a text that the node waiting now does not take (no option of its buttons or list, no valid answer to
-    its question) and that quotes one of this chatbot's buttons or lists naming one of its options (the rules of
-    typed choices): the most recent step of this context's path offering that option, and the tap on it there.
-    Only a quoted text goes back: one that merely holds an earlier title ("yes" to an email question after a Yes)
-    is no choice the customer pointed at, and going back would run that step's branch again."""
-    node_id = state.current_node_id
-    if flow_input.kind != "text" or not flow_input.text or not flow_input.quoted_options or flow_input.foreign_prompt:
+    """For a text that quotes one of this chatbot's earlier buttons or lists (the bot sent more since) and names
+    one of its options (the rules of typed choices): the step of this context's path that sent that message (the
+    most recent with the same text and options) and the tap on it there. The customer answered that message, not
+    the one waiting now. Only a quoted text goes back: one that merely holds an earlier title ("yes" to an email
+    question after a Yes) is no choice the customer pointed at, and going back would run that step's branch
+    again."""
+    quoted = flow_input.quoted
+    if flow_input.kind != "text" or not flow_input.text or quoted is None or quoted.newest:
         return None
-    if node_id is None or waiting not in _PROMPTS:
+    if flow_input.foreign_prompt or state.current_node_id is None or waiting not in _PROMPTS:
         return None
-    node = ctx.graph.nodes[node_id]
-    if node.type == "question":
-        if question_takes(ctx, node, flow_input.text):
-            return None
-    elif chosen_option(flow_input.text, [title for _, title in offered(ctx, node)]) is not None:
+    chosen = chosen_option(flow_input.text, [title for _, title in quoted.options])
+    if chosen is None:
         return None
-    quoted = chosen_option(flow_input.text, [title for _, title in flow_input.quoted_options])
-    if quoted is None:
-        return None
-    option_id = flow_input.quoted_options[quoted][0]
-    wanted = "list" if flow_input.quoted_list else "buttons"
+    wanted = "list" if quoted.is_list else "buttons"
     steps = [
         candidate
         for earlier in dict.fromkeys(reversed(state.node_history))
         if (candidate := ctx.graph.nodes.get(earlier)) is not None and candidate.type == wanted
     ]
     for candidate in steps[:EARLIER_STEPS_COMPARED]:
-        for option in offered(ctx, candidate):
-            if option[0] == option_id:
-                return candidate.id, _tap_on(candidate, option, flow_input)
+        options = offered(ctx, candidate)
+        if tuple(options) == quoted.options and sent_body(ctx, candidate) == quoted.body:
+            return candidate.id, _tap_on(candidate, options[chosen], flow_input)
     return None
 
 

@@ -37,7 +37,14 @@ from whatsapp_builder.flows.http import (
     SafeHttpPerformer,
 )
 from whatsapp_builder.flows.turn_lock import FLOW_LOCK_CLASS
-from whatsapp_builder.flows.types import ContactInfo, ContextState, EngineSettings, FlowInput, QuotedPrompt
+from whatsapp_builder.flows.types import (
+    ContactInfo,
+    ContextState,
+    EngineSettings,
+    FlowInput,
+    QuotedMessage,
+    QuotedPrompt,
+)
 from whatsapp_builder.jobs.queue import FLOWS_QUEUE, TIMERS_QUEUE, JobSpec
 from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
@@ -630,9 +637,12 @@ _QUOTED_PROMPTS = (
 
 
 # For texts that quote a message (message id, conversation, quoted WhatsApp id): that message's content when it is one
-# of the bot's buttons or lists in the same conversation, and the chatbot whose run sent it (as in _QUOTED_PROMPTS).
+# of the bot's buttons or lists in the same conversation, whether it is the newest message the bot sent there, and the
+# chatbot whose run sent it (as in _QUOTED_PROMPTS).
 _QUOTED_OPTIONS = (
-    'SELECT x.id, p.content, (SELECT c."chatbotId" FROM conversation_contexts c'
+    "SELECT x.id, p.content, NOT EXISTS (SELECT 1 FROM messages n"
+    ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp" AND n."sentBy" = \'bot\'),'
+    ' (SELECT c."chatbotId" FROM conversation_contexts c'
     '  WHERE c."conversationId" = p."conversationId" AND c."createdAt" <= p."createdAt"'
     '  ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1)'
     " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, conversation uuid, reply_to text)"
@@ -641,19 +651,22 @@ _QUOTED_OPTIONS = (
 )
 
 
-def _offered(content: object) -> tuple[bool, tuple[tuple[str, str], ...]]:
-    """Whether a stored interactive message is a list, and its options (id, title)."""
+def _quoted_message(content: object, newest: bool) -> QuotedMessage:
+    """A stored interactive message of the bot's, as the engine compares it with its steps."""
     body = content if isinstance(content, dict) else {}
+    text = body.get("body")
     if body.get("kind") == "list":
         rows = [r for s in body.get("sections") or [] if isinstance(s, dict) for r in s.get("rows") or []]
-        return True, tuple((str(r.get("id")), str(r.get("title"))) for r in rows if isinstance(r, dict))
+        options = tuple((str(r.get("id")), str(r.get("title"))) for r in rows if isinstance(r, dict))
+        return QuotedMessage(True, str(text or ""), options, newest)
     buttons = body.get("buttons") or []
-    return False, tuple((str(b.get("id")), str(b.get("title"))) for b in buttons if isinstance(b, dict))
+    options = tuple((str(b.get("id")), str(b.get("title"))) for b in buttons if isinstance(b, dict))
+    return QuotedMessage(False, str(text or ""), options, newest)
 
 
 async def _find_quoted_options(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """For each text that quotes one of the bot's buttons or lists (WhatsApp's swipe to reply): that message's
-    options and the chatbot that sent it, for the engine (FlowInput.quoted_options)."""
+    """For each text that quotes one of the bot's buttons or lists (WhatsApp's swipe to reply): that message and
+    the chatbot that sent it, for the engine (FlowInput.quoted)."""
     quoting = [
         {"id": str(message_id), "conversation": str(conversation_id), "reply_to": fi.reply_to}
         for conversation_id, item in running.items()
@@ -663,10 +676,10 @@ async def _find_quoted_options(conn: AsyncConnection[Any], running: dict[uuid.UU
     if not quoting:
         return
     rows = await (await conn.execute(_QUOTED_OPTIONS, (json.dumps(quoting),))).fetchall()
-    found = {message_id: (_offered(content), chatbot_id) for message_id, content, chatbot_id in rows}
+    found = {message_id: (_quoted_message(content, newest), sender) for message_id, content, newest, sender in rows}
     for item in running.values():
         item.inputs = [
-            (message_id, replace(fi, quoted_list=q[0][0], quoted_options=q[0][1], quoted_chatbot_id=q[1]))
+            (message_id, replace(fi, quoted=q[0], quoted_chatbot_id=q[1]))
             if message_id is not None and (q := found.get(message_id)) is not None
             else (message_id, fi)
             for message_id, fi in item.inputs

@@ -39,6 +39,17 @@ def _str_or_none(value: object) -> str | None:
 
 
 @dataclass(frozen=True)
+class QuotedMessage:
+    """One of the bot's buttons or list messages, as sent, that a customer's text replies to."""
+
+    is_list: bool
+    body: str
+    options: tuple[tuple[str, str], ...]  # (id, title)
+    # Whether the bot has sent nothing since (it is the prompt of the step waiting now, if any).
+    newest: bool
+
+
+@dataclass(frozen=True)
 class FlowInput:
     """One input to the engine: a customer message, a timer firing, or the start of a test run."""
 
@@ -55,10 +66,8 @@ class FlowInput:
     tapped_before: bool = False
     # Found by the runner: the chatbot whose run sent the quoted prompt (when no context runs, it goes on from it).
     quoted_chatbot_id: uuid.UUID | None = None
-    # Found by the runner, for a text that quotes one of the bot's buttons or lists: that message's options (id, title)
-    # and whether it is a list. A text the step waiting now does not take, naming one of them, is a tap on it.
-    quoted_options: tuple[tuple[str, str], ...] = ()
-    quoted_list: bool = False
+    # Found by the runner, for a text that quotes one of the bot's buttons or lists (swipe to reply).
+    quoted: QuotedMessage | None = None
     # Found by the runner: that chatbot is not the one running here. Its option ids mean nothing to this one
     # (ids repeat across chatbots), so the tap is no choice of this context's steps.
     foreign_prompt: bool = False

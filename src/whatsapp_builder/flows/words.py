@@ -139,13 +139,14 @@ def _held(said: list[str], titles: list[list[str]]) -> int | None:
 
 
 def _by_number(said: str, titles: list[list[str]]) -> int | None:
-    """A question's option by its number: the one title that starts with that number ("2" for "2 people"), else
-    the option at that place, 1 for the first, unless a title is a number itself."""
-    starting = [i for i, words in enumerate(titles) if words[:1] == [said]]
-    if starting:
-        return _only(starting)
-    if any(len(words) == 1 and words[0].isdigit() for words in titles):
-        return None  # "2" among "10" and "20": no guess
+    """A question's option by a number: the one title with that number as a word ("2" for "2 people" or "Table for
+    2"); when no title has a number in it, the option at that place, 1 for the first. A number among titles with
+    other numbers in them ("2" among "1-2 people", "4 slices") is no guess at a place."""
+    with_it = [i for i, words in enumerate(titles) if said in words]
+    if with_it:
+        return _only(with_it)
+    if any(char.isdigit() for words in titles for word in words for char in word):
+        return None
     number = int(said)
     return number - 1 if 1 <= number <= len(titles) else None
 
@@ -153,8 +154,9 @@ def _by_number(said: str, titles: list[list[str]]) -> int | None:
 def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False) -> int | None:
     """The index of the option a customer chose by writing instead of tapping, else None. In order:
     - its title (`written_title`);
-    - a number: with `by_number` (a question's options, which its text may number), the title that starts with
-      it, else the option at that place; otherwise only a title that is that number. WhatsApp shows buttons and
+    - a number: with `by_number` (a question's options, which its text may number), the one title with that
+      number as a word, else, when no title has a number in it, the option at that place; otherwise only a title
+      that is that number. WhatsApp shows buttons and
       list rows unnumbered, and there "4" is more likely a quantity written ahead than the fourth row;
     - the one title the message holds as whole words ("Pepperoni please", "what are your opening hours?"), unless
       a refusal comes before it ("not pepperoni", "I don't want to talk to a human"); a one-word title of under 4

@@ -161,6 +161,13 @@ async def resume_list(ctx: TurnContext, node: FlowNode, flow_input: FlowInput) -
     return Wait("list")
 
 
+def sent_body(ctx: TurnContext, node: FlowNode) -> str:
+    """The body a buttons or list node sends (with the variables as they are now)."""
+    content: dict[str, Any] = {}
+    _decorate(ctx, node, content, BUTTON_BODY_LIMIT if node.type == "buttons" else LIST_BODY_LIMIT)
+    return str(content["body"])
+
+
 def offered(ctx: TurnContext, node: FlowNode) -> list[tuple[str, str]]:
     """The options (id, title as sent) of a buttons or list node; none for other nodes."""
     if node.type == "buttons":
