@@ -59,9 +59,4 @@ def _retry_prompt(node: FlowNode, rules: Mapping[str, Any]) -> str:
     return prompt if isinstance(prompt, str) and prompt.strip() else default_retry_prompt(rules)
 
 
-def takes(ctx: TurnContext, node: FlowNode, text: str | None) -> bool:
-    """Whether the question `node` would take `text` as a valid answer."""
-    return check_answer(text, _rules(node), customer_phone=ctx.contact.phone).valid
-
-
 QUESTION = NodeHandler(enter_question, resume_question)
