@@ -563,8 +563,9 @@ async def test_a_read_after_a_failure_clears_the_error_and_inbound_messages_take
 async def test_whatsapps_notices_are_stored_but_open_no_window_and_run_no_bot(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:
+    written = int(time.time()) - 60
     notice = envelope({"messages": [{
-        "from": "16505550005", "id": "wamid.SYSTEM", "timestamp": str(int(time.time())), "type": "system",
+        "from": "16505550005", "id": "wamid.SYSTEM", "timestamp": str(written), "type": "system",
         "system": {"body": "Kim changed from +1 650-555-0005 to +1 650-555-0006", "new_wa_id": "16505550006",
                    "type": "user_changed_number"}}]})
     assert (await post(configured, notice)).status_code == 200
@@ -574,9 +575,14 @@ async def test_whatsapps_notices_are_stored_but_open_no_window_and_run_no_bot(
     assert counts(database_url)["messages"] == 1 and counts(database_url)["procrastinate_jobs"] == 0
     listed = (await configured.get("/api/conversations")).json()["items"]
     assert len(listed) == 1 and listed[0]["isWindowOpen"] is False
-    assert (await post(configured, text_from("16505550005", "hi", "wamid.AFTER"))).status_code == 200
+    # Written after the number change (a message from the old number in the same second would be taken as written
+    # before it, and go to the customer's conversation): whoever has that number now, the window opens.
+    assert (await post(configured, text_from("16505550005", "hi", "wamid.AFTER", ts=written + 30))).status_code == 200
     with psycopg.connect(database_url) as conn:
-        window = conn.execute('SELECT "lastCustomerMessageAt" IS NOT NULL, "isWindowOpen" FROM conversations').fetchone()
+        window = conn.execute(
+            'SELECT c."lastCustomerMessageAt" IS NOT NULL, c."isWindowOpen" FROM conversations c'
+            " JOIN messages m ON m.\"conversationId\" = c.id WHERE m.\"whatsappMessageId\" = 'wamid.AFTER'"
+        ).fetchone()
     assert window == (True, True) and counts(database_url)["procrastinate_jobs"] == 1
 
 
