@@ -479,6 +479,15 @@ async def test_a_swipe_reply_goes_back_to_the_step_that_sent_the_quoted_message(
     newest = replace(delivery, newest=True)  # as if nothing was sent since: the waiting question's to take
     assert bodies(await again.send(FlowInput(kind="text", text="no", quoted=newest))) != ["Pickup then."]
 
+    # A tap on the first one's "No" while the second waits (it offers "no" too) answers the first, not the second.
+    tapped = Bot(graph_of(nodes, edges))
+    for text in ("hi", "yes"):
+        await tapped.send(text)
+    assert tapped.state is not None and tapped.state.current_node_id == "c"
+    tap = FlowInput(kind="button", button_id="no", text="No", reply_to="wamid.D", quoted_prompt="earlier",
+                    quoted=delivery)
+    assert bodies(await tapped.send(tap)) == ["Pickup then."]
+
 
 def test_numbers_choose_by_position_only_when_asked_and_no_title_is_a_number() -> None:
     assert chosen_option("3", MENU, by_number=True) == 2

@@ -22,6 +22,7 @@ from whatsapp_builder.flows.types import (
     EngineSettings,
     FlowInput,
     InputKind,
+    QuotedMessage,
     TurnResult,
 )
 from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys
@@ -268,10 +269,13 @@ def _is_double_tap(state: ContextState, flow_input: FlowInput) -> bool:
     return taken is None or written is None or abs((written - taken).total_seconds()) <= DOUBLE_TAP_SECONDS
 
 
-def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowInput, waiting: str) -> str | None:
-    """For a tap on one of the bot's prompts that the node waiting now does not offer: the node of this context
-    that asked it (the most recent in its path offering the tapped option), for the customer who scrolled up to an
-    earlier question and changed their answer."""
+def _node_asked_earlier(ctx: TurnContext, state: ContextState, flow_input: FlowInput, waiting: str) -> str | None:
+    """For a tap on one of the bot's earlier prompts: the node of this context that asked it, for the customer who
+    scrolled up to an earlier question and changed their answer. That is the step that sent the tapped message
+    (by its text and options: two Yes/No steps may share option ids), else, when none matches it (its text came
+    from variables since changed), the most recent step offering the tapped option that the node waiting now does
+    not offer. None when the node waiting now is the one to take it."""
+    graph = ctx.graph
     tapped = flow_input.tapped_id
     node_id = state.current_node_id
     if tapped is None or flow_input.quoted_prompt is None or node_id is None:
@@ -279,6 +283,11 @@ def _node_asked_earlier(graph: FlowGraph, state: ContextState, flow_input: FlowI
     node = graph.nodes[node_id]
     if waiting != node.type or waiting not in ("buttons", "list", "question"):
         return None
+    quoted = flow_input.quoted
+    if quoted is not None and flow_input.quoted_prompt == "earlier":
+        sender = _step_that_sent(ctx, state, quoted)
+        if sender is not None and tapped in option_ids(sender.type, sender.data):
+            return None if sender.id == node_id else sender.id
     if tapped in option_ids(node.type, node.data):
         return None
     for earlier in reversed(state.node_history):
@@ -320,6 +329,15 @@ def _option_of_a_quoted_step(
     chosen = chosen_option(flow_input.text, [title for _, title in quoted.options])
     if chosen is None:
         return None
+    sender = _step_that_sent(ctx, state, quoted)
+    if sender is None:
+        return None
+    return sender.id, _tap_on(sender, offered(ctx, sender)[chosen], flow_input)
+
+
+def _step_that_sent(ctx: TurnContext, state: ContextState, quoted: QuotedMessage) -> FlowNode | None:
+    """The most recent of this context's last buttons or list steps that sends `quoted` (its text and options, as
+    they render now)."""
     wanted = "list" if quoted.is_list else "buttons"
     steps = [
         candidate
@@ -327,9 +345,8 @@ def _option_of_a_quoted_step(
         if (candidate := ctx.graph.nodes.get(earlier)) is not None and candidate.type == wanted
     ]
     for candidate in steps[:EARLIER_STEPS_COMPARED]:
-        options = offered(ctx, candidate)
-        if tuple(options) == quoted.options and sent_body(ctx, candidate) == quoted.body:
-            return candidate.id, _tap_on(candidate, options[chosen], flow_input)
+        if tuple(offered(ctx, candidate)) == quoted.options and sent_body(ctx, candidate) == quoted.body:
+            return candidate
     return None
 
 
@@ -449,7 +466,7 @@ async def _run_turn(
         flow_input = replace(flow_input, quoted_prompt="earlier")
         if waiting != "question":
             flow_input = replace(flow_input, button_id=None, list_row_id=None, text=None)
-    elif isinstance(waiting, str) and (back := _node_asked_earlier(graph, state, flow_input, waiting)) is not None:
+    elif isinstance(waiting, str) and (back := _node_asked_earlier(turn.ctx, state, flow_input, waiting)) is not None:
         # The customer changed an earlier answer: that question takes the tap, and the flow goes on from there.
         turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} answers node {back}, asked earlier: back there")
         turn.record_input(flow_input)

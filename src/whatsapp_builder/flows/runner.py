@@ -629,7 +629,7 @@ _QUOTED_PROMPTS = (
     # The chatbot that sent the prompt: the conversation's context made last before it (in its transaction at
     # the latest), whose run it was.
     ' (SELECT c."chatbotId" FROM conversation_contexts c WHERE c."conversationId" = p."conversationId"'
-    '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1)'
+    '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1), p.content'
     " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
@@ -704,13 +704,18 @@ async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UU
         return
     in_batch = [tap["id"] for tap in taps]
     rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, in_batch, json.dumps(taps)))).fetchall()
-    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool, uuid.UUID | None]] = {
-        (message_id, conversation_id): ("latest" if newest else "earlier", repeated, sender)
-        for message_id, conversation_id, newest, repeated, sender in rows
+    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool, uuid.UUID | None, QuotedMessage]] = {
+        (message_id, conversation_id): (
+            "latest" if newest else "earlier",
+            repeated,
+            sender,
+            _quoted_message(content, newest),
+        )
+        for message_id, conversation_id, newest, repeated, sender, content in rows
     }
     for conversation_id, item in running.items():
         item.inputs = [
-            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1], quoted_chatbot_id=q[2]))
+            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1], quoted_chatbot_id=q[2], quoted=q[3]))
             if message_id is not None and (q := quoted.get((message_id, conversation_id))) is not None
             else (message_id, fi)
             for message_id, fi in item.inputs
