@@ -202,6 +202,14 @@ class _Turn:
                 return
             current, outcome = target, None
 
+    async def go_back(self, node_id: str, written: FlowInput, taken: FlowInput) -> None:
+        """At an earlier step of the run (`node_id`, waiting again), which takes `taken`: the customer's input
+        `written`, or the tap it names."""
+        self.record_input(written)
+        self.visit(node_id)
+        self.state.engine["waiting"] = self.ctx.graph.nodes[node_id].type
+        await self.resume(taken)
+
     async def resume(self, flow_input: FlowInput) -> None:
         node_id = self.state.current_node_id or ""
         node = self.ctx.graph.nodes[node_id]
@@ -415,10 +423,7 @@ async def _run_turn(
             turn.ctx.log.append(
                 f"tap on {flow_input.tapped_id!r} of an earlier prompt: a new context at node {resumed}"
             )
-            turn.record_input(flow_input)
-            turn.visit(resumed)
-            turn.state.engine["waiting"] = graph.nodes[resumed].type
-            await turn.resume(flow_input)
+            await turn.go_back(resumed, flow_input, flow_input)
             return turn.result()
         await _start(turn, flow_input)
         return turn.result()
@@ -469,10 +474,7 @@ async def _run_turn(
     elif isinstance(waiting, str) and (back := _node_asked_earlier(turn.ctx, state, flow_input, waiting)) is not None:
         # The customer changed an earlier answer: that question takes the tap, and the flow goes on from there.
         turn.ctx.log.append(f"tap on {flow_input.tapped_id!r} answers node {back}, asked earlier: back there")
-        turn.record_input(flow_input)
-        turn.visit(back)
-        turn.state.engine["waiting"] = graph.nodes[back].type
-        await turn.resume(flow_input)
+        await turn.go_back(back, flow_input, flow_input)
         return turn.result()
     if flow_input.tapped_id is not None and flow_input.quoted_prompt == "earlier" and waiting == "question":
         # A tap on an old message that no step of this context asked: no answer to the question, nor a failed
@@ -514,10 +516,7 @@ async def _run_turn(
         # "Actually the Margherita" swiped onto the pizza list while the quantity is asked: as a tap on that row.
         back, tap = earlier
         turn.ctx.log.append(f"text names option {tap.tapped_id!r} of node {back}, asked earlier: back there")
-        turn.record_input(flow_input)
-        turn.visit(back)
-        turn.state.engine["waiting"] = graph.nodes[back].type
-        await turn.resume(tap)
+        await turn.go_back(back, flow_input, tap)
         return turn.result()
     turn.record_input(flow_input)
     await turn.resume(flow_input)

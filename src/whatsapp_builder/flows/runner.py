@@ -423,7 +423,7 @@ _CONTEXT_COLUMNS = "(r->>3)::varchar, r->4, r->5, (r->>6)::boolean, r->7"
 
 
 # A context's "updatedAt" is never before the transaction that writes it began (the database's clock): the
-# double-tap rule (_QUOTED_PROMPTS) compares it with the time a tap was stored, which is the database's too, and a
+# double-tap rule (_QUOTED) compares it with the time a tap was stored, which is the database's too, and a
 # server whose clock runs behind would otherwise not see that its bot took a tap.
 _WRITTEN_AT = "greatest(%s::timestamptz, now())"
 
@@ -604,16 +604,20 @@ async def process_inbound_batch(
     return with_replies
 
 
-# For taps (message id, quoted WhatsApp id, option tapped, when written) that quote one of the bot's interactive
-# messages: that message's conversation, whether it is the newest the bot sent there, and whether the customer
-# tapped this same option on it just before (an earlier stored message, ids being time-ordered, written at most
-# DOUBLE_TAP_SECONDS before) and a bot took that tap (a context of the conversation written since it was stored,
-# or it is in this batch): a double tap. The same option tapped again later is meant (an old menu used again),
-# and so is a tap again after one no bot took (made while an operator had the conversation, or the bot was off).
-_QUOTED_PROMPTS = (
-    'SELECT x.id, p."conversationId", NOT EXISTS (SELECT 1 FROM messages n'
+# For customer messages that quote one of the bot's interactive messages in their conversation (message id,
+# conversation, quoted WhatsApp id, option tapped if a tap, when written): whether that message is the newest
+# interactive one the bot sent there (a tap's "latest" prompt), whether the bot sent anything at all since, whether
+# the customer tapped this same option on it just before (an earlier stored message, ids being time-ordered, written
+# at most DOUBLE_TAP_SECONDS before) and a bot took that tap (a context of the conversation written since it was
+# stored, or it is in this batch): a double tap. The same option tapped again later is meant (an old menu used
+# again), and so is a tap again after one no bot took (made while an operator had the conversation, or the bot was
+# off). Then the chatbot whose run sent it, and its content.
+_QUOTED = (
+    "SELECT x.id, NOT EXISTS (SELECT 1 FROM messages n"
     ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp"'
     " AND n.\"sentBy\" = 'bot' AND n.type = 'interactive'),"
+    " NOT EXISTS (SELECT 1 FROM messages n"
+    ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp" AND n."sentBy" = \'bot\'),'
     ' EXISTS (SELECT 1 FROM messages r WHERE r."conversationId" = p."conversationId" AND r.id < x.id'
     " AND r.direction = 'inbound' AND r.content->>'replyTo' = x.reply_to"
     " AND coalesce(r.content->>'buttonId', r.content->>'listRowId') = x.tapped"
@@ -630,96 +634,60 @@ _QUOTED_PROMPTS = (
     # the latest), whose run it was.
     ' (SELECT c."chatbotId" FROM conversation_contexts c WHERE c."conversationId" = p."conversationId"'
     '  AND c."createdAt" <= p."createdAt" ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1), p.content'
-    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, reply_to text, tapped text, written_at timestamptz)"
-    ' JOIN messages p ON p."whatsappMessageId" = x.reply_to'
-    " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
-)
-
-
-# For texts that quote a message (message id, conversation, quoted WhatsApp id): that message's content when it is one
-# of the bot's buttons or lists in the same conversation, whether it is the newest message the bot sent there, and the
-# chatbot whose run sent it (as in _QUOTED_PROMPTS).
-_QUOTED_OPTIONS = (
-    "SELECT x.id, p.content, NOT EXISTS (SELECT 1 FROM messages n"
-    ' WHERE n."conversationId" = p."conversationId" AND n."timestamp" > p."timestamp" AND n."sentBy" = \'bot\'),'
-    ' (SELECT c."chatbotId" FROM conversation_contexts c'
-    '  WHERE c."conversationId" = p."conversationId" AND c."createdAt" <= p."createdAt"'
-    '  ORDER BY c."createdAt" DESC, c.id DESC LIMIT 1)'
-    " FROM jsonb_to_recordset(%s::jsonb) AS x(id uuid, conversation uuid, reply_to text)"
+    " FROM jsonb_to_recordset(%s::jsonb)"
+    " AS x(id uuid, conversation uuid, reply_to text, tapped text, written_at timestamptz)"
     ' JOIN messages p ON p."whatsappMessageId" = x.reply_to AND p."conversationId" = x.conversation'
     " WHERE p.\"sentBy\" = 'bot' AND p.type = 'interactive'"
 )
 
 
-def _quoted_message(content: object, newest: bool) -> QuotedMessage:
+def _quoted_message(content: object, nothing_since: bool) -> QuotedMessage:
     """A stored interactive message of the bot's, as the engine compares it with its steps."""
     body = content if isinstance(content, dict) else {}
     text = body.get("body")
     if body.get("kind") == "list":
         rows = [r for s in body.get("sections") or [] if isinstance(s, dict) for r in s.get("rows") or []]
         options = tuple((str(r.get("id")), str(r.get("title"))) for r in rows if isinstance(r, dict))
-        return QuotedMessage(True, str(text or ""), options, newest)
+        return QuotedMessage(True, str(text or ""), options, nothing_since)
     buttons = body.get("buttons") or []
     options = tuple((str(b.get("id")), str(b.get("title"))) for b in buttons if isinstance(b, dict))
-    return QuotedMessage(False, str(text or ""), options, newest)
+    return QuotedMessage(False, str(text or ""), options, nothing_since)
 
 
-async def _find_quoted_options(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """For each text that quotes one of the bot's buttons or lists (WhatsApp's swipe to reply): that message and
-    the chatbot that sent it, for the engine (FlowInput.quoted)."""
+async def _find_quoted(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
+    """Mark each tap, and each text, that quotes one of the bot's interactive messages in its conversation
+    (WhatsApp's `context.id`, a swipe to reply): that message and the chatbot that sent it (FlowInput.quoted); for a
+    tap also whether it is the newest prompt or an earlier one, and whether the same option was tapped on it
+    moments before."""
     quoting = [
-        {"id": str(message_id), "conversation": str(conversation_id), "reply_to": fi.reply_to}
-        for conversation_id, item in running.items()
-        for message_id, fi in item.inputs
-        if message_id is not None and fi.kind == "text" and fi.text and fi.reply_to
-    ]
-    if not quoting:
-        return
-    rows = await (await conn.execute(_QUOTED_OPTIONS, (json.dumps(quoting),))).fetchall()
-    found = {message_id: (_quoted_message(content, newest), sender) for message_id, content, newest, sender in rows}
-    for item in running.values():
-        item.inputs = [
-            (message_id, replace(fi, quoted=q[0], quoted_chatbot_id=q[1]))
-            if message_id is not None and (q := found.get(message_id)) is not None
-            else (message_id, fi)
-            for message_id, fi in item.inputs
-        ]
-
-
-async def _find_quoted_prompts(conn: AsyncConnection[Any], running: dict[uuid.UUID, _Locked]) -> None:
-    """Mark each tap that quotes one of the bot's prompts in its conversation (WhatsApp's `context.id`): whether
-    that prompt is the newest or an earlier one, and whether the same option was tapped on it moments before."""
-    taps = [
         {
             "id": str(message_id),
+            "conversation": str(conversation_id),
             "reply_to": fi.reply_to,
             "tapped": fi.tapped_id,
             "written_at": fi.written_at.isoformat() if fi.written_at else None,
         }
-        for item in running.values()
+        for conversation_id, item in running.items()
         for message_id, fi in item.inputs
-        if message_id is not None and fi.tapped_id and fi.reply_to
+        if message_id is not None and fi.reply_to and (fi.tapped_id or (fi.kind == "text" and fi.text))
     ]
-    if not taps:
+    if not quoting:
         return
-    in_batch = [tap["id"] for tap in taps]
-    rows = await (await conn.execute(_QUOTED_PROMPTS, (DOUBLE_TAP_SECONDS, in_batch, json.dumps(taps)))).fetchall()
-    quoted: dict[tuple[uuid.UUID, uuid.UUID], tuple[QuotedPrompt, bool, uuid.UUID | None, QuotedMessage]] = {
-        (message_id, conversation_id): (
-            "latest" if newest else "earlier",
-            repeated,
-            sender,
-            _quoted_message(content, newest),
-        )
-        for message_id, conversation_id, newest, repeated, sender, content in rows
-    }
-    for conversation_id, item in running.items():
-        item.inputs = [
-            (message_id, replace(fi, quoted_prompt=q[0], tapped_before=q[1], quoted_chatbot_id=q[2], quoted=q[3]))
-            if message_id is not None and (q := quoted.get((message_id, conversation_id))) is not None
-            else (message_id, fi)
-            for message_id, fi in item.inputs
-        ]
+    taps = [quote["id"] for quote in quoting if quote["tapped"]]
+    rows = await (await conn.execute(_QUOTED, (DOUBLE_TAP_SECONDS, taps, json.dumps(quoting)))).fetchall()
+    found = {row[0]: row[1:] for row in rows}
+    for item in running.values():
+        marked: list[tuple[uuid.UUID | None, FlowInput]] = []
+        for message_id, fi in item.inputs:
+            row = found.get(message_id) if message_id is not None else None
+            if row is not None:
+                newest_prompt, nothing_since, repeated, sender, content = row
+                fi = replace(fi, quoted=_quoted_message(content, nothing_since), quoted_chatbot_id=sender)
+                if fi.tapped_id:
+                    prompt: QuotedPrompt = "latest" if newest_prompt else "earlier"
+                    fi = replace(fi, quoted_prompt=prompt, tapped_before=repeated)
+            marked.append((message_id, fi))
+        item.inputs = marked
 
 
 async def _process(
@@ -743,8 +711,7 @@ async def _process(
         if not item.recipient.is_handed_off and is_window_open(item.recipient.last_customer_message_at, plan.now)
     }
     _add_inputs(running, inputs)
-    await _find_quoted_options(conn, running)
-    await _find_quoted_prompts(conn, running)
+    await _find_quoted(conn, running)
     _add_active(running, active)
     if running:
         bots = _published_bots(context, bot_rows)
