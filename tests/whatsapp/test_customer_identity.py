@@ -557,3 +557,44 @@ async def test_a_number_in_one_batch_is_the_newest_message_carrying_it_not_a_lat
                                    # Alice again, as a username user without the number: it is Bert's now.
                                    message("wamid.PO3", "c", bsuid=ALICE, name="Alice", ts=now)))
     assert customers(database_url) == [(None, ALICE, "Alice"), ("+" + PHONE, BERT, "Bert")]
+
+
+def test_customers_without_a_bsuid_are_found_by_key_not_through_the_bsuid_indexs_dead_nulls(database_url: str) -> None:
+    """Every customer known by phone number starts with a NULL entry in uq_users_bsuid, dead once it learns its
+    BSUID. Without a VACUUM (autovacuum off, as on the machines we test on), a plan that finds "customers without
+    a BSUID yet" through that index walks all of them on every status webhook and every send: 5 ms a statement at
+    30,000 customers in the bench, and growing. The statements that link BSUIDs must find their customers by id
+    or phone number whatever the statistics say."""
+    from whatsapp_builder.whatsapp import delivery, ingest
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            'INSERT INTO users ("phoneNumber", name) SELECT \'+1555\' || lpad(i::text, 7, \'0\'), \'c\''
+            " FROM generate_series(1, 20000) AS i"
+        )
+        conn.execute(
+            'INSERT INTO conversations ("whatsappPhoneNumberId", "customerId") SELECT \'100000000000001\', id FROM users'
+        )
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", type, content, status, direction,'
+            ' "whatsappMessageId", "timestamp") SELECT c.id, c."customerId", \'text\', \'{"body": "hi"}\', \'sent\','
+            ' \'outbound\', \'wamid.\' || u."phoneNumber", now() FROM conversations c JOIN users u ON u.id = c."customerId"'
+        )
+        conn.execute("UPDATE users SET bsuid = 'US.' || substr(\"phoneNumber\", 2) WHERE \"phoneNumber\" < '+15550019990'")
+        conn.execute("ANALYZE users, conversations, messages")
+        conversation = conn.execute("SELECT id::text FROM conversations LIMIT 1").fetchone()
+        assert conversation is not None
+        statuses = json.dumps([["wamid.+15550019995", "US.5550019995", "15550019995"]])
+        learned = json.dumps([[conversation[0], "US.5550019995"]])
+        arrays: tuple[Any, ...] = (["+15550019995"], ["US.5550019995"], ["2026-01-01T00:00:00Z"])
+        plans = {
+            name: "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql, params).fetchall())
+            for name, sql, params in (
+                ("learn from statuses", delivery._LEARN_FROM_STATUSES, (statuses,)),
+                ("learn from sends", delivery._LEARN_BSUID, (learned,)),
+                ("learn from messages", ingest._LEARN_BSUIDS, arrays),
+            )
+        }
+    for name, plan in plans.items():
+        assert "(bsuid IS NULL)" not in plan, f"{name}:\n{plan}"
+        assert "Seq Scan on users" not in plan, f"{name}:\n{plan}"

@@ -24,7 +24,7 @@ from whatsapp_builder.logging import get_logger
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp.config_service import ActiveConfig
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, GraphClient, backoff_delay
-from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, WAMID_LIMIT, storable
+from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, WAMID_LIMIT, no_bsuid, storable
 from whatsapp_builder.whatsapp.outbound import (
     OutboundValidationError,
     parse_outbound,
@@ -217,7 +217,7 @@ _LEARN_BSUID = (
     'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
     " FROM (SELECT DISTINCT ON ((r->>0)::uuid) (r->>0)::uuid, r->>1 FROM jsonb_array_elements(%s::jsonb) AS j(r))"
     " AS x(conversation, bsuid) JOIN conversations c ON c.id = x.conversation"
-    ' WHERE u.id = c."customerId" AND u.bsuid IS NULL'
+    f' WHERE u.id = c."customerId" AND {no_bsuid("u")}'
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
 )
 
@@ -231,7 +231,7 @@ _LEARN_FROM_STATUSES = (
     " FROM jsonb_array_elements(%s::jsonb) AS j(r)"
     " JOIN messages m ON m.\"whatsappMessageId\" = r->>0 AND m.direction = 'outbound'"
     ' JOIN conversations c ON c.id = m."conversationId") AS x(customer, bsuid, phone)'
-    " WHERE u.id = x.customer AND u.bsuid IS NULL AND (x.phone IS NULL OR u.\"phoneNumber\" = '+' || x.phone)"
+    f" WHERE u.id = x.customer AND {no_bsuid('u')} AND (x.phone IS NULL OR u.\"phoneNumber\" = '+' || x.phone)"
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
 )
 
