@@ -6,10 +6,11 @@ means the delivery is durable, anything else makes Meta deliver it again (see `w
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from whatsapp_builder.core.deps import ContextDep
@@ -18,6 +19,20 @@ from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER
 from whatsapp_builder.whatsapp.webhook_intake import handle_delivery
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+class DeliveryStored(BaseModel):
+    """The answer to a delivery that is stored (or, signed by this app, for another of its products)."""
+
+    status: Literal["ok", "ignored"] = Field(
+        description="`ok`: stored and committed; `ignored`: a notification for another product (`object` is not"
+        " `whatsapp_business_account`), acknowledged so that Meta does not retry it"
+    )
+    messages: int = Field(description="Messages stored for the first time")
+    duplicates: int = Field(description="Messages already stored (a redelivery): nothing stored twice")
+    statuses: int = Field(
+        description="Messages whose status moved forward (a redelivered or older status moves nothing)"
+    )
 
 
 @router.get(
@@ -58,6 +73,7 @@ def _same(a: str, b: str) -> bool:
 
 @router.post(
     "/whatsapp",
+    response_model=DeliveryStored,
     responses={
         400: documented("The body is not JSON, or not a WhatsApp Business Account notification"),
         401: documented(f"No `{SIGNATURE_HEADER}` header"),

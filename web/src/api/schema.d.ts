@@ -899,6 +899,33 @@ export interface components {
             /** Whatsappphonenumberid */
             whatsappPhoneNumberId?: string | null;
         };
+        /**
+         * DeliveryStored
+         * @description The answer to a delivery that is stored (or, signed by this app, for another of its products).
+         */
+        DeliveryStored: {
+            /**
+             * Duplicates
+             * @description Messages already stored (a redelivery): nothing stored twice
+             */
+            duplicates: number;
+            /**
+             * Messages
+             * @description Messages stored for the first time
+             */
+            messages: number;
+            /**
+             * Status
+             * @description `ok`: stored and committed; `ignored`: a notification for another product (`object` is not `whatsapp_business_account`), acknowledged so that Meta does not retry it
+             * @enum {string}
+             */
+            status: "ok" | "ignored";
+            /**
+             * Statuses
+             * @description Messages whose status moved forward (a redelivered or older status moves nothing)
+             */
+            statuses: number;
+        };
         /** ErrorDetail */
         ErrorDetail: {
             /**
@@ -4236,7 +4263,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["DeliveryStored"];
                 };
             };
             /** @description The body is not JSON, or not a WhatsApp Business Account notification */
