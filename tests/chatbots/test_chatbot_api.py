@@ -410,6 +410,13 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
         {"restartKeywords": ["ok", 3]},
         {"restartKeywords": ["x" * 101]},
         {"restartKeywords": ["ok", "  "]},
+        {"handoffKeywords": "agent"},
+        {"handoffKeywords": ["agent", ""]},
+        {"handoffKeywords": ["agent"] * 21},
+        {"handoffKeywords": ["Menu!"], "restartKeywords": ["menu"]},  # which would it do?
+        {"handoffKeywords": ["restart"]},  # one of the default restart keywords
+        {"handoffNodeId": 7},
+        {"handoffNodeId": ""},
     ],
 )
 async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncClient, metadata: dict[str, Any]) -> None:
@@ -423,7 +430,13 @@ async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncCli
         assert response.status_code == 422, (path, response.text)
         assert response.json()["error"]["code"] == "validation_error"
     assert (await client.get(f"/api/chatbots/{bot['id']}")).json()["metadata"] == bot["metadata"]
-    fine = {"sessionTimeoutMinutes": 90, "restartKeywords": ["menu"], "editor": {"zoom": 2}}
+    fine = {
+        "sessionTimeoutMinutes": 90,
+        "restartKeywords": ["menu"],
+        "handoffKeywords": ["agent", "restart"],  # its own restart keywords are not the default ones
+        "handoffNodeId": "human",
+        "editor": {"zoom": 2},
+    }
     response = await client.patch(f"/api/chatbots/{bot['id']}", json={"metadata": fine})
     assert response.status_code == 200 and response.json()["metadata"] == fine
 

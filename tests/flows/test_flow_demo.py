@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from whatsapp_builder.flows import ContactInfo, EngineSettings, test_run, validate_graph
+from whatsapp_builder.flows.bot_settings import engine_settings, metadata_problems
 
 from .flowkit import FakeHttp
 
@@ -17,13 +18,7 @@ def demo() -> dict[str, Any]:
 
 
 def settings() -> EngineSettings:
-    meta = demo()["metadata"]
-    from datetime import timedelta
-
-    return EngineSettings(
-        session_timeout=timedelta(minutes=meta["sessionTimeoutMinutes"]),
-        restart_keywords=tuple(meta["restartKeywords"]),
-    )
+    return engine_settings(demo()["metadata"], max_steps=50)
 
 
 def test_demo_validates_clean() -> None:
@@ -31,6 +26,7 @@ def test_demo_validates_clean() -> None:
     assert data["name"] == "Demo: pizza order"
     report = validate_graph(data["nodes"], data["edges"])
     assert report.errors == [] and report.warnings == []
+    assert metadata_problems(data["metadata"]) == []
     start = next(n for n in data["nodes"] if n["type"] == "start")
     assert set(start["data"]["triggerKeywords"]) >= {"hi", "hello", "order", "pizza", "start"}
 
@@ -129,3 +125,27 @@ def test_docs_example_validates_clean() -> None:
     data = json.loads(block)
     report = validate_graph(data["nodes"], data["edges"])
     assert report.errors == [] and report.warnings == []
+    assert metadata_problems(data["metadata"]) == []
+
+
+async def test_asking_for_a_human_by_typing_hands_off_from_any_step() -> None:
+    """The demo's handoff keywords: "talk to a human" typed while the quantity is asked (a wrong answer before)
+    reaches the team, with the menu button's message."""
+    data = demo()
+    for typed in ("talk to a human", "Agent!", "a real person"):
+        steps = await test_run(
+            data["nodes"],
+            data["edges"],
+            ["Hi", {"buttonId": "order"}, {"listRowId": "pepperoni", "title": "Pepperoni"}, typed],
+            contact=ContactInfo(name="Ana", phone="+15551234567"),
+            settings=settings(),
+            http=FakeHttp(),
+        )
+        last = steps[-1]
+        if typed == "a real person":  # not one of the keywords: a wrong answer to the quantity, asked again
+            assert last.ended_reason is None and last.waiting_for == "question"
+            continue
+        assert last.ended_reason == "handoff", typed
+        assert [m["content"]["body"] for m in last.messages] == [
+            "One moment Ana, a member of our team will answer you here."
+        ]

@@ -387,3 +387,74 @@ async def test_a_message_written_before_one_already_taken_answers_nothing() -> N
     # A few seconds out of order is WhatsApp's ordinary disorder (whole-second timestamps): still an answer.
     done = await bot.send(FlowInput(kind="text", text="2", written_at=NOW + timedelta(seconds=55)))
     assert bodies(done) == ["Done: 2"]
+
+
+def handoff_graph() -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """A question, then buttons with one titled "Agent", and two handoff steps off the path."""
+    nodes, edges = chain(
+        node("q", "question", text="How many?", variable="n", validation={"type": "number"}),
+        node("b", "buttons", text="Who?", buttons=[{"id": "bot", "title": "Agent"}, {"id": "x", "title": "X"}]),
+    )
+    nodes += [
+        node("e", "end", text="Done"),
+        node("first", "handoff", text="Someone will answer"),
+        node("team", "handoff", text="Our team is here"),
+    ]
+    return nodes, [*edges, edge("b", "e", "bot"), edge("b", "e", "x")]
+
+
+async def test_a_handoff_keyword_hands_off_from_any_step_through_the_chosen_handoff_step() -> None:
+    settings = EngineSettings(handoff_keywords=("agent", "Talk to a human"), handoff_node_id="team")
+    bot = Bot(graph_of(*handoff_graph()), settings=settings)
+    await bot.send("hi")
+    result = await bot.send("  talk to a HUMAN! ")  # at a number question: no wrong answer, a hand-off
+    assert result.handoff and result.ended_reason == "handoff"
+    assert bodies(result) == ["Our team is here"]
+    assert not result.state.is_active and result.state.variables["last_input"] == "  talk to a HUMAN! "
+    # Without handoffNodeId (or with one that is no handoff step): the graph's first handoff step.
+    for chosen in (None, "q", "nowhere"):
+        bot = Bot(graph_of(*handoff_graph()), settings=EngineSettings(handoff_keywords=("agent",), handoff_node_id=chosen))
+        await bot.send("hi")
+        assert bodies(await bot.send("agent")) == ["Someone will answer"]
+    # Not configured: "agent" is an answer like any other (here a wrong one).
+    bot = Bot(graph_of(*handoff_graph()))
+    await bot.send("hi")
+    result = await bot.send("agent")
+    assert not result.handoff and result.state.is_active and result.state.current_node_id == "q"
+
+
+async def test_an_option_of_the_step_waiting_wins_over_a_handoff_keyword() -> None:
+    settings = EngineSettings(handoff_keywords=("agent",), handoff_node_id="team")
+    bot = Bot(graph_of(*handoff_graph()), settings=settings)
+    await bot.send("hi")
+    await bot.send("2")
+    result = await bot.send("Agent")  # the button titled "Agent" of the step waiting
+    assert not result.handoff and bodies(result) == ["Done"]
+    assert result.state.variables.get("last_input") == "Agent"
+    # A keyword that only holds an option's title is still the keyword.
+    bot = Bot(graph_of(*handoff_graph()), settings=EngineSettings(handoff_keywords=("an agent please",)))
+    await bot.send("hi")
+    await bot.send("2")
+    assert (await bot.send("an agent please")).handoff
+
+
+async def test_a_handoff_keyword_as_the_first_message_or_with_no_handoff_step() -> None:
+    settings = EngineSettings(handoff_keywords=("agent",), handoff_node_id="team")
+    bot = Bot(graph_of(*handoff_graph()), settings=settings)
+    first = await bot.send("Agent")
+    assert first.handoff and bodies(first) == ["Our team is here"]
+    nodes, edges = waiting_graph()
+    bot = Bot(graph_of(nodes, edges), settings=EngineSettings(handoff_keywords=("agent",)))
+    await bot.send("hi")
+    result = await bot.send("agent")
+    assert result.handoff and result.outgoing == [] and not result.state.is_active
+    assert any("no handoff node" in line for line in result.log)
+
+
+async def test_a_handoff_keyword_during_a_delay_hands_off() -> None:
+    nodes, edges = chain(node("d", "delay", seconds=600), node("m", "message", text="later"))
+    nodes.append(node("h", "handoff", text="A person will answer"))
+    bot = Bot(graph_of(nodes, edges), settings=EngineSettings(handoff_keywords=("human",)))
+    await bot.send("hi")
+    result = await bot.send("human")
+    assert result.handoff and bodies(result) == ["A person will answer"] and result.wake_at is None

@@ -811,6 +811,24 @@ async def test_talk_to_a_human_on_the_first_menu_while_a_question_waits_reaches_
     assert conversation["isHandedOff"] is True
 
 
+async def test_typing_talk_to_a_human_while_the_quantity_is_asked_reaches_a_human(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    """The demo's handoff keywords: typed at the quantity question, it was a wrong answer ("Please send a whole
+    number...") and the customer never reached anyone."""
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(3)
+    await loop.say({"listReply": {"id": "pepperoni", "title": "Pepperoni"}})
+    await loop.wait_sent(4)
+    await loop.say({"text": "Talk to a human!"})
+    sent = await loop.wait_sent(5)
+    assert "a member of our team will answer you" in _bodies(sent)[4]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
+
+
 async def test_a_tap_no_bot_took_is_no_double_tap_for_the_same_tap_after_a_hand_back(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient
 ) -> None:

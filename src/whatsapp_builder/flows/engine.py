@@ -25,7 +25,7 @@ from whatsapp_builder.flows.types import (
     QuotedMessage,
     TurnResult,
 )
-from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys
+from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys, written_title
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
@@ -67,6 +67,46 @@ def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
     if flow_input.kind != "text" or flow_input.text is None:
         return False
     return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in settings.restart_keywords)
+
+
+def is_handoff(flow_input: FlowInput, settings: EngineSettings) -> bool:
+    if flow_input.kind != "text" or flow_input.text is None or not settings.handoff_keywords:
+        return False
+    return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in settings.handoff_keywords)
+
+
+def _handoff_node(graph: FlowGraph, settings: EngineSettings) -> str | None:
+    """The step a handoff keyword goes to: `handoffNodeId` when it names a handoff node, else the graph's first."""
+    chosen = graph.nodes.get(settings.handoff_node_id or "")
+    if chosen is not None and chosen.type == "handoff":
+        return chosen.id
+    return next((node_id for node_id, node in graph.nodes.items() if node.type == "handoff"), None)
+
+
+def _an_option_of(ctx: TurnContext, node: FlowNode, text: str) -> bool:
+    """Whether `text` is one of the titles the step waiting offers, written out (a button titled "Agent" taken by
+    its step, not by the keyword "agent")."""
+    if node.type == "question":
+        rules = node.data.get("validation")
+        options = rules.get("options") if isinstance(rules, dict) and rules.get("type") == "options" else None
+        titles = [o for o in options if isinstance(o, str)] if isinstance(options, list) else []
+    else:
+        titles = [title for _, title in offered(ctx, node)]
+    return written_title(text, titles) is not None
+
+
+async def _hand_off(turn: _Turn, flow_input: FlowInput) -> TurnResult:
+    """A handoff keyword: the conversation goes to a person, through the chatbot's handoff step (its message)."""
+    turn.record_input(flow_input)
+    target = _handoff_node(turn.ctx.graph, turn.ctx.settings)
+    turn.ctx.log.append(
+        f"handoff keyword {flow_input.text!r}: " + (f"to node {target}" if target else "no handoff node")
+    )
+    if target is None:
+        turn.finish("handoff")
+    else:
+        await turn.drive(target, None)
+    return turn.result()
 
 
 def new_state(graph: FlowGraph, now: datetime) -> ContextState:
@@ -418,6 +458,8 @@ async def _run_turn(
 ) -> TurnResult:
     if state is None:
         turn = _Turn(_context(graph, new_state(graph, now), contact, now, settings, http))
+        if is_handoff(flow_input, settings):
+            return await _hand_off(turn, flow_input)
         resumed = _node_of_old_tap(graph, flow_input)
         if resumed is not None:
             turn.ctx.log.append(
@@ -458,11 +500,16 @@ async def _run_turn(
         await _start(fresh, flow_input)
         return fresh.result(restarted=True)
     node_id = state.current_node_id
+    waiting = state.engine.get("waiting")
+    waiting_node = graph.nodes.get(node_id) if node_id is not None and waiting in _PROMPTS else None
+    if is_handoff(flow_input, settings) and not (
+        waiting_node is not None and _an_option_of(turn.ctx, waiting_node, flow_input.text or "")
+    ):
+        return await _hand_off(turn, flow_input)
     if node_id is None or node_id not in graph.nodes:
         turn.ctx.log.append(f"current node {node_id!r} no longer exists (chatbot edited)")
         turn.finish("node_missing")
         return turn.result()
-    waiting = state.engine.get("waiting")
     if _is_double_tap(state, flow_input):
         return _ignored(state, f"tap on {flow_input.tapped_id!r} ignored: the same option of that message again")
     if flow_input.foreign_prompt and flow_input.tapped_id is not None:

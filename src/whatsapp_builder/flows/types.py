@@ -165,6 +165,10 @@ def _default_restart_keywords() -> tuple[str, ...]:
 class EngineSettings:
     session_timeout: timedelta | None = None
     restart_keywords: Sequence[str] = field(default_factory=_default_restart_keywords)
+    # A customer's message that is one of these hands the conversation to a person, whatever step waits: through
+    # `handoff_node_id` (a handoff node), else the graph's first handoff node, else with no message.
+    handoff_keywords: Sequence[str] = ()
+    handoff_node_id: str | None = None
     max_steps: int = 50
     max_messages_per_turn: int = 10
     # Delays in a row that a context may wake from with no customer message in between (a delay in a loop
