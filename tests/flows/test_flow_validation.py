@@ -573,3 +573,24 @@ def test_an_empty_variable_name_is_one_problem_not_two() -> None:
     )
     problems = [(p.field, p.message) for p in validate_graph(nodes, edges).errors]
     assert problems == [("data.responseMapping.0.variable", "Into variable must not be empty")]
+
+
+def test_the_handoff_keywords_step_is_reached_and_a_step_they_cannot_reach_is_said() -> None:
+    nodes, edges = chain(node("q", "question", text="How many?", variable="n", validation={"type": "number"}))
+    nodes += [node("first", "handoff", text="Hi"), node("team", "handoff", text="Our team")]
+
+    def warnings(metadata: object) -> list[tuple[str, str | None]]:
+        return sorted((p.code, p.node_id or p.field) for p in validate_graph(nodes, edges, metadata).warnings)
+
+    unreached = [("unreachable_node", "first"), ("unreachable_node", "team")]
+    assert warnings(None) == unreached
+    assert warnings({"handoffNodeId": "team"}) == unreached  # no keywords: nothing goes there
+    assert warnings({"handoffKeywords": ["agent"], "handoffNodeId": "team"}) == [("unreachable_node", "first")]
+    assert warnings({"handoffKeywords": ["agent"]}) == [("unreachable_node", "team")]  # the first one
+    assert warnings({"handoffKeywords": ["agent"], "handoffNodeId": "q"}) == [
+        ("handoff_node_missing", "metadata.handoffNodeId"),
+        ("unreachable_node", "team"),
+    ]
+    alone, edges_alone = chain(node("e", "end", text="Bye"))
+    report = validate_graph(alone, edges_alone, {"handoffKeywords": ["agent"]})
+    assert [p.code for p in report.warnings] == ["handoff_without_message"] and report.ok

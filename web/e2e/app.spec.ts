@@ -248,6 +248,57 @@ test('chat with the demo bot in the test panel', async ({ page }) => {
   expect(errors).toEqual([]);
 });
 
+test('chatbot settings: hand-off keywords saved, shown as an unpublished change, and used by the test chat', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await openImported(page, request, {
+    name: 'Settings check',
+    nodes: [
+      { id: 'start', type: 'start', position: { x: 0, y: 0 }, data: {} },
+      { id: 'qty', type: 'question', position: { x: 0, y: 150 }, data: { text: 'How many?', variable: 'n', validation: { type: 'number' } } },
+      { id: 'team', type: 'handoff', position: { x: 300, y: 150 }, data: { text: 'Our team will answer you here.' } },
+    ],
+    edges: [{ id: 'e1', source: 'start', target: 'qty', sourceHandle: null }],
+  });
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
+  await page.getByRole('button', { name: 'Settings', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Chatbot settings' });
+  await dialog.getByLabel('Hand-off keywords').fill('agent');
+  await dialog.getByLabel('Hand-off keywords').press('Enter');
+  await dialog.getByLabel('Hand-off keywords').fill('start over'); // a default restart keyword: refused before saving
+  await dialog.getByLabel('Hand-off keywords').press('Enter');
+  await expect(dialog).toContainText('cannot both restart the chatbot and hand off');
+  await expect(dialog.getByRole('button', { name: 'Save settings' })).toBeDisabled();
+  await dialog.getByLabel('Hand-off keywords').press('Backspace'); // removes "start over"
+  await dialog.getByLabel('Session timeout (minutes)').fill('45');
+  await dialog.getByRole('button', { name: 'Save settings' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByTestId('publish-state')).toHaveText('unpublished changes');
+  // Kept: a reload shows them again.
+  await page.reload();
+  await expect(page.getByTestId('publish-state')).toHaveText('unpublished changes');
+  await page.getByRole('button', { name: 'Settings', exact: true }).click();
+  await expect(dialog.getByText('agent', { exact: true })).toBeVisible(); // its pill
+  await expect(dialog.getByLabel('Session timeout (minutes)')).toHaveValue('45');
+  await page.waitForTimeout(400); // the dialog's fade-in, for the screenshot
+  await shot(page, 'chatbot-settings');
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  // The test chat runs the draft's settings: "agent" at the number question reaches the team.
+  await page.getByRole('button', { name: 'Test', exact: true }).click();
+  const input = page.getByLabel('Test message');
+  await input.fill('hi');
+  await input.press('Enter');
+  const transcript = page.getByTestId('test-transcript');
+  await expect(transcript).toContainText('How many?');
+  await input.fill('Agent!');
+  await input.press('Enter');
+  await expect(transcript).toContainText('Our team will answer you here.');
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await expect(page.getByTestId('publish-state')).toHaveText('published');
+  expect(errors).toEqual([]);
+});
+
 test('the inbox shows a customer live, ticks move to read, an operator takes over', async ({ page, request }) => {
   const errors = watchConsole(page);
   await signIn(page);

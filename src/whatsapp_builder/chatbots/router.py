@@ -53,7 +53,7 @@ async def node_types() -> dict[str, Any]:
 @flows_router.post("/validate", response_model=ValidationOut)
 async def validate_flow(body: FlowValidateRequest) -> ValidationOut:
     """Validate a graph without saving it."""
-    return ValidationOut.model_validate(validate_graph(body.nodes, body.edges).to_dict())
+    return ValidationOut.model_validate(validate_graph(body.nodes, body.edges, body.metadata).to_dict())
 
 
 @router.get("", response_model=Page[ChatbotSummary])

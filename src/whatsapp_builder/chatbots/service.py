@@ -117,7 +117,7 @@ def check_nesting(chatbot: Chatbot, columns: tuple[tuple[str, str], ...] = _JSON
 def _publish(chatbot: Chatbot) -> ValidationReport:
     """Validate the draft; when it is valid, it becomes the published graph conversations run on."""
     check_nesting(chatbot, _JSON_COLUMNS[:2])
-    report = validate_graph(chatbot.nodes, chatbot.edges)
+    report = validate_graph(chatbot.nodes, chatbot.edges, chatbot.metadata_)
     if not report.ok:
         raise Unprocessable(
             f"The flow has {len(report.errors)} problem(s); fix them to publish.",
@@ -149,7 +149,11 @@ async def create_chatbot(session: AsyncSession, data: ChatbotCreate) -> tuple[Ch
         status=data.status,
         metadata_=data.metadata,
     )
-    report = _publish(chatbot) if data.status is ChatbotStatus.ACTIVE else validate_graph(data.nodes, data.edges)
+    report = (
+        _publish(chatbot)
+        if data.status is ChatbotStatus.ACTIVE
+        else validate_graph(data.nodes, data.edges, data.metadata)
+    )
     check_nesting(chatbot)
     session.add(chatbot)
     await session.commit()
@@ -173,7 +177,7 @@ async def update_chatbot(
         if first and "is_active" not in changes:
             chatbot.is_active = True  # a first publish goes live, as POST …/publish does
     else:
-        report = validate_graph(chatbot.nodes, chatbot.edges)
+        report = validate_graph(chatbot.nodes, chatbot.edges, chatbot.metadata_)
     check_nesting(chatbot)
     await session.commit()
     await session.refresh(chatbot)
@@ -320,6 +324,6 @@ async def keyword_conflicts(session: AsyncSession, chatbot: Chatbot) -> list[Pro
 
 async def validation_report(session: AsyncSession, chatbot: Chatbot) -> ValidationReport:
     """The draft's own problems, and its keywords that an older active chatbot answers instead."""
-    report = validate_graph(chatbot.nodes, chatbot.edges)
+    report = validate_graph(chatbot.nodes, chatbot.edges, chatbot.metadata_)
     report.warnings.extend(await keyword_conflicts(session, chatbot))
     return report

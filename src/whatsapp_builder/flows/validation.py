@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -255,7 +255,8 @@ class _Checker:
             )
 
     # -- graph ----------------------------------------------------------------------------------------------
-    def check_graph(self) -> None:
+    def check_graph(self, entries: Sequence[str] = ()) -> None:
+        """`entries`: nodes the flow reaches other than from its start (a hand-off keyword's step)."""
         starts = [n.id for n in self.nodes.values() if n.type == "start"]
         if not starts:
             self.error("missing_start_node", "the chatbot needs exactly one start node (none found)")
@@ -275,7 +276,7 @@ class _Checker:
                         field="data.targetNodeId",
                     )
         if len(starts) == 1:
-            self.check_reachability(starts[0])
+            self.check_reachability(starts[0], entries)
         self.check_ways_out()
         self.check_loops()
 
@@ -321,9 +322,9 @@ class _Checker:
         if isinstance(target, str) and target in self.nodes:
             yield target
 
-    def check_reachability(self, start: str) -> None:
-        seen = {start}
-        queue = deque([start])
+    def check_reachability(self, start: str, entries: Sequence[str]) -> None:
+        seen = {start, *(e for e in entries if e in self.nodes)}
+        queue = deque(seen)
         while queue:
             for nxt in self.successors(queue.popleft()):
                 if nxt not in seen:
@@ -617,10 +618,37 @@ def _option_titles(node_type: str, data: Mapping[str, Any]) -> Iterator[tuple[st
                 yield f"data.sections.{s_index}.rows.{r_index}.title", row["title"]
 
 
-def validate_graph(nodes: object, edges: object) -> ValidationReport:
-    """Check a graph as saved by the editor. Every problem is reported; nothing raises."""
+def validate_graph(nodes: object, edges: object, metadata: object = None) -> ValidationReport:
+    """Check a graph as saved by the editor, with the chatbot's settings (`metadata`) that name its nodes. Every
+    problem is reported; nothing raises."""
     checker = _Checker()
     checker.read_nodes(nodes)
     checker.read_edges(edges)
-    checker.check_graph()
+    checker.check_graph(_handoff_entry(checker, metadata))
     return checker.report
+
+
+def _handoff_entry(checker: _Checker, metadata: object) -> list[str]:
+    """The step the hand-off keywords go to (as the engine picks it), which they reach without an edge; and the
+    warnings when they name no such step."""
+    meta = metadata if isinstance(metadata, Mapping) else {}
+    keywords = meta.get("handoffKeywords")
+    chosen = meta.get("handoffNodeId")
+    handoffs = [ident for ident, node in checker.nodes.items() if node.type == "handoff"]
+    if isinstance(chosen, str) and chosen not in handoffs:
+        checker.warning(
+            "handoff_node_missing",
+            f"handoffNodeId {chosen!r} is not a handoff node of this flow: "
+            + ("hand-off keywords go to the first one" if handoffs else "hand-off keywords send no message"),
+            field="metadata.handoffNodeId",
+        )
+    if not (isinstance(keywords, list) and any(isinstance(k, str) and k.strip() for k in keywords)):
+        return []
+    if not handoffs:
+        checker.warning(
+            "handoff_without_message",
+            "hand-off keywords hand off without telling the customer: the flow has no handoff node",
+            field="metadata.handoffKeywords",
+        )
+        return []
+    return [chosen if isinstance(chosen, str) and chosen in handoffs else handoffs[0]]

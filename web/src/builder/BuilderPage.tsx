@@ -40,6 +40,7 @@ import { FlowNodeView } from './FlowNodeView';
 import { autoLayout, freePosition } from './layout';
 import { behaviourKey, deserializeGraph, graphVariables, NODE_COLORS, NODE_LABELS, NODE_TYPES, plural, serializeGraph } from './model';
 import { SchemaForm, schemaText } from './SchemaForm';
+import { BotSettingsModal, settingsKey } from './BotSettings';
 import { createFlowStore, type FlowStore } from './store';
 import { TestPanel } from './TestPanel';
 
@@ -96,6 +97,10 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const [publishedAt, setPublishedAt] = useState(chatbot.publishedAt ?? null);
   // What customers run, to tell whether the draft differs from it ("unpublished changes").
   const [publishedKey, setPublishedKey] = useState(() => behaviourKey(chatbot.publishedNodes, chatbot.publishedEdges));
+  // The settings (metadata) of the draft and of what customers run: a change to them is an unpublished change too.
+  const [draftMetadata, setDraftMetadata] = useState(() => chatbot.metadata ?? {});
+  const [publishedSettings, setPublishedSettings] = useState(() => (chatbot.publishedAt ? settingsKey(chatbot.publishedMetadata) : null));
+  const [settingsOpen, setSettingsOpen] = useState(false);
   const draftKey = useMemo(() => {
     void version; // changes with every edit of the graph
     const s = store.getState();
@@ -197,6 +202,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
       setPublishErrors(null);
       setPublishedAt(out.publishedAt ?? new Date().toISOString());
       setPublishedKey(behaviourKey(out.publishedNodes, out.publishedEdges));
+      setPublishedSettings(settingsKey(out.publishedMetadata));
       void qc.invalidateQueries({ queryKey: keys.chatbots });
       notifications.show({
         position: toastAt,
@@ -232,6 +238,26 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
       setPublishing(false);
     }
   };
+
+  /** Saves the settings (after the graph's pending edits, on the version they made). */
+  const saveSettings = async (metadata: Record<string, unknown>) => {
+    await flush();
+    try {
+      const saved = await patch.mutateAsync({ id: chatbot.id, body: { metadata }, ifMatch: baseVersion.current });
+      baseVersion.current = saved.updatedAt;
+      setValidation(saved.validation);
+      setDraftMetadata(saved.metadata ?? {});
+      qc.setQueryData(keys.chatbot(chatbot.id), saved);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'edit_conflict') {
+        setConflict(true);
+        setSaveState('conflict');
+        throw new Error('Someone saved this chatbot meanwhile: load the saved version (or keep yours) first.');
+      }
+      throw new Error(errorMessage(e));
+    }
+  };
+  const unpublished = publishedKey !== null && (draftKey !== publishedKey || settingsKey(draftMetadata) !== publishedSettings);
 
   // After a failed publish, each save's validation keeps the outlines current.
   const problems: CanvasProblem[] = useMemo(() => {
@@ -292,7 +318,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
                 {chatbot.name}
               </Title>
               <SaveBadge state={saveState} />
-              {publishedAt && publishedKey !== null && draftKey !== publishedKey ? (
+              {publishedAt && unpublished ? (
                 <Badge
                   variant="light"
                   color="orange"
@@ -322,6 +348,9 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
               </Button>
               <Button size="xs" variant="default" onClick={() => setTab(tab === 'test' ? null : 'test')}>
                 Test
+              </Button>
+              <Button size="xs" variant="default" onClick={() => setSettingsOpen(true)}>
+                Settings
               </Button>
               <Button
                 size="xs"
@@ -370,6 +399,13 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
             )}
           </Box>
         </Stack>
+        <BotSettingsModal
+          opened={settingsOpen}
+          onClose={() => setSettingsOpen(false)}
+          metadata={draftMetadata}
+          nodes={store.getState().nodes}
+          onSave={saveSettings}
+        />
         {narrow && (
           <Drawer opened={!!tab} onClose={() => setTab(null)} position="bottom" size="80%" title="Details">
             {side}
