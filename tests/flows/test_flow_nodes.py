@@ -10,7 +10,7 @@ from whatsapp_builder.flows import ContactInfo, EngineSettings, FlowInput, HttpR
 from whatsapp_builder.flows.conditions import evaluate_condition, evaluate_rule
 from whatsapp_builder.flows.templating import Scope
 from whatsapp_builder.flows.types import QuotedMessage
-from whatsapp_builder.flows.words import chosen_option
+from whatsapp_builder.flows.words import chosen_option, keyword_key
 
 from .flowkit import NOW, Bot, FakeHttp, bodies, chain, edge, graph_of, node
 
@@ -425,6 +425,20 @@ def test_short_titles_and_refusals_written_in_a_sentence_choose_nothing() -> Non
     # words of signs only are left out of titles
     assert chosen_option("can I talk to a human", ["\U0001f4de Talk to a human", "Menu"]) == 0
     assert chosen_option("no", ["\u2705 Yes", "\u274c No"]) == 1
+
+
+def test_titles_and_keywords_written_without_their_accents_are_found() -> None:
+    """Customers often type without accents: "si" is the button "Sí", "creme brulee" the row "Crème brûlée"."""
+    assert chosen_option("si", ["Sí", "No"]) == 0
+    assert chosen_option("creme brulee please", ["Crème brûlée", "Tarte Tatin"]) == 0
+    assert chosen_option("CAFE", ["Café", "Thé"]) == 0
+    assert chosen_option("καλημερα", ["Καλημέρα", "Γεια"]) == 0
+    # written with them, or with others, it is the same title
+    assert chosen_option("Sì", ["Si", "No"]) == 0
+    # the marks of other scripts are part of their letters: "й" is no "и", a Devanagari vowel sign no accent
+    assert chosen_option("кии", ["кий", "мяч"]) is None
+    assert chosen_option("कताब", ["किताब", "कलम"]) is None
+    assert keyword_key("¡Menú!") == keyword_key("menu")
 
 
 async def test_an_answer_to_a_later_question_does_not_go_back_to_a_yes_or_no() -> None:

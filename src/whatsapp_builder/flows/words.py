@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 
@@ -29,10 +30,30 @@ def bare_word(word: str) -> str:
     return word[start:end]
 
 
+@functools.lru_cache(maxsize=4096)
+def _accent_folds(base: str) -> bool:
+    return unicodedata.name(base, "").startswith(("LATIN", "GREEK"))
+
+
+def without_accents(text: str) -> str:
+    """Latin and Greek letters without their accents ("Sí" → "Si", "Crème brûlée" → "Creme brulee", "Καλημέρα" →
+    "Καλημερα"): customers often type without them. The marks of other scripts (Devanagari vowel signs, Arabic
+    vowels, Cyrillic й) are part of their letters and stay."""
+    if text.isascii():
+        return text
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(char) and kept and _accent_folds(kept[-1]):
+            continue
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
 def keyword_key(text: str) -> str:
-    """A keyword or a message as keywords are compared: spaces collapsed, case folded, and each word without the
-    punctuation people put around it ("Menu!", "Hi, I'd like", "¿pizza?", "(menu)"), unless that is all there is."""
-    words = text.casefold().split()
+    """A keyword or a message as keywords are compared: spaces collapsed, case and accents folded ("menú" is
+    "Menu"), and each word without the punctuation people put around it ("Menu!", "Hi, I'd like", "¿pizza?",
+    "(menu)"), unless that is all there is."""
+    words = without_accents(text.casefold()).split()
     bare = " ".join(b for b in (bare_word(w) for w in words) if b)
     return bare or " ".join(words)
 
