@@ -1,5 +1,6 @@
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -368,6 +369,31 @@ async function writeFirstTo(page: Page, name: string) {
   await expect(page).toHaveURL(/\/inbox\/[0-9a-f-]+$/);
   return digits;
 }
+
+test('a customer\'s photo shows in the inbox, fetched from WhatsApp through the server', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const photo = readFileSync(resolve(dirname(fileURLToPath(import.meta.url)), 'fixtures/photo.png'));
+  const uploaded = await request.post(`${SIM}/_simulator/media`, { data: photo, headers: { 'Content-Type': 'image/png' } });
+  expect(uploaded.status()).toBe(201);
+  const { id } = (await uploaded.json()) as { id: string };
+  const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Pia Photo', image: { id, caption: 'my pizza came like this' } } });
+  expect(r.ok()).toBeTruthy();
+  await page.goto('/inbox');
+  await page.getByTestId('conversation-item').filter({ hasText: 'Pia Photo' }).click();
+  const image = page.getByTestId('messages').getByTestId('media-image');
+  await expect(image).toBeVisible();
+  await expect(image).toHaveAttribute('alt', 'my pizza came like this');
+  expect(await image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(160); // the real photo, decoded
+  // a photo WhatsApp no longer has says so instead of a broken image
+  const gone = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, image: { id: '4242424242' } } });
+  expect(gone.ok()).toBeTruthy();
+  await expect(page.getByTestId('media-error')).toContainText('WhatsApp no longer has this media');
+  await image.scrollIntoViewIfNeeded();
+  await shot(page, 'inbox-photo');
+  expect(errors).toEqual([]);
+});
 
 test('an operator writes first to a new customer with a template', async ({ page, request }) => {
   const errors = watchConsole(page);

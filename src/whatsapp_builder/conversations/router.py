@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
 
 from whatsapp_builder.conversations import dashboard, outreach, sending, service
 from whatsapp_builder.conversations.schemas import (
@@ -23,6 +26,7 @@ from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable, documented
 from whatsapp_builder.core.schemas import Page, storable_text
 from whatsapp_builder.realtime import events
+from whatsapp_builder.whatsapp import media
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -198,6 +202,50 @@ async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> Contex
     if context is None:
         raise NotFound("No chatbot has run in this conversation.")
     return ContextOut.model_validate(context)
+
+
+@router.get(
+    "/{conversation_id}/messages/{message_id}/media",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The media's bytes, with its type (`image/jpeg`, `audio/ogg`, ...)",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: documented(
+            "No such message in this conversation; it has no WhatsApp media id (`no_media`: one sent by link is at"
+            " its `content.url`); WhatsApp no longer has it (`media_gone`, after 30 days); or no WhatsApp config"
+        ),
+        502: documented("WhatsApp did not give it (`media_unavailable`: an expired token, an outage)"),
+    },
+)
+async def get_media(
+    context: ContextDep, session: SessionDep, conversation_id: uuid.UUID, message_id: uuid.UUID
+) -> StreamingResponse:
+    """A media message's photo, voice note, video, document or sticker, fetched from WhatsApp with the active
+    config's token (the browser cannot: WhatsApp's download URLs need it). Images, audio and video of the types
+    WhatsApp sends are served inline; anything else as a download."""
+    media_id, content = await media.media_id_of(session, conversation_id, message_id)
+    await session.close()  # no database connection held while the bytes stream
+    download = await media.open_media(context, media_id, content)
+    disposition = "inline" if download.inline else "attachment"
+    if download.filename:
+        disposition += f"; filename*=UTF-8''{quote(download.filename[:200], safe='')}"
+    headers = {
+        "Content-Disposition": disposition,
+        "Cache-Control": "private, max-age=86400",
+        "X-Content-Type-Options": "nosniff",
+        # A customer's file is never a page of this app, whatever it holds.
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if download.length is not None:
+        headers["Content-Length"] = str(download.length)
+    return StreamingResponse(
+        download.chunks(),
+        media_type=download.content_type,
+        headers=headers,
+        background=BackgroundTask(download.close),
+    )
 
 
 stats_router = APIRouter(prefix="/stats", tags=["stats"])

@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.types import Receive, Scope, Send
 
 from whatsapp_builder.core import fastjson
-from whatsapp_builder.core.limits import read_body
+from whatsapp_builder.core.limits import BodyTooLarge, read_body
 from whatsapp_builder.core.phone import customer_phone
 from whatsapp_builder.simulator import payloads
 from whatsapp_builder.simulator.history import SendHistory, recipient_keys
+from whatsapp_builder.simulator.media import MAX_UPLOAD_BYTES, MediaStore
 from whatsapp_builder.simulator.settings import SimulatorSettings
 from whatsapp_builder.simulator.validation import GraphRejection, check_send_body
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, sign
@@ -116,6 +117,7 @@ class SimulatorState:
     http: aiohttp.ClientSession | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     webhook_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
+    media: MediaStore = field(default_factory=MediaStore)
     statuses: StatusPoster = field(init=False)
 
     def __post_init__(self) -> None:
@@ -538,8 +540,14 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
                 status_code=422,
             )
         wamid = payloads.new_wamid()
+        part = spec.message_part()
+        uploaded = st.media.get(spec.image.id) if spec.image is not None and spec.image.id else None
+        if uploaded is not None:  # as WhatsApp describes a photo it has: its type, hash and download URL
+            part["image"].update(
+                mime_type=uploaded.mime_type, sha256=uploaded.sha256, url=_media_url(request, uploaded.media_id)
+            )
         payload = payloads.build_inbound_webhook(
-            spec.message_part(),
+            part,
             from_phone=spec.from_,
             user_id=spec.user_id or (payloads.fake_bsuid(spec.from_) if spec.from_ else None),
             name=spec.name,
@@ -564,14 +572,55 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
             )
         return JSONResponse({"status": response.status_code, "messageId": wamid, "body": response.text})
 
-    # Registered last: its pattern would otherwise catch /_simulator/... routes.
-    @app.get("/{version}/{phone_number_id}", response_model=None)
-    async def phone_number(version: str, phone_number_id: str, request: Request) -> Response:
-        """The phone number object (what a "test connection" reads): id, display number, verified name."""
+    @app.post("/_simulator/media")
+    async def upload_media(request: Request) -> JSONResponse:
+        """Keep a file a simulated customer will send (the body, its type in Content-Type): answers its media
+        id, for `/_simulator/inbound`'s `image.id`."""
+        try:
+            raw = await read_body(request.receive, MAX_UPLOAD_BYTES)
+        except BodyTooLarge:
+            return JSONResponse({"error": f"a file of at most {MAX_UPLOAD_BYTES} bytes"}, status_code=413)
+        if not raw:
+            return JSONResponse({"error": "the body is the file, and it is empty"}, status_code=422)
+        mime = request.headers.get("content-type", "").split(";")[0].strip().lower() or "application/octet-stream"
+        stored = _state(request).media.put(raw, mime)
+        return JSONResponse(
+            {"id": stored.media_id, "mimeType": mime, "sha256": stored.sha256, "fileSize": len(raw)}, status_code=201
+        )
+
+    @app.get("/_simulator/media/{media_id}", response_model=None)
+    async def download_media(media_id: str, request: Request) -> Response:
+        """A media's bytes, as WhatsApp's download URL gives them: only with the access token."""
         st = _state(request)
         denied = _check_token(st, request.headers.get("authorization", ""))
         if denied is not None:
             return denied
+        stored = st.media.get(media_id)
+        if stored is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return Response(stored.data, media_type=stored.mime_type)
+
+    # Registered last: its pattern would otherwise catch /_simulator/... routes.
+    @app.get("/{version}/{phone_number_id}", response_model=None)
+    async def phone_number(version: str, phone_number_id: str, request: Request) -> Response:
+        """The phone number object (what a "test connection" reads): id, display number, verified name. Or, for
+        a media id, the media's download URL and details, as `GET /{version}/{media-id}` answers."""
+        st = _state(request)
+        denied = _check_token(st, request.headers.get("authorization", ""))
+        if denied is not None:
+            return denied
+        stored = st.media.get(phone_number_id)
+        if stored is not None:
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "url": _media_url(request, stored.media_id),
+                    "mime_type": stored.mime_type,
+                    "sha256": stored.sha256,
+                    "file_size": len(stored.data),
+                    "id": stored.media_id,
+                }
+            )
         if phone_number_id != st.settings.phone_number_id:
             return graph_error(
                 400,
@@ -591,6 +640,10 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _media_url(request: Request, media_id: str) -> str:
+    return str(request.base_url).rstrip("/") + f"/_simulator/media/{media_id}"
 
 
 def _tapped_prompt(state: SimulatorState, spec: InboundRequest) -> str | None:

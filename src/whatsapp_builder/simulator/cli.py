@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import mimetypes
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -10,6 +12,7 @@ import httpx
 import typer
 
 from whatsapp_builder.core.runtime import tune_garbage_collector
+from whatsapp_builder.simulator.media import MAX_UPLOAD_BYTES
 from whatsapp_builder.simulator.settings import SimulatorSettings
 
 simulator_app = typer.Typer(
@@ -107,6 +110,29 @@ def _pair(value: str, option: str) -> dict[str, str]:
     return {"id": ident.strip(), "title": title.strip()}
 
 
+def _upload(simulator_url: str, path: Path) -> str:
+    """Upload a file the customer will send; its media id."""
+    if path.stat().st_size > MAX_UPLOAD_BYTES:
+        raise typer.BadParameter(f"at most {MAX_UPLOAD_BYTES} bytes", param_hint="--image")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        raise typer.BadParameter(f"{path.name} is not an image ({mime})", param_hint="--image")
+    try:
+        response = httpx.post(
+            simulator_url.rstrip("/") + "/_simulator/media",
+            content=path.read_bytes(),
+            headers={"Content-Type": mime},
+            timeout=30.0,
+        )
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: cannot reach the simulator at {simulator_url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if response.status_code != 201:
+        typer.echo(f"error: the simulator did not take the file: HTTP {response.status_code} {response.text}", err=True)
+        raise typer.Exit(1)
+    return str(response.json()["id"])
+
+
 @simulator_app.command("send")
 def send(
     simulator_url: Annotated[
@@ -128,15 +154,28 @@ def send(
     text: Annotated[str | None, typer.Option(help="Send a text message.")] = None,
     button: Annotated[str | None, typer.Option(help="Press a reply button: ID:TITLE.")] = None,
     list_row: Annotated[str | None, typer.Option(help="Pick a list row: ID:TITLE.")] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            help="Send a photo: this file is uploaded to the simulator, which serves it to the server as WhatsApp"
+            " serves media (by id, with the access token).",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
+    ] = None,
+    caption: Annotated[str | None, typer.Option(help="The photo's caption (with --image).")] = None,
     reply_to: Annotated[str | None, typer.Option(help="Quote this WhatsApp message id.")] = None,
     welcome: Annotated[
         bool, typer.Option("--welcome", help="Open the chat for the first time (WhatsApp's request_welcome).")
     ] = False,
 ) -> None:
     """Make a simulated customer send a message (through a running simulator) and print the result."""
-    chosen = [x for x in (text, button, list_row, True if welcome else None) if x is not None]
+    chosen = [x for x in (text, button, list_row, image, True if welcome else None) if x is not None]
     if len(chosen) != 1:
-        raise typer.BadParameter("give exactly one of --text, --button, --list-row, --welcome")
+        raise typer.BadParameter("give exactly one of --text, --button, --list-row, --image, --welcome")
+    if caption is not None and image is None:
+        raise typer.BadParameter("goes with --image", param_hint="--caption")
     if from_ is not None and not from_.strip():
         raise typer.BadParameter(
             "must not be empty (leave it out, with --user-id, for no phone number)", param_hint="--from"
@@ -162,6 +201,8 @@ def send(
         body["buttonReply"] = _pair(button, "--button")
     elif list_row is not None:
         body["listReply"] = _pair(list_row, "--list-row")
+    elif image is not None:
+        body["image"] = {"id": _upload(simulator_url, image)} | ({"caption": caption} if caption else {})
     url = simulator_url.rstrip("/") + "/_simulator/inbound"
     try:
         response = httpx.post(url, json=body, timeout=30.0)

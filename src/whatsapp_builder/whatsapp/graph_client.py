@@ -11,7 +11,7 @@ import json
 import random
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -330,6 +330,23 @@ class GraphClient:
             "GET",
             f"{self._base_url}/{self._version}/{phone_number_id}",
             params={"fields": "display_phone_number,verified_name,quality_rating"},
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            body = response.json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise _bad_response(response.status_code, "not JSON") from exc
+        return body if isinstance(body, dict) else {}
+
+    async def media(self, media_id: str, access_token: str) -> dict[str, Any]:
+        """A media object's details (`GET /{version}/{media-id}`): its download `url` (valid for 5 minutes, and
+        only with the access token), `mime_type`, `sha256` and `file_size`."""
+        response = await _request(
+            self._http,
+            "GET",
+            f"{self._base_url}/{self._version}/{quote(media_id, safe='')}",
             headers={"Authorization": f"Bearer {access_token}"},
         )
         if not response.is_success:

@@ -79,6 +79,20 @@ export async function rawFetch<T>(path: string, init: RequestInit = {}): Promise
   return body as T;
 }
 
+/** A binary answer (a customer's photo), with the token; an ApiError from the JSON error body otherwise. */
+export async function fetchBlob(path: string): Promise<Blob> {
+  const headers = new Headers();
+  const token = getToken();
+  if (token) headers.set('Authorization', `Bearer ${token}`);
+  const response = await fetch(path, { headers });
+  if (!response.ok) {
+    if (response.status === 401 && token) clearToken(true);
+    const text = await response.text();
+    throw toApiError(response.status, text ? safeJson(text) : undefined);
+  }
+  return response.blob();
+}
+
 function safeJson(text: string): unknown {
   try {
     return JSON.parse(text);

@@ -1,6 +1,7 @@
 // One WhatsApp-style bubble per message type, with delivery ticks for outbound messages.
 import { Anchor, Badge, Box, Button, Group, Menu, Stack, Text, Tooltip } from '@mantine/core';
-import type { ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
+import { errorMessage, fetchBlob } from '../api/client';
 import classes from './bubble.module.css';
 
 type Obj = Record<string, unknown>;
@@ -25,11 +26,13 @@ export interface BubbleProps {
   repliesDisabled?: boolean;
   /** What this message replies or reacts to (WhatsApp's `context`): a preview of that message's text. */
   quote?: string | null;
+  /** Where the server serves this message's media (a customer's photo, known to WhatsApp by id only). */
+  mediaPath?: string | null;
 }
 
 const AUTHORS: Record<string, string> = { bot: 'Bot', operator: 'Operator' };
 
-export function MessageBubble({ type, content, direction, status, error, timestamp, sentBy, onReply, repliesDisabled, quote }: BubbleProps) {
+export function MessageBubble({ type, content, direction, status, error, timestamp, sentBy, onReply, repliesDisabled, quote, mediaPath }: BubbleProps) {
   const c = (content && typeof content === 'object' ? content : {}) as Obj;
   const mine = direction === 'outbound';
   return (
@@ -50,7 +53,7 @@ export function MessageBubble({ type, content, direction, status, error, timesta
             🛍 About product {s((c.referredProduct as Obj).productRetailerId) || '?'}
           </Text>
         )}
-        <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} />
+        <MessageContent type={type} c={c} onReply={onReply} repliesDisabled={repliesDisabled} mediaPath={mediaPath} />
         <Group gap={4} justify="flex-end" className={classes.meta}>
           {mine && sentBy && AUTHORS[sentBy] && (
             <Text size="10px" c="dimmed" fw={600} data-testid="sent-by" data-sent-by={sentBy}>
@@ -123,11 +126,13 @@ function MessageContent({
   c,
   onReply,
   repliesDisabled,
+  mediaPath,
 }: {
   type: string;
   c: Obj;
   onReply?: BubbleProps['onReply'];
   repliesDisabled?: boolean;
+  mediaPath?: string | null;
 }): ReactNode {
   switch (type) {
     case 'text':
@@ -137,7 +142,7 @@ function MessageContent({
     case 'audio':
     case 'document':
     case 'sticker':
-      return <Media type={type} c={c} />;
+      return <Media type={type} c={c} mediaPath={mediaPath} />;
     case 'interactive':
       return <Interactive c={c} onReply={onReply} repliesDisabled={repliesDisabled} />;
     case 'button':
@@ -258,38 +263,92 @@ function MessageContent({
   }
 }
 
-function Media({ type, c }: { type: string; c: Obj }) {
+function Media({ type, c, mediaPath }: { type: string; c: Obj; mediaPath?: string | null }) {
   const url = s(c.url);
   const caption = s(c.caption);
   const icon = { image: '🖼', video: '🎬', audio: '🎵', document: '📄', sticker: '🏷' }[type] ?? '📎';
   const label = s(c.filename) || (url ? url.split('/').pop() : '') || `${type}${c.id ? ` ${s(c.id)}` : ''}`;
+  // Known to WhatsApp by id only: the server fetches it (photos and stickers at once, the rest when asked).
+  const fetched = !url && mediaPath ? <FetchedMedia type={type} path={mediaPath} label={label} icon={icon} caption={caption} voice={c.voice === true} /> : null;
   return (
     <Stack gap={4}>
-      {type === 'image' && url ? (
-        <img src={url} alt={caption || 'Image'} className={classes.image} loading="lazy" />
-      ) : type === 'sticker' && url ? (
-        <img src={url} alt="Sticker" className={classes.sticker} loading="lazy" />
-      ) : (
-        <Group gap={6} wrap="nowrap">
-          <Text span aria-hidden>
-            {icon}
-          </Text>
-          {url ? (
-            <Anchor size="sm" href={url} target="_blank" rel="noreferrer" className={classes.text}>
-              {label}
-            </Anchor>
-          ) : (
-            <Text size="sm" className={classes.text}>
-              {label}
+      {fetched ??
+        (type === 'image' && url ? (
+          <img src={url} alt={caption || 'Image'} className={classes.image} loading="lazy" />
+        ) : type === 'sticker' && url ? (
+          <img src={url} alt="Sticker" className={classes.sticker} loading="lazy" />
+        ) : (
+          <Group gap={6} wrap="nowrap">
+            <Text span aria-hidden>
+              {icon}
             </Text>
-          )}
-        </Group>
-      )}
+            {url ? (
+              <Anchor size="sm" href={url} target="_blank" rel="noreferrer" className={classes.text}>
+                {label}
+              </Anchor>
+            ) : (
+              <Text size="sm" className={classes.text}>
+                {label}
+              </Text>
+            )}
+          </Group>
+        ))}
       <Text size="10px" c="dimmed" tt="uppercase">
         {type}
       </Text>
       {caption && <Text size="sm" className={classes.text}>{caption}</Text>}
     </Stack>
+  );
+}
+
+/** A medium fetched through the server with the token (an <img> cannot send it), shown from a blob URL. */
+function FetchedMedia({ type, path, label, icon, caption, voice }: { type: string; path: string; label: string; icon: string; caption: string; voice: boolean }) {
+  const visual = type === 'image' || type === 'sticker';
+  const [wanted, setWanted] = useState(visual);
+  const [state, setState] = useState<{ url?: string; blobType?: string; error?: string; loading?: boolean }>({});
+  useEffect(() => {
+    if (!wanted) return;
+    let objectUrl: string | undefined;
+    let gone = false;
+    setState({ loading: true });
+    fetchBlob(path)
+      .then((blob) => {
+        objectUrl = URL.createObjectURL(blob);
+        if (gone) URL.revokeObjectURL(objectUrl);
+        else setState({ url: objectUrl, blobType: blob.type });
+      })
+      .catch((e: unknown) => !gone && setState({ error: errorMessage(e) }));
+    return () => {
+      gone = true;
+      if (objectUrl) URL.revokeObjectURL(objectUrl);
+    };
+  }, [wanted, path]);
+
+  if (state.error)
+    return (
+      <Text size="sm" c="dimmed" data-testid="media-error">
+        {icon} {label}: {state.error}
+      </Text>
+    );
+  if (state.url && visual && state.blobType?.startsWith('image/'))
+    return <img src={state.url} alt={caption || (type === 'sticker' ? 'Sticker' : 'Image')} className={type === 'sticker' ? classes.sticker : classes.image} data-testid="media-image" />;
+  if (state.url && type === 'audio') return <audio controls src={state.url} autoPlay aria-label={voice ? 'Voice note' : 'Audio'} />;
+  if (state.url && type === 'video') return <video controls src={state.url} autoPlay className={classes.image} aria-label="Video" />;
+  if (state.url)
+    return (
+      <Anchor size="sm" href={state.url} download={label} className={classes.text}>
+        {icon} Save {label}
+      </Anchor>
+    );
+  return (
+    <Group gap={6} wrap="nowrap">
+      <Text span aria-hidden>
+        {icon}
+      </Text>
+      <Button size="compact-xs" variant="light" loading={state.loading} onClick={() => setWanted(true)} data-testid="media-load">
+        {type === 'audio' ? (voice ? 'Play voice note' : 'Play') : type === 'video' ? 'Play video' : `Open ${label}`}
+      </Button>
+    </Group>
   );
 }
 

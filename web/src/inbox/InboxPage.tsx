@@ -476,6 +476,7 @@ function MessageList({ id }: { id: string }) {
           timestamp={m.timestamp}
           sentBy={m.sentBy}
           quote={quoteOf(m, byWhatsAppId)}
+          mediaPath={`/api/conversations/${m.conversationId}/messages/${m.id}/media`}
         />
       ))}
     </div>
