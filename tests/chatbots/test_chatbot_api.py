@@ -415,6 +415,7 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
         {"handoffKeywords": ["agent"] * 21},
         {"handoffKeywords": ["Menu!"], "restartKeywords": ["menu"]},  # which would it do?
         {"handoffKeywords": ["restart"]},  # one of the default restart keywords
+        {"handoffKeywords": ["restart"], "restartKeywords": None},  # null: the default ones
         {"handoffNodeId": 7},
         {"handoffNodeId": ""},
     ],
@@ -439,6 +440,10 @@ async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncCli
     }
     response = await client.patch(f"/api/chatbots/{bot['id']}", json={"metadata": fine})
     assert response.status_code == 200 and response.json()["metadata"] == fine
+    # No restart keywords at all: "restart" is free to hand off.
+    none = {"restartKeywords": [], "handoffKeywords": ["restart"]}
+    response = await client.patch(f"/api/chatbots/{bot['id']}", json={"metadata": none})
+    assert response.status_code == 200, response.text
 
 
 async def test_test_run_refuses_ill_typed_input_values(client: httpx.AsyncClient) -> None:

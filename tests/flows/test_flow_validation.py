@@ -594,3 +594,10 @@ def test_the_handoff_keywords_step_is_reached_and_a_step_they_cannot_reach_is_sa
     alone, edges_alone = chain(node("e", "end", text="Bye"))
     report = validate_graph(alone, edges_alone, {"handoffKeywords": ["agent"]})
     assert [p.code for p in report.warnings] == ["handoff_without_message"] and report.ok
+
+
+def test_a_handoff_keyword_that_is_also_a_trigger_keyword_is_warned_of() -> None:
+    nodes, edges = chain(node("h", "handoff", text="A person will answer"))
+    report = validate_graph(nodes, edges, {"handoffKeywords": ["Hi!", "agent"]})  # the start's trigger is "hi"
+    assert [(p.code, p.field) for p in report.warnings] == [("handoff_keyword_is_trigger", "metadata.handoffKeywords")]
+    assert "'Hi!'" in report.warnings[0].message

@@ -1127,6 +1127,46 @@ async def test_the_last_answer_sent_twice_at_once_ends_the_flow_once(loop) -> No
     assert _bodies(sent)[5:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
 
 
+async def test_a_handoff_keyword_taken_with_the_answer_that_ends_the_flow_still_hands_off(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    """"2" and "agent" in one webhook: the order is confirmed, and the customer who asked for a person gets one
+    (the "agent" was dropped as written before the order ended, unanswered but marked read)."""
+    import time
+
+    await _at_the_quantity_question(loop)
+    now = str(int(time.time()))
+    both = [
+        {"id": f"wamid.BOTH{i}", "timestamp": now, "type": "text", "text": {"body": body}}
+        for i, body in enumerate(("2", "agent"))
+    ]
+    assert (await _signed_post(loop, both)).status_code == 200
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[4].startswith("Thanks Alice! Your order of 2 x Veggie is confirmed")
+    assert "a member of our team will answer you" in _bodies(sent)[5]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True
+
+
+async def test_after_a_timeout_a_handoff_keyword_hands_off_and_the_context_shown_is_the_handoff(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The session timed out at the quantity question, then "agent": one transaction ends the old context (timeout)
+    and writes the new one (handed off) at the same time; the bot panel must show the hand-off, not the timeout."""
+    await _at_the_quantity_question(loop)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'UPDATE conversation_contexts SET "engineState" = "engineState"'
+            " || '{\"lastActivityAt\": \"2020-01-01T00:00:00+00:00\"}'::jsonb WHERE \"isActive\""
+        )
+    await loop.say({"text": "agent"})
+    sent = await loop.wait_sent(5)
+    assert "a member of our team will answer you" in _bodies(sent)[4]
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    shown = (await client.get(f"/api/conversations/{conversation['id']}/context")).json()
+    assert shown["endedReason"] == "handoff" and shown["currentNodeId"] == "human", shown
+
+
 async def test_a_tap_on_a_menu_taken_with_the_answer_that_ends_the_flow_is_still_taken(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient
 ) -> None:

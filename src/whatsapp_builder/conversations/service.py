@@ -189,7 +189,11 @@ async def latest_context(session: AsyncSession, conversation_id: uuid.UUID) -> C
     result = await session.execute(
         select(ConversationContext)
         .where(ConversationContext.conversation_id == conversation_id)
-        .order_by(ConversationContext.updated_at.desc())
+        # One context ends as another starts in the same transaction (a timeout, then a hand-off keyword): both
+        # have its time; the one started then is the newer.
+        .order_by(
+            ConversationContext.updated_at.desc(), ConversationContext.created_at.desc(), ConversationContext.id.desc()
+        )
         .limit(1)
     )
     return result.scalar_one_or_none()

@@ -62,10 +62,9 @@ def metadata_problems(metadata: dict[str, Any] | None) -> list[str]:
                 f"{name} must be a list of at most {MAX_RESTART_KEYWORDS} texts of 1 to {MAX_KEYWORD_LENGTH}"
                 " characters, not only spaces"
             )
-    restart, handoff = (
-        metadata.get("restartKeywords") or list(DEFAULT_RESTART_KEYWORDS),
-        metadata.get("handoffKeywords"),
-    )
+    restart, handoff = metadata.get("restartKeywords"), metadata.get("handoffKeywords")
+    if restart is None:  # not set: the default ones ([] is none at all)
+        restart = list(DEFAULT_RESTART_KEYWORDS)
     if isinstance(restart, list) and isinstance(handoff, list):
         both = {keyword_key(k) for k in restart if isinstance(k, str)} & {
             keyword_key(k) for k in handoff if isinstance(k, str)

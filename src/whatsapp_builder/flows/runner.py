@@ -27,7 +27,14 @@ from whatsapp_builder.conversations.window import is_window_open
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.flows.bot_settings import engine_settings as bot_engine_settings
-from whatsapp_builder.flows.engine import CUSTOMER_KINDS, DOUBLE_TAP_SECONDS, is_expired, is_restart, run_turn
+from whatsapp_builder.flows.engine import (
+    CUSTOMER_KINDS,
+    DOUBLE_TAP_SECONDS,
+    is_expired,
+    is_handoff,
+    is_restart,
+    run_turn,
+)
 from whatsapp_builder.flows.graph import FlowGraph, start_matches
 from whatsapp_builder.flows.http import (
     HttpPerformer,
@@ -380,13 +387,18 @@ async def _run(
             # The replies to an earlier input of this batch are not sent yet: this one was written without them.
             flow_input = replace(flow_input, prompt_unseen=True)
             # An earlier input ended the flow ("2" sent twice to the last question): this one was written before
-            # the customer saw it end, so it starts nothing. A trigger or restart keyword still does, and so does a
-            # tap on a prompt the customer had in front of them.
+            # the customer saw it end, so it starts nothing. A trigger, restart or hand-off keyword still does, and
+            # so does a tap on a prompt the customer had in front of them.
             if (
                 ran
                 and item.active is None
                 and flow_input.quoted_prompt is None
-                and not any(start_matches(b.graph, flow_input.text) or is_restart(flow_input, b.settings) for b in bots)
+                and not any(
+                    start_matches(b.graph, flow_input.text)
+                    or is_restart(flow_input, b.settings)
+                    or is_handoff(flow_input, b.settings)
+                    for b in bots
+                )
             ):
                 last_message = message_id or last_message
                 continue

@@ -14,6 +14,7 @@ from whatsapp_builder.flows import patterns
 from whatsapp_builder.flows.handles import WAITING_TYPES, normalize_handle, option_ids, source_handles
 from whatsapp_builder.flows.schemas import NODE_SCHEMAS, VARIABLE_PATTERN
 from whatsapp_builder.flows.templating import PLACEHOLDER
+from whatsapp_builder.flows.words import keyword_key
 
 NODE_ID_LIMIT = 255  # the seed's conversation_contexts."currentNodeId" varchar(255)
 
@@ -644,6 +645,21 @@ def _handoff_entry(checker: _Checker, metadata: object) -> list[str]:
         )
     if not (isinstance(keywords, list) and any(isinstance(k, str) and k.strip() for k in keywords)):
         return []
+    triggers = {
+        keyword_key(t)
+        for node in checker.nodes.values()
+        if node.type == "start" and isinstance(node.data.get("triggerKeywords"), list)
+        for t in node.data["triggerKeywords"]
+        if isinstance(t, str) and t.strip()
+    }
+    for keyword in keywords:
+        if isinstance(keyword, str) and keyword_key(keyword) in triggers:
+            checker.warning(
+                "handoff_keyword_is_trigger",
+                f"{keyword!r} is a trigger keyword and a hand-off keyword: a customer who writes it is handed to a"
+                " person instead of starting the chatbot",
+                field="metadata.handoffKeywords",
+            )
     if not handoffs:
         checker.warning(
             "handoff_without_message",
