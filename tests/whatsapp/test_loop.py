@@ -760,8 +760,16 @@ async def test_while_the_fast_path_is_behind_fresh_jobs_are_kept_from_the_worker
         assert ahead[3] >= grace + 2 * lag - 0.5  # the fourth: kept for the fast path that much longer
     finally:
         gate.set()
-    sent = await loop.wait_sent(8, limit=15)  # and the fast path answers every one of them all the same
-    assert sorted(str(item["to"]) for item in sent) == sorted(phone.lstrip("+") for phone in customers for _ in (0, 1))
+
+    # And the fast path answers every one of them all the same: each customer's welcome and menu. By text, not by
+    # count: a send whose answer a loaded machine lost to the test's 1 s Graph API timeout is sent again (the Graph
+    # API has no idempotency key), which is no failure of what this test checks.
+    async def everyone_answered() -> bool:
+        sent = await loop.sent()
+        answered = {(str(item["to"]), body) for item, body in zip(sent, _bodies(sent), strict=True)}
+        return all(len({body for to, body in answered if to == phone.lstrip("+")}) == 2 for phone in customers)
+
+    await wait_until_async(everyone_answered, limit=15, message="a welcome and a menu for each customer")
 
 
 async def test_a_double_tap_answers_nothing_and_a_changed_mind_on_the_list_is_taken(  # type: ignore[no-untyped-def]
