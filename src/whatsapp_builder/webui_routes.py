@@ -21,6 +21,15 @@ NOT_BUILT = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title
 <p>The API works without it: see <a href="/docs">/docs</a>.</p></body></html>"""
 
 
+# The web app's scripts are its own files only: a customer's file or text can never run in it. Styles may be inline
+# (Mantine sets them), images and audio/video come from anywhere (media sent by link) or from blobs (media fetched
+# with the token).
+APP_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:;"
+    " media-src 'self' blob: https: http:; connect-src 'self'; font-src 'self' data:; object-src 'none';"
+    " base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
 SWAGGER_UI_DIR = "swagger-ui"
 """Where the web build puts Swagger UI's files (web/vite.config.ts), so /docs needs no CDN."""
 FAVICON = (
@@ -79,4 +88,4 @@ def install_webui(app: FastAPI, webui_dir: Path = WEBUI_DIR) -> None:
                 # A file, not a client route: a page in its place would reach the browser as a broken script
                 # (an old chunk after a redeploy) instead of a clear 404.
                 return error_response(404, "not_found", f"/{path} does not exist.")
-        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+        return FileResponse(index, headers={"Cache-Control": "no-cache", "Content-Security-Policy": APP_POLICY})

@@ -33,6 +33,8 @@ async def test_client_routes_assets_and_reserved_paths(tmp_path: Path) -> None:
             page = await client.get(path)
             assert page.status_code == 200 and "id=root" in page.text
             assert page.headers["cache-control"] == "no-cache"
+            # Only the app's own scripts run in it (a customer's file opened from a blob: URL, say, cannot).
+            assert "script-src 'self';" in page.headers["content-security-policy"]
         asset = await client.get("/assets/index-abc123.js", headers={"Accept-Encoding": "gzip"})
         assert asset.status_code == 200 and asset.headers["content-encoding"] == "gzip"
         assert "immutable" in asset.headers["cache-control"]

@@ -138,3 +138,37 @@ def test_simulator_command_keeps_its_history_limit_and_logs_requests_only_when_a
     assert "POST /v23.0" not in quiet and "simulator on http://127.0.0.1" in quiet
     logged = run("--history-limit", "2", "--access-log", "--webhook-url", "http://127.0.0.1:9/webhooks/whatsapp")
     assert "POST /v23.0/100000000000001/messages" in logged
+
+
+def test_cli_sends_a_photo_that_the_simulator_then_serves_as_whatsapp_does(
+    simulator: Any, receiver: Any, tmp_path: Any
+) -> None:
+    import hashlib
+
+    import httpx
+
+    photo = tmp_path / "pizza.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    base = ["send", "--simulator-url", simulator.url, "--from", "+15551234567"]
+    result = runner.invoke(simulator_app, [*base, "--image", str(photo), "--caption", "cold"])
+    assert result.exit_code == 0, result.output
+    [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
+    assert message.type == "image" and message.content["caption"] == "cold"
+    assert message.content["mimeType"] == "image/png"
+    assert message.content["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
+    from tests.simulator.conftest import ACCESS_TOKEN
+
+    token = {"Authorization": f"Bearer {ACCESS_TOKEN}"}
+    info = httpx.get(f"{simulator.url}/v23.0/{message.content['id']}", headers=token).json()
+    assert httpx.get(info["url"], headers=token).content == photo.read_bytes()
+    assert httpx.get(info["url"]).status_code == 401  # WhatsApp's download URLs need the token
+    # What WhatsApp would not take as an image is refused before anything is sent.
+    page = tmp_path / "page.svg"
+    page.write_text("<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff" * (5 * 1024 * 1024 + 1))
+    for refused in (page, big, tmp_path / "missing.png"):
+        answer = runner.invoke(simulator_app, [*base, "--image", str(refused)])
+        assert answer.exit_code != 0, refused
+    assert runner.invoke(simulator_app, [*base, "--text", "hi", "--caption", "x"]).exit_code != 0
+    assert len(receiver.items) == 1

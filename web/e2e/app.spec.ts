@@ -392,6 +392,16 @@ test('a customer\'s photo shows in the inbox, fetched from WhatsApp through the 
   await expect(page.getByTestId('media-error')).toContainText('WhatsApp no longer has this media');
   await image.scrollIntoViewIfNeeded();
   await shot(page, 'inbox-photo');
+  // an SVG (which can hold a script) is never shown as an image of the app: it is a download of no type
+  const svg = await request.post(`${SIM}/_simulator/media`, {
+    data: "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+    headers: { 'Content-Type': 'image/svg+xml' },
+  });
+  const svgId = ((await svg.json()) as { id: string }).id;
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, image: { id: svgId } } })).ok()).toBeTruthy();
+  const saved = page.getByTestId('messages').getByRole('link', { name: /Save image/ });
+  await expect(saved).toBeVisible();
+  await expect(page.getByTestId('messages').getByTestId('media-image')).toHaveCount(1);
   expect(errors).toEqual([]);
 });
 

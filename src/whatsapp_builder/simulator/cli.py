@@ -12,7 +12,7 @@ import httpx
 import typer
 
 from whatsapp_builder.core.runtime import tune_garbage_collector
-from whatsapp_builder.simulator.media import MAX_UPLOAD_BYTES
+from whatsapp_builder.simulator.media import IMAGE_TYPES, MAX_IMAGE_BYTES
 from whatsapp_builder.simulator.settings import SimulatorSettings
 
 simulator_app = typer.Typer(
@@ -112,11 +112,13 @@ def _pair(value: str, option: str) -> dict[str, str]:
 
 def _upload(simulator_url: str, path: Path) -> str:
     """Upload a file the customer will send; its media id."""
-    if path.stat().st_size > MAX_UPLOAD_BYTES:
-        raise typer.BadParameter(f"at most {MAX_UPLOAD_BYTES} bytes", param_hint="--image")
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        raise typer.BadParameter(
+            f"at most {MAX_IMAGE_BYTES} bytes (WhatsApp's limit for an image)", param_hint="--image"
+        )
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    if not mime.startswith("image/"):
-        raise typer.BadParameter(f"{path.name} is not an image ({mime})", param_hint="--image")
+    if mime not in IMAGE_TYPES:
+        raise typer.BadParameter(f"{path.name} is not a JPEG or PNG image ({mime})", param_hint="--image")
     try:
         response = httpx.post(
             simulator_url.rstrip("/") + "/_simulator/media",

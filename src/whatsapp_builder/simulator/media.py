@@ -14,6 +14,10 @@ from dataclasses import dataclass
 
 # WhatsApp's limit for an image is 5 MB, for a video 16 MB; the simulator takes up to the larger.
 MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# What WhatsApp takes as an image (`simulator send --image`); the upload itself takes any file, to try what a
+# server does with odd ones.
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # What the simulator keeps in memory; the oldest go first.
 MAX_STORED_BYTES = 128 * 1024 * 1024
 

@@ -301,6 +301,10 @@ function Media({ type, c, mediaPath }: { type: string; c: Obj; mediaPath?: strin
   );
 }
 
+// Shown in the page as they are (the server's inline types). Anything else becomes an untyped download: a blob: URL
+// is of this app's origin, so an HTML page or an SVG a customer sent, opened from it, would run as the app.
+const SHOWN_TYPES = new Set(['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'audio/ogg', 'audio/mpeg', 'audio/aac', 'audio/mp4', 'audio/amr', 'video/mp4', 'video/3gpp']);
+
 /** A medium fetched through the server with the token (an <img> cannot send it), shown from a blob URL. */
 function FetchedMedia({ type, path, label, icon, caption, voice }: { type: string; path: string; label: string; icon: string; caption: string; voice: boolean }) {
   const visual = type === 'image' || type === 'sticker';
@@ -312,7 +316,8 @@ function FetchedMedia({ type, path, label, icon, caption, voice }: { type: strin
     let gone = false;
     setState({ loading: true });
     fetchBlob(path)
-      .then((blob) => {
+      .then((fetched) => {
+        const blob = SHOWN_TYPES.has(fetched.type) ? fetched : new Blob([fetched], { type: 'application/octet-stream' });
         objectUrl = URL.createObjectURL(blob);
         if (gone) URL.revokeObjectURL(objectUrl);
         else setState({ url: objectUrl, blobType: blob.type });
@@ -332,8 +337,8 @@ function FetchedMedia({ type, path, label, icon, caption, voice }: { type: strin
     );
   if (state.url && visual && state.blobType?.startsWith('image/'))
     return <img src={state.url} alt={caption || (type === 'sticker' ? 'Sticker' : 'Image')} className={type === 'sticker' ? classes.sticker : classes.image} data-testid="media-image" />;
-  if (state.url && type === 'audio') return <audio controls src={state.url} autoPlay aria-label={voice ? 'Voice note' : 'Audio'} />;
-  if (state.url && type === 'video') return <video controls src={state.url} autoPlay className={classes.image} aria-label="Video" />;
+  if (state.url && type === 'audio' && state.blobType?.startsWith('audio/')) return <audio controls src={state.url} autoPlay aria-label={voice ? 'Voice note' : 'Audio'} />;
+  if (state.url && type === 'video' && state.blobType?.startsWith('video/')) return <video controls src={state.url} autoPlay className={classes.image} aria-label="Video" />;
   if (state.url)
     return (
       <Anchor size="sm" href={state.url} download={label} className={classes.text}>
