@@ -60,7 +60,7 @@ async def test_demo_small_order_hours_menu_restart_and_handoff() -> None:
     steps = await test_run(
         data["nodes"],
         data["edges"],
-        ["pizza", "opening hours", "menu", "Order a pizza", "margherita", "2"],
+        ["hello", "opening hours", "menu", "Order a pizza", "margherita", "2"],
         settings=settings(),
         http=FakeHttp(),
     )
@@ -149,3 +149,24 @@ async def test_asking_for_a_human_by_typing_hands_off_from_any_step() -> None:
         assert [m["content"]["body"] for m in last.messages] == [
             "One moment Ana, a member of our team will answer you here."
         ]
+
+
+async def test_a_first_message_naming_a_menu_option_goes_straight_to_it() -> None:
+    """The demo's menu takes the first message: "order" opens with the welcome and the pizza list (the menu is not
+    sent), "what are your opening hours?" with the hours; "hi" gets the menu as before."""
+    data = demo()
+
+    async def first(text: str) -> list[str]:
+        steps = await test_run(
+            data["nodes"], data["edges"], [text], contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
+            http=FakeHttp(),
+        )
+        return [m["content"].get("body") or m["content"].get("text", "") for m in steps[0].messages]
+
+    welcome = "Hi Ana! Welcome to Pizza Place \U0001f355"
+    assert (await first("order"))[:2] == [welcome, "Which pizza would you like?"]
+    assert (await first("I'd like to order a pizza"))[:2] == [welcome, "Which pizza would you like?"]
+    hours = await first("what are your opening hours?")
+    assert hours[0] == welcome and "What would you like to do?" not in hours[1:2] and len(hours) >= 2
+    assert await first("hi") == [welcome, "What would you like to do?"]
+    assert await first("pizza") != [welcome, "What would you like to do?"]  # part of "Order a pizza" too

@@ -458,3 +458,28 @@ async def test_a_handoff_keyword_during_a_delay_hands_off() -> None:
     await bot.send("hi")
     result = await bot.send("human")
     assert result.handoff and bodies(result) == ["A person will answer"] and result.wake_at is None
+
+
+async def test_a_first_prompt_that_takes_the_first_message_is_answered_by_it_and_not_sent() -> None:
+    def graph(takes: bool) -> object:
+        nodes, edges = chain(
+            node("m", "message", text="Welcome"),
+            node("b", "buttons", text="What now?", buttons=[{"id": "o", "title": "Order food"}, {"id": "h", "title": "Hours"}],
+                 takesFirstMessage=takes),
+        )
+        nodes += [node("food", "end", text="Food it is"), node("hours", "end", text="9 to 5")]
+        return graph_of(nodes, [*edges, edge("b", "food", "o"), edge("b", "hours", "h")])
+
+    taken = await Bot(graph(True)).send("I want to order food")  # type: ignore[arg-type]
+    assert bodies(taken) == ["Welcome", "Food it is"] and taken.ended_reason == "completed"
+    assert taken.state.node_history == ["start", "m", "b", "food"]
+    # Not marked: the first message only starts the bot, as before.
+    assert bodies(await Bot(graph(False)).send("order")) == ["Welcome", "What now?"]  # type: ignore[arg-type]
+    # A first message that names no option gets the question.
+    asked = await Bot(graph(True)).send("hi")  # type: ignore[arg-type]
+    assert bodies(asked) == ["Welcome", "What now?"] and asked.state.waiting_for == "buttons"
+    # A restart keyword asks for the start: it is no answer to the question.
+    bot = Bot(graph(True), settings=EngineSettings(restart_keywords=("hours",)))  # type: ignore[arg-type]
+    await bot.send("hi")
+    restarted = await bot.send("hours")
+    assert restarted.restarted and bodies(restarted) == ["Welcome", "What now?"]

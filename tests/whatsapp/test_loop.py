@@ -1175,6 +1175,16 @@ async def test_after_a_timeout_a_handoff_keyword_hands_off_and_the_context_shown
     assert shown["endedReason"] == "handoff" and shown["currentNodeId"] == "human", shown
 
 
+async def test_a_customer_who_opens_with_order_gets_the_pizza_list_not_the_menu(loop) -> None:  # type: ignore[no-untyped-def]
+    """The demo's menu takes the first message: "order" needed saying twice (a trigger keyword, then the menu)."""
+    await loop.say({"text": "order"})
+    sent = await loop.wait_sent(2)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place 🍕", "Which pizza would you like?"]
+    await loop.say({"text": "pepperoni please"})
+    sent = await loop.wait_sent(3)
+    assert _bodies(sent)[2] == "How many Pepperoni pizzas would you like? (1-10)"
+
+
 async def test_a_tap_on_a_menu_taken_with_the_answer_that_ends_the_flow_is_still_taken(  # type: ignore[no-untyped-def]
     loop, client: httpx.AsyncClient
 ) -> None:

@@ -143,6 +143,8 @@ class _Turn:
         self.steps = 0
         self.wake_at: datetime | None = None
         self.ended: str | None = None
+        # How many messages the turn had when it entered each node: what that node sent starts there.
+        self.sent_before: dict[str, int] = {}
 
     @property
     def state(self) -> ContextState:
@@ -200,6 +202,7 @@ class _Turn:
             return Finish("step_limit")
         self.steps += 1
         self.visit(node_id)
+        self.sent_before[node_id] = len(self.ctx.outgoing)
         self.state.engine["waiting"] = None
         self.ctx.log.append(f"enter {node.type} {node_id}")
         handler = handler_for(node.type)
@@ -297,12 +300,36 @@ def _context(
     return TurnContext(graph=graph, state=state, contact=contact, now=now, settings=settings, http=http)
 
 
-async def _start(turn: _Turn, flow_input: FlowInput) -> None:
+async def _start(turn: _Turn, flow_input: FlowInput, *, first_message: bool = False) -> None:
+    """From the start node. `first_message`: the input is the conversation's first (not a restart keyword), which
+    a first prompt marked `takesFirstMessage` may take as its answer."""
     turn.ctx.log.append(f"new context at start node {turn.ctx.graph.start_node_id}")
     turn.record_input(flow_input)
     await turn.drive(turn.ctx.graph.start_node_id, None)
+    if first_message and await _answered_by_first_message(turn, flow_input):
+        return
     if turn.state.is_active:
         turn.state.engine[UNTOUCHED] = True
+
+
+async def _answered_by_first_message(turn: _Turn, flow_input: FlowInput) -> bool:
+    """A customer who opens with "order" (or "I'd like to order a pizza") at a bot whose first question offers
+    "Order a pizza" has answered it: when that buttons or list step allows it (`takesFirstMessage`), the option is
+    taken, by the rules of typed choices, and the step's own message is not sent."""
+    state = turn.state
+    node = turn.ctx.graph.nodes.get(state.current_node_id or "")
+    if node is None or not state.is_active or state.engine.get("waiting") not in ("buttons", "list"):
+        return False
+    if node.data.get("takesFirstMessage") is not True or flow_input.kind != "text" or not flow_input.text:
+        return False
+    options = offered(turn.ctx, node)
+    chosen = chosen_option(flow_input.text, [title for _, title in options])
+    if chosen is None:
+        return False
+    turn.ctx.log.append(f"first message {flow_input.text!r} answers node {node.id}: {options[chosen][1]!r}")
+    del turn.ctx.outgoing[turn.sent_before.get(node.id, len(turn.ctx.outgoing)) :]
+    await turn.resume(_tap_on(node, options[chosen], flow_input))
+    return True
 
 
 def _is_double_tap(state: ContextState, flow_input: FlowInput) -> bool:
@@ -467,7 +494,7 @@ async def _run_turn(
             )
             await turn.go_back(resumed, flow_input, flow_input)
             return turn.result()
-        await _start(turn, flow_input)
+        await _start(turn, flow_input, first_message=True)
         return turn.result()
     state = state.copy()
     if not state.is_active:

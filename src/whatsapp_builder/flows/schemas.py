@@ -185,6 +185,17 @@ QUESTION: Final = _node(
     ["text", "variable", "validation"],
 )
 
+
+def _takes_first_message(option: str) -> dict[str, Any]:
+    return {
+        "type": "boolean",
+        "title": "Answered by the first message",
+        "description": f"When a conversation starts and this is the first question it reaches, the customer's first"
+        f' message may already name a {option} ("order" for "Order a pizza", by the rules of typed choices):'
+        f" that {option} is taken and this message is not sent.",
+    }
+
+
 BUTTONS: Final = _node(
     "Reply buttons",
     "Sends up to three reply buttons and waits. One handle per button (the edge's sourceHandle is the button id).",
@@ -208,6 +219,7 @@ BUTTONS: Final = _node(
         },
         "variable": _variable(description="Optional: stores the chosen button's title."),
         "invalidPrompt": _text("Invalid answer prompt", 4096, "Sent before the buttons again." + _TEMPLATED),
+        "takesFirstMessage": _takes_first_message("button"),
     },
     ["text", "buttons"],
 )
@@ -251,6 +263,7 @@ LIST: Final = _node(
         },
         "variable": _variable(description="Optional: stores the chosen row's title."),
         "invalidPrompt": _text("Invalid answer prompt", 4096, "Sent before the list again." + _TEMPLATED),
+        "takesFirstMessage": _takes_first_message("row"),
     },
     ["text", "buttonLabel", "sections"],
 )
