@@ -470,14 +470,15 @@ async def test_a_first_prompt_that_takes_the_first_message_is_answered_by_it_and
         nodes += [node("food", "end", text="Food it is"), node("hours", "end", text="9 to 5")]
         return graph_of(nodes, [*edges, edge("b", "food", "o"), edge("b", "hours", "h")])
 
-    taken = await Bot(graph(True)).send("I want to order food")  # type: ignore[arg-type]
+    taken = await Bot(graph(True)).send("Order!")  # type: ignore[arg-type]
     assert bodies(taken) == ["Welcome", "Food it is"] and taken.ended_reason == "completed"
     assert taken.state.node_history == ["start", "m", "b", "food"]
     # Not marked: the first message only starts the bot, as before.
     assert bodies(await Bot(graph(False)).send("order")) == ["Welcome", "What now?"]  # type: ignore[arg-type]
-    # A first message that names no option gets the question.
-    asked = await Bot(graph(True)).send("hi")  # type: ignore[arg-type]
-    assert bodies(asked) == ["Welcome", "What now?"] and asked.state.waiting_for == "buttons"
+    # A first message that names no option, or holds a title in a sentence, gets the question.
+    for other in ("hi", "I want to order food", "food"):
+        asked = await Bot(graph(True)).send(other)  # type: ignore[arg-type]
+        assert bodies(asked) == ["Welcome", "What now?"] and asked.state.waiting_for == "buttons", other
     # A restart keyword asks for the start: it is no answer to the question.
     bot = Bot(graph(True), settings=EngineSettings(restart_keywords=("hours",)))  # type: ignore[arg-type]
     await bot.send("hi")

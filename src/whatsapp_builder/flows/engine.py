@@ -25,7 +25,7 @@ from whatsapp_builder.flows.types import (
     QuotedMessage,
     TurnResult,
 )
-from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys, written_title
+from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys, opening_option, written_title
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
@@ -313,9 +313,9 @@ async def _start(turn: _Turn, flow_input: FlowInput, *, first_message: bool = Fa
 
 
 async def _answered_by_first_message(turn: _Turn, flow_input: FlowInput) -> bool:
-    """A customer who opens with "order" (or "I'd like to order a pizza") at a bot whose first question offers
-    "Order a pizza" has answered it: when that buttons or list step allows it (`takesFirstMessage`), the option is
-    taken, by the rules of typed choices, and the step's own message is not sent."""
+    """A customer who opens with "order" (or "Order a pizza") at a bot whose first question offers "Order a pizza"
+    has answered it: when that buttons or list step allows it (`takesFirstMessage`), the option is
+    taken (only a title or a title's first words: `opening_option`), and the step's own message is not sent."""
     state = turn.state
     node = turn.ctx.graph.nodes.get(state.current_node_id or "")
     if node is None or not state.is_active or state.engine.get("waiting") not in ("buttons", "list"):
@@ -323,7 +323,7 @@ async def _answered_by_first_message(turn: _Turn, flow_input: FlowInput) -> bool
     if node.data.get("takesFirstMessage") is not True or flow_input.kind != "text" or not flow_input.text:
         return False
     options = offered(turn.ctx, node)
-    chosen = chosen_option(flow_input.text, [title for _, title in options])
+    chosen = opening_option(flow_input.text, [title for _, title in options])
     if chosen is None:
         return False
     turn.ctx.log.append(f"first message {flow_input.text!r} answers node {node.id}: {options[chosen][1]!r}")

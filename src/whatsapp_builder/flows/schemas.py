@@ -191,8 +191,8 @@ def _takes_first_message(option: str) -> dict[str, Any]:
         "type": "boolean",
         "title": "Answered by the first message",
         "description": f"When a conversation starts and this is the first question it reaches, the customer's first"
-        f' message may already name a {option} ("order" for "Order a pizza", by the rules of typed choices):'
-        f" that {option} is taken and this message is not sent.",
+        f" message may already name a {option}: its title, or the first words of one title ('order' for 'Order a"
+        f" pizza'). That {option} is taken and this message is not sent.",
     }
 
 

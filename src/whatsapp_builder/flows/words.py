@@ -208,3 +208,17 @@ def chosen_option(text: str, titles: Sequence[str], *, by_number: bool = False) 
             and (words[: len(said_words)] == said_words or len(said) >= _SHORTEST_INNER_PART)
         ]
     )
+
+
+def opening_option(text: str, titles: Sequence[str]) -> int | None:
+    """The option a conversation's first message names, strictly: its title (`written_title`), or the first words
+    of exactly one title ("order" for "Order a pizza"). Not a title held in a sentence nor a word inside one: a first
+    message is written before any question was seen, and "I tried to order a pizza but it never came" or "pizza"
+    (checking it is the right shop) are no choice."""
+    exact = written_title(text, titles)
+    if exact is not None:
+        return exact
+    said = _words(keyword_key(text))
+    if not said or (len(said) == 1 and said[0].isdigit()):
+        return None
+    return _only([i for i, title in enumerate(titles) if _words(keyword_key(title))[: len(said)] == said])
