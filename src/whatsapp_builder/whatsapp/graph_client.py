@@ -323,13 +323,15 @@ class GraphClient:
         # The send may have been accepted: never retry blindly (it could be delivered twice).
         raise _bad_response(200, "no message id in the response")
 
-    async def phone_number(self, phone_number_id: str, access_token: str) -> dict[str, Any]:
-        """The phone number's details (display number, verified name): proves the id and token work together."""
+    async def _get_object(
+        self, segment: str, access_token: str, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """`GET /{version}/{segment}`: a Graph object's fields, or its error raised."""
         response = await _request(
             self._http,
             "GET",
-            f"{self._base_url}/{self._version}/{phone_number_id}",
-            params={"fields": "display_phone_number,verified_name,quality_rating"},
+            f"{self._base_url}/{self._version}/{segment}",
+            params=params,
             headers={"Authorization": f"Bearer {access_token}"},
         )
         if not response.is_success:
@@ -340,22 +342,15 @@ class GraphClient:
             raise _bad_response(response.status_code, "not JSON") from exc
         return body if isinstance(body, dict) else {}
 
+    async def phone_number(self, phone_number_id: str, access_token: str) -> dict[str, Any]:
+        """The phone number's details (display number, verified name): proves the id and token work together."""
+        fields = {"fields": "display_phone_number,verified_name,quality_rating"}
+        return await self._get_object(phone_number_id, access_token, fields)
+
     async def media(self, media_id: str, access_token: str) -> dict[str, Any]:
         """A media object's details (`GET /{version}/{media-id}`): its download `url` (valid for 5 minutes, and
         only with the access token), `mime_type`, `sha256` and `file_size`."""
-        response = await _request(
-            self._http,
-            "GET",
-            f"{self._base_url}/{self._version}/{quote(media_id, safe='')}",
-            headers={"Authorization": f"Bearer {access_token}"},
-        )
-        if not response.is_success:
-            raise error_from_response(response)
-        try:
-            body = response.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _bad_response(response.status_code, "not JSON") from exc
-        return body if isinstance(body, dict) else {}
+        return await self._get_object(quote(media_id, safe=""), access_token)
 
     async def mark_as_read(
         self,
