@@ -26,6 +26,7 @@ from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.db import migrate
 from whatsapp_builder.db.urls import libpq_url
 from whatsapp_builder.settings import Settings
+from whatsapp_builder.whatsapp.known_bsuids import KnownBsuids
 
 
 def _server_url() -> str:
@@ -107,7 +108,10 @@ def clean_database(request: pytest.FixtureRequest) -> None:
         if tables:
             conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
     if "app_context" in request.fixturenames:
-        request.getfixturevalue("app_context").active_config.invalidate()
+        context = request.getfixturevalue("app_context")
+        context.active_config.invalidate()
+        # What the process remembers of the database it was using: not of one emptied under it.
+        context.known_bsuids = KnownBsuids()
 
 
 @pytest.fixture(scope="session")

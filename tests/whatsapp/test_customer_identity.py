@@ -504,6 +504,33 @@ async def test_a_status_naming_both_identities_links_a_customer_the_business_wro
     assert customers(database_url) == [("+" + PHONE, ALICE, "Wanda")]
 
 
+async def test_a_status_that_comes_before_its_message_is_stored_still_lets_a_later_one_link_the_customer(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """Statuses come in any order, also before the send that they are about is recorded. The first one then has
+    nothing to link (no message names the customer yet); the server must not take that as "nothing to learn from
+    this BSUID" (it remembers BSUIDs users already have, to skip looking again): the next status links them."""
+    now = int(time.time())
+    opened = await configured.post("/api/conversations", json={"customerPhoneNumber": "+" + PHONE, "customerName": "Wanda"})
+    assert opened.status_code in (200, 201), opened.text
+    conversation = opened.json()["id"]
+    sent = {"id": "wamid.EARLY", "timestamp": str(now), "recipient_id": PHONE, "recipient_user_id": ALICE}
+    await post(configured, envelope({"statuses": [{**sent, "status": "sent"}]}))
+    assert customers(database_url) == [("+" + PHONE, None, "Wanda")]
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            'INSERT INTO messages ("conversationId", "senderId", type, content, status, "timestamp",'
+            ' "whatsappMessageId", direction) SELECT %s, p."userId", \'text\','
+            """ '{"body": "Your order is ready"}', 'sent', now(), 'wamid.EARLY', 'outbound'"""
+            ' FROM conversation_participants p JOIN users u ON u.id = p."userId"'
+            ' WHERE p."conversationId" = %s AND u."phoneNumber" IS DISTINCT FROM %s',
+            (conversation, conversation, "+" + PHONE),
+        )
+    for status in ("delivered", "read"):  # the second finds the BSUID already a user's: nothing changes
+        await post(configured, envelope({"statuses": [{**sent, "status": status}]}))
+        assert customers(database_url) == [("+" + PHONE, ALICE, "Wanda")]
+
+
 async def test_a_late_message_from_the_previous_holder_of_a_customers_new_number_does_not_take_it_back(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:
@@ -590,7 +617,7 @@ def test_customers_without_a_bsuid_are_found_by_key_not_through_the_bsuid_indexs
         plans = {
             name: "\n".join(row[0] for row in conn.execute("EXPLAIN " + sql, params).fetchall())
             for name, sql, params in (
-                ("learn from statuses", delivery._LEARN_FROM_STATUSES, (statuses,)),
+                ("learn from statuses", delivery._LEARN_FROM_STATUSES, (statuses, ["US.5550019995"])),
                 ("learn from sends", delivery._LEARN_BSUID, (learned,)),
                 ("learn from messages", ingest._LEARN_BSUIDS, arrays),
             )

@@ -32,6 +32,7 @@ from whatsapp_builder.settings import Settings
 from whatsapp_builder.whatsapp.active_config import ActiveConfigCache
 from whatsapp_builder.whatsapp.graph_client import GraphClient
 from whatsapp_builder.whatsapp.graph_http import GraphHttp
+from whatsapp_builder.whatsapp.known_bsuids import KnownBsuids
 from whatsapp_builder.whatsapp.refusals import RefusedDeliveries
 
 
@@ -79,6 +80,7 @@ class AppContext:
     publisher: Publisher = field(default_factory=NoPublisher)
     batchers: dict[str, GroupCommit[Any, Any]] = field(default_factory=dict)
     refusals: RefusedDeliveries = field(default_factory=RefusedDeliveries)
+    known_bsuids: KnownBsuids = field(default_factory=KnownBsuids)
     # Bot turns that call an API run alone, outside the group-committed batches, this many at once (each holds
     # a hot-pool connection while its API answers): flows/runner.py, whatsapp/fast_path.py.
     own_turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))

@@ -226,6 +226,7 @@ _LEARN_BSUID = (
 # the customer the message went to. Only for a customer without a BSUID yet, whose number is the status's (when it
 # gives one), and a BSUID no other user has.
 _LEARN_FROM_STATUSES = (
+    "WITH learned AS ("
     'UPDATE users u SET bsuid = x.bsuid, "updatedAt" = now()'
     ' FROM (SELECT DISTINCT ON (c."customerId") c."customerId", r->>1, r->>2'
     " FROM jsonb_array_elements(%s::jsonb) AS j(r)"
@@ -233,25 +234,39 @@ _LEARN_FROM_STATUSES = (
     ' JOIN conversations c ON c.id = m."conversationId") AS x(customer, bsuid, phone)'
     f" WHERE u.id = x.customer AND {no_bsuid('u')} AND (x.phone IS NULL OR u.\"phoneNumber\" = '+' || x.phone)"
     " AND NOT EXISTS (SELECT 1 FROM users b WHERE b.bsuid = x.bsuid)"
+    " RETURNING u.bsuid)"
+    # The BSUIDs a user has now: statuses naming them have nothing left to teach (see KnownBsuids).
+    " SELECT bsuid FROM learned UNION SELECT bsuid FROM users WHERE bsuid = ANY(%s)"
 )
 
 
 async def learn_bsuids_from_statuses(context: AppContext, statuses: Sequence[StatusUpdate]) -> None:
     """Link a customer the business wrote to by phone number to the BSUID its messages' statuses name, so that
     their answer without a phone number (a username user) lands in the same conversation. After the commit, on
-    its own, like `learn_bsuids`."""
+    its own, like `learn_bsuids`. Statuses naming a BSUID that a user already has are skipped: every message
+    gets three or more statuses, and once one of them was looked at, the others have nothing to teach."""
+    known = context.known_bsuids
     pairs = {
         (s.wa_message_id, s.recipient_user_id, s.recipient_id if s.recipient_id and s.recipient_id.isdigit() else None)
         for s in statuses
-        if s.recipient_user_id and len(s.recipient_user_id) <= BSUID_LIMIT and len(s.wa_message_id) <= WAMID_LIMIT
+        if s.recipient_user_id
+        and len(s.recipient_user_id) <= BSUID_LIMIT
+        and len(s.wa_message_id) <= WAMID_LIMIT
+        and s.recipient_user_id not in known
     }
     if not pairs:
         return
     try:
         async with context.autocommit() as conn:
-            await conn.execute(_LEARN_FROM_STATUSES, (json_rows(sorted(pairs, key=str)),))
+            rows = await (
+                await conn.execute(
+                    _LEARN_FROM_STATUSES, (json_rows(sorted(pairs, key=str)), sorted({p[1] for p in pairs}))
+                )
+            ).fetchall()
     except psycopg.Error as exc:
         log.info("a customer's BSUID was not learned from a status", error=str(exc))
+        return
+    known.add_all(str(row[0]) for row in rows)
 
 
 async def learn_bsuids(context: AppContext, learned: list[tuple[uuid.UUID, str]]) -> None:
