@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import structlog
 
@@ -52,3 +54,25 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
     return logger
+
+
+LOGGED_ONE_BY_ONE = 5
+"""Of the items of one delivery that are logged for the same reason, this many are logged one by one."""
+
+T = TypeVar("T")
+
+
+def warn_first(
+    logger: structlog.stdlib.BoundLogger,
+    event: str,
+    items: Sequence[T],
+    fields: Callable[[T], dict[str, Any]],
+    *,
+    limit: int = LOGGED_ONE_BY_ONE,
+) -> None:
+    """Log the first `limit` items one by one, then how many more there were: a signed webhook may hold
+    hundreds of thousands of broken items, and a line each took the event loop for seconds."""
+    for item in items[:limit]:
+        logger.warning(event, **fields(item))
+    if len(items) > limit:
+        logger.warning(event, more=len(items) - limit, note="not logged one by one")

@@ -91,6 +91,9 @@ async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, dat
     assert (await post(configured, None, raw=b'{"object": ')).status_code == 400
     assert (await post(configured, None, raw=b"\xff\xfe\x00")).status_code == 400
     assert (await post(configured, [1, 2, 3])).status_code == 400
+    for encoding in ("utf-16", "utf-32", "utf-16-le"):  # JSON between systems is UTF-8 (RFC 8259), as Meta's is
+        other = json.dumps(text_from("16505551234", "hi", "wamid.UTF16")).encode(encoding)
+        assert (await post(configured, None, raw=other)).json()["error"]["code"] == "malformed_json", encoding
     big = b'{"object": "whatsapp_business_account", "pad": "' + b"x" * (4 * 1024 * 1024) + b'"}'
     assert (await post(configured, None, raw=big)).status_code == 413
     assert counts(database_url)["messages"] == 0
@@ -606,6 +609,28 @@ async def test_a_message_that_cannot_be_stored_is_counted_as_neither_stored_nor_
         logged = capsys.readouterr()
         assert "message not stored" in logged.out + logged.err and reason in logged.out + logged.err, logged
     assert counts(database_url)["messages"] == 0
+
+
+async def test_thousands_of_broken_items_in_one_post_are_logged_as_a_count_not_a_line_each(
+    configured: httpx.AsyncClient, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A signed POST of 30,000 broken items and 10,000 messages that cannot be stored: the first few are
+    logged one by one, then how many more. A line each held the event loop for seconds at the body cap (the
+    whole server stalled, and the delivery got a 503 that Meta would have retried with the same stall)."""
+    good = text_from("16505551234", "hi", "wamid.AMONG-JUNK")
+    value = good["entry"][0]["changes"][0]["value"]
+    unstorable = text_from("notaphone!!", "hi", "wamid.X")["entry"][0]["changes"][0]["value"]["messages"][0]
+    value["messages"] += [1] * 30_000 + [{**unstorable, "id": f"wamid.NS{i}"} for i in range(10_000)]
+    capsys.readouterr()
+    answer = await post(configured, good)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["messages"] == 1
+    logged = capsys.readouterr()
+    text = logged.out + logged.err
+    assert text.count("webhook item skipped") == 6, text[-2000:]
+    assert text.count("message not stored") == 6, text[-2000:]
+    assert "more=29995" in text and "more=9995" in text
+    assert counts(database_url)["messages"] == 1
 
 
 async def test_a_number_too_large_for_a_float_is_stored_without_losing_the_batch(

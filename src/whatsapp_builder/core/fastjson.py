@@ -19,7 +19,9 @@ def loads(data: bytes | str) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         try:
-            return json.loads(data)
+            # Decoded here: given bytes, the standard library would also take UTF-16 and UTF-32, which JSON
+            # exchanged between systems must not be (RFC 8259), and orjson refuses.
+            return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
         except RecursionError as exc:
             raise ValueError("JSON nested too deeply") from exc
 

@@ -148,8 +148,7 @@ async def store_delivery(context: AppContext, batch: WebhookBatch) -> IngestResu
     from whatsapp_builder.whatsapp import fast_path
 
     if not ingestible_ids(batch):
-        for message in batch.messages:  # none can be stored: say why, as ingest does when some can
-            log_not_stored(message)
+        log_not_stored(batch.messages)  # none can be stored: say why, as ingest does when some can
         return await _store_statuses(context, batch)
     # Pipeline mode: statements whose results are not read (upserts, the flow jobs) go out without waiting for
     # their answers, so a delivery of new customers makes half the round trips.

@@ -12,6 +12,7 @@ import math
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +24,7 @@ from whatsapp_builder.core.ids import Uuid7Generator
 from whatsapp_builder.core.phone import customer_phone
 from whatsapp_builder.core.rows import json_rows
 from whatsapp_builder.core.schemas import api_time
-from whatsapp_builder.logging import get_logger
+from whatsapp_builder.logging import get_logger, warn_first
 from whatsapp_builder.whatsapp.parser import CALL, InboundMessage, StatusUpdate, WebhookBatch, valid_bsuid
 from whatsapp_builder.whatsapp.statuses import ReducedStatus, lock_wamids, reduce_statuses
 
@@ -959,14 +960,15 @@ async def _as_current_identities(conn: AsyncConnection[Any], messages: list[Inbo
 
 
 def _ingestible(batch: WebhookBatch) -> list[InboundMessage]:
-    kept = []
+    kept, refused = [], []
     for message in batch.messages:
         message = _from_previous_identity(message)
         cleaned = _storable(message) if why_not_stored(message) is None else None
         if cleaned is None:
-            log_not_stored(message)
+            refused.append(message)
             continue
         kept.append(cleaned)
+    log_not_stored(refused)
     return kept
 
 
@@ -1009,13 +1011,17 @@ def why_not_stored(message: InboundMessage) -> str | None:
     return "its sender has neither a phone number nor a business-scoped user id (BSUID) that can be stored"
 
 
-def log_not_stored(message: InboundMessage) -> None:
-    log.warning(
+def log_not_stored(messages: Sequence[InboundMessage]) -> None:
+    warn_first(
+        log,
         "message not stored",
-        reason=why_not_stored(message),
-        whatsapp_message_id=message.wa_message_id[:WAMID_LIMIT],
-        phone_number_id=message.phone_number_id[:WAMID_LIMIT],
-        sender=(message.from_phone or "")[:40],
+        messages,
+        lambda m: {
+            "reason": why_not_stored(m),
+            "whatsapp_message_id": m.wa_message_id[:WAMID_LIMIT],
+            "phone_number_id": m.phone_number_id[:WAMID_LIMIT],
+            "sender": (m.from_phone or "")[:40],
+        },
     )
 
 

@@ -21,7 +21,7 @@ from whatsapp_builder.core.batching import ShuttingDown
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.limits import BodySizeLimit, BodyTooLarge, read_body
-from whatsapp_builder.logging import get_logger
+from whatsapp_builder.logging import get_logger, warn_first
 from whatsapp_builder.whatsapp.inbound_service import receive_delivery
 from whatsapp_builder.whatsapp.parser import WHATSAPP_OBJECT, parse_webhook
 from whatsapp_builder.whatsapp.signature import SIGNATURE_HEADER, SignatureCheck, verify
@@ -119,10 +119,13 @@ async def _handle_signed(context: AppContext, body: bytes, signature: str) -> tu
     if not batch.is_whatsapp_payload:
         why = f" ({batch.problems[0].path}: {batch.problems[0].message})" if batch.problems else ""
         return _refuse(context, 400, "bad_request", f"Not a WhatsApp Business Account webhook{why}.")
-    for problem in batch.problems:
-        log.warning("webhook item skipped", path=problem.path, problem=problem.message)
-    for error in batch.errors:
-        log.warning("webhook error reported by WhatsApp", code=error.code, title=error.title, details=error.details)
+    warn_first(log, "webhook item skipped", batch.problems, lambda p: {"path": p.path, "problem": p.message})
+    warn_first(
+        log,
+        "webhook error reported by WhatsApp",
+        batch.errors,
+        lambda e: {"code": e.code, "title": e.title, "details": e.details},
+    )
     try:
         stored = await receive_delivery(context, batch)
     except (OperationalError, DBAPIError, PoolTimeout, OSError, psycopg.Error, ShuttingDown) as exc:
