@@ -195,6 +195,40 @@ async def test_renaming_a_customer_updates_their_conversations_in_the_inbox(loop
     assert any(d["id"] == conversation["id"] for e, d in seen if e == "conversation:updated")
 
 
+async def test_a_customer_edit_that_changes_nothing_announces_nothing(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    """A PATCH of the values the customer already has moves no conversation's updatedAt and sends no event: the
+    next conversation:updated is the real rename's."""
+    import httpx
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    api = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
+    try:
+        from tests.conftest import wait_until_async
+
+        async def read() -> Any:  # the read mark on "hi" moves updatedAt: let it land first
+            listed = (await api.get("/api/conversations")).json()["items"]
+            return listed and listed[0]["unreadCount"] == 0 and listed[0]
+
+        conversation = await wait_until_async(read, message="the bot's read mark")
+        assert isinstance(conversation, dict)
+        user = f"/api/users/{conversation['customerId']}"
+        name = (await api.get(user)).json()["name"]
+        socket, events = await _client(loop.server.url, api_token)
+        try:
+            for same in ({"name": name}, {"avatar": None}, {}):
+                assert (await api.patch(user, json=same)).status_code == 200, same
+            after = (await api.get(f"/api/conversations/{conversation['id']}")).json()
+            assert (await api.patch(user, json={"name": "Alice Cooper"})).status_code == 200
+            seen = await _collect(events, lambda s: any(e == "conversation:updated" for e, _ in s))
+        finally:
+            await socket.disconnect()
+    finally:
+        await api.aclose()
+    assert after["updatedAt"] == conversation["updatedAt"]
+    assert [d["customerName"] for e, d in seen if e == "conversation:updated"] == ["Alice Cooper"]
+
+
 async def test_a_bot_switched_off_mid_conversation_tells_the_bot_panel_it_stopped(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
     import httpx
 
@@ -217,6 +251,32 @@ async def test_a_bot_switched_off_mid_conversation_tells_the_bot_panel_it_stoppe
     assert stopped["contextId"] == running["id"] and stopped["isActive"] is False
     assert stopped["endedReason"] == "chatbot_unavailable"
     assert (stored["id"], stored["isActive"], stored["updatedAt"]) == (running["id"], False, stopped["updatedAt"])
+
+
+async def test_deleting_the_chatbot_that_runs_a_conversation_tells_the_bot_panel_it_stopped(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]
+    """The chatbot's contexts go with it (the seed's cascade), so no later turn can announce that they ended: the
+    delete does, at once."""
+    import httpx
+
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)  # the bot waits at the menu
+    api = httpx.AsyncClient(base_url=loop.server.url, headers={"Authorization": f"Bearer {api_token}"})
+    socket, events = await _client(loop.server.url, api_token)
+    try:
+        conversation = (await api.get("/api/conversations")).json()["items"][0]
+        running = (await api.get(f"/api/conversations/{conversation['id']}/context")).json()
+        assert (await api.delete(f"/api/chatbots/{loop.chatbot_id}")).status_code == 204
+        seen = await _collect(events, lambda s: any(e == "context:updated" for e, _ in s))
+        gone = await api.get(f"/api/conversations/{conversation['id']}/context")
+    finally:
+        await socket.disconnect()
+        await api.aclose()
+    stopped = next(d for e, d in seen if e == "context:updated")
+    assert stopped["contextId"] == running["id"] and stopped["conversationId"] == conversation["id"]
+    assert (stopped["isActive"], stopped["endedReason"]) == (False, "chatbot_unavailable")
+    assert stopped["currentNodeId"] == "menu" and stopped["nodeHistory"] == running["nodeHistory"]
+    assert stopped["updatedAt"] > running["updatedAt"]
+    assert gone.status_code == 404
 
 
 async def test_a_message_the_bot_ignores_announces_no_context_change(loop, api_token: str) -> None:  # type: ignore[no-untyped-def]

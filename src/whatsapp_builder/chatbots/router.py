@@ -34,6 +34,7 @@ from whatsapp_builder.flows.testrun import ReplayingHttpPerformer
 from whatsapp_builder.flows.testrun import test_run as run_test
 from whatsapp_builder.flows.types import ContactInfo
 from whatsapp_builder.flows.validation import ValidationReport, validate_graph
+from whatsapp_builder.realtime import events
 
 router = APIRouter(prefix="/chatbots", tags=["chatbots"])
 flows_router = APIRouter(prefix="/flows", tags=["chatbots"])
@@ -124,8 +125,10 @@ async def update_chatbot(
 
 
 @router.delete("/{chatbot_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_chatbot(session: SessionDep, chatbot_id: uuid.UUID) -> Response:
-    await service.delete_chatbot(session, chatbot_id)
+async def delete_chatbot(context: ContextDep, session: SessionDep, chatbot_id: uuid.UUID) -> Response:
+    ended = await service.delete_chatbot(session, chatbot_id)
+    if ended and context.live():
+        await context.publisher.publish([events.context_updated(c["conversationId"], c) for c in ended])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

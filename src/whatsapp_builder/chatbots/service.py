@@ -16,6 +16,7 @@ from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
 from whatsapp_builder.flows.words import keyword_key
+from whatsapp_builder.realtime import events
 
 
 async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_match: str | None = None) -> Chatbot:
@@ -198,10 +199,36 @@ async def publish_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_ma
     return chatbot
 
 
-async def delete_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> None:
+async def delete_chatbot(session: AsyncSession, chatbot_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Delete the chatbot, and with it (the seed's cascade) its conversations' contexts. Returns the
+    `context:updated` payloads of those it was running, as they end (`chatbot_unavailable`): nothing would tell
+    a bot panel that shows one otherwise, since no later turn can end a context that is gone."""
     chatbot = await get_chatbot(session, chatbot_id)
+    running = (
+        await session.execute(
+            select(ConversationContext).where(
+                ConversationContext.chatbot_id == chatbot_id, ConversationContext.is_active.is_(True)
+            )
+        )
+    ).scalars()
+    ended_at = dt.datetime.now(dt.UTC)
+    ended = [
+        events.context_payload(
+            c.conversation_id,
+            chatbot_id=chatbot_id,
+            context_id=c.id,
+            current_node_id=c.current_node_id,
+            variables=c.variables,
+            node_history=c.node_history,
+            is_active=False,
+            ended_reason="chatbot_unavailable",
+            updated_at=ended_at,
+        )
+        for c in running
+    ]
     await session.delete(chatbot)
     await session.commit()
+    return ended
 
 
 async def import_chatbot(

@@ -47,8 +47,9 @@ async def get_user(session: SessionDep, user_id: uuid.UUID) -> UserOut:
 
 @router.patch("/{user_id}", response_model=UserOut, responses=_PHONE_TAKEN)
 async def update_user(context: ContextDep, session: SessionDep, user_id: uuid.UUID, body: UserUpdate) -> UserOut:
-    user = UserOut.model_validate(await service.update_user(session, user_id, body))
-    if context.live():
+    updated, changed = await service.update_user(session, user_id, body)
+    user = UserOut.model_validate(updated)
+    if changed and context.live():
         # The inbox shows a customer's name and number on their conversations: it hears of the change.
         ids = (await session.execute(select(Conversation.id).where(Conversation.customer_id == user_id))).scalars()
         snapshots = await conversation_snapshots(session, list(ids))

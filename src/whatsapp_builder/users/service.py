@@ -47,9 +47,11 @@ async def create_user(session: AsyncSession, data: UserCreate) -> User:
     return user
 
 
-async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> User:
+async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdate) -> tuple[User, bool]:
+    """The user, and whether anything changed (a PATCH of the values it has already changes nothing)."""
     user = await get_user(session, user_id)
-    changes = data.model_dump(exclude_unset=True)  # no nulls but avatar's (UserUpdate.not_nullable)
+    # No nulls but avatar's (UserUpdate.not_nullable).
+    changes = {f: v for f, v in data.model_dump(exclude_unset=True).items() if getattr(user, f) != v}
     for field, value in changes.items():
         setattr(user, field, value)
     # Their conversations show the customer's name, number and avatar: they changed too (realtime.md's "every
@@ -57,7 +59,7 @@ async def update_user(session: AsyncSession, user_id: uuid.UUID, data: UserUpdat
     touch = update(Conversation).where(Conversation.customer_id == user_id).values(updated_at=func.now())
     await _commit_unique(session, user.phone_number, also=touch if changes else None)
     await session.refresh(user)
-    return user
+    return user, bool(changes)
 
 
 async def delete_user(session: AsyncSession, user_id: uuid.UUID) -> None:
