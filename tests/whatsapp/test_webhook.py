@@ -871,6 +871,32 @@ async def test_a_customers_call_opens_the_window_and_is_shown_not_answered(
         jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
     assert window == (True, True)
     assert notices == [({"kind": "call"},)] and jobs == (0,)  # shown once, and no bot answers a call
+    # The conversation list says so as the conversation does (it said "[system]").
+    assert (await configured.get("/api/conversations")).json()["items"][0]["lastMessage"] == "Called you on WhatsApp"
+
+
+async def test_whatsapps_notices_read_in_the_conversation_list_as_in_the_conversation(
+    configured: httpx.AsyncClient,
+) -> None:
+    now = int(time.time())
+    base = text_from("16505550600", "2 pizzas", "wamid.N1", ts=now - 60)
+    assert (await post(configured, base)).status_code == 200
+    notices = [
+        ({"type": "edit", "edit": {"original_message_id": "wamid.N1",
+                                   "message": {"type": "text", "text": {"body": "3 pizzas"}}}},
+         "Edited a message: 3 pizzas"),
+        ({"type": "revoke", "revoke": {"original_message_id": "wamid.N1"}}, "Deleted a message"),
+        ({"type": "system", "system": {"type": "user_changed_number", "body": "Kerry changed their number"}},
+         "Kerry changed their number"),
+    ]
+    for n, (notice, preview) in enumerate(notices):
+        payload = text_from("16505550600", "x", f"wamid.N{n + 2}", ts=now - 50 + n)
+        message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+        del message["text"]
+        message.update(notice)
+        assert (await post(configured, payload)).status_code == 200
+        listed = (await configured.get("/api/conversations")).json()["items"]
+        assert [c["lastMessage"] for c in listed] == [preview], notice
 
 
 async def test_a_delivery_not_stored_in_time_is_503_and_a_redelivery_stores_it_once(
