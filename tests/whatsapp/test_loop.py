@@ -613,6 +613,46 @@ async def test_an_operator_reading_a_handed_off_conversation_clears_its_unread_c
     assert missing.status_code == 404
 
 
+async def test_a_customer_the_bot_hands_to_a_person_stays_unread_until_an_operator_opens_it(
+    loop, client: httpx.AsyncClient, waiter  # type: ignore[no-untyped-def]
+) -> None:
+    """The bot's reply marks what the customer wrote as read (blue ticks, and the inbox's unread count back to 0),
+    but "one moment, a member of our team will answer you" answers nothing: a customer asking for a person must
+    stand out in the inbox until someone opens the conversation (a review found them buried under newer ones)."""
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    conversation = (await client.get("/api/conversations")).json()["items"][0]["id"]
+
+    async def unread() -> int:
+        return int((await client.get(f"/api/conversations/{conversation}")).json()["unreadCount"])
+
+    async def menu_read() -> bool:
+        return await unread() == 0  # the menu answered "hi"
+
+    await waiter(menu_read, message="the bot's read mark on hi")
+    asked = await loop.say({"text": "talk to a human"})
+    sent = await loop.wait_sent(3)
+    assert "a member of our team will answer you" in sent[2]["payload"]["text"]["body"]
+    # The hand-off message is the last thing the bot does: once WhatsApp has it read, so would a read mark be.
+    await waiter(lambda: _outbound_statuses(client, conversation, "read", 3), message="the hand-off message read")
+    assert await unread() == 1
+    reads = (await loop.http.get(loop.simulator.url + "/_simulator/reads")).json()["items"]
+    assert all(r.get("messageId") != asked["messageId"] for r in reads)
+    opened = await client.post(f"/api/conversations/{conversation}/read")
+    assert opened.json()["unreadCount"] == 0
+
+    async def receipt() -> bool:
+        reads = (await loop.http.get(loop.simulator.url + "/_simulator/reads")).json()["items"]
+        return any(r.get("messageId") == asked["messageId"] for r in reads)
+
+    await waiter(receipt, message="WhatsApp is told once the operator opened it")
+
+
+async def _outbound_statuses(client: httpx.AsyncClient, conversation: str, status: str, count: int) -> bool:
+    items = (await client.get(f"/api/conversations/{conversation}/messages")).json()["items"]
+    return sum(1 for m in items if m["direction"] == "outbound" and m["status"] == status) >= count
+
+
 async def test_a_message_delivered_after_its_window_gets_no_blue_ticks_and_stays_unread(
     loop, client: httpx.AsyncClient, database_url: str, waiter  # type: ignore[no-untyped-def]
 ) -> None:

@@ -481,10 +481,14 @@ async def _apply(
     )
     # Blue ticks only where the replies can go out: a message WhatsApp delivered after its 24 hours (a late
     # retry) gets replies that are refused, and stays unread for an operator, who can answer with a template.
+    # Nor where the turn handed the conversation to a person: what the customer wrote waits for them, unread in
+    # the inbox (the bot's "one moment" is no answer), until an operator opens it.
     reads = [
         (cid, plan.answered[cid])
         for cid in with_replies
-        if cid in plan.answered and is_window_open(recipients[cid].last_customer_message_at, plan.now)
+        if cid in plan.answered
+        and cid not in plan.handoffs
+        and is_window_open(recipients[cid].last_customer_message_at, plan.now)
     ]
     # One insert; each conversation's read receipt after its replies (a lock's jobs run in insertion order).
     await context.jobs.defer(conn, [*jobs, *mark_read_jobs(context, reads), *plan.timers])
