@@ -524,7 +524,7 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
   const tooLong = length > 4096;
   const submit = async () => {
     const body = text.trim();
-    if (!body || tooLong) return;
+    if (!body || tooLong || isClosed) return;
     try {
       await send.mutateAsync({ type: 'text', content: { body } });
       setText('');
@@ -591,7 +591,7 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
             autosize
             minRows={1}
             maxRows={5}
-            placeholder="Type a message"
+            placeholder={isClosed ? 'Window closed: send a template' : 'Type a message'}
             aria-label="Message"
             value={text}
             error={tooLong ? `${length.toLocaleString('en-US')} characters: WhatsApp takes at most 4,096` : undefined}
@@ -603,7 +603,13 @@ function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpe
               }
             }}
           />
-          <Button type="submit" loading={send.isPending} disabled={!text.trim() || tooLong}>
+          <Button
+            type="submit"
+            loading={send.isPending}
+            // free text cannot go while the window is closed (the banner says why and offers a template)
+            disabled={!text.trim() || tooLong || isClosed}
+            title={isClosed ? 'The 24-hour window is closed: send a template' : undefined}
+          >
             Send
           </Button>
         </Group>
