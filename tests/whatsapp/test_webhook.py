@@ -439,6 +439,34 @@ async def test_inbox_shows_customer_unread_count_and_searches(configured: httpx.
     assert (await configured.get("/api/conversations", params={"q": "US.777"})).json()["items"] == []
 
 
+async def test_the_inbox_lists_only_unread_or_handed_off_conversations_when_asked(configured: httpx.AsyncClient) -> None:
+    """`?unread=true`, `?handedOff=true` (together: both), with search and the same newest-first pages."""
+    now = int(time.time())
+    for n, name in enumerate(("Ann", "Ben", "Cat", "Dan")):  # Dan's the newest
+        await post(configured, text_from(f"1650555070{n}", "hi", f"wamid.F{n}", name=name, ts=now - 10 + n))
+    items = {c["customerName"]: c["id"] for c in (await configured.get("/api/conversations")).json()["items"]}
+    assert (await configured.post(f"/api/conversations/{items['Ann']}/read")).status_code == 200
+    assert (await configured.post(f"/api/conversations/{items['Ben']}/read")).status_code == 200
+    for who in ("Ben", "Cat"):
+        answer = await configured.post(f"/api/conversations/{items[who]}/handoff", json={"handedOff": True})
+        assert answer.status_code == 200
+
+    async def names(**params: Any) -> list[str]:
+        return [c["customerName"] for c in (await configured.get("/api/conversations", params=params)).json()["items"]]
+
+    assert await names(unread="true") == ["Dan", "Cat"]
+    assert await names(handedOff="true") == ["Cat", "Ben"]
+    assert await names(unread="true", handedOff="true") == ["Cat"]
+    assert await names(handedOff="true", q="ben") == ["Ben"]
+    assert await names(unread="false") == ["Dan", "Cat", "Ben", "Ann"]
+    first = (await configured.get("/api/conversations", params={"unread": "true", "limit": 1})).json()
+    assert [c["customerName"] for c in first["items"]] == ["Dan"]
+    rest = await names(unread="true", cursor=first["nextCursor"])
+    assert rest == ["Cat"]
+    bad = await configured.get("/api/conversations", params={"unread": "maybe"})
+    assert bad.status_code == 422
+
+
 async def test_values_postgresql_cannot_store_are_cleaned_not_retried_forever(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:

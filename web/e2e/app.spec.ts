@@ -9,7 +9,7 @@ const SHOTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../docs/scree
 const LOGIN_URL = process.env.E2E_LOGIN_URL!;
 const SIM = process.env.E2E_SIM_URL!;
 
-const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png` });
+const shot = (page: Page, name: string) => page.screenshot({ path: `${SHOTS}/${name}.png`, animations: 'disabled' });
 
 /** Console errors fail the test (ignoring the browser's own network noise for expected 4xx answers). */
 function watchConsole(page: Page) {
@@ -833,5 +833,36 @@ test('importing a broken chatbot file says what must be fixed before it can go l
   await page.locator('input[type=file]').setInputFiles({ name: 'latin1.json', mimeType: 'application/json', buffer: latin1 });
   await expect(page.getByText('The file is not UTF-8 text')).toBeVisible();
   await expect(page.getByText(/^Imported Caf/)).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('the inbox shows only unread or handed-off conversations when asked, live', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  await signIn(page);
+  await page.goto('/inbox');
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const item = page.getByTestId('conversation-item').filter({ hasText: 'Hana Handoff' });
+  await page.getByText('Handed off', { exact: true }).click();
+  // a customer asks for a person: handed off, and what they wrote stays unread for the operator
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Hana Handoff', text: 'hi' } })).ok()).toBeTruthy();
+  await expect
+    .poll(async () => {
+      const res = await request.get(`${SIM}/_simulator/messages`);
+      return ((await res.json()) as { items: { to: string }[] }).items.filter((m) => `+${m.to}` === phone).length;
+    })
+    .toBe(2);
+  await expect(item).toHaveCount(0);
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Hana Handoff', text: 'agent' } })).ok()).toBeTruthy();
+  await expect(item).toBeVisible();
+  await expect(item).toHaveAttribute('aria-label', 'Hana Handoff, 1 unread');
+  await page.getByText('Unread', { exact: true }).click();
+  await expect(item).toBeVisible();
+  await shot(page, 'inbox-filter-unread');
+  // opened: read, so out of the unread list (the conversation stays open)
+  await item.click();
+  await expect(page.getByTestId('messages').locator('[data-direction="inbound"]')).toHaveCount(2);
+  await expect(item).toHaveCount(0);
+  await page.getByText('All', { exact: true }).click();
+  await expect(item).toBeVisible();
   expect(errors).toEqual([]);
 });

@@ -46,9 +46,20 @@ async def list_conversations(
         ),
         AfterValidator(storable_text),
     ] = None,
+    unread: Annotated[bool, Query(description="Only conversations with a customer message no one has read")] = False,
+    handed_off: Annotated[
+        bool, Query(alias="handedOff", description="Only conversations handed to a person (isHandedOff)")
+    ] = False,
 ) -> Page[ConversationOut]:
     after = decode_time_id_cursor(cursor, scope="conversations") if cursor else None
-    rows = await service.list_conversations(session, limit=limit + 1, after=after, search=q.strip() if q else None)
+    rows = await service.list_conversations(
+        session,
+        limit=limit + 1,
+        after=after,
+        search=q.strip() if q else None,
+        unread=unread,
+        handed_off=handed_off,
+    )
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

@@ -12,7 +12,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import and_, delete, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -20,6 +20,8 @@ from whatsapp_builder.conversations.models import (
     Conversation,
     ConversationContext,
     Message,
+    MessageDirection,
+    MessageStatus,
     conversation_participants,
 )
 from whatsapp_builder.conversations.snapshots import enrich
@@ -52,13 +54,33 @@ def _matching_customers(search: str) -> Any:
     return select(User.id).where(or_(*conditions))
 
 
+def _unread() -> Any:
+    """The conversation has a customer message no one has read (as ix_messages_unread indexes them)."""
+    return exists().where(
+        Message.conversation_id == Conversation.id,
+        Message.direction == MessageDirection.INBOUND,
+        Message.status != MessageStatus.READ,
+    )
+
+
 async def list_conversations(
-    session: AsyncSession, *, limit: int, after: TimeKey | None, search: str | None = None
+    session: AsyncSession,
+    *,
+    limit: int,
+    after: TimeKey | None,
+    search: str | None = None,
+    unread: bool = False,
+    handed_off: bool = False,
 ) -> list[Conversation]:
     order = (Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
     fetched: list[Conversation] = []
     after_stamp, after_id = after if after is not None else (None, None)
-    customer_filter = Conversation.customer_id.in_(_matching_customers(search)) if search else None
+    filters = [
+        *([Conversation.customer_id.in_(_matching_customers(search))] if search else []),
+        *([_unread()] if unread else []),
+        *([Conversation.is_handed_off.is_(True)] if handed_off else []),
+    ]
+    customer_filter = and_(*filters) if filters else None
     if after is None or after_stamp is not None:
         query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
         if customer_filter is not None:

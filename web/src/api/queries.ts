@@ -9,7 +9,7 @@ export const keys = {
   nodeTypes: ['node-types'] as const,
   /** Prefix of every conversation list (one per search). */
   conversations: ['conversations'] as const,
-  conversationList: (q: string) => ['conversations', q] as const,
+  conversationList: (q: string, filter: ListFilter = 'all') => ['conversations', q, filter] as const,
   conversation: (id: string) => ['conversation', id] as const,
   messages: (id: string) => ['messages', id] as const,
   context: (id: string) => ['context', id] as const,
@@ -20,6 +20,9 @@ export const keys = {
 };
 
 /** The connected WhatsApp config (secrets masked), or null when none is. */
+/** Which conversations a list shows: all, those with unread customer messages, those handed to a person. */
+export type ListFilter = 'all' | 'unread' | 'handedOff';
+
 export function useWhatsAppConfig() {
   return useQuery({
     queryKey: keys.config,

@@ -2327,6 +2327,10 @@ export interface operations {
                 cursor?: string | null;
                 /** @description Only customers whose name, username or phone contains this, or whose whole WhatsApp user id (BSUID) it is */
                 q?: string | null;
+                /** @description Only conversations with a customer message no one has read */
+                unread?: boolean;
+                /** @description Only conversations handed to a person (isHandedOff) */
+                handedOff?: boolean;
             };
             header?: never;
             path?: never;

@@ -10,6 +10,7 @@ import {
   Loader,
   Menu,
   Modal,
+  SegmentedControl,
   Select,
   Skeleton,
   Stack,
@@ -27,7 +28,7 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError, errorMessage, fieldErrors, unwrap, type Conversation, type Message } from '../api/client';
-import { keys, useWhatsAppConfig } from '../api/queries';
+import { keys, useWhatsAppConfig, type ListFilter } from '../api/queries';
 import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
 import { relativeTime } from '../components/time';
@@ -97,11 +98,25 @@ function ConversationList({ selected }: { selected?: string }) {
   const [search, setSearch] = useState('');
   const [starting, setStarting] = useState(false);
   const q = useDebounced(search.trim(), 300);
+  const [filter, setFilter] = useState<ListFilter>('all');
   const query = useInfiniteQuery({
-    queryKey: keys.conversationList(q),
+    queryKey: keys.conversationList(q, filter),
     initialPageParam: null as string | null,
     queryFn: ({ pageParam, signal }) =>
-      unwrap(api.GET('/api/conversations', { params: { query: { limit: 50, cursor: pageParam ?? undefined, q: q || undefined } }, signal })),
+      unwrap(
+        api.GET('/api/conversations', {
+          params: {
+            query: {
+              limit: 50,
+              cursor: pageParam ?? undefined,
+              q: q || undefined,
+              unread: filter === 'unread' || undefined,
+              handedOff: filter === 'handedOff' || undefined,
+            },
+          },
+          signal,
+        }),
+      ),
     getNextPageParam: (last) => last.nextCursor ?? undefined,
     placeholderData: (prev) => prev,
   });
@@ -136,6 +151,19 @@ function ConversationList({ selected }: { selected?: string }) {
           onChange={(e) => setSearch(e.currentTarget.value)}
           rightSection={searching ? <Loader size="xs" aria-label="Searching" /> : null}
         />
+        <SegmentedControl
+          mt="xs"
+          size="xs"
+          fullWidth
+          aria-label="Show"
+          value={filter}
+          onChange={(v) => setFilter(v as ListFilter)}
+          data={[
+            { label: 'All', value: 'all' },
+            { label: 'Unread', value: 'unread' },
+            { label: 'Handed off', value: 'handedOff' },
+          ]}
+        />
       </Box>
       {query.isPending && (
         <Stack p="sm">
@@ -150,7 +178,13 @@ function ConversationList({ selected }: { selected?: string }) {
       )}
       {query.data && all.length === 0 && !searching && (
         <Text c="dimmed" size="sm" p="md" ta="center">
-          {q ? 'No conversation matches.' : 'No conversations yet. Messages from customers appear here live.'}
+          {q
+            ? 'No conversation matches.'
+            : filter === 'unread'
+              ? 'Nothing unread: every customer message has been read.'
+              : filter === 'handedOff'
+                ? 'No conversation is handed to a person.'
+                : 'No conversations yet. Messages from customers appear here live.'}
         </Text>
       )}
       <div ref={parent} style={{ flex: 1, overflow: 'auto' }} role="list" aria-label="Conversations" aria-busy={searching || undefined} data-testid="conversation-list">

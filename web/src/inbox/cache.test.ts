@@ -121,6 +121,28 @@ describe('live updates of the cache', () => {
     expect(held?.unreadCount).toBe(0);
   });
 
+  it('keeps the unread and handed-off lists to what they name as conversations change', () => {
+    const qc = setup();
+    const empty = { pages: [{ items: [] as Conversation[], nextCursor: null }], pageParams: [null] };
+    qc.setQueryData<ConversationPages>(keys.conversationList('', 'unread'), empty);
+    qc.setQueryData<ConversationPages>(keys.conversationList('', 'handedOff'), empty);
+    const ids = (f: 'unread' | 'handedOff') =>
+      qc.getQueryData<ConversationPages>(keys.conversationList('', f))!.pages[0].items.map((c) => c.id);
+    upsertConversation(qc, conv('c6', '2026-01-01T12:00:00Z', { unreadCount: 1, updatedAt: '2026-01-01T12:00:01Z' }));
+    upsertConversation(qc, conv('c7', '2026-01-01T12:00:00Z', { isHandedOff: true, updatedAt: '2026-01-01T12:00:01Z' }));
+    expect(ids('unread')).toEqual(['c6']);
+    expect(ids('handedOff')).toEqual(['c7']);
+    // read by an operator, handed back: out of those lists (still in the full one)
+    upsertConversation(qc, conv('c6', '2026-01-01T12:00:00Z', { unreadCount: 0, updatedAt: '2026-01-01T12:00:02Z' }));
+    upsertConversation(qc, conv('c7', '2026-01-01T12:00:00Z', { isHandedOff: false, updatedAt: '2026-01-01T12:00:02Z' }));
+    expect(ids('unread')).toEqual([]);
+    expect(ids('handedOff')).toEqual([]);
+    expect(qc.getQueryData<ConversationPages>(keys.conversations)!.pages[0].items.map((c) => c.id)).toContain('c6');
+    // an older copy arriving late changes nothing
+    upsertConversation(qc, conv('c7', '2026-01-01T12:00:00Z', { isHandedOff: true, updatedAt: '2026-01-01T12:00:01Z' }));
+    expect(ids('handedOff')).toEqual([]);
+  });
+
   it('updates searched lists too, adding only conversations that match the search', () => {
     const qc = setup();
     const empty = { pages: [{ items: [] as Conversation[], nextCursor: null }], pageParams: [null] };

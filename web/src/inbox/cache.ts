@@ -1,7 +1,7 @@
 // Applying live events to the TanStack Query cache.
 import type { InfiniteData, QueryClient } from '@tanstack/react-query';
 import type { ContextInfo, Conversation, ConversationDetail, Message } from '../api/client';
-import { keys } from '../api/queries';
+import { keys, type ListFilter } from '../api/queries';
 
 export type MessagePages = InfiniteData<{ items: Message[]; nextCursor: string | null }, string | null>;
 export type ConversationPages = InfiniteData<{ items: Conversation[]; nextCursor: string | null }, string | null>;
@@ -106,6 +106,18 @@ function listSearch(key: readonly unknown[]): string {
   return typeof key[1] === 'string' ? key[1].trim().toLowerCase() : '';
 }
 
+/** The filter of a conversation list's query key (`['conversations', q, filter]`). */
+function listFilter(key: readonly unknown[]): ListFilter {
+  return key[2] === 'unread' || key[2] === 'handedOff' ? key[2] : 'all';
+}
+
+/** Mirrors the server's `?unread=true` and `?handedOff=true`. */
+export function matchesFilter(c: Pick<Conversation, 'unreadCount' | 'isHandedOff'>, filter: ListFilter): boolean {
+  if (filter === 'unread') return (c.unreadCount ?? 0) > 0;
+  if (filter === 'handedOff') return !!c.isHandedOff;
+  return true;
+}
+
 /** Mirrors the server's `?q=` (conversations/service.py: name or phone contains it; a number as people write it,
  * "+1 (555) 010-0002", by its digits) for conversations that arrive live. */
 export function matchesSearch(c: Pick<Conversation, 'customerName' | 'customerPhone'>, q: string): boolean {
@@ -135,18 +147,32 @@ const gone = (qc: QueryClient) => {
 
 export function upsertConversation(qc: QueryClient, c: Conversation) {
   if (gone(qc).has(c.id)) return;
-  for (const [key, data] of qc.getQueriesData<ConversationPages>({ queryKey: keys.conversations })) {
+  // A copy older than one held anywhere is stale: it must not put the conversation back into a list of unread
+  // (or handed-off) ones that the newer copy took it out of.
+  const lists = qc.getQueriesData<ConversationPages>({ queryKey: keys.conversations });
+  const held = lists.flatMap(([, d]) => d?.pages.flatMap((p) => p.items.filter((x) => x.id === c.id)) ?? []);
+  if ([...held, qc.getQueryData<ConversationDetail>(keys.conversation(c.id))].some((x) => newer(x, c))) return;
+  for (const [key, data] of lists) {
     if (!data) continue;
     let found = false;
+    const filter = listFilter(key);
     const pages = data.pages.map((p) => ({
       ...p,
-      items: p.items.map((x) => {
-        if (x.id !== c.id) return x;
+      items: p.items.flatMap((x) => {
+        if (x.id !== c.id) return [x];
         found = true;
-        return newer(x, c) ? x : { ...x, ...c };
+        if (newer(x, c)) return [x];
+        const merged = { ...x, ...c };
+        // read, or handed back: out of a list of unread (or handed-off) ones, as the server would list it
+        return matchesFilter(merged, filter) ? [merged] : [];
       }),
     }));
-    if (!found && pages.length && matchesSearch({ customerName: c.customerName, customerPhone: c.customerPhone }, listSearch(key)))
+    if (
+      !found &&
+      pages.length &&
+      matchesFilter(c, filter) &&
+      matchesSearch({ customerName: c.customerName, customerPhone: c.customerPhone }, listSearch(key))
+    )
       pages[0] = { ...pages[0], items: [c, ...pages[0].items] };
     qc.setQueryData<ConversationPages>(key, { ...data, pages });
   }
