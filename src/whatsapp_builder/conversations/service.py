@@ -80,11 +80,11 @@ async def list_conversations(
         *([_unread()] if unread else []),
         *([Conversation.is_handed_off.is_(True)] if handed_off else []),
     ]
-    customer_filter = and_(*filters) if filters else None
+    condition = and_(*filters) if filters else None
     if after is None or after_stamp is not None:
         query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
-        if customer_filter is not None:
-            query = query.where(customer_filter)
+        if condition is not None:
+            query = query.where(condition)
         if after_stamp is not None:
             query = query.where(
                 Conversation.last_message_at <= after_stamp,
@@ -101,8 +101,8 @@ async def list_conversations(
         )
         if after is not None and after_stamp is None:
             query = query.where(Conversation.id < after_id)
-        if customer_filter is not None:
-            query = query.where(customer_filter)
+        if condition is not None:
+            query = query.where(condition)
         fetched.extend((await session.execute(query)).scalars())
     await enrich(session, fetched)
     session.expunge_all()
