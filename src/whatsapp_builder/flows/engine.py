@@ -6,6 +6,7 @@ nodes. The caller loads and stores the state and sends the messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -63,16 +64,19 @@ def is_expired(state: ContextState | None, now: datetime, settings: EngineSettin
     return last is not None and _utc(now) - last > settings.session_timeout
 
 
-def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
-    if flow_input.kind != "text" or flow_input.text is None:
+def _says_keyword(flow_input: FlowInput, keywords: Sequence[str]) -> bool:
+    """A typed message that is one of `keywords` (compared as keyword_key compares them)."""
+    if flow_input.kind != "text" or flow_input.text is None or not keywords:
         return False
-    return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in settings.restart_keywords)
+    return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in keywords)
+
+
+def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
+    return _says_keyword(flow_input, settings.restart_keywords)
 
 
 def is_handoff(flow_input: FlowInput, settings: EngineSettings) -> bool:
-    if flow_input.kind != "text" or flow_input.text is None or not settings.handoff_keywords:
-        return False
-    return not message_keys(flow_input.text).isdisjoint(keyword_key(k) for k in settings.handoff_keywords)
+    return _says_keyword(flow_input, settings.handoff_keywords)
 
 
 def _handoff_node(graph: FlowGraph, settings: EngineSettings) -> str | None:
