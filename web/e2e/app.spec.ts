@@ -699,6 +699,29 @@ test('phone width: the chatbots list and the inbox stay usable', async ({ page }
   await shot(page, 'phone-inbox');
 });
 
+test('desktop width: Tab never lands in the phone menu, which is hidden there', async ({ page }) => {
+  const errors = watchConsole(page);
+  await signIn(page); // 1280 px wide: the navigation is in the header, the phone menu is off screen
+  await expect(page.getByRole('button', { name: 'New chatbot' }).first()).toBeVisible();
+  await page.locator('body').focus();
+  const visited: string[] = [];
+  for (let i = 0; i < 14; i++) {
+    await page.keyboard.press('Tab');
+    const where = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el || el === document.body) return 'body';
+      const r = el.getBoundingClientRect();
+      const hidden = !!el.closest('.mantine-AppShell-navbar') || r.right <= 0 || r.bottom <= 0 || r.left >= innerWidth;
+      return `${hidden ? 'HIDDEN ' : ''}${el.tagName.toLowerCase()} ${(el.textContent ?? '').trim().slice(0, 30)}`;
+    });
+    visited.push(where);
+  }
+  expect(visited.filter((v) => v.startsWith('HIDDEN'))).toEqual([]);
+  // the keyboard gets from the header to the page's own buttons
+  expect(visited.some((v) => v.includes('New chatbot'))).toBe(true);
+  expect(errors).toEqual([]);
+});
+
 test('laptop widths: a conversation keeps its header buttons whole, and the Bot panel opens over it below 1024 px', async ({ page, request }) => {
   const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
   const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Alexandra Longname-Example', text: 'hi' } });

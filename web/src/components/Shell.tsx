@@ -1,5 +1,5 @@
 import { AppShell, Badge, Burger, Button, Group, NavLink, Stack, Text, Tooltip } from '@mantine/core';
-import { useDisclosure } from '@mantine/hooks';
+import { useDisclosure, useMediaQuery } from '@mantine/hooks';
 import { useQueryClient } from '@tanstack/react-query';
 import { NavLink as RouterLink, Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { clearToken } from '../auth/token';
@@ -18,6 +18,11 @@ export function Shell() {
   const qc = useQueryClient();
   const loc = useLocation();
   const live = useRealtimeStatus();
+  // The menu is the phone-width navigation (below Mantine's `sm`, 48em); wider, the header holds the links. A
+  // collapsed AppShell navbar is only moved off screen, so its links stayed in the Tab order: inert while it
+  // is not shown, the keyboard (and a screen reader) skips it.
+  const wide = useMediaQuery('(min-width: 48em)', undefined, { getInitialValueInEffect: false });
+  const menuShown = opened && !wide;
   const signOut = () => {
     clearToken();
     qc.clear();
@@ -58,7 +63,7 @@ export function Shell() {
           </Group>
         </Group>
       </AppShell.Header>
-      <AppShell.Navbar p="sm">
+      <AppShell.Navbar p="sm" inert={!menuShown}>
         <Stack gap={4} component="nav" aria-label="Main">
           {LINKS.map((l) => (
             <NavLink key={l.to} component={RouterLink} to={l.to} label={l.label} onClick={close} active={loc.pathname.startsWith(l.to)} />
