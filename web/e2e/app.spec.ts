@@ -722,6 +722,35 @@ test('desktop width: Tab never lands in the phone menu, which is hidden there', 
   expect(errors).toEqual([]);
 });
 
+test('phone width: the Bot panel over a conversation closes with Escape or its Close button', async ({ page, request }) => {
+  const errors = watchConsole(page);
+  const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
+  const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Pat Phonewidth', text: 'hi' } });
+  expect(r.ok()).toBeTruthy();
+  await page.setViewportSize({ width: 390, height: 800 });
+  await signIn(page);
+  await page.goto('/inbox');
+  await page.getByTestId('conversation-item').filter({ hasText: 'Pat Phonewidth' }).click();
+  const bot = page.getByRole('button', { name: 'Bot', exact: true });
+  const panel = page.getByLabel('Bot context');
+  await bot.click();
+  await expect(panel).toContainText('menu');
+  const close = page.getByRole('button', { name: 'Close the bot panel' });
+  await expect(close).toBeVisible();
+  await expect(close).toBeFocused(); // the panel covers the screen: the keyboard is taken into it
+  await expect(close).toContainText('Close');
+  await shot(page, 'phone-inbox-bot');
+  await page.keyboard.press('Escape');
+  await expect(panel).toHaveCount(0);
+  await expect(bot).toBeFocused(); // back where it was opened from
+  await bot.click();
+  await expect(panel).toBeVisible();
+  await close.click();
+  await expect(panel).toHaveCount(0);
+  await expect(page.getByTestId('messages')).toBeVisible();
+  expect(errors).toEqual([]);
+});
+
 test('laptop widths: a conversation keeps its header buttons whole, and the Bot panel opens over it below 1024 px', async ({ page, request }) => {
   const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
   const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Alexandra Longname-Example', text: 'hi' } });

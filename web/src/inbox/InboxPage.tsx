@@ -25,7 +25,7 @@ import { useMediaQuery } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type Ref } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { api, ApiError, errorMessage, fieldErrors, unwrap, type Conversation, type Message } from '../api/client';
 import { keys, useWhatsAppConfig, type ListFilter } from '../api/queries';
@@ -274,6 +274,37 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
   // Below 64em (1024 px) the Bot panel would squeeze the conversation: it opens on demand, over the messages.
   const overlay = useMediaQuery('(max-width: 63.99em)', undefined, { getInitialValueInEffect: false }) || narrow;
   const [showContext, setShowContext] = useState(!overlay);
+  // Over the messages (the whole screen at phone width) the panel is something to close: by its Close button or
+  // Escape, the keyboard taken into it when it opens and back to **Bot** when it closes.
+  const botButton = useRef<HTMLButtonElement>(null);
+  const closeButton = useRef<HTMLButtonElement>(null);
+  const focusPanel = useRef(false);
+  const toggleContext = () => {
+    focusPanel.current = !showContext && overlay;
+    setShowContext((v) => !v);
+  };
+  const closeContext = () => {
+    setShowContext(false);
+    botButton.current?.focus();
+  };
+  useEffect(() => {
+    if (showContext && focusPanel.current) closeButton.current?.focus();
+    focusPanel.current = false;
+  }, [showContext]);
+  const closeOnEscape = overlay && showContext;
+  useEffect(() => {
+    if (!closeOnEscape) return;
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== 'Escape' || e.defaultPrevented || e.isComposing) return;
+      // Escape in a dialog, a menu or an open select closes that one only
+      const target = e.target instanceof Element ? e.target : null;
+      if (target?.closest('[role="dialog"], [role="menu"], [role="listbox"], [aria-expanded="true"]')) return;
+      setShowContext(false);
+      botButton.current?.focus();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [closeOnEscape]);
   const handoff = useMutation({
     mutationFn: (handedOff: boolean) =>
       unwrap(api.POST('/api/conversations/{conversation_id}/handoff', { params: { path: { conversation_id: id } }, body: { handedOff } })),
@@ -378,7 +409,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
                 {c.isHandedOff ? (narrow ? 'Hand back' : 'Hand back to bot') : 'Take over'}
               </Button>
             )}
-            <Button size="xs" variant="default" onClick={() => setShowContext((v) => !v)} aria-pressed={showContext}>
+            <Button ref={botButton} size="xs" variant="default" onClick={toggleContext} aria-pressed={showContext}>
               Bot
             </Button>
           </Group>
@@ -398,7 +429,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
             ...(overlay && !narrow ? { boxShadow: 'var(--mantine-shadow-md)' } : {}),
           }}
         >
-          <ContextPanel id={id} handedOff={c.isHandedOff} onClose={overlay ? () => setShowContext(false) : undefined} />
+          <ContextPanel id={id} handedOff={c.isHandedOff} onClose={overlay ? closeContext : undefined} closeRef={closeButton} />
         </Box>
       )}
     </>
@@ -831,7 +862,7 @@ function useBotContext(id: string) {
   });
 }
 
-function ContextPanel({ id, handedOff, onClose }: { id: string; handedOff: boolean; onClose?: () => void }) {
+function ContextPanel({ id, handedOff, onClose, closeRef }: { id: string; handedOff: boolean; onClose?: () => void; closeRef?: Ref<HTMLButtonElement> }) {
   const ctx = useBotContext(id);
   // a hand-off is a pause, not an end: handing back lets the bot answer again
   const paused = !!ctx.data && !ctx.data.isActive && ctx.data.endedReason === 'handoff';
@@ -842,9 +873,10 @@ function ContextPanel({ id, handedOff, onClose }: { id: string; handedOff: boole
           Bot
         </Title>
         {onClose && (
-          <ActionIcon variant="subtle" aria-label="Close the bot panel" onClick={onClose}>
-            ✕
-          </ActionIcon>
+          // a word, not a lone ✕: at phone width the panel covers the conversation, and this is the way back
+          <Button ref={closeRef} size="xs" variant="default" leftSection={<span aria-hidden>✕</span>} aria-label="Close the bot panel" title="Close (Esc)" onClick={onClose}>
+            Close
+          </Button>
         )}
       </Group>
       {ctx.isPending && <Skeleton h={80} />}
