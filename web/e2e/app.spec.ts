@@ -751,6 +751,48 @@ test('phone width: the Bot panel over a conversation closes with Escape or its C
   expect(errors).toEqual([]);
 });
 
+test('phone width: the Test drawer keeps its tabs in view while the chat scrolls', async ({ page }) => {
+  const errors = watchConsole(page);
+  await page.setViewportSize({ width: 390, height: 800 });
+  await signIn(page);
+  await page.getByRole('link', { name: 'Demo: pizza order' }).click();
+  await page.getByRole('button', { name: 'Test', exact: true }).click();
+  const input = page.getByLabel('Test message');
+  const transcript = page.getByTestId('test-transcript');
+  for (const text of ['hi', 'hello', 'what', 'hi']) {
+    await input.fill(text);
+    await input.press('Enter');
+    await expect(input).toHaveValue('');
+  }
+  await expect(transcript).toContainText('Welcome to Pizza Place');
+  // scroll everything in the drawer to its end, as a thumb would to reach the variables
+  const scrolled = await page.getByRole('dialog').evaluate((root) => {
+    let moved = 0;
+    for (const el of [root, ...Array.from(root.querySelectorAll('*'))])
+      if (el.scrollHeight > el.clientHeight + 1) {
+        el.scrollTop = el.scrollHeight;
+        moved += el.scrollTop;
+      }
+    return moved;
+  });
+  expect(scrolled).toBeGreaterThan(0); // there was something to scroll
+  for (const name of ['Node', 'Problems', 'Test']) {
+    const tab = page.getByRole('tab', { name });
+    // on screen and not under anything (the drawer's title bar, say)
+    expect(
+      await tab.evaluate((t) => {
+        const r = t.getBoundingClientRect();
+        const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+        return r.top >= 0 && r.bottom <= innerHeight && !!hit && t.contains(hit);
+      }),
+    ).toBe(true);
+  }
+  await shot(page, 'phone-test-panel');
+  await page.getByRole('tab', { name: 'Problems' }).click();
+  await expect(page.getByRole('tab', { name: 'Problems' })).toHaveAttribute('aria-selected', 'true');
+  expect(errors).toEqual([]);
+});
+
 test('laptop widths: a conversation keeps its header buttons whole, and the Bot panel opens over it below 1024 px', async ({ page, request }) => {
   const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;
   const r = await request.post(`${SIM}/_simulator/inbound`, { data: { from: phone, name: 'Alexandra Longname-Example', text: 'hi' } });

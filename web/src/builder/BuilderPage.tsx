@@ -286,7 +286,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
   const liveErrors = validation?.errors.length ?? 0;
 
   const side = (
-    <Tabs value={tab} onChange={setTab} keepMounted={false} h="100%" style={{ display: 'flex', flexDirection: 'column' }}>
+    <Tabs value={tab} onChange={setTab} keepMounted={false} h="100%" style={{ display: 'flex', flexDirection: 'column', flex: 1, minHeight: 0 }}>
       <Tabs.List>
         <Tabs.Tab value="node">Node</Tabs.Tab>
         <Tabs.Tab value="problems" rightSection={problems.length ? <Badge size="xs" color={errorCount ? 'red' : 'orange'}>{problems.length}</Badge> : null}>
@@ -294,7 +294,7 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
         </Tabs.Tab>
         <Tabs.Tab value="test">Test</Tabs.Tab>
       </Tabs.List>
-      <Box style={{ flex: 1, minHeight: 0 }}>
+      <Box style={{ flex: 1, minHeight: 0, overflowY: 'auto' }} data-testid="side-panel-content">
         <Tabs.Panel value="node" h="100%">
           <Inspector schemas={schemas} />
         </Tabs.Panel>
@@ -407,7 +407,19 @@ function Editor({ chatbot, schemas }: { chatbot: Chatbot; schemas: NodeTypes }) 
           onSave={saveSettings}
         />
         {narrow && (
-          <Drawer opened={!!tab} onClose={() => setTab(null)} position="bottom" size="80%" title="Details">
+          <Drawer
+            opened={!!tab}
+            onClose={() => setTab(null)}
+            position="bottom"
+            size="80%"
+            title="Details"
+            // The drawer itself does not scroll (its whole content did, and the tabs went out of view with a long
+            // test chat): the body fills it below the title, and the open tab's content scrolls under the tabs.
+            styles={{
+              content: { display: 'flex', flexDirection: 'column', overflow: 'hidden' },
+              body: { flex: 1, minHeight: 0, display: 'flex', flexDirection: 'column' },
+            }}
+          >
             {side}
           </Drawer>
         )}
