@@ -216,6 +216,9 @@ test('a broken flow shows its validation errors', async ({ page }) => {
   const problems = page.getByRole('list', { name: 'Problems' });
   await expect(problems).toBeVisible();
   await expect(problems).toContainText('jump_1');
+  // in words, not the server's code (invalid_node_data stays only as a small detail)
+  await expect(problems).toContainText('Error: A setting of this node is missing or not valid');
+  await expect(problems.getByText('Error · invalid_node_data', { exact: false })).toHaveCount(0);
   // the node is outlined and carries the message
   await expect(page.getByTestId('node-jump_1').getByRole('alert').first()).toBeVisible();
   await shot(page, 'flow-validation');
@@ -905,7 +908,8 @@ test('a connection to a node that is not there is listed in Problems and can be 
   await openImported(page, request, { name: 'Ghost edge', nodes, edges });
   await page.getByRole('button', { name: 'Publish' }).click(); // refused: the problems open
   const problems = page.getByRole('list', { name: 'Problems' });
-  await expect(problems).toContainText('edge e_ghost');
+  await expect(problems).toContainText('A connection goes to a node that is not there');
+  await expect(problems).toContainText('connection e_ghost');
   await shot(page, 'flow-missing-node-edge');
   await problems.getByRole('button', { name: 'Delete this connection' }).click();
   await expect(page.getByTestId('save-state')).toHaveText('Draft saved');
