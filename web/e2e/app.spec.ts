@@ -395,6 +395,15 @@ test('a customer\'s photo shows in the inbox, fetched from WhatsApp through the 
   await expect(page.getByTestId('media-error')).toContainText('WhatsApp no longer has this media');
   await image.scrollIntoViewIfNeeded();
   await shot(page, 'inbox-photo');
+  // a click opens it full size; Escape closes it
+  await image.click();
+  const full = page.getByRole('dialog').getByTestId('media-image-full');
+  await expect(full).toBeVisible();
+  expect(await full.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(160);
+  await page.waitForTimeout(300); // the modal's opening transition, for the screenshot
+  await shot(page, 'inbox-photo-full');
+  await page.keyboard.press('Escape');
+  await expect(page.getByRole('dialog')).toHaveCount(0);
   // an SVG (which can hold a script) is never shown as an image of the app: it is a download of no type
   const svg = await request.post(`${SIM}/_simulator/media`, {
     data: "<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",

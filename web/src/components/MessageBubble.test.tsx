@@ -1,4 +1,4 @@
-import { fireEvent, screen } from '@testing-library/react';
+import { fireEvent, screen, waitFor } from '@testing-library/react';
 import { describe, expect, it, vi } from 'vitest';
 import { renderUI } from '../test/render';
 import { MessageBubble, type Status } from './MessageBubble';
@@ -78,6 +78,18 @@ describe('MessageBubble', () => {
       </>,
     );
     expect(screen.getAllByTestId('sent-by').map((e) => e.textContent)).toEqual(['Bot', 'Operator']);
+  });
+
+  it('opens a photo full size on a click, and Escape closes it', async () => {
+    renderUI(<MessageBubble type="image" content={{ url: 'https://x.test/cat.jpg', caption: 'A cat' }} direction="inbound" />);
+    expect(screen.queryByRole('dialog')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Open the photo full size' }));
+    const dialog = await screen.findByRole('dialog');
+    expect(dialog).toHaveTextContent('A cat');
+    expect(screen.getByTestId('media-image-full')).toHaveAttribute('src', 'https://x.test/cat.jpg');
+    expect(screen.getByRole('link', { name: 'Open in a new tab' })).toHaveAttribute('href', 'https://x.test/cat.jpg');
+    fireEvent.keyDown(document.activeElement ?? document.body, { key: 'Escape' });
+    await waitFor(() => expect(screen.queryByRole('dialog')).toBeNull());
   });
 
   it('makes reply buttons clickable when asked', () => {

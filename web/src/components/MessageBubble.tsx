@@ -1,5 +1,5 @@
 // One WhatsApp-style bubble per message type, with delivery ticks for outbound messages.
-import { Anchor, Badge, Box, Button, Group, Menu, Stack, Text, Tooltip } from '@mantine/core';
+import { Anchor, Badge, Box, Button, Group, Menu, Modal, Stack, Text, Tooltip, UnstyledButton } from '@mantine/core';
 import { useEffect, useState, type ReactNode } from 'react';
 import { errorMessage, fetchBlob } from '../api/client';
 import classes from './bubble.module.css';
@@ -274,7 +274,7 @@ function Media({ type, c, mediaPath }: { type: string; c: Obj; mediaPath?: strin
     <Stack gap={4}>
       {fetched ??
         (type === 'image' && url ? (
-          <img src={url} alt={caption || 'Image'} className={classes.image} loading="lazy" />
+          <Photo src={url} alt={caption || 'Image'} external />
         ) : type === 'sticker' && url ? (
           <img src={url} alt="Sticker" className={classes.sticker} loading="lazy" />
         ) : (
@@ -298,6 +298,29 @@ function Media({ type, c, mediaPath }: { type: string; c: Obj; mediaPath?: strin
       </Text>
       {caption && <Text size="sm" className={classes.text}>{caption}</Text>}
     </Stack>
+  );
+}
+
+/** A photo in its bubble (at most 240 px high): a click opens it full size over the page; Escape, the close
+ *  button or a click beside it closes it. A photo sent by link can also be opened in a new tab from there. */
+function Photo({ src, alt, testId, external }: { src: string; alt: string; testId?: string; external?: boolean }) {
+  const [open, setOpen] = useState(false);
+  return (
+    <>
+      <UnstyledButton onClick={() => setOpen(true)} aria-label="Open the photo full size" title="Open full size" className={classes.photoButton}>
+        <img src={src} alt={alt} className={classes.image} data-testid={testId} loading={external ? 'lazy' : undefined} />
+      </UnstyledButton>
+      <Modal opened={open} onClose={() => setOpen(false)} size="auto" centered title={alt === 'Image' ? 'Photo' : alt}>
+        <Stack gap="xs" align="center">
+          <img src={src} alt={alt} className={classes.fullImage} data-testid="media-image-full" />
+          {external && /^https?:/i.test(src) && (
+            <Anchor size="sm" href={src} target="_blank" rel="noreferrer">
+              Open in a new tab
+            </Anchor>
+          )}
+        </Stack>
+      </Modal>
+    </>
   );
 }
 
@@ -335,8 +358,9 @@ function FetchedMedia({ type, path, label, icon, caption, voice }: { type: strin
         {icon} {label}: {state.error}
       </Text>
     );
+  if (state.url && type === 'image' && state.blobType?.startsWith('image/')) return <Photo src={state.url} alt={caption || 'Image'} testId="media-image" />;
   if (state.url && visual && state.blobType?.startsWith('image/'))
-    return <img src={state.url} alt={caption || (type === 'sticker' ? 'Sticker' : 'Image')} className={type === 'sticker' ? classes.sticker : classes.image} data-testid="media-image" />;
+    return <img src={state.url} alt={caption || 'Sticker'} className={classes.sticker} data-testid="media-image" />;
   if (state.url && type === 'audio' && state.blobType?.startsWith('audio/')) return <audio controls src={state.url} autoPlay aria-label={voice ? 'Voice note' : 'Audio'} />;
   if (state.url && type === 'video' && state.blobType?.startsWith('video/')) return <video controls src={state.url} autoPlay className={classes.image} aria-label="Video" />;
   if (state.url)
