@@ -418,6 +418,9 @@ async def test_bad_input(client: httpx.AsyncClient, database_url: str) -> None:
         {"handoffKeywords": ["restart"], "restartKeywords": None},  # null: the default ones
         {"handoffNodeId": 7},
         {"handoffNodeId": ""},
+        {"sessionTimeoutMessage": "   "},
+        {"sessionTimeoutMessage": "x" * 1025},
+        {"sessionTimeoutMessage": ["Welcome back"]},
     ],
 )
 async def test_settings_the_engine_cannot_use_are_refused(client: httpx.AsyncClient, metadata: dict[str, Any]) -> None:

@@ -115,6 +115,28 @@ async def test_session_timeout() -> None:
     assert "name" not in expired.state.variables
 
 
+async def test_a_customer_back_after_a_timeout_is_told_why_the_bot_starts_over() -> None:
+    settings = EngineSettings(
+        session_timeout=timedelta(minutes=30), timeout_message="Welcome back {{contact.name | friend}}! We start over."
+    )
+    graph = graph_of(*waiting_graph())
+    back = FlowInput(kind="text", text="Ana", after_timeout=True)
+    result = await run_turn(graph, None, back, contact=CONTACT, now=NOW, settings=settings, http=FakeHttp())
+    assert bodies(result)[0] == "Welcome back Ana! We start over." and len(bodies(result)) > 1
+    assert result.state.is_active
+
+    # Not when the message asks for the start itself (a trigger or restart keyword), nor without the setting, nor
+    # for a message that did not follow a timeout.
+    for flow_input, used in (
+        (FlowInput(kind="text", text="hi", after_timeout=True), settings),
+        (FlowInput(kind="text", text="restart", after_timeout=True), settings),
+        (back, EngineSettings(session_timeout=timedelta(minutes=30))),
+        (FlowInput(kind="text", text="Ana"), settings),
+    ):
+        fresh = await run_turn(graph, None, flow_input, contact=CONTACT, now=NOW, settings=used, http=FakeHttp())
+        assert "Welcome back" not in " ".join(bodies(fresh)), flow_input
+
+
 async def test_activity_moves_the_timeout_and_naive_times_work() -> None:
     settings = EngineSettings(session_timeout=timedelta(minutes=10))
     nodes, edges = chain(node("b", "buttons", text="?", buttons=BUTTONS))

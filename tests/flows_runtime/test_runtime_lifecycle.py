@@ -16,12 +16,14 @@ WELCOME = "Hi Alice! Welcome to Pizza Place \U0001f355"
 MENU = "What would you like to do?"
 
 
-async def _waiting_at_the_pizza_list_too_long(loop: Any, client: httpx.AsyncClient, database_url: str) -> Any:
-    """The demo with a 5-minute session timeout, a customer at its pizza list, and 6 minutes gone by (their
-    context's last activity moved back): returns the pizza list message."""
+async def _waiting_at_the_pizza_list_too_long(
+    loop: Any, client: httpx.AsyncClient, database_url: str, **settings: Any
+) -> Any:
+    """The demo with a 5-minute session timeout (and `settings`), a customer at its pizza list, and 6 minutes
+    gone by (their context's last activity moved back): returns the pizza list message."""
     demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
     patched = await client.patch(f"/api/chatbots/{loop.chatbot_id}",
-                                 json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5}})
+                                 json={"metadata": demo["metadata"] | {"sessionTimeoutMinutes": 5} | settings})
     assert patched.status_code == 200, patched.text
     assert (await client.post(f"/api/chatbots/{loop.chatbot_id}/publish")).status_code == 200
     await loop.say({"text": "hi"})
@@ -67,6 +69,30 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
     stats = (await client.get(f"/api/chatbots/{loop.chatbot_id}/stats")).json()
     assert stats["started"] == 2 and stats["active"] == 1 and stats["completed"] == 0
     assert stats["nodes"]["pizza_list"] == {"visits": 2, "dropOffs": 1}  # the timed-out one stopped there
+
+
+async def test_a_customer_back_after_the_timeout_is_told_why_the_bot_starts_over(
+    loop: Any, client: httpx.AsyncClient, database_url: str
+) -> None:
+    notice = "Welcome back {{contact.name | there}}! Your last chat ended after a while without a reply."
+    await _waiting_at_the_pizza_list_too_long(loop, client, database_url, sessionTimeoutMessage=notice)
+    await loop.say({"text": "Margherita"})  # meant for the list they were shown
+    sent = await loop.wait_sent(6)
+    assert bodies(sent)[3:] == [
+        "Welcome back Alice! Your last chat ended after a while without a reply.", WELCOME, MENU
+    ]
+    ended, fresh = contexts(database_url)
+    assert ended["engineState"]["endedReason"] == "timeout" and fresh["currentNodeId"] == "menu"
+
+    # A customer who comes back with a greeting asked for the start: no notice.
+    await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
+    await loop.wait_sent(7)
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
+                     (Jsonb({"lastActivityAt": stale}), fresh["id"]))
+    await loop.say({"text": "Hi!"})
+    assert bodies(await loop.wait_sent(9))[7:] == [WELCOME, MENU]
 
 
 async def test_a_tap_on_the_prompt_a_timed_out_context_waited_on_goes_on_from_there(

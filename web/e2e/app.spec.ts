@@ -276,6 +276,7 @@ test('chatbot settings: hand-off keywords saved, shown as an unpublished change,
   await expect(dialog.getByRole('button', { name: 'Save settings' })).toBeDisabled();
   await dialog.getByLabel('Hand-off keywords').press('Backspace'); // removes "start over"
   await dialog.getByLabel('Session timeout (minutes)').fill('45');
+  await dialog.getByLabel('Message after a timeout').fill('Welcome back {{contact.name}}! Let us start again.');
   await dialog.getByRole('button', { name: 'Save settings' }).click();
   await expect(dialog).toBeHidden();
   await expect(page.getByTestId('publish-state')).toHaveText('unpublished changes');
@@ -285,6 +286,7 @@ test('chatbot settings: hand-off keywords saved, shown as an unpublished change,
   await page.getByRole('button', { name: 'Settings', exact: true }).click();
   await expect(dialog.getByText('agent', { exact: true })).toBeVisible(); // its pill
   await expect(dialog.getByLabel('Session timeout (minutes)')).toHaveValue('45');
+  await expect(dialog.getByLabel('Message after a timeout')).toHaveValue('Welcome back {{contact.name}}! Let us start again.');
   await page.waitForTimeout(400); // the dialog's fade-in, for the screenshot
   await shot(page, 'chatbot-settings');
   await dialog.getByRole('button', { name: 'Cancel' }).click();

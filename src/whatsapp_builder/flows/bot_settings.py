@@ -1,5 +1,5 @@
-"""A chatbot's run-time settings, kept in its `metadata`: `sessionTimeoutMinutes`, `restartKeywords`,
-`handoffKeywords` and `handoffNodeId`.
+"""A chatbot's run-time settings, kept in its `metadata`: `sessionTimeoutMinutes`, `sessionTimeoutMessage`,
+`restartKeywords`, `handoffKeywords` and `handoffNodeId`.
 
 The API refuses values it cannot use (`metadata_problems`, a 422 when saving), and the engine reads them
 defensively (`engine_settings`): a value stored before these checks, or written to the database by hand, falls
@@ -19,6 +19,7 @@ MAX_SESSION_TIMEOUT_MINUTES = 366 * 24 * 60  # a year
 MAX_RESTART_KEYWORDS = 20
 MAX_KEYWORD_LENGTH = 100
 MAX_NODE_ID_LENGTH = 200
+MAX_TIMEOUT_MESSAGE_LENGTH = 1024
 DEFAULT_RESTART_KEYWORDS = ("restart", "start over")
 
 
@@ -29,6 +30,10 @@ def _timeout_ok(value: object) -> TypeGuard[int | float]:
         and (isinstance(value, int) or math.isfinite(value))  # isfinite() cannot take an int of 400 digits
         and 0 < value <= MAX_SESSION_TIMEOUT_MINUTES
     )
+
+
+def _timeout_message_ok(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value.strip()) and len(value) <= MAX_TIMEOUT_MESSAGE_LENGTH
 
 
 def _keywords_ok(keywords: object) -> bool:
@@ -55,6 +60,11 @@ def metadata_problems(metadata: dict[str, Any] | None) -> list[str]:
     if timeout is not None and not _timeout_ok(timeout):
         problems.append(
             f"sessionTimeoutMinutes must be a number of minutes above 0 and at most {MAX_SESSION_TIMEOUT_MINUTES}"
+        )
+    message = metadata.get("sessionTimeoutMessage")
+    if message is not None and not _timeout_message_ok(message):
+        problems.append(
+            f"sessionTimeoutMessage must be a text of 1 to {MAX_TIMEOUT_MESSAGE_LENGTH} characters, not only spaces"
         )
     for name in ("restartKeywords", "handoffKeywords"):
         if not _keywords_ok(metadata.get(name)):
@@ -87,5 +97,6 @@ def engine_settings(metadata: object, *, max_steps: int) -> EngineSettings:
         restart_keywords=DEFAULT_RESTART_KEYWORDS if restart is None else restart,
         handoff_keywords=_keywords(meta.get("handoffKeywords")) or (),
         handoff_node_id=node_id if isinstance(node_id, str) else None,
+        timeout_message=message if _timeout_message_ok(message := meta.get("sessionTimeoutMessage")) else None,
         max_steps=max_steps,
     )

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from whatsapp_builder.flows import patterns
-from whatsapp_builder.flows.graph import FlowGraph, FlowNode
+from whatsapp_builder.flows.graph import FlowGraph, FlowNode, start_matches
 from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
@@ -62,6 +62,19 @@ def is_expired(state: ContextState | None, now: datetime, settings: EngineSettin
         return False
     last = _parse_time(state.engine.get("lastActivityAt")) or _parse_time(state.engine.get("startedAt"))
     return last is not None and _utc(now) - last > settings.session_timeout
+
+
+def _comes_back_after_timeout(graph: FlowGraph, flow_input: FlowInput, settings: EngineSettings) -> bool:
+    """A customer's message to this chatbot after its context timed out, that did not ask for a new start itself
+    (a trigger or restart keyword): it was probably meant for the step that waited, so they are told why the
+    chatbot starts over."""
+    return (
+        flow_input.after_timeout
+        and bool(settings.timeout_message)
+        and flow_input.kind in ("text", "button", "list", "media", "other")
+        and not start_matches(graph, flow_input.text)
+        and not is_restart(flow_input, settings)
+    )
 
 
 def _says_keyword(flow_input: FlowInput, keywords: Sequence[str]) -> bool:
@@ -498,6 +511,9 @@ async def _run_turn(
             )
             await turn.go_back(resumed, flow_input, flow_input)
             return turn.result()
+        if _comes_back_after_timeout(graph, flow_input, settings):
+            turn.ctx.log.append("the customer came back after the session timed out: timeout message first")
+            turn.ctx.send_text(settings.timeout_message)
         await _start(turn, flow_input, first_message=True)
         return turn.result()
     state = state.copy()

@@ -1,10 +1,12 @@
-import { Alert, Button, Group, Modal, NumberInput, Select, Stack, TagsInput, Text } from '@mantine/core';
+import { Alert, Button, Group, Modal, NumberInput, Select, Stack, TagsInput, Text, Textarea } from '@mantine/core';
 import { useState } from 'react';
 import { nodeSummary, type FlowNode } from './model';
 
 /** The run-time settings a chatbot keeps in its `metadata` (docs/flows.md); other metadata keys are kept as they are. */
 export interface BotSettingsValue {
   sessionTimeoutMinutes: number | null;
+  /** Sent first when a customer writes again after a timeout (docs/flows.md); '' is none. */
+  sessionTimeoutMessage: string;
   restartKeywords: string[];
   handoffKeywords: string[];
   handoffNodeId: string | null;
@@ -14,6 +16,7 @@ export const DEFAULT_RESTART_KEYWORDS = ['restart', 'start over'];
 const MAX_KEYWORDS = 20;
 const MAX_KEYWORD_LENGTH = 100;
 const MAX_TIMEOUT_MINUTES = 366 * 24 * 60;
+const MAX_TIMEOUT_MESSAGE_LENGTH = 1024;
 
 const strings = (v: unknown): string[] | null => (Array.isArray(v) ? v.filter((k): k is string => typeof k === 'string') : null);
 
@@ -22,6 +25,7 @@ export function readSettings(metadata: Record<string, unknown> | null | undefine
   const timeout = m.sessionTimeoutMinutes;
   return {
     sessionTimeoutMinutes: typeof timeout === 'number' && timeout > 0 ? timeout : null,
+    sessionTimeoutMessage: typeof m.sessionTimeoutMessage === 'string' ? m.sessionTimeoutMessage : '',
     restartKeywords: strings(m.restartKeywords) ?? DEFAULT_RESTART_KEYWORDS,
     handoffKeywords: strings(m.handoffKeywords) ?? [],
     handoffNodeId: typeof m.handoffNodeId === 'string' ? m.handoffNodeId : null,
@@ -36,6 +40,7 @@ export function writeSettings(metadata: Record<string, unknown> | null | undefin
     else out[key] = value;
   };
   put('sessionTimeoutMinutes', s.sessionTimeoutMinutes, s.sessionTimeoutMinutes === null);
+  put('sessionTimeoutMessage', s.sessionTimeoutMessage, !s.sessionTimeoutMessage.trim());
   const restartIsDefault = s.restartKeywords.length === DEFAULT_RESTART_KEYWORDS.length && s.restartKeywords.every((k, i) => k === DEFAULT_RESTART_KEYWORDS[i]);
   put('restartKeywords', s.restartKeywords, restartIsDefault);
   put('handoffKeywords', s.handoffKeywords, s.handoffKeywords.length === 0);
@@ -53,6 +58,8 @@ export function settingsProblems(s: BotSettingsValue): string[] {
   const problems: string[] = [];
   if (s.sessionTimeoutMinutes !== null && !(s.sessionTimeoutMinutes > 0 && s.sessionTimeoutMinutes <= MAX_TIMEOUT_MINUTES))
     problems.push(`The session timeout is a number of minutes above 0 and at most ${MAX_TIMEOUT_MINUTES.toLocaleString('en')} (a year).`);
+  if (s.sessionTimeoutMessage.length > MAX_TIMEOUT_MESSAGE_LENGTH)
+    problems.push(`The message after a timeout has at most ${MAX_TIMEOUT_MESSAGE_LENGTH.toLocaleString('en')} characters.`);
   for (const [label, list] of [
     ['restart', s.restartKeywords],
     ['hand-off', s.handoffKeywords],
@@ -135,6 +142,20 @@ function SettingsForm({
         allowDecimal={false}
         value={value.sessionTimeoutMinutes ?? ''}
         onChange={(v) => setValue((s) => ({ ...s, sessionTimeoutMinutes: typeof v === 'number' ? v : null }))}
+      />
+      <Textarea
+        label="Message after a timeout"
+        description="Sent before the start's messages when a customer writes again after the timeout, unless they greeted (a start or restart keyword). {{contact.name}} works here. Empty: none."
+        placeholder="e.g. Welcome back! We had not heard from you for a while, so let's start again."
+        autosize
+        minRows={2}
+        maxLength={MAX_TIMEOUT_MESSAGE_LENGTH}
+        disabled={value.sessionTimeoutMinutes === null && !value.sessionTimeoutMessage}
+        value={value.sessionTimeoutMessage}
+        onChange={(e) => {
+          const text = e.currentTarget.value;
+          setValue((s) => ({ ...s, sessionTimeoutMessage: text }));
+        }}
       />
       <TagsInput
         label="Restart keywords"
