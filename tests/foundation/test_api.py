@@ -620,7 +620,8 @@ async def test_a_number_has_its_own_sending_limit(client: httpx.AsyncClient, dat
 
 async def test_a_config_that_could_never_send_is_refused(client: httpx.AsyncClient) -> None:
     """The phone number id is a path segment of every Graph API call ("../../x?" sent the token elsewhere), and the
-    token an Authorization header (a line break or a non-ASCII letter failed every send): both refused at PUT."""
+    token an Authorization header (a line break or a non-ASCII letter failed every send): both refused at PUT. So are
+    an app secret and a verify token pasted with a line break or spaces."""
     base = {"phoneNumberId": "777", "businessAccountId": "1", "accessToken": "t", "webhookVerifyToken": "v",
             "appSecret": "s"}
     bad = [
@@ -628,6 +629,10 @@ async def test_a_config_that_could_never_send_is_refused(client: httpx.AsyncClie
         ("businessAccountId", "1/2"), ("accessToken", "a\nb"), ("accessToken", "a b"), ("accessToken", "\u00e9\u20ac"),
         ("accessToken", "a\u007fb"), ("appSecret", " \t"), ("webhookVerifyToken", "   "),
         ("webhookVerifyToken", "v\u0000"), ("graphApiUrl", "http://h/\u0000"),
+        # Each stored as given once, then every webhook was refused (403) or the handshake failed.
+        ("appSecret", "demo-app-secret\n"), ("appSecret", " demo-app-secret"), ("appSecret", "a b"),
+        ("appSecret", "\u0007"), ("appSecret", "\u0000"), ("webhookVerifyToken", "v\n"), ("webhookVerifyToken", " v"),
+        ("webhookVerifyToken", "a\u0007b"),
     ]
     for field, value in bad:
         refused = await client.put("/api/whatsapp-config", json=base | {field: value})

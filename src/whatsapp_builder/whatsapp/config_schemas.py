@@ -43,6 +43,22 @@ def _sendable_token(value: str | None) -> str | None:
     return value
 
 
+def _app_secret(value: str | None) -> str | None:
+    # Every webhook's signature is checked against it byte for byte: a secret pasted with a line break or a space
+    # was stored as given, and then every delivery was refused with a 403.
+    if value is not None and not all("!" <= ch <= "~" for ch in value):
+        raise ValueError("must be the app secret as Meta shows it (App settings, Basic): letters and digits, no spaces")
+    return value
+
+
+def _verify_token(value: str) -> str:
+    # Meta sends it back in the handshake's query string exactly as entered there: spaces around it or a control
+    # character are a paste gone wrong, and the handshake would fail on them.
+    if value != value.strip() or not value.isprintable():
+        raise ValueError("must not start or end with spaces, nor hold line breaks or other control characters")
+    return value
+
+
 def _not_blank(value: str | None) -> str | None:
     if value is not None and not value.strip():
         raise ValueError("must not be only spaces")
@@ -60,9 +76,13 @@ class WhatsAppConfigPut(CamelInput):
         description="Write-only. Omit to keep the token already stored for this phone number id.",
     )
     webhook_verify_token: Annotated[
-        str, Field(min_length=1, max_length=255), AfterValidator(_not_blank), AfterValidator(storable_text)
+        str,
+        Field(min_length=1, max_length=255),
+        AfterValidator(_not_blank),
+        AfterValidator(storable_text),
+        AfterValidator(_verify_token),
     ]
-    app_secret: Annotated[str | None, Field(min_length=1, max_length=1024), AfterValidator(_not_blank)] = Field(
+    app_secret: Annotated[str | None, Field(min_length=1, max_length=1024), AfterValidator(_app_secret)] = Field(
         default=None,
         description="Write-only. Omit to keep the secret already stored for this phone number id.",
     )
