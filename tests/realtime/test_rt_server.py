@@ -101,6 +101,19 @@ async def test_a_token_revoked_elsewhere_closes_its_connections_at_the_next_chec
         await server.stop()
 
 
+async def test_a_connected_client_that_emits_connect_is_answered_and_stays(
+    realtime_server: RealtimeServer, make_client: MakeClient, api_token: str, database_url: str
+) -> None:
+    """python-socketio hands a client's event named "connect" to the connect handler: it was refused there with an
+    exception in a background task (no answer, a traceback in the log for every such event)."""
+    client = await make_client(realtime_server.url, {"token": api_token})
+    assert await client.sio.call("connect", {"a": 1}, timeout=5) is None
+    assert await client.sio.call("connect", {"token": api_token}, timeout=5) is None
+    conversation_id = insert_conversation(database_url)
+    assert await client.call("conversation:join", {"conversationId": conversation_id}) == {"ok": True}
+    assert client.sio.connected
+
+
 async def test_join_and_leave_acks(
     realtime_server: RealtimeServer, make_client: MakeClient, api_token: str, database_url: str
 ) -> None:

@@ -281,6 +281,7 @@ class Realtime:
         self.sio = sio
         self.manager = manager
         self._clients: dict[str, uuid.UUID] = {}  # sid -> the id of the token it connected with
+        self._connected: set[str] = set()  # sids whose connection was accepted, until they disconnect
         self._token_checks: asyncio.Task[None] | None = None
         self._forward = ForwardStatuses()
         self._in_order = _InCallOrder(self._emit_many)
@@ -359,6 +360,10 @@ class Realtime:
     # Handlers.
 
     async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        if sid in self._connected:
+            # A connected client that emits an event named "connect": python-socketio hands it to this handler too.
+            # It is no connection attempt (refusing it raised in a background task: a traceback in the log).
+            return
         token = auth.get("token") if isinstance(auth, dict) else None
         # Our tokens are ASCII: anything else (half a surrogate pair, say) is no token, not a failed check.
         if not isinstance(token, str) or not token or not token.isascii():
@@ -375,11 +380,13 @@ class Realtime:
         await self.sio.save_session(sid, {"tokenId": str(record.id)})
         await self.sio.enter_room(sid, INBOX_ROOM)
         self._clients[sid] = record.id
+        self._connected.add(sid)
         if self._token_checks is None or self._token_checks.done():
             self._token_checks = asyncio.create_task(self._check_tokens())
 
     async def _disconnect(self, sid: str, *_: Any) -> None:
         self._clients.pop(sid, None)
+        self._connected.discard(sid)
 
     async def _join(self, sid: str, data: Any = None, *_: Any) -> Ack:
         conversation_id = _conversation_id(data)
