@@ -142,6 +142,7 @@ async def test_users_page_by_cursor(client: httpx.AsyncClient) -> None:
         ({"phoneNumber": "+14155550100", "name": ""}, "name"),
         ({"phoneNumber": "+14155550100", "name": "x" * 101}, "name"),
         ({"phoneNumber": "+14155550100", "name": "x", "avatar": "a" * 501}, "avatar"),
+        ({"phoneNumber": "+14155550100", "name": "x", "avatar": "http://\u0000"}, "avatar"),  # was a 422 naming none
         ({"phoneNumber": 14155550100, "name": "x"}, "phoneNumber"),
         ({"phoneNumber": "+14155550100", "name": "x", "extra": 1}, "extra"),
         ({"name": "x"}, "phoneNumber"),

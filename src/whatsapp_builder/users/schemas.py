@@ -31,7 +31,9 @@ PhoneNumber = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(
 Name = Annotated[
     Annotated[str, Field(min_length=1, max_length=100)], BeforeValidator(_stripped), AfterValidator(storable_text)
 ]
-Avatar = Annotated[str | None, Field(default=None, max_length=500), AfterValidator(_web_address)]
+Avatar = Annotated[
+    str | None, Field(default=None, max_length=500), AfterValidator(storable_text), AfterValidator(_web_address)
+]
 
 
 class UserCreate(CamelInput):
