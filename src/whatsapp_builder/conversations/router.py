@@ -221,7 +221,10 @@ async def get_context(session: SessionDep, conversation_id: uuid.UUID) -> Contex
     responses={
         200: {
             "description": "The media's bytes, with its type (`image/jpeg`, `audio/ogg`, ...)",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}}
+                for kind in ("image/*", "video/*", "audio/*", "application/*", "text/*")
+            },
         },
         404: documented(
             "No such message in this conversation; it has no WhatsApp media id (`no_media`: one sent by link is at"

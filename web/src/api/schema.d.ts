@@ -2978,7 +2978,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/octet-stream": string;
+                    "application/*": string;
+                    "audio/*": string;
+                    "image/*": string;
+                    "text/*": string;
+                    "video/*": string;
                 };
             };
             /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
