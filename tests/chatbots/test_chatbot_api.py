@@ -454,7 +454,11 @@ async def test_test_run_refuses_ill_typed_input_values(client: httpx.AsyncClient
     for bad in ({"buttonId": {"x": 1}}, {"listRowId": ["a"]}, {"buttonId": 5}, {"buttonId": None},
                 {"buttonId": "b", "title": 3}, {"text": ["hi"]}, {"body": 1}, {"timer": "yes"},
                 {"type": "text", "content": "hi"}, {"type": 1}, {"type": "bogus"}, {"kind": "dance"},
-                {"buttonId": "order", "listRowId": "x"}, {"buttonId": "b", "timer": True}):
+                {"buttonId": "order", "listRowId": "x"}, {"buttonId": "b", "timer": True},
+                # inside a message's content too (the body 5 was read as the text "5", ["x"] as no text)
+                {"type": "text", "content": {"body": 5}}, {"type": "text", "content": {"body": ["x"]}},
+                {"type": "interactive", "content": {"buttonId": {"a": 1}}}, {"type": "button", "content": {"buttonId": True}},
+                {"type": "image", "content": {"caption": {"a": 1}}}):
         refused = await client.post(f"/api/chatbots/{draft['id']}/test-run", json={"inputs": ["hi", bad]})
         assert refused.status_code == 422, (bad, refused.text)
         assert refused.json()["error"]["code"] == "validation_error", refused.text

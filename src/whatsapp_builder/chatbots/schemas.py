@@ -153,6 +153,8 @@ _INPUT_TYPES: dict[str, tuple[type, str]] = {
 }
 
 
+# The keys of a message's `content` a test input is read by (flows/testrun.py): texts and ids.
+_CONTENT_TEXTS = frozenset({"body", "title", "buttonId", "listRowId", "caption", "replyTo", "kind"})
 _MESSAGE_KINDS = frozenset(kind.value for kind in MessageType)
 _INPUT_KIND_NAMES = frozenset({"text", "button", "list", "timer"})
 
@@ -195,6 +197,11 @@ class TestRunRequest(CamelInput):
                     expected, described = _INPUT_TYPES[key]
                     if not isinstance(value, expected):
                         raise ValueError(f"input {index}: `{key}` must be {described}")
+                for key, value in (item.get("content") or {}).items():
+                    # A stored message's content ({"body"}, {"buttonId", "title"}, {"caption"}...): read as the
+                    # same keys at the top level are, so they are checked alike.
+                    if key in _CONTENT_TEXTS and value is not None and not isinstance(value, str):
+                        raise ValueError(f"input {index}: `content.{key}` must be a string")
                 chosen = [key for key in ("buttonId", "listRowId", "timer") if key in item]
                 if len(chosen) > 1:
                     raise ValueError(f"input {index}: give one of {', '.join(chosen)}, not several")
