@@ -236,9 +236,10 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "malformed_json", "The request body is not valid JSON.", details)
         if _body_not_sent_as_json(request) and any(d["field"] == "" for d in details):
             # FastAPI reads a body as JSON only when it says so (`curl -d` sends a form's type): without this, the
-            # answer was "Input should be a valid dictionary" about a body that may be perfectly good JSON.
+            # answer was "Input should be a valid dictionary" about a body that may be perfectly good JSON (so that
+            # detail is left out too).
             return error_response(
-                415, "unsupported_media_type", "Send the body as JSON, with Content-Type: application/json.", details
+                415, "unsupported_media_type", "Send the body as JSON, with Content-Type: application/json."
             )
         return error_response(422, "validation_error", "The request is not valid.", details)
 
