@@ -521,13 +521,12 @@ async def test_a_keyword_an_older_active_chatbot_answers_is_a_warning(client: ht
 async def test_text_postgresql_cannot_store_in_a_graph_is_a_422_naming_where(
     client: httpx.AsyncClient, database_url: str
 ) -> None:
-    """U+0000, half a surrogate pair, NaN and infinities: refused with the place named (the database used to
-    refuse them with no field named), by validate too, and nothing is stored."""
+    """U+0000, half a surrogate pair and infinities (`1e400`): refused with the place named (the database used to
+    refuse them with no field named), by validate too, and nothing is stored. NaN, not JSON, is malformed JSON."""
     start = {"id": "s", "type": "start", "position": {"x": 0, "y": 0}, "data": {}}
     bad_texts = [
         b'{"id": "m", "type": "message", "position": {"x": 0, "y": 0}, "data": {"text": "a\\u0000b"}}',
         b'{"id": "m", "type": "message", "position": {"x": 0, "y": 0}, "data": {"text": "a\\ud800b"}}',
-        b'{"id": "m", "type": "message", "position": {"x": NaN, "y": 0}, "data": {"text": "a"}}',
         b'{"id": "m", "type": "message", "position": {"x": 1e400, "y": 0}, "data": {"text": "a"}}',
     ]
     for bad in bad_texts:
@@ -537,6 +536,11 @@ async def test_text_postgresql_cannot_store_in_a_graph_is_a_422_naming_where(
             assert refused.status_code == 422, (url, bad, refused.text)
             [detail] = refused.json()["error"]["details"]
             assert detail["field"] == "nodes" and "1." in detail["message"], detail
+    not_json = b'{"name": "Bot", "nodes": [{"id": "m", "type": "message", "position": {"x": NaN, "y": 0}}]}'
+    for url in ("/api/chatbots", "/api/flows/validate"):
+        refused = await client.post(url, content=not_json, headers={"Content-Type": "application/json"})
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "malformed_json", refused.text
+        assert "(NaN is not a JSON value) at character 75" in refused.json()["error"]["details"][0]["message"]
     named = await client.post("/api/chatbots", content=b'{"name": "B\\u0000t"}', headers={"Content-Type": "application/json"})
     assert named.status_code == 422 and named.json()["error"]["details"][0]["field"] == "name"
     with psycopg.connect(database_url) as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -224,6 +225,33 @@ async def test_with_a_valid_token_malformed_json_is_400_and_good_json_works(clie
     assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "validation_error"
     created = await client.post("/api/users", json={"name": "Ana", "phoneNumber": "+14155550177"})
     assert created.status_code == 201 and created.json()["phoneNumber"] == "+14155550177"
+
+
+async def test_nan_and_infinities_are_malformed_json_on_every_route_with_a_body(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """Python's json (FastAPI's) reads them, though they are not JSON: each route refused them its own way, and a
+    test run took them. Now every route with a JSON body answers 400 `malformed_json`, naming the place."""
+    spec = (await client.get("/openapi.json")).json()
+    routes = [(method.upper(), path) for path, item in spec["paths"].items() if path.startswith("/api/")
+              for method, operation in item.items() if "application/json" in operation.get("requestBody", {}).get(
+                  "content", {})]
+    assert len(routes) >= 10 and ("POST", "/api/chatbots/{chatbot_id}/test-run") in routes
+    demo = json.loads((Path(__file__).parents[2] / "examples" / "demo-chatbot.json").read_text(encoding="utf-8"))
+    chatbot = (await client.post("/api/chatbots/import", json=demo)).json()["id"]
+    for constant in ("NaN", "Infinity", "-Infinity"):
+        body = f'{{"name": "Ana", "inputs": ["hi", {{"type": "location", "content": {{"latitude": {constant}}}}}]}}'
+        for method, path in routes:
+            url = re.sub(r"\{\w+\}", lambda p: chatbot if "chatbot" in p[0] else str(uuid.uuid4()), path)
+            response = await client.request(method, url, content=body.encode(),
+                                            headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, (method, url, constant, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "malformed_json", (method, url, error)
+            place = body.index(constant)
+            assert error["details"][0]["message"].endswith(f"({constant} is not a JSON value) at character {place}")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
 
 
 async def test_an_oversized_body_without_a_token_is_401(anon_client: httpx.AsyncClient) -> None:

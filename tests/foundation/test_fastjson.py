@@ -15,10 +15,23 @@ from whatsapp_builder.core.rows import json_rows
 
 def test_loads_falls_back_for_what_orjson_refuses() -> None:
     assert fastjson.loads(b'{"text": "half \\ud83d pair"}') == {"text": "half \ud83d pair"}
-    assert math.isnan(fastjson.loads(b"NaN"))
+    assert math.isinf(fastjson.loads(b"[1e400]")[0])  # JSON's grammar allows it; it is stored as null
     for bad in (b'{"object": ', b"\xff\xfe\x00", b""):
         with pytest.raises(ValueError):
             fastjson.loads(bad)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_constants_the_standard_library_takes_are_not_json(constant: str) -> None:
+    """Both parsers refuse them (the fallback took them), with their place, also after half a surrogate pair
+    (which sends the body to the fallback)."""
+    for text in (f'{{"a": "NaN", "b": [1, {constant}]}}', f'{{"a": "\\ud83d", "b": [1, {constant}]}}'):
+        for parse in (fastjson.loads, fastjson.standard_loads):
+            with pytest.raises(json.JSONDecodeError) as refused:
+                parse(text.encode())
+            assert refused.value.pos == text.index(f" {constant}") + 1, (parse, text)
+            assert f"{constant} is not a JSON value" in str(refused.value)
+    assert fastjson.standard_loads('{"a": "NaN"}'.encode("utf-16")) == {"a": "NaN"}  # its encodings, as before
 
 
 def test_dumps_matches_the_standard_library() -> None:

@@ -99,6 +99,23 @@ async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, dat
     assert counts(database_url)["messages"] == 0
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinities_are_malformed_json(
+    configured: httpx.AsyncClient, database_url: str, constant: str
+) -> None:
+    """Python's json reads them, but they are not JSON: a body holding one was stored (its number mended to
+    null). Refused like any other syntax error, also when half a surrogate pair already sent the body past orjson."""
+    order = text_from("16505551234", "hi", "wamid.CONST")
+    order["entry"][0]["changes"][0]["value"]["messages"][0] |= {
+        "type": "order", "order": {"catalog_id": "1", "product_items": [{"quantity": 1, "item_price": "X"}]}}
+    for text in ("hi", "half \\ud83d pair"):
+        raw = json.dumps(order).replace('"X"', constant).replace('"hi"', f'"{text}"').encode()
+        response = await post(configured, None, raw=raw)
+        assert response.status_code == 400, (constant, text, response.text)
+        assert response.json()["error"]["code"] == "malformed_json"
+    assert counts(database_url)["messages"] == 0
+
+
 async def test_oversized_body_without_a_length_is_refused_as_it_streams(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:

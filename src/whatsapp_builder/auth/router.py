@@ -11,11 +11,12 @@ from whatsapp_builder.auth import service
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound
+from whatsapp_builder.core.routing import JsonRoute
 from whatsapp_builder.core.schemas import CamelInput, CamelModel, Page
 from whatsapp_builder.realtime.server import close_revoked_connections
 from whatsapp_builder.users.schemas import Name
 
-router = APIRouter(prefix="/tokens", tags=["tokens"])
+router = APIRouter(prefix="/tokens", tags=["tokens"], route_class=JsonRoute)
 
 
 class TokenCreate(CamelInput):

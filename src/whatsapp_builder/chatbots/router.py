@@ -26,6 +26,7 @@ from whatsapp_builder.chatbots.schemas import (
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import Unprocessable
+from whatsapp_builder.core.routing import JsonRoute
 from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.flows.graph import FlowGraphError
 from whatsapp_builder.flows.http import SafeHttpPerformer
@@ -36,8 +37,8 @@ from whatsapp_builder.flows.types import ContactInfo
 from whatsapp_builder.flows.validation import ValidationReport, validate_graph
 from whatsapp_builder.realtime import events
 
-router = APIRouter(prefix="/chatbots", tags=["chatbots"])
-flows_router = APIRouter(prefix="/flows", tags=["chatbots"])
+router = APIRouter(prefix="/chatbots", tags=["chatbots"], route_class=JsonRoute)
+flows_router = APIRouter(prefix="/flows", tags=["chatbots"], route_class=JsonRoute)
 
 
 async def _saved(session: AsyncSession, chatbot: Chatbot, report: ValidationReport) -> ChatbotSaved:

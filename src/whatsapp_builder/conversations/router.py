@@ -24,11 +24,12 @@ from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import InvalidCursor, decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Unprocessable, documented
+from whatsapp_builder.core.routing import JsonRoute
 from whatsapp_builder.core.schemas import Page, storable_text
 from whatsapp_builder.realtime import events
 from whatsapp_builder.whatsapp import media
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = APIRouter(prefix="/conversations", tags=["conversations"], route_class=JsonRoute)
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 
@@ -262,7 +263,7 @@ async def get_media(
     )
 
 
-stats_router = APIRouter(prefix="/stats", tags=["stats"])
+stats_router = APIRouter(prefix="/stats", tags=["stats"], route_class=JsonRoute)
 
 
 @stats_router.get("/daily")

@@ -178,7 +178,10 @@ def _validation_details(exc: RequestValidationError) -> tuple[bool, list[dict[st
             malformed = True
             where = [p for p in err.get("loc", ()) if p != "body"]
             at = f" at character {where[-1]}" if where and isinstance(where[-1], int) else ""
-            details.append({"field": "", "message": f"{err.get('msg', 'invalid JSON')}{at}", "type": "json_invalid"})
+            # The parser's own words too: "Expecting value", "NaN is not a JSON value".
+            why = (err.get("ctx") or {}).get("error")
+            said = str(err.get("msg", "invalid JSON")) + (f" ({why})" if why else "")
+            details.append({"field": "", "message": f"{said}{at}", "type": "json_invalid"})
             continue
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if len(loc) > 1 and loc[0] in ("path", "query", "header"):

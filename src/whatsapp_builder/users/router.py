@@ -11,12 +11,13 @@ from whatsapp_builder.conversations.snapshots import conversation_snapshots
 from whatsapp_builder.core.cursor import decode_time_id_cursor, encode_cursor
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import Responses, documented
+from whatsapp_builder.core.routing import JsonRoute
 from whatsapp_builder.core.schemas import Page
 from whatsapp_builder.realtime import events
 from whatsapp_builder.users import service
 from whatsapp_builder.users.schemas import UserCreate, UserOut, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=JsonRoute)
 USERS_SCOPE = "users"
 _PHONE_TAKEN: Responses = {409: documented("Another user has this phone number (`conflict`)")}
 

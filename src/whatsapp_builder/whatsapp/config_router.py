@@ -6,11 +6,12 @@ from fastapi import APIRouter, Response, status
 
 from whatsapp_builder.core.deps import ContextDep, SessionDep
 from whatsapp_builder.core.errors import NotFound, Responses, documented
+from whatsapp_builder.core.routing import JsonRoute
 from whatsapp_builder.whatsapp import config_service
 from whatsapp_builder.whatsapp.config_schemas import WhatsAppConfigOut, WhatsAppConfigPut
 from whatsapp_builder.whatsapp.graph_client import GraphApiError
 
-router = APIRouter(prefix="/whatsapp-config", tags=["whatsapp-config"])
+router = APIRouter(prefix="/whatsapp-config", tags=["whatsapp-config"], route_class=JsonRoute)
 _NO_CONFIG: Responses = {404: documented("No WhatsApp config is set (`not_found`)")}
 
 
