@@ -87,6 +87,37 @@ async def test_unsigned_is_401_also_before_whatsapp_is_connected(client: httpx.A
     assert signed.status_code == 403  # signed, but there is no app secret to check it with
 
 
+async def test_a_delivery_with_more_than_one_signature_header_is_refused(
+    configured: httpx.AsyncClient, app_context: AppContext, database_url: str
+) -> None:
+    """Meta signs a delivery once. With two `X-Hub-Signature-256` headers `serve` checked the last and the framework
+    route the first: a forged body passed with the real signature of another body in the header that counted.
+    Now two are 403 whatever they hold (identical ones too), on both, and nothing is stored."""
+    from fastapi import FastAPI
+
+    from whatsapp_builder.app import create_app
+
+    framework_app = create_app(app_context)
+
+    async def framework_route(scope: Any, receive: Any, send: Any) -> None:  # the route, without WebhookLane
+        await FastAPI.__call__(framework_app, scope, receive, send)
+
+    body = json.dumps(text_from("16505551234", "hi", "wamid.TWICE")).encode()
+    wrong = sign(b"another body")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=framework_route), base_url="http://t") as route:
+        for client in (configured, route):
+            before = counts(database_url)["messages"]
+            for pair in ((sign(body), wrong), (wrong, sign(body)), (sign(body), sign(body))):
+                headers = [("Content-Type", "application/json")] + [("X-Hub-Signature-256", v) for v in pair]
+                refused = await client.post("/webhooks/whatsapp", content=body, headers=headers)
+                assert refused.status_code == 403, (client is route, pair, refused.text)
+                assert refused.json()["error"]["code"] == "forbidden"
+                assert "More than one X-Hub-Signature-256 header" in refused.json()["error"]["message"]
+            assert counts(database_url)["messages"] == before
+            one = await client.post("/webhooks/whatsapp", content=body, headers={"X-Hub-Signature-256": sign(body)})
+            assert one.status_code == 200 and one.json()["messages"] + one.json()["duplicates"] == 1, one.text
+
+
 async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, database_url: str) -> None:
     assert (await post(configured, None, raw=b'{"object": ')).status_code == 400
     assert (await post(configured, None, raw=b"\xff\xfe\x00")).status_code == 400

@@ -75,11 +75,25 @@ def _note(context: AppContext, answer: Answer) -> Answer:
     return answer
 
 
-async def handle_delivery(context: AppContext, body: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
-    """The answer to one delivery: its HTTP status and JSON body. A 200 means its events are committed;
-    anything else makes Meta deliver it again."""
-    if signature is None or not signature.strip():
-        return _note(context, _MISSING_SIGNATURE)
+def _unsigned(signatures: list[str]) -> Answer | None:
+    """The refusal of a delivery whose `X-Hub-Signature-256` headers (`signatures`, every one it has) are not
+    exactly one non-empty signature, else None. Meta sends one: with two, which one counts would depend on what
+    reads them (the first for Starlette, the last for others), and a proxy that adds or keeps a stale one could
+    make a delivery pass on a signature that is not its own."""
+    if len(signatures) > 1:
+        return _AMBIGUOUS_SIGNATURE
+    if not signatures or not signatures[0].strip():
+        return _MISSING_SIGNATURE
+    return None
+
+
+async def handle_delivery(context: AppContext, body: bytes, signatures: list[str]) -> tuple[int, dict[str, Any]]:
+    """The answer to one delivery, given its `X-Hub-Signature-256` headers: its HTTP status and JSON body. A 200
+    means its events are committed; anything else makes Meta deliver it again."""
+    unsigned = _unsigned(signatures)
+    if unsigned is not None:
+        return _note(context, unsigned)
+    signature = signatures[0]
     deadline = context.settings.webhook_deadline_seconds
     try:
         async with asyncio.timeout(deadline):
@@ -154,6 +168,9 @@ def _other_object(payload: object) -> str | None:
 
 _MISSING_SIGNATURE = _error(401, "unauthorized", f"Missing {SIGNATURE_HEADER} header.")
 _MISMATCH = _error(403, "forbidden", f"{SIGNATURE_HEADER} does not match the body.")
+_AMBIGUOUS_SIGNATURE = _error(
+    403, "forbidden", f"More than one {SIGNATURE_HEADER} header: a delivery is signed once, with one."
+)
 _NO_CONFIG = _error(403, "forbidden", "No active WhatsApp config with an app secret to verify with.")
 
 
@@ -169,16 +186,18 @@ class WebhookLane:
         return bool(scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == WEBHOOK_PATH)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        signature: str | None = None
+        signatures: list[str] = []
         too_large = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 too_large = value.isdigit() and int(value) > self.cap
             elif name == _SIGNATURE_HEADER_KEY:
-                signature = value.decode("latin-1")
-        # Unsigned is refused first, whatever the body (Meta signs every delivery), and without reading it.
-        if signature is None or not signature.strip():
-            await self._answer(send, *_note(self.context, _MISSING_SIGNATURE))
+                signatures.append(value.decode("latin-1"))
+        # Unsigned (or signed twice) is refused first, whatever the body (Meta signs every delivery, once), and
+        # without reading it.
+        unsigned = _unsigned(signatures)
+        if unsigned is not None:
+            await self._answer(send, *_note(self.context, unsigned))
             return
         if too_large:
             await self._too_large(send)
@@ -191,7 +210,7 @@ class WebhookLane:
         if raw is None:
             return  # the sender gave up: nothing to answer, and nothing was stored
         try:
-            status, payload = await handle_delivery(self.context, raw, signature)
+            status, payload = await handle_delivery(self.context, raw, signatures)
         except Exception:
             # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
             log.exception("webhook failed")

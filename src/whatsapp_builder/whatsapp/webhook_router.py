@@ -77,7 +77,10 @@ def _same(a: str, b: str) -> bool:
     responses={
         400: documented("The body is not JSON, or not a WhatsApp Business Account notification"),
         401: documented(f"No `{SIGNATURE_HEADER}` header"),
-        403: documented(f"`{SIGNATURE_HEADER}` does not match the body, or no config has an app secret to check it"),
+        403: documented(
+            f"`{SIGNATURE_HEADER}` does not match the body, or comes more than once, or no config has an app secret"
+            " to check it"
+        ),
         413: documented("The body is over `WAB_WEBHOOK_MAX_BODY`"),
         503: documented("Not stored (the database is unavailable or slow): Meta delivers it again"),
     },
@@ -87,5 +90,6 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
     answer is 200 only once they are stored; any other answer makes Meta deliver them again."""
     # `serve` answers these POSTs in `WebhookLane`, ahead of FastAPI; this route documents the endpoint and
     # serves an app mounted under another path.
-    status, payload = await handle_delivery(context, await request.body(), request.headers.get(SIGNATURE_HEADER))
+    signatures = request.headers.getlist(SIGNATURE_HEADER)  # every one: more than one is refused
+    status, payload = await handle_delivery(context, await request.body(), signatures)
     return JSONResponse(payload, status_code=status)

@@ -4400,7 +4400,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description `X-Hub-Signature-256` does not match the body, or no config has an app secret to check it */
+            /** @description `X-Hub-Signature-256` does not match the body, or comes more than once, or no config has an app secret to check it */
             403: {
                 headers: {
                     [name: string]: unknown;
