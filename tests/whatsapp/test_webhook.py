@@ -781,6 +781,31 @@ async def test_a_number_of_the_business_writing_to_another_of_its_numbers_is_not
     assert counts(database_url)["messages"] == before["messages"] + 1
 
 
+async def test_a_number_id_holding_u0000_is_another_number_not_the_connected_one(
+    configured: httpx.AsyncClient, database_url: str
+) -> None:
+    """PostgreSQL text cannot hold U+0000, so it is mended out of what a webhook stores; dropped from the business
+    number's id, "<connected id>\\u0000" became the connected number's id and the chatbot answered a message sent to
+    no number of this config. It is another number: stored in its own conversation, not given to the chatbot, not
+    answered from the connected number."""
+    to_nul = text_from("16505551234", "hi", "wamid.NULNUMBER")
+    to_nul["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = PHONE_NUMBER_ID + "\u0000"
+    answer = await post(configured, to_nul)
+    assert answer.status_code == 200 and answer.json()["messages"] == 1, answer.text
+    assert counts(database_url)["procrastinate_jobs"] == 0  # no flow job: nothing answers it
+    [elsewhere] = (await configured.get("/api/conversations")).json()["items"]
+    assert elsewhere["whatsappPhoneNumberId"] not in (PHONE_NUMBER_ID, None)
+    assert "\x00" not in elsewhere["whatsappPhoneNumberId"]
+    reply = await configured.post(f"/api/conversations/{elsewhere['id']}/messages",
+                                  json={"type": "text", "content": {"body": "from the connected number"}})
+    assert reply.status_code == 409 and reply.json()["error"]["code"] == "number_not_connected", reply.text
+    # The same customer writing to the connected number: its own conversation, which the chatbot is given.
+    assert (await post(configured, text_from("16505551234", "hi", "wamid.REALNUMBER"))).status_code == 200
+    assert counts(database_url)["procrastinate_jobs"] == 1
+    numbers = {c["whatsappPhoneNumberId"] for c in (await configured.get("/api/conversations")).json()["items"]}
+    assert numbers == {PHONE_NUMBER_ID, elsewhere["whatsappPhoneNumberId"]}
+
+
 async def test_a_customer_in_a_conversation_made_from_participants_is_still_a_customer(
     configured: httpx.AsyncClient, database_url: str
 ) -> None:

@@ -95,6 +95,13 @@ def storable(value: Any, depth: int = 0) -> Any:
     return value
 
 
+def storable_id(value: str) -> str:
+    """An id with what PostgreSQL cannot store replaced by U+FFFD, never dropped: `storable` drops U+0000, which
+    would turn "<the connected number's id>\\u0000" into the connected number's id, and a message sent to no number
+    of this config would be taken as one to it (answered by its chatbot). Mended this way, it stays another id."""
+    return _UNSTORABLE.sub("\ufffd", value)
+
+
 def _storable(message: InboundMessage) -> InboundMessage | None:
     """The message with values that fit the columns, or None when its ids cannot be stored at all."""
     if len(message.wa_message_id) > WAMID_LIMIT or len(message.phone_number_id) > WAMID_LIMIT:
@@ -103,7 +110,7 @@ def _storable(message: InboundMessage) -> InboundMessage | None:
     return replace(
         message,
         wa_message_id=storable(message.wa_message_id),
-        phone_number_id=storable(message.phone_number_id),
+        phone_number_id=storable_id(message.phone_number_id),
         from_user_id=storable(user_id),
         from_phone=storable(message.from_phone),
         display_phone_number=storable(message.display_phone_number),
