@@ -538,19 +538,59 @@ async def test_a_reconnecting_client_catches_up_after_the_last_message_it_saw(
     assert both.status_code == 422
 
 
-async def test_inbox_lists_newest_first_with_empty_conversations_last(
-    client: httpx.AsyncClient, database_url: str
-) -> None:
+async def test_a_conversation_just_made_lists_first_not_last(client: httpx.AsyncClient, database_url: str) -> None:
+    """A conversation without a message yet (an operator opened it to write first) was listed after every other,
+    so whoever had just made it could not find it. It goes by when it was made among the others' last messages."""
     await client.post("/api/chatbots", json={"name": "Bot"})
-    with_messages = await _conversation_with_messages(client, database_url, 3)
+    with_messages = await _conversation_with_messages(client, database_url, 3)  # its last message: 2026-01-01
     users = (await client.get("/api/users")).json()["items"]
     empty = (await client.post("/api/conversations", json={"participantIds": [users[0]["id"]]})).json()["id"]
     first = (await client.get("/api/conversations", params={"limit": 1})).json()
-    assert [c["id"] for c in first["items"]] == [with_messages]
+    assert [c["id"] for c in first["items"]] == [empty]
     second = (
         await client.get("/api/conversations", params={"limit": 1, "cursor": first["nextCursor"]})
     ).json()
-    assert [c["id"] for c in second["items"]] == [empty] and second["nextCursor"] is None
+    assert [c["id"] for c in second["items"]] == [with_messages] and second["nextCursor"] is None
+
+
+async def test_the_inbox_pages_by_activity_without_gaps_or_repeats(client: httpx.AsyncClient, database_url: str) -> None:
+    """Conversations with and without messages, interleaved by time, with ties on the time: every page size walks
+    them in one order (last message's time, or when made; then id, newest first), each once."""
+    users = [(await client.post("/api/users", json={"name": f"U{i}", "phoneNumber": f"+1415555{i:04d}"})).json()
+             for i in range(12)]
+    made = [(await client.post("/api/conversations", json={"participantIds": [u["id"]]})).json()["id"] for u in users]
+    times = ["2026-03-01T10:00:00+00:00", "2026-03-01T10:00:00+00:00", "2026-03-01T09:00:00+00:00"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for i, conversation in enumerate(made):
+            at = times[i % 3]
+            if i % 2:  # odd ones have a message (the trigger sets lastMessageAt), made long before it
+                conn.execute('UPDATE conversations SET "createdAt" = %s WHERE id = %s', ("2025-01-01T00:00:00Z", conversation))
+                conn.execute('INSERT INTO messages ("conversationId", "senderId", content, "timestamp")'
+                             " VALUES (%s, %s, '{\"body\": \"hi\"}', %s)", (conversation, users[i]["id"], at))
+            else:  # even ones have none: made at that time
+                conn.execute('UPDATE conversations SET "createdAt" = %s WHERE id = %s', (at, conversation))
+        rows = conn.execute('SELECT id, COALESCE("lastMessageAt", "createdAt") FROM conversations').fetchall()
+    expected = [str(i) for i, _ in sorted(rows, key=lambda r: (r[1], str(r[0])), reverse=True)]
+    assert sum(1 for c in made if c in expected[:4]) == 4  # the 10:00 ones, with and without a message, lead
+    for limit in (1, 2, 3, 5, 12, 50):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, object] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/api/conversations", params=params)).json()
+            seen += [c["id"] for c in page["items"]]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        assert seen == expected, limit
+    # A cursor from before this order (the list's tail of conversations without a message had none of a time) goes
+    # on after its conversation.
+    tail = expected[5]
+    old = base64.urlsafe_b64encode(json.dumps([None, tail, "conversations"]).encode()).decode().rstrip("=")
+    after = (await client.get("/api/conversations", params={"cursor": old})).json()
+    assert [c["id"] for c in after["items"]] == expected[6:]
+    gone = base64.urlsafe_b64encode(json.dumps([None, str(uuid.uuid4()), "conversations"]).encode()).decode()
+    assert (await client.get("/api/conversations", params={"cursor": gone})).status_code == 400
 
 
 async def test_conversation_with_unknown_participant_is_422(client: httpx.AsyncClient) -> None:

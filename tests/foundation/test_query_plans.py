@@ -130,13 +130,30 @@ def test_message_pages_use_keyset_on_the_timestamp_index(plan_database: str, dat
     assert "Seq Scan" not in plan
 
 
-def test_inbox_uses_the_last_message_index(plan_database: str, dataset: dict[str, str]) -> None:
-    sql = (
-        'SELECT * FROM conversations WHERE "lastMessageAt" IS NOT NULL'
-        ' ORDER BY "lastMessageAt" DESC NULLS LAST, id DESC LIMIT 51'
-    )
-    plan = _plan(plan_database, sql, {})
-    assert "idx_conversations_lastMessageAt_desc" in plan, plan
+async def test_inbox_pages_are_scans_of_the_activity_index(
+    plan_context: AppContext, plan_database: str, dataset: dict[str, str]
+) -> None:
+    """The first page and a later one, as the service asks for them: read in order off ix_conversations_activity
+    (the keyset an index condition), never a sort of the table."""
+    recorded: list[tuple[str, dict[str, object]]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: dict[str, object], *args: object) -> None:
+        recorded.append((statement, parameters))
+
+    event.listen(plan_context.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with plan_context.sessions() as session:
+            first = await service.list_conversations(session, limit=51, after=None)
+            last = first[-1]
+            await service.list_conversations(session, limit=51, after=(service.activity_time(last), last.id))
+    finally:
+        event.remove(plan_context.engine.sync_engine, "before_cursor_execute", record)
+    pages = [(sql, params) for sql, params in recorded if "ORDER BY coalesce(" in sql]
+    assert len(pages) == 2, recorded
+    for sql, params in pages:
+        plan = _plan(plan_database, sql, params)
+        assert "Index Scan using ix_conversations_activity" in plan and "Sort" not in plan, plan
+    assert "Index Cond: (ROW(COALESCE" in _plan(plan_database, *pages[1]), pages[1]
 
 
 def test_default_chatbot_uses_the_partial_index(plan_database: str, dataset: dict[str, str]) -> None:
@@ -164,7 +181,7 @@ async def test_service_queries_match_the_explained_ones(
     assert len({m.id for m in page + older}) == 14
     joined = "\n".join(statements)
     assert "OFFSET" not in joined.upper()
-    assert 'ORDER BY conversations."lastMessageAt" DESC NULLS LAST' in joined
+    assert 'ORDER BY coalesce(conversations."lastMessageAt", conversations."createdAt") DESC, conversations.id DESC' in joined
 
 
 async def test_the_hot_paths_never_compile_a_statement(plan_context: AppContext, dataset: dict[str, str]) -> None:

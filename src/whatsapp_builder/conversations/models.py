@@ -115,6 +115,8 @@ class Conversation(Base):
         ),
         UniqueConstraint("whatsappPhoneNumberId", "customerId"),
         Index("ix_conversations_customerId", "customerId"),
+        # Extension (migration 0026): the inbox's order, its last message's time or, with none yet, its making's.
+        Index("ix_conversations_activity", text('COALESCE("lastMessageAt", "createdAt") DESC'), text("id DESC")),
     )
 
 

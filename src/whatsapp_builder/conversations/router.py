@@ -64,7 +64,7 @@ async def list_conversations(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.last_message_at, last.id, scope="conversations")
+        next_cursor = encode_cursor(service.activity_time(last), last.id, scope="conversations")
     return Page[ConversationOut](
         items=[ConversationOut.model_validate(c) for c in rows[:limit]], next_cursor=next_cursor
     )

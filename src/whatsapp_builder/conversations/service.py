@@ -1,6 +1,6 @@
 """Conversations and their messages: the seed's query patterns, each on its index.
 
-- inbox: `ORDER BY "lastMessageAt" DESC NULLS LAST` on idx_conversations_lastMessageAt_desc, by keyset;
+- inbox: `ORDER BY COALESCE("lastMessageAt", "createdAt") DESC, id DESC` on ix_conversations_activity, by keyset;
 - one conversation with its participants: two queries in all (selectinload), never one per participant;
 - messages: keyset pages on (timestamp, id) over idx_messages_conversationId_timestamp, never OFFSET.
 """
@@ -12,7 +12,8 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select
+from sqlalchemy import DateTime, and_, delete, exists, func, insert, literal, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +26,7 @@ from whatsapp_builder.conversations.models import (
     conversation_participants,
 )
 from whatsapp_builder.conversations.snapshots import enrich
+from whatsapp_builder.core.cursor import InvalidCursor
 from whatsapp_builder.core.errors import NotFound, Unprocessable
 from whatsapp_builder.users.models import User
 
@@ -63,6 +65,16 @@ def _unread() -> Any:
     )
 
 
+def activity_time(conversation: Conversation) -> dt.datetime:
+    """When a conversation was last active, as the inbox orders it: its last message's time, or, before its first
+    message, when it was made (a conversation an operator has just opened goes first, not last)."""
+    return conversation.last_message_at or conversation.created_at
+
+
+# The inbox's sort key, as ix_conversations_activity indexes it (migration 0026).
+_ACTIVITY = func.coalesce(Conversation.last_message_at, Conversation.created_at)
+
+
 async def list_conversations(
     session: AsyncSession,
     *,
@@ -72,38 +84,28 @@ async def list_conversations(
     unread: bool = False,
     handed_off: bool = False,
 ) -> list[Conversation]:
-    order = (Conversation.last_message_at.desc().nulls_last(), Conversation.id.desc())
-    fetched: list[Conversation] = []
-    after_stamp, after_id = after if after is not None else (None, None)
-    filters = [
-        *([Conversation.customer_id.in_(_matching_customers(search))] if search else []),
-        *([_unread()] if unread else []),
-        *([Conversation.is_handed_off.is_(True)] if handed_off else []),
-    ]
-    condition = and_(*filters) if filters else None
-    if after is None or after_stamp is not None:
-        query = select(Conversation).where(Conversation.last_message_at.is_not(None)).order_by(*order).limit(limit)
-        if condition is not None:
-            query = query.where(condition)
-        if after_stamp is not None:
-            query = query.where(
-                Conversation.last_message_at <= after_stamp,
-                or_(Conversation.last_message_at < after_stamp, Conversation.id < after_id),
-            )
-        fetched = list((await session.execute(query)).scalars())
-    if len(fetched) < limit:
-        # Conversations without messages come last (NULLS LAST), ordered by id.
-        query = (
-            select(Conversation)
-            .where(Conversation.last_message_at.is_(None))
-            .order_by(Conversation.id.desc())
-            .limit(limit - len(fetched))
+    """Newest activity first (`activity_time`), then by id, keyset-paged after `after` (the previous page's last
+    row's activity time and id): one index scan of ix_conversations_activity, whatever the page."""
+    query = select(Conversation).order_by(_ACTIVITY.desc(), Conversation.id.desc()).limit(limit)
+    if search:
+        query = query.where(Conversation.customer_id.in_(_matching_customers(search)))
+    if unread:
+        query = query.where(_unread())
+    if handed_off:
+        query = query.where(Conversation.is_handed_off.is_(True))
+    if after is not None:
+        after_stamp, after_id = after
+        if after_stamp is None:
+            # A cursor made before migration 0026, in the list's tail of conversations without a message: it goes
+            # on after that conversation, where it now is.
+            after_stamp = await session.scalar(select(_ACTIVITY).where(Conversation.id == after_id))
+            if after_stamp is None:
+                raise InvalidCursor("The cursor is not valid for this list; use nextCursor from its previous page.")
+        query = query.where(
+            tuple_(_ACTIVITY, Conversation.id)
+            < tuple_(literal(after_stamp, DateTime(timezone=True)), literal(after_id, UUID(as_uuid=True)))
         )
-        if after is not None and after_stamp is None:
-            query = query.where(Conversation.id < after_id)
-        if condition is not None:
-            query = query.where(condition)
-        fetched.extend((await session.execute(query)).scalars())
+    fetched = list((await session.execute(query)).scalars())
     await enrich(session, fetched)
     session.expunge_all()
     return fetched

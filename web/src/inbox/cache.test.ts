@@ -103,14 +103,23 @@ describe('live updates of the cache', () => {
     expect(list[0].isHandedOff).toBe(true);
   });
 
-  it('lists conversations without a message last, as the API does', () => {
+  it('lists a conversation without a message by when it was made, as the API does', () => {
     const list = sortConversations([
       conv('a', null as unknown as string, { createdAt: '2026-01-02T00:00:00Z', updatedAt: '2026-01-02T00:00:00Z' }),
-      conv('b', '2026-01-01T07:00:00Z'),
+      conv('b', '2026-01-01T07:00:00Z', { createdAt: '2025-12-01T00:00:00Z' }),
       conv('c', null as unknown as string, { createdAt: '2026-01-01T00:00:00Z' }),
-      conv('d', '2026-01-01T07:00:00Z'),
+      conv('d', '2026-01-01T07:00:00Z', { createdAt: '2025-12-01T00:00:00Z' }),
+      conv('e', null as unknown as string, { createdAt: '2026-01-01T07:00:00Z' }),
     ]);
-    expect(list.map((c) => c.id)).toEqual(['d', 'b', 'c', 'a']);
+    // Made just now (a): first. Made at the time of others' last messages (e): among them, by id.
+    expect(list.map((c) => c.id)).toEqual(['a', 'e', 'd', 'b', 'c']);
+  });
+
+  it('puts a conversation just made, heard of by conversation:updated, at the top of the list', () => {
+    const qc = setup();
+    upsertConversation(qc, conv('c9', null as unknown as string, { createdAt: '2026-01-01T11:00:00Z' }));
+    const list = sortConversations(qc.getQueryData<ConversationPages>(keys.conversations)!.pages.flatMap((p) => p.items));
+    expect(list.map((c) => c.id)).toEqual(['c9', 'c2', 'c1']);
   });
 
   it('keeps the newer copy when conversation:updated events arrive out of order', () => {

@@ -200,12 +200,11 @@ export function updateContext(
   } else void qc.invalidateQueries({ queryKey: keys.context(e.conversationId) });
 }
 
-/** Newest first, by last message time. */
-/** As `GET /api/conversations` lists them: newest `lastMessageAt` first, conversations without a message yet
- * last, ties by id (descending). Ordering those without a message by another time put a just-made one at the top
- * until a reload moved it to the end. */
+/** As `GET /api/conversations` lists them: newest activity first, by `lastMessageAt`, or `createdAt` for a
+ * conversation without a message yet (one just opened to write first is at the top, not under every other), ties
+ * by id (descending). */
 export function sortConversations(list: Conversation[]): Conversation[] {
-  const t = (c: Conversation) => (c.lastMessageAt ? Date.parse(c.lastMessageAt) : -Infinity);
+  const t = (c: Conversation) => Date.parse(c.lastMessageAt ?? c.createdAt);
   const seen = new Set<string>();
   return list
     .filter((c) => (seen.has(c.id) ? false : (seen.add(c.id), true)))
