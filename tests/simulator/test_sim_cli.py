@@ -15,11 +15,9 @@ runner = CliRunner()
 
 def test_cli_send_text_button_and_list(simulator: Any, receiver: Any) -> None:
     base = ["send", "--simulator-url", simulator.url, "--from", "+15551234567", "--name", "Alice"]
-    result = runner.invoke(simulator_app, [*base, "--text", "hi"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["status"] == 200
-    assert runner.invoke(simulator_app, [*base, "--button", "yes:Yes please"]).exit_code == 0
-    assert runner.invoke(simulator_app, [*base, "--list-row", "r1:Pizza"]).exit_code == 0
+    outputs = [runner.invoke(simulator_app, [*base, *args]) for args in
+               (["--text", "hi"], ["--button", "yes:Yes please"], ["--list-row", "r1:Pizza"])]
+    assert [r.exit_code for r in outputs] == [0, 0, 0], [r.output for r in outputs]
     messages = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
     assert [(m.type, m.content) for m in messages] == [
         ("text", {"body": "hi"}),
@@ -27,6 +25,20 @@ def test_cli_send_text_button_and_list(simulator: Any, receiver: Any) -> None:
         ("interactive", {"listRowId": "r1", "title": "Pizza"}),
     ]
     assert {m.contact_name for m in messages} == {"Alice"}
+    # A line for people: what was sent, from and to which number, its WhatsApp message id (not the raw JSON).
+    sent = ['text "hi"', 'button "Yes please" (yes)', 'list row "Pizza" (r1)']
+    assert [r.stdout for r in outputs] == [
+        f"Sent {what} from +15551234567 to +15550001111: {m.wa_message_id}\n" for what, m in zip(sent, messages, strict=True)
+    ]
+
+
+def test_cli_send_prints_the_simulators_answer_with_json(simulator: Any, receiver: Any) -> None:
+    result = runner.invoke(simulator_app, ["send", "--simulator-url", simulator.url, "--text", "hi", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
+    assert answer == {"status": 200, "messageId": message.wa_message_id, "body": "EVENT_RECEIVED",
+                      "to": "+15550001111"}
 
 
 def test_cli_send_without_a_name_sends_no_profile_name(simulator: Any, receiver: Any) -> None:
@@ -154,6 +166,7 @@ def test_cli_sends_a_photo_that_the_simulator_then_serves_as_whatsapp_does(
     assert result.exit_code == 0, result.output
     [message] = [m for item in receiver.items for m in parse_webhook(item.payload).messages]
     assert message.type == "image" and message.content["caption"] == "cold"
+    assert result.stdout.startswith('Sent photo pizza.png captioned "cold" from +15551234567 to +15550001111: wamid.')
     assert message.content["mimeType"] == "image/png"
     assert message.content["sha256"] == hashlib.sha256(photo.read_bytes()).hexdigest()
     from tests.simulator.conftest import ACCESS_TOKEN

@@ -570,7 +570,14 @@ def create_simulator_app(settings: SimulatorSettings | None = None) -> FastAPI:
                 {"status": None, "messageId": wamid, "body": None, "error": f"webhook unreachable: {exc}"},
                 status_code=502,
             )
-        return JSONResponse({"status": response.status_code, "messageId": wamid, "body": response.text})
+        return JSONResponse(
+            {
+                "status": response.status_code,
+                "messageId": wamid,
+                "body": response.text,
+                "to": "+" + st.settings.display_phone_number,
+            }
+        )
 
     @app.post("/_simulator/media")
     async def upload_media(request: Request) -> JSONResponse:

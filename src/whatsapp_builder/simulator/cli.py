@@ -171,8 +171,12 @@ def send(
     welcome: Annotated[
         bool, typer.Option("--welcome", help="Open the chat for the first time (WhatsApp's request_welcome).")
     ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the simulator's answer as JSON instead of a line for people.")
+    ] = False,
 ) -> None:
-    """Make a simulated customer send a message (through a running simulator) and print the result."""
+    """Make a simulated customer send a message (through a running simulator) and say what was sent, to which
+    number, with which WhatsApp message id (`--json`: the simulator's answer as it is)."""
     chosen = [x for x in (text, button, list_row, image, True if welcome else None) if x is not None]
     if len(chosen) != 1:
         raise typer.BadParameter("give exactly one of --text, --button, --list-row, --image, --welcome")
@@ -224,18 +228,21 @@ def send(
             )
             typer.echo(f"error: {where + ': ' if where else ''}{message}", err=True)
         raise typer.Exit(1)
-    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    if json_output:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
     if not response.is_success:
-        typer.echo(f"error: the simulator answered HTTP {response.status_code}", err=True)
+        why = result.get("error") if isinstance(result, dict) and not json_output else None
+        typer.echo(f"error: the simulator answered HTTP {response.status_code}{f': {why}' if why else ''}", err=True)
         raise typer.Exit(1)
     status = result.get("status") if isinstance(result, dict) else None
-    if not isinstance(status, int) or not 200 <= status < 300:
-        typer.echo(f"error: the webhook answered {status}", err=True)
-        raise typer.Exit(1)
     try:
-        stored: Any = json.loads(result.get("body") or "null")
+        stored: Any = json.loads(result.get("body") or "null") if isinstance(result, dict) else None
     except ValueError:
         stored = None
+    if not isinstance(status, int) or not 200 <= status < 300:
+        why = _webhook_error(stored) if not json_output else None
+        typer.echo(f"error: the webhook answered {status}{f': {why}' if why else ''}", err=True)
+        raise typer.Exit(1)
     if isinstance(stored, dict) and stored.get("messages") == 0 and stored.get("duplicates") == 0:
         # Acknowledged (as for Meta, which must not retry what can never be stored) but not stored.
         typer.echo(
@@ -244,3 +251,34 @@ def send(
             err=True,
         )
         raise typer.Exit(1)
+    if not json_output:
+        sender = body.get("from") or f"user id {body.get('userId')}"
+        again = " (already stored: a redelivery)" if isinstance(stored, dict) and stored.get("messages") == 0 else ""
+        typer.echo(
+            f"Sent {_what(body, image)} from {sender} to {result.get('to') or 'the business'}: "
+            f"{result.get('messageId')}{again}"
+        )
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    return json.dumps(text if len(text) <= limit else text[: limit - 1] + "\u2026", ensure_ascii=False)
+
+
+def _what(body: dict[str, Any], image: Path | None) -> str:
+    """What the customer sent, in a few words: `text "hi"`, `button "Yes" (yes)`, `photo pizza.jpg`."""
+    if body.get("requestWelcome"):
+        return "a first opening of the chat (request_welcome)"
+    if "text" in body:
+        return "text " + _quoted(str(body["text"]))
+    for key, kind in (("buttonReply", "button"), ("listReply", "list row")):
+        if key in body:
+            return f"{kind} {_quoted(body[key]['title'])} ({body[key]['id']})"
+    caption = body.get("image", {}).get("caption")
+    return f"photo {image.name if image else ''}" + (f" captioned {_quoted(caption)}" if caption else "")
+
+
+def _webhook_error(stored: Any) -> str | None:
+    """The server's reason for refusing a webhook (`{"error": {"message"}}`), if it gave one."""
+    error = stored.get("error") if isinstance(stored, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else None
