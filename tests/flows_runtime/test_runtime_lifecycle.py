@@ -14,6 +14,8 @@ from .runtimekit import bodies, contexts, edge, node, outbound_settled, publish_
 
 WELCOME = "Hi Alice! Welcome to Pizza Place \U0001f355"
 MENU = "What would you like to do?"
+# The demo's sessionTimeoutMessage, for Alice.
+BACK = "Welcome back Alice! We had not heard from you for a while, so let's start again."
 
 
 async def _waiting_at_the_pizza_list_too_long(
@@ -47,10 +49,10 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
     (old,) = contexts(database_url)
 
     # This answer (a pizza's name, typed) would pick it in the old context; after the timeout it starts the bot
-    # again instead. (A tap on the list would be taken there: see the next test.)
+    # again instead, saying why first. (A tap on the list would be taken there: see the next test.)
     await loop.say({"text": "Margherita"})
-    sent = await loop.wait_sent(5)
-    assert bodies(sent)[3:] == [WELCOME, MENU]
+    sent = await loop.wait_sent(6)
+    assert bodies(sent)[3:] == [BACK, WELCOME, MENU]
     ended, fresh = contexts(database_url)
     assert ended["id"] == old["id"]
     assert ended["isActive"] is False and ended["engineState"]["endedReason"] == "timeout"
@@ -63,7 +65,7 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
 
     # A context that was active recently is left alone.
     await loop.say({"buttonReply": {"id": "order", "title": "Order a pizza"}})
-    assert bodies(await loop.wait_sent(6))[5] == "Which pizza would you like?"
+    assert bodies(await loop.wait_sent(7))[6] == "Which pizza would you like?"
     assert len(contexts(database_url)) == 2
 
     stats = (await client.get(f"/api/chatbots/{loop.chatbot_id}/stats")).json()
