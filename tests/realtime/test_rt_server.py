@@ -114,6 +114,19 @@ async def test_a_connected_client_that_emits_connect_is_answered_and_stays(
     assert client.sio.connected
 
 
+async def test_a_payload_holding_nan_is_refused_with_an_answer(
+    realtime_server: RealtimeServer, make_client: MakeClient, api_token: str
+) -> None:
+    client = await make_client(realtime_server.url, {"token": api_token})
+    # The client's json writes NaN as it is (not JSON): the server answered nothing and logged a traceback.
+    assert await client.sio.call("conversation:join", float("nan"), timeout=5) == {"ok": False, "error": "invalid"}
+    assert await client.sio.call("conversation:join", {"conversationId": float("inf")}, timeout=5) == {
+        "ok": False,
+        "error": "invalid",
+    }
+    assert client.sio.connected
+
+
 async def test_join_and_leave_acks(
     realtime_server: RealtimeServer, make_client: MakeClient, api_token: str, database_url: str
 ) -> None:

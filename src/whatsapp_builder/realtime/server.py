@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -71,7 +72,13 @@ class _FastJson:
 
     @staticmethod
     def loads(data: str | bytes, **_: Any) -> Any:
-        return fastjson.loads(data)
+        try:
+            return fastjson.loads(data)
+        except ValueError:
+            # NaN and the infinities, which fastjson refuses for the API: read as python-socketio's own json reads
+            # them, so that the handler refuses such a payload with an answer. A packet python-socketio cannot
+            # decode is logged with a traceback, and gets no answer.
+            return json.loads(data)
 
 
 class _JsonPacket(socketio.packet.Packet):  # type: ignore[misc]
