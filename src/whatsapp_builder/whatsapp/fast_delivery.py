@@ -41,7 +41,7 @@ from whatsapp_builder.whatsapp.delivery import (
 from whatsapp_builder.whatsapp.graph_client import GraphApiError, backoff_delay
 from whatsapp_builder.whatsapp.ingest import BSUID_LIMIT, storable
 from whatsapp_builder.whatsapp.outbox import DELIVER_MESSAGE, MARK_READ, send_lock
-from whatsapp_builder.whatsapp.rate_limit import take_available_send_slots_on
+from whatsapp_builder.whatsapp.rate_limit import take_available_send_slots
 from whatsapp_builder.whatsapp.statuses import lock_wamids
 
 log = get_logger(__name__)
@@ -336,7 +336,7 @@ async def deliver_conversations(context: AppContext, conversation_ids: Sequence[
             # number's rate, a second's worth per transaction, instead of waiting in one transaction for all of it
             # and then leaving at once.
             per_second = config.send_rate(context.settings.send_rate_per_second)
-            granted = await take_available_send_slots_on(context.autocommit, config.phone_number_id, per_second, sends)
+            granted = await take_available_send_slots(context.engine, config.phone_number_id, per_second, sends)
             if granted < sends:
                 left = _within_budget(held, granted)
         outcomes = _Outcomes()

@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any
 
-import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _TAKE = text(
     'INSERT INTO whatsapp_send_windows ("phoneNumberId", second, count) VALUES (:p, :s, :n)'
     ' ON CONFLICT ("phoneNumberId", second) DO UPDATE SET count = whatsapp_send_windows.count + :n'
-    " RETURNING count"
-)
-_TAKE_RAW = (
-    'INSERT INTO whatsapp_send_windows ("phoneNumberId", second, count) VALUES (%s, %s, %s)'
-    ' ON CONFLICT ("phoneNumberId", second) DO UPDATE SET count = whatsapp_send_windows.count + %s'
     " RETURNING count"
 )
 _PRUNE = text("DELETE FROM whatsapp_send_windows WHERE second < :before")
@@ -42,38 +33,14 @@ async def take_send_slots(engine: AsyncEngine, phone_number_id: str, per_second:
 async def take_available_send_slots(engine: AsyncEngine, phone_number_id: str, per_second: int, wanted: int) -> int:
     """Up to `wanted` sends from this second's budget, to be sent now; when none is left, waits for a second that
     has some. Returns how many were granted (at least 1 when `wanted` is)."""
-
-    async def count_after(second: int, n: int) -> int:
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return int((await autocommit.execute(_TAKE, {"p": phone_number_id, "s": second, "n": n})).scalar_one())
-
-    return await _take_available(count_after, per_second, wanted)
-
-
-async def take_available_send_slots_on(
-    autocommit: Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]],
-    phone_number_id: str,
-    per_second: int,
-    wanted: int,
-) -> int:
-    """take_available_send_slots through a psycopg connection in autocommit mode (the hot paths' pool: no ORM
-    checkout and ping for each batch of sends)."""
-
-    async def count_after(second: int, n: int) -> int:
-        async with autocommit() as connection:
-            row = await (await connection.execute(_TAKE_RAW, (phone_number_id, second, n, n))).fetchone()
-        assert row is not None  # an upsert with RETURNING always returns its row
-        return int(row[0])
-
-    return await _take_available(count_after, per_second, wanted)
-
-
-async def _take_available(count_after: Callable[[int, int], Awaitable[int]], per_second: int, wanted: int) -> int:
     while wanted > 0:
         second = int(time.time())
         # One autocommitted statement on an unlogged table (migration 0014): no transaction, no wait for the disk.
-        count = await count_after(second, wanted)
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            count = int(
+                (await autocommit.execute(_TAKE, {"p": phone_number_id, "s": second, "n": wanted})).scalar_one()
+            )
         # The counter now includes all `wanted`: more than the budget only when the budget is spent, so it takes
         # nothing from anyone else this second.
         granted = max(0, min(wanted, per_second - (count - wanted)))
