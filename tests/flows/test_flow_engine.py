@@ -116,25 +116,36 @@ async def test_session_timeout() -> None:
 
 
 async def test_a_customer_back_after_a_timeout_is_told_why_the_bot_starts_over() -> None:
-    settings = EngineSettings(
-        session_timeout=timedelta(minutes=30), timeout_message="Welcome back {{contact.name | friend}}! We start over."
-    )
+    settings = EngineSettings(session_timeout=timedelta(minutes=30))
+    notice = "Welcome back {{contact.name | friend}}! We start over."
     graph = graph_of(*waiting_graph())
-    back = FlowInput(kind="text", text="Ana", after_timeout=True)
+    back = FlowInput(kind="text", text="Ana", timeout_notice=notice)
     result = await run_turn(graph, None, back, contact=CONTACT, now=NOW, settings=settings, http=FakeHttp())
-    assert bodies(result)[0] == "Welcome back Ana! We start over." and len(bodies(result)) > 1
+    assert bodies(result) == ["Welcome back Ana! We start over.", "Welcome", "Name?"]
     assert result.state.is_active
 
-    # Not when the message asks for the start itself (a trigger or restart keyword), nor without the setting, nor
-    # for a message that did not follow a timeout.
-    for flow_input, used in (
-        (FlowInput(kind="text", text="hi", after_timeout=True), settings),
-        (FlowInput(kind="text", text="restart", after_timeout=True), settings),
-        (back, EngineSettings(session_timeout=timedelta(minutes=30))),
-        (FlowInput(kind="text", text="Ana"), settings),
+    # Not when the message asks for the start itself (a trigger or restart keyword), nor without a notice.
+    for flow_input in (
+        FlowInput(kind="text", text="hi", timeout_notice=notice),
+        FlowInput(kind="text", text="restart", timeout_notice=notice),
+        FlowInput(kind="text", text="Ana", timeout_notice="  "),
+        FlowInput(kind="text", text="Ana"),
     ):
-        fresh = await run_turn(graph, None, flow_input, contact=CONTACT, now=NOW, settings=used, http=FakeHttp())
-        assert "Welcome back" not in " ".join(bodies(fresh)), flow_input
+        fresh = await run_turn(graph, None, flow_input, contact=CONTACT, now=NOW, settings=settings, http=FakeHttp())
+        assert bodies(fresh) == ["Welcome", "Name?"], flow_input
+
+
+async def test_the_timeout_notice_takes_no_place_of_the_starts_own_messages() -> None:
+    """A start that sends as many messages as a turn may still sends them all, its question last, after it."""
+    nodes, edges = chain(
+        *(node(f"m{i}", "message", text=f"line {i}") for i in range(9)),
+        node("q", "question", text="Name?", variable="name", validation={"type": "text"}),
+    )
+    back = FlowInput(kind="text", text="2", timeout_notice="Welcome back!")
+    result = await run_turn(
+        graph_of(nodes, edges), None, back, contact=CONTACT, now=NOW, settings=EngineSettings(), http=FakeHttp()
+    )
+    assert bodies(result)[0] == "Welcome back!" and bodies(result)[-1] == "Name?" and len(bodies(result)) == 11
 
 
 async def test_activity_moves_the_timeout_and_naive_times_work() -> None:

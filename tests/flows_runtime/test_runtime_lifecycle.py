@@ -97,6 +97,26 @@ async def test_a_customer_back_after_the_timeout_is_told_why_the_bot_starts_over
     assert bodies(await loop.wait_sent(9))[7:] == [WELCOME, MENU]
 
 
+async def test_the_timeout_message_of_a_chatbot_started_by_keyword_comes_before_the_default_chatbots_greeting(
+    loop: Any, client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A second chatbot, started by its keyword, times out; the customer's late answer goes to the default one (the
+    demo), after the second chatbot's own message about the timeout."""
+    nodes = [node("start", "start", triggerKeywords=["survey"]),
+             node("q", "question", text="How many stars (1-5)?", variable="stars", validation={"type": "number"})]
+    await publish_bot(client, "Survey", nodes, [edge("start", "q")],
+                      metadata={"sessionTimeoutMinutes": 5, "sessionTimeoutMessage": "The survey timed out, sorry!"})
+    await loop.say({"text": "survey"})
+    assert bodies(await loop.wait_sent(1)) == ["How many stars (1-5)?"]
+    (survey,) = contexts(database_url)
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6)).isoformat()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute('UPDATE conversation_contexts SET "engineState" = "engineState" || %s WHERE id = %s',
+                     (Jsonb({"lastActivityAt": stale}), survey["id"]))
+    await loop.say({"text": "4"})
+    assert bodies(await loop.wait_sent(4))[1:] == ["The survey timed out, sorry!", WELCOME, MENU]
+
+
 async def test_a_tap_on_the_prompt_a_timed_out_context_waited_on_goes_on_from_there(
     loop: Any, client: httpx.AsyncClient, database_url: str
 ) -> None:

@@ -15,7 +15,7 @@ from whatsapp_builder.flows.graph import FlowGraph, FlowNode, start_matches
 from whatsapp_builder.flows.handles import option_ids
 from whatsapp_builder.flows.http import HttpPerformer, RequestDeferred
 from whatsapp_builder.flows.nodes import handler_for
-from whatsapp_builder.flows.nodes.base import Finish, GoTo, Outcome, TurnContext, Wait
+from whatsapp_builder.flows.nodes.base import TEXT_LIMIT, Finish, GoTo, Outcome, TurnContext, Wait
 from whatsapp_builder.flows.nodes.choices import offered, sent_body
 from whatsapp_builder.flows.types import (
     ContactInfo,
@@ -23,6 +23,7 @@ from whatsapp_builder.flows.types import (
     EngineSettings,
     FlowInput,
     InputKind,
+    OutgoingMessage,
     QuotedMessage,
     TurnResult,
 )
@@ -65,12 +66,11 @@ def is_expired(state: ContextState | None, now: datetime, settings: EngineSettin
 
 
 def _comes_back_after_timeout(graph: FlowGraph, flow_input: FlowInput, settings: EngineSettings) -> bool:
-    """A customer's message to this chatbot after its context timed out, that did not ask for a new start itself
-    (a trigger or restart keyword): it was probably meant for the step that waited, so they are told why the
-    chatbot starts over."""
+    """A customer's message after their context timed out (`timeout_notice`: what that chatbot says then), that did
+    not ask for a new start itself (a trigger or restart keyword of this chatbot): it was probably meant for the step
+    that waited, so they are told why the chatbot starts over."""
     return (
-        flow_input.after_timeout
-        and bool(settings.timeout_message)
+        bool(flow_input.timeout_notice)
         and flow_input.kind in ("text", "button", "list", "media", "other")
         and not start_matches(graph, flow_input.text)
         and not is_restart(flow_input, settings)
@@ -511,11 +511,17 @@ async def _run_turn(
             )
             await turn.go_back(resumed, flow_input, flow_input)
             return turn.result()
-        if _comes_back_after_timeout(graph, flow_input, settings):
+        notice = turn.ctx.render(flow_input.timeout_notice, TEXT_LIMIT).strip()
+        if notice and _comes_back_after_timeout(graph, flow_input, settings):
             turn.ctx.log.append("the customer came back after the session timed out: timeout message first")
-            turn.ctx.send_text(settings.timeout_message)
+        else:
+            notice = ""
         await _start(turn, flow_input, first_message=True)
-        return turn.result()
+        result = turn.result()
+        if notice:
+            # Not counted in the turn's message limit: the start's own messages are all still sent.
+            result.outgoing.insert(0, OutgoingMessage("text", {"body": notice}))
+        return result
     state = state.copy()
     if not state.is_active:
         reason = state.ended_reason

@@ -306,7 +306,7 @@ async def _turn(
     active = item.active
     by_id = {b.id: b for b in bots}
     bot: PublishedBot | None = None
-    timed_out: uuid.UUID | None = None
+    timeout_notice: str | None = None
     if active is not None:
         bot = by_id.get(active.chatbot_id)
         if bot is None:
@@ -314,7 +314,7 @@ async def _turn(
             active = None
         elif is_expired(active.state, now, bot.settings):
             _end(plan, conversation_id, active, "timeout")
-            timed_out = active.chatbot_id
+            timeout_notice = bot.settings.timeout_message
             active, bot = None, None
     item.active = active
     if active is not None and flow_input.quoted_chatbot_id not in (None, active.chatbot_id):
@@ -331,8 +331,8 @@ async def _turn(
             flow_input = replace(flow_input, quoted_prompt=None)
         if bot is None:
             return False, False
-        if bot.id == timed_out:
-            flow_input = replace(flow_input, after_timeout=True)
+        if timeout_notice:
+            flow_input = replace(flow_input, timeout_notice=timeout_notice)
     result = await run_turn(
         bot.graph,
         active.state if active else None,

@@ -80,9 +80,9 @@ class FlowInput:
     # sent when this one was written. A wrong answer to the prompt waiting now is then no answer the customer gave
     # to it (a burst: "hi", "hello", "anyone?"): not asked again, not counted.
     prompt_unseen: bool = False
-    # Found by the runner: this chatbot's context in the conversation had just timed out (the session timeout), so
-    # this message starts it anew; its `timeout_message` says so first (see engine._comes_back_after_timeout).
-    after_timeout: bool = False
+    # Found by the runner: the conversation's context had just timed out (the session timeout), and this is the
+    # `sessionTimeoutMessage` of its chatbot: sent before the start's messages (see engine._comes_back_after_timeout).
+    timeout_notice: str | None = None
 
     @property
     def tapped_id(self) -> str | None:
@@ -172,7 +172,8 @@ class EngineSettings:
     # `handoff_node_id` (a handoff node), else the graph's first handoff node, else with no message.
     handoff_keywords: Sequence[str] = ()
     handoff_node_id: str | None = None
-    # Sent before the start's messages when a customer writes again after their context timed out.
+    # Sent before the start's messages when a customer writes again after their context timed out (the runner
+    # hands it to the engine as FlowInput.timeout_notice, whichever chatbot then answers).
     timeout_message: str | None = None
     max_steps: int = 50
     max_messages_per_turn: int = 10
