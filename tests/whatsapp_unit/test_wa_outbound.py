@@ -299,7 +299,7 @@ def test_reaction() -> None:
     for emoji in ("\U0001f44d\U0001f3fd", "\u2764\ufe0f", "1\ufe0f\u20e3", "\U0001f468\u200d\U0001f469\u200d\U0001f467",
                   "\U0001f1e7\U0001f1f7", "\u203c\ufe0f", "\U0001fae8",
                   "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f", "#\ufe0f\u20e3", "\u303d\ufe0f",
-                  "\u2194\ufe0f", "\u00a9\ufe0f"):
+                  "\u2194\ufe0f", "\u00a9\ufe0f", "\u2139\ufe0f", "\u2139"):  # ℹ️ is a letter to Unicode
         ok({"type": "reaction", "content": {"messageId": "wamid.X", "emoji": emoji}})
     for emoji in ("NaN", "ok", "1", " ", "\U0001f600 ", "\n", "\U0001f44d\U0001f44d", "a\U0001f600", "\u0301", "\u20e3",
                   # Accepted once (found by fuzzing): joiners, a private-use character, a skin tone alone, ASCII signs.

@@ -253,6 +253,8 @@ _OUR_MESSAGE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[
 
 
 _ONE_GRAPHEME = regex.compile(r"\X")
+# ℹ️ is a letter to Unicode (category Ll), and an emoji.
+_PICTOGRAPHIC = regex.compile(r"\p{Extended_Pictographic}")
 
 
 def _looks_like_emoji(text: str) -> bool:
@@ -267,6 +269,9 @@ def _looks_like_emoji(text: str) -> bool:
     pictures = 0
     for char in text:
         category = unicodedata.category(char)
+        if category[0] == "L" and _PICTOGRAPHIC.fullmatch(char):
+            pictures += 1
+            continue
         if category[0] in "LZ" or category in ("Cc", "Co"):  # Co: a private-use character, no emoji anywhere
             return False
         if (category[0] == "N" or char.isascii()) and not keycap:  # "#", "+", "1" alone
