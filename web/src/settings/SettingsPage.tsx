@@ -227,7 +227,7 @@ function WhatsAppSettings() {
                 <NumberInput
                   label="Messages per second"
                   placeholder="Server default"
-                  description="Your tier in WhatsApp Manager: 80 by default, up to 1,000. Empty: the server's default."
+                  description="Your tier in WhatsApp Manager: 80 by default, up to 1,000 (the simulator takes up to 10,000). Empty: the server's default."
                   min={1}
                   max={10000}
                   allowDecimal={false}
