@@ -1116,6 +1116,35 @@ async def test_the_same_option_tapped_again_after_answering_on_is_a_new_choice_n
     assert _bodies(sent)[5] == "Which pizza would you like?"
 
 
+async def test_a_message_that_arrives_while_the_bot_answers_the_one_before_is_answered_at_once(  # type: ignore[no-untyped-def]
+    loop, app_context: AppContext, monkeypatch
+) -> None:
+    """The first message's batch holds the conversation's turn lock while the second arrives in a webhook of its
+    own: the second waited for a worker, after the grace (2 s by default), instead of going in the next batch."""
+    from whatsapp_builder.flows import runner
+
+    # The queue's workers would wait an hour: whatever is answered here, the fast path did.
+    app_context.jobs.grace = 3600
+    original = runner._process
+    taking_first, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held(*args: Any) -> Any:
+        if not taking_first.is_set():
+            taking_first.set()
+            await go_on.wait()
+        return await original(*args)
+
+    monkeypatch.setattr(runner, "_process", held)
+    first = asyncio.create_task(loop.say({"text": "hi"}))
+    await asyncio.wait_for(taking_first.wait(), 10)
+    await loop.say({"text": "hours"})  # stored while the first one's batch holds the conversation
+    go_on.set()
+    await first
+    sent = await loop.wait_sent(4)
+    assert _bodies(sent) == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?",
+                             "We are open every day from 11:00 to 23:00.", "What would you like to do?"]
+
+
 async def test_a_burst_of_greetings_in_one_webhook_gets_one_greeting(loop) -> None:  # type: ignore[no-untyped-def]
     """A customer who writes "hi", "hello", "anyone there?" at once wrote none of them after seeing the menu: the
     menu is not asked again for each (before: welcome, then "Please tap one of the buttons below." and the menu

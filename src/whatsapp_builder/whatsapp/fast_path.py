@@ -40,9 +40,25 @@ def _webhooks_first(context: AppContext) -> Callable[[], Awaitable[None]]:
 
 
 def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
+    # As in the delivery stage: a conversation in a batch in flight holds its turn lock, so another batch would skip
+    # it and leave its new message to a worker, after the grace (seconds). A customer's second message that arrives
+    # while the bot answers the first goes in a batch of its own as soon as that one is done instead.
+    busy: set[uuid.UUID] = set()
+    again: set[uuid.UUID] = set()
+
     async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
+        asked = set(conversation_ids)
+        again.update(asked & busy)
+        mine = sorted(asked - busy)
+        busy.update(mine)
         alone: list[uuid.UUID] = []
-        with_replies = set(await process_inbound_batch(context, list(conversation_ids), alone))
+        try:
+            with_replies = set(await process_inbound_batch(context, mine, alone)) if mine else set()
+        finally:
+            busy.difference_update(mine)
+            for conversation_id in again & set(mine):
+                again.discard(conversation_id)
+                context.inline.submit(functools.partial(handle_now, context, conversation_id))
         for conversation_id in alone:  # their turns call an API: not in this batch, nor in this stage
             context.inline.submit(functools.partial(_own_turn, context, conversation_id))
         answers = []
