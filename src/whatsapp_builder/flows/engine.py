@@ -71,7 +71,7 @@ def _comes_back_after_timeout(graph: FlowGraph, flow_input: FlowInput, settings:
     that waited, so they are told why the chatbot starts over."""
     return (
         bool(flow_input.timeout_notice)
-        and flow_input.kind in ("text", "button", "list", "media", "other")
+        and flow_input.kind in CUSTOMER_KINDS
         and not start_matches(graph, flow_input.text)
         and not is_restart(flow_input, settings)
     )
@@ -511,11 +511,10 @@ async def _run_turn(
             )
             await turn.go_back(resumed, flow_input, flow_input)
             return turn.result()
-        notice = turn.ctx.render(flow_input.timeout_notice, TEXT_LIMIT).strip()
-        if notice and _comes_back_after_timeout(graph, flow_input, settings):
+        notice = ""
+        if _comes_back_after_timeout(graph, flow_input, settings):
+            notice = turn.ctx.render(flow_input.timeout_notice, TEXT_LIMIT).strip()
             turn.ctx.log.append("the customer came back after the session timed out: timeout message first")
-        else:
-            notice = ""
         await _start(turn, flow_input, first_message=True)
         result = turn.result()
         if notice:

@@ -39,25 +39,44 @@ def _webhooks_first(context: AppContext) -> Callable[[], Awaitable[None]]:
     return wait
 
 
+class _InFlight:
+    """A stage's conversations in a batch in flight, and those asked for again meanwhile.
+
+    A batch holds what it takes of a conversation (its turn lock, the first of its send jobs), so another batch
+    would skip the conversation and leave its new work to a worker, after the grace (seconds): a customer's second
+    message that arrives while the bot answers the first, a reply queued while the one before it is being sent.
+    Such a conversation goes in a batch of its own as soon as the one in flight is done instead."""
+
+    def __init__(self) -> None:
+        self._busy: set[uuid.UUID] = set()
+        self._again: set[uuid.UUID] = set()
+
+    def take(self, asked: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """The conversations of `asked` no batch has now, taken for this one (in key order)."""
+        wanted = set(asked)
+        self._again.update(wanted & self._busy)
+        mine = sorted(wanted - self._busy)
+        self._busy.update(mine)
+        return mine
+
+    def release(self, mine: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """This batch is done with `mine`: returns those asked for again meanwhile, to do next."""
+        self._busy.difference_update(mine)
+        redo = self._again.intersection(mine)
+        self._again -= redo
+        return redo
+
+
 def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
-    # As in the delivery stage: a conversation in a batch in flight holds its turn lock, so another batch would skip
-    # it and leave its new message to a worker, after the grace (seconds). A customer's second message that arrives
-    # while the bot answers the first goes in a batch of its own as soon as that one is done instead.
-    busy: set[uuid.UUID] = set()
-    again: set[uuid.UUID] = set()
+    in_flight = _InFlight()
 
     async def flow_steps(conversation_ids: Sequence[uuid.UUID]) -> list[bool]:
-        asked = set(conversation_ids)
-        again.update(asked & busy)
-        mine = sorted(asked - busy)
-        busy.update(mine)
+        mine = in_flight.take(conversation_ids)
         alone: list[uuid.UUID] = []
         try:
             with_replies = set(await process_inbound_batch(context, mine, alone)) if mine else set()
         finally:
-            busy.difference_update(mine)
-            for conversation_id in again & set(mine):
-                again.discard(conversation_id)
+            for conversation_id in in_flight.release(mine):
                 context.inline.submit(functools.partial(handle_now, context, conversation_id))
         for conversation_id in alone:  # their turns call an API: not in this batch, nor in this stage
             context.inline.submit(functools.partial(_own_turn, context, conversation_id))
@@ -74,26 +93,17 @@ def _flows(context: AppContext) -> GroupCommit[uuid.UUID, bool]:
 
 
 def _delivery_stage(context: AppContext) -> GroupCommit[uuid.UUID, None]:
-    # Conversations in a batch in flight here, and those asked for again meanwhile: a batch takes none of a
-    # conversation's jobs while another holds the first of them (their order), so a reply queued while the one
-    # before it is being sent (a customer's second message right after the first) would wait for a worker's
-    # grace. It goes in a batch of its own as soon as the one in flight is done instead.
-    busy: set[uuid.UUID] = set()
-    again: set[uuid.UUID] = set()
+    # A batch takes none of a conversation's jobs while another holds the first of them (their order): see _InFlight.
+    in_flight = _InFlight()
 
     async def deliveries(conversation_ids: Sequence[uuid.UUID]) -> list[None]:
-        asked = set(conversation_ids)
-        again.update(asked & busy)
-        mine = sorted(asked - busy)
-        busy.update(mine)
+        mine = in_flight.take(conversation_ids)
         left: set[uuid.UUID] = set()
         try:
             left = await deliver_conversations(context, mine) if mine else set()
         finally:
-            busy.difference_update(mine)
             # Beyond this second's sending limit, or asked for while this batch had them: in a later batch.
-            for conversation_id in left | (again & set(mine)):
-                again.discard(conversation_id)
+            for conversation_id in left | in_flight.release(mine):
                 context.inline.submit(functools.partial(deliver_soon, context, conversation_id))
         return [None] * len(conversation_ids)
 
