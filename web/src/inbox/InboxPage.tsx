@@ -299,8 +299,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
       // Escape in a dialog, a menu or an open select closes that one only
       const target = e.target instanceof Element ? e.target : null;
       if (target?.closest('[role="dialog"], [role="menu"], [role="listbox"], [aria-expanded="true"]')) return;
-      setShowContext(false);
-      botButton.current?.focus();
+      closeContext(); // a state setter and a ref, which never change: any render's closeContext will do
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
