@@ -87,7 +87,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         log_level="WARNING",
         send_retry_base_seconds=0.01,
         worker_poll_seconds=0.05,
-        graph_api_timeout_seconds=1.0,
+        # Long enough that a loaded CI machine never times out a send the simulator took: a timed-out send is
+        # retried (WhatsApp has no idempotency key), so the customer would get it twice.
+        graph_api_timeout_seconds=5.0,
     )
 
 
