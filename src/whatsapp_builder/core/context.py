@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 import httpx
 import psycopg
 import psycopg_pool
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from whatsapp_builder.core.batching import GroupCommit
@@ -59,6 +60,13 @@ def has_listeners(publisher: object) -> bool:
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+async def _binary_arrays(conn: psycopg.AsyncConnection[Any]) -> None:
+    # The hot paths pass whole batches as arrays (`unnest(%s::uuid[], ...)`). psycopg writes a list as text by
+    # default, a Python loop that formats each element: 5 µs a timestamp, 2 µs a UUID, a few milliseconds per
+    # webhook batch on the single writer. In binary it is 8 to 16 times cheaper.
+    conn.adapters.register_dumper(list, ListBinaryDumper)
 
 
 @dataclass
@@ -168,6 +176,7 @@ class AppContext:
                 # (the minute's window closing) costs over jit_above_cost with seq scans "off", and compiling it
                 # took 113 ms each time for a 0.5 ms scan.
                 kwargs={"options": "-c enable_seqscan=off -c plan_cache_mode=force_generic_plan -c jit=off"},
+                configure=_binary_arrays,
                 open=False,
             ),
             http=http,
