@@ -408,3 +408,58 @@ async def test_a_process_with_another_secret_key_leaves_sends_to_one_that_can_re
         assert status == "failed" and isinstance(error, dict) and error["code"] == "secret_key_mismatch"
     finally:
         await other.close()
+
+
+async def _graph_answering(body: bytes) -> tuple[asyncio.Server, str, list[bytes]]:
+    """A loopback Graph API that takes every request and answers `body` (200): the requests it got."""
+    requests: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        requests.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}", requests
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "workers"])
+@pytest.mark.parametrize("wamid", ["wamid." + "A" * 300, "wamid.A\u0000B", "wamid.A\ud83dB"],
+                         ids=["too-long", "nul", "half-surrogate"])
+async def test_an_accepted_send_whose_id_cannot_be_stored_fails_once_and_is_not_sent_again(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient, database_url: str, waiter, app_context: AppContext, wamid: str, fast_path: bool
+) -> None:
+    """A Graph API answer whose message id no WhatsApp message has (over 255 characters, or text PostgreSQL cannot
+    hold) was taken as the id: recording it failed, the message stayed `pending` and the job was retried, sending
+    it to the customer again. It is an unusable answer, as one without an id: `failed` with `bad_response`, once."""
+    conversation = await _handed_off_conversation(loop, client)
+    server, url, requests = await _graph_answering(
+        json.dumps({"messaging_product": "whatsapp", "messages": [{"id": wamid}]}).encode())
+    try:
+        config = (await client.get("/api/whatsapp-config")).json()
+        assert (await client.put("/api/whatsapp-config", json={
+            **{k: config[k] for k in ("phoneNumberId", "businessAccountId", "accessToken", "appSecret",
+                                      "webhookVerifyToken", "messagesPerSecond")},
+            "graphApiUrl": url})).status_code == 200
+        app_context.enable_fast_path(fast_path)
+        sent = await client.post(f"/api/conversations/{conversation}/messages",
+                                 json={"type": "text", "content": {"body": "once"}})
+        assert sent.status_code == 202
+
+        async def failed() -> object:
+            state = await _message_state(database_url, sent.json()["id"])
+            return state if state[0] == "failed" else None
+
+        _, error = await waiter(failed, limit=15)
+        assert isinstance(error, dict) and (error["type"], error["code"]) == ("bad_response", None)
+        await asyncio.sleep(1.5)  # a retry would have come by now
+        assert len([r for r in requests if b'"once"' in r]) == 1
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -16,8 +16,10 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from whatsapp_builder.core import fastjson
+from whatsapp_builder.core.schemas import text_problem
 from whatsapp_builder.whatsapp.error_titles import error_title
 from whatsapp_builder.whatsapp.graph_http import GraphHttp, HttpTransportError
+from whatsapp_builder.whatsapp.ingest import WAMID_LIMIT
 from whatsapp_builder.whatsapp.parser import valid_bsuid
 
 # whatsapp-cloud-api.md, "Errors that decide retry or fail"
@@ -316,12 +318,14 @@ class GraphClient:
         messages = body.get("messages") if isinstance(body, dict) else None
         if isinstance(messages, list) and messages and isinstance(messages[0], dict):
             wamid = messages[0].get("id")
-            if isinstance(wamid, str) and wamid:
+            # An id that cannot be stored (too long, U+0000, half a surrogate pair) is no WhatsApp id: taken,
+            # recording it failed and the send was retried, reaching the customer again.
+            if isinstance(wamid, str) and 0 < len(wamid) <= WAMID_LIMIT and text_problem(wamid) is None:
                 contacts = body.get("contacts")
                 contact = contacts[0] if isinstance(contacts, list) and contacts else None
                 return Sent(wamid, valid_bsuid(contact.get("user_id")) if isinstance(contact, dict) else None)
         # The send may have been accepted: never retry blindly (it could be delivered twice).
-        raise _bad_response(200, "no message id in the response")
+        raise _bad_response(200, "no usable message id in the response")
 
     async def _get_object(
         self, segment: str, access_token: str, params: dict[str, str] | None = None
