@@ -53,6 +53,7 @@ async def test_verification_handshake(configured: httpx.AsyncClient) -> None:
         "hub.mode": "subscribe", "hub.verify_token": "my-verify-token", "hub.challenge": "1158201444"})
     assert ok.status_code == 200 and ok.text == "1158201444"
     assert ok.headers["content-type"].startswith("text/plain")
+    assert ok.headers["x-content-type-options"] == "nosniff"
     for params in ({"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
                    {"hub.mode": "unsubscribe", "hub.verify_token": "my-verify-token", "hub.challenge": "1"},
                    {"hub.challenge": "1"}):

@@ -60,7 +60,8 @@ async def verify_subscription(
     elif not _same(verify_token, config.webhook_verify_token):
         why = "hub.verify_token is not the config's verify token"
     else:
-        return PlainTextResponse(challenge)
+        # The challenge is the caller's text echoed back: never let a browser sniff it into HTML.
+        return PlainTextResponse(challenge, headers={"X-Content-Type-Options": "nosniff"})
     context.refusals.note("verification", 403, why, event="webhook verification refused")
     return PlainTextResponse("verification failed", status_code=403)
 
