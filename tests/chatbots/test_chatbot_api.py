@@ -572,7 +572,49 @@ async def test_a_save_or_publish_from_a_stale_copy_is_refused_with_if_match(clie
     assert published.status_code == 200 and published.json()["publishedNodes"] == edited
     for header in ({"If-Match": "*"}, {}):
         assert (await client.patch(f"/api/chatbots/{saved['id']}", json={"nodes": stale}, headers=header)).status_code == 200
-    assert (await client.patch(f"/api/chatbots/{saved['id']}", json={}, headers={"If-Match": "junk"})).status_code == 412
+    assert (await client.patch(f"/api/chatbots/{saved['id']}", json={}, headers={"If-Match": '"junk"'})).status_code == 412
+
+
+async def test_a_malformed_if_match_is_a_400_naming_the_header_not_an_edit_conflict(client: httpx.AsyncClient) -> None:
+    """`If-Match: abc` (or an unterminated quote, or bytes that are no text) was answered 412 "changed since you
+    loaded it": the client went looking for someone else's edit when its own header was broken (RFC 9110 13.1.1:
+    `*` or a list of entity tags)."""
+    saved = await create(client, **valid_graph())
+    url = f"/api/chatbots/{saved['id']}"
+    loaded = await client.get(url)
+    current, updated_at = loaded.headers["ETag"], loaded.json()["updatedAt"]
+    malformed: list[str | bytes] = [
+        "abc",
+        '"unterminated',
+        'unopened"',
+        "",
+        " , ",
+        "*, " + current,
+        f"{current} junk",
+        "W/abc",
+        "2025-01-31",  # a date is no version (no time zone)
+        b"\xff\xfe\x01garbage",
+        b'"a\x01b"',  # a control character inside the quotes
+    ]
+    for value in malformed:
+        for answer in (
+            await client.patch(url, json={"name": "Changed"}, headers={"If-Match": value}),
+            await client.post(f"{url}/publish", headers={"If-Match": value}),
+        ):
+            assert answer.status_code == 400, (value, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == "invalid_if_match" and "If-Match" in error["message"], error
+            assert error["details"][0]["field"] == "If-Match"
+    assert (await client.get(url)).json()["name"] == saved["name"]  # nothing changed
+    # Well-formed ones keep their meaning: a tag that is not the current version is 412, the current one (as a
+    # tag, weak, bare, in a list, with spaces around) and * are taken.
+    for stale in ('"abc"', '"2020-01-01T00:00:00Z"', 'W/"x", "y"', b'"\xff"', '"a,b"'):
+        refused = await client.patch(url, json={}, headers={"If-Match": stale})
+        assert refused.status_code == 412 and refused.json()["error"]["code"] == "edit_conflict", (stale, refused.text)
+    for good in (current, f"W/{current}", updated_at, f'"other", {current}', f" {current} , ", "*", " * "):
+        taken = await client.patch(url, json={}, headers={"If-Match": good})
+        assert taken.status_code == 200, (good, taken.text)
+        current, updated_at = taken.headers["ETag"], taken.json()["updatedAt"]
 
 
 async def _blocked_behind_a_lock(database_url: str) -> None:

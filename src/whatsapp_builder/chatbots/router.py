@@ -109,7 +109,8 @@ IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        description="The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since",
+        description="The ETag (or updatedAt) of the version you edited, or `*`: 412 `edit_conflict` if it was changed"
+        " since, 400 `invalid_if_match` if the value is neither (not an entity tag: unquoted, unterminated)",
     ),
 ]
 

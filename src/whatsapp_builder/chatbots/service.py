@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from whatsapp_builder.chatbots.models import Chatbot, ChatbotStatus
 from whatsapp_builder.chatbots.schemas import ChatbotCreate, ChatbotExport, ChatbotSummary, ChatbotUpdate
 from whatsapp_builder.conversations.models import ConversationContext
-from whatsapp_builder.core.errors import NotFound, PreconditionFailed, Unprocessable
+from whatsapp_builder.core.errors import AppError, NotFound, PreconditionFailed, Unprocessable
 from whatsapp_builder.flows.nesting import MAX_JSON_DEPTH, json_depth_exceeds
 from whatsapp_builder.flows.stats import ContextSnapshot, aggregate
 from whatsapp_builder.flows.validation import Problem, ValidationReport, validate_graph
@@ -21,11 +22,13 @@ from whatsapp_builder.realtime import events
 
 async def get_chatbot(session: AsyncSession, chatbot_id: uuid.UUID, *, if_match: str | None = None) -> Chatbot:
     """The chatbot; given `if_match` (an `If-Match` header), row-locked for this transaction and checked to be
-    the version the client last saw (else 412 `edit_conflict`)."""
+    the version the client last saw (else 412 `edit_conflict`; 400 `invalid_if_match` when the header names no
+    version at all)."""
+    versions = None if if_match is None else parse_if_match(if_match)
     chatbot = await session.get(Chatbot, chatbot_id, with_for_update=True if if_match is not None else None)
     if chatbot is None:
         raise NotFound(f"Chatbot {chatbot_id} does not exist.")
-    if if_match is not None and not _matches(if_match, chatbot):
+    if versions is not None and not any(v is ANY_VERSION or v == chatbot.updated_at for v in versions):
         raise PreconditionFailed(
             "This chatbot was changed since you loaded it (in another tab, or by someone else). Load it again to"
             " see that version, or save without If-Match to replace it.",
@@ -39,19 +42,63 @@ def etag(chatbot: Chatbot) -> str:
     return '"' + chatbot.updated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") + '"'
 
 
-def _matches(if_match: str, chatbot: Chatbot) -> bool:
-    """Whether `If-Match` names this version: `*`, or an entity tag (or the bare `updatedAt`) equal to it."""
-    for token in if_match.split(","):
-        token = token.strip().removeprefix("W/").strip('"')
-        if token == "*":
-            return True
-        try:
-            when = dt.datetime.fromisoformat(token)
-        except ValueError:
-            continue
-        if when.tzinfo is not None and when == chatbot.updated_at:
-            return True
-    return False
+class InvalidIfMatch(AppError):
+    status_code = 400
+    code = "invalid_if_match"
+
+
+ANY_VERSION = object()
+"""What `If-Match: *` names: whatever version is stored."""
+
+# One element of If-Match's list (RFC 9110 section 13.1.1): an entity tag, weak (`W/"..."`) or strong, whose
+# opaque part is any visible character but `"` (obs-text included: a header is read as Latin-1), or, our
+# extension, the bare `updatedAt` the web editor sends (a token without spaces, commas or quotes); then optional
+# white space and the comma before the next element, or the end. Empty elements are allowed, as in every list.
+_ELEMENT = re.compile(r'[ \t]*(?:(?:W/)?"(?P<opaque>[\x21\x23-\x7e\x80-\xff]*)"|(?P<bare>[^\s,"]+))?[ \t]*(?:,|\Z)')
+
+
+def parse_if_match(value: str) -> list[object]:
+    """The versions an `If-Match` header names: `ANY_VERSION` for `*`, else the `updatedAt` of each entity tag
+    (or bare `updatedAt`) that holds one, and None for a well-formed tag that is no version of ours (`"abc"`:
+    it matches nothing, 412). Raises `InvalidIfMatch` (400) for anything that is not RFC 9110's syntax: a bare
+    word (`abc`), an unterminated quote, control characters, `*` among tags, or nothing at all: answering those
+    412 "changed since you loaded it" would send the client looking for an edit that never happened."""
+    text = value.strip(" \t")
+    if text == "*":
+        return [ANY_VERSION]
+    versions: list[object] = []
+    position = 0
+    while position < len(text):
+        element = _ELEMENT.match(text, position)
+        if element is None or element.end() == position:
+            raise _malformed_if_match()
+        position = element.end()
+        if element["bare"] is not None:
+            version = _timestamp(element["bare"])
+            if version is None:  # not an entity tag (unquoted) and not an updatedAt either
+                raise _malformed_if_match()
+            versions.append(version)
+        elif element["opaque"] is not None:
+            versions.append(_timestamp(element["opaque"]))
+    if not versions:
+        raise _malformed_if_match()
+    return versions
+
+
+def _timestamp(text: str) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _malformed_if_match() -> InvalidIfMatch:
+    return InvalidIfMatch(
+        "The If-Match header is malformed: send the ETag this chatbot was answered with (quoted, e.g."
+        ' If-Match: "2025-01-31T12:00:00.123456Z"), its bare updatedAt, or * (any version).',
+        details=[{"field": "If-Match", "message": "not an entity tag, an updatedAt or *", "type": "invalid_if_match"}],
+    )
 
 
 async def list_chatbots(

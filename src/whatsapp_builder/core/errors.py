@@ -103,7 +103,9 @@ def documented(description: str) -> dict[str, Any]:
 Responses = dict[int | str, dict[str, Any]]
 
 API_ERROR_RESPONSES: Responses = {
-    400: documented("Malformed: the body is not JSON, or a cursor is not one this list gave"),
+    400: documented(
+        "Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag"
+    ),
     401: documented("No valid API token (Authorization: Bearer <token>)"),
     413: documented("The body is over the size limit"),
     415: documented("A body sent as something other than JSON"),

@@ -1416,7 +1416,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ChatbotSummary_"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1485,7 +1485,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotSaved"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1556,7 +1556,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotSaved"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1623,7 +1623,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1697,7 +1697,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1757,7 +1757,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since */
+                /** @description The ETag (or updatedAt) of the version you edited, or `*`: 412 `edit_conflict` if it was changed since, 400 `invalid_if_match` if the value is neither (not an entity tag: unquoted, unterminated) */
                 "If-Match"?: string | null;
             };
             path: {
@@ -1780,7 +1780,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotSaved"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1865,7 +1865,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1941,7 +1941,7 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2001,7 +2001,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description The ETag (or updatedAt) of the version you edited: 412 `edit_conflict` if it was changed since */
+                /** @description The ETag (or updatedAt) of the version you edited, or `*`: 412 `edit_conflict` if it was changed since, 400 `invalid_if_match` if the value is neither (not an entity tag: unquoted, unterminated) */
                 "If-Match"?: string | null;
             };
             path: {
@@ -2020,7 +2020,7 @@ export interface operations {
                     "application/json": components["schemas"]["ChatbotOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2107,7 +2107,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2187,7 +2187,7 @@ export interface operations {
                     "application/json": components["schemas"]["TestRunOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2263,7 +2263,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2347,7 +2347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_ConversationOut_"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2425,7 +2425,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationDetail"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2501,7 +2501,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationDetail"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2575,7 +2575,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2651,7 +2651,7 @@ export interface operations {
                     "application/json": components["schemas"]["ContextOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2731,7 +2731,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2815,7 +2815,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_MessageOut_"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2895,7 +2895,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2985,7 +2985,7 @@ export interface operations {
                     "video/*": string;
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3070,7 +3070,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConversationOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3146,7 +3146,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3215,7 +3215,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3282,7 +3282,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3352,7 +3352,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3421,7 +3421,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TokenOut_"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3490,7 +3490,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreated"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3555,7 +3555,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3633,7 +3633,7 @@ export interface operations {
                     "application/json": components["schemas"]["Page_UserOut_"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3702,7 +3702,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3778,7 +3778,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +3852,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3941,7 +3941,7 @@ export interface operations {
                     "application/json": components["schemas"]["UserOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4024,7 +4024,7 @@ export interface operations {
                     "application/json": components["schemas"]["WhatsAppConfigOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4102,7 +4102,7 @@ export interface operations {
                     "application/json": components["schemas"]["WhatsAppConfigOut"];
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4165,7 +4165,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4241,7 +4241,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Malformed: the body is not JSON, or a cursor is not one this list gave */
+            /** @description Malformed: the body is not JSON, a cursor is not one this list gave, or `If-Match` is not an entity tag */
             400: {
                 headers: {
                     [name: string]: unknown;
