@@ -186,6 +186,54 @@ async def test_a_body_not_sent_as_json_says_so(client: httpx.AsyncClient, conten
     assert ok.status_code == 201, ok.text
 
 
+async def test_a_body_in_another_charset_or_compressed_is_415(client: httpx.AsyncClient, database_url: str) -> None:
+    """`application/json; charset=utf-16` and `Content-Encoding: gzip` were read as plain UTF-8 JSON: a body in
+    another charset was stored when its bytes also read as UTF-8, a gzipped one was "not valid JSON". JSON is
+    UTF-8 (RFC 8259) and this server decodes no content coding, so both are 415 (RFC 9110 15.5.16) saying so;
+    what clients send (the web app, curl) keeps working, and the token is still checked first."""
+    import gzip
+
+    def user(n: int) -> bytes:
+        return json.dumps({"name": f"Ana {n}", "phoneNumber": f"+1415555012{n}"}).encode()
+
+    refused = [
+        ({"Content-Type": "application/json; charset=utf-16"}, "charset utf-16"),
+        ({"Content-Type": "application/json;charset=ISO-8859-1"}, "charset iso-8859-1"),
+        ({"Content-Type": 'application/json; charset=""'}, "charset (empty)"),
+        ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, "Content-Encoding gzip"),
+        ({"Content-Type": "application/json", "Content-Encoding": "identity, br"}, "Content-Encoding br"),
+        ({"Content-Type": "application/vnd.api+json", "Content-Encoding": "Deflate"}, "Content-Encoding deflate"),
+    ]
+    for headers, named in refused:
+        body = gzip.compress(user(0)) if headers.get("Content-Encoding") == "gzip" else user(0)
+        for method, url in (("POST", "/api/users"), ("POST", "/api/flows/validate")):
+            answer = await client.request(method, url, content=body, headers=headers)
+            assert answer.status_code == 415, (headers, url, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == "unsupported_media_type" and named in error["message"], (headers, error)
+        # The token first, as for every other fault of a request.
+        unknown = {**headers, "Authorization": "Bearer not-a-token"}
+        assert (await client.post("/api/users", content=body, headers=unknown)).status_code == 401
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+    # A body that is not UTF-8 is malformed whatever it claims: the standard library guessed UTF-16 and took it.
+    utf16 = await client.post("/api/users", content=user(0).decode().encode("utf-16"),
+                              headers={"Content-Type": "application/json"})
+    assert utf16.status_code == 400 and utf16.json()["error"]["code"] == "malformed_json", utf16.text
+    accepted = [
+        {"Content-Type": "application/json"},
+        {"Content-Type": "application/json; charset=utf-8"},
+        {"Content-Type": "Application/JSON;Charset=UTF-8"},
+        {"Content-Type": 'application/json; charset="utf-8"'},
+        {"Content-Type": "application/json", "Content-Encoding": "identity"},
+    ]
+    for n, headers in enumerate(accepted, start=1):
+        ok = await client.post("/api/users", content=user(n), headers=headers)
+        assert ok.status_code == 201, (headers, ok.text)
+    bom = await client.post("/api/users", content=b"\xef\xbb\xbf" + user(9), headers={"Content-Type": "application/json"})
+    assert bom.status_code == 201, bom.text  # a UTF-8 byte order mark, as before
+
+
 async def test_an_empty_body_is_a_validation_error(client: httpx.AsyncClient) -> None:
     response = await client.post("/api/users", content=b"", headers={"Content-Type": "application/json"})
     assert response.status_code == 422 and response.json()["error"]["code"] == "validation_error"

@@ -119,6 +119,55 @@ async def test_a_delivery_with_more_than_one_signature_header_is_refused(
             assert one.status_code == 200 and one.json()["messages"] + one.json()["duplicates"] == 1, one.text
 
 
+async def test_a_delivery_in_another_charset_or_compressed_is_415(
+    configured: httpx.AsyncClient, app_context: AppContext, database_url: str
+) -> None:
+    """`Content-Type: application/json; charset=utf-16` and `Content-Encoding: gzip` were read as plain UTF-8
+    JSON: the first stored when its bytes happened to be UTF-8, the second answered "not valid JSON" (or, signed
+    before a proxy compressed it, a signature mismatch). Meta sends uncompressed UTF-8 `application/json`; anything
+    else is a 415 naming the header, on `serve`'s lane and on the framework route alike, and nothing is stored."""
+    import gzip
+
+    from fastapi import FastAPI
+
+    from whatsapp_builder.app import create_app
+
+    framework_app = create_app(app_context)
+
+    async def framework_route(scope: Any, receive: Any, send: Any) -> None:  # the route, without WebhookLane
+        await FastAPI.__call__(framework_app, scope, receive, send)
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=framework_route), base_url="http://t") as route:
+        for n, client in enumerate((configured, route)):
+            body = json.dumps(text_from("16505551234", "hi", f"wamid.CT{n}")).encode()
+            for headers, named in (
+                ({"Content-Type": "application/json; charset=utf-16"}, "charset utf-16"),
+                ({"Content-Type": "application/json; charset=latin1"}, "charset latin1"),
+                ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, "Content-Encoding gzip"),
+                ({"Content-Type": "application/json", "Content-Encoding": "br"}, "Content-Encoding br"),
+            ):
+                sent = gzip.compress(body) if headers.get("Content-Encoding") == "gzip" else body
+                refused = await client.post(
+                    "/webhooks/whatsapp", content=sent, headers={**headers, "X-Hub-Signature-256": sign(sent)}
+                )
+                assert refused.status_code == 415, (client is route, headers, refused.text)
+                error = refused.json()["error"]
+                assert error["code"] == "unsupported_media_type" and named in error["message"], error
+            assert counts(database_url)["messages"] == 3 * n  # none of these
+            # What Meta sends, in any case, and an identity coding, are taken as before.
+            for m, headers in enumerate((
+                {"Content-Type": "application/json"},
+                {"Content-Type": "Application/JSON; Charset=UTF-8"},
+                {"Content-Type": "application/json", "Content-Encoding": "identity"},
+            )):
+                body = json.dumps(text_from("16505551234", "hi", f"wamid.CT{n}.{m}")).encode()
+                ok = await client.post(
+                    "/webhooks/whatsapp", content=body, headers={**headers, "X-Hub-Signature-256": sign(body)}
+                )
+                assert ok.status_code == 200 and ok.json()["messages"] == 1, (headers, ok.text)
+            assert counts(database_url)["messages"] == 3 * (n + 1)
+
+
 async def test_malformed_and_oversized_bodies(configured: httpx.AsyncClient, database_url: str) -> None:
     assert (await post(configured, None, raw=b'{"object": ')).status_code == 400
     assert (await post(configured, None, raw=b"\xff\xfe\x00")).status_code == 400

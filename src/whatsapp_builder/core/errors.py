@@ -108,7 +108,9 @@ API_ERROR_RESPONSES: Responses = {
     ),
     401: documented("No valid API token (Authorization: Bearer <token>)"),
     413: documented("The body is over the size limit"),
-    415: documented("A body sent as something other than JSON"),
+    415: documented(
+        "A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`)"
+    ),
     422: documented("A value is not valid: `details` names each field"),
 }
 """What any /api route may answer besides its own result (documented in OpenAPI, with the real body shape)."""

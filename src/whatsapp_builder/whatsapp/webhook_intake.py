@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from whatsapp_builder.core import fastjson
 from whatsapp_builder.core.batching import ShuttingDown
+from whatsapp_builder.core.content import unreadable_body
 from whatsapp_builder.core.context import AppContext
 from whatsapp_builder.core.crypto import SecretKeyMismatch
 from whatsapp_builder.core.limits import BodySizeLimit, BodyTooLarge, read_body
@@ -87,12 +88,26 @@ def _unsigned(signatures: list[str]) -> Answer | None:
     return None
 
 
-async def handle_delivery(context: AppContext, body: bytes, signatures: list[str]) -> tuple[int, dict[str, Any]]:
-    """The answer to one delivery, given its `X-Hub-Signature-256` headers: its HTTP status and JSON body. A 200
-    means its events are committed; anything else makes Meta deliver it again."""
+async def handle_delivery(
+    context: AppContext,
+    body: bytes,
+    signatures: list[str],
+    *,
+    content_type: str | None = None,
+    content_encodings: list[str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """The answer to one delivery, given its `X-Hub-Signature-256` headers (and its Content-Type and
+    Content-Encoding ones): its HTTP status and JSON body. A 200 means its events are committed; anything else
+    makes Meta deliver it again."""
     unsigned = _unsigned(signatures)
     if unsigned is not None:
         return _note(context, unsigned)
+    # Meta sends `application/json`, uncompressed. A body in another charset, or compressed (a proxy that
+    # gzips requests), is refused as such (415, and shown as the last refusal): read as it is, it would be
+    # refused anyway, as a signature mismatch or malformed JSON that would send its operator looking elsewhere.
+    unreadable = unreadable_body(content_type, content_encodings or [])
+    if unreadable is not None:
+        return _refuse(context, 415, "unsupported_media_type", unreadable)
     signature = signatures[0]
     deadline = context.settings.webhook_deadline_seconds
     try:
@@ -187,12 +202,18 @@ class WebhookLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         signatures: list[str] = []
+        content_type: str | None = None
+        content_encodings: list[str] = []
         too_large = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 too_large = value.isdigit() and int(value) > self.cap
             elif name == _SIGNATURE_HEADER_KEY:
                 signatures.append(value.decode("latin-1"))
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-encoding":
+                content_encodings.append(value.decode("latin-1"))
         # Unsigned (or signed twice) is refused first, whatever the body (Meta signs every delivery, once), and
         # without reading it.
         unsigned = _unsigned(signatures)
@@ -210,7 +231,9 @@ class WebhookLane:
         if raw is None:
             return  # the sender gave up: nothing to answer, and nothing was stored
         try:
-            status, payload = await handle_delivery(self.context, raw, signatures)
+            status, payload = await handle_delivery(
+                self.context, raw, signatures, content_type=content_type, content_encodings=content_encodings
+            )
         except Exception:
             # A bug, not the sender's fault: 5xx, so that Meta delivers it again once it is fixed.
             log.exception("webhook failed")

@@ -83,6 +83,7 @@ def _same(a: str, b: str) -> bool:
             " to check it"
         ),
         413: documented("The body is over `WAB_WEBHOOK_MAX_BODY`"),
+        415: documented("The body is compressed (`Content-Encoding`) or in a charset other than UTF-8"),
         503: documented("Not stored (the database is unavailable or slow): Meta delivers it again"),
     },
 )
@@ -92,5 +93,11 @@ async def receive_events(request: Request, context: ContextDep) -> Response:
     # `serve` answers these POSTs in `WebhookLane`, ahead of FastAPI; this route documents the endpoint and
     # serves an app mounted under another path.
     signatures = request.headers.getlist(SIGNATURE_HEADER)  # every one: more than one is refused
-    status, payload = await handle_delivery(context, await request.body(), signatures)
+    status, payload = await handle_delivery(
+        context,
+        await request.body(),
+        signatures,
+        content_type=request.headers.get("content-type"),
+        content_encodings=request.headers.getlist("content-encoding"),
+    )
     return JSONResponse(payload, status_code=status)

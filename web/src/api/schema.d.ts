@@ -1443,7 +1443,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1512,7 +1512,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1583,7 +1583,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1659,7 +1659,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1733,7 +1733,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1825,7 +1825,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1901,7 +1901,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1977,7 +1977,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +2065,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2143,7 +2143,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2223,7 +2223,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2299,7 +2299,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2374,7 +2374,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2461,7 +2461,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2537,7 +2537,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2611,7 +2611,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2687,7 +2687,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2767,7 +2767,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2851,7 +2851,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2940,7 +2940,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3021,7 +3021,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3106,7 +3106,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3173,7 +3173,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3242,7 +3242,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3309,7 +3309,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3379,7 +3379,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3448,7 +3448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3517,7 +3517,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3591,7 +3591,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3660,7 +3660,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3738,7 +3738,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3814,7 +3814,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3897,7 +3897,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -3986,7 +3986,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4060,7 +4060,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4129,7 +4129,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4201,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4277,7 +4277,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A body sent as something other than JSON */
+            /** @description A body sent as something other than JSON, in a charset other than UTF-8, or compressed (`Content-Encoding`) */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -4411,6 +4411,15 @@ export interface operations {
             };
             /** @description The body is over `WAB_WEBHOOK_MAX_BODY` */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is compressed (`Content-Encoding`) or in a charset other than UTF-8 */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
