@@ -406,23 +406,19 @@ def demo(
 def _read_chatbot_file(name: str, cap: int) -> ChatbotExport:
     """Read and check a chatbot file; every problem is an `error: ...` message and exit 1, never a traceback."""
     import json
-    from pathlib import Path
 
     from pydantic import ValidationError
 
     from whatsapp_builder.chatbots.schemas import ChatbotExport
+    from whatsapp_builder.core.files import UnreadableFile, read_regular_file
 
     if not name.strip():
         raise _fail("give the path of a chatbot file", 2)
     try:
-        with Path(name).open("rb") as handle:
-            raw = handle.read(cap + 1)
-    except FileNotFoundError as exc:
-        raise _fail(f"{name}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise _fail(f"{name} is a directory, not a chatbot file") from exc
-    except OSError as exc:
-        raise _fail(f"cannot read {name}: {exc.strerror or exc}") from exc
+        # Not a plain open(): a named pipe would wait for a writer forever, a device read without end.
+        raw = read_regular_file(name, cap)
+    except UnreadableFile as exc:
+        raise _fail(exc.message) from None
     if len(raw) > cap:
         raise _fail(f"{name} is larger than {cap} bytes, the API's import limit (WAB_API_MAX_BODY)")
     try:

@@ -16,14 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_FILE = ROOT / "examples" / "demo-chatbot.json"
 
 
-def run_cli(*args: str, database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, database_url: str, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
     env["WAB_DATA_DIR"] = str(tmp_path / "data")
     env["WAB_LOG_LEVEL"] = "WARNING"
     env["DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "whatsapp_builder", *args],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=env, capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
     )
 
 
@@ -192,6 +192,26 @@ def test_import_lists_schema_problems_one_line_each(database_url: str, tmp_path:
     assert [line.split(":")[0].strip() for line in problems] == ["name", "nodes", "metadata", "colour"], problems
     assert "levels deep" in problems[2]
     assert rows(database_url, "SELECT count(*) FROM chatbots") == [(0,)]
+
+
+def test_import_refuses_what_is_not_a_regular_file_without_waiting(database_url: str, tmp_path: Path) -> None:
+    """`chatbot import PIPE` (mkfifo) waited for a writer forever; a device was read as a file (`/dev/zero` until
+    the size cap). Anything but a regular file (a link to one is fine) is an `error:` line and exit 1, at once."""
+    fifo = tmp_path / "bot.json"
+    os.mkfifo(fifo)
+    linked = tmp_path / "linked.json"
+    linked.symlink_to(fifo)
+    cases = [(fifo, "named pipe (FIFO)"), (linked, "named pipe (FIFO)"), (tmp_path, "directory"),
+             (Path("/dev/null"), "character device"), (Path("/dev/zero"), "character device")]
+    for path, kind in cases:
+        result = run_cli("chatbot", "import", str(path), database_url=database_url, tmp_path=tmp_path, timeout=60)
+        assert f"{path} is a {kind}, not a regular file" in assert_clean_failure(result)[0], result.stderr
+    real = tmp_path / "real.json"
+    real.write_bytes(DEMO_FILE.read_bytes())
+    (tmp_path / "link-to-real.json").symlink_to(real)
+    ok = run_cli("chatbot", "import", str(tmp_path / "link-to-real.json"), database_url=database_url, tmp_path=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert rows(database_url, "SELECT count(*) FROM chatbots") == [(1,)]
 
 
 def test_import_accepts_a_utf8_bom(database_url: str, tmp_path: Path) -> None:

@@ -185,3 +185,21 @@ def test_cli_sends_a_photo_that_the_simulator_then_serves_as_whatsapp_does(
         assert answer.exit_code != 0, refused
     assert runner.invoke(simulator_app, [*base, "--text", "hi", "--caption", "x"]).exit_code != 0
     assert len(receiver.items) == 1
+
+
+def test_cli_refuses_a_photo_that_is_not_a_regular_file_without_waiting(tmp_path: Any) -> None:
+    """`--image` on a named pipe called `photo.png` waited for a writer forever, and on a link to /dev/zero read
+    until memory ran out: both are refused at once, before anything is sent (no simulator is asked)."""
+    import os
+
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.jpg"
+    zero.symlink_to("/dev/zero")
+    base = ["send", "--simulator-url", "http://127.0.0.1:9", "--from", "+15551234567"]
+    for path, kind in ((fifo, "a named pipe (FIFO)"), (zero, "a character device")):
+        result = runner.invoke(simulator_app, [*base, "--image", str(path)])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.replace("│", " ").split())  # as typer boxes and wraps it
+        assert f"is {kind}, not a regular file" in said, result.output
+        assert "Traceback" not in result.output and "cannot reach the simulator" not in result.output

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import typer
 
+from whatsapp_builder.core.files import UnreadableFile, read_regular_file
 from whatsapp_builder.core.runtime import tune_garbage_collector
 from whatsapp_builder.simulator.media import IMAGE_TYPES, MAX_IMAGE_BYTES
 from whatsapp_builder.simulator.settings import SimulatorSettings
@@ -112,17 +113,22 @@ def _pair(value: str, option: str) -> dict[str, str]:
 
 def _upload(simulator_url: str, path: Path) -> str:
     """Upload a file the customer will send; its media id."""
-    if path.stat().st_size > MAX_IMAGE_BYTES:
-        raise typer.BadParameter(
-            f"at most {MAX_IMAGE_BYTES} bytes (WhatsApp's limit for an image)", param_hint="--image"
-        )
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     if mime not in IMAGE_TYPES:
         raise typer.BadParameter(f"{path.name} is not a JPEG or PNG image ({mime})", param_hint="--image")
     try:
+        # Not path.read_bytes(): a named pipe would wait for a writer forever, a link to /dev/zero read without end.
+        photo = read_regular_file(str(path), MAX_IMAGE_BYTES)
+    except UnreadableFile as exc:
+        raise typer.BadParameter(exc.message, param_hint="--image") from None
+    if len(photo) > MAX_IMAGE_BYTES:
+        raise typer.BadParameter(
+            f"at most {MAX_IMAGE_BYTES} bytes (WhatsApp's limit for an image)", param_hint="--image"
+        )
+    try:
         response = httpx.post(
             simulator_url.rstrip("/") + "/_simulator/media",
-            content=path.read_bytes(),
+            content=photo,
             headers={"Content-Type": mime},
             timeout=30.0,
         )
