@@ -245,6 +245,22 @@ async def test_the_context_after_a_handoff_says_why_the_bot_stopped(loop, client
     assert ended["isActive"] is False and ended["endedReason"] == "handoff"
 
 
+async def test_a_conversation_says_whether_a_bot_ever_ran_in_it(loop, client: httpx.AsyncClient) -> None:  # type: ignore[no-untyped-def]
+    """The inbox asked every conversation it opened for its bot context, and one where no bot ever ran answered
+    404 (as documented), an error in the browser's console each time. The conversation now says whether there is
+    a context to ask for (`hasBotContext`), and the context route keeps its contract."""
+    opened = await client.post("/api/conversations", json={"customerPhoneNumber": "+14155550177"})
+    assert opened.status_code == 201 and opened.json()["hasBotContext"] is False, opened.text
+    first = opened.json()["id"]
+    assert (await client.get(f"/api/conversations/{first}")).json()["hasBotContext"] is False
+    assert (await client.get(f"/api/conversations/{first}/context")).status_code == 404
+    await loop.say({"text": "hi"})
+    await loop.wait_sent(2)
+    [talked] = [c["id"] for c in (await client.get("/api/conversations")).json()["items"] if c["id"] != first]
+    assert (await client.get(f"/api/conversations/{talked}")).json()["hasBotContext"] is True
+    assert (await client.get(f"/api/conversations/{talked}/context")).status_code == 200
+
+
 async def test_test_connection_and_the_daily_dashboard(loop, client: httpx.AsyncClient, database_url: str) -> None:  # type: ignore[no-untyped-def]
     ok = (await client.post("/api/whatsapp-config/test")).json()
     assert ok == {"ok": True, "displayPhoneNumber": "15550001111", "verifiedName": "Demo Pizza Place",

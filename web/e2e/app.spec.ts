@@ -468,6 +468,30 @@ test('free text waits for the window: Send is off while it is closed, on once th
   await expect(page.getByTestId('messages').locator('[data-direction="outbound"]').filter({ hasText: 'are you there?' })).toHaveCount(1);
 });
 
+test('a conversation no bot ever ran in opens without asking for its bot context (no 404), and asks once a bot starts', async ({ page, request }) => {
+  // No 404 at all this time: watchConsole lets the browser's own line for an expected 404 through.
+  const errors = watchConsole(page);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && m.text().includes('404')) errors.push(m.text());
+  });
+  const asked: number[] = [];
+  page.on('response', (r) => {
+    if (/\/api\/conversations\/[0-9a-f-]+\/context$/.test(new URL(r.url()).pathname)) asked.push(r.status());
+  });
+  await signIn(page);
+  const digits = await writeFirstTo(page, 'Nora Nobot');
+  const panel = page.getByLabel('Bot context');
+  await expect(panel.getByText('No bot runs in this conversation.')).toBeVisible();
+  await expect(page.getByRole('status').filter({ hasText: 'The 24-hour window is closed' })).toBeVisible();
+  expect(asked).toEqual([]);
+  // The customer answers: the demo bot starts, and the open panel shows it running (asked for, answered 200).
+  expect((await request.post(`${SIM}/_simulator/inbound`, { data: { from: `+${digits}`, name: 'Nora Nobot', text: 'hi' } })).ok()).toBeTruthy();
+  await expect(panel.getByTestId('context-state')).toHaveText('running');
+  expect(asked.length).toBeGreaterThan(0);
+  expect(asked.every((status) => status === 200)).toBe(true);
+  expect(errors).toEqual([]);
+});
+
 test('a conversation that could not be opened (server unreachable) opens with Retry', async ({ page, request }) => {
   await signIn(page);
   const phone = `+1555${Math.floor(1000000 + Math.random() * 8999999)}`;

@@ -30,6 +30,11 @@ class ConversationOut(CamelModel):
 
 class ConversationDetail(ConversationOut):
     participants: list[UserOut]
+    has_bot_context: bool = Field(
+        default=False,
+        description="A chatbot has run here: `GET …/context` answers its context. False: no bot ever ran (that"
+        " route answers 404), so there is nothing to ask for until one starts (a `context:updated` event)",
+    )
 
 
 class ConversationCreate(CamelInput):

@@ -118,6 +118,11 @@ async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) ->
     conversation = result.scalar_one_or_none()
     if conversation is None:
         raise NotFound(f"Conversation {conversation_id} does not exist.")
+    # Whether GET …/context has anything to answer: the inbox asks it only then (a 404 it expects is still an
+    # error in the browser's console). Asked before `enrich`, which sets a column (isWindowOpen) that a query
+    # after it would flush.
+    ran = select(exists().where(ConversationContext.conversation_id == conversation_id))
+    conversation.has_bot_context = bool(await session.scalar(ran))  # type: ignore[attr-defined]
     await enrich(session, [conversation])
     return conversation
 

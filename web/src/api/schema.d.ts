@@ -845,6 +845,12 @@ export interface components {
             /** Customerphone */
             customerPhone?: string | null;
             /**
+             * Hasbotcontext
+             * @description A chatbot has run here: `GET …/context` answers its context. False: no bot ever ran (that route answers 404), so there is nothing to ask for until one starts (a `context:updated` event)
+             * @default false
+             */
+            hasBotContext: boolean;
+            /**
              * Id
              * Format: uuid
              */

@@ -27,7 +27,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type Ref } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
-import { api, ApiError, errorMessage, fieldErrors, unwrap, type Conversation, type Message } from '../api/client';
+import { api, ApiError, errorMessage, fieldErrors, unwrap, type ContextInfo, type Conversation, type Message } from '../api/client';
 import { keys, useWhatsAppConfig, type ListFilter } from '../api/queries';
 import bubbles from '../components/bubble.module.css';
 import { MessageBubble, type Status } from '../components/MessageBubble';
@@ -414,7 +414,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
           </Group>
         </Group>
         <MessageList id={id} />
-        <Composer id={id} windowOpen={c.isWindowOpen} number={c.whatsappPhoneNumberId ?? null} handedOff={c.isHandedOff} />
+        <Composer id={id} windowOpen={c.isWindowOpen} number={c.whatsappPhoneNumberId ?? null} handedOff={c.isHandedOff} botRan={c.hasBotContext} />
       </Box>
       {showContext && (
         <Box
@@ -428,7 +428,7 @@ function ConversationView({ id, narrow }: { id: string; narrow: boolean }) {
             ...(overlay && !narrow ? { boxShadow: 'var(--mantine-shadow-md)' } : {}),
           }}
         >
-          <ContextPanel id={id} handedOff={c.isHandedOff} onClose={overlay ? closeContext : undefined} closeRef={closeButton} />
+          <ContextPanel id={id} handedOff={c.isHandedOff} botRan={c.hasBotContext} onClose={overlay ? closeContext : undefined} closeRef={closeButton} />
         </Box>
       )}
     </>
@@ -547,9 +547,9 @@ function MessageList({ id }: { id: string }) {
   );
 }
 
-function Composer({ id, windowOpen, number, handedOff }: { id: string; windowOpen: boolean; number: string | null; handedOff: boolean }) {
+function Composer({ id, windowOpen, number, handedOff, botRan }: { id: string; windowOpen: boolean; number: string | null; handedOff: boolean; botRan: boolean }) {
   const qc = useQueryClient();
-  const bot = useBotContext(id);
+  const bot = useBotContext(id, botRan);
   const botRunning = !handedOff && !!bot.data?.isActive;
   const [text, setText] = useState('');
   const [closed, setClosed] = useState(false);
@@ -846,23 +846,29 @@ const ENDED_REASONS: Record<string, string> = {
   chatbot_unavailable: 'the chatbot was switched off, archived or deleted',
 };
 
-/** The conversation's bot context (the running one, else the last that ended); null when no bot ever ran. */
-function useBotContext(id: string) {
-  return useQuery({
+/** The conversation's bot context (the running one, else the last that ended); null when no bot ever ran.
+ * `ran` is the conversation's `hasBotContext`: without one the server answers 404, which the browser logs as an
+ * error, so it is not asked (a `context:updated` event sets `hasBotContext`, and then it is). */
+function useBotContext(id: string, ran: boolean): { data: ContextInfo | null | undefined; isPending: boolean; isError: boolean; error: unknown } {
+  const query = useQuery({
     queryKey: keys.context(id),
     queryFn: async () => {
       try {
         return await unwrap(api.GET('/api/conversations/{conversation_id}/context', { params: { path: { conversation_id: id } } }));
       } catch (e) {
+        // the bot's contexts went with its chatbot (deleted) since the conversation was loaded
         if (e instanceof ApiError && e.status === 404) return null;
         throw e;
       }
     },
+    enabled: ran,
   });
+  if (!ran && query.data === undefined) return { data: null, isPending: false, isError: false, error: null };
+  return query;
 }
 
-function ContextPanel({ id, handedOff, onClose, closeRef }: { id: string; handedOff: boolean; onClose?: () => void; closeRef?: Ref<HTMLButtonElement> }) {
-  const ctx = useBotContext(id);
+function ContextPanel({ id, handedOff, botRan, onClose, closeRef }: { id: string; handedOff: boolean; botRan: boolean; onClose?: () => void; closeRef?: Ref<HTMLButtonElement> }) {
+  const ctx = useBotContext(id, botRan);
   // a hand-off is a pause, not an end: handing back lets the bot answer again
   const paused = !!ctx.data && !ctx.data.isActive && ctx.data.endedReason === 'handoff';
   return (

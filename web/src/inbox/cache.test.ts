@@ -1,6 +1,6 @@
 import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
-import type { ContextInfo, Conversation, Message } from '../api/client';
+import type { ContextInfo, Conversation, ConversationDetail, Message } from '../api/client';
 import { keys } from '../api/queries';
 import {
   addMessage,
@@ -208,6 +208,15 @@ describe('updateContext', () => {
     updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k2', currentNodeId: 'start' });
     expect(qc.getQueryState(keys.context('c1'))?.isInvalidated).toBe(true);
     expect(qc.getQueryData<ContextInfo>(keys.context('c1'))?.currentNodeId).toBe('menu');
+  });
+
+  it('marks an open conversation where no bot had run as having one, so that its context is asked for', () => {
+    const qc = new QueryClient();
+    qc.setQueryData(keys.conversation('c1'), { id: 'c1', hasBotContext: false } as ConversationDetail);
+    updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k1', currentNodeId: 'start' });
+    expect(qc.getQueryData<ConversationDetail>(keys.conversation('c1'))?.hasBotContext).toBe(true);
+    updateContext(qc, { conversationId: 'c2', chatbotId: 'b1', contextId: 'k9', currentNodeId: 'start' });
+    expect(qc.getQueryData(keys.conversation('c2'))).toBeUndefined(); // not loaded: nothing made up
   });
 });
 

@@ -193,6 +193,9 @@ export function updateContext(
   e: Partial<ContextInfo> & { conversationId: string; contextId?: string },
 ) {
   const prev = qc.getQueryData<ContextInfo | null>(keys.context(e.conversationId));
+  // A bot runs here now: the open conversation asks for its context from now on (it does not before, when the
+  // server said none ever ran: that question's answer is a 404, an error in the browser's console).
+  qc.setQueryData<ConversationDetail>(keys.conversation(e.conversationId), (d) => (d && !d.hasBotContext ? { ...d, hasBotContext: true } : d));
   const { contextId, ...fields } = e;
   // Another context (a restart, another bot) has its own createdAt: fetch it rather than patch the old one.
   if (prev && prev.chatbotId === e.chatbotId && (contextId === undefined || contextId === prev.id)) {
