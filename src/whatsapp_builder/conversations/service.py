@@ -112,17 +112,19 @@ async def list_conversations(
 
 
 async def get_conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+    # Whether GET …/context has anything to answer, asked in the same query: the inbox asks for the context only
+    # then (a 404 it expects is still an error in the browser's console).
+    ran = exists().where(ConversationContext.conversation_id == Conversation.id)
     result = await session.execute(
-        select(Conversation).where(Conversation.id == conversation_id).options(selectinload(Conversation.participants))
+        select(Conversation, ran)
+        .where(Conversation.id == conversation_id)
+        .options(selectinload(Conversation.participants))
     )
-    conversation = result.scalar_one_or_none()
-    if conversation is None:
+    row = result.first()
+    if row is None:
         raise NotFound(f"Conversation {conversation_id} does not exist.")
-    # Whether GET …/context has anything to answer: the inbox asks it only then (a 404 it expects is still an
-    # error in the browser's console). Asked before `enrich`, which sets a column (isWindowOpen) that a query
-    # after it would flush.
-    ran = select(exists().where(ConversationContext.conversation_id == conversation_id))
-    conversation.has_bot_context = bool(await session.scalar(ran))  # type: ignore[attr-defined]
+    conversation, has_bot_context = row
+    conversation.has_bot_context = bool(has_bot_context)  # type: ignore[attr-defined]
     await enrich(session, [conversation])
     return conversation
 
