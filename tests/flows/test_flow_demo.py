@@ -132,7 +132,7 @@ async def test_asking_for_a_human_by_typing_hands_off_from_any_step() -> None:
     """The demo's handoff keywords: "talk to a human" typed while the quantity is asked (a wrong answer before)
     reaches the team, with the menu button's message."""
     data = demo()
-    for typed in ("talk to a human", "Agent!", "a real person"):
+    for typed in ("talk to a human", "Agent!", "a real person", "a real pizza"):
         steps = await test_run(
             data["nodes"],
             data["edges"],
@@ -142,7 +142,7 @@ async def test_asking_for_a_human_by_typing_hands_off_from_any_step() -> None:
             http=FakeHttp(),
         )
         last = steps[-1]
-        if typed == "a real person":  # not one of the keywords: a wrong answer to the quantity, asked again
+        if typed == "a real pizza":  # no keyword in it: a wrong answer to the quantity, asked again
             assert last.ended_reason is None and last.waiting_for == "question"
             continue
         assert last.ended_reason == "handoff", typed
@@ -171,5 +171,36 @@ async def test_a_first_message_naming_a_menu_option_goes_straight_to_it() -> Non
     hours = await first("Opening hours!")
     assert hours[0] == welcome and hours[1].startswith("We are open") and hours[2] == "What would you like to do?"
     for other in ("hi", "pizza", "pizza?", "hours", "I tried to order a pizza but it never arrived",
-                  "what are your opening hours?", "Can I order a pizza for tomorrow at 8pm?", "2", "a human"):
+                  "what are your opening hours?", "Can I order a pizza for tomorrow at 8pm?", "2", "a pizza"):
         assert await first(other) == menu, other
+    # A hand-off keyword in a sentence hands off before any greeting.
+    assert await first("a human") == ["One moment Ana, a member of our team will answer you here."]
+
+
+async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> None:
+    """Only the exact keywords handed off ("talk to a person"); "I want to talk to a person" at the quantity question
+    was a wrong answer. The demo's answers (a quantity, a pizza, words of the menu) never hand off, nor does a
+    sentence that refuses a person."""
+    data = demo()
+    for typed in ("I want to talk to a person", "can I speak to someone please?", "I need a human",
+                  "Can I have an agent?", "agent please", "hello, is there a real person there?",
+                  "please connect me with customer service"):
+        steps = await test_run(
+            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        assert steps[-1].ended_reason == "handoff", typed
+        assert [m["content"]["body"] for m in steps[-1].messages] == [
+            "One moment Ana, a member of our team will answer you here."
+        ], typed
+    for typed in ("2", "two please", "3 pizzas please", "pizza", "Margherita", "I don't want to talk to a person",
+                  "Ana", "someone told me the veggie is vegan", "is the person delivering it on time?", "agents"):
+        steps = await test_run(
+            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        assert not any(step.handoff for step in steps), typed
+    # As the first message too: no greeting first.
+    steps = await test_run(data["nodes"], data["edges"], ["hi, I'd like to talk to someone"], settings=settings(),
+                           http=FakeHttp())
+    assert steps[0].ended_reason == "handoff" and len(steps[0].messages) == 1

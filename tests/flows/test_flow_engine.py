@@ -471,6 +471,36 @@ async def test_an_option_of_the_step_waiting_wins_over_a_handoff_keyword() -> No
     assert (await bot.send("an agent please")).handoff
 
 
+async def test_a_handoff_keyword_asked_for_in_a_sentence_hands_off() -> None:
+    """A keyword of several words held in a sentence ("I want to talk to a person"), or a one-word keyword with
+    polite words only ("agent please"), hands off as the keyword does; a refusal before it, a one-word keyword among
+    other words, or a word that only starts like one does not. An option of the step waiting that the sentence
+    chooses by the typed-choice rules ("Agent please" at a button "Agent") is still that step's choice."""
+    settings = EngineSettings(handoff_keywords=("agent", "talk to a person"), handoff_node_id="team")
+    for said in ("I want to talk to a person", "Can I talk to a person, please?", "agent please", "Agent, thanks!"):
+        bot = Bot(graph_of(*handoff_graph()), settings=settings)
+        await bot.send("hi")
+        result = await bot.send(said)  # at the number question: no wrong answer, a hand-off
+        assert result.handoff and bodies(result) == ["Our team is here"], said
+    for said in ("I don't want to talk to a person", "no, talk to a person", "is the agent on his way?", "agents",
+                 "talk to a personal trainer", "3 please"):
+        bot = Bot(graph_of(*handoff_graph()), settings=settings)
+        await bot.send("hi")
+        result = await bot.send(said)
+        assert not result.handoff and result.state.is_active, said
+    bot = Bot(graph_of(*handoff_graph()), settings=settings)
+    await bot.send("hi")
+    await bot.send("2")
+    result = await bot.send("Agent please")  # the button "Agent", chosen by typing
+    assert not result.handoff and bodies(result) == ["Done"]
+    bot = Bot(graph_of(*handoff_graph()), settings=settings)
+    await bot.send("hi")
+    await bot.send("2")
+    assert (await bot.send("agent")).handoff is False  # its title, exactly: as before
+    first = await Bot(graph_of(*handoff_graph()), settings=settings).send("hello, can I talk to a person?")
+    assert first.handoff and bodies(first) == ["Our team is here"]  # as the first message: no greeting first
+
+
 async def test_a_handoff_keyword_as_the_first_message_or_with_no_handoff_step() -> None:
     settings = EngineSettings(handoff_keywords=("agent",), handoff_node_id="team")
     bot = Bot(graph_of(*handoff_graph()), settings=settings)

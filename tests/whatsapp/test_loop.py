@@ -1528,3 +1528,15 @@ async def test_the_batching_stats_say_what_each_stage_wrote_and_how_long_it_took
     for stage in ("webhooks", "flows", "deliveries"):
         assert stats[stage]["batches"] >= 1 and stats[stage]["items"] >= stats[stage]["batches"], stats
         assert 0 < stats[stage]["seconds"] < 60, stats
+
+
+async def test_asking_for_a_person_in_a_sentence_while_the_quantity_is_asked_reaches_a_person(  # type: ignore[no-untyped-def]
+    loop, client: httpx.AsyncClient
+) -> None:
+    """Only the exact keywords handed off: "I want to talk to a person" was a wrong quantity."""
+    await _at_the_quantity_question(loop)
+    await loop.say({"text": "I want to talk to a person"})
+    sent = await loop.wait_sent(5)
+    assert _bodies(sent)[4] == "One moment Alice, a member of our team will answer you here."
+    conversation = (await client.get("/api/conversations")).json()["items"][0]
+    assert conversation["isHandedOff"] is True

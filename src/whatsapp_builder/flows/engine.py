@@ -27,7 +27,14 @@ from whatsapp_builder.flows.types import (
     QuotedMessage,
     TurnResult,
 )
-from whatsapp_builder.flows.words import chosen_option, keyword_key, message_keys, opening_option, written_title
+from whatsapp_builder.flows.words import (
+    asks_for,
+    chosen_option,
+    keyword_key,
+    message_keys,
+    opening_option,
+    written_title,
+)
 
 STATE_VERSION = 1
 CUSTOMER_KINDS = frozenset({"text", "button", "list", "media", "other"})
@@ -89,7 +96,12 @@ def is_restart(flow_input: FlowInput, settings: EngineSettings) -> bool:
 
 
 def is_handoff(flow_input: FlowInput, settings: EngineSettings) -> bool:
-    return _says_keyword(flow_input, settings.handoff_keywords)
+    """A typed message that is a hand-off keyword, or asks for one in a sentence ("I want to talk to a person" for
+    "talk to a person", "agent please" for "agent": `asks_for`)."""
+    if _says_keyword(flow_input, settings.handoff_keywords):
+        return True
+    text = flow_input.text
+    return flow_input.kind == "text" and text is not None and asks_for(text, settings.handoff_keywords)
 
 
 def _handoff_node(graph: FlowGraph, settings: EngineSettings) -> str | None:
@@ -100,15 +112,19 @@ def _handoff_node(graph: FlowGraph, settings: EngineSettings) -> str | None:
     return next((node_id for node_id, node in graph.nodes.items() if node.type == "handoff"), None)
 
 
-def _an_option_of(ctx: TurnContext, node: FlowNode, text: str) -> bool:
+def _an_option_of(ctx: TurnContext, node: FlowNode, text: str, *, in_a_sentence: bool) -> bool:
     """Whether `text` is one of the titles the step waiting offers, written out (a button titled "Agent" taken by
-    its step, not by the keyword "agent")."""
-    if node.type == "question":
+    its step, not by the keyword "agent"); `in_a_sentence` (the message only asks for a keyword in a sentence),
+    also whether it chooses one by the rules of typed choices ("Agent please" at that button)."""
+    question = node.type == "question"
+    if question:
         rules = node.data.get("validation")
         options = rules.get("options") if isinstance(rules, dict) and rules.get("type") == "options" else None
         titles = [o for o in options if isinstance(o, str)] if isinstance(options, list) else []
     else:
         titles = [title for _, title in offered(ctx, node)]
+    if in_a_sentence and titles:
+        return chosen_option(text, titles, by_number=question) is not None
     return written_title(text, titles) is not None
 
 
@@ -555,7 +571,13 @@ async def _run_turn(
     waiting = state.engine.get("waiting")
     waiting_node = graph.nodes.get(node_id) if node_id is not None and waiting in _PROMPTS else None
     if is_handoff(flow_input, settings) and not (
-        waiting_node is not None and _an_option_of(turn.ctx, waiting_node, flow_input.text or "")
+        waiting_node is not None
+        and _an_option_of(
+            turn.ctx,
+            waiting_node,
+            flow_input.text or "",
+            in_a_sentence=not _says_keyword(flow_input, settings.handoff_keywords),
+        )
     ):
         return await _hand_off(turn, flow_input)
     if node_id is None or node_id not in graph.nodes:

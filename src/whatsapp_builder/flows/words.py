@@ -159,6 +159,23 @@ def _held(said: list[str], titles: list[list[str]]) -> int | None:
     return _only(held)
 
 
+def asks_for(text: str, keywords: Sequence[str]) -> bool:
+    """Whether a message asks for what one of `keywords` names in a sentence of its own: it holds a keyword of two
+    words or more as consecutive whole words ("I want to talk to a person" holds "talk to a person"), or a one-word
+    keyword with polite words only ("agent please"); either with no refusal before it ("I don't want to talk to a
+    person", as for typed choices). A one-word keyword in a sentence ("is the person delivering it on time?") is
+    too common a word to be meant as one."""
+    said = _words(keyword_key(text))
+    for keyword in keywords:
+        words = _words(keyword_key(keyword))
+        at = _at(said, words)
+        if at is None or not _NEGATIONS.isdisjoint(said[:at]):
+            continue
+        if len(words) > 1 or _POLITE.issuperset(said[:at] + said[at + 1 :]):
+            return True
+    return False
+
+
 def _by_number(said: str, titles: list[list[str]]) -> int | None:
     """A question's option by a number: the one title with that number as a word ("2" for "2 people" or "Table for
     2"); when no title has a number in it, the option at that place, 1 for the first. A number among titles with
