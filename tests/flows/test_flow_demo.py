@@ -50,7 +50,7 @@ async def test_demo_happy_path() -> None:
     assert last.ended_reason == "completed"
     assert [m["content"]["body"] for m in last.messages] == [
         "Great news: orders of more than 3 pizzas get 10% off!",
-        "Thanks Ana! Your order of 5 x Pepperoni is confirmed and will be ready in 30 minutes.",
+        "Thanks Ana! Your order of 5 x Pepperoni with 10% off is confirmed and will be ready in 30 minutes.",
     ]
     assert last.variables["order.summary"] == "5 x Pepperoni"
 
@@ -175,6 +175,47 @@ async def test_a_first_message_naming_a_menu_option_goes_straight_to_it() -> Non
         assert await first(other) == menu, other
     # A hand-off keyword in a sentence hands off before any greeting.
     assert await first("a human") == ["One moment Ana, a member of our team will answer you here."]
+
+
+async def test_thanks_after_an_order_gets_a_short_answer_not_the_welcome_again() -> None:
+    """After the order, "thanks" or "ok" starts a new run of the demo: it answered with the welcome and the menu (and
+    a second "ok" there with "Please tap one of the buttons below."). A thank-you now gets a short polite answer and
+    ends; anything else still gets the welcome and the menu."""
+    data = demo()
+
+    async def first(text: str) -> list[Any]:
+        steps = await test_run(
+            data["nodes"], data["edges"], [text], contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
+            http=FakeHttp(),
+        )
+        return [steps[0].ended_reason, [m["content"].get("body") for m in steps[0].messages]]
+
+    welcome = [None, ["Hi Ana! Welcome to Pizza Place \U0001f355", "What would you like to do?"]]
+    thanked = ["completed", ["You're welcome! Write 'menu' any time to order again."]]
+    for polite in ("thanks", "Thank you!", "thank you so much", "thanks again!", "ok", "OK, thanks", "Okay 👍", "great, thanks!",
+                   "perfect", "👍", "thx", "Cheers!", "🙏", "merci", "gracias"):
+        assert await first(polite) == thanked, polite
+    for other in ("hi", "thanks, can I order another pizza?", "ok so what pizzas do you have", "2", "pizza",
+                  "no thanks", "hello thanks", "?", "again", "menu"):
+        assert await first(other) == welcome, other
+
+
+async def test_the_confirmation_of_a_bulk_order_states_its_discount() -> None:
+    """The demo promises 10% off above 3 pizzas: the confirmation says the order has it (the flow knows no prices,
+    so no amount); a small order's says nothing of a discount."""
+    data = demo()
+    for quantity, confirmation in (
+        ("4", "Thanks Ana! Your order of 4 x Veggie with 10% off is confirmed and will be ready in 30 minutes."),
+        ("3", "Thanks Ana! Your order of 3 x Veggie is confirmed and will be ready in 30 minutes."),
+    ):
+        steps = await test_run(
+            data["nodes"], data["edges"], ["hi", "order", "veggie", quantity],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        assert steps[-1].ended_reason == "completed"
+        assert steps[-1].messages[-1]["content"]["body"] == confirmation
+        assert steps[-1].variables["order.summary"] == f"{quantity} x Veggie"
+        assert steps[-1].variables.get("order.discount") == ("10%" if quantity == "4" else None)
 
 
 async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> None:

@@ -59,7 +59,7 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
     assert ended["nodeHistory"] == old["nodeHistory"]
     assert "pizza" not in ended["variables"]
     assert fresh["isActive"] is True and fresh["currentNodeId"] == "menu"
-    assert fresh["nodeHistory"] == ["start", "welcome", "menu"]
+    assert fresh["nodeHistory"] == ["start", "is_thanks", "welcome", "menu"]
     assert fresh["conversationId"] == old["conversationId"] and fresh["chatbotId"] == loop.chatbot_id
     assert "pizza" not in fresh["variables"] and "menu_choice" not in fresh["variables"]
 
@@ -180,7 +180,7 @@ async def test_restart_keyword_mid_flow_starts_over(loop: Any, database_url: str
     assert old["isActive"] is False and old["engineState"]["endedReason"] == "restart"
     assert old["nodeHistory"][-1] == "quantity" and old["variables"]["pizza"] == "Veggie"
     assert new["isActive"] is True and new["currentNodeId"] == "menu"
-    assert new["nodeHistory"] == ["start", "welcome", "menu"]
+    assert new["nodeHistory"] == ["start", "is_thanks", "welcome", "menu"]
     assert "pizza" not in new["variables"]
     async def drained() -> bool:
         return outbound_settled(database_url)

@@ -69,7 +69,7 @@ async def test_a_customer_orders_a_pizza_from_the_demo_bot(loop, database_url: s
     await loop.say({"text": "5"})
     sent = await loop.wait_sent(7)
     assert "10% off" in _bodies(sent)[5]
-    assert _bodies(sent)[6].startswith("Thanks Alice! Your order of 5 x Pepperoni is confirmed")
+    assert _bodies(sent)[6].startswith("Thanks Alice! Your order of 5 x Pepperoni with 10% off is confirmed")
 
     with psycopg.connect(database_url) as conn:
         context = conn.execute(
@@ -79,7 +79,7 @@ async def test_a_customer_orders_a_pizza_from_the_demo_bot(loop, database_url: s
     is_active, variables, history, reason = context
     assert is_active is False and reason == "completed"
     assert variables["pizza"] == "Pepperoni" and variables["quantity"] == 5
-    assert history[0] == "start" and history[-1] == "done"
+    assert history[0] == "start" and history[-1] == "done_discount"
 
 
 async def test_talk_to_a_human_hands_off_and_the_operator_answers(
@@ -1528,6 +1528,28 @@ async def test_the_batching_stats_say_what_each_stage_wrote_and_how_long_it_took
     for stage in ("webhooks", "flows", "deliveries"):
         assert stats[stage]["batches"] >= 1 and stats[stage]["items"] >= stats[stage]["batches"], stats
         assert 0 < stats[stage]["seconds"] < 60, stats
+
+
+async def test_thanks_after_a_bulk_order_gets_a_short_answer_and_the_confirmation_states_the_discount(loop) -> None:  # type: ignore[no-untyped-def]
+    """After the order, "thanks" got the welcome and the menu again, and "ok" after it "Please tap one of the buttons
+    below."; the confirmation of 4 pizzas did not say they had the 10% off just promised."""
+    await _at_the_quantity_question(loop)
+    await loop.say({"text": "4"})
+    sent = await loop.wait_sent(6)
+    assert _bodies(sent)[4:] == [
+        "Great news: orders of more than 3 pizzas get 10% off!",
+        "Thanks Alice! Your order of 4 x Veggie with 10% off is confirmed and will be ready in 30 minutes.",
+    ]
+    await loop.say({"text": "Thank you!"})
+    sent = await loop.wait_sent(7)
+    assert _bodies(sent)[6] == "You're welcome! Write 'menu' any time to order again."
+    await loop.say({"text": "ok 👍"})
+    sent = await loop.wait_sent(8)
+    assert _bodies(sent)[7] == "You're welcome! Write 'menu' any time to order again."
+    await loop.say({"text": "menu"})  # and the customer orders again as told
+    sent = await loop.wait_sent(10)
+    assert _bodies(sent)[8:] == ["Hi Alice! Welcome to Pizza Place 🍕", "What would you like to do?"]
+    assert len(await loop.sent()) == 10
 
 
 async def test_asking_for_a_person_in_a_sentence_while_the_quantity_is_asked_reaches_a_person(  # type: ignore[no-untyped-def]
