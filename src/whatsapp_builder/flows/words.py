@@ -159,6 +159,13 @@ def _held(said: list[str], titles: list[list[str]]) -> int | None:
     return _only(held)
 
 
+@functools.lru_cache(maxsize=4096)
+def _keyword_words(keyword: str) -> list[str]:
+    """`_words` of a keyword (shared: never change the list): chatbots' keywords are few, asked for at every
+    message."""
+    return _words(keyword_key(keyword))
+
+
 def asks_for(text: str, keywords: Sequence[str]) -> bool:
     """Whether a message asks for what one of `keywords` names in a sentence of its own: it holds a keyword of two
     words or more as consecutive whole words ("I want to talk to a person" holds "talk to a person"), or a one-word
@@ -167,7 +174,7 @@ def asks_for(text: str, keywords: Sequence[str]) -> bool:
     too common a word to be meant as one."""
     said = _words(keyword_key(text))
     for keyword in keywords:
-        words = _words(keyword_key(keyword))
+        words = _keyword_words(keyword)
         at = _at(said, words)
         if at is None or not _NEGATIONS.isdisjoint(said[:at]):
             continue
