@@ -53,6 +53,20 @@ def keyword_key(text: str) -> str:
     """A keyword or a message as keywords are compared: spaces collapsed, case and accents folded ("menú" is
     "Menu"), and each word without the punctuation people put around it ("Menu!", "Hi, I'd like", "¿pizza?",
     "(menu)"), unless that is all there is."""
+    # A turn compares one message with every keyword of every chatbot (start, restart, hand-off, titles): the
+    # same few texts again and again. Short ones are remembered; a long one is no keyword, and is rarely asked.
+    return _short_keyword_key(text) if len(text) <= _REMEMBERED else _keyword_key(text)
+
+
+_REMEMBERED = 256
+
+
+@functools.lru_cache(maxsize=8192)
+def _short_keyword_key(text: str) -> str:
+    return _keyword_key(text)
+
+
+def _keyword_key(text: str) -> str:
     words = without_accents(text.casefold()).split()
     bare = " ".join(b for b in (bare_word(w) for w in words) if b)
     return bare or " ".join(words)
