@@ -7,7 +7,6 @@ system, and it costs a fraction of a general-purpose client's CPU per request). 
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +124,7 @@ class GraphResponse:
         return self.body.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return fastjson.loads(self.body)
 
 
 def _retry_after(response: GraphResponse) -> float | None:
