@@ -69,8 +69,9 @@ async def _configure_hot_connection(conn: psycopg.AsyncConnection[Any]) -> None:
     # default, a Python loop that formats each element: 5 µs a timestamp, 2 µs a UUID, a few milliseconds per
     # webhook batch on the single writer. In binary it is 8 to 16 times cheaper.
     conn.adapters.register_dumper(list, ListBinaryDumper)
-    # JSON and JSONB columns (engine states, contents, job arguments) through orjson, not the standard library.
-    set_json_loads(fastjson.loads, conn)
+    # JSON and JSONB columns (engine states, contents, job arguments) through orjson, not the standard library;
+    # read back exactly: a customer's answer stored as an integer beyond 64 bits stays one (`exact_loads`).
+    set_json_loads(fastjson.exact_loads, conn)
     set_json_dumps(fastjson.dumps, conn)
 
 

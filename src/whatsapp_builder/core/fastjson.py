@@ -73,3 +73,21 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
         return orjson.dumps(value, default=default)
     except orjson.JSONEncodeError:
         return json.dumps(value, default=default, separators=(",", ":")).encode()
+
+
+# Every byte but a digit as ".", digits as "0": a run of 19 digits is then one `in` away (C speed, about 2 µs a
+# kilobyte; a regular expression took five times as long).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def exact_loads(data: bytes | str) -> Any:
+    """`loads` for JSON this server stored (the pool's JSON and JSONB columns): orjson reads an integer beyond 64
+    bits as a float (a 22-digit tracking number answered to a number question came back 1.2345678901234568e+21
+    at the next turn), so a document with 19 digits in a row anywhere (the shortest integer orjson does not keep;
+    in a string too: rare, and then merely slower) is read by the standard library, which keeps every integer."""
+    if isinstance(data, str):
+        data = data.encode()
+    if _NINETEEN_DIGITS in data.translate(_DIGITS_ONLY):
+        return json.loads(data)
+    return orjson.loads(data)
