@@ -226,6 +226,7 @@ async def test_a_body_in_another_charset_or_compressed_is_415(client: httpx.Asyn
         {"Content-Type": "Application/JSON;Charset=UTF-8"},
         {"Content-Type": 'application/json; charset="utf-8"'},
         {"Content-Type": "application/json", "Content-Encoding": "identity"},
+        {"Content-Type": "application/json; charset=UTF8"},  # the same charset by another of its labels
     ]
     for n, headers in enumerate(accepted, start=1):
         ok = await client.post("/api/users", content=user(n), headers=headers)
