@@ -99,8 +99,6 @@ class _Locked:
     contact: ContactInfo
     inputs: list[tuple[uuid.UUID | None, FlowInput]] = field(default_factory=list)
     active: ActiveContext | None = None
-    # With no active context: when the customer wrote the message that completed the last one, if it ended lately.
-    completed_by: dt.datetime | None = None
 
 
 @dataclass
@@ -202,15 +200,10 @@ _MESSAGES = (
     ' ORDER BY "timestamp", id'
 )
 
-# Each conversation's active context, else the one that ended last, if it ended within ENDED_LATELY (for
-# `_written_before_the_end`).
-ENDED_LATELY = "10 minutes"
 _ACTIVE_CONTEXTS_WHERE = (
     'SELECT DISTINCT ON ("conversationId") "conversationId", id, "chatbotId", "currentNodeId", variables,'
-    ' "nodeHistory", "engineState", "isActive" FROM conversation_contexts'
-    ' WHERE "conversationId" {where} AND ("isActive" = true'
-    f' OR ("isActive" = false AND "updatedAt" > now() - interval \'{ENDED_LATELY}\'))'
-    ' ORDER BY "conversationId", "isActive" DESC, "createdAt" DESC'
+    ' "nodeHistory", "engineState" FROM conversation_contexts'
+    ' WHERE "conversationId" {where} AND "isActive" = true ORDER BY "conversationId", "createdAt" DESC'
 )
 _ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS_WHERE.format(where="= ANY(%s)")
 _JOB_ACTIVE_CONTEXTS = _ACTIVE_CONTEXTS_WHERE.format(where=_OF_JOBS)
@@ -236,52 +229,13 @@ def _add_inputs(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]])
 
 
 def _add_active(locked: dict[uuid.UUID, _Locked], rows: Sequence[Sequence[Any]]) -> None:
-    for conversation_id, context_id, chatbot_id, node, variables, history, engine, is_active in rows:
+    for conversation_id, context_id, chatbot_id, node, variables, history, engine in rows:
         if conversation_id not in locked:
-            continue
-        if not is_active:
-            locked[conversation_id].completed_by = _completed_by(engine)
             continue
         state = ContextState.from_dict(
             {"currentNodeId": node, "variables": variables, "nodeHistory": history, "isActive": True, "engine": engine}
         )
         locked[conversation_id].active = ActiveContext(context_id, chatbot_id, state)
-
-
-def _completed_by(engine: object) -> dt.datetime | None:
-    """When the customer wrote the last message a context took, if the flow completed (WhatsApp's timestamp)."""
-    if not isinstance(engine, dict) or engine.get("endedReason") != "completed":
-        return None
-    written = engine.get("lastInputAt")
-    try:
-        moment = dt.datetime.fromisoformat(written) if isinstance(written, str) else None
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=dt.UTC) if moment is not None and moment.tzinfo is None else moment
-
-
-# A message written this soon after the one that completed the flow (WhatsApp's timestamps are whole seconds) was
-# written before the customer could read how it ended.
-WRITTEN_BEFORE_THE_END = dt.timedelta(seconds=1)
-
-
-def _written_before_the_end(item: _Locked, flow_input: FlowInput) -> bool:
-    """A message that reached the bot after the flow completed (in a webhook of its own, after the batch that
-    ended it: "2" sent twice), but was written no later than a second after the message that completed it."""
-    written, ended = flow_input.written_at, item.completed_by
-    if item.active is not None or written is None or ended is None or flow_input.kind not in CUSTOMER_KINDS:
-        return False
-    return written.astimezone(dt.UTC) <= ended + WRITTEN_BEFORE_THE_END
-
-
-def _asks_for_a_start(bots: list[PublishedBot], flow_input: FlowInput) -> bool:
-    """A tap on one of the bot's prompts, or a chatbot's trigger, restart or hand-off keyword."""
-    return flow_input.quoted_prompt is not None or any(
-        start_matches(b.graph, flow_input.text)
-        or is_restart(flow_input, b.settings)
-        or is_handoff(flow_input, b.settings)
-        for b in bots
-    )
 
 
 def _published_bots(context: AppContext, rows: Sequence[Sequence[Any]]) -> list[PublishedBot]:
@@ -436,20 +390,22 @@ async def _run(
         if len(replies) and flow_input.kind in CUSTOMER_KINDS:
             # The replies to an earlier input of this batch are not sent yet: this one was written without them.
             flow_input = replace(flow_input, prompt_unseen=True)
-        # An earlier input ended the flow ("2" sent twice to the last question, taken in one go or, written in the
-        # same second, in a webhook of its own after it): this one was written before the customer saw it end, so
-        # it starts nothing. A trigger, restart or hand-off keyword still does, and so does a tap on a prompt the
-        # customer had in front of them.
-        if (
-            (
-                (ran and len(replies) and flow_input.kind in CUSTOMER_KINDS)
-                or (not ran and _written_before_the_end(item, flow_input))
-            )
-            and item.active is None
-            and not _asks_for_a_start(bots, flow_input)
-        ):
-            last_message = message_id or last_message
-            continue
+            # An earlier input ended the flow ("2" sent twice to the last question): this one was written before
+            # the customer saw it end, so it starts nothing. A trigger, restart or hand-off keyword still does, and
+            # so does a tap on a prompt the customer had in front of them.
+            if (
+                ran
+                and item.active is None
+                and flow_input.quoted_prompt is None
+                and not any(
+                    start_matches(b.graph, flow_input.text)
+                    or is_restart(flow_input, b.settings)
+                    or is_handoff(flow_input, b.settings)
+                    for b in bots
+                )
+            ):
+                last_message = message_id or last_message
+                continue
         sent = len(replies)
         took, handed_off = await _turn(context, plan, bots, item, flow_input, now, http)
         ran = ran or took
