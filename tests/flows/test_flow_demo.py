@@ -224,8 +224,8 @@ async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> No
     sentence that refuses a person."""
     data = demo()
     for typed in ("I want to talk to a person", "can I speak to someone please?", "I need a human",
-                  "Can I have an agent?", "agent please", "hello, is there a real person there?",
-                  "please connect me with customer service"):
+                  "I want a human", "agent please", "hello, is there a real person there?", "a human, thanks",
+                  "could I talk to an agent?"):
         steps = await test_run(
             data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
             contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
@@ -235,7 +235,10 @@ async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> No
             "One moment Ana, a member of our team will answer you here."
         ], typed
     for typed in ("2", "two please", "3 pizzas please", "pizza", "Margherita", "I don't want to talk to a person",
-                  "Ana", "someone told me the veggie is vegan", "is the person delivering it on time?", "agents"):
+                  "Ana", "someone told me the veggie is vegan", "is the person delivering it on time?", "agents",
+                  # Words of the keywords in what customers say about something else (found in review).
+                  "thanks for the great customer service!", "great customer service, 2 please",
+                  "2, can a human deliver it?", "A human? No, just 2", "I'm ordering for a representative meeting, 4"):
         steps = await test_run(
             data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
             contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),

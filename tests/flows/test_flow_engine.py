@@ -472,18 +472,23 @@ async def test_an_option_of_the_step_waiting_wins_over_a_handoff_keyword() -> No
 
 
 async def test_a_handoff_keyword_asked_for_in_a_sentence_hands_off() -> None:
-    """A keyword of several words held in a sentence ("I want to talk to a person"), or a one-word keyword with
-    polite words only ("agent please"), hands off as the keyword does; a refusal before it, a one-word keyword among
-    other words, or a word that only starts like one does not. An option of the step waiting that the sentence
-    chooses by the typed-choice rules ("Agent please" at a button "Agent") is still that step's choice."""
-    settings = EngineSettings(handoff_keywords=("agent", "talk to a person"), handoff_node_id="team")
-    for said in ("I want to talk to a person", "Can I talk to a person, please?", "agent please", "Agent, thanks!"):
+    """A keyword of three words or more held in a sentence ("I want to talk to a person"), or a keyword of one or
+    two words with polite words only ("agent please"), hands off as the keyword does; a refusal before it, a shorter
+    keyword among other words ("thanks for the great customer service!"), or a word that only starts like one does
+    not. An option of the step waiting that the sentence chooses by the typed-choice rules ("Agent please" at a
+    button "Agent") is still that step's choice."""
+    settings = EngineSettings(
+        handoff_keywords=("agent", "talk to a person", "customer service"), handoff_node_id="team"
+    )
+    for said in ("I want to talk to a person", "Can I talk to a person, please?", "agent please", "Agent, thanks!",
+                 "customer service please"):
         bot = Bot(graph_of(*handoff_graph()), settings=settings)
         await bot.send("hi")
         result = await bot.send(said)  # at the number question: no wrong answer, a hand-off
         assert result.handoff and bodies(result) == ["Our team is here"], said
     for said in ("I don't want to talk to a person", "no, talk to a person", "is the agent on his way?", "agents",
-                 "talk to a personal trainer", "3 please"):
+                 "talk to a personal trainer", "3 please", "thanks for the great customer service!",
+                 "great customer service, 2 please"):
         bot = Bot(graph_of(*handoff_graph()), settings=settings)
         await bot.send("hi")
         result = await bot.send(said)

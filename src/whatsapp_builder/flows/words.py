@@ -181,18 +181,19 @@ def _keyword_words(keyword: str) -> list[str]:
 
 
 def asks_for(text: str, keywords: Sequence[str]) -> bool:
-    """Whether a message asks for what one of `keywords` names in a sentence of its own: it holds a keyword of two
-    words or more as consecutive whole words ("I want to talk to a person" holds "talk to a person"), or a one-word
-    keyword with polite words only ("agent please"); either with no refusal before it ("I don't want to talk to a
-    person", as for typed choices). A one-word keyword in a sentence ("is the person delivering it on time?") is
-    too common a word to be meant as one."""
+    """Whether a message asks for what one of `keywords` names in a sentence of its own: it holds a keyword of three
+    words or more as consecutive whole words ("I want to talk to a person" holds "talk to a person"), or a keyword
+    of one or two words with polite words only ("agent please", "a human, thanks"); either with no refusal before
+    it ("I don't want to talk to a person", as for typed choices). A shorter keyword in a sentence names something
+    without asking for it: "thanks for the great customer service!", "can a human deliver it?", "is the person
+    delivering it on time?"."""
     said = _words(keyword_key(text))
     for keyword in keywords:
         words = _keyword_words(keyword)
         at = _at(said, words)
         if at is None or not _NEGATIONS.isdisjoint(said[:at]):
             continue
-        if len(words) > 1 or _POLITE.issuperset(said[:at] + said[at + 1 :]):
+        if len(words) > 2 or _POLITE.issuperset(said[:at] + said[at + len(words) :]):
             return True
     return False
 

@@ -167,7 +167,7 @@ function SettingsForm({
       />
       <TagsInput
         label="Hand-off keywords"
-        description="A message that is one of these, or asks for one in a sentence (“I want to talk to a person” for “talk to a person”; a single word only alone or with “please”), hands the conversation to your team from any step (an option of the step waiting chosen by it is that option)."
+        description="A message that is one of these, or asks for one in a sentence (“I want to talk to a person” for “talk to a person”; keywords of one or two words only alone or with “please”), hands the conversation to your team from any step (an option of the step waiting chosen by it is that option)."
         placeholder={value.handoffKeywords.length ? '' : 'e.g. agent, talk to a human'}
         value={value.handoffKeywords}
         onChange={(v) => setValue((s) => ({ ...s, handoffKeywords: v }))}
