@@ -1,5 +1,5 @@
-import { QueryClient } from '@tanstack/react-query';
-import { describe, expect, it } from 'vitest';
+import { QueryClient, QueryObserver } from '@tanstack/react-query';
+import { describe, expect, it, vi } from 'vitest';
 import type { ContextInfo, Conversation, ConversationDetail, Message } from '../api/client';
 import { keys } from '../api/queries';
 import {
@@ -217,6 +217,23 @@ describe('updateContext', () => {
     expect(qc.getQueryData<ConversationDetail>(keys.conversation('c1'))?.hasBotContext).toBe(true);
     updateContext(qc, { conversationId: 'c2', chatbotId: 'b1', contextId: 'k9', currentNodeId: 'start' });
     expect(qc.getQueryData(keys.conversation('c2'))).toBeUndefined(); // not loaded: nothing made up
+  });
+
+  it('asks again for a conversation being opened when its bot starts meanwhile (the answer may predate the bot)', async () => {
+    const qc = new QueryClient();
+    const answers: Array<(d: ConversationDetail) => void> = [];
+    const observer = new QueryObserver<ConversationDetail>(qc, {
+      queryKey: keys.conversation('c1'),
+      queryFn: () => new Promise<ConversationDetail>((resolve) => answers.push(resolve)),
+    });
+    const stop = observer.subscribe(() => {});
+    await vi.waitFor(() => expect(answers).toHaveLength(1));
+    updateContext(qc, { conversationId: 'c1', chatbotId: 'b1', contextId: 'k1', currentNodeId: 'start' });
+    await vi.waitFor(() => expect(answers).toHaveLength(2));
+    answers[0]({ id: 'c1', hasBotContext: false } as ConversationDetail); // the first, cancelled, answer
+    answers[1]({ id: 'c1', hasBotContext: true } as ConversationDetail);
+    await vi.waitFor(() => expect(qc.getQueryData<ConversationDetail>(keys.conversation('c1'))?.hasBotContext).toBe(true));
+    stop();
   });
 });
 

@@ -196,6 +196,13 @@ export function updateContext(
   // A bot runs here now: the open conversation asks for its context from now on (it does not before, when the
   // server said none ever ran: that question's answer is a 404, an error in the browser's console).
   qc.setQueryData<ConversationDetail>(keys.conversation(e.conversationId), (d) => (d && !d.hasBotContext ? { ...d, hasBotContext: true } : d));
+  // Opened but not loaded yet: the answer on its way may have been read before the bot started. Ask again.
+  const opening = qc.getQueryState(keys.conversation(e.conversationId));
+  if (opening && opening.data === undefined && opening.fetchStatus === 'fetching') {
+    // (an invalidation alone would join the fetch in flight: a first load is never cancelled for a refetch)
+    const key = { queryKey: keys.conversation(e.conversationId), exact: true };
+    void qc.cancelQueries(key).then(() => qc.invalidateQueries(key));
+  }
   const { contextId, ...fields } = e;
   // Another context (a restart, another bot) has its own createdAt: fetch it rather than patch the old one.
   if (prev && prev.chatbotId === e.chatbotId && (contextId === undefined || contextId === prev.id)) {
