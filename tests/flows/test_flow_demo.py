@@ -248,3 +248,27 @@ async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> No
     steps = await test_run(data["nodes"], data["edges"], ["hi, I'd like to talk to someone"], settings=settings(),
                            http=FakeHttp())
     assert steps[0].ended_reason == "handoff" and len(steps[0].messages) == 1
+
+
+async def test_goodbyes_and_thanks_in_other_words_after_an_order_get_the_short_answer() -> None:
+    """A customer review of the demo found these after a confirmed order answered with "Hi Ana! Welcome to Pizza
+    Place" and the menu, as if the order had never been: a goodbye, thanks for the pizza, thanks in Italian or
+    Portuguese, a thumbs-up of another emoji."""
+    data = demo()
+
+    async def first(text: str) -> list[Any]:
+        steps = await test_run(
+            data["nodes"], data["edges"], [text], contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
+            http=FakeHttp(),
+        )
+        return [steps[0].ended_reason, [m["content"].get("body") for m in steps[0].messages]]
+
+    thanked = ["completed", ["You're welcome! Write 'menu' any time to order again."]]
+    for polite in ("thanks, bye", "Thanks for the pizza!", "Bye", "see you", "great thanks, see you soon",
+                   "ok see you in 30", "Thank u", "thanks guys", "merci beaucoup", "danke schön", "grazie",
+                   "obrigado", "muchas gracias", "👌", "❤️", "thanks 😊", "nice, thanks!"):
+        assert await first(polite) == thanked, polite
+    welcome = [None, ["Hi Ana! Welcome to Pizza Place \U0001f355", "What would you like to do?"]]
+    for other in ("see you at 8, can I order?", "thanks, can I order another pizza?", "bye bye pepperoni, hi veggie",
+                  "thanksgiving special?", "okay so", "for the pizza", "soon"):
+        assert await first(other) == welcome, other
