@@ -272,3 +272,37 @@ async def test_goodbyes_and_thanks_in_other_words_after_an_order_get_the_short_a
     for other in ("see you at 8, can I order?", "thanks, can I order another pizza?", "bye bye pepperoni, hi veggie",
                   "thanksgiving special?", "okay so", "for the pizza", "soon"):
         assert await first(other) == welcome, other
+
+
+async def test_cancel_asks_whether_a_confirmed_order_is_meant_and_hands_that_to_the_team() -> None:
+    """"cancel" (a restart keyword) right after a confirmed order answered "Hi Ana! Welcome to Pizza Place" and the
+    menu, and "cancel my order" at that menu "Please tap one of the buttons below.": the customer's order stood and
+    nobody was told. Now any cancel asks whether a confirmed order is meant: yes reaches the team, no shows the
+    menu."""
+    data = demo()
+    for cancel in ("cancel", "Cancel my order!", "please cancel my order", "cancel the order", "cancel it"):
+        steps = await test_run(
+            data["nodes"], data["edges"], [cancel, {"buttonId": "cancel_confirmed"}],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        asked = steps[0].messages
+        assert [m["content"]["body"] for m in asked] == [
+            "OK, nothing more will be ordered here. Do you want to cancel an order that was already confirmed?"
+        ], cancel
+        assert [b["title"] for b in asked[0]["content"]["buttons"]] == ["Yes, cancel it", "No, show the menu"]
+        assert steps[1].ended_reason == "handoff" and [m["content"]["body"] for m in steps[1].messages] == [
+            "One moment Ana, a member of our team will cancel your order and confirm it here."
+        ]
+    # Mid-order: "cancel my order" at the quantity question restarts (it was a wrong quantity), then "no" shows the
+    # menu, which takes the next answer.
+    steps = await test_run(
+        data["nodes"], data["edges"], ["hi", "order", "veggie", "cancel my order", "No", "order"],
+        contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+    )
+    assert steps[3].messages[0]["content"]["body"].startswith("OK, nothing more")
+    assert steps[4].messages[0]["content"]["body"] == "What would you like to do?"
+    assert steps[5].waiting_for == "list"
+    # "cancel" in a sentence about something else is no cancel.
+    steps = await test_run(data["nodes"], data["edges"], ["can I cancel if I'm late?"], settings=settings(),
+                           http=FakeHttp())
+    assert steps[0].messages[1]["content"]["body"] == "What would you like to do?"

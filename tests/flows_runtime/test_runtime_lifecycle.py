@@ -14,6 +14,8 @@ from .runtimekit import bodies, contexts, edge, node, outbound_settled, publish_
 
 WELCOME = "Hi Alice! Welcome to Pizza Place \U0001f355"
 MENU = "What would you like to do?"
+DEMO_RESTART_KEYWORDS = ["menu", "restart", "start over", "cancel", "cancel my order", "cancel the order", "cancel order",
+                         "cancel it", "please cancel my order"]
 # The demo's sessionTimeoutMessage, for Alice.
 BACK = "Welcome back Alice! We had not heard from you for a while, so let's start again."
 
@@ -59,7 +61,7 @@ async def test_session_timeout_ends_the_old_context_and_starts_afresh(
     assert ended["nodeHistory"] == old["nodeHistory"]
     assert "pizza" not in ended["variables"]
     assert fresh["isActive"] is True and fresh["currentNodeId"] == "menu"
-    assert fresh["nodeHistory"] == ["start", "is_thanks", "welcome", "menu"]
+    assert fresh["nodeHistory"] == ["start", "is_cancel", "is_thanks", "welcome", "menu"]
     assert fresh["conversationId"] == old["conversationId"] and fresh["chatbotId"] == loop.chatbot_id
     assert "pizza" not in fresh["variables"] and "menu_choice" not in fresh["variables"]
 
@@ -149,10 +151,10 @@ async def test_running_conversations_use_the_published_settings_not_the_drafts(
     loop: Any, client: httpx.AsyncClient
 ) -> None:
     demo = (await client.get(f"/api/chatbots/{loop.chatbot_id}")).json()
-    assert demo["publishedMetadata"]["restartKeywords"] == ["menu", "restart", "start over", "cancel"]
+    assert demo["publishedMetadata"]["restartKeywords"] == DEMO_RESTART_KEYWORDS
     draft = demo["metadata"] | {"restartKeywords": ["again"]}
     saved = await client.patch(f"/api/chatbots/{loop.chatbot_id}", json={"metadata": draft})
-    assert saved.status_code == 200 and saved.json()["publishedMetadata"]["restartKeywords"] == ["menu", "restart", "start over", "cancel"]
+    assert saved.status_code == 200 and saved.json()["publishedMetadata"]["restartKeywords"] == DEMO_RESTART_KEYWORDS
 
     await loop.say({"text": "hi"})
     await loop.wait_sent(2)
@@ -180,7 +182,7 @@ async def test_restart_keyword_mid_flow_starts_over(loop: Any, database_url: str
     assert old["isActive"] is False and old["engineState"]["endedReason"] == "restart"
     assert old["nodeHistory"][-1] == "quantity" and old["variables"]["pizza"] == "Veggie"
     assert new["isActive"] is True and new["currentNodeId"] == "menu"
-    assert new["nodeHistory"] == ["start", "is_thanks", "welcome", "menu"]
+    assert new["nodeHistory"] == ["start", "is_cancel", "is_thanks", "welcome", "menu"]
     assert "pizza" not in new["variables"]
     async def drained() -> bool:
         return outbound_settled(database_url)
