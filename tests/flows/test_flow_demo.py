@@ -12,6 +12,11 @@ from .flowkit import FakeHttp
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-chatbot.json"
 
 
+# The quantity question's retry prompt.
+RETRY = ("Please send a whole number from 1 to 10, like 2. For another pizza, tap it in the list above; for more than "
+         "10, write 'agent'.")
+
+
 def demo() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(DEMO.read_text(encoding="utf-8"))
     return data
@@ -45,7 +50,7 @@ async def test_demo_happy_path() -> None:
     assert steps[0].waiting_for == "buttons"
     assert steps[1].waiting_for == "list"
     assert steps[2].messages[0]["content"]["body"] == "How many Pepperoni pizzas would you like? (1-10)"
-    assert steps[3].messages == [{"type": "text", "content": {"body": "Please send a whole number from 1 to 10, like 2."}}]
+    assert steps[3].messages == [{"type": "text", "content": {"body": RETRY}}]
     last = steps[4]
     assert last.ended_reason == "completed"
     assert [m["content"]["body"] for m in last.messages] == [
@@ -111,7 +116,7 @@ async def test_demo_typed_options_of_an_earlier_step_do_not_go_back_to_it() -> N
         settings=settings(), http=FakeHttp(),
     )
     for step in loose[3:5]:
-        assert [m["content"]["body"] for m in step.messages] == ["Please send a whole number from 1 to 10, like 2."]
+        assert [m["content"]["body"] for m in step.messages] == [RETRY]
     assert not any(step.handoff for step in loose)
     assert loose[5].variables["order.summary"] == "2 x Pepperoni"
     hours = await test_run(data["nodes"], data["edges"], ["hi", "order", "opening hours?"], settings=settings(),
@@ -306,3 +311,20 @@ async def test_cancel_asks_whether_a_confirmed_order_is_meant_and_hands_that_to_
     steps = await test_run(data["nodes"], data["edges"], ["can I cancel if I'm late?"], settings=settings(),
                            http=FakeHttp())
     assert steps[0].messages[1]["content"]["body"] == "What would you like to do?"
+
+
+async def test_the_quantity_question_says_how_to_change_the_pizza_or_order_more_than_ten() -> None:
+    """"actually make it hawaiian", "12" or "how long?" at the quantity question got "Please send a whole number
+    from 1 to 10, like 2." again and again, then "Sorry, I didn't get that" (the bot had got 12 pizzas fine): the
+    retry says how to pick another pizza and how to order more than 10, and giving up does not claim it misread."""
+    data = demo()
+    steps = await test_run(
+        data["nodes"], data["edges"], ["hi", "order", "veggie", "actually make it hawaiian", "12", "a dozen"],
+        contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+    )
+    for step in steps[3:5]:
+        assert [m["content"]["body"] for m in step.messages] == [RETRY]
+    assert steps[5].ended_reason == "handoff"
+    assert [m["content"]["body"] for m in steps[5].messages] == [
+        "Sorry, I couldn't take your order here. A member of our team will help you with it."
+    ]
