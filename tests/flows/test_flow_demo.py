@@ -328,3 +328,22 @@ async def test_the_quantity_question_says_how_to_change_the_pizza_or_order_more_
     assert [m["content"]["body"] for m in steps[5].messages] == [
         "Sorry, I couldn't take your order here. A member of our team will help you with it."
     ]
+
+
+async def test_more_ways_of_asking_for_a_person_hand_off() -> None:
+    """Found by playing customers: "live agent" and "I want to talk to a real human" at the quantity question were
+    wrong quantities (the demo's keywords were 20 already: "an agent" and "customer support", rarely written alone,
+    made room)."""
+    data = demo()
+    for typed in ("live agent", "Live agent please", "I want to talk to a real human", "is there a real human?"):
+        steps = await test_run(
+            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        assert steps[-1].ended_reason == "handoff", typed
+    for typed in ("is the delivery live?", "2 for our live agent training", "a human, no, 2"):
+        steps = await test_run(
+            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
+            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
+        )
+        assert not any(step.handoff for step in steps), typed
