@@ -17,7 +17,7 @@ MENU = "What would you like to do?"
 DEMO_RESTART_KEYWORDS = ["menu", "restart", "start over", "cancel", "cancel my order", "cancel the order", "cancel order",
                          "cancel it", "please cancel my order"]
 # The demo's sessionTimeoutMessage, for Alice.
-BACK = "Welcome back Alice! We had not heard from you for a while, so let's start again."
+BACK = "It has been a while since we heard from you, Alice, so what you had started was dropped."
 
 
 async def _waiting_at_the_pizza_list_too_long(
