@@ -26,6 +26,24 @@ def settings() -> EngineSettings:
     return engine_settings(demo()["metadata"], max_steps=50)
 
 
+async def as_ana(inputs: list[Any]) -> list[Any]:
+    """The demo's steps for these inputs from Ana (+1555), a customer new to it."""
+    data = demo()
+    return await test_run(
+        data["nodes"], data["edges"], inputs, contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
+        http=FakeHttp(),
+    )
+
+
+async def first_answer(text: str) -> list[Any]:
+    """How the demo ends its first turn for Ana's `text` (None while it goes on) and what it sends."""
+    step = (await as_ana([text]))[0]
+    return [step.ended_reason, [m["content"].get("body") for m in step.messages]]
+
+
+THANKED = ["completed", ["You're welcome! Write 'menu' any time to order again."]]
+
+
 def test_demo_validates_clean() -> None:
     data = demo()
     assert data["name"] == "Demo: pizza order"
@@ -186,23 +204,13 @@ async def test_thanks_after_an_order_gets_a_short_answer_not_the_welcome_again()
     """After the order, "thanks" or "ok" starts a new run of the demo: it answered with the welcome and the menu (and
     a second "ok" there with "Please tap one of the buttons below."). A thank-you now gets a short polite answer and
     ends; anything else still gets the welcome and the menu."""
-    data = demo()
-
-    async def first(text: str) -> list[Any]:
-        steps = await test_run(
-            data["nodes"], data["edges"], [text], contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
-            http=FakeHttp(),
-        )
-        return [steps[0].ended_reason, [m["content"].get("body") for m in steps[0].messages]]
-
     welcome = [None, ["Hi Ana! Welcome to Pizza Place \U0001f355", "What would you like to do?"]]
-    thanked = ["completed", ["You're welcome! Write 'menu' any time to order again."]]
     for polite in ("thanks", "Thank you!", "thank you so much", "thanks again!", "ok", "OK, thanks", "Okay 👍", "great, thanks!",
                    "perfect", "👍", "thx", "Cheers!", "🙏", "merci", "gracias"):
-        assert await first(polite) == thanked, polite
+        assert await first_answer(polite) == THANKED, polite
     for other in ("hi", "thanks, can I order another pizza?", "ok so what pizzas do you have", "2", "pizza",
                   "no thanks", "hello thanks", "?", "again", "menu"):
-        assert await first(other) == welcome, other
+        assert await first_answer(other) == welcome, other
 
 
 async def test_the_confirmation_of_a_bulk_order_states_its_discount() -> None:
@@ -231,10 +239,7 @@ async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> No
     for typed in ("I want to talk to a person", "can I speak to someone please?", "I need a human",
                   "I want a human", "agent please", "hello, is there a real person there?", "a human, thanks",
                   "could I talk to an agent?"):
-        steps = await test_run(
-            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
-            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
-        )
+        steps = await as_ana(["hi", "order", "pepperoni", typed])
         assert steps[-1].ended_reason == "handoff", typed
         assert [m["content"]["body"] for m in steps[-1].messages] == [
             "One moment Ana, a member of our team will answer you here."
@@ -244,10 +249,7 @@ async def test_asking_for_a_person_in_a_sentence_hands_off_from_any_step() -> No
                   # Words of the keywords in what customers say about something else (found in review).
                   "thanks for the great customer service!", "great customer service, 2 please",
                   "2, can a human deliver it?", "A human? No, just 2", "I'm ordering for a representative meeting, 4"):
-        steps = await test_run(
-            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
-            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
-        )
+        steps = await as_ana(["hi", "order", "pepperoni", typed])
         assert not any(step.handoff for step in steps), typed
     # As the first message too: no greeting first.
     steps = await test_run(data["nodes"], data["edges"], ["hi, I'd like to talk to someone"], settings=settings(),
@@ -259,24 +261,14 @@ async def test_goodbyes_and_thanks_in_other_words_after_an_order_get_the_short_a
     """A customer review of the demo found these after a confirmed order answered with "Hi Ana! Welcome to Pizza
     Place" and the menu, as if the order had never been: a goodbye, thanks for the pizza, thanks in Italian or
     Portuguese, a thumbs-up of another emoji."""
-    data = demo()
-
-    async def first(text: str) -> list[Any]:
-        steps = await test_run(
-            data["nodes"], data["edges"], [text], contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(),
-            http=FakeHttp(),
-        )
-        return [steps[0].ended_reason, [m["content"].get("body") for m in steps[0].messages]]
-
-    thanked = ["completed", ["You're welcome! Write 'menu' any time to order again."]]
     for polite in ("thanks, bye", "Thanks for the pizza!", "Bye", "see you", "great thanks, see you soon",
                    "ok see you in 30", "Thank u", "thanks guys", "merci beaucoup", "danke schön", "grazie",
                    "obrigado", "muchas gracias", "👌", "❤️", "thanks 😊", "nice, thanks!"):
-        assert await first(polite) == thanked, polite
+        assert await first_answer(polite) == THANKED, polite
     welcome = [None, ["Hi Ana! Welcome to Pizza Place \U0001f355", "What would you like to do?"]]
     for other in ("see you at 8, can I order?", "thanks, can I order another pizza?", "bye bye pepperoni, hi veggie",
                   "thanksgiving special?", "okay so", "for the pizza", "soon"):
-        assert await first(other) == welcome, other
+        assert await first_answer(other) == welcome, other
 
 
 async def test_cancel_asks_whether_a_confirmed_order_is_meant_and_hands_that_to_the_team() -> None:
@@ -286,10 +278,7 @@ async def test_cancel_asks_whether_a_confirmed_order_is_meant_and_hands_that_to_
     menu."""
     data = demo()
     for cancel in ("cancel", "Cancel my order!", "please cancel my order", "cancel the order", "cancel it"):
-        steps = await test_run(
-            data["nodes"], data["edges"], [cancel, {"buttonId": "cancel_confirmed"}],
-            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
-        )
+        steps = await as_ana([cancel, {"buttonId": "cancel_confirmed"}])
         asked = steps[0].messages
         assert [m["content"]["body"] for m in asked] == [
             "OK, nothing more will be ordered here. Do you want to cancel an order that was already confirmed?"
@@ -334,16 +323,9 @@ async def test_more_ways_of_asking_for_a_person_hand_off() -> None:
     """Found by playing customers: "live agent" and "I want to talk to a real human" at the quantity question were
     wrong quantities (the demo's keywords were 20 already: "an agent" and "customer support", rarely written alone,
     made room)."""
-    data = demo()
     for typed in ("live agent", "Live agent please", "I want to talk to a real human", "is there a real human?"):
-        steps = await test_run(
-            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
-            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
-        )
+        steps = await as_ana(["hi", "order", "pepperoni", typed])
         assert steps[-1].ended_reason == "handoff", typed
     for typed in ("is the delivery live?", "2 for our live agent training", "a human, no, 2"):
-        steps = await test_run(
-            data["nodes"], data["edges"], ["hi", "order", "pepperoni", typed],
-            contact=ContactInfo(name="Ana", phone="+1555"), settings=settings(), http=FakeHttp(),
-        )
+        steps = await as_ana(["hi", "order", "pepperoni", typed])
         assert not any(step.handoff for step in steps), typed
